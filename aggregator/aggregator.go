@@ -1,0 +1,213 @@
+package aggregator
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/prometheus/prompb"
+
+	"github.com/cardinal-proxy/cardinal/rules"
+)
+
+// numShards is the number of lock shards; an output key's hash picks its shard.
+const numShards = 256
+
+// Options configure an Aggregator.
+type Options struct {
+	// Output receives the series every flush produces.
+	Output Sink
+	// Forward receives raw series: unmatched ones (when ForwardUnmatched) and the inputs of
+	// keep_input rules. It may be nil.
+	Forward          Sink
+	ForwardUnmatched bool
+	// FlushTick is how often the flusher looks for windows to close (default 1s).
+	FlushTick time.Duration
+	// MaxFuture is how far ahead of the wall clock a sample may be (default 10m).
+	MaxFuture time.Duration
+	// Now is the wall clock (default time.Now).
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Aggregator holds the state of every rule and flushes closed windows to its sink.
+type Aggregator struct {
+	opts  Options
+	locks [numShards]paddedMutex
+
+	index   atomic.Pointer[ruleIndex]
+	batches sync.Pool
+
+	mu    sync.Mutex // serialises flushes and rule changes
+	rules []*ruleState
+
+	forwarded        atomic.Uint64
+	unmatchedDropped atomic.Uint64
+}
+
+// paddedMutex keeps neighbouring shard locks off one cache line.
+type paddedMutex struct {
+	sync.Mutex
+	_ [56]byte
+}
+
+// ruleIndex finds the rules a series may feed: by exact metric name, plus the rules whose
+// selector has no exact name, which are checked for every series.
+type ruleIndex struct {
+	byName map[string][]*ruleState
+	scan   []*ruleState
+}
+
+// New returns an Aggregator with no rules; SetRules gives it some.
+func New(opts Options) *Aggregator {
+	if opts.FlushTick <= 0 {
+		opts.FlushTick = time.Second
+	}
+	if opts.MaxFuture <= 0 {
+		opts.MaxFuture = 10 * time.Minute
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	a := &Aggregator{opts: opts}
+	a.batches.New = func() any { return &batch{} }
+	a.index.Store(&ruleIndex{byName: map[string][]*ruleState{}})
+	return a
+}
+
+// SetRules replaces the rule set. A rule whose definition (fingerprint) is unchanged keeps
+// its state, so its running totals continue; a removed or changed rule's open windows are
+// flushed first and its state dropped; a new rule starts empty.
+func (a *Aggregator) SetRules(rs []*rules.Rule) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	old := make(map[uint64][]*ruleState, len(a.rules))
+	for _, st := range a.rules {
+		old[st.rule.Fingerprint] = append(old[st.rule.Fingerprint], st)
+	}
+	next := make([]*ruleState, 0, len(rs))
+	for _, r := range rs {
+		if sts := old[r.Fingerprint]; len(sts) > 0 {
+			next = append(next, sts[0])
+			old[r.Fingerprint] = sts[1:]
+			continue
+		}
+		st, err := newRuleState(r)
+		if err != nil {
+			return err
+		}
+		next = append(next, st)
+	}
+	idx := &ruleIndex{byName: map[string][]*ruleState{}}
+	for _, st := range next {
+		if len(st.rule.MetricNames) == 0 {
+			idx.scan = append(idx.scan, st)
+			continue
+		}
+		for _, n := range st.rule.MetricNames {
+			idx.byName[n] = append(idx.byName[n], st)
+		}
+	}
+	a.index.Store(idx)
+	a.rules = next
+	for _, sts := range old {
+		for _, st := range sts {
+			a.send(a.flushRule(st, true))
+			a.opts.Logger.Info("rule stopped; open windows flushed", "rule", st.rule.Name)
+		}
+	}
+	return nil
+}
+
+// Run closes windows every FlushTick until ctx is done.
+func (a *Aggregator) Run(ctx context.Context) {
+	t := time.NewTicker(a.opts.FlushTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			a.Flush(false)
+		}
+	}
+}
+
+// Flush closes every window that is due (every window with data when force is set, as at
+// shutdown) and sends the output series to the sink.
+func (a *Aggregator) Flush(force bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, st := range a.rules {
+		a.send(a.flushRule(st, force))
+	}
+}
+
+func (a *Aggregator) send(series []prompb.TimeSeries) {
+	if len(series) > 0 && a.opts.Output != nil {
+		a.opts.Output.Send(series)
+	}
+}
+
+// RuleStats is a snapshot of one rule's state for the status page and metrics.
+type RuleStats struct {
+	Name, Source, Type string
+	InputSeries        int64
+	OutputSeries       int64
+	Samples            uint64
+	Dropped            map[string]uint64
+	CounterResets      uint64
+	SeriesFlushed      uint64
+	LastFlush          time.Time
+	LastFlushDuration  time.Duration
+}
+
+// Stats returns a snapshot of every rule's counters.
+func (a *Aggregator) Stats() []RuleStats {
+	a.mu.Lock()
+	rs := append([]*ruleState(nil), a.rules...)
+	a.mu.Unlock()
+	out := make([]RuleStats, 0, len(rs))
+	for _, r := range rs {
+		st := RuleStats{
+			Name: r.rule.Name, Source: r.rule.Source, Type: string(r.rule.Type),
+			InputSeries: r.inputs.Load(), OutputSeries: r.outputN.Load(),
+			Dropped:           map[string]uint64{},
+			LastFlushDuration: time.Duration(r.lastFlushDur.Load()),
+		}
+		if ms := r.lastFlush.Load(); ms > 0 {
+			st.LastFlush = time.UnixMilli(ms)
+		}
+		var sum shardStats
+		for s := range numShards {
+			a.locks[s].Lock()
+			ss := &r.shards[s].stats
+			sum.ingested += ss.ingested
+			sum.resets += ss.resets
+			sum.seriesFlushed += ss.seriesFlushed
+			for i := range sum.dropped {
+				sum.dropped[i] += ss.dropped[i]
+			}
+			a.locks[s].Unlock()
+		}
+		st.Samples, st.CounterResets, st.SeriesFlushed = sum.ingested, sum.resets, sum.seriesFlushed
+		for i, n := range sum.dropped {
+			st.Dropped[dropReasonNames[i]] = n
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+// String names the aggregator's rule count, for logs.
+func (a *Aggregator) String() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return fmt.Sprintf("aggregator(%d rules)", len(a.rules))
+}

@@ -1,0 +1,151 @@
+package aggregator
+
+import (
+	"time"
+
+	"github.com/prometheus/prometheus/prompb"
+)
+
+// emitted is one output sample found while a shard lock is held; the series around it are
+// built after the lock is released.
+type emitted struct {
+	labels []prompb.Label
+	v      float64
+	t      int64
+}
+
+// closeTarget returns the newest window of rule r that may close now: the watermark (the
+// newest sample timestamp, capped at the wall clock; the wall clock itself once the rule has
+// received nothing for flush_delay) minus flush_delay. force closes every window with data.
+func (a *Aggregator) closeTarget(r *ruleState, now int64, force bool) int64 {
+	var maxT, lastRecv int64
+	for s := range numShards {
+		a.locks[s].Lock()
+		rs := &r.shards[s]
+		maxT, lastRecv = max(maxT, rs.maxT), max(lastRecv, rs.lastRecv)
+		a.locks[s].Unlock()
+	}
+	w := min(maxT, now)
+	if now-lastRecv >= r.delay {
+		w = max(w, now)
+	}
+	k := floorDiv(w-r.delay, r.interval)
+	if force {
+		k = max(k, windowOf(maxT, r.interval))
+	}
+	return k
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if (a%b != 0) && ((a < 0) != (b < 0)) {
+		q--
+	}
+	return q
+}
+
+// flushRule closes every window of r up to the close target and returns the output series.
+// Each shard is locked once; its closed windows are read out under the lock and the series
+// are built outside it.
+func (a *Aggregator) flushRule(r *ruleState, force bool) []prompb.TimeSeries {
+	if !r.started.Load() {
+		return nil
+	}
+	start := a.opts.Now()
+	target := a.closeTarget(r, start.UnixMilli(), force)
+	if target <= r.closedK.Load() {
+		return nil
+	}
+	var out []prompb.TimeSeries
+	var buf []emitted
+	for s := range numShards {
+		buf = buf[:0]
+		a.locks[s].Lock()
+		rs := &r.shards[s]
+		if rs.inputs != nil {
+			for k := rs.closed + 1; k <= target; k++ {
+				if len(rs.outputIdx) == 0 {
+					break
+				}
+				buf = r.closeWindow(rs, k, buf)
+			}
+			rs.closed = max(rs.closed, target)
+			rs.stats.seriesFlushed += uint64(len(buf))
+		}
+		a.locks[s].Unlock()
+		out = appendSeries(out, buf)
+	}
+	r.closedK.Store(target)
+	r.lastFlush.Store(start.UnixMilli())
+	r.lastFlushDur.Store(int64(time.Since(start)))
+	return out
+}
+
+// appendSeries turns emitted samples into series, sharing one sample array.
+func appendSeries(out []prompb.TimeSeries, es []emitted) []prompb.TimeSeries {
+	if len(es) == 0 {
+		return out
+	}
+	samples := make([]prompb.Sample, len(es))
+	for i, e := range es {
+		samples[i] = prompb.Sample{Value: e.v, Timestamp: e.t}
+		out = append(out, prompb.TimeSeries{Labels: e.labels, Samples: samples[i : i+1 : i+1]})
+	}
+	return out
+}
+
+// closeWindow closes window k of one rule shard: it expires inputs that are stale at the
+// window end, folds the gauge inputs' values, and appends each live output's samples
+// (stamped k·interval) to buf. Outputs left with no input emit a stale marker and are freed.
+func (r *ruleState) closeWindow(rs *ruleShard, k int64, buf []emitted) []emitted {
+	end := k * r.interval
+	for h, in := range rs.inputs {
+		if isStaleNaN(in.v) {
+			if in.t <= end {
+				r.removeInput(rs, h, in)
+			}
+			continue
+		}
+		if in.t <= end-r.stale {
+			r.removeInput(rs, h, in)
+			continue
+		}
+		if !r.counter && windowOf(in.t, r.interval) <= k {
+			rs.outputs[in.out].window(k).addValue(in.v, in.t)
+		}
+	}
+	emit := k > r.startK.Load()
+	res := windowResult{interval: float64(r.interval) / 1000}
+	for idx, o := range rs.outputs {
+		if o == nil {
+			continue
+		}
+		res.acc = o.takeWindow(k)
+		var active bool
+		if r.counter {
+			o.total += res.acc.increase
+			active = k >= o.firstK && (o.live > 0 || res.acc.samples > 0)
+		} else {
+			active = res.acc.count > 0
+		}
+		res.total = o.total
+		switch {
+		case active && emit:
+			for i, co := range r.outputs {
+				if v, ok := co.kind.value(&res); ok {
+					buf = append(buf, emitted{labels: o.labels[i], v: v, t: end})
+					o.emitted = true
+				}
+			}
+		case !active && o.live == 0:
+			if o.emitted {
+				for i := range r.outputs {
+					buf = append(buf, emitted{labels: o.labels[i], v: staleNaN(), t: end})
+				}
+			}
+			rs.removeOutput(uint32(idx))
+			r.outputN.Add(-1)
+		}
+	}
+	return buf
+}

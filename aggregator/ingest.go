@@ -1,0 +1,190 @@
+package aggregator
+
+import (
+	"strings"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/prometheus/prometheus/prompb"
+)
+
+// entry is one (input series, rule) pair of a request, with the hashes that place it.
+type entry struct {
+	r       *ruleState
+	inHash  uint64 // all labels: identifies the input series
+	outHash uint64 // kept labels: identifies the output series, picks the shard
+	series  int32
+	shard   uint8
+}
+
+// batch is the reusable scratch space of one Ingest call.
+type batch struct {
+	entries []entry
+	sorted  []entry
+	forward []prompb.TimeSeries
+}
+
+var labelSep = []byte{0xff}
+
+// hashLabels returns the hash of a whole label set (names and values, separated).
+func hashLabels(lbls []prompb.Label) uint64 {
+	var d xxhash.Digest
+	d.Reset()
+	for i := range lbls {
+		_, _ = d.WriteString(lbls[i].Name)
+		_, _ = d.Write(labelSep)
+		_, _ = d.WriteString(lbls[i].Value)
+		_, _ = d.Write(labelSep)
+	}
+	return d.Sum64()
+}
+
+// outputKeyHash returns the hash of the labels rule r keeps: the output key.
+func (r *ruleState) outputKeyHash(lbls []prompb.Label) uint64 {
+	var d xxhash.Digest
+	d.Reset()
+	for i := range lbls {
+		if !r.keeps(lbls[i].Name) {
+			continue
+		}
+		_, _ = d.WriteString(lbls[i].Name)
+		_, _ = d.Write(labelSep)
+		_, _ = d.WriteString(lbls[i].Value)
+		_, _ = d.Write(labelSep)
+	}
+	return d.Sum64()
+}
+
+// metricName returns the value of __name__.
+func metricName(lbls []prompb.Label) string {
+	for i := range lbls {
+		if lbls[i].Name == "__name__" {
+			return lbls[i].Value
+		}
+	}
+	return ""
+}
+
+// Ingest aggregates a decoded request's series. Label strings may point into a request
+// buffer: nothing is kept without a copy. Series that match no rule are forwarded (copied)
+// when Unmatched is forward, as are matched series of keep_input rules.
+//
+// The request's samples are first grouped by shard, so each shard lock is taken once.
+func (a *Aggregator) Ingest(series []prompb.TimeSeries) {
+	idx := a.index.Load()
+	b := a.batches.Get().(*batch)
+	b.entries = b.entries[:0]
+	b.forward = nil
+	for i := range series {
+		ts := &series[i]
+		name := metricName(ts.Labels)
+		matched, keep := false, false
+		var inHash uint64
+		add := func(r *ruleState) {
+			if !r.rule.MatchLabels(ts.Labels) {
+				return
+			}
+			if !matched {
+				inHash = hashLabels(ts.Labels)
+			}
+			matched = true
+			keep = keep || r.rule.KeepInput
+			oh := r.outputKeyHash(ts.Labels)
+			b.entries = append(b.entries, entry{r: r, inHash: inHash, outHash: oh, series: int32(i), shard: uint8(oh % numShards)})
+		}
+		for _, r := range idx.byName[name] {
+			add(r)
+		}
+		for _, r := range idx.scan {
+			add(r)
+		}
+		if keep || (!matched && a.opts.ForwardUnmatched) {
+			b.forward = append(b.forward, cloneSeries(ts))
+		} else if !matched {
+			a.unmatchedDropped.Add(uint64(len(ts.Samples) + len(ts.Histograms)))
+		}
+	}
+	a.apply(b, series)
+	if len(b.forward) > 0 && a.opts.Forward != nil {
+		a.forwarded.Add(uint64(len(b.forward)))
+		a.opts.Forward.Send(b.forward)
+	}
+	b.forward = nil
+	a.batches.Put(b)
+}
+
+// apply sorts a batch's entries by shard (a counting sort) and applies each shard's entries
+// under one acquisition of its lock.
+func (a *Aggregator) apply(b *batch, series []prompb.TimeSeries) {
+	if len(b.entries) == 0 {
+		return
+	}
+	var counts [numShards + 1]int32
+	for i := range b.entries {
+		counts[int(b.entries[i].shard)+1]++
+	}
+	for s := 1; s <= numShards; s++ {
+		counts[s] += counts[s-1]
+	}
+	b.sorted = append(b.sorted[:0], b.entries...)
+	pos := counts
+	for _, e := range b.entries {
+		b.sorted[pos[e.shard]] = e
+		pos[e.shard]++
+	}
+	now := a.opts.Now().UnixMilli()
+	maxFuture := a.opts.MaxFuture.Milliseconds()
+	for s := 0; s < numShards; s++ {
+		es := b.sorted[counts[s]:counts[s+1]]
+		if len(es) == 0 {
+			continue
+		}
+		a.locks[s].Lock()
+		for i := range es {
+			e := &es[i]
+			ts := &series[e.series]
+			rs := &e.r.shards[s]
+			if rs.inputs == nil {
+				if len(ts.Samples) == 0 {
+					continue
+				}
+				e.r.start(ts.Samples[0].Timestamp)
+				e.r.initShard(rs)
+			}
+			if len(ts.Histograms) > 0 || e.r.unaggregatable(metricName(ts.Labels)) {
+				rs.stats.dropped[dropUnaggregatable] += uint64(len(ts.Samples) + len(ts.Histograms))
+				continue
+			}
+			for _, smp := range ts.Samples {
+				e.r.ingestSample(rs, e, ts.Labels, smp.Timestamp, smp.Value, now, maxFuture)
+			}
+		}
+		a.locks[s].Unlock()
+	}
+}
+
+// cloneSeries deep-copies a series whose strings may point into a reused request buffer.
+func cloneSeries(ts *prompb.TimeSeries) prompb.TimeSeries {
+	out := prompb.TimeSeries{Labels: make([]prompb.Label, len(ts.Labels))}
+	for i, l := range ts.Labels {
+		out.Labels[i] = prompb.Label{Name: strings.Clone(l.Name), Value: strings.Clone(l.Value)}
+	}
+	if len(ts.Samples) > 0 {
+		out.Samples = append([]prompb.Sample(nil), ts.Samples...)
+	}
+	for _, h := range ts.Histograms {
+		out.Histograms = append(out.Histograms, cloneHistogram(h))
+	}
+	return out
+}
+
+// cloneHistogram copies a native histogram's slices.
+func cloneHistogram(h prompb.Histogram) prompb.Histogram {
+	h.NegativeSpans = append([]prompb.BucketSpan(nil), h.NegativeSpans...)
+	h.PositiveSpans = append([]prompb.BucketSpan(nil), h.PositiveSpans...)
+	h.NegativeDeltas = append([]int64(nil), h.NegativeDeltas...)
+	h.PositiveDeltas = append([]int64(nil), h.PositiveDeltas...)
+	h.NegativeCounts = append([]float64(nil), h.NegativeCounts...)
+	h.PositiveCounts = append([]float64(nil), h.PositiveCounts...)
+	h.CustomValues = append([]float64(nil), h.CustomValues...)
+	return h
+}

@@ -1,0 +1,265 @@
+package aggregator
+
+import (
+	"math"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/prometheus/prompb"
+
+	"github.com/cardinal-proxy/cardinal/rules"
+)
+
+// ruleState is the live state of one compiled rule. Its per-shard parts are guarded by the
+// aggregator's shard locks; the atomics are read by the flusher and the status page.
+type ruleState struct {
+	rule     *rules.Rule
+	outputs  []compiledOutput
+	counter  bool  // counter semantics (counter, histogram, summary) rather than gauge
+	interval int64 // ms
+	delay    int64 // flush delay, ms
+	stale    int64 // staleness, ms
+
+	shards [numShards]ruleShard
+
+	started atomic.Bool
+	startK  atomic.Int64 // window of the first sample: not emitted, it is partial
+	startT  atomic.Int64 // timestamp of the first sample
+	closedK atomic.Int64 // newest window closed in every shard
+
+	inputs  atomic.Int64 // live input series, for max_input_series
+	outputN atomic.Int64 // live output series, for max_output_series
+
+	lastFlush    atomic.Int64 // wall clock of the last flush that closed a window, ms
+	lastFlushDur atomic.Int64 // its duration, ns
+}
+
+// newRuleState compiles a rule's outputs and prepares its empty state.
+func newRuleState(r *rules.Rule) (*ruleState, error) {
+	outs, err := compileOutputs(r)
+	if err != nil {
+		return nil, err
+	}
+	st := &ruleState{
+		rule:     r,
+		outputs:  outs,
+		counter:  r.Type != rules.Gauge,
+		interval: r.Interval.Milliseconds(),
+		delay:    r.FlushDelay.Milliseconds(),
+		stale:    r.Staleness.Milliseconds(),
+	}
+	if st.interval <= 0 {
+		st.interval = (15 * time.Second).Milliseconds()
+	}
+	if st.stale <= 0 {
+		st.stale = (5 * time.Minute).Milliseconds()
+	}
+	return st, nil
+}
+
+// start records the rule's first sample, once.
+func (r *ruleState) start(t int64) {
+	if r.started.Load() {
+		return
+	}
+	if r.started.CompareAndSwap(false, true) {
+		k := windowOf(t, r.interval)
+		r.startK.Store(k)
+		r.startT.Store(t)
+		r.closedK.Store(k - 1)
+	}
+}
+
+// initShard prepares a rule shard on first use; its closed window starts where the rule's is.
+func (r *ruleState) initShard(rs *ruleShard) {
+	rs.inputs = make(map[uint64]inputState)
+	rs.outputIdx = make(map[uint64]uint32)
+	rs.closed = r.closedK.Load()
+}
+
+// unaggregatable reports whether samples of this input metric cannot be aggregated by the
+// rule: the quantile series of a summary.
+func (r *ruleState) unaggregatable(name string) bool {
+	return r.rule.Type == rules.Summary && r.rule.BaseName != "" && name == r.rule.BaseName
+}
+
+// outputName is the metric name an input metric's outputs carry before any kind suffix.
+func (r *ruleState) outputName(inputName string) string {
+	on := r.rule.OutputName
+	if on == "" {
+		return inputName
+	}
+	if (r.rule.Type == rules.Histogram || r.rule.Type == rules.Summary) && r.rule.BaseName != "" &&
+		strings.HasPrefix(inputName, r.rule.BaseName) {
+		return on + inputName[len(r.rule.BaseName):]
+	}
+	return on
+}
+
+// keeps reports whether the rule keeps label name in its output series.
+func (r *ruleState) keeps(name string) bool {
+	if name == "__name__" {
+		return true
+	}
+	if r.rule.ByMode {
+		return slices.Contains(r.rule.By, name)
+	}
+	return !slices.Contains(r.rule.Without, name)
+}
+
+// buildOutputLabels returns, per output kind, the label set of the output series an input
+// series feeds. Strings are copied: the input's point into a request buffer.
+func (r *ruleState) buildOutputLabels(in []prompb.Label) [][]prompb.Label {
+	base := make([]prompb.Label, 0, len(in)+len(r.rule.AddLabels))
+	name := ""
+	for _, l := range in {
+		if l.Name == "__name__" {
+			name = r.outputName(l.Value)
+			continue
+		}
+		if r.keeps(l.Name) && !hasLabel(r.rule.AddLabels, l.Name) {
+			base = append(base, prompb.Label{Name: strings.Clone(l.Name), Value: strings.Clone(l.Value)})
+		}
+	}
+	base = append(base, r.rule.AddLabels...)
+	out := make([][]prompb.Label, len(r.outputs))
+	for i, o := range r.outputs {
+		ls := make([]prompb.Label, 0, len(base)+1)
+		ls = append(ls, prompb.Label{Name: "__name__", Value: name + o.suffix})
+		ls = append(ls, base...)
+		slices.SortFunc(ls, func(a, b prompb.Label) int { return strings.Compare(a.Name, b.Name) })
+		out[i] = ls
+	}
+	return out
+}
+
+func hasLabel(ls []prompb.Label, name string) bool {
+	for _, l := range ls {
+		if l.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// outputFor returns the index of the output series with hash h, creating it from the input
+// labels if needed; ok is false when max_output_series forbids a new one.
+func (r *ruleState) outputFor(rs *ruleShard, h uint64, lbls []prompb.Label, k int64) (uint32, bool) {
+	if idx, ok := rs.outputIdx[h]; ok {
+		return idx, true
+	}
+	if max := r.rule.MaxOutputSeries; max > 0 && r.outputN.Load() >= int64(max) {
+		return 0, false
+	}
+	r.outputN.Add(1)
+	return rs.addOutput(&outputState{hash: h, labels: r.buildOutputLabels(lbls), firstK: k}), true
+}
+
+// removeInput forgets an input series and releases its output's reference.
+func (r *ruleState) removeInput(rs *ruleShard, h uint64, in inputState) {
+	delete(rs.inputs, h)
+	rs.outputs[in.out].live--
+	r.inputs.Add(-1)
+}
+
+// ingestSample applies one sample of one input series to the rule's state in shard rs.
+// now is the wall clock in ms; maxFuture the furthest a timestamp may be ahead of it.
+func (r *ruleState) ingestSample(rs *ruleShard, e *entry, lbls []prompb.Label, t int64, v float64, now, maxFuture int64) {
+	if t > now+maxFuture {
+		rs.stats.dropped[dropFuture]++
+		return
+	}
+	stale := isStaleNaN(v)
+	if !stale && math.IsNaN(v) {
+		rs.stats.dropped[dropNaN]++
+		return
+	}
+	if t > rs.maxT {
+		rs.maxT = t
+	}
+	rs.lastRecv = now
+	k := windowOf(t, r.interval)
+	in, ok := rs.inputs[e.inHash]
+	if !ok {
+		if stale {
+			return // a stale marker for a series we do not have: nothing to end
+		}
+		if !r.counter && k <= rs.closed {
+			rs.stats.dropped[dropLate]++
+			return
+		}
+		if max := r.rule.MaxInputSeries; max > 0 && r.inputs.Load() >= int64(max) {
+			rs.stats.dropped[dropLimit]++
+			return
+		}
+		k = max(k, rs.closed+1)
+		idx, ok := r.outputFor(rs, e.outHash, lbls, k)
+		if !ok {
+			rs.stats.dropped[dropLimit]++
+			return
+		}
+		o := rs.outputs[idx]
+		o.live++
+		r.inputs.Add(1)
+		rs.inputs[e.inHash] = inputState{t: t, v: v, out: idx}
+		rs.stats.ingested++
+		w := o.window(k)
+		w.samples++
+		if r.counter && r.rule.FirstSample == rules.FirstSampleCount && t > r.startT.Load()+r.stale {
+			w.increase += v // a new series that began at zero after the rule was warm
+		}
+		o.firstK = min(o.firstK, k)
+		return
+	}
+	if t <= in.t {
+		rs.stats.dropped[dropDuplicate]++
+		return
+	}
+	o := rs.outputs[in.out]
+	if r.counter {
+		r.ingestCounter(rs, o, &in, k, t, v, stale)
+	} else {
+		if k <= rs.closed {
+			rs.stats.dropped[dropLate]++
+			return
+		}
+		r.commitGauge(rs, o, in, k)
+		o.window(k).samples++
+	}
+	in.t, in.v = t, v
+	rs.inputs[e.inHash] = in
+	rs.stats.ingested++
+}
+
+// ingestCounter credits a counter sample's increase over the input's previous value. A sample
+// for a closed window is credited to the oldest open one, so the running total loses nothing.
+func (r *ruleState) ingestCounter(rs *ruleShard, o *outputState, in *inputState, k, t int64, v float64, stale bool) {
+	k = max(k, rs.closed+1)
+	w := o.window(k)
+	w.samples++
+	if stale || isStaleNaN(in.v) {
+		return // an end marker, or a baseline after one
+	}
+	if v >= in.v {
+		w.increase += v - in.v
+	} else {
+		w.increase += v
+		rs.stats.resets++
+	}
+}
+
+// commitGauge records, for every open window before k, the value the gauge input had at that
+// window's end (its latest sample), before the input moves on to a sample in window k.
+func (r *ruleState) commitGauge(rs *ruleShard, o *outputState, in inputState, k int64) {
+	if isStaleNaN(in.v) {
+		return
+	}
+	for kk := max(rs.closed+1, windowOf(in.t, r.interval)); kk < k; kk++ {
+		if in.t <= kk*r.interval-r.stale {
+			return
+		}
+		o.window(kk).addValue(in.v, in.t)
+	}
+}

@@ -1,0 +1,116 @@
+package aggregator
+
+import (
+	"github.com/prometheus/prometheus/prompb"
+)
+
+// inputState is what a rule keeps per input series: its last accepted sample (the value is
+// the stale marker after a stale marker) and the output it feeds. It holds no pointers and
+// no labels, so the maps of a million of them cost ~32 bytes an entry and are never scanned
+// by the garbage collector. Inputs are keyed by a 64-bit hash of their label set.
+type inputState struct {
+	t   int64   // timestamp of the last accepted sample, ms
+	v   float64 // its value
+	out uint32  // index of the output series in ruleShard.outputs
+}
+
+// outputState is one output series of a rule (one label set) across all its output kinds.
+type outputState struct {
+	hash    uint64
+	labels  [][]prompb.Label // per compiled output kind; read-only once built
+	live    int32            // input series currently feeding it
+	firstK  int64            // first window it has a sample in
+	total   float64          // counter: running total through the last closed window
+	emitted bool             // has emitted a sample (so death needs a stale marker)
+	wins    []windowAcc      // open windows, sorted by k
+}
+
+// window returns the accumulator of window k, adding it in order if absent.
+func (o *outputState) window(k int64) *windowAcc {
+	i := 0
+	for ; i < len(o.wins); i++ {
+		if o.wins[i].k == k {
+			return &o.wins[i]
+		}
+		if o.wins[i].k > k {
+			break
+		}
+	}
+	o.wins = append(o.wins, windowAcc{})
+	copy(o.wins[i+1:], o.wins[i:])
+	o.wins[i] = windowAcc{k: k}
+	return &o.wins[i]
+}
+
+// takeWindow removes and returns the accumulator of window k (zero when it saw nothing).
+// Windows older than k cannot exist: they were taken when they closed.
+func (o *outputState) takeWindow(k int64) windowAcc {
+	if len(o.wins) > 0 && o.wins[0].k == k {
+		w := o.wins[0]
+		o.wins = append(o.wins[:0], o.wins[1:]...)
+		return w
+	}
+	return windowAcc{k: k}
+}
+
+// dropReason says why a sample did not count.
+type dropReason int
+
+// Reasons a sample is dropped, as exported in cardinal_aggregator_samples_dropped_total.
+const (
+	dropDuplicate dropReason = iota
+	dropLate
+	dropNaN
+	dropFuture
+	dropUnaggregatable
+	dropLimit
+	numDropReasons
+)
+
+var dropReasonNames = [numDropReasons]string{"duplicate", "late", "nan", "future", "unaggregatable", "limit"}
+
+// shardStats counts what happened in one rule shard; guarded by the shard lock.
+type shardStats struct {
+	ingested      uint64
+	dropped       [numDropReasons]uint64
+	resets        uint64
+	seriesFlushed uint64
+}
+
+// ruleShard is the part of one rule's state that lives under one shard lock: the input and
+// output series whose output key hashes to that shard.
+type ruleShard struct {
+	inputs    map[uint64]inputState
+	outputIdx map[uint64]uint32 // output hash -> index in outputs
+	outputs   []*outputState    // nil entries are free, listed in free
+	free      []uint32
+	closed    int64 // newest closed window
+	maxT      int64 // newest sample timestamp seen, ms
+	lastRecv  int64 // wall clock of the last sample, ms
+	stats     shardStats
+}
+
+// liveOutputs returns the number of output series in the shard.
+func (rs *ruleShard) liveOutputs() int { return len(rs.outputIdx) }
+
+// addOutput stores a new output series and returns its index.
+func (rs *ruleShard) addOutput(o *outputState) uint32 {
+	var idx uint32
+	if n := len(rs.free); n > 0 {
+		idx = rs.free[n-1]
+		rs.free = rs.free[:n-1]
+		rs.outputs[idx] = o
+	} else {
+		idx = uint32(len(rs.outputs))
+		rs.outputs = append(rs.outputs, o)
+	}
+	rs.outputIdx[o.hash] = idx
+	return idx
+}
+
+// removeOutput frees an output series whose inputs are all gone.
+func (rs *ruleShard) removeOutput(idx uint32) {
+	delete(rs.outputIdx, rs.outputs[idx].hash)
+	rs.outputs[idx] = nil
+	rs.free = append(rs.free, idx)
+}
