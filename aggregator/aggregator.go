@@ -44,6 +44,7 @@ type Aggregator struct {
 	mu    sync.Mutex // serialises flushes and rule changes
 	rules []*ruleState
 
+	forwardUnmatched atomic.Bool
 	forwarded        atomic.Uint64
 	unmatchedDropped atomic.Uint64
 }
@@ -76,6 +77,7 @@ func New(opts Options) *Aggregator {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	a := &Aggregator{opts: opts}
+	a.forwardUnmatched.Store(opts.ForwardUnmatched)
 	a.batches.New = func() any { return &batch{} }
 	a.index.Store(&ruleIndex{byName: map[string][]*ruleState{}})
 	return a
@@ -124,6 +126,9 @@ func (a *Aggregator) SetRules(rs []*rules.Rule) error {
 	}
 	return nil
 }
+
+// SetForwardUnmatched changes what happens to series no rule selects (on reload).
+func (a *Aggregator) SetForwardUnmatched(forward bool) { a.forwardUnmatched.Store(forward) }
 
 // Run closes windows every FlushTick until ctx is done.
 func (a *Aggregator) Run(ctx context.Context) {

@@ -14,6 +14,7 @@ type entry struct {
 	outHash uint64 // kept labels: identifies the output series, picks the shard
 	series  int32
 	shard   uint8
+	skip    bool // the series cannot be aggregated by the rule (a summary's quantiles)
 }
 
 // batch is the reusable scratch space of one Ingest call.
@@ -21,37 +22,34 @@ type batch struct {
 	entries []entry
 	sorted  []entry
 	forward []prompb.TimeSeries
+	keyBuf  []byte
 }
 
-var labelSep = []byte{0xff}
-
-// hashLabels returns the hash of a whole label set (names and values, separated).
-func hashLabels(lbls []prompb.Label) uint64 {
-	var d xxhash.Digest
-	d.Reset()
+// appendLabels appends the label pairs (name, 0xff, value, 0xff) that keep selects to buf,
+// the bytes a series key hashes.
+func appendLabels(buf []byte, lbls []prompb.Label, keep func(string) bool) []byte {
 	for i := range lbls {
-		_, _ = d.WriteString(lbls[i].Name)
-		_, _ = d.Write(labelSep)
-		_, _ = d.WriteString(lbls[i].Value)
-		_, _ = d.Write(labelSep)
-	}
-	return d.Sum64()
-}
-
-// outputKeyHash returns the hash of the labels rule r keeps: the output key.
-func (r *ruleState) outputKeyHash(lbls []prompb.Label) uint64 {
-	var d xxhash.Digest
-	d.Reset()
-	for i := range lbls {
-		if !r.keeps(lbls[i].Name) {
+		if keep != nil && !keep(lbls[i].Name) {
 			continue
 		}
-		_, _ = d.WriteString(lbls[i].Name)
-		_, _ = d.Write(labelSep)
-		_, _ = d.WriteString(lbls[i].Value)
-		_, _ = d.Write(labelSep)
+		buf = append(buf, lbls[i].Name...)
+		buf = append(buf, 0xff)
+		buf = append(buf, lbls[i].Value...)
+		buf = append(buf, 0xff)
 	}
-	return d.Sum64()
+	return buf
+}
+
+// hashLabels returns the hash of a whole label set: the input series' identity.
+func hashLabels(lbls []prompb.Label) uint64 {
+	var buf [512]byte
+	return xxhash.Sum64(appendLabels(buf[:0], lbls, nil))
+}
+
+// outputKeyHash returns the hash of the labels rule r keeps: the output key. buf is scratch.
+func (r *ruleState) outputKeyHash(buf []byte, lbls []prompb.Label) (uint64, []byte) {
+	buf = appendLabels(buf[:0], lbls, r.keeps)
+	return xxhash.Sum64(buf), buf
 }
 
 // metricName returns the value of __name__.
@@ -84,12 +82,17 @@ func (a *Aggregator) Ingest(series []prompb.TimeSeries) {
 				return
 			}
 			if !matched {
-				inHash = hashLabels(ts.Labels)
+				b.keyBuf = appendLabels(b.keyBuf[:0], ts.Labels, nil)
+				inHash = xxhash.Sum64(b.keyBuf)
 			}
 			matched = true
 			keep = keep || r.rule.KeepInput
-			oh := r.outputKeyHash(ts.Labels)
-			b.entries = append(b.entries, entry{r: r, inHash: inHash, outHash: oh, series: int32(i), shard: uint8(oh % numShards)})
+			var oh uint64
+			oh, b.keyBuf = r.outputKeyHash(b.keyBuf, ts.Labels)
+			b.entries = append(b.entries, entry{
+				r: r, inHash: inHash, outHash: oh, series: int32(i), shard: uint8(oh % numShards),
+				skip: len(ts.Histograms) > 0 || r.unaggregatable(name),
+			})
 		}
 		for _, r := range idx.byName[name] {
 			add(r)
@@ -97,7 +100,7 @@ func (a *Aggregator) Ingest(series []prompb.TimeSeries) {
 		for _, r := range idx.scan {
 			add(r)
 		}
-		if keep || (!matched && a.opts.ForwardUnmatched) {
+		if keep || (!matched && a.forwardUnmatched.Load()) {
 			b.forward = append(b.forward, cloneSeries(ts))
 		} else if !matched {
 			a.unmatchedDropped.Add(uint64(len(ts.Samples) + len(ts.Histograms)))
@@ -150,7 +153,7 @@ func (a *Aggregator) apply(b *batch, series []prompb.TimeSeries) {
 				e.r.start(ts.Samples[0].Timestamp)
 				e.r.initShard(rs)
 			}
-			if len(ts.Histograms) > 0 || e.r.unaggregatable(metricName(ts.Labels)) {
+			if e.skip {
 				rs.stats.dropped[dropUnaggregatable] += uint64(len(ts.Samples) + len(ts.Histograms))
 				continue
 			}

@@ -1,0 +1,102 @@
+package aggregator
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/prometheus/prometheus/prompb"
+
+	"github.com/cardinal-proxy/cardinal/rules"
+)
+
+// benchSetup builds metrics×pods counter series in requests of perReq series, with one rule
+// per metric dropping pod and instance (the DESIGN.md §6 scenario, scaled by the arguments).
+func benchSetup(b *testing.B, metrics, pods, perReq int) (*Aggregator, [][]prompb.TimeSeries) {
+	b.Helper()
+	var rs []*rules.Rule
+	var all []prompb.TimeSeries
+	for m := range metrics {
+		name := fmt.Sprintf("bench_metric_%03d_total", m)
+		r := counterRule(name)
+		r.Interval, r.FlushDelay, r.Staleness = 15*time.Second, 10*time.Second, 5*time.Minute
+		rs = append(rs, r)
+		for p := range pods {
+			all = append(all, prompb.TimeSeries{
+				Labels: []prompb.Label{
+					{Name: "__name__", Value: name},
+					{Name: "instance", Value: fmt.Sprintf("10.0.%d.%d:9100", p/250, p%250)},
+					{Name: "job", Value: "bench"},
+					{Name: "namespace", Value: "default"},
+					{Name: "pod", Value: fmt.Sprintf("app-%08d", p)},
+					{Name: "status", Value: fmt.Sprint(p % 4)},
+				},
+				Samples: []prompb.Sample{{}},
+			})
+		}
+	}
+	var reqs [][]prompb.TimeSeries
+	for i := 0; i < len(all); i += perReq {
+		reqs = append(reqs, all[i:min(i+perReq, len(all))])
+	}
+	clk := &testClock{t: time.Unix(1_700_000_000, 0)}
+	a := New(Options{Output: &collectSink{}, Now: clk.now})
+	if err := a.SetRules(rs); err != nil {
+		b.Fatal(err)
+	}
+	return a, reqs
+}
+
+// BenchmarkIngest measures the route + aggregate path per sample on warm state.
+func BenchmarkIngest(b *testing.B) {
+	a, reqs := benchSetup(b, 100, 1000, 2000)
+	ts := int64(1_700_000_000_000)
+	round := func() {
+		ts += 15000
+		for _, req := range reqs {
+			for i := range req {
+				req[i].Samples[0] = prompb.Sample{Timestamp: ts, Value: float64(ts / 1000)}
+			}
+			a.Ingest(req)
+		}
+	}
+	round() // create the state
+	b.ReportAllocs()
+	b.ResetTimer()
+	n := 0
+	for b.Loop() {
+		req := reqs[n%len(reqs)]
+		if n%len(reqs) == 0 {
+			ts += 15000
+		}
+		for i := range req {
+			req[i].Samples[0] = prompb.Sample{Timestamp: ts, Value: float64(ts / 1000)}
+		}
+		a.Ingest(req)
+		n++
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n*2000), "ns/sample")
+}
+
+// BenchmarkFlush measures closing one window of 100k inputs feeding 100 outputs.
+func BenchmarkFlush(b *testing.B) {
+	a, reqs := benchSetup(b, 100, 1000, 2000)
+	clk := &testClock{}
+	a.opts.Now = clk.now
+	ts := int64(1_700_000_000_000)
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		ts += 15000
+		clk.t = time.UnixMilli(ts)
+		for _, req := range reqs {
+			for i := range req {
+				req[i].Samples[0] = prompb.Sample{Timestamp: ts, Value: float64(ts / 1000)}
+			}
+			a.Ingest(req)
+		}
+		clk.t = time.UnixMilli(ts + 30000)
+		b.StartTimer()
+		a.Flush(false)
+	}
+}
