@@ -1,5 +1,5 @@
 // Package rules owns cardinal's configuration: the YAML schema (server, aggregator, rules,
-// rule files, downstreams, WAL, cluster), strict parsing with file:line errors, validation,
-// compiled selectors and the rule Set the router looks series up in. It knows nothing of HTTP
-// or aggregation state.
+// rule files, downstreams), `${VAR}` expansion, strict parsing with file:line errors,
+// validation and warnings, and the compiled rules (selectors, grouping, output naming,
+// fingerprints) the aggregator runs. It knows nothing of HTTP, storage or aggregation state.
 package rules

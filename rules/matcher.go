@@ -1,6 +1,9 @@
 package rules
 
-import "regexp"
+import (
+	"regexp"
+	"strconv"
+)
 
 // MatchType is the operator of a label matcher, as in a PromQL selector.
 type MatchType int
@@ -47,4 +50,24 @@ func (m *Matcher) Matches(v string) bool {
 	default:
 		return !m.re.MatchString(v)
 	}
+}
+
+// String returns the operator as written in a selector.
+func (t MatchType) String() string {
+	switch t {
+	case MatchEqual:
+		return "="
+	case MatchNotEqual:
+		return "!="
+	case MatchRegexp:
+		return "=~"
+	default:
+		return "!~"
+	}
+}
+
+// String formats the matcher as it is written in a selector, e.g. job=~"api|web"; ParseSelector
+// reads it back to an equal matcher.
+func (m *Matcher) String() string {
+	return m.Name + m.Type.String() + strconv.Quote(m.Value)
 }
