@@ -1,0 +1,473 @@
+package remotewrite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/prometheus/prompb"
+)
+
+// newTestClient returns a Client with short backoffs and batch deadline, shut down at the
+// end of the test.
+func newTestClient(t *testing.T, cfg ClientConfig, reg prometheus.Registerer) *Client {
+	t.Helper()
+	if cfg.Name == "" {
+		cfg.Name = "test"
+	}
+	setDefault(&cfg.MinBackoff, time.Millisecond)
+	setDefault(&cfg.MaxBackoff, 5*time.Millisecond)
+	setDefault(&cfg.BatchDeadline, 5*time.Millisecond)
+	logger, _ := newTestLogger()
+	c, err := NewClient(cfg, reg, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = c.Shutdown(ctx)
+	})
+	return c
+}
+
+// seriesBatch returns n single-sample series named s0..s(n-1) at timestamp ts.
+func seriesBatch(n int, ts int64) []prompb.TimeSeries {
+	out := make([]prompb.TimeSeries, n)
+	for i := range out {
+		out[i] = prompb.TimeSeries{
+			Labels:  labels("__name__", fmt.Sprintf("s%d", i), "job", "test"),
+			Samples: []prompb.Sample{{Value: float64(ts), Timestamp: ts}},
+		}
+	}
+	return out
+}
+
+func TestClientBatchesAtMostMaxSamplesPerSend(t *testing.T) {
+	down := newTestDownstream(t, nil)
+	c := newTestClient(t, ClientConfig{URL: down.url(), MaxSamplesPerSend: 100, Shards: 2}, prometheus.NewRegistry())
+
+	c.Send(seriesBatch(1000, 1))
+	long := prompb.TimeSeries{Labels: labels("__name__", "long")}
+	for i := range 250 {
+		long.Samples = append(long.Samples, prompb.Sample{Value: 1, Timestamp: int64(i)})
+	}
+	c.Send([]prompb.TimeSeries{long})
+	c.Start()
+	eventually(t, 10*time.Second, "all samples accepted", func() bool { return down.acceptedSamples() == 1250 })
+
+	down.mu.Lock()
+	defer down.mu.Unlock()
+	full := 0
+	for _, n := range down.samples {
+		if n > 100 {
+			t.Errorf("a request carried %d samples, limit is 100", n)
+		}
+		if n == 100 {
+			full++
+		}
+	}
+	if full < 10 {
+		t.Errorf("only %d of %d requests were full although everything was queued before Start", full, len(down.samples))
+	}
+	bySeries := map[string][]int64{}
+	for _, req := range down.accepted {
+		for _, ts := range req {
+			for _, s := range ts.Samples {
+				bySeries[ts.Labels[0].Value] = append(bySeries[ts.Labels[0].Value], s.Timestamp)
+			}
+		}
+	}
+	if got := bySeries["long"]; len(got) != 250 || got[0] != 0 || got[249] != 249 {
+		t.Errorf("the 250-sample series arrived as %d samples", len(got))
+	}
+}
+
+func TestClientSendsRemoteWrite1Headers(t *testing.T) {
+	tests := []struct {
+		name     string
+		cfg      ClientConfig
+		wantAuth string
+	}{
+		{"basic_auth", ClientConfig{BasicAuth: &BasicAuth{Username: "u", Password: "p"}}, "Basic dTpw"},
+		{"bearer_token", ClientConfig{BearerToken: "tok"}, "Bearer tok"},
+		{"custom_authorization_header", ClientConfig{Headers: map[string]string{"Authorization": "Custom x"}}, "Custom x"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			down := newTestDownstream(t, nil)
+			tt.cfg.URL = down.url()
+			if tt.cfg.Headers == nil {
+				tt.cfg.Headers = map[string]string{}
+			}
+			tt.cfg.Headers["X-Scope-OrgID"] = "tenant-1"
+			c := newTestClient(t, tt.cfg, nil)
+			c.Start()
+			c.Send(seriesBatch(1, 1))
+			eventually(t, 5*time.Second, "the request", func() bool { return down.acceptedSamples() == 1 })
+
+			h := down.headers[0]
+			for k, want := range map[string]string{
+				"Content-Encoding":                  "snappy",
+				"Content-Type":                      "application/x-protobuf",
+				"X-Prometheus-Remote-Write-Version": "0.1.0",
+				"Authorization":                     tt.wantAuth,
+				"X-Scope-Orgid":                     "tenant-1",
+			} {
+				if got := h.Get(k); got != want {
+					t.Errorf("%s = %q, want %q", k, got, want)
+				}
+			}
+			if ua := h.Get("User-Agent"); !strings.HasPrefix(ua, "cardinal/") {
+				t.Errorf("User-Agent = %q", ua)
+			}
+		})
+	}
+}
+
+func TestClientPreservesPerSeriesOrderThroughRetries(t *testing.T) {
+	down := newTestDownstream(t, func(attempt int) reply {
+		if attempt%3 == 1 {
+			return reply{code: http.StatusInternalServerError}
+		}
+		return reply{code: http.StatusOK}
+	})
+	c := newTestClient(t, ClientConfig{URL: down.url(), MaxSamplesPerSend: 7, Shards: 4}, nil)
+	c.Start()
+	const rounds, width = 60, 20
+	for ts := range int64(rounds) {
+		c.Send(seriesBatch(width, ts))
+	}
+	eventually(t, 10*time.Second, "all samples accepted", func() bool { return down.acceptedSamples() == rounds*width })
+
+	for name, got := range down.acceptedBySeries() {
+		if len(got) != rounds {
+			t.Errorf("%s: %d samples, want %d", name, len(got), rounds)
+		}
+		for i, ts := range got {
+			if ts != int64(i) {
+				t.Fatalf("%s: sample %d has timestamp %d: out of order or duplicated (%v)", name, i, ts, got)
+			}
+		}
+	}
+}
+
+func TestClientRetriesUntilAccepted(t *testing.T) {
+	tests := []struct {
+		name    string
+		failure reply
+		timeout time.Duration
+	}{
+		{"server_error_500", reply{code: 500, body: "try again"}, 0},
+		{"too_many_requests_429", reply{code: 429}, 0},
+		{"unavailable_503_with_retry_after", reply{code: 503, header: map[string]string{"Retry-After": "0"}}, 0},
+		{"connection_reset", reply{reset: true}, 0},
+		{"request_timeout", reply{hang: true}, 50 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			const failures = 3
+			down := newTestDownstream(t, func(attempt int) reply {
+				if attempt < failures {
+					return tt.failure
+				}
+				return reply{code: 204}
+			})
+			reg := prometheus.NewRegistry()
+			c := newTestClient(t, ClientConfig{URL: down.url(), Shards: 1, Timeout: tt.timeout}, reg)
+			c.Send(seriesBatch(10, 1))
+			c.Start()
+			eventually(t, 10*time.Second, "the batch accepted", func() bool { return down.acceptedSamples() >= 10 })
+
+			if got := down.acceptedBySeries(); len(got) != 10 {
+				t.Errorf("%d series accepted, want 10", len(got))
+			}
+			for name, ts := range down.acceptedBySeries() {
+				if len(ts) != 1 {
+					t.Errorf("%s accepted %d times", name, len(ts))
+				}
+			}
+			if n := down.attemptCount(); n != failures+1 {
+				t.Errorf("%d attempts, want %d", n, failures+1)
+			}
+			ds := map[string]string{"downstream": "test"}
+			if got := metricValue(t, reg, "cardinal_downstream_samples_retried_total", ds); got != failures*10 {
+				t.Errorf("retried = %v, want %v", got, failures*10)
+			}
+			if got := metricValue(t, reg, "cardinal_downstream_samples_sent_total", ds); got != 10 {
+				t.Errorf("sent = %v, want 10", got)
+			}
+		})
+	}
+}
+
+func TestClientHonoursRetryAfter(t *testing.T) {
+	// With backoffs of an hour, only Retry-After: 1 lets the retry happen within the test.
+	down := newTestDownstream(t, func(attempt int) reply {
+		if attempt == 0 {
+			return reply{code: 429, header: map[string]string{"Retry-After": "1"}}
+		}
+		return reply{code: 204}
+	})
+	c := newTestClient(t, ClientConfig{URL: down.url(), MinBackoff: time.Hour, MaxBackoff: time.Hour}, nil)
+	c.Start()
+	c.Send(seriesBatch(1, 1))
+	eventually(t, 10*time.Second, "the retry honouring Retry-After", func() bool { return down.acceptedSamples() == 1 })
+}
+
+func TestClientDropsAndCountsRefusedBatches(t *testing.T) {
+	down := newTestDownstream(t, func(int) reply {
+		return reply{code: 400, body: "out of order sample\nsecond line of detail"}
+	})
+	reg := prometheus.NewRegistry()
+	logger, logs := newTestLogger()
+	c, err := NewClient(ClientConfig{Name: "test", URL: down.url(), Shards: 1, BatchDeadline: time.Millisecond}, reg, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Start()
+	c.Send(seriesBatch(10, 1))
+	ds := map[string]string{"downstream": "test"}
+	eventually(t, 5*time.Second, "the failure counted", func() bool {
+		return metricValue(t, reg, "cardinal_downstream_samples_failed_total", ds) == 10
+	})
+	c.Send(seriesBatch(5, 2))
+	eventually(t, 5*time.Second, "the second failure counted", func() bool {
+		return metricValue(t, reg, "cardinal_downstream_samples_failed_total", ds) == 15
+	})
+	if err := c.Shutdown(context.Background()); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if n := down.attemptCount(); n != 2 {
+		t.Errorf("%d requests, want 2: refused batches are not retried", n)
+	}
+	if got := metricValue(t, reg, "cardinal_downstream_samples_retried_total", ds); got != 0 {
+		t.Errorf("retried = %v, want 0", got)
+	}
+	out := logs.String()
+	if !strings.Contains(out, "out of order sample") || strings.Contains(out, "second line") {
+		t.Errorf("log should carry the first line of the response only: %s", out)
+	}
+	if n := strings.Count(out, "downstream refused"); n != 1 {
+		t.Errorf("%d refusal log lines within the rate limit interval, want 1", n)
+	}
+}
+
+func TestClientFullFlipsAndRecovers(t *testing.T) {
+	down := newTestDownstream(t, nil)
+	reg := prometheus.NewRegistry()
+	one := seriesBatch(1, 1)
+	perSeries := seriesBytes(&one[0])
+	c := newTestClient(t, ClientConfig{URL: down.url(), MaxQueueBytes: 5 * perSeries}, reg)
+	ds := map[string]string{"downstream": "test"}
+
+	c.Send(seriesBatch(4, 1))
+	if c.Full() {
+		t.Fatal("Full with 4 of 5 series queued")
+	}
+	c.Send(seriesBatch(1, 2))
+	if !c.Full() {
+		t.Fatal("not Full with the limit reached")
+	}
+	if got := metricValue(t, reg, "cardinal_downstream_queue_full", ds); got != 1 {
+		t.Errorf("queue_full = %v, want 1", got)
+	}
+	c.Send(seriesBatch(3, 3)) // still queued, and counted
+	if got := metricValue(t, reg, "cardinal_downstream_samples_over_limit_total", ds); got != 3 {
+		t.Errorf("over_limit = %v, want 3", got)
+	}
+	if got := metricValue(t, reg, "cardinal_downstream_queue_series", ds); got != 8 {
+		t.Errorf("queue_series = %v, want 8", got)
+	}
+
+	c.Start()
+	eventually(t, 5*time.Second, "the queue drained", func() bool { return !c.Full() && down.acceptedSamples() == 8 })
+	eventually(t, 5*time.Second, "the gauges back to zero", func() bool {
+		return metricValue(t, reg, "cardinal_downstream_queue_full", ds) == 0 &&
+			metricValue(t, reg, "cardinal_downstream_queue_bytes", ds) == 0 &&
+			metricValue(t, reg, "cardinal_downstream_queue_series", ds) == 0
+	})
+}
+
+func TestClientShutdownDrainsTheQueue(t *testing.T) {
+	down := newTestDownstream(t, func(attempt int) reply {
+		if attempt%2 == 0 {
+			return reply{code: 503}
+		}
+		return reply{code: 204}
+	})
+	reg := prometheus.NewRegistry()
+	c := newTestClient(t, ClientConfig{URL: down.url(), MaxSamplesPerSend: 50, BatchDeadline: time.Hour}, reg)
+	c.Start()
+	for ts := range int64(10) {
+		c.Send(seriesBatch(100, ts))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := c.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if got := down.acceptedSamples(); got != 1000 {
+		t.Errorf("accepted %d samples before Shutdown returned, want 1000", got)
+	}
+
+	c.Send(seriesBatch(7, 99))
+	ds := map[string]string{"downstream": "test", "reason": "shutdown"}
+	if got := metricValue(t, reg, "cardinal_downstream_samples_dropped_total", ds); got != 7 {
+		t.Errorf("dropped after shutdown = %v, want 7", got)
+	}
+}
+
+func TestClientShutdownGivesUpWhenItsContextEnds(t *testing.T) {
+	tests := []struct {
+		name  string
+		reply reply
+		cfg   ClientConfig
+	}{
+		{"downstream_keeps_failing", reply{code: 503}, ClientConfig{}},
+		{"request_in_flight_forever", reply{hang: true}, ClientConfig{Timeout: time.Hour}},
+		{"long_retry_after", reply{code: 429, header: map[string]string{"Retry-After": "3600"}}, ClientConfig{}},
+		{"long_backoff", reply{code: 500}, ClientConfig{MinBackoff: time.Hour, MaxBackoff: time.Hour}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			down := newTestDownstream(t, func(int) reply { return tt.reply })
+			reg := prometheus.NewRegistry()
+			tt.cfg.URL = down.url()
+			c := newTestClient(t, tt.cfg, reg)
+			c.Send(seriesBatch(100, 1))
+			c.Start()
+			eventually(t, 5*time.Second, "a first attempt", func() bool { return down.attemptCount() > 0 })
+
+			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- c.Shutdown(ctx) }()
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("Shutdown did not return after its context ended")
+			}
+			if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "100 samples") {
+				t.Errorf("Shutdown error = %v, want the 100 undelivered samples and DeadlineExceeded", err)
+			}
+			ds := map[string]string{"downstream": "test"}
+			if got := metricValue(t, reg, "cardinal_downstream_samples_dropped_total", map[string]string{"downstream": "test", "reason": "shutdown"}); got != 100 {
+				t.Errorf("dropped = %v, want 100", got)
+			}
+			if got := metricValue(t, reg, "cardinal_downstream_queue_bytes", ds); got != 0 {
+				t.Errorf("queue_bytes = %v after Shutdown, want 0", got)
+			}
+		})
+	}
+}
+
+func TestClientShutdownWithoutStart(t *testing.T) {
+	c := newTestClient(t, ClientConfig{URL: "http://127.0.0.1:1/api/v1/write"}, nil)
+	if err := c.Shutdown(context.Background()); err != nil {
+		t.Errorf("Shutdown of an idle client: %v", err)
+	}
+	c2 := newTestClient(t, ClientConfig{URL: "http://127.0.0.1:1/api/v1/write"}, nil)
+	c2.Send(seriesBatch(3, 1))
+	if err := c2.Shutdown(context.Background()); err == nil || !strings.Contains(err.Error(), "3 samples") {
+		t.Errorf("Shutdown of a never-started client holding data = %v, want an error counting 3 samples", err)
+	}
+}
+
+func TestClientLeavesNoGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	func() {
+		down := newTestDownstream(t, func(attempt int) reply {
+			if attempt == 0 {
+				return reply{reset: true}
+			}
+			return reply{code: 204}
+		})
+		defer down.srv.Close()
+		c, err := NewClient(ClientConfig{URL: down.url(), Shards: 8, MinBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond}, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Start()
+		c.Send(seriesBatch(200, 1))
+		eventually(t, 5*time.Second, "delivery", func() bool { return down.acceptedSamples() == 200 })
+		if err := c.Shutdown(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	eventually(t, 5*time.Second, fmt.Sprintf("goroutines back to %d", before), func() bool { return runtime.NumGoroutine() <= before })
+}
+
+func TestClientNeverRevealsCredentials(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close() // nothing listens: every attempt is a network error
+
+	reg := prometheus.NewRegistry()
+	logger, logs := newTestLogger()
+	c, err := NewClient(ClientConfig{
+		Name: "secret-test", URL: "http://alice:s3cr3tpw@" + addr + "/api/v1/write?api_key=k3y",
+		MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond, BatchDeadline: time.Millisecond,
+	}, reg, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Start()
+	c.Send(seriesBatch(1, 1))
+	eventually(t, 5*time.Second, "a retry", func() bool {
+		return metricValue(t, reg, "cardinal_downstream_samples_retried_total", map[string]string{"downstream": "secret-test"}) > 0
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	shutdownErr := c.Shutdown(ctx)
+
+	out := logs.String() + fmt.Sprint(shutdownErr)
+	if !strings.Contains(out, "sending to downstream failed") {
+		t.Fatalf("expected the failure to be logged: %s", out)
+	}
+	for _, secret := range []string{"s3cr3tpw", "alice", "k3y"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("%q appears in logs or errors: %s", secret, out)
+		}
+	}
+
+	_, err = NewClient(ClientConfig{URL: "http://alice:s3cr3tpw@host:badport/"}, nil, nil)
+	if !errors.Is(err, ErrInvalidClientConfig) || strings.Contains(err.Error(), "s3cr3tpw") {
+		t.Errorf("invalid URL error = %v: want ErrInvalidClientConfig without the password", err)
+	}
+}
+
+func TestNewClientRefusesInvalidConfig(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  ClientConfig
+	}{
+		{"no_url", ClientConfig{}},
+		{"not_http", ClientConfig{URL: "ftp://host/x"}},
+		{"no_host", ClientConfig{URL: "http:///api/v1/write"}},
+		{"basic_auth_and_bearer_token", ClientConfig{URL: "http://h/", BasicAuth: &BasicAuth{Username: "u"}, BearerToken: "t"}},
+		{"authorization_header_and_bearer_token", ClientConfig{URL: "http://h/", BearerToken: "t", Headers: map[string]string{"authorization": "x"}}},
+		{"reserved_header", ClientConfig{URL: "http://h/", Headers: map[string]string{"content-encoding": "zstd"}}},
+		{"negative_queue_size", ClientConfig{URL: "http://h/", MaxQueueBytes: -1}},
+		{"min_backoff_above_max", ClientConfig{URL: "http://h/", MinBackoff: time.Second, MaxBackoff: time.Millisecond}},
+		{"too_many_shards", ClientConfig{URL: "http://h/", Shards: 100000}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := NewClient(tt.cfg, nil, nil); !errors.Is(err, ErrInvalidClientConfig) {
+				t.Errorf("err = %v, want ErrInvalidClientConfig", err)
+			}
+		})
+	}
+}

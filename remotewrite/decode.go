@@ -1,0 +1,569 @@
+package remotewrite
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"unsafe"
+
+	"github.com/golang/snappy"
+	"github.com/prometheus/prometheus/prompb"
+)
+
+// ErrMalformedRequest is returned (wrapped, with the offending field) for a body that is not
+// a snappy-compressed prometheus.WriteRequest. The receiver answers 400.
+var ErrMalformedRequest = errors.New("malformed remote write request")
+
+// ErrRequestTooLarge is returned (wrapped) when a body or its decoded form exceeds the
+// configured limit. The receiver answers 413.
+var ErrRequestTooLarge = errors.New("remote write request too large")
+
+// errPackedOverrun marks the one input gogo/protobuf accepts and the Decoder does not: a
+// packed repeated field whose last element runs past the field's declared length (gogo reads
+// on into the following bytes).
+var errPackedOverrun = fmt.Errorf("%w: packed field element runs past the field's length", ErrMalformedRequest)
+
+// A Decoder decodes Remote Write 1.0 bodies into a caller-owned prompb.WriteRequest, reusing
+// its own buffers and the request's slices so that steady-state decoding allocates nothing.
+// Strings in the decoded request point into the Decoder's buffer (or, for Unmarshal, into the
+// caller's bytes): they are valid until the next call and must be copied to be kept.
+// A Decoder is not safe for concurrent use; pool them.
+type Decoder struct {
+	maxDecodedBytes int
+	buf             []byte
+
+	// Slabs backing the histogram oneof wrappers, so that setting Count and ZeroCount does
+	// not allocate per histogram.
+	countInts       []prompb.Histogram_CountInt
+	countFloats     []prompb.Histogram_CountFloat
+	zeroCountInts   []prompb.Histogram_ZeroCountInt
+	zeroCountFloats []prompb.Histogram_ZeroCountFloat
+}
+
+// NewDecoder returns a Decoder that refuses bodies whose decoded size exceeds maxDecodedBytes
+// (no limit if it is 0 or less).
+func NewDecoder(maxDecodedBytes int) *Decoder {
+	return &Decoder{maxDecodedBytes: maxDecodedBytes}
+}
+
+// Decode snappy-decodes (block format) compressed into the Decoder's buffer and unmarshals
+// the result into req, replacing its contents. The decoded length is checked against the
+// limit before anything is allocated.
+func (d *Decoder) Decode(compressed []byte, req *prompb.WriteRequest) error {
+	n, err := snappy.DecodedLen(compressed)
+	if err != nil {
+		return fmt.Errorf("%w: snappy: %w", ErrMalformedRequest, err)
+	}
+	if d.maxDecodedBytes > 0 && n > d.maxDecodedBytes {
+		return fmt.Errorf("%w: decoded body is %d bytes, limit is %d", ErrRequestTooLarge, n, d.maxDecodedBytes)
+	}
+	if cap(d.buf) < n {
+		d.buf = make([]byte, n)
+	}
+	out, err := snappy.Decode(d.buf[:cap(d.buf)], compressed)
+	if err != nil {
+		return fmt.Errorf("%w: snappy: %w", ErrMalformedRequest, err)
+	}
+	return d.Unmarshal(out, req)
+}
+
+// Unmarshal decodes the protobuf WriteRequest in data into req, replacing its contents.
+// Strings in req point into data. Unknown fields are skipped; metadata and exemplars are
+// decoded too.
+func (d *Decoder) Unmarshal(data []byte, req *prompb.WriteRequest) error {
+	req.Timeseries = req.Timeseries[:0]
+	req.Metadata = req.Metadata[:0]
+	req.XXX_unrecognized = nil
+	req.XXX_sizecache = 0
+	d.countInts = d.countInts[:0]
+	d.countFloats = d.countFloats[:0]
+	d.zeroCountInts = d.zeroCountInts[:0]
+	d.zeroCountFloats = d.zeroCountFloats[:0]
+
+	b := data
+	for i := 0; i < len(b); {
+		num, wt, j := tagAt(b, i)
+		if j < 0 {
+			return wireError(j, "WriteRequest")
+		}
+		switch num {
+		case 1:
+			s, e := bytesAt(b, j, wt)
+			if e < 0 {
+				return wireError(e, "WriteRequest.timeseries")
+			}
+			var ts *prompb.TimeSeries
+			req.Timeseries, ts = nextSlot(req.Timeseries)
+			resetSeries(ts)
+			if err := d.unmarshalSeries(b[s:e], ts); err != nil {
+				return err
+			}
+			i = e
+		case 3:
+			s, e := bytesAt(b, j, wt)
+			if e < 0 {
+				return wireError(e, "WriteRequest.metadata")
+			}
+			var md *prompb.MetricMetadata
+			req.Metadata, md = nextSlot(req.Metadata)
+			*md = prompb.MetricMetadata{}
+			if code := unmarshalMetadata(b[s:e], md); code < 0 {
+				return wireError(code, "MetricMetadata")
+			}
+			i = e
+		default:
+			if i = skipField(b, j, num, wt); i < 0 {
+				return wireError(i, "WriteRequest")
+			}
+		}
+	}
+	return nil
+}
+
+// unmarshalSeries is the hot loop: it reads tags and length prefixes of one byte (field
+// numbers below 16, messages below 128 bytes: labels and samples) without a call.
+func (d *Decoder) unmarshalSeries(b []byte, ts *prompb.TimeSeries) error {
+	for i := 0; i < len(b); {
+		var num int32
+		var wt uint64
+		j := i + 1
+		if c := b[i]; c < 0x80 {
+			num, wt = int32(c>>3), uint64(c&7)
+		} else if num, wt, j = tagAt(b, i); j < 0 {
+			return wireError(j, "TimeSeries")
+		}
+		if (num == 1 || num == 2) && wt == wireBytes && j < len(b) && b[j] < 0x80 {
+			s, e := j+1, j+1+int(b[j])
+			if e > len(b) {
+				return wireError(codeTooLong, "TimeSeries")
+			}
+			if num == 1 {
+				name, value, code := unmarshalLabel(b[s:e])
+				if code < 0 {
+					return wireError(code, "Label")
+				}
+				ts.Labels = append(ts.Labels, prompb.Label{Name: name, Value: value})
+			} else {
+				v, t, code := unmarshalSample(b[s:e])
+				if code < 0 {
+					return wireError(code, "Sample")
+				}
+				ts.Samples = append(ts.Samples, prompb.Sample{Value: math.Float64frombits(v), Timestamp: t})
+			}
+			i = e
+			continue
+		}
+		switch num {
+		case 1:
+			s, e := bytesAt(b, j, wt)
+			if e < 0 {
+				return wireError(e, "TimeSeries.labels")
+			}
+			name, value, code := unmarshalLabel(b[s:e])
+			if code < 0 {
+				return wireError(code, "Label")
+			}
+			ts.Labels = append(ts.Labels, prompb.Label{Name: name, Value: value})
+			i = e
+		case 2:
+			s, e := bytesAt(b, j, wt)
+			if e < 0 {
+				return wireError(e, "TimeSeries.samples")
+			}
+			v, t, code := unmarshalSample(b[s:e])
+			if code < 0 {
+				return wireError(code, "Sample")
+			}
+			ts.Samples = append(ts.Samples, prompb.Sample{Value: math.Float64frombits(v), Timestamp: t})
+			i = e
+		case 3:
+			s, e := bytesAt(b, j, wt)
+			if e < 0 {
+				return wireError(e, "TimeSeries.exemplars")
+			}
+			var ex *prompb.Exemplar
+			ts.Exemplars, ex = nextSlot(ts.Exemplars)
+			*ex = prompb.Exemplar{Labels: ex.Labels[:0]}
+			if code := unmarshalExemplar(b[s:e], ex); code < 0 {
+				return wireError(code, "Exemplar")
+			}
+			i = e
+		case 4:
+			s, e := bytesAt(b, j, wt)
+			if e < 0 {
+				return wireError(e, "TimeSeries.histograms")
+			}
+			var h *prompb.Histogram
+			ts.Histograms, h = nextSlot(ts.Histograms)
+			resetHistogram(h)
+			if code := d.unmarshalHistogram(b[s:e], h); code < 0 {
+				return wireError(code, "Histogram")
+			}
+			i = e
+		default:
+			if i = skipField(b, j, num, wt); i < 0 {
+				return wireError(i, "TimeSeries")
+			}
+		}
+	}
+	return nil
+}
+
+// unmarshalLabel returns a Label's name and value, or a code.
+func unmarshalLabel(b []byte) (name, value string, code int) {
+	// The usual encoding, name then value with one-byte lengths and nothing else, directly.
+	if len(b) >= 4 && b[0] == 1<<3|wireBytes {
+		n := int(b[1])
+		if n < 0x80 && n+4 <= len(b) && b[n+2] == 2<<3|wireBytes {
+			if m := int(b[n+3]); m < 0x80 && n+4+m == len(b) {
+				return bytesString(b[2 : n+2]), bytesString(b[n+4:]), 0
+			}
+		}
+	}
+	for i := 0; i < len(b); {
+		num, wt, j := tagAt(b, i)
+		if j < 0 {
+			return "", "", j
+		}
+		switch num {
+		case 1, 2:
+			s, e := bytesAt(b, j, wt)
+			if e < 0 {
+				return "", "", e
+			}
+			if num == 1 {
+				name = bytesString(b[s:e])
+			} else {
+				value = bytesString(b[s:e])
+			}
+			i = e
+		default:
+			if i = skipField(b, j, num, wt); i < 0 {
+				return "", "", i
+			}
+		}
+	}
+	return name, value, 0
+}
+
+// unmarshalSample returns a Sample's value bits and timestamp, or a code.
+func unmarshalSample(b []byte) (value uint64, ts int64, code int) {
+	// The usual encoding, value then timestamp and nothing else, directly.
+	if len(b) >= 10 && b[0] == 1<<3|wireFixed64 && b[9] == 2<<3|wireVarint {
+		if t, j := varint(b, 10); j == len(b) {
+			return binary.LittleEndian.Uint64(b[1:9]), int64(t), 0
+		}
+	}
+	for i := 0; i < len(b); {
+		num, wt, j := tagAt(b, i)
+		if j < 0 {
+			return 0, 0, j
+		}
+		switch num {
+		case 1:
+			if value, i = fixed64At(b, j, wt); i < 0 {
+				return 0, 0, i
+			}
+		case 2:
+			var v uint64
+			if v, i = varintAt(b, j, wt); i < 0 {
+				return 0, 0, i
+			}
+			ts = int64(v)
+		default:
+			if i = skipField(b, j, num, wt); i < 0 {
+				return 0, 0, i
+			}
+		}
+	}
+	return value, ts, 0
+}
+
+func unmarshalExemplar(b []byte, ex *prompb.Exemplar) int {
+	for i := 0; i < len(b); {
+		num, wt, j := tagAt(b, i)
+		if j < 0 {
+			return j
+		}
+		var v uint64
+		switch num {
+		case 1:
+			s, e := bytesAt(b, j, wt)
+			if e < 0 {
+				return e
+			}
+			name, value, code := unmarshalLabel(b[s:e])
+			if code < 0 {
+				return code
+			}
+			ex.Labels = append(ex.Labels, prompb.Label{Name: name, Value: value})
+			i = e
+		case 2:
+			if v, i = fixed64At(b, j, wt); i < 0 {
+				return i
+			}
+			ex.Value = math.Float64frombits(v)
+		case 3:
+			if v, i = varintAt(b, j, wt); i < 0 {
+				return i
+			}
+			ex.Timestamp = int64(v)
+		default:
+			if i = skipField(b, j, num, wt); i < 0 {
+				return i
+			}
+		}
+	}
+	return 0
+}
+
+func (d *Decoder) unmarshalHistogram(b []byte, h *prompb.Histogram) int {
+	for i := 0; i < len(b); {
+		num, wt, j := tagAt(b, i)
+		if j < 0 {
+			return j
+		}
+		var v uint64
+		switch num {
+		case 1:
+			if v, i = varintAt(b, j, wt); i < 0 {
+				return i
+			}
+			d.countInts = append(d.countInts, prompb.Histogram_CountInt{CountInt: v})
+			h.Count = &d.countInts[len(d.countInts)-1]
+		case 2:
+			if v, i = fixed64At(b, j, wt); i < 0 {
+				return i
+			}
+			d.countFloats = append(d.countFloats, prompb.Histogram_CountFloat{CountFloat: math.Float64frombits(v)})
+			h.Count = &d.countFloats[len(d.countFloats)-1]
+		case 3:
+			if v, i = fixed64At(b, j, wt); i < 0 {
+				return i
+			}
+			h.Sum = math.Float64frombits(v)
+		case 4:
+			if v, i = varintAt(b, j, wt); i < 0 {
+				return i
+			}
+			h.Schema = zigzag32(v)
+		case 5:
+			if v, i = fixed64At(b, j, wt); i < 0 {
+				return i
+			}
+			h.ZeroThreshold = math.Float64frombits(v)
+		case 6:
+			if v, i = varintAt(b, j, wt); i < 0 {
+				return i
+			}
+			d.zeroCountInts = append(d.zeroCountInts, prompb.Histogram_ZeroCountInt{ZeroCountInt: v})
+			h.ZeroCount = &d.zeroCountInts[len(d.zeroCountInts)-1]
+		case 7:
+			if v, i = fixed64At(b, j, wt); i < 0 {
+				return i
+			}
+			d.zeroCountFloats = append(d.zeroCountFloats, prompb.Histogram_ZeroCountFloat{ZeroCountFloat: math.Float64frombits(v)})
+			h.ZeroCount = &d.zeroCountFloats[len(d.zeroCountFloats)-1]
+		case 8:
+			h.NegativeSpans, i = appendSpan(h.NegativeSpans, b, j, wt)
+		case 9:
+			h.NegativeDeltas, i = appendZigzag64s(h.NegativeDeltas, b, j, wt)
+		case 10:
+			h.NegativeCounts, i = appendDoubles(h.NegativeCounts, b, j, wt)
+		case 11:
+			h.PositiveSpans, i = appendSpan(h.PositiveSpans, b, j, wt)
+		case 12:
+			h.PositiveDeltas, i = appendZigzag64s(h.PositiveDeltas, b, j, wt)
+		case 13:
+			h.PositiveCounts, i = appendDoubles(h.PositiveCounts, b, j, wt)
+		case 14:
+			if v, i = varintAt(b, j, wt); i < 0 {
+				return i
+			}
+			h.ResetHint = prompb.Histogram_ResetHint(int32(v))
+		case 15:
+			if v, i = varintAt(b, j, wt); i < 0 {
+				return i
+			}
+			h.Timestamp = int64(v)
+		case 16:
+			h.CustomValues, i = appendDoubles(h.CustomValues, b, j, wt)
+		default:
+			i = skipField(b, j, num, wt)
+		}
+		if i < 0 {
+			return i
+		}
+	}
+	return 0
+}
+
+// appendSpan decodes one BucketSpan field at b[i].
+func appendSpan(spans []prompb.BucketSpan, b []byte, i int, wt uint64) ([]prompb.BucketSpan, int) {
+	s, e := bytesAt(b, i, wt)
+	if e < 0 {
+		return spans, e
+	}
+	var offset int32
+	var length uint32
+	m := b[s:e]
+	for k := 0; k < len(m); {
+		num, wt, j := tagAt(m, k)
+		if j < 0 {
+			return spans, j
+		}
+		var v uint64
+		switch num {
+		case 1:
+			v, k = varintAt(m, j, wt)
+			offset = zigzag32(v)
+		case 2:
+			v, k = varintAt(m, j, wt)
+			length = uint32(v)
+		default:
+			k = skipField(m, j, num, wt)
+		}
+		if k < 0 {
+			return spans, k
+		}
+	}
+	return append(spans, prompb.BucketSpan{Offset: offset, Length: length}), e
+}
+
+// appendZigzag64s decodes a repeated sint64 field at b[i], packed or not.
+func appendZigzag64s(dst []int64, b []byte, i int, wt uint64) ([]int64, int) {
+	switch wt {
+	case wireVarint:
+		v, j := varint(b, i)
+		if j < 0 {
+			return dst, j
+		}
+		return append(dst, zigzag64(v)), j
+	case wireBytes:
+		s, e := bytesAt(b, i, wt)
+		if e < 0 {
+			return dst, e
+		}
+		packed := b[s:e]
+		for k := 0; k < len(packed); {
+			v, j := varint(packed, k)
+			if j == codeTruncated {
+				return dst, codePackedOverrun
+			}
+			if j < 0 {
+				return dst, j
+			}
+			dst = append(dst, zigzag64(v))
+			k = j
+		}
+		return dst, e
+	default:
+		return dst, codeWrongWireType
+	}
+}
+
+// appendDoubles decodes a repeated double field at b[i], packed or not.
+func appendDoubles(dst []float64, b []byte, i int, wt uint64) ([]float64, int) {
+	switch wt {
+	case wireFixed64:
+		v, j := fixed64At(b, i, wt)
+		if j < 0 {
+			return dst, j
+		}
+		return append(dst, math.Float64frombits(v)), j
+	case wireBytes:
+		s, e := bytesAt(b, i, wt)
+		if e < 0 {
+			return dst, e
+		}
+		if (e-s)%8 != 0 {
+			return dst, codePackedOverrun
+		}
+		for k := s; k < e; k += 8 {
+			dst = append(dst, math.Float64frombits(binary.LittleEndian.Uint64(b[k:])))
+		}
+		return dst, e
+	default:
+		return dst, codeWrongWireType
+	}
+}
+
+func unmarshalMetadata(b []byte, md *prompb.MetricMetadata) int {
+	for i := 0; i < len(b); {
+		num, wt, j := tagAt(b, i)
+		if j < 0 {
+			return j
+		}
+		switch num {
+		case 1:
+			var v uint64
+			if v, i = varintAt(b, j, wt); i < 0 {
+				return i
+			}
+			md.Type = prompb.MetricMetadata_MetricType(int32(v))
+		case 2, 4, 5:
+			s, e := bytesAt(b, j, wt)
+			if e < 0 {
+				return e
+			}
+			str := bytesString(b[s:e])
+			switch num {
+			case 2:
+				md.MetricFamilyName = str
+			case 4:
+				md.Help = str
+			default:
+				md.Unit = str
+			}
+			i = e
+		default:
+			if i = skipField(b, j, num, wt); i < 0 {
+				return i
+			}
+		}
+	}
+	return 0
+}
+
+// nextSlot extends s by one element, reusing the element (and the capacity of its slices)
+// left beyond len(s) by an earlier decode. The caller resets the fields it does not reuse.
+func nextSlot[T any](s []T) ([]T, *T) {
+	n := len(s)
+	if n < cap(s) {
+		s = s[:n+1]
+	} else {
+		var zero T
+		s = append(s, zero)
+	}
+	return s, &s[n]
+}
+
+func resetSeries(ts *prompb.TimeSeries) {
+	ts.Labels = ts.Labels[:0]
+	ts.Samples = ts.Samples[:0]
+	ts.Exemplars = ts.Exemplars[:0]
+	ts.Histograms = ts.Histograms[:0]
+	ts.XXX_unrecognized = nil
+	ts.XXX_sizecache = 0
+}
+
+func resetHistogram(h *prompb.Histogram) {
+	*h = prompb.Histogram{
+		NegativeSpans:  h.NegativeSpans[:0],
+		NegativeDeltas: h.NegativeDeltas[:0],
+		NegativeCounts: h.NegativeCounts[:0],
+		PositiveSpans:  h.PositiveSpans[:0],
+		PositiveDeltas: h.PositiveDeltas[:0],
+		PositiveCounts: h.PositiveCounts[:0],
+		CustomValues:   h.CustomValues[:0],
+	}
+}
+
+// bytesString returns a string sharing b's memory.
+func bytesString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}

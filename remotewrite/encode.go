@@ -1,0 +1,43 @@
+package remotewrite
+
+import (
+	"fmt"
+
+	"github.com/golang/snappy"
+	"github.com/prometheus/prometheus/prompb"
+)
+
+// An Encoder marshals series into a snappy-compressed (block format) Remote Write 1.0 body,
+// reusing its buffers: the returned bytes are valid until the next call. The zero value is
+// ready to use; an Encoder is not safe for concurrent use.
+type Encoder struct {
+	req   prompb.WriteRequest
+	proto []byte
+	out   []byte
+}
+
+// Encode returns the body of a WriteRequest holding series.
+func (e *Encoder) Encode(series []prompb.TimeSeries) ([]byte, error) {
+	e.req.Timeseries = series
+	defer func() { e.req.Timeseries = nil }() // do not keep the caller's series alive
+
+	size := e.req.Size()
+	if cap(e.proto) < size {
+		e.proto = make([]byte, size)
+	}
+	n, err := e.req.MarshalToSizedBuffer(e.proto[:size])
+	if err != nil {
+		return nil, fmt.Errorf("marshalling write request: %w", err)
+	}
+	if n != size {
+		return nil, fmt.Errorf("marshalling write request: wrote %d bytes, expected %d", n, size)
+	}
+	limit := snappy.MaxEncodedLen(size)
+	if limit < 0 {
+		return nil, fmt.Errorf("write request of %d bytes is too large for snappy", size)
+	}
+	if cap(e.out) < limit {
+		e.out = make([]byte, limit)
+	}
+	return snappy.Encode(e.out[:cap(e.out)], e.proto[:size]), nil
+}

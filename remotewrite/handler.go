@@ -1,0 +1,266 @@
+package remotewrite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/prometheus/prompb"
+)
+
+// ErrUnavailable is what an Appender returns (wrapped) when it cannot take data now but will
+// later, e.g. because a downstream queue is full. The receiver answers 503, which Prometheus
+// senders retry; it never answers 429, which they drop by default.
+var ErrUnavailable = errors.New("temporarily unavailable")
+
+// ErrUnsupportedMediaType is returned (wrapped) for a body in a compression or message format
+// the receiver does not speak, such as zstd or Remote Write 2.0. The receiver answers 415.
+var ErrUnsupportedMediaType = errors.New("unsupported media type")
+
+// The paths Prometheus senders post to; mount the Handler on both.
+const (
+	WritePath = "/api/v1/write"
+	PushPath  = "/api/v1/push"
+)
+
+// DefaultMaxRequestBytes is the default bound on a request body, compressed or decoded.
+const DefaultMaxRequestBytes = 32 << 20
+
+// Bounds on the memory the Handler sets aside and keeps between requests.
+const (
+	maxUpfrontBodyBytes = 1 << 20 // allocated before the body arrives, whatever Content-Length claims
+	maxPooledBytes      = 8 << 20 // larger buffers are left to the garbage collector
+	maxPooledSeries     = 1 << 16
+)
+
+// Appender takes the decoded, validated series of one request. The request and every string
+// in it are valid only during the call: an Appender copies what it keeps. It returns an error
+// wrapping ErrUnavailable for "retry later" (503), ErrInvalidSeries for data that will never
+// be accepted (400); anything else is a 500.
+type Appender interface {
+	Append(ctx context.Context, req *prompb.WriteRequest) error
+}
+
+// HandlerOptions tune a Handler.
+type HandlerOptions struct {
+	// MaxRequestBytes bounds a body both as sent and once snappy-decoded; larger requests get
+	// 413. Zero means DefaultMaxRequestBytes.
+	MaxRequestBytes int64
+}
+
+// Handler is the Remote Write 1.0 receiver: it decodes and validates requests, hands them to
+// an Appender and answers with the Prometheus status-code contract (204, 400, 405, 413, 415,
+// 500, 503). It is safe for concurrent use.
+type Handler struct {
+	app      Appender
+	maxBytes int64
+	logger   *slog.Logger
+	metrics  *receiverMetrics
+	scratch  sync.Pool // of *requestScratch
+}
+
+// requestScratch is the per-request memory a Handler reuses: body, decoded body and request.
+type requestScratch struct {
+	body []byte
+	dec  Decoder
+	req  prompb.WriteRequest
+}
+
+// NewHandler returns a receiver that appends to app, registering its metrics with reg (none
+// if nil) and logging to logger (discarded if nil).
+func NewHandler(app Appender, opts HandlerOptions, reg prometheus.Registerer, logger *slog.Logger) *Handler {
+	if opts.MaxRequestBytes <= 0 {
+		opts.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	h := &Handler{
+		app:      app,
+		maxBytes: opts.MaxRequestBytes,
+		logger:   logger,
+		metrics:  newReceiverMetrics(reg),
+	}
+	maxDecoded := int(min(opts.MaxRequestBytes, int64(^uint(0)>>1)))
+	h.scratch.New = func() any { return &requestScratch{dec: Decoder{maxDecodedBytes: maxDecoded}} }
+	return h
+}
+
+// ServeHTTP handles one remote write request.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	code, msg := h.handle(w, r)
+	if code == http.StatusNoContent {
+		w.WriteHeader(code)
+	} else {
+		http.Error(w, oneLine(msg), code)
+		h.logger.Debug("remote write request refused", "code", code, "reason", oneLine(msg), "remote", r.RemoteAddr)
+	}
+	h.metrics.observe(code, time.Since(start))
+}
+
+// handle does the work of ServeHTTP and returns the status code and, for errors, a one-line
+// reason.
+func (h *Handler) handle(w http.ResponseWriter, r *http.Request) (int, string) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		return http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed: remote write uses POST", r.Method)
+	}
+	if err := checkContentHeaders(r.Header); err != nil {
+		return http.StatusUnsupportedMediaType, err.Error()
+	}
+	if r.ContentLength > h.maxBytes {
+		return http.StatusRequestEntityTooLarge, fmt.Sprintf("%v: body is %d bytes, limit is %d", ErrRequestTooLarge, r.ContentLength, h.maxBytes)
+	}
+
+	s := h.scratch.Get().(*requestScratch)
+	defer h.release(s)
+
+	body, err := readBody(http.MaxBytesReader(w, r.Body, h.maxBytes), s.body[:0], r.ContentLength)
+	s.body = body
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return http.StatusRequestEntityTooLarge, fmt.Sprintf("%v: body exceeds %d bytes", ErrRequestTooLarge, h.maxBytes)
+		}
+		return http.StatusBadRequest, fmt.Sprintf("reading body: %v", err)
+	}
+	if err := s.dec.Decode(body, &s.req); err != nil {
+		if errors.Is(err, ErrRequestTooLarge) {
+			return http.StatusRequestEntityTooLarge, err.Error()
+		}
+		return http.StatusBadRequest, err.Error()
+	}
+
+	var firstInvalid error
+	invalid := RemoveInvalidSeries(&s.req, func(err error) {
+		if firstInvalid == nil {
+			firstInvalid = err
+		}
+		h.metrics.rejectedSeries.WithLabelValues(rejectReason(err)).Inc()
+	})
+
+	if len(s.req.Timeseries) > 0 {
+		if err := h.app.Append(r.Context(), &s.req); err != nil {
+			switch {
+			case errors.Is(err, ErrUnavailable):
+				return http.StatusServiceUnavailable, err.Error()
+			case errors.Is(err, ErrInvalidSeries):
+				return http.StatusBadRequest, err.Error()
+			default:
+				h.logger.Error("appending remote write request", "err", err)
+				return http.StatusInternalServerError, err.Error()
+			}
+		}
+		h.metrics.samples.Add(float64(countSamples(s.req.Timeseries)))
+	}
+	if invalid > 0 {
+		msg := firstInvalid.Error()
+		if invalid > 1 {
+			msg += fmt.Sprintf(" (and %d more invalid series)", invalid-1)
+		}
+		return http.StatusBadRequest, msg
+	}
+	return http.StatusNoContent, ""
+}
+
+// release returns s to the pool unless it grew beyond what is worth keeping.
+func (h *Handler) release(s *requestScratch) {
+	if cap(s.body) > maxPooledBytes || cap(s.dec.buf) > maxPooledBytes || cap(s.req.Timeseries) > maxPooledSeries {
+		return
+	}
+	h.scratch.Put(s)
+}
+
+// checkContentHeaders accepts Remote Write 1.0 (snappy, application/x-protobuf with no proto
+// parameter or proto=prometheus.WriteRequest; missing headers are taken to mean the same, as
+// Prometheus does) and refuses everything else with ErrUnsupportedMediaType.
+func checkContentHeaders(hdr http.Header) error {
+	if enc := hdr.Get("Content-Encoding"); enc != "" && !strings.EqualFold(strings.TrimSpace(enc), "snappy") {
+		return fmt.Errorf("%w: Content-Encoding %s; remote write 1.0 bodies are snappy block-compressed", ErrUnsupportedMediaType, quoteHeader(enc))
+	}
+	ct := hdr.Get("Content-Type")
+	if ct == "" || ct == "application/x-protobuf" {
+		return nil
+	}
+	mediaType, params, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return fmt.Errorf("%w: Content-Type %s: %v", ErrUnsupportedMediaType, quoteHeader(ct), err)
+	}
+	if mediaType != "application/x-protobuf" {
+		return fmt.Errorf("%w: Content-Type %s; remote write uses application/x-protobuf", ErrUnsupportedMediaType, quoteHeader(ct))
+	}
+	switch proto := params["proto"]; proto {
+	case "", "prometheus.WriteRequest":
+		return nil
+	case "io.prometheus.write.v2.Request":
+		return fmt.Errorf("%w: remote write 2.0 (proto=io.prometheus.write.v2.Request) is not supported; configure the sender with protobuf_message: prometheus.WriteRequest", ErrUnsupportedMediaType)
+	default:
+		return fmt.Errorf("%w: protobuf message %s; only prometheus.WriteRequest (remote write 1.0) is supported", ErrUnsupportedMediaType, quoteHeader(proto))
+	}
+}
+
+// readBody reads r to its end, appending to buf. It sets aside at most maxUpfrontBodyBytes
+// for the declared length and grows as data actually arrives, so a false Content-Length
+// cannot make it allocate.
+func readBody(r io.Reader, buf []byte, declared int64) ([]byte, error) {
+	if declared > 0 {
+		buf = slices.Grow(buf, int(min(declared, maxUpfrontBodyBytes))+bytesMinRead)
+	}
+	for {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, max(bytesMinRead, cap(buf)))
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
+
+// bytesMinRead is the room readBody leaves after the expected data, so that the final read
+// sees EOF without growing the buffer.
+const bytesMinRead = 512
+
+func countSamples(series []prompb.TimeSeries) int {
+	n := 0
+	for i := range series {
+		n += len(series[i].Samples) + len(series[i].Histograms)
+	}
+	return n
+}
+
+// oneLine keeps a message to the single line the protocol's error bodies are.
+func oneLine(s string) string {
+	if !strings.ContainsAny(s, "\r\n") {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if r == '\r' || r == '\n' {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+// quoteHeader quotes a client-supplied header value for a message, bounded in length.
+func quoteHeader(v string) string {
+	const maxLen = 64
+	if len(v) > maxLen {
+		return fmt.Sprintf("%q…", v[:maxLen])
+	}
+	return fmt.Sprintf("%q", v)
+}
