@@ -1,0 +1,6 @@
+// Package timescale is cardinal's PostgreSQL / TimescaleDB sink: it owns the SQL schema and
+// its versioned migrations, detects at start-up whether TimescaleDB is there (hypertable) or
+// not (native daily range partitions), and writes flushed series in idempotent batches.
+// It knows nothing of remote write or of how the series were aggregated: it takes whatever
+// the aggregator's flusher hands to Send.
+package timescale

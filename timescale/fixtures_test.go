@@ -1,0 +1,227 @@
+package timescale
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/prometheus/prompb"
+)
+
+// testSink is a started sink with what tests look at.
+type testSink struct {
+	*Sink
+	reg  *prometheus.Registry
+	logs *logBuffer
+}
+
+// newTestSink builds a sink on dsn with short backoffs; prepare (may be nil) runs before
+// Start, to replace the clock for instance. It is shut down in Cleanup.
+func newTestSink(tb testing.TB, dsn string, opts Options, prepare func(*Sink)) *testSink {
+	tb.Helper()
+	opts.DSN = dsn
+	if opts.MinBackoff == 0 {
+		opts.MinBackoff = 20 * time.Millisecond
+	}
+	if opts.MaxBackoff == 0 {
+		opts.MaxBackoff = 200 * time.Millisecond
+	}
+	ts := &testSink{reg: prometheus.NewRegistry(), logs: &logBuffer{}}
+	logger := slog.New(slog.NewTextHandler(ts.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	s, err := New(context.Background(), opts, ts.reg, logger)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ts.Sink = s
+	if prepare != nil {
+		prepare(s)
+	}
+	s.Start()
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := s.Shutdown(ctx); err != nil {
+			tb.Errorf("shutdown: %v", err)
+		}
+		if tb.Failed() {
+			tb.Logf("sink log:\n%s", ts.logs.String())
+		}
+	})
+	return ts
+}
+
+// startTestSink is newTestSink waiting until the schema is set up.
+func startTestSink(tb testing.TB, dsn string, opts Options, prepare func(*Sink)) *testSink {
+	tb.Helper()
+	ts := newTestSink(tb, dsn, opts, prepare)
+	waitFor(tb, 30*time.Second, "the schema set-up", func() bool { return ts.Mode() != "" })
+	return ts
+}
+
+func (ts *testSink) metric(tb testing.TB, name string, labels ...string) float64 {
+	tb.Helper()
+	return metricValue(tb, ts.reg, name, labels...)
+}
+
+// processed is the number of rows the sink has finished with: inserted or found present.
+func (ts *testSink) processed(tb testing.TB) int {
+	return int(ts.metric(tb, "cardinal_timescale_rows_written_total") + ts.metric(tb, "cardinal_timescale_rows_duplicate_total"))
+}
+
+// waitProcessed waits until the sink has finished with n rows in total.
+func (ts *testSink) waitProcessed(tb testing.TB, n int) {
+	tb.Helper()
+	waitFor(tb, 60*time.Second, fmt.Sprintf("%d rows written or found present", n), func() bool { return ts.processed(tb) >= n })
+}
+
+// syntheticSeries is n series of metric name with labels job and instance (0..n-1), one
+// sample each at ts with value base+i.
+func syntheticSeries(name string, n int, ts int64, base float64) []prompb.TimeSeries {
+	series := make([]prompb.TimeSeries, n)
+	for i := range series {
+		series[i] = prompb.TimeSeries{
+			Labels: []prompb.Label{
+				{Name: "__name__", Value: name},
+				{Name: "instance", Value: "host-" + strconv.Itoa(i)},
+				{Name: "job", Value: "node"},
+			},
+			Samples: []prompb.Sample{{Timestamp: ts, Value: base + float64(i)}},
+		}
+	}
+	return series
+}
+
+// cloneSeries deep-copies series, since Send takes ownership of what it is given.
+func cloneSeries(series []prompb.TimeSeries) []prompb.TimeSeries {
+	out := make([]prompb.TimeSeries, len(series))
+	for i, s := range series {
+		out[i] = prompb.TimeSeries{
+			Labels:  append([]prompb.Label(nil), s.Labels...),
+			Samples: append([]prompb.Sample(nil), s.Samples...),
+		}
+	}
+	return out
+}
+
+// countSampleRows counts the rows of the samples table.
+func countSampleRows(tb testing.TB, dsn string) int {
+	tb.Helper()
+	var n int
+	if err := connect(tb, dsn).QueryRow(context.Background(), "SELECT count(*) FROM samples").Scan(&n); err != nil {
+		tb.Fatal(err)
+	}
+	return n
+}
+
+func millis(s string) int64 {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		panic(err)
+	}
+	return t.UnixMilli()
+}
+
+// connect opens a connection closed at the end of the test.
+func connect(tb testing.TB, dsn string) *pgx.Conn {
+	tb.Helper()
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		tb.Fatalf("connecting to %s: %v", dsn, err)
+	}
+	tb.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+func freePort(tb testing.TB) int {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// waitFor polls cond until it holds or timeout passes. It waits on real processes (the
+// server, the sink's goroutine), which no fake clock can speed up.
+func waitFor(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// metricValue reads one sample of a metric from reg; labels must match exactly those given
+// besides downstream.
+func metricValue(tb testing.TB, reg *prometheus.Registry, name string, labels ...string) float64 {
+	tb.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	want := map[string]string{}
+	for i := 0; i+1 < len(labels); i += 2 {
+		want[labels[i]] = labels[i+1]
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range f.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == "downstream" {
+					continue
+				}
+				if want[lp.GetName()] != lp.GetValue() {
+					continue next
+				}
+			}
+			return sampleValue(m)
+		}
+	}
+	return 0
+}
+
+func sampleValue(m *dto.Metric) float64 {
+	switch {
+	case m.Counter != nil:
+		return m.Counter.GetValue()
+	case m.Gauge != nil:
+		return m.Gauge.GetValue()
+	case m.Histogram != nil:
+		return float64(m.Histogram.GetSampleCount())
+	}
+	return 0
+}
+
+// logBuffer collects a sink's log lines for assertions.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}

@@ -1,0 +1,107 @@
+package timescale
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Reasons for rows that are not written, the values of the reason label of
+// cardinal_timescale_rows_dropped_total.
+const (
+	dropStaleMarker    = "stale_marker"    // Prometheus stale markers are not stored as rows
+	dropHistogram      = "histogram"       // native histogram samples are not stored
+	dropOutOfRange     = "out_of_range"    // timestamp outside years 0001..9999
+	dropFuture         = "future"          // more than PartitionAhead + 1d ahead of the clock
+	dropRetention      = "retention"       // older than Retention when it arrived
+	dropQueueFull      = "queue_full"      // Send while the queue was full
+	dropShutdown       = "shutdown"        // Send after Shutdown, or not written by its deadline
+	dropPermanentError = "permanent_error" // the database refused the batch for good
+)
+
+// metrics are the sink's self-metrics, all labelled with downstream=<Options.Name>.
+type metrics struct {
+	rowsWritten       prometheus.Counter
+	rowsDuplicate     prometheus.Counter
+	rowsDropped       *prometheus.CounterVec
+	seriesCreated     prometheus.Counter
+	writeErrors       *prometheus.CounterVec
+	batchDuration     prometheus.Histogram
+	mode              *prometheus.GaugeVec
+	partitionsCreated prometheus.Counter
+	partitionsDropped prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer, name string, q *queue) (*metrics, error) {
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	reg = prometheus.WrapRegistererWith(prometheus.Labels{"downstream": name}, reg)
+	m := &metrics{
+		rowsWritten: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cardinal_timescale_rows_written_total",
+			Help: "Sample rows inserted into the samples table.",
+		}),
+		rowsDuplicate: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cardinal_timescale_rows_duplicate_total",
+			Help: "Sample rows not inserted because the same series and time were already stored (retries, replays).",
+		}),
+		rowsDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cardinal_timescale_rows_dropped_total",
+			Help: "Samples not written, by reason.",
+		}, []string{"reason"}),
+		seriesCreated: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cardinal_timescale_series_created_total",
+			Help: "Rows inserted into the series table.",
+		}),
+		writeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cardinal_timescale_write_errors_total",
+			Help: "Failed attempts to set up the schema, maintain partitions or write a batch; kind=retryable ones are retried with backoff, kind=permanent batches are dropped.",
+		}, []string{"kind"}),
+		batchDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "cardinal_timescale_batch_duration_seconds",
+			Help:    "Time to write one batch successfully, including partition creation.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15),
+		}),
+		mode: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cardinal_timescale_mode",
+			Help: "Storage mode chosen at start-up: 1 for the mode in use (timescaledb or postgresql).",
+		}, []string{"mode"}),
+		partitionsCreated: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cardinal_timescale_partitions_created_total",
+			Help: "Daily partitions of the samples table created (plain PostgreSQL mode).",
+		}),
+		partitionsDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cardinal_timescale_partitions_dropped_total",
+			Help: "Daily partitions dropped by retention (plain PostgreSQL mode).",
+		}),
+	}
+	for _, reason := range []string{dropStaleMarker, dropHistogram, dropOutOfRange, dropFuture, dropRetention, dropQueueFull, dropShutdown, dropPermanentError} {
+		m.rowsDropped.WithLabelValues(reason)
+	}
+	m.writeErrors.WithLabelValues("retryable")
+	m.writeErrors.WithLabelValues("permanent")
+	queueBytes := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "cardinal_timescale_queue_bytes",
+		Help: "Estimated memory of the series waiting to be written (queued and in flight).",
+	}, func() float64 { return float64(q.queuedBytes()) })
+	collectors := []prometheus.Collector{
+		m.rowsWritten, m.rowsDuplicate, m.rowsDropped, m.seriesCreated, m.writeErrors,
+		m.batchDuration, m.mode, m.partitionsCreated, m.partitionsDropped, queueBytes,
+	}
+	for i, c := range collectors {
+		if err := reg.Register(c); err != nil {
+			for _, registered := range collectors[:i] {
+				reg.Unregister(registered)
+			}
+			return nil, fmt.Errorf("registering metrics for downstream %q (names must be unique): %w", name, err)
+		}
+	}
+	return m, nil
+}
+
+// setMode exports the storage mode in use.
+func (m *metrics) setMode(mode Mode) {
+	m.mode.Reset()
+	m.mode.WithLabelValues(string(mode)).Set(1)
+}

@@ -1,0 +1,68 @@
+package timescale
+
+import (
+	"errors"
+	"math/rand/v2"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// backoff is exponential backoff with jitter between MinBackoff and MaxBackoff.
+type backoff struct {
+	min, max time.Duration
+	next     time.Duration
+}
+
+func newBackoff(minDelay, maxDelay time.Duration) *backoff {
+	return &backoff{min: minDelay, max: maxDelay, next: minDelay}
+}
+
+// delay returns the wait before the next attempt: a random duration in [d/2, d) where d
+// doubles after each call, up to max. The jitter spreads the retries of many instances.
+func (b *backoff) delay() time.Duration {
+	d := b.next
+	b.next = min(2*b.next, b.max)
+	if d <= 1 {
+		return d
+	}
+	return d/2 + rand.N(d/2)
+}
+
+// reset starts again from min after a success.
+func (b *backoff) reset() { b.next = b.min }
+
+// SQLSTATE codes the writer branches on.
+const (
+	sqlstateCheckViolation = "23514" // also "no partition of relation found for row"
+	sqlstateUndefinedTable = "42P01"
+	sqlstateProgramLimit   = "54000"
+)
+
+// isPermanent reports whether retrying err cannot help because the data itself is
+// unacceptable: data exceptions (class 22), integrity violations (class 23) other than a
+// missing partition, statements over a server limit, and features the server lacks (class
+// 0A, e.g. ON CONFLICT into compressed chunks on TimescaleDB before 2.11). Everything else (connection trouble,
+// a server shutting down, missing privileges or tables, deadlocks) is retried with backoff:
+// the queue fills, the receiver answers 503, and the agents keep the data until it is fixed.
+func isPermanent(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	switch {
+	case pgErr.Code == sqlstateCheckViolation:
+		return false
+	case pgErr.Code == sqlstateProgramLimit:
+		return true
+	case len(pgErr.Code) == 5 && (pgErr.Code[:2] == "22" || pgErr.Code[:2] == "23" || pgErr.Code[:2] == "0A"):
+		return true
+	}
+	return false
+}
+
+// hasSQLState reports whether err is a server error with the given SQLSTATE.
+func hasSQLState(err error, code string) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == code
+}
