@@ -1,0 +1,455 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang/snappy"
+	"github.com/prometheus/prometheus/prompb"
+)
+
+// bpWindow is the window length of the back-pressure test's rule.
+const bpWindow = 15 * time.Second
+
+// bpHistory is synthetic scrape history for the back-pressure test, pushed oldest first as a
+// Prometheus agent catching up would: a counter aggregated by cardinal (with a reset, a pod
+// that starts late and a pod that goes away with a stale marker) and a gauge no rule selects,
+// which cardinal forwards raw.
+type bpHistory struct {
+	requests [][]prompb.TimeSeries
+	samples  []int // samples per request, as cardinal's receiver counts them
+	// increases are, per job, the counter increase each sample contributes (0 for the
+	// baseline first sample of a series, for stale markers, v after a reset), in time order.
+	increases map[string][]bpIncrease
+	// raw are, per forwarded series (labelKey), its sample count and value sum.
+	raw map[string]*bpRawSeries
+}
+
+type bpIncrease struct {
+	t   int64
+	inc float64
+}
+
+type bpRawSeries struct {
+	count int
+	sum   float64
+}
+
+// newBPHistory builds steps scrapes, step apart, the first at start. Values are integers so
+// that every expected sum is exact in float64.
+func newBPHistory(start time.Time, step time.Duration, steps int) *bpHistory {
+	h := &bpHistory{increases: map[string][]bpIncrease{}, raw: map[string]*bpRawSeries{}}
+	type counterState struct {
+		v    float64
+		seen bool
+	}
+	counters := map[string]*counterState{}
+	for i := range steps {
+		ms := start.Add(time.Duration(i) * step).UnixMilli()
+		var req []prompb.TimeSeries
+		n := 0
+		for ji, job := range []string{"api", "web"} {
+			for p := range 7 {
+				pod := fmt.Sprintf("%s-%d", job, p)
+				// Pod 6 of web starts a third of the way in; pod 5 of api goes away at
+				// two thirds with a stale marker; pod 2 of api restarts (counter reset).
+				if job == "web" && p == 6 && i < steps/3 {
+					continue
+				}
+				if job == "api" && p == 5 && i > 2*steps/3 {
+					continue
+				}
+				key := job + "/" + pod
+				st := counters[key]
+				if st == nil {
+					st = &counterState{v: float64(100 * (p + 1))}
+					counters[key] = st
+				}
+				var v, inc float64
+				switch {
+				case job == "api" && p == 5 && i == 2*steps/3:
+					v = staleMarker
+				case job == "api" && p == 2 && i == steps/2:
+					st.v = 4
+					v, inc = st.v, st.v
+				default:
+					d := float64(1 + p + 2*ji + i%3)
+					st.v += d
+					v = st.v
+					if st.seen {
+						inc = d
+					}
+				}
+				st.seen = true
+				h.increases[job] = append(h.increases[job], bpIncrease{t: ms, inc: inc})
+				req = append(req, prompb.TimeSeries{
+					Labels:  labelSet("bp_requests_total", "job", job, "pod", pod),
+					Samples: []prompb.Sample{{Timestamp: ms, Value: v}},
+				})
+				n++
+			}
+			// The raw gauge: one series per pod slot, always present.
+			for p := range 6 {
+				ls := labelSet("bp_queue_depth", "job", job, "pod", fmt.Sprintf("%s-%d", job, p))
+				v := float64((i*7 + p*3 + ji) % 50)
+				req = append(req, prompb.TimeSeries{Labels: ls, Samples: []prompb.Sample{{Timestamp: ms, Value: v}}})
+				n++
+				r := h.raw[labelKey(ls)]
+				if r == nil {
+					r = &bpRawSeries{}
+					h.raw[labelKey(ls)] = r
+				}
+				r.count++
+				r.sum += v
+			}
+		}
+		h.requests = append(h.requests, req)
+		h.samples = append(h.samples, n)
+	}
+	return h
+}
+
+// totalAt is the aggregated counter's expected value at window end w: every increase of the
+// job's input series with a timestamp at or before w (windows are closed on the right).
+func (h *bpHistory) totalAt(job string, w int64) float64 {
+	total := 0.0
+	for _, x := range h.increases[job] {
+		if x.t <= w {
+			total += x.inc
+		}
+	}
+	return total
+}
+
+// TestBackpressure_downstream_outage_gets_503_and_loses_nothing pushes 25 minutes of history
+// through cardinal into a real Prometheus, retrying each request on 5xx with a bounded
+// backoff as a Prometheus agent does. Part-way through, the downstream Prometheus is stopped:
+// cardinal's tiny send queue fills, its receiver must answer 503 (never 429 or another 4xx),
+// and once Prometheus is back everything acknowledged must arrive: the aggregated counter at
+// every window end equals what the pushed samples add up to, every raw sample of the
+// forwarded series is stored, and cardinal retried and dropped nothing.
+//
+// flush_delay equals the interval (15 s) so that the outage, which lasts as long as
+// Prometheus takes to restart, stays shorter than the time after which cardinal closes a
+// silent rule's windows by the wall clock (see the long-outage test for that case).
+func TestBackpressure_downstream_outage_gets_503_and_loses_nothing(t *testing.T) {
+	prom := startPrometheus(t, prometheusOptions{})
+	card := startCardinal(t, fmt.Sprintf(`
+aggregator:
+  flush_interval: %s
+  flush_delay: %s
+  unmatched: forward
+downstream:
+  remote_write:
+    - url: %s
+      name: downstream
+      queue:
+        max_bytes: 32KiB
+        max_samples_per_send: 100
+        shards: 2
+        min_backoff: 50ms
+        max_backoff: 500ms
+rules:
+  - metric_name: bp_requests_total
+    type: counter
+    drop_labels: [pod]
+`, bpWindow, bpWindow, prom.WriteURL))
+
+	const (
+		steps  = 300
+		step   = 5 * time.Second
+		stopAt = 120 // the downstream is stopped before this request
+	)
+	// Samples fall on window ends too (every third one), pinning right-closed windows.
+	start := time.Now().Truncate(bpWindow).Add(-27 * time.Minute)
+	h := newBPHistory(start, step, steps)
+
+	var (
+		accepted, acceptedSamples int
+		n503, n503BeforeStop      int
+		stopped                   bool
+		firstRefusal, restarted   time.Time
+		outage                    time.Duration
+	)
+	for i, req := range h.requests {
+		if i == stopAt {
+			prom.Stop()
+			stopped = true
+			t.Logf("downstream stopped before request %d of %d", i, steps)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		wait := 50 * time.Millisecond
+		for {
+			code, body, err := postRW(card.WriteURL, req)
+			if err != nil {
+				t.Fatalf("request %d: %v", i, err)
+			}
+			if code/100 == 2 {
+				accepted++
+				acceptedSamples += h.samples[i]
+				if !firstRefusal.IsZero() && outage == 0 && !stopped {
+					outage = time.Since(firstRefusal)
+				}
+				break
+			}
+			if code != http.StatusServiceUnavailable {
+				t.Fatalf("request %d: cardinal answered %d (%s), want 2xx or 503 (never 429 or another 4xx: an agent would drop the data)", i, code, body)
+			}
+			n503++
+			if !stopped && firstRefusal.IsZero() {
+				n503BeforeStop++
+			}
+			if stopped {
+				// The queue is full: bring the downstream back and keep retrying.
+				firstRefusal = time.Now()
+				t.Logf("request %d: first 503 after the downstream stopped; starting it again", i)
+				prom.Start()
+				restarted = time.Now()
+				stopped = false
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("request %d: still refused (503) after 30s of retries", i)
+			}
+			time.Sleep(wait) // the agent's backoff
+			wait = min(2*wait, time.Second)
+		}
+	}
+	if stopped {
+		t.Fatalf("cardinal accepted all %d requests after request %d with the downstream down: its 32KiB queue never reported full (no 503)", steps-stopAt, stopAt)
+	}
+	if firstRefusal.IsZero() {
+		t.Fatal("no 503 seen while the downstream was down")
+	}
+	t.Logf("%d requests accepted, %d answers 503 (%d before the downstream stopped); restart took %s, refused for %s in all",
+		accepted, n503, n503BeforeStop, restarted.Sub(firstRefusal).Round(time.Millisecond), outage.Round(time.Millisecond))
+
+	last := start.Add(time.Duration(steps-1) * step)
+	lastWindowEnd := ceilTime(last, bpWindow)
+	// The last windows close by the wall clock once the rule has heard nothing for
+	// flush_delay.
+	eventually(t, 60*time.Second, "the window holding the last sample to reach the downstream", func() (bool, error) {
+		v := query(t, prom.URL, `min(timestamp(bp_requests_total))`, lastWindowEnd.Add(time.Minute))
+		return v["{}"] >= float64(lastWindowEnd.Unix()), fmt.Errorf("newest aggregated sample at %v", v)
+	})
+
+	// The aggregated counter at every window end after the first (partial, not emitted)
+	// window equals the sum of the increases pushed up to that instant.
+	firstEmitted := ceilTime(start, bpWindow).Add(bpWindow)
+	got := queryRange(t, prom.URL, `bp_requests_total`, firstEmitted, lastWindowEnd, bpWindow)
+	if len(got) != 2 {
+		t.Fatalf("aggregated bp_requests_total: %d series %v, want 2 (one per job)", len(got), keys(got))
+	}
+	for _, job := range []string{"api", "web"} {
+		key := seriesKey(map[string]string{"__name__": "bp_requests_total", "job": job})
+		points := got[key]
+		want := int(lastWindowEnd.Sub(firstEmitted)/bpWindow) + 1
+		if len(points) != want {
+			t.Errorf("%s: %d window ends, want %d", key, len(points), want)
+		}
+		bad := 0
+		for _, p := range points {
+			if w := h.totalAt(job, p.T); p.V != w {
+				if bad < 5 {
+					t.Errorf("%s at %s: %v, want %v (difference %v)", key, time.UnixMilli(p.T).UTC().Format(time.TimeOnly), p.V, w, p.V-w)
+				}
+				bad++
+			}
+		}
+		if bad > 0 {
+			t.Errorf("%s: %d of %d window ends differ from the pushed samples", key, bad, len(points))
+		}
+		final := h.totalAt(job, lastWindowEnd.UnixMilli())
+		if n := len(points); n > 0 && points[n-1].V != final {
+			t.Errorf("%s: final total %v, want %v: acknowledged samples were lost", key, points[n-1].V, final)
+		}
+	}
+	resets := query(t, prom.URL, `resets(bp_requests_total[1h])`, time.Now())
+	for key, n := range resets {
+		if n != 0 {
+			t.Errorf("aggregated %s resets %v times downstream, want 0 (a running total restarted)", key, n)
+		}
+	}
+
+	// Every raw sample of the forwarded series was stored.
+	at := time.Now()
+	counts := query(t, prom.URL, `count_over_time(bp_queue_depth[1h])`, at)
+	sums := query(t, prom.URL, `sum_over_time(bp_queue_depth[1h])`, at)
+	if len(counts) != len(h.raw) {
+		t.Errorf("forwarded bp_queue_depth: %d series downstream, want %d", len(counts), len(h.raw))
+	}
+	for key, want := range h.raw {
+		k := stripName(key)
+		if counts[k] != float64(want.count) || sums[k] != want.sum {
+			t.Errorf("forwarded %s: %v samples summing to %v downstream, want %d summing to %v",
+				key, counts[k], sums[k], want.count, want.sum)
+		}
+	}
+
+	// cardinal's own account: it retried what failed, dropped nothing, and its receiver
+	// counted the refusals and acceptances this client saw.
+	ms := scrapeCardinal(t, card.URL)
+	checks := []struct {
+		what string
+		ok   func(float64) bool
+		want string
+		name string
+		lbls []string
+	}{
+		{"samples retried", func(v float64) bool { return v > 0 }, "> 0", "cardinal_downstream_samples_retried_total", []string{"downstream", "downstream"}},
+		{"samples dropped", func(v float64) bool { return v == 0 }, "0", "cardinal_downstream_samples_dropped_total", nil},
+		{"samples refused by the downstream", func(v float64) bool { return v == 0 }, "0", "cardinal_downstream_samples_failed_total", nil},
+		{"aggregator drops", func(v float64) bool { return v == 0 }, "0", "cardinal_aggregator_samples_dropped_total", nil},
+		{"503 answers", func(v float64) bool { return v == float64(n503) }, fmt.Sprint(n503), "cardinal_receiver_requests_total", []string{"code", "503"}},
+		{"2xx answers", func(v float64) bool { return v == float64(accepted) }, fmt.Sprint(accepted), "cardinal_receiver_requests_total", []string{"code", "204"}},
+		{"samples accepted", func(v float64) bool { return v == float64(acceptedSamples) }, fmt.Sprint(acceptedSamples), "cardinal_receiver_samples_total", nil},
+	}
+	for _, c := range checks {
+		v, n := metricValue(ms, c.name, c.lbls...)
+		if n == 0 {
+			t.Errorf("%s: no %s%v in /metrics", c.what, c.name, c.lbls)
+			continue
+		}
+		if !c.ok(v) {
+			t.Errorf("%s: %s%v = %v, want %s", c.what, c.name, c.lbls, v, c.want)
+		}
+	}
+	if code := card.Stop(); code != 0 {
+		t.Errorf("cardinal exited with %d after SIGTERM, want 0", code)
+	}
+}
+
+// TestBackpressure_outage_longer_than_flush_delay_loses_nothing is the same history with an
+// outage longer than flush_delay. While its queue is full cardinal answers 503, so the rule
+// hears nothing; DESIGN.md §4 says the agent keeps the data and nothing acknowledged is lost,
+// and §3.2 that a counter sample for a closed window is credited to the oldest open one.
+// Whatever cardinal does with its windows meanwhile, the running total downstream must end
+// at the sum of every increase pushed, and never reset.
+func TestBackpressure_outage_longer_than_flush_delay_loses_nothing(t *testing.T) {
+	prom := startPrometheus(t, prometheusOptions{})
+	card := startCardinal(t, fmt.Sprintf(`
+aggregator:
+  flush_interval: 15s
+  flush_delay: 2s
+  unmatched: drop
+downstream:
+  remote_write:
+    - url: %s
+      name: downstream
+      queue:
+        max_bytes: 4KiB
+        max_samples_per_send: 100
+        shards: 1
+        min_backoff: 50ms
+        max_backoff: 200ms
+rules:
+  - metric_name: bp_requests_total
+    type: counter
+    drop_labels: [pod]
+`, prom.WriteURL))
+
+	const (
+		steps  = 200
+		step   = 5 * time.Second
+		stopAt = 100
+		outage = 5 * time.Second // longer than flush_delay
+	)
+	start := time.Now().Truncate(bpWindow).Add(-20 * time.Minute)
+	h := newBPHistory(start, step, steps)
+	stopped, refused := false, 0
+	for i, req := range h.requests {
+		if i == stopAt {
+			prom.Stop()
+			stopped = true
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			code, body, err := postRW(card.WriteURL, req)
+			if err != nil {
+				t.Fatalf("request %d: %v", i, err)
+			}
+			if code/100 == 2 {
+				break
+			}
+			if code != http.StatusServiceUnavailable {
+				t.Fatalf("request %d: cardinal answered %d (%s), want 2xx or 503", i, code, body)
+			}
+			refused++
+			if stopped {
+				// Keep the downstream away for longer than flush_delay, the agent retrying.
+				for until := time.Now().Add(outage); time.Now().Before(until); {
+					if code, body, err := postRW(card.WriteURL, req); err != nil || code != http.StatusServiceUnavailable {
+						t.Fatalf("request %d during the outage: %d %s %v; want 503", i, code, body, err)
+					}
+					refused++
+					time.Sleep(250 * time.Millisecond)
+				}
+				prom.Start()
+				stopped = false
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("request %d: still refused after 30s of retries", i)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if stopped || refused == 0 {
+		t.Fatalf("the 4KiB queue never filled while the downstream was down (503s seen: %d)", refused)
+	}
+
+	want := map[string]float64{}
+	for _, job := range []string{"api", "web"} {
+		want[seriesKey(map[string]string{"job": job})] = h.totalAt(job, math.MaxInt64)
+	}
+	var got map[string]float64
+	eventually(t, 60*time.Second, "the final totals downstream", func() (bool, error) {
+		got = query(t, prom.URL, `last_over_time(bp_requests_total[1h])`, time.Now())
+		return fmt.Sprint(got) == fmt.Sprint(want), fmt.Errorf("have %v, want %v", got, want)
+	})
+	resets := query(t, prom.URL, `resets(bp_requests_total[1h])`, time.Now())
+	for key, n := range resets {
+		if n != 0 {
+			t.Errorf("aggregated %s resets %v times downstream, want 0", key, n)
+		}
+	}
+}
+
+// ceilTime rounds t up to a multiple of d since the Unix epoch: the end of the right-closed
+// window holding t.
+func ceilTime(t time.Time, d time.Duration) time.Time {
+	if r := t.Truncate(d); !r.Equal(t) {
+		return r.Add(d)
+	}
+	return t
+}
+
+// postRW sends series as one Remote Write 1.0 request and returns the status code and the
+// start of the response body, or the error when no answer came (e.g. the listener is
+// closed). Unlike pushRW it logs nothing and never fails the test, for loops that expect
+// refusals.
+func postRW(url string, series []prompb.TimeSeries) (code int, body string, err error) {
+	raw, err := (&prompb.WriteRequest{Timeseries: series}).Marshal()
+	if err != nil {
+		return 0, "", err
+	}
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(snappy.Encode(nil, raw)))
+	if err != nil {
+		return 0, "", err
+	}
+	req.Header.Set("Content-Encoding", "snappy")
+	req.Header.Set("Content-Type", "application/x-protobuf")
+	req.Header.Set("User-Agent", "cardinal-e2e")
+	req.Header.Set("X-Prometheus-Remote-Write-Version", "0.1.0")
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	return resp.StatusCode, strings.TrimSpace(string(b)), nil
+}

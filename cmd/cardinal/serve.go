@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/cardinal-proxy/cardinal/aggregator"
+	"github.com/cardinal-proxy/cardinal/remotewrite"
+	"github.com/cardinal-proxy/cardinal/rules"
+)
+
+// flags are the proxy's command-line flags, named as Prometheus names its own.
+type flags struct {
+	configFile      string
+	listenAddress   string
+	enableLifecycle bool
+	enablePprof     bool
+	checkInterval   time.Duration
+	shutdownTimeout time.Duration
+	flushTick       time.Duration
+	logLevel        string
+	logFormat       string
+}
+
+func parseFlags(args []string, stderr io.Writer) (*flags, error) {
+	f := &flags{}
+	fs := flag.NewFlagSet("cardinal", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.configFile, "config.file", "cardinal.yaml", "Configuration file path.")
+	fs.StringVar(&f.listenAddress, "web.listen-address", "", "Address to listen on (overrides server.listen_addr).")
+	fs.BoolVar(&f.enableLifecycle, "web.enable-lifecycle", false, "Enable POST /-/reload.")
+	fs.BoolVar(&f.enablePprof, "web.enable-pprof", false, "Serve /debug/pprof/.")
+	fs.DurationVar(&f.checkInterval, "config.check-interval", 30*time.Second, "How often config and rule files are checked for changes (0 disables).")
+	fs.DurationVar(&f.shutdownTimeout, "shutdown.timeout", 30*time.Second, "How long shutdown may take to flush windows and drain queues.")
+	fs.DurationVar(&f.flushTick, "aggregator.flush-tick", time.Second, "How often windows are checked for closing.")
+	fs.StringVar(&f.logLevel, "log.level", "info", "Log level: debug, info, warn, error.")
+	fs.StringVar(&f.logFormat, "log.format", "logfmt", "Log format: logfmt or json.")
+	fs.Usage = func() { fmt.Fprintln(stderr, usage+"\n\nflags:"); fs.PrintDefaults() }
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q (see cardinal --help)", fs.Arg(0))
+	}
+	return f, nil
+}
+
+func newLogger(f *flags, w io.Writer) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log.level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch f.logFormat {
+	case "logfmt":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log.format: want logfmt or json, got %q", f.logFormat)
+}
+
+// server is one running proxy: its configuration, aggregator, downstreams and HTTP server.
+type server struct {
+	flags  *flags
+	logger *slog.Logger
+	reg    *prometheus.Registry
+	agg    *aggregator.Aggregator
+	sinks  fanout
+	router *router
+	ready  atomic.Bool
+
+	reloadMu   sync.Mutex
+	cfg        atomic.Pointer[rules.Config]
+	reloadOK   prometheus.Gauge
+	reloadTime prometheus.Gauge
+}
+
+// serve runs the proxy until SIGTERM or SIGINT, and returns the exit code.
+func serve(args []string, _, stderr io.Writer) int {
+	f, err := parseFlags(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	logger, err := newLogger(f, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := runServer(ctx, f, logger); err != nil {
+		logger.Error("cardinal stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// runServer loads the configuration, starts everything and shuts down in order when ctx ends.
+func runServer(ctx context.Context, f *flags, logger *slog.Logger) error {
+	cfg, err := rules.Load(f.configFile)
+	if err != nil {
+		return fmt.Errorf("loading configuration: %w", err)
+	}
+	for _, w := range cfg.Warnings {
+		logger.Warn("configuration", "warning", w)
+	}
+	s := &server{flags: f, logger: logger, reg: prometheus.NewRegistry()}
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildInfoCollector())
+	s.reloadOK = prometheus.NewGauge(prometheus.GaugeOpts{Name: "cardinal_config_last_reload_successful", Help: "Whether the last configuration reload attempt was successful."})
+	s.reloadTime = prometheus.NewGauge(prometheus.GaugeOpts{Name: "cardinal_config_last_reload_success_timestamp_seconds", Help: "Timestamp of the last successful configuration reload."})
+	s.reg.MustRegister(s.reloadOK, s.reloadTime)
+
+	s.sinks, err = buildSinks(ctx, cfg, s.reg, logger)
+	if err != nil {
+		return err
+	}
+	s.agg = aggregator.New(aggregator.Options{
+		Output:           s.sinks,
+		Forward:          s.sinks,
+		ForwardUnmatched: cfg.Aggregator.Unmatched != rules.UnmatchedDrop,
+		FlushTick:        f.flushTick,
+		Logger:           logger,
+	})
+	if err := s.agg.SetRules(cfg.Rules); err != nil {
+		return err
+	}
+	s.reg.MustRegister(s.agg.Collector())
+	s.cfg.Store(cfg)
+	s.reloadOK.Set(1)
+	s.reloadTime.SetToCurrentTime()
+	s.router = &router{agg: s.agg, sinks: s.sinks}
+
+	addr := cfg.Server.ListenAddr
+	if f.listenAddress != "" {
+		addr = f.listenAddress
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listening: %w", err)
+	}
+	rw := remotewrite.NewHandler(s.router, remotewrite.HandlerOptions{MaxRequestBytes: int64(cfg.Server.MaxRequestBytes)}, s.reg, logger)
+	srv := &http.Server{
+		Handler:           s.routes(rw),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Duration(cfg.Server.ReadTimeout),
+		WriteTimeout:      time.Duration(cfg.Server.WriteTimeout),
+	}
+	s.sinks.start()
+	flushCtx, stopFlush := context.WithCancel(context.Background())
+	flushDone := make(chan struct{})
+	go func() { defer close(flushDone); s.agg.Run(flushCtx) }()
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go s.watchReloads(watchCtx)
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	s.ready.Store(true)
+	logger.Info("cardinal started", "listen", ln.Addr().String(), "rules", len(cfg.Rules), "downstreams", len(s.sinks), "version", version)
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		stopFlush()
+		return fmt.Errorf("http server: %w", err)
+	}
+	return s.shutdown(srv, stopFlush, flushDone)
+}
+
+// shutdown stops in the order that loses nothing: readiness off, in-flight requests
+// finished, open windows flushed with their own timestamps, queues drained.
+func (s *server) shutdown(srv *http.Server, stopFlush context.CancelFunc, flushDone <-chan struct{}) error {
+	s.logger.Info("shutting down", "timeout", s.flags.shutdownTimeout)
+	s.ready.Store(false)
+	s.router.stopping.Store(true)
+	ctx, cancel := context.WithTimeout(context.Background(), s.flags.shutdownTimeout)
+	defer cancel()
+	httpErr := srv.Shutdown(ctx)
+	stopFlush()
+	<-flushDone
+	s.agg.Flush(true)
+	sinkErr := s.sinks.shutdown(ctx)
+	if err := errors.Join(httpErr, sinkErr); err != nil {
+		return fmt.Errorf("shutdown incomplete: %w", err)
+	}
+	s.logger.Info("shutdown complete")
+	return nil
+}

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cardinal-proxy/cardinal/remotewrite"
+	"github.com/cardinal-proxy/cardinal/rules"
+	"github.com/cardinal-proxy/cardinal/timescale"
+)
+
+// buildSinks creates every configured downstream.
+func buildSinks(ctx context.Context, cfg *rules.Config, reg prometheus.Registerer, logger *slog.Logger) (fanout, error) {
+	var out fanout
+	for _, rw := range cfg.Downstream.RemoteWrite {
+		cc, err := clientConfig(rw)
+		if err != nil {
+			return nil, err
+		}
+		c, err := remotewrite.NewClient(cc, reg, logger)
+		if err != nil {
+			return nil, fmt.Errorf("downstream %q: %w", rw.Name, err)
+		}
+		out = append(out, namedDownstream{name: rw.Name, kind: "remote_write", downstream: c})
+	}
+	if fc := cfg.Downstream.File; fc != nil {
+		fs, err := newFileSink(fc.Path, logger)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, namedDownstream{name: fc.Name, kind: "file", downstream: fs})
+	}
+	for _, tc := range cfg.Downstream.TimescaleDB {
+		ts, err := timescale.New(ctx, timescale.Options{
+			Name:           tc.Name,
+			DSN:            string(tc.DSN),
+			ChunkInterval:  time.Duration(tc.ChunkInterval),
+			Compression:    tc.Compression,
+			CompressAfter:  time.Duration(tc.CompressAfter),
+			Retention:      time.Duration(tc.Retention),
+			PartitionAhead: time.Duration(tc.PartitionAhead),
+			BatchSize:      tc.BatchSize,
+			MaxQueueBytes:  int64(tc.MaxQueueBytes),
+		}, reg, logger)
+		if err != nil {
+			return nil, fmt.Errorf("downstream %q: %w", tc.Name, err)
+		}
+		out = append(out, namedDownstream{name: tc.Name, kind: "timescaledb", downstream: ts})
+	}
+	if len(out) == 0 {
+		logger.Warn("no downstream configured: aggregated series go nowhere")
+	}
+	return out, nil
+}
+
+// clientConfig maps a remote_write entry to the sender's configuration, reading secrets
+// from their files.
+func clientConfig(rw rules.RemoteWriteConfig) (remotewrite.ClientConfig, error) {
+	cc := remotewrite.ClientConfig{
+		Name:              rw.Name,
+		URL:               rw.URL,
+		Headers:           rw.Headers,
+		BearerToken:       string(rw.BearerToken),
+		Timeout:           time.Duration(rw.Timeout),
+		MaxQueueBytes:     int64(rw.Queue.MaxBytes),
+		MaxSamplesPerSend: rw.Queue.MaxSamplesPerSend,
+		Shards:            rw.Queue.Shards,
+		MinBackoff:        time.Duration(rw.Queue.MinBackoff),
+		MaxBackoff:        time.Duration(rw.Queue.MaxBackoff),
+	}
+	if rw.BearerTokenFile != "" {
+		b, err := os.ReadFile(rw.BearerTokenFile)
+		if err != nil {
+			return cc, fmt.Errorf("downstream %q: bearer_token_file: %w", rw.Name, err)
+		}
+		cc.BearerToken = strings.TrimSpace(string(b))
+	}
+	if ba := rw.BasicAuth; ba != nil {
+		pw := string(ba.Password)
+		if ba.PasswordFile != "" {
+			b, err := os.ReadFile(ba.PasswordFile)
+			if err != nil {
+				return cc, fmt.Errorf("downstream %q: password_file: %w", rw.Name, err)
+			}
+			pw = strings.TrimSpace(string(b))
+		}
+		cc.BasicAuth = &remotewrite.BasicAuth{Username: ba.Username, Password: pw}
+	}
+	return cc, nil
+}

@@ -1,0 +1,55 @@
+package main
+
+import (
+	"net/http"
+	"net/http/pprof"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// routes is the HTTP interface of DESIGN.md §7.
+func (s *server) routes(rw http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/api/v1/write", rw)
+	mux.Handle("/api/v1/push", rw)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
+	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte("cardinal is healthy.\n"))
+	})
+	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) {
+		if !s.ready.Load() {
+			http.Error(w, "cardinal is not ready.", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("cardinal is ready.\n"))
+	})
+	mux.HandleFunc("/-/reload", s.handleReload)
+	mux.HandleFunc("GET /{$}", s.handleStatus)
+	if s.flags.enablePprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	return mux
+}
+
+// handleReload reloads the configuration, as Prometheus's POST /-/reload does, only when
+// --web.enable-lifecycle is set.
+func (s *server) handleReload(w http.ResponseWriter, r *http.Request) {
+	if !s.flags.enableLifecycle {
+		http.Error(w, "Lifecycle API is not enabled (--web.enable-lifecycle).", http.StatusForbidden)
+		return
+	}
+	if r.Method != http.MethodPost && r.Method != http.MethodPut {
+		http.Error(w, "POST or PUT required.", http.StatusMethodNotAllowed)
+		return
+	}
+	if err := s.reload(); err != nil {
+		http.Error(w, "failed to reload config: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	_, _ = w.Write([]byte("configuration reloaded\n"))
+}
