@@ -2,7 +2,6 @@ package aggregator
 
 import (
 	"fmt"
-	"slices"
 
 	"github.com/cardinal-proxy/cardinal/rules"
 )
@@ -34,25 +33,17 @@ var outputKinds = map[string]output{
 	"last":     lastOutput{},
 }
 
-// defaultOutput returns the output kind whose series keeps the plain metric name.
-func defaultOutput(t rules.Type) string {
-	if t == rules.Gauge {
-		return "sum"
-	}
-	return "total"
-}
-
-// compiledOutput is one output kind of a rule with the suffix its series names carry.
+// compiledOutput is one output kind of a rule, with its name in rule YAML.
 type compiledOutput struct {
-	kind   output
-	suffix string // "" for the default kind or a lone output, else ":<kind>"
+	name string
+	kind output
 }
 
 // compileOutputs resolves a rule's output names to their implementations.
 func compileOutputs(r *rules.Rule) ([]compiledOutput, error) {
 	names := r.Outputs
 	if len(names) == 0 {
-		names = []string{defaultOutput(r.Type)}
+		names = []string{r.Type.DefaultOutput()}
 	}
 	out := make([]compiledOutput, 0, len(names))
 	for _, n := range names {
@@ -60,15 +51,7 @@ func compileOutputs(r *rules.Rule) ([]compiledOutput, error) {
 		if !ok {
 			return nil, fmt.Errorf("rule %q: unknown output %q", r.Name, n)
 		}
-		suffix := ""
-		if len(names) > 1 && n != defaultOutput(r.Type) {
-			suffix = ":" + n
-		}
-		out = append(out, compiledOutput{kind: k, suffix: suffix})
-	}
-	if len(names) > 1 && !slices.Contains(names, defaultOutput(r.Type)) {
-		// No kind keeps the plain name; the first does, so dashboards find something.
-		out[0].suffix = ""
+		out = append(out, compiledOutput{name: n, kind: k})
 	}
 	return out, nil
 }

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/prometheus/prometheus/prompb"
 
@@ -169,5 +170,25 @@ func TestFirstSampleCountAfterWarmup(t *testing.T) {
 		if !slices.Contains(out.points(), want) {
 			t.Errorf("missing %s in %q", want, out.points())
 		}
+	}
+}
+
+// The decoder's label strings point into a pooled request buffer that the next request
+// overwrites: output series must not keep any of them.
+func TestOutputLabelsDoNotAliasRequestBuffers(t *testing.T) {
+	a, out, _, clk := newTestAggregator(t, 2, counterRule("req_total"))
+	buf := []byte("req_totaljobapipoda")
+	str := func(from, to int) string { return unsafe.String(&buf[from], to-from) }
+	req := []prompb.TimeSeries{{
+		Labels:  []prompb.Label{{Name: "__name__", Value: str(0, 9)}, {Name: str(9, 12), Value: str(12, 15)}, {Name: str(15, 18), Value: str(18, 19)}},
+		Samples: []prompb.Sample{{Timestamp: 1000, Value: 1}},
+	}}
+	a.Ingest(req)
+	copy(buf, "XXXXXXXXXXXXXXXXXXX") // the next request reuses the buffer
+	clk.t = time.Unix(12, 0)
+	a.Ingest([]prompb.TimeSeries{series("req_total{job=api,pod=a}", 11, 3)})
+	flushAt(a, clk, 25)
+	if got, want := out.points(), []string{"req_total{job=api}@20=2"}; !slices.Equal(got, want) {
+		t.Errorf("got %q want %q", got, want)
 	}
 }

@@ -85,19 +85,6 @@ func (r *ruleState) unaggregatable(name string) bool {
 	return r.rule.Type == rules.Summary && r.rule.BaseName != "" && name == r.rule.BaseName
 }
 
-// outputName is the metric name an input metric's outputs carry before any kind suffix.
-func (r *ruleState) outputName(inputName string) string {
-	on := r.rule.OutputName
-	if on == "" {
-		return inputName
-	}
-	if (r.rule.Type == rules.Histogram || r.rule.Type == rules.Summary) && r.rule.BaseName != "" &&
-		strings.HasPrefix(inputName, r.rule.BaseName) {
-		return on + inputName[len(r.rule.BaseName):]
-	}
-	return on
-}
-
 // keeps reports whether the rule keeps label name in its output series.
 func (r *ruleState) keeps(name string) bool {
 	if name == "__name__" {
@@ -113,10 +100,10 @@ func (r *ruleState) keeps(name string) bool {
 // series feeds. Strings are copied: the input's point into a request buffer.
 func (r *ruleState) buildOutputLabels(in []prompb.Label) [][]prompb.Label {
 	base := make([]prompb.Label, 0, len(in)+len(r.rule.AddLabels))
-	name := ""
+	input := ""
 	for _, l := range in {
 		if l.Name == "__name__" {
-			name = r.outputName(l.Value)
+			input = l.Value
 			continue
 		}
 		if r.keeps(l.Name) && !hasLabel(r.rule.AddLabels, l.Name) {
@@ -127,7 +114,8 @@ func (r *ruleState) buildOutputLabels(in []prompb.Label) [][]prompb.Label {
 	out := make([][]prompb.Label, len(r.outputs))
 	for i, o := range r.outputs {
 		ls := make([]prompb.Label, 0, len(base)+1)
-		ls = append(ls, prompb.Label{Name: "__name__", Value: name + o.suffix})
+		// Cloned: the input name points into a request buffer and may come back unchanged.
+		ls = append(ls, prompb.Label{Name: "__name__", Value: strings.Clone(r.rule.OutputMetricName(input, o.name))})
 		ls = append(ls, base...)
 		slices.SortFunc(ls, func(a, b prompb.Label) int { return strings.Compare(a.Name, b.Name) })
 		out[i] = ls
