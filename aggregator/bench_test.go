@@ -47,9 +47,17 @@ func benchSetup(b *testing.B, metrics, pods, perReq int) (*Aggregator, [][]promp
 	return a, reqs
 }
 
-// BenchmarkIngest measures the route + aggregate path per sample on warm state.
+// BenchmarkIngest measures the route + aggregate path per sample on warm state, with
+// 100k and with 1M input series (the DESIGN.md §6 scenario; the state no longer fits in
+// the CPU caches).
 func BenchmarkIngest(b *testing.B) {
-	a, reqs := benchSetup(b, 100, 1000, 2000)
+	for _, pods := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("inputs=%d", 100*pods), func(b *testing.B) { benchIngest(b, pods) })
+	}
+}
+
+func benchIngest(b *testing.B, pods int) {
+	a, reqs := benchSetup(b, 100, pods, 2000)
 	ts := int64(1_700_000_000_000)
 	round := func() {
 		ts += 15000

@@ -62,7 +62,7 @@ func (a *Aggregator) flushRule(r *ruleState, force bool) []prompb.TimeSeries {
 		buf = buf[:0]
 		a.locks[s].Lock()
 		rs := &r.shards[s]
-		if rs.inputs != nil {
+		if rs.ready {
 			for k := rs.closed + 1; k <= target; k++ {
 				if len(rs.outputIdx) == 0 {
 					break
@@ -99,20 +99,27 @@ func appendSeries(out []prompb.TimeSeries, es []emitted) []prompb.TimeSeries {
 // (stamped k·interval) to buf. Outputs left with no input emit a stale marker and are freed.
 func (r *ruleState) closeWindow(rs *ruleShard, k int64, buf []emitted) []emitted {
 	end := k * r.interval
-	for h, in := range rs.inputs {
-		if isStaleNaN(in.v) {
-			if in.t <= end {
-				r.removeInput(rs, h, in)
-			}
+	rs.gone = rs.gone[:0]
+	for i := range rs.inputs.slots {
+		s := &rs.inputs.slots[i]
+		if s.key == 0 {
 			continue
 		}
-		if in.t <= end-r.stale {
-			r.removeInput(rs, h, in)
+		in := s.state()
+		if (isStaleNaN(in.v) && in.t <= end) || in.t <= end-r.stale {
+			r.releaseInput(rs, in)
+			rs.gone = append(rs.gone, s.key)
 			continue
 		}
-		if !r.counter && windowOf(in.t, r.interval) <= k {
+		if !r.counter && !isStaleNaN(in.v) && windowOf(in.t, r.interval) <= k {
 			rs.outputs[in.out].window(k).addValue(in.v, in.t)
 		}
+	}
+	for _, key := range rs.gone {
+		rs.inputs.delete(key)
+	}
+	if len(rs.gone) > 0 {
+		rs.inputs.shrink()
 	}
 	emit := k > r.startK.Load()
 	res := windowResult{interval: float64(r.interval) / 1000}

@@ -23,6 +23,7 @@ type batch struct {
 	sorted  []entry
 	forward []prompb.TimeSeries
 	keyBuf  []byte
+	touched uint64 // keeps touchInputs' loads from being optimised away
 }
 
 // appendLabels appends the label pairs (name, 0xff, value, 0xff) that keep selects to buf,
@@ -142,11 +143,12 @@ func (a *Aggregator) apply(b *batch, series []prompb.TimeSeries) {
 			continue
 		}
 		a.locks[s].Lock()
+		b.touched += touchInputs(es, s)
 		for i := range es {
 			e := &es[i]
 			ts := &series[e.series]
 			rs := &e.r.shards[s]
-			if rs.inputs == nil {
+			if !rs.ready {
 				if len(ts.Samples) == 0 {
 					continue
 				}
@@ -163,6 +165,20 @@ func (a *Aggregator) apply(b *batch, series []prompb.TimeSeries) {
 		}
 		a.locks[s].Unlock()
 	}
+}
+
+// touchInputs loads the table slot of every entry of one shard before any is processed. The
+// loads are independent, so the CPU overlaps their cache misses instead of taking them one
+// at a time inside ingestSample: this is most of the lookup cost with a million inputs.
+func touchInputs(es []entry, shard int) uint64 {
+	var sum uint64
+	for i := range es {
+		t := &es[i].r.shards[shard].inputs
+		if len(t.slots) > 0 {
+			sum += t.slots[int(tableKey(es[i].inHash))&(len(t.slots)-1)].key
+		}
+	}
+	return sum
 }
 
 // cloneSeries deep-copies a series whose strings may point into a reused request buffer.

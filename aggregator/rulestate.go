@@ -74,7 +74,7 @@ func (r *ruleState) start(t int64) {
 
 // initShard prepares a rule shard on first use; its closed window starts where the rule's is.
 func (r *ruleState) initShard(rs *ruleShard) {
-	rs.inputs = make(map[uint64]inputState)
+	rs.ready = true
 	rs.outputIdx = make(map[uint64]uint32)
 	rs.closed = r.closedK.Load()
 }
@@ -138,16 +138,16 @@ func (r *ruleState) outputFor(rs *ruleShard, h uint64, lbls []prompb.Label, k in
 	if idx, ok := rs.outputIdx[h]; ok {
 		return idx, true
 	}
-	if max := r.rule.MaxOutputSeries; max > 0 && r.outputN.Load() >= int64(max) {
+	if max := r.rule.MaxOutputSeries; (max > 0 && r.outputN.Load() >= int64(max)) || len(rs.outputs) >= maxOuts {
 		return 0, false
 	}
 	r.outputN.Add(1)
 	return rs.addOutput(&outputState{hash: h, labels: r.buildOutputLabels(lbls), firstK: k}), true
 }
 
-// removeInput forgets an input series and releases its output's reference.
-func (r *ruleState) removeInput(rs *ruleShard, h uint64, in inputState) {
-	delete(rs.inputs, h)
+// releaseInput releases a departing input series' reference on its output; the caller
+// deletes it from the table.
+func (r *ruleState) releaseInput(rs *ruleShard, in inputState) {
 	rs.outputs[in.out].live--
 	r.inputs.Add(-1)
 }
@@ -169,7 +169,7 @@ func (r *ruleState) ingestSample(rs *ruleShard, e *entry, lbls []prompb.Label, t
 	}
 	rs.lastRecv = now
 	k := windowOf(t, r.interval)
-	in, ok := rs.inputs[e.inHash]
+	slot, in, ok := rs.inputs.get(e.inHash)
 	if !ok {
 		if stale {
 			return // a stale marker for a series we do not have: nothing to end
@@ -191,7 +191,7 @@ func (r *ruleState) ingestSample(rs *ruleShard, e *entry, lbls []prompb.Label, t
 		o := rs.outputs[idx]
 		o.live++
 		r.inputs.Add(1)
-		rs.inputs[e.inHash] = inputState{t: t, v: v, out: idx}
+		rs.inputs.insert(e.inHash, inputState{t: t, v: v, out: idx})
 		rs.stats.ingested++
 		w := o.window(k)
 		w.samples++
@@ -217,7 +217,7 @@ func (r *ruleState) ingestSample(rs *ruleShard, e *entry, lbls []prompb.Label, t
 		o.window(k).samples++
 	}
 	in.t, in.v = t, v
-	rs.inputs[e.inHash] = in
+	rs.inputs.update(slot, in)
 	rs.stats.ingested++
 }
 

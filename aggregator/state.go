@@ -5,9 +5,8 @@ import (
 )
 
 // inputState is what a rule keeps per input series: its last accepted sample (the value is
-// the stale marker after a stale marker) and the output it feeds. It holds no pointers and
-// no labels, so the maps of a million of them cost ~32 bytes an entry and are never scanned
-// by the garbage collector. Inputs are keyed by a 64-bit hash of their label set.
+// the stale marker after a stale marker) and the output it feeds. It holds no labels: inputs
+// are keyed by a 64-bit hash of their label set in an inputTable, 24 bytes a slot.
 type inputState struct {
 	t   int64   // timestamp of the last accepted sample, ms
 	v   float64 // its value
@@ -80,13 +79,15 @@ type shardStats struct {
 // ruleShard is the part of one rule's state that lives under one shard lock: the input and
 // output series whose output key hashes to that shard.
 type ruleShard struct {
-	inputs    map[uint64]inputState
+	ready     bool // initialised on first use
+	inputs    inputTable
 	outputIdx map[uint64]uint32 // output hash -> index in outputs
 	outputs   []*outputState    // nil entries are free, listed in free
 	free      []uint32
-	closed    int64 // newest closed window
-	maxT      int64 // newest sample timestamp seen, ms
-	lastRecv  int64 // wall clock of the last sample, ms
+	gone      []uint64 // scratch: inputs leaving at a window close
+	closed    int64    // newest closed window
+	maxT      int64    // newest sample timestamp seen, ms
+	lastRecv  int64    // wall clock of the last sample, ms
 	stats     shardStats
 }
 
