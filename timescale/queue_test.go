@@ -59,6 +59,17 @@ func TestQueue(t *testing.T) {
 			t.Fatalf("pop = %d series, want the one series bigger than the batch", len(got))
 		}
 	})
+	t.Run("pop_leaves_the_pushed_slice_alone", func(t *testing.T) {
+		q := newQueue(1 << 20)
+		s := syntheticSeries("a", 2, 0, 0)
+		q.push(s)
+		q.pop(nil, 2)
+		for i := range s {
+			if len(s[i].Labels) == 0 || len(s[i].Samples) == 0 {
+				t.Fatalf("series %d cleared by pop: other downstreams may still read it", i)
+			}
+		}
+	})
 	t.Run("closed_refuses", func(t *testing.T) {
 		q := newQueue(1 << 20)
 		q.close()

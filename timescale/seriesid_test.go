@@ -2,6 +2,7 @@ package timescale
 
 import (
 	"encoding/json"
+	"slices"
 	"testing"
 
 	"github.com/prometheus/prometheus/prompb"
@@ -35,6 +36,17 @@ func TestSeriesID(t *testing.T) {
 			}
 		})
 	}
+	// The same series may be on its way to other downstreams at the same time.
+	t.Run("leaves_unsorted_labels_as_they_are", func(t *testing.T) {
+		in := labels("job", "node", "__name__", "up", "instance", "a:9100")
+		before := slices.Clone(in)
+		if h.seriesID(in) != reference {
+			t.Error("unsorted labels got another id")
+		}
+		if !slices.EqualFunc(in, before, func(a, b prompb.Label) bool { return a.Name == b.Name && a.Value == b.Value }) {
+			t.Errorf("labels changed to %v, want %v", in, before)
+		}
+	})
 	// Ids are stored in databases: they must never change between versions of cardinal.
 	t.Run("stable_across_versions", func(t *testing.T) {
 		const want int64 = -5779341791654072611 // xxhash64("__name__\xffup\xffinstance\xffa:9100\xffjob\xffnode\xff")

@@ -30,7 +30,7 @@ func show(t *testing.T, conn *pgx.Conn, setting string) string {
 
 // A stopped server refuses connections; started again it has the same address and the data
 // committed before the stop.
-func TestServer_restart_keeps_address_and_data(t *testing.T) {
+func TestPostgresServer_restart_keeps_address_and_data(t *testing.T) {
 	srv := pgtest.Start(t)
 	ctx := context.Background()
 	dsn := srv.CreateDatabase(t, "kept")
@@ -57,7 +57,7 @@ func TestServer_restart_keeps_address_and_data(t *testing.T) {
 	}
 }
 
-func TestServer_options_set_the_server_configuration(t *testing.T) {
+func TestPostgresServer_options_set_the_server_configuration(t *testing.T) {
 	tests := []struct {
 		name string
 		opts []pgtest.Option
