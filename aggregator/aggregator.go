@@ -171,6 +171,9 @@ type RuleStats struct {
 	SeriesFlushed      uint64
 	LastFlush          time.Time
 	LastFlushDuration  time.Duration
+	// LastFlushMaxLockHold is the longest the last flush held one shard lock: the most it
+	// can have delayed a request.
+	LastFlushMaxLockHold time.Duration
 }
 
 // Stats returns a snapshot of every rule's counters.
@@ -183,8 +186,9 @@ func (a *Aggregator) Stats() []RuleStats {
 		st := RuleStats{
 			Name: r.rule.Name, Source: r.rule.Source, Type: string(r.rule.Type),
 			InputSeries: r.inputs.Load(), OutputSeries: r.outputN.Load(),
-			Dropped:           map[string]uint64{},
-			LastFlushDuration: time.Duration(r.lastFlushDur.Load()),
+			Dropped:              map[string]uint64{},
+			LastFlushDuration:    time.Duration(r.lastFlushDur.Load()),
+			LastFlushMaxLockHold: time.Duration(r.lastFlushHold.Load()),
 		}
 		if ms := r.lastFlush.Load(); ms > 0 {
 			st.LastFlush = time.UnixMilli(ms)

@@ -58,9 +58,11 @@ func (a *Aggregator) flushRule(r *ruleState, force bool) []prompb.TimeSeries {
 	}
 	var out []prompb.TimeSeries
 	var buf []emitted
+	var maxHold time.Duration
 	for s := range numShards {
 		buf = buf[:0]
 		a.locks[s].Lock()
+		locked := time.Now()
 		rs := &r.shards[s]
 		if rs.ready {
 			for k := rs.closed + 1; k <= target; k++ {
@@ -72,12 +74,14 @@ func (a *Aggregator) flushRule(r *ruleState, force bool) []prompb.TimeSeries {
 			rs.closed = max(rs.closed, target)
 			rs.stats.seriesFlushed += uint64(len(buf))
 		}
+		maxHold = max(maxHold, time.Since(locked))
 		a.locks[s].Unlock()
 		out = appendSeries(out, buf)
 	}
 	r.closedK.Store(target)
 	r.lastFlush.Store(start.UnixMilli())
 	r.lastFlushDur.Store(int64(time.Since(start)))
+	r.lastFlushHold.Store(int64(maxHold))
 	return out
 }
 

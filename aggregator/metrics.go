@@ -9,7 +9,8 @@ import (
 type collector struct {
 	a                                                  *Aggregator
 	inputs, outputs, samples, dropped, resets, flushed *prometheus.Desc
-	lastFlush, flushDur, forwarded, unmatchedDropped   *prometheus.Desc
+	lastFlush, flushDur, flushHold                     *prometheus.Desc
+	forwarded, unmatchedDropped                        *prometheus.Desc
 }
 
 // Collector returns a prometheus.Collector for the aggregator's self-metrics.
@@ -27,13 +28,14 @@ func (a *Aggregator) Collector() prometheus.Collector {
 		flushed:          d("series_flushed_total", "Output samples emitted per rule.", "rule"),
 		lastFlush:        d("last_flush_timestamp_seconds", "Wall clock of the rule's last flush that closed a window.", "rule"),
 		flushDur:         d("last_flush_duration_seconds", "Duration of the rule's last flush.", "rule"),
+		flushHold:        d("last_flush_max_lock_hold_seconds", "Longest time the rule's last flush held one shard lock: the most it can have delayed a request.", "rule"),
 		forwarded:        d("forwarded_series_total", "Series forwarded raw (unmatched, or keep_input)."),
 		unmatchedDropped: d("unmatched_samples_dropped_total", "Samples of series that matched no rule, dropped (unmatched: drop)."),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.inputs, c.outputs, c.samples, c.dropped, c.resets, c.flushed, c.lastFlush, c.flushDur, c.forwarded, c.unmatchedDropped} {
+	for _, d := range []*prometheus.Desc{c.inputs, c.outputs, c.samples, c.dropped, c.resets, c.flushed, c.lastFlush, c.flushDur, c.flushHold, c.forwarded, c.unmatchedDropped} {
 		ch <- d
 	}
 }
@@ -52,6 +54,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.lastFlush, prometheus.GaugeValue, float64(s.LastFlush.UnixMilli())/1000, s.Name)
 		}
 		ch <- prometheus.MustNewConstMetric(c.flushDur, prometheus.GaugeValue, s.LastFlushDuration.Seconds(), s.Name)
+		ch <- prometheus.MustNewConstMetric(c.flushHold, prometheus.GaugeValue, s.LastFlushMaxLockHold.Seconds(), s.Name)
 	}
 	ch <- prometheus.MustNewConstMetric(c.forwarded, prometheus.CounterValue, float64(c.a.forwarded.Load()))
 	ch <- prometheus.MustNewConstMetric(c.unmatchedDropped, prometheus.CounterValue, float64(c.a.unmatchedDropped.Load()))

@@ -32,8 +32,9 @@ type ruleState struct {
 	inputs  atomic.Int64 // live input series, for max_input_series
 	outputN atomic.Int64 // live output series, for max_output_series
 
-	lastFlush    atomic.Int64 // wall clock of the last flush that closed a window, ms
-	lastFlushDur atomic.Int64 // its duration, ns
+	lastFlush     atomic.Int64 // wall clock of the last flush that closed a window, ms
+	lastFlushDur  atomic.Int64 // its duration, ns
+	lastFlushHold atomic.Int64 // the longest it held one shard lock, ns: how long it could stall a request
 }
 
 // newRuleState compiles a rule's outputs and prepares its empty state.
