@@ -45,6 +45,7 @@ type Aggregator struct {
 	rules []*ruleState
 
 	forwardUnmatched atomic.Bool
+	refusedAt        atomic.Int64 // wall clock (ms) of the last request refused for back-pressure
 	forwarded        atomic.Uint64
 	unmatchedDropped atomic.Uint64
 }
@@ -130,8 +131,16 @@ func (a *Aggregator) SetRules(rs []*rules.Rule) error {
 // SetForwardUnmatched changes what happens to series no rule selects (on reload).
 func (a *Aggregator) SetForwardUnmatched(forward bool) { a.forwardUnmatched.Store(forward) }
 
+// NoteRefused records that the receiver refused a request because cardinal could not take
+// it (a full downstream queue): the data still exists upstream and will come back. Until
+// flush_delay after the last refusal, windows close only as the samples' own timestamps move
+// on, never by the wall clock, so an outage longer than flush_delay closes no window early
+// and expires no input series.
+func (a *Aggregator) NoteRefused() { a.refusedAt.Store(a.opts.Now().UnixMilli()) }
+
 // Run closes windows every FlushTick until ctx is done.
 func (a *Aggregator) Run(ctx context.Context) {
+	defer a.startLimitLog(ctx)() // logs rules whose limits drop series, at most once a minute each
 	t := time.NewTicker(a.opts.FlushTick)
 	defer t.Stop()
 	for {

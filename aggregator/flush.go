@@ -16,7 +16,8 @@ type emitted struct {
 
 // closeTarget returns the newest window of rule r that may close now: the watermark (the
 // newest sample timestamp, capped at the wall clock; the wall clock itself once the rule has
-// received nothing for flush_delay) minus flush_delay. force closes every window with data.
+// received nothing for flush_delay, unless requests were being refused then) minus
+// flush_delay. force closes every window with data.
 func (a *Aggregator) closeTarget(r *ruleState, now int64, force bool) int64 {
 	var maxT, lastRecv int64
 	for s := range numShards {
@@ -26,7 +27,7 @@ func (a *Aggregator) closeTarget(r *ruleState, now int64, force bool) int64 {
 		a.locks[s].Unlock()
 	}
 	w := min(maxT, now)
-	if now-lastRecv >= r.delay {
+	if now-max(lastRecv, a.refusedAt.Load()) >= r.delay {
 		w = max(w, now)
 	}
 	k := floorDiv(w-r.delay, r.interval)

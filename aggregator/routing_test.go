@@ -2,6 +2,7 @@ package aggregator
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 	"unsafe"
@@ -190,5 +191,35 @@ func TestOutputLabelsDoNotAliasRequestBuffers(t *testing.T) {
 	flushAt(a, clk, 25)
 	if got, want := out.points(), []string{"req_total{job=api}@20=2"}; !slices.Equal(got, want) {
 		t.Errorf("got %q want %q", got, want)
+	}
+}
+
+// While the receiver refuses data (503 for a full queue), the rule is not quiet: the data is
+// waiting upstream. The wall clock must not close its windows or expire its inputs.
+func TestRefusalsKeepTheWallClockFromClosingWindows(t *testing.T) {
+	a, out, _, clk := newTestAggregator(t, 2, counterRule("req_total"))
+	a.Ingest([]prompb.TimeSeries{series("req_total{pod=a}", 1, 0)})
+	clk.t = time.Unix(12, 0)
+	a.Ingest([]prompb.TimeSeries{series("req_total{pod=a}", 11, 5)})
+	// An outage: every request is refused for 10 minutes (staleness is 30 s).
+	for sec := int64(13); sec <= 600; sec++ {
+		clk.t = time.Unix(sec, 0)
+		a.NoteRefused()
+		a.Flush(false)
+	}
+	// The agent's backlog arrives; the total continues.
+	clk.t = time.Unix(601, 0)
+	a.Ingest([]prompb.TimeSeries{series("req_total{pod=a}", 21, 7, 31, 9)})
+	flushAt(a, clk, 700)
+	got := out.points()
+	for _, want := range []string{"req_total{}@20=5", "req_total{}@30=7", "req_total{}@40=9"} {
+		if !slices.Contains(got, want) {
+			t.Errorf("missing %s; got %q", want, got)
+		}
+	}
+	for _, p := range got[:min(len(got), 3)] {
+		if strings.HasSuffix(p, "=stale") {
+			t.Errorf("output went stale during the outage: %q", got)
+		}
 	}
 }

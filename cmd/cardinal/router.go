@@ -26,6 +26,7 @@ func (r *router) Append(_ context.Context, req *prompb.WriteRequest) error {
 		return fmt.Errorf("shutting down: %w", remotewrite.ErrUnavailable)
 	}
 	if name, full := r.sinks.full(); full {
+		r.agg.NoteRefused()
 		return fmt.Errorf("downstream %q queue is full: %w", name, remotewrite.ErrUnavailable)
 	}
 	r.agg.Ingest(req.Timeseries)
