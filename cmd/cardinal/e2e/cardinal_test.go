@@ -39,7 +39,7 @@ func buildCardinal(t testing.TB) string {
 		}
 		root := filepath.Dir(strings.TrimSpace(string(out)))
 		path := filepath.Join(cardinalBuild.dir, "cardinal")
-		cmd := exec.Command(goBin, "build", "-o", path, "./cmd/cardinal")
+		cmd := exec.Command(goBin, "build", "-trimpath", "-o", path, "./cmd/cardinal")
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
 			cardinalBuild.err = fmt.Errorf("go build ./cmd/cardinal: %w\n%s", err, out)

@@ -90,6 +90,7 @@ func TestStatus_page_health_and_metrics_show_rules_series_and_downstreams(t *tes
 		t.Fatalf("GET /: %d %q, want 200 text/html; body:\n%.2000s", code, ctype, body)
 	}
 	rules, downstreams := parseStatusPage(t, body)
+	t.Logf("status page: rules %+v, downstreams %v", rules, downstreams)
 	if len(rules) != len(want) {
 		t.Errorf("status page lists %d rules %v, want %d", len(rules), rules, len(want))
 	}
