@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/cardinal-proxy/cardinal/cmd/cardinal/loadgen"
@@ -60,7 +61,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 0
 		}
 	}
+	setGCPercent()
 	return serve(args, stdout, stderr)
+}
+
+// defaultGCPercent is cardinal's GC target when GOGC is not set. Almost all of its heap is
+// aggregation state in pointer-free tables that the collector does not have to scan, so
+// collecting more often costs little CPU, while Go's default of 100 lets the heap grow to
+// twice the live state: with 25 the process stays near its live state (measured: 94 instead
+// of 128 bytes of RSS per active input series, no measurable CPU cost).
+const defaultGCPercent = 25
+
+// setGCPercent applies defaultGCPercent unless the operator chose with GOGC.
+func setGCPercent() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(defaultGCPercent)
+	}
 }
 
 const usage = `usage:
