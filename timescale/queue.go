@@ -7,6 +7,13 @@ import (
 	"github.com/prometheus/prometheus/prompb"
 )
 
+// hardLimitFactor bounds the queue at this multiple of MaxQueueBytes. At MaxQueueBytes the
+// sink reports Full and the receiver answers 503, which stops new data; what was already
+// acknowledged (a flush in progress) is still queued past the soft bound, so it is not lost,
+// and only beyond the hard bound, which that back-pressure keeps it from reaching, is a Send
+// dropped and counted.
+const hardLimitFactor = 2
+
 // queue holds the series handed to Send until the writer has written them. It is bounded in
 // bytes (an estimate of the memory the series hold); the bytes of a batch stay counted until
 // the batch is written or dropped, so a batch retried through an outage still counts.
@@ -49,7 +56,7 @@ func (q *queue) push(series []prompb.TimeSeries) pushResult {
 	case q.closed:
 		q.mu.Unlock()
 		return pushClosed
-	case q.bytes >= q.max:
+	case q.bytes >= hardLimitFactor*q.max:
 		q.mu.Unlock()
 		return pushFull
 	}

@@ -20,8 +20,17 @@ func TestQueue(t *testing.T) {
 		if !q.full() {
 			t.Fatal("full() = false at the bound")
 		}
+		// Past the soft bound what was acknowledged is still queued, up to the hard bound.
+		for i := range 2 {
+			if r := q.push(one()); r != pushed {
+				t.Fatalf("push %d past the soft bound = %v, want pushed", i, r)
+			}
+		}
 		if r := q.push(one()); r != pushFull {
-			t.Fatalf("push over the bound = %v, want pushFull", r)
+			t.Fatalf("push over the hard bound = %v, want pushFull", r)
+		}
+		for range 2 {
+			q.pop(nil, 1)
 		}
 		got, bytes := q.pop(nil, 1)
 		if len(got) != 1 || bytes != perSeries {
@@ -30,7 +39,7 @@ func TestQueue(t *testing.T) {
 		if !q.full() {
 			t.Fatal("popping alone freed space: an in-flight batch must stay counted")
 		}
-		q.release(bytes)
+		q.release(3 * perSeries)
 		if q.full() {
 			t.Fatal("still full after release")
 		}

@@ -88,8 +88,16 @@ func TestUnreachableDatabaseFillsQueueWithoutBlocking(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Send blocked on a full queue")
 	}
+	// Past the soft bound (Full, so the receiver answers 503) acknowledged data is still
+	// queued; only past twice the bound is a Send dropped.
+	if got := ts.metric(t, "cardinal_timescale_rows_dropped_total", "reason", dropQueueFull); got != 0 {
+		t.Errorf("rows dropped with reason queue_full = %v just past the soft bound, want 0", got)
+	}
+	for range 3 {
+		ts.Send(cloneSeries(batch))
+	}
 	if got := ts.metric(t, "cardinal_timescale_rows_dropped_total", "reason", dropQueueFull); got != 100 {
-		t.Errorf("rows dropped with reason queue_full = %v, want 100", got)
+		t.Errorf("rows dropped with reason queue_full = %v past the hard bound, want 100", got)
 	}
 	if ts.Mode() != "" {
 		t.Errorf("Mode() = %q without a database", ts.Mode())
@@ -98,11 +106,11 @@ func TestUnreachableDatabaseFillsQueueWithoutBlocking(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	err := ts.Shutdown(ctx)
-	if err == nil || !strings.Contains(err.Error(), "300 series not written") {
-		t.Errorf("Shutdown = %v, want an error counting 300 series not written", err)
+	if err == nil || !strings.Contains(err.Error(), "600 series not written") {
+		t.Errorf("Shutdown = %v, want an error counting 600 series not written", err)
 	}
-	if got := ts.metric(t, "cardinal_timescale_rows_dropped_total", "reason", dropShutdown); got != 300 {
-		t.Errorf("rows dropped with reason shutdown = %v, want 300", got)
+	if got := ts.metric(t, "cardinal_timescale_rows_dropped_total", "reason", dropShutdown); got != 600 {
+		t.Errorf("rows dropped with reason shutdown = %v, want 600", got)
 	}
 	if got := ts.metric(t, "cardinal_timescale_queue_bytes"); got != 0 {
 		t.Errorf("queue bytes after shutdown = %v, want 0", got)
