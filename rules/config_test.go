@@ -75,7 +75,7 @@ func TestQuickstartParsesWithoutWarnings(t *testing.T) {
 			t.Errorf("rule %s: interval %s flush_delay %s, want 10s and 2s", r.Name, r.Interval, r.FlushDelay)
 		}
 	}
-	if !slices.Equal(types, []Type{Counter, Gauge, Histogram}) {
+	if !slices.Equal(types, []Type{Counter, Gauge, Histogram, Counter}) { // the last is for cardinal loadgen
 		t.Errorf("rule types = %v", types)
 	}
 	if !slices.Equal(cfg.Rules[1].Outputs, []string{"max", "sum"}) {
@@ -95,7 +95,8 @@ rules:
     type: counter
 `)
 	wantServer := ServerConfig{ListenAddr: ":9091", MaxRequestBytes: 32 << 20,
-		ReadTimeout: Duration(30 * time.Second), WriteTimeout: Duration(30 * time.Second)}
+		ReadTimeout: Duration(30 * time.Second), WriteTimeout: Duration(30 * time.Second),
+		Limits: LimitsConfig{MaxSeriesPerRequest: 50000, MaxLabelsPerSeries: 64, MaxLabelNameLength: 1024, MaxLabelValueLength: 4096}}
 	if cfg.Server != wantServer {
 		t.Errorf("server = %+v, want %+v", cfg.Server, wantServer)
 	}
