@@ -49,8 +49,9 @@ func (s *server) reload() error {
 	return nil
 }
 
-// watchReloads reloads on SIGHUP and when the content of the config or a rule file changes
-// (checked every --config.check-interval, by hash, so a ConfigMap's symlink swap is seen).
+// watchReloads reloads on SIGHUP and when the config or rule files change: checked every
+// --config.check-interval by a hash of the files the globs match now and of their content, so
+// a ConfigMap's symlink swap and a rule file added to a glob are both seen.
 func (s *server) watchReloads(ctx context.Context) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -61,16 +62,16 @@ func (s *server) watchReloads(ctx context.Context) {
 		defer t.Stop()
 		tick = t.C
 	}
-	last := filesHash(s.cfg.Load().Files)
+	last := filesHash(s.cfg.Load().WatchedFiles())
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-hup:
 			_ = s.reload()
-			last = filesHash(s.cfg.Load().Files)
+			last = filesHash(s.cfg.Load().WatchedFiles())
 		case <-tick:
-			h := filesHash(s.cfg.Load().Files)
+			h := filesHash(s.cfg.Load().WatchedFiles())
 			if h != last {
 				last = h
 				_ = s.reload()
@@ -79,11 +80,13 @@ func (s *server) watchReloads(ctx context.Context) {
 	}
 }
 
-// filesHash hashes the content of files; unreadable files count as empty.
+// filesHash hashes the names and content of files; unreadable files count as empty.
 func filesHash(files []string) uint64 {
 	d := xxhash.New()
 	for _, f := range files {
 		b, _ := os.ReadFile(f)
+		_, _ = d.WriteString(f)
+		_, _ = d.Write([]byte{0})
 		_, _ = d.Write(b)
 		_, _ = d.Write([]byte{0})
 	}
