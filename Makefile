@@ -65,15 +65,15 @@ loadtest: build $(PROMTOOL)
 	$(BIN) --config.file=configs/quickstart.yaml --web.listen-address=$(LOADTEST_ADDR) \
 	  --log.level=warn >$$dir/out.txt 2>&1 & pid=$$!; \
 	for i in $$(seq 50); do curl -sf http://$(LOADTEST_ADDR)/-/ready >/dev/null && break; sleep 0.1; done; \
-	for pod in $$(seq -w 1 200); do \
-	  echo "http_requests_total{job=\"shop\",code=\"200\",pod=\"web-$$pod\",instance=\"10.0.0.$$pod:80\"} $$RANDOM"; \
-	done >$$dir/metrics.txt; \
 	for round in 1 2 3; do \
+	  for pod in $$(seq 1 200); do \
+	    echo "http_requests_total{job=\"shop\",code=\"200\",pod=\"web-$$pod\",instance=\"10.0.$$round.$$pod:80\"} $$((round * 100 + pod))"; \
+	  done >$$dir/metrics.txt; \
 	  $(PROMTOOL) push metrics http://$(LOADTEST_ADDR)/api/v1/write $$dir/metrics.txt; sleep 1; \
 	done; \
 	curl -s http://$(LOADTEST_ADDR)/metrics | grep -E '^cardinal_(receiver_requests_total|aggregator_(input|output)_series|aggregator_samples_total)'; \
-	curl -s http://$(LOADTEST_ADDR)/metrics | grep -q 'cardinal_aggregator_input_series{rule="http_requests_total"} 200' \
-	  && echo "loadtest: promtool push metrics -> cardinal: 200 input series aggregated into one per code" \
+	curl -s http://$(LOADTEST_ADDR)/metrics | grep -q 'cardinal_aggregator_samples_total{rule="http_requests_total"} 600' \
+	  && echo "loadtest: promtool push metrics -> cardinal: 600 samples of 600 pod series aggregated into one series" \
 	  || { echo "loadtest: cardinal did not aggregate what promtool pushed"; exit 1; }
 
 clean:

@@ -33,6 +33,12 @@ type Decoder struct {
 	maxDecodedBytes int
 	buf             []byte
 
+	// maxSeries and labelCap come from Limits (see SetLimits); 0 means no limit. A series
+	// keeps at most labelCap labels, one more than the limit, so that validation sees it is
+	// over without the Decoder storing the rest.
+	maxSeries int
+	labelCap  int
+
 	// Slabs backing the histogram oneof wrappers, so that setting Count and ZeroCount does
 	// not allocate per histogram.
 	countInts       []prompb.Histogram_CountInt
@@ -45,6 +51,18 @@ type Decoder struct {
 // (no limit if it is 0 or less).
 func NewDecoder(maxDecodedBytes int) *Decoder {
 	return &Decoder{maxDecodedBytes: maxDecodedBytes}
+}
+
+// SetLimits makes the Decoder refuse a request with more than l.MaxSeriesPerRequest series
+// (ErrTooManySeries) and store at most l.MaxLabelsPerSeries+1 labels of a series, so that
+// the memory a request can make it hold is bounded by the limits, not only by its size.
+// Other fields of l are for validation. Zero fields mean no limit.
+func (d *Decoder) SetLimits(l Limits) {
+	d.maxSeries = max(0, l.MaxSeriesPerRequest)
+	d.labelCap = 0
+	if l.MaxLabelsPerSeries > 0 {
+		d.labelCap = l.MaxLabelsPerSeries + 1
+	}
 }
 
 // Decode snappy-decodes (block format) compressed into the Decoder's buffer and unmarshals
@@ -93,6 +111,9 @@ func (d *Decoder) Unmarshal(data []byte, req *prompb.WriteRequest) error {
 			if e < 0 {
 				return wireError(e, "WriteRequest.timeseries")
 			}
+			if d.maxSeries > 0 && len(req.Timeseries) >= d.maxSeries {
+				return fmt.Errorf("%w: more than %d in one request", ErrTooManySeries, d.maxSeries)
+			}
 			var ts *prompb.TimeSeries
 			req.Timeseries, ts = nextSlot(req.Timeseries)
 			resetSeries(ts)
@@ -124,6 +145,10 @@ func (d *Decoder) Unmarshal(data []byte, req *prompb.WriteRequest) error {
 // unmarshalSeries is the hot loop: it reads tags and length prefixes of one byte (field
 // numbers below 16, messages below 128 bytes: labels and samples) without a call.
 func (d *Decoder) unmarshalSeries(b []byte, ts *prompb.TimeSeries) error {
+	labelCap := d.labelCap
+	if labelCap <= 0 {
+		labelCap = math.MaxInt
+	}
 	for i := 0; i < len(b); {
 		var num int32
 		var wt uint64
@@ -143,7 +168,9 @@ func (d *Decoder) unmarshalSeries(b []byte, ts *prompb.TimeSeries) error {
 				if code < 0 {
 					return wireError(code, "Label")
 				}
-				ts.Labels = append(ts.Labels, prompb.Label{Name: name, Value: value})
+				if len(ts.Labels) < labelCap {
+					ts.Labels = append(ts.Labels, prompb.Label{Name: name, Value: value})
+				}
 			} else {
 				v, t, code := unmarshalSample(b[s:e])
 				if code < 0 {
@@ -164,7 +191,9 @@ func (d *Decoder) unmarshalSeries(b []byte, ts *prompb.TimeSeries) error {
 			if code < 0 {
 				return wireError(code, "Label")
 			}
-			ts.Labels = append(ts.Labels, prompb.Label{Name: name, Value: value})
+			if len(ts.Labels) < labelCap {
+				ts.Labels = append(ts.Labels, prompb.Label{Name: name, Value: value})
+			}
 			i = e
 		case 2:
 			s, e := bytesAt(b, j, wt)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -55,14 +56,21 @@ type HandlerOptions struct {
 	// MaxRequestBytes bounds a body both as sent and once snappy-decoded; larger requests get
 	// 413. Zero means DefaultMaxRequestBytes.
 	MaxRequestBytes int64
+	// Limits bound the series of a request and their labels; zero fields mean no limit.
+	Limits Limits
+	// MemoryGuard, when set, is asked before each request is read: over its threshold the
+	// request is refused with 503 without reading its body.
+	MemoryGuard *MemoryGuard
 }
 
 // Handler is the Remote Write 1.0 receiver: it decodes and validates requests, hands them to
-// an Appender and answers with the Prometheus status-code contract (204, 400, 405, 413, 415,
-// 500, 503). It is safe for concurrent use.
+// an Appender and answers with the Prometheus status-code contract (204, 400, 405, 408, 413,
+// 415, 500, 503). It is safe for concurrent use.
 type Handler struct {
 	app      Appender
 	maxBytes int64
+	limits   Limits
+	memory   *MemoryGuard
 	logger   *slog.Logger
 	metrics  *receiverMetrics
 	scratch  sync.Pool // of *requestScratch
@@ -87,39 +95,54 @@ func NewHandler(app Appender, opts HandlerOptions, reg prometheus.Registerer, lo
 	h := &Handler{
 		app:      app,
 		maxBytes: opts.MaxRequestBytes,
+		limits:   opts.Limits,
+		memory:   opts.MemoryGuard,
 		logger:   logger,
 		metrics:  newReceiverMetrics(reg),
 	}
 	maxDecoded := int(min(opts.MaxRequestBytes, int64(^uint(0)>>1)))
-	h.scratch.New = func() any { return &requestScratch{dec: Decoder{maxDecodedBytes: maxDecoded}} }
+	h.scratch.New = func() any {
+		s := &requestScratch{dec: Decoder{maxDecodedBytes: maxDecoded}}
+		s.dec.SetLimits(opts.Limits)
+		return s
+	}
 	return h
 }
 
 // ServeHTTP handles one remote write request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	code, msg := h.handle(w, r)
+	code, reason, msg := h.handle(w, r)
 	if code == http.StatusNoContent {
 		w.WriteHeader(code)
 	} else {
 		http.Error(w, oneLine(msg), code)
 		h.logger.Debug("remote write request refused", "code", code, "reason", oneLine(msg), "remote", r.RemoteAddr)
 	}
+	if reason != "" {
+		h.metrics.rejectedRequests.WithLabelValues(reason).Inc()
+	}
 	h.metrics.observe(code, time.Since(start))
 }
 
-// handle does the work of ServeHTTP and returns the status code and, for errors, a one-line
-// reason.
-func (h *Handler) handle(w http.ResponseWriter, r *http.Request) (int, string) {
+// handle does the work of ServeHTTP and returns the status code and, for errors, the reason
+// counted in cardinal_receiver_rejected_requests_total (empty when the request was taken,
+// even if some of its series were not) and a one-line message.
+func (h *Handler) handle(w http.ResponseWriter, r *http.Request) (code int, reason, msg string) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		return http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed: remote write uses POST", r.Method)
+		return http.StatusMethodNotAllowed, reasonMethod, fmt.Sprintf("method %s not allowed: remote write uses POST", r.Method)
 	}
 	if err := checkContentHeaders(r.Header); err != nil {
-		return http.StatusUnsupportedMediaType, err.Error()
+		return http.StatusUnsupportedMediaType, reasonMediaType, err.Error()
 	}
 	if r.ContentLength > h.maxBytes {
-		return http.StatusRequestEntityTooLarge, fmt.Sprintf("%v: body is %d bytes, limit is %d", ErrRequestTooLarge, r.ContentLength, h.maxBytes)
+		return http.StatusRequestEntityTooLarge, reasonTooLarge, fmt.Sprintf("%v: body is %d bytes, limit is %d", ErrRequestTooLarge, r.ContentLength, h.maxBytes)
+	}
+	if h.memory != nil {
+		if err := h.memory.Check(); err != nil {
+			return http.StatusServiceUnavailable, reasonMemory, err.Error()
+		}
 	}
 
 	s := h.scratch.Get().(*requestScratch)
@@ -129,20 +152,27 @@ func (h *Handler) handle(w http.ResponseWriter, r *http.Request) (int, string) {
 	s.body = body
 	if err != nil {
 		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return http.StatusRequestEntityTooLarge, fmt.Sprintf("%v: body exceeds %d bytes", ErrRequestTooLarge, h.maxBytes)
+		switch {
+		case errors.As(err, &tooLarge):
+			return http.StatusRequestEntityTooLarge, reasonTooLarge, fmt.Sprintf("%v: body exceeds %d bytes", ErrRequestTooLarge, h.maxBytes)
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			// The server's read timeout ended a client that sends too slowly.
+			return http.StatusRequestTimeout, reasonReadTimeout, fmt.Sprintf("reading body: %v", err)
 		}
-		return http.StatusBadRequest, fmt.Sprintf("reading body: %v", err)
+		return http.StatusBadRequest, reasonReadError, fmt.Sprintf("reading body: %v", err)
 	}
 	if err := s.dec.Decode(body, &s.req); err != nil {
-		if errors.Is(err, ErrRequestTooLarge) {
-			return http.StatusRequestEntityTooLarge, err.Error()
+		switch {
+		case errors.Is(err, ErrTooManySeries):
+			return http.StatusRequestEntityTooLarge, reasonTooManySeries, err.Error()
+		case errors.Is(err, ErrRequestTooLarge):
+			return http.StatusRequestEntityTooLarge, reasonTooLarge, err.Error()
 		}
-		return http.StatusBadRequest, err.Error()
+		return http.StatusBadRequest, reasonMalformed, err.Error()
 	}
 
 	var firstInvalid error
-	invalid := RemoveInvalidSeries(&s.req, func(err error) {
+	invalid := RemoveInvalidSeries(&s.req, h.limits, func(err error) {
 		if firstInvalid == nil {
 			firstInvalid = err
 		}
@@ -153,12 +183,12 @@ func (h *Handler) handle(w http.ResponseWriter, r *http.Request) (int, string) {
 		if err := h.app.Append(r.Context(), &s.req); err != nil {
 			switch {
 			case errors.Is(err, ErrUnavailable):
-				return http.StatusServiceUnavailable, err.Error()
+				return http.StatusServiceUnavailable, reasonUnavailable, err.Error()
 			case errors.Is(err, ErrInvalidSeries):
-				return http.StatusBadRequest, err.Error()
+				return http.StatusBadRequest, reasonAppendRefused, err.Error()
 			default:
 				h.logger.Error("appending remote write request", "err", err)
-				return http.StatusInternalServerError, err.Error()
+				return http.StatusInternalServerError, reasonInternal, err.Error()
 			}
 		}
 		h.metrics.samples.Add(float64(countSamples(s.req.Timeseries)))
@@ -168,9 +198,9 @@ func (h *Handler) handle(w http.ResponseWriter, r *http.Request) (int, string) {
 		if invalid > 1 {
 			msg += fmt.Sprintf(" (and %d more invalid series)", invalid-1)
 		}
-		return http.StatusBadRequest, msg
+		return http.StatusBadRequest, "", msg
 	}
-	return http.StatusNoContent, ""
+	return http.StatusNoContent, "", ""
 }
 
 // release returns s to the pool unless it grew beyond what is worth keeping.

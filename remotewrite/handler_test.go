@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -98,6 +100,12 @@ func TestHandlerStatusCodes(t *testing.T) {
 		{"json_is_415", "POST", with("Content-Type", "application/json"), bytes.NewReader(valid), nil, 415, "application/json", 0},
 		{"unparsable_content_type_is_415", "POST", with("Content-Type", "application/x-protobuf;;=="), bytes.NewReader(valid), nil, 415, "Content-Type", 0},
 		{"not_snappy_is_400", "POST", rw1, strings.NewReader("hello, world"), nil, 400, "snappy", 0},
+		{"random_bytes_are_400", "POST", rw1, bytes.NewReader(randomBytes(7, 700)), nil, 400, "malformed", 0},
+		{"truncated_snappy_is_400", "POST", rw1, bytes.NewReader(valid[:len(valid)-3]), nil, 400, "snappy", 0},
+		{"nan_inf_and_stale_values_are_204", "POST", rw1, bytes.NewReader(encodeBody(t, prompb.TimeSeries{Labels: labels("__name__", "v"), Samples: []prompb.Sample{
+			{Value: math.NaN(), Timestamp: 1}, {Value: math.Inf(1), Timestamp: 2}, {Value: math.Inf(-1), Timestamp: 3}, {Value: staleNaN, Timestamp: 4}}})), nil, 204, "", 1},
+		{"timestamps_at_0_and_far_future_are_204", "POST", rw1, bytes.NewReader(encodeBody(t, prompb.TimeSeries{Labels: labels("__name__", "v"), Samples: []prompb.Sample{
+			{Value: 1, Timestamp: 0}, {Value: 2, Timestamp: math.MaxInt64}}})), nil, 204, "", 1},
 		{"snappy_but_not_protobuf_is_400", "POST", rw1, bytes.NewReader(snappy.Encode(nil, []byte{0x0a, 0xff, 0xff, 0xff, 0x0f})), nil, 400, "malformed", 0},
 		{"declared_length_over_limit_is_413", "POST", rw1, bytes.NewReader(make([]byte, 2048)), nil, 413, "too large", 0},
 		{"streamed_body_over_limit_is_413", "POST", rw1, io.MultiReader(bytes.NewReader(make([]byte, 4096))), nil, 413, "too large", 0},
@@ -251,5 +259,80 @@ func TestHandlerConcurrentRequestsDoNotShareBuffers(t *testing.T) {
 	}
 	if app.total != want {
 		t.Errorf("appended %d series, want %d", app.total, want)
+	}
+}
+
+// randomBytes returns n deterministic pseudo-random bytes.
+func randomBytes(seed uint64, n int) []byte {
+	rng := rand.New(rand.NewPCG(seed, seed))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(rng.Uint32())
+	}
+	return b
+}
+
+// countingReader is an endless body that counts what was read of it.
+type countingReader struct{ n int64 }
+
+func (r *countingReader) Read(p []byte) (int, error) {
+	clear(p)
+	r.n += int64(len(p))
+	return len(p), nil
+}
+
+// A body over the limit is refused with 413 after reading about the limit, not all of it:
+// here it would never end.
+func TestHandlerStopsReadingABodyOverTheLimit(t *testing.T) {
+	const limit = 64 << 10
+	body := &countingReader{}
+	h := NewHandler(&recordingAppender{}, HandlerOptions{MaxRequestBytes: limit}, nil, nil)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("POST", WritePath, body))
+	if rec.Code != 413 {
+		t.Fatalf("status %d, want 413", rec.Code)
+	}
+	if body.n > 2*limit {
+		t.Errorf("read %d bytes of an endless body with a %d byte limit", body.n, limit)
+	}
+}
+
+// Lengths a client claims (Content-Length, the snappy header, a protobuf length prefix) must
+// not make the receiver allocate them: a small hostile request costs a small, bounded amount.
+func TestHandlerHostileLengthsDoNotAllocate(t *testing.T) {
+	protobuf2GiB := append([]byte{0x0a}, appendVarint(nil, 2<<30)...)
+	tests := []struct {
+		name          string
+		body          []byte
+		contentLength int64
+		wantCode      int
+	}{
+		{"content_length_claims_30MiB_of_a_tiny_body", []byte("tiny"), 30 << 20, 400},
+		{"content_length_claims_2GiB", []byte("tiny"), 2 << 30, 413},
+		{"snappy_header_claims_2GiB", append(appendVarint(nil, 2<<30), 0x00, 0x01), 0, 413},
+		{"protobuf_length_prefix_claims_2GiB", snappy.Encode(nil, protobuf2GiB), 0, 400},
+	}
+	h := NewHandler(&recordingAppender{}, HandlerOptions{}, nil, nil)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var code int
+			allocated := bytesAllocated(func() {
+				req := httptest.NewRequest("POST", WritePath, bytes.NewReader(tt.body))
+				if tt.contentLength > 0 {
+					req.ContentLength = tt.contentLength
+				}
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, req)
+				code = rec.Code
+			})
+			if code != tt.wantCode {
+				t.Errorf("status %d, want %d", code, tt.wantCode)
+			}
+			// At most the 1MiB set aside for a declared length (plus the race detector's
+			// overhead): nothing near what the request claims.
+			if allocated > 4<<20 {
+				t.Errorf("allocated %d bytes for a %d byte request", allocated, len(tt.body))
+			}
+		})
 	}
 }

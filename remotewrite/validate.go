@@ -44,12 +44,28 @@ const maxSeriesDescription = 256
 // absent). Any non-empty, valid UTF-8 string is accepted as a metric or label name, as
 // Prometheus 3 does. The error wraps one of the reasons above and names the series.
 func ValidateSeries(ts *prompb.TimeSeries) error {
-	// One pass for what holds in the usual case: names present, UTF-8 valid, labels sorted
-	// without duplicates, no empty values.
+	return validateSeries(ts, Limits{}.bounds())
+}
+
+// validateSeries is ValidateSeries within the series-level limits b (see Limits). A series
+// over the label count limit reaches it truncated by the Decoder (to one label more than
+// allowed), so that is checked first.
+func validateSeries(ts *prompb.TimeSeries, b seriesBounds) error {
+	if len(ts.Labels) > b.labels {
+		return fmt.Errorf("%w: more than %d in series %s", ErrTooManyLabels, b.labels, describeSeries(ts.Labels))
+	}
+	// One pass for what holds in the usual case: names present and within bounds, UTF-8
+	// valid, labels sorted without duplicates, no empty values.
 	sorted, empty, hasName := true, 0, false
 	for i, l := range ts.Labels {
 		if l.Name == "" {
 			return fmt.Errorf("%w in series %s", ErrEmptyLabelName, describeSeries(ts.Labels))
+		}
+		if len(l.Name) > b.name {
+			return fmt.Errorf("%w: %s is %d bytes, limit %d, in series %s", ErrLabelNameTooLong, quoteBounded(l.Name), len(l.Name), b.name, describeSeries(ts.Labels))
+		}
+		if len(l.Value) > b.value {
+			return fmt.Errorf("%w: the value of %s is %d bytes, limit %d, in series %s", ErrLabelValueTooLong, quoteBounded(l.Name), len(l.Value), b.value, describeSeries(ts.Labels))
 		}
 		if !isASCII(l.Name, l.Value) {
 			if !utf8.ValidString(l.Name) {
@@ -116,13 +132,14 @@ func asciiBits(s string) uint64 {
 	return acc
 }
 
-// RemoveInvalidSeries validates every series of req (see ValidateSeries), removes the invalid
-// ones in place, keeping the order of the others, and calls reject with each one's error.
-// It returns how many were removed.
-func RemoveInvalidSeries(req *prompb.WriteRequest, reject func(error)) int {
+// RemoveInvalidSeries validates every series of req against limits and ValidateSeries,
+// removes the invalid ones in place, keeping the order of the others, and calls reject with
+// each one's error. It returns how many were removed.
+func RemoveInvalidSeries(req *prompb.WriteRequest, limits Limits, reject func(error)) int {
+	b := limits.bounds()
 	kept := 0
 	for i := range req.Timeseries {
-		if err := ValidateSeries(&req.Timeseries[i]); err != nil {
+		if err := validateSeries(&req.Timeseries[i], b); err != nil {
 			reject(err)
 			continue
 		}
@@ -149,6 +166,12 @@ func rejectReason(err error) string {
 		return "invalid_utf8"
 	case errors.Is(err, ErrInvalidHistogram):
 		return "invalid_histogram"
+	case errors.Is(err, ErrTooManyLabels):
+		return "too_many_labels"
+	case errors.Is(err, ErrLabelNameTooLong):
+		return "label_name_too_long"
+	case errors.Is(err, ErrLabelValueTooLong):
+		return "label_value_too_long"
 	default:
 		return "other"
 	}

@@ -115,7 +115,7 @@ func TestRemoveInvalidSeries(t *testing.T) {
 		{Labels: labels("__name__", "d\xff")},
 	}}
 	var reasons []string
-	removed := RemoveInvalidSeries(&req, func(err error) { reasons = append(reasons, rejectReason(err)) })
+	removed := RemoveInvalidSeries(&req, Limits{}, func(err error) { reasons = append(reasons, rejectReason(err)) })
 
 	if removed != 3 {
 		t.Errorf("removed %d, want 3", removed)

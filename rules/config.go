@@ -41,6 +41,12 @@ type ServerConfig struct {
 	// (default 30s each; 0 means no limit).
 	ReadTimeout  Duration `yaml:"read_timeout"`
 	WriteTimeout Duration `yaml:"write_timeout"`
+	// Limits bound the series of one request and their labels.
+	Limits LimitsConfig `yaml:"limits"`
+	// MemoryLimit is the process's memory budget (0, the default, means none): the Go
+	// runtime's soft memory limit is set to it, and while the live heap is over 90% of it the
+	// receiver answers 503, so agents keep their data instead of the process being OOM-killed.
+	MemoryLimit ByteSize `yaml:"memory_limit"`
 }
 
 // Unmatched says what happens to a series no rule selects.

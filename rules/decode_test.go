@@ -19,7 +19,7 @@ downstream: {file: {path: "-"}}`, []string{
 server:
   port: 9091
 downstream: {file: {path: "-"}}`, []string{
-			`cardinal.yaml:3: unknown key "port" in server; valid keys: listen_addr, max_request_bytes, read_timeout, write_timeout`}},
+			`cardinal.yaml:3: unknown key "port" in server; valid keys: listen_addr, max_request_bytes, read_timeout, write_timeout, limits, memory_limit`}},
 		{"unknown_key_in_a_rule", `
 downstream: {file: {path: "-"}}
 rules:

@@ -22,6 +22,12 @@ func defaultConfig() Config {
 			MaxRequestBytes: defaultMaxRequestBytes,
 			ReadTimeout:     Duration(defaultHTTPTimeout),
 			WriteTimeout:    Duration(defaultHTTPTimeout),
+			Limits: LimitsConfig{
+				MaxSeriesPerRequest: 50_000,
+				MaxLabelsPerSeries:  64,
+				MaxLabelNameLength:  1024,
+				MaxLabelValueLength: 4096,
+			},
 		},
 		Aggregator: AggregatorConfig{
 			FlushInterval: Duration(defaultFlushInterval),

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -30,6 +31,7 @@ type flags struct {
 	listenAddress   string
 	enableLifecycle bool
 	enablePprof     bool
+	webConfigFile   string
 	checkInterval   time.Duration
 	shutdownTimeout time.Duration
 	flushTick       time.Duration
@@ -45,6 +47,7 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fs.StringVar(&f.listenAddress, "web.listen-address", "", "Address to listen on (overrides server.listen_addr).")
 	fs.BoolVar(&f.enableLifecycle, "web.enable-lifecycle", false, "Enable POST /-/reload.")
 	fs.BoolVar(&f.enablePprof, "web.enable-pprof", false, "Serve /debug/pprof/.")
+	fs.StringVar(&f.webConfigFile, "web.config.file", "", "Path to a web configuration file (TLS, basic auth; Prometheus exporter-toolkit format).")
 	fs.DurationVar(&f.checkInterval, "config.check-interval", 30*time.Second, "How often config and rule files are checked for changes (0 disables).")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown.timeout", 30*time.Second, "How long shutdown may take to flush windows and drain queues.")
 	fs.DurationVar(&f.flushTick, "aggregator.flush-tick", time.Second, "How often windows are checked for closing.")
@@ -83,6 +86,7 @@ type server struct {
 	agg    *aggregator.Aggregator
 	sinks  fanout
 	router *router
+	web    *webSecurity // nil without --web.config.file
 	ready  atomic.Bool
 
 	reloadMu   sync.Mutex
@@ -128,6 +132,9 @@ func runServer(ctx context.Context, f *flags, logger *slog.Logger) error {
 	s.reloadOK = prometheus.NewGauge(prometheus.GaugeOpts{Name: "cardinal_config_last_reload_successful", Help: "Whether the last configuration reload attempt was successful."})
 	s.reloadTime = prometheus.NewGauge(prometheus.GaugeOpts{Name: "cardinal_config_last_reload_success_timestamp_seconds", Help: "Timestamp of the last successful configuration reload."})
 	s.reg.MustRegister(s.reloadOK, s.reloadTime)
+	if s.web, err = newWebSecurity(f.webConfigFile, s.reg, logger); err != nil {
+		return err
+	}
 
 	s.sinks, err = buildSinks(ctx, cfg, s.reg, logger)
 	if err != nil {
@@ -157,12 +164,25 @@ func runServer(ctx context.Context, f *flags, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listening: %w", err)
 	}
-	rw := remotewrite.NewHandler(s.router, remotewrite.HandlerOptions{MaxRequestBytes: int64(cfg.Server.MaxRequestBytes)}, s.reg, logger)
+	rw := remotewrite.NewHandler(s.router, remotewrite.HandlerOptions{
+		MaxRequestBytes: int64(cfg.Server.MaxRequestBytes),
+		Limits:          receiverLimits(cfg.Server.Limits),
+		MemoryGuard:     applyMemoryLimit(cfg.Server.MemoryLimit, s.reg, logger),
+	}, s.reg, logger)
+	readHeaderTimeout := 10 * time.Second // a slow-loris client sending headers is cut off too
+	if rt := time.Duration(cfg.Server.ReadTimeout); rt > 0 {
+		readHeaderTimeout = min(readHeaderTimeout, rt)
+	}
 	srv := &http.Server{
 		Handler:           s.routes(rw),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       time.Duration(cfg.Server.ReadTimeout),
 		WriteTimeout:      time.Duration(cfg.Server.WriteTimeout),
+	}
+	tlsConfig, useTLS := s.web.TLS()
+	if useTLS {
+		srv.TLSConfig = tlsConfig
+		ln = tls.NewListener(ln, tlsConfig)
 	}
 	s.sinks.start()
 	flushCtx, stopFlush := context.WithCancel(context.Background())
@@ -175,7 +195,7 @@ func runServer(ctx context.Context, f *flags, logger *slog.Logger) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	s.ready.Store(true)
-	logger.Info("cardinal started", "listen", ln.Addr().String(), "rules", len(cfg.Rules), "downstreams", len(s.sinks), "version", version)
+	logger.Info("cardinal started", "listen", ln.Addr().String(), "tls", useTLS, "rules", len(cfg.Rules), "downstreams", len(s.sinks), "version", version)
 
 	select {
 	case <-ctx.Done():

@@ -7,7 +7,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// routes is the HTTP interface of DESIGN.md §7.
+// routes is the HTTP interface of DESIGN.md §7, behind the authentication of
+// --web.config.file when it asks for one.
 func (s *server) routes(rw http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/write", rw)
@@ -33,7 +34,7 @@ func (s *server) routes(rw http.Handler) http.Handler {
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
-	return mux
+	return s.web.protect(mux)
 }
 
 // handleReload reloads the configuration, as Prometheus's POST /-/reload does, only when

@@ -1,0 +1,238 @@
+package main
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// writeCert writes a self-signed certificate for 127.0.0.1 with the given serial number and
+// its key to dir/cert.pem and dir/key.pem, and returns the certificate.
+func writeCert(t testing.TB, dir string, serial int64) *x509.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(serial),
+		Subject:      pkix.Name{CommonName: "cardinal-test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "cert.pem"), string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
+	writeFile(t, filepath.Join(dir, "key.pem"), string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})))
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert
+}
+
+func writeFile(t testing.TB, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func bcryptHash(t testing.TB, password string) string {
+	t.Helper()
+	h, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(h)
+}
+
+func TestWebConfigErrorsNameFileAndLine(t *testing.T) {
+	dir := t.TempDir()
+	writeCert(t, dir, 1)
+	writeFile(t, filepath.Join(dir, "empty-token"), "\n")
+	tests := []struct {
+		name    string
+		yaml    string
+		wantErr string // "" for valid
+	}{
+		{"tls_and_users_valid", "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\nbasic_auth_users:\n  alice: " + bcryptHash(t, "pw") + "\n", ""},
+		{"unknown_key", "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  ca: x\n", "web.yml:4:"},
+		{"unknown_top_level_key", "http_server_config:\n  http2: false\n", "web.yml:1:"},
+		{"cert_without_key", "tls_server_config:\n  cert_file: cert.pem\n", "web.yml:1: tls_server_config needs both cert_file and key_file"},
+		{"missing_cert_file", "tls_server_config:\n  cert_file: nope.pem\n  key_file: key.pem\n", "web.yml:1: tls_server_config: loading the certificate"},
+		{"bad_min_version", "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  min_version: SSL3\n", "web.yml:4: tls_server_config.min_version"},
+		{"password_not_bcrypt", "basic_auth_users:\n  alice: hunter2\n", "web.yml:2: basic_auth_users: the password of \"alice\" is not a bcrypt hash"},
+		{"empty_token_file", "bearer_token_file: empty-token\n", "web.yml:1: bearer_token_file"},
+		{"not_yaml", "basic_auth_users: [\n", "web.yml:"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(dir, "web.yml")
+			writeFile(t, path, tt.yaml)
+			_, err := loadWebConfig(path)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("the error reveals the configured password: %v", err)
+			}
+		})
+	}
+}
+
+func TestAuthenticationOfRequests(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "token"), "t0ken-value\n")
+	path := filepath.Join(dir, "web.yml")
+	writeFile(t, path, "basic_auth_users:\n  alice: "+bcryptHash(t, "s3cret")+"\nbearer_token_file: token\n")
+	reg := prometheus.NewRegistry()
+	w, err := newWebSecurity(path, reg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := w.protect(http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) { rw.WriteHeader(204) }))
+
+	tests := []struct {
+		name     string
+		path     string
+		auth     func(*http.Request)
+		wantCode int
+	}{
+		{"right_password", "/api/v1/write", func(r *http.Request) { r.SetBasicAuth("alice", "s3cret") }, 204},
+		{"right_password_again_from_the_cache", "/api/v1/write", func(r *http.Request) { r.SetBasicAuth("alice", "s3cret") }, 204},
+		{"right_token", "/metrics", func(r *http.Request) { r.Header.Set("Authorization", "Bearer t0ken-value") }, 204},
+		{"wrong_password", "/api/v1/write", func(r *http.Request) { r.SetBasicAuth("alice", "s3cret!") }, 401},
+		{"unknown_user", "/", func(r *http.Request) { r.SetBasicAuth("bob", "s3cret") }, 401},
+		{"wrong_token", "/metrics", func(r *http.Request) { r.Header.Set("Authorization", "Bearer t0ken") }, 401},
+		{"no_credentials", "/", func(*http.Request) {}, 401},
+		{"other_scheme", "/-/reload", func(r *http.Request) { r.Header.Set("Authorization", "Digest x") }, 401},
+		{"health_needs_none", "/-/healthy", func(*http.Request) {}, 204},
+		{"readiness_needs_none", "/-/ready", func(*http.Request) {}, 204},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest("POST", tt.path, nil)
+			tt.auth(r)
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, r)
+			if rec.Code != tt.wantCode {
+				t.Fatalf("status %d, want %d", rec.Code, tt.wantCode)
+			}
+			if tt.wantCode == 401 && !strings.HasPrefix(rec.Header().Get("WWW-Authenticate"), "Basic") {
+				t.Errorf("401 without a WWW-Authenticate challenge")
+			}
+		})
+	}
+	if n := len(w.verified.keys); n != 1 {
+		t.Errorf("%d verified credentials cached, want 1", n)
+	}
+}
+
+// The certificate served changes when the files are replaced, without a restart; a broken
+// pair keeps the previous one in service.
+func TestCertificateReloadsWhenItsFilesChange(t *testing.T) {
+	dir := t.TempDir()
+	writeCert(t, dir, 1)
+	path := filepath.Join(dir, "web.yml")
+	writeFile(t, path, "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n")
+	reg := prometheus.NewRegistry()
+	w, err := newWebSecurity(path, reg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := time.Unix(1000, 0)
+	w.now = func() time.Time { return clk }
+	w.next.Store(0)
+	cfg, ok := w.TLS()
+	if !ok {
+		t.Fatal("TLS is off")
+	}
+	served := func() int64 {
+		t.Helper()
+		c, err := cfg.GetCertificate(&tls.ClientHelloInfo{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaf, err := x509.ParseCertificate(c.Certificate[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return leaf.SerialNumber.Int64()
+	}
+	if s := served(); s != 1 {
+		t.Fatalf("serial %d, want 1", s)
+	}
+	writeCert(t, dir, 2)
+	if s := served(); s != 1 {
+		t.Fatalf("serial %d within the check interval, want still 1", s)
+	}
+	clk = clk.Add(webConfigCheckInterval)
+	if s := served(); s != 2 {
+		t.Fatalf("serial %d after the files changed, want 2", s)
+	}
+	writeFile(t, filepath.Join(dir, "key.pem"), "not a key")
+	clk = clk.Add(webConfigCheckInterval)
+	if s := served(); s != 2 {
+		t.Fatalf("serial %d after a broken key was written, want the previous certificate (2)", s)
+	}
+	if v := gaugeValue(t, reg, "cardinal_web_config_last_reload_successful"); v != 0 {
+		t.Errorf("last_reload_successful = %v after a failed reload, want 0", v)
+	}
+	writeCert(t, dir, 3)
+	clk = clk.Add(webConfigCheckInterval)
+	if s := served(); s != 3 {
+		t.Fatalf("serial %d after a good pair was written again, want 3", s)
+	}
+	if v := gaugeValue(t, reg, "cardinal_web_config_last_reload_successful"); v != 1 {
+		t.Errorf("last_reload_successful = %v, want 1", v)
+	}
+}
+
+func gaugeValue(t testing.TB, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
+}
