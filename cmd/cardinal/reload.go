@@ -52,9 +52,8 @@ func (s *server) reload() error {
 // watchReloads reloads on SIGHUP and when the config or rule files change: checked every
 // --config.check-interval by a hash of the files the globs match now and of their content, so
 // a ConfigMap's symlink swap and a rule file added to a glob are both seen.
-func (s *server) watchReloads(ctx context.Context) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
+// hup must come from notifyReload, registered before cardinal reports ready.
+func (s *server) watchReloads(ctx context.Context, hup chan os.Signal) {
 	defer signal.Stop(hup)
 	var tick <-chan time.Time
 	if s.flags.checkInterval > 0 {
@@ -78,6 +77,14 @@ func (s *server) watchReloads(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// notifyReload starts catching SIGHUP. It is called before readiness is reported, so a
+// SIGHUP sent as soon as cardinal is ready reloads instead of killing the process.
+func notifyReload() chan os.Signal {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	return hup
 }
 
 // filesHash hashes the names and content of files; unreadable files count as empty.

@@ -190,7 +190,7 @@ func runServer(ctx context.Context, f *flags, logger *slog.Logger) error {
 	go func() { defer close(flushDone); s.agg.Run(flushCtx) }()
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
-	go s.watchReloads(watchCtx)
+	go s.watchReloads(watchCtx, notifyReload())
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
