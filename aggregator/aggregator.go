@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,7 +39,11 @@ type Aggregator struct {
 	opts  Options
 	locks [numShards]paddedMutex
 
-	index   atomic.Pointer[ruleIndex]
+	index atomic.Pointer[ruleIndex]
+	// swap is held for reading by Ingest while it uses a rule index, and for writing by
+	// SetRules to replace the index: once SetRules has it, no request can still write into
+	// the state of a rule it is about to flush and drop.
+	swap    sync.RWMutex
 	batches sync.Pool
 
 	mu    sync.Mutex // serialises flushes and rule changes
@@ -116,12 +121,20 @@ func (a *Aggregator) SetRules(rs []*rules.Rule) error {
 		for _, n := range st.rule.MetricNames {
 			idx.byName[n] = append(idx.byName[n], st)
 		}
+		// A histogram rule on base name x selects x_bucket, x_sum and x_count, and the native
+		// histogram series x.
+		if st.rule.Type == rules.Histogram && st.rule.BaseName != "" && !slices.Contains(st.rule.MetricNames, st.rule.BaseName) {
+			idx.byName[st.rule.BaseName] = append(idx.byName[st.rule.BaseName], st)
+		}
 	}
+	a.swap.Lock()
 	a.index.Store(idx)
+	a.swap.Unlock()
 	a.rules = next
 	for _, sts := range old {
 		for _, st := range sts {
 			a.send(a.flushRule(st, true))
+			a.send(a.retire(st))
 			a.opts.Logger.Info("rule stopped; open windows flushed", "rule", st.rule.Name)
 		}
 	}

@@ -3,6 +3,7 @@ package aggregator
 import (
 	"time"
 
+	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/prompb"
 )
 
@@ -12,6 +13,7 @@ type emitted struct {
 	labels []prompb.Label
 	v      float64
 	t      int64
+	h      *histogram.FloatHistogram // a native histogram sample instead of v; owned by the flush
 }
 
 // closeTarget returns the newest window of rule r that may close now: the watermark (the
@@ -67,7 +69,7 @@ func (a *Aggregator) flushRule(r *ruleState, force bool) []prompb.TimeSeries {
 		rs := &r.shards[s]
 		if rs.ready {
 			for k := rs.closed + 1; k <= target; k++ {
-				if len(rs.outputIdx) == 0 {
+				if len(rs.outputIdx) == 0 && rs.native == nil {
 					break
 				}
 				buf = r.closeWindow(rs, k, buf)
@@ -93,6 +95,12 @@ func appendSeries(out []prompb.TimeSeries, es []emitted) []prompb.TimeSeries {
 	}
 	samples := make([]prompb.Sample, len(es))
 	for i, e := range es {
+		if e.h != nil {
+			h := prompb.FromFloatHistogram(e.t, e.h)
+			h.CustomValues = e.h.CustomValues // bucket bounds of a custom-buckets histogram
+			out = append(out, prompb.TimeSeries{Labels: e.labels, Histograms: []prompb.Histogram{h}})
+			continue
+		}
 		samples[i] = prompb.Sample{Value: e.v, Timestamp: e.t}
 		out = append(out, prompb.TimeSeries{Labels: e.labels, Samples: samples[i : i+1 : i+1]})
 	}
@@ -159,5 +167,106 @@ func (r *ruleState) closeWindow(rs *ruleShard, k int64, buf []emitted) []emitted
 			r.outputN.Add(-1)
 		}
 	}
+	if rs.native != nil {
+		buf = r.closeNativeWindow(rs, k, buf)
+	}
 	return buf
+}
+
+// closeNativeWindow is closeWindow for the native-histogram state: it expires inputs, adds
+// each counter output's window increase to its running total (in the coarser schema of the
+// two), and appends each live output's samples. An output left with no input emits one stale
+// marker per kind (a histogram whose Sum is the stale NaN, or a float stale NaN for count)
+// and is freed; the native state itself is freed once it holds nothing.
+func (r *ruleState) closeNativeWindow(rs *ruleShard, k int64, buf []emitted) []emitted {
+	r.expireNative(rs, k)
+	ns := rs.native
+	end := k * r.interval
+	emit := k > r.startK.Load()
+	res := nativeResult{interval: float64(r.interval) / 1000}
+	for hash, o := range ns.outputs {
+		res.acc = o.takeWindow(k)
+		if res.acc.acc != nil {
+			res.acc.acc.Compact(0)
+		}
+		var active bool
+		if r.counter {
+			if res.acc.acc != nil {
+				if _, _, err := o.total.Add(res.acc.acc); err != nil {
+					rs.stats.dropped[dropUnaggregatable] += uint64(res.acc.samples)
+				}
+				o.total.Compact(0)
+			}
+			active = k >= o.firstK && (o.live > 0 || res.acc.samples > 0)
+		} else {
+			active = res.acc.count > 0
+		}
+		res.total, res.first = o.total, !o.emitted
+		switch {
+		case active && emit:
+			for i, co := range r.outputs {
+				if e, ok := nativeSample(co.kind, &res); ok {
+					e.labels, e.t = o.labels[i], end
+					buf = append(buf, e)
+					o.emitted = true
+				}
+			}
+		case !active && o.live == 0:
+			if o.emitted {
+				for i, co := range r.outputs {
+					if e, ok := nativeStaleMarker(co.kind); ok {
+						e.labels, e.t = o.labels[i], end
+						buf = append(buf, e)
+					}
+				}
+			}
+			delete(ns.outputs, hash)
+			r.outputN.Add(-1)
+		}
+	}
+	if len(ns.inputs) == 0 && len(ns.outputs) == 0 {
+		rs.native = nil
+	}
+	return buf
+}
+
+// retire ends every output series of a rule that a reload removed or changed, after its last
+// flush: one stale marker per kind, 1 ms after the last closed window's end, so queries stop
+// showing the old series at once instead of for a whole lookback period.
+func (a *Aggregator) retire(r *ruleState) []prompb.TimeSeries {
+	if !r.started.Load() {
+		return nil
+	}
+	t := r.closedK.Load()*r.interval + 1
+	var out []prompb.TimeSeries
+	var buf []emitted
+	for s := range numShards {
+		buf = buf[:0]
+		a.locks[s].Lock()
+		rs := &r.shards[s]
+		for _, o := range rs.outputs {
+			if o == nil || !o.emitted {
+				continue
+			}
+			for i := range r.outputs {
+				buf = append(buf, emitted{labels: o.labels[i], v: staleNaN(), t: t})
+			}
+		}
+		if rs.native != nil {
+			for _, o := range rs.native.outputs {
+				if !o.emitted {
+					continue
+				}
+				for i, co := range r.outputs {
+					if e, ok := nativeStaleMarker(co.kind); ok {
+						e.labels, e.t = o.labels[i], t
+						buf = append(buf, e)
+					}
+				}
+			}
+		}
+		a.locks[s].Unlock()
+		out = appendSeries(out, buf)
+	}
+	return out
 }

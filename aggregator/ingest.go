@@ -14,7 +14,7 @@ type entry struct {
 	outHash uint64 // kept labels: identifies the output series, picks the shard
 	series  int32
 	shard   uint8
-	skip    bool // the series cannot be aggregated by the rule (a summary's quantiles)
+	skip    bool // the series' float samples cannot be aggregated by the rule (a summary's quantiles)
 }
 
 // batch is the reusable scratch space of one Ingest call.
@@ -69,6 +69,8 @@ func metricName(lbls []prompb.Label) string {
 //
 // The request's samples are first grouped by shard, so each shard lock is taken once.
 func (a *Aggregator) Ingest(series []prompb.TimeSeries) {
+	a.swap.RLock()
+	defer a.swap.RUnlock()
 	idx := a.index.Load()
 	b := a.batches.Get().(*batch)
 	b.entries = b.entries[:0]
@@ -92,7 +94,7 @@ func (a *Aggregator) Ingest(series []prompb.TimeSeries) {
 			oh, b.keyBuf = r.outputKeyHash(b.keyBuf, ts.Labels)
 			b.entries = append(b.entries, entry{
 				r: r, inHash: inHash, outHash: oh, series: int32(i), shard: uint8(oh % numShards),
-				skip: len(ts.Histograms) > 0 || r.unaggregatable(name),
+				skip: r.floatsUnaggregatable(name),
 			})
 		}
 		for _, r := range idx.byName[name] {
@@ -149,18 +151,25 @@ func (a *Aggregator) apply(b *batch, series []prompb.TimeSeries) {
 			ts := &series[e.series]
 			rs := &e.r.shards[s]
 			if !rs.ready {
-				if len(ts.Samples) == 0 {
+				switch {
+				case len(ts.Samples) > 0:
+					e.r.start(ts.Samples[0].Timestamp)
+				case len(ts.Histograms) > 0:
+					e.r.start(ts.Histograms[0].Timestamp)
+				default:
 					continue
 				}
-				e.r.start(ts.Samples[0].Timestamp)
 				e.r.initShard(rs)
 			}
 			if e.skip {
-				rs.stats.dropped[dropUnaggregatable] += uint64(len(ts.Samples) + len(ts.Histograms))
-				continue
+				rs.stats.dropped[dropUnaggregatable] += uint64(len(ts.Samples))
+			} else {
+				for _, smp := range ts.Samples {
+					e.r.ingestSample(rs, e, ts.Labels, smp.Timestamp, smp.Value, now, maxFuture)
+				}
 			}
-			for _, smp := range ts.Samples {
-				e.r.ingestSample(rs, e, ts.Labels, smp.Timestamp, smp.Value, now, maxFuture)
+			if len(ts.Histograms) > 0 {
+				e.r.ingestHistograms(rs, e, ts.Labels, ts.Histograms, now, maxFuture)
 			}
 		}
 		a.locks[s].Unlock()

@@ -122,6 +122,10 @@ func TestSetRulesKeepsStateOfUnchangedRules(t *testing.T) {
 			t.Errorf("missing %s in %q", want, got)
 		}
 	}
+	// The changed rule's old output ends with a stale marker right after its last window.
+	if !slices.Contains(got, "b_total{}@20=stale") {
+		t.Errorf("changed rule's old output was not ended with a stale marker: %q", got)
+	}
 	for _, p := range got {
 		if p == "b_total{}@40=15" || p == "b_total{}@40=5" {
 			t.Errorf("changed rule kept old state: %s", p)

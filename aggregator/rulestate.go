@@ -22,6 +22,9 @@ type ruleState struct {
 	delay    int64 // flush delay, ms
 	stale    int64 // staleness, ms
 
+	nativeAny     bool // some output aggregates native histograms
+	nativePartial bool // some output cannot (avg, min, max, last), or the rule is a summary
+
 	shards [numShards]ruleShard
 
 	started atomic.Bool
@@ -51,6 +54,7 @@ func newRuleState(r *rules.Rule) (*ruleState, error) {
 		delay:    r.FlushDelay.Milliseconds(),
 		stale:    r.Staleness.Milliseconds(),
 	}
+	st.nativeAny, st.nativePartial = nativeSupport(r.Type, outs)
 	if st.interval <= 0 {
 		st.interval = (15 * time.Second).Milliseconds()
 	}
@@ -80,10 +84,12 @@ func (r *ruleState) initShard(rs *ruleShard) {
 	rs.closed = r.closedK.Load()
 }
 
-// unaggregatable reports whether samples of this input metric cannot be aggregated by the
-// rule: the quantile series of a summary.
-func (r *ruleState) unaggregatable(name string) bool {
-	return r.rule.Type == rules.Summary && r.rule.BaseName != "" && name == r.rule.BaseName
+// floatsUnaggregatable reports whether float samples of this input metric cannot be
+// aggregated by the rule: the quantile series of a summary, and floats under a histogram's
+// base name, which a histogram rule selects for its native histograms (an output of that name
+// carries histograms).
+func (r *ruleState) floatsUnaggregatable(name string) bool {
+	return (r.rule.Type == rules.Summary || r.rule.Type == rules.Histogram) && r.rule.BaseName != "" && name == r.rule.BaseName
 }
 
 // keeps reports whether the rule keeps label name in its output series.

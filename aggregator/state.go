@@ -81,6 +81,7 @@ type shardStats struct {
 type ruleShard struct {
 	ready     bool // initialised on first use
 	inputs    inputTable
+	native    *nativeShard      // native-histogram state; nil until a native histogram arrives
 	outputIdx map[uint64]uint32 // output hash -> index in outputs
 	outputs   []*outputState    // nil entries are free, listed in free
 	free      []uint32
