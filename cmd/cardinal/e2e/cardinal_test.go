@@ -71,12 +71,19 @@ type cardinalServer struct {
 // It is stopped with SIGTERM when the test ends; its log is printed if the test fails.
 func startCardinal(t testing.TB, configYAML string, extraFlags ...string) *cardinalServer {
 	t.Helper()
-	bin := buildCardinal(t)
-	dir := t.TempDir()
-	configPath := filepath.Join(dir, "cardinal.yaml")
+	configPath := filepath.Join(t.TempDir(), "cardinal.yaml")
 	if err := os.WriteFile(configPath, []byte(configYAML), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return startCardinalWithConfig(t, configPath, extraFlags...)
+}
+
+// startCardinalWithConfig runs cardinal on an existing config file (which may be a symlink),
+// with the same conventions as startCardinal.
+func startCardinalWithConfig(t testing.TB, configPath string, extraFlags ...string) *cardinalServer {
+	t.Helper()
+	bin := buildCardinal(t)
+	dir := t.TempDir()
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	args := append([]string{"--config.file=" + configPath, "--web.listen-address=" + addr}, extraFlags...)
 	c := &cardinalServer{

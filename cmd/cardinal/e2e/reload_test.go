@@ -2,12 +2,10 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"math"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -287,30 +285,6 @@ func (c *configMapDir) update(files map[string]string) {
 	c.keys, c.cur = keys, ts
 }
 
-// startCardinalWithConfig runs cardinal on an existing config file (which may be a symlink),
-// with the same conventions as startCardinal.
-func startCardinalWithConfig(t testing.TB, configPath string, extraFlags ...string) *cardinalServer {
-	t.Helper()
-	bin := buildCardinal(t)
-	dir := t.TempDir()
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	args := append([]string{"--config.file=" + configPath, "--web.listen-address=" + addr}, extraFlags...)
-	c := &cardinalServer{
-		URL:        "http://" + addr,
-		WriteURL:   "http://" + addr + "/api/v1/write",
-		ConfigPath: configPath,
-		Dir:        dir,
-		proc:       newProcess(t, dir, "cardinal", bin, args...),
-	}
-	c.Start()
-	t.Cleanup(func() {
-		if t.Failed() && c.proc.running() {
-			t.Logf("--- cardinal /metrics at failure ---\n%s", c.selfMetrics())
-		}
-	})
-	return c
-}
-
 // reloadStatus is cardinal's reload self-metrics.
 func reloadStatus(t testing.TB, c *cardinalServer) (ok, stamp float64) {
 	t.Helper()
@@ -334,23 +308,7 @@ func statusRules(t testing.TB, c *cardinalServer) map[string]statusRuleRow {
 // rawSamples returns every sample stored for selector in the rng before at, per series.
 func rawSamples(t testing.TB, promURL, selector string, rng time.Duration, at time.Time) map[string][]point {
 	t.Helper()
-	expr := fmt.Sprintf("%s[%ds]", selector, int(rng.Seconds()))
-	resp := getAPI(t, promURL+"/api/v1/query", url.Values{"query": {expr}, "time": {apiTime(at)}})
-	if resp.Data.ResultType != "matrix" {
-		t.Fatalf("query %q: result type %q, want matrix", expr, resp.Data.ResultType)
-	}
-	var matrix []struct {
-		Metric map[string]string    `json:"metric"`
-		Values [][2]json.RawMessage `json:"values"`
-	}
-	decodeResult(t, expr, resp, &matrix)
-	out := map[string][]point{}
-	for _, r := range matrix {
-		for _, v := range r.Values {
-			out[seriesKey(r.Metric)] = append(out[seriesKey(r.Metric)], parseAPIPoint(t, v))
-		}
-	}
-	return out
+	return querySamples(t, promURL, fmt.Sprintf("%s[%ds]", selector, int(rng.Seconds())), at)
 }
 
 // noteLingering logs whether an output series that stopped at a reload still answers an
