@@ -138,35 +138,21 @@ func (r *ruleState) ingestHistograms(rs *ruleShard, e *entry, lbls []prompb.Labe
 // window is late.
 func (r *ruleState) ingestHistogram(rs *ruleShard, e *entry, lbls []prompb.Label, hp *prompb.Histogram, now, maxFuture int64) {
 	t := hp.Timestamp
-	if t > now+maxFuture {
-		rs.stats.dropped[dropFuture]++
-		return
-	}
 	stale := isStaleNaN(hp.Sum)
-	if !stale && (math.IsNaN(hp.Sum) || math.IsNaN(hp.GetCountFloat()) || math.IsNaN(hp.GetZeroCountFloat())) {
-		rs.stats.dropped[dropNaN]++
+	nan := !stale && (math.IsNaN(hp.Sum) || math.IsNaN(hp.GetCountFloat()) || math.IsNaN(hp.GetZeroCountFloat()))
+	k, ok := r.admit(rs, t, nan, now, maxFuture)
+	if !ok {
 		return
 	}
-	if t > rs.maxT {
-		rs.maxT = t
-	}
-	rs.lastRecv = now
-	k := windowOf(t, r.interval)
 	ns := rs.native
 	in, ok := ns.inputs[e.inHash]
 	if !ok {
 		if stale {
 			return // a stale marker for a series we do not have: nothing to end
 		}
-		if !r.counter && k <= rs.closed {
-			rs.stats.dropped[dropLate]++
+		if k, ok = r.admitNew(rs, k); !ok {
 			return
 		}
-		if max := r.rule.MaxInputSeries; max > 0 && r.inputs.Load() >= int64(max) {
-			rs.stats.dropped[dropLimit]++
-			return
-		}
-		k = max(k, rs.closed+1)
 		h := ownedFloatHistogram(hp)
 		o, ok := r.nativeOutputFor(ns, e.outHash, lbls, k, h)
 		if !ok {

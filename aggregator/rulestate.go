@@ -159,37 +159,54 @@ func (r *ruleState) releaseInput(rs *ruleShard, in inputState) {
 	r.inputs.Add(-1)
 }
 
+// admit applies the rules every sample passes before it touches an input series: a sample
+// more than maxFuture ahead of the wall clock, or a NaN that is not a stale marker, is dropped
+// and counted; any other moves the rule shard's watermark. It returns the sample's window.
+func (r *ruleState) admit(rs *ruleShard, t int64, nan bool, now, maxFuture int64) (int64, bool) {
+	if t > now+maxFuture {
+		rs.stats.dropped[dropFuture]++
+		return 0, false
+	}
+	if nan {
+		rs.stats.dropped[dropNaN]++
+		return 0, false
+	}
+	rs.maxT = max(rs.maxT, t)
+	rs.lastRecv = now
+	return windowOf(t, r.interval), true
+}
+
+// admitNew applies the rules for the first sample of a new input series in window k: a gauge
+// sample for a closed window is late, and max_input_series caps the inputs. It returns the
+// window the sample counts in (for a counter, the oldest open one if k is closed).
+func (r *ruleState) admitNew(rs *ruleShard, k int64) (int64, bool) {
+	if !r.counter && k <= rs.closed {
+		rs.stats.dropped[dropLate]++
+		return 0, false
+	}
+	if max := r.rule.MaxInputSeries; max > 0 && r.inputs.Load() >= int64(max) {
+		rs.stats.dropped[dropLimit]++
+		return 0, false
+	}
+	return max(k, rs.closed+1), true
+}
+
 // ingestSample applies one sample of one input series to the rule's state in shard rs.
 // now is the wall clock in ms; maxFuture the furthest a timestamp may be ahead of it.
 func (r *ruleState) ingestSample(rs *ruleShard, e *entry, lbls []prompb.Label, t int64, v float64, now, maxFuture int64) {
-	if t > now+maxFuture {
-		rs.stats.dropped[dropFuture]++
-		return
-	}
 	stale := isStaleNaN(v)
-	if !stale && math.IsNaN(v) {
-		rs.stats.dropped[dropNaN]++
+	k, ok := r.admit(rs, t, !stale && math.IsNaN(v), now, maxFuture)
+	if !ok {
 		return
 	}
-	if t > rs.maxT {
-		rs.maxT = t
-	}
-	rs.lastRecv = now
-	k := windowOf(t, r.interval)
 	slot, in, ok := rs.inputs.get(e.inHash)
 	if !ok {
 		if stale {
 			return // a stale marker for a series we do not have: nothing to end
 		}
-		if !r.counter && k <= rs.closed {
-			rs.stats.dropped[dropLate]++
+		if k, ok = r.admitNew(rs, k); !ok {
 			return
 		}
-		if max := r.rule.MaxInputSeries; max > 0 && r.inputs.Load() >= int64(max) {
-			rs.stats.dropped[dropLimit]++
-			return
-		}
-		k = max(k, rs.closed+1)
 		idx, ok := r.outputFor(rs, e.outHash, lbls, k)
 		if !ok {
 			rs.stats.dropped[dropLimit]++
