@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/prometheus/prometheus/prompb"
 
 	"github.com/cardinal-proxy/cardinal/rules"
@@ -91,7 +92,7 @@ func gaugeRule(name string, outputs ...string) *rules.Rule {
 	return r
 }
 
-func hashString(s string) uint64 { return hashLabels([]prompb.Label{{Name: s}}) }
+func hashString(s string) uint64 { return xxhash.Sum64String(s) }
 
 // series builds one series from "name{a=b,c=d}" and (seconds, value) pairs.
 func series(spec string, tv ...float64) prompb.TimeSeries {

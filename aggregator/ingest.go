@@ -1,6 +1,7 @@
 package aggregator
 
 import (
+	"encoding/binary"
 	"strings"
 
 	"github.com/cespare/xxhash/v2"
@@ -22,35 +23,37 @@ type batch struct {
 	entries []entry
 	sorted  []entry
 	forward []prompb.TimeSeries
-	keyBuf  []byte
+	kept    []byte // scratch for seriesHashes
+	dropped []byte
 	touched uint64 // keeps touchInputs' loads from being optimised away
 }
 
-// appendLabels appends the label pairs (name, 0xff, value, 0xff) that keep selects to buf,
-// the bytes a series key hashes.
-func appendLabels(buf []byte, lbls []prompb.Label, keep func(string) bool) []byte {
+// seriesHashes returns the two hashes that place one input series of rule r: out, of the
+// labels r keeps, names the output series and picks the shard; in, of all the labels, names
+// the input series within the rule. One pass copies each label into kept or dropped (as
+// name, 0xff, value, 0xff) and each byte is hashed once: in hashes the dropped labels
+// followed by out, which stands for the kept ones. kept and dropped are scratch.
+func (r *ruleState) seriesHashes(kept, dropped []byte, lbls []prompb.Label) (in, out uint64, _, _ []byte) {
+	kept, dropped = kept[:0], dropped[:0]
 	for i := range lbls {
-		if keep != nil && !keep(lbls[i].Name) {
-			continue
+		l := &lbls[i]
+		if r.keeps(l.Name) {
+			kept = appendLabel(kept, l)
+		} else {
+			dropped = appendLabel(dropped, l)
 		}
-		buf = append(buf, lbls[i].Name...)
-		buf = append(buf, 0xff)
-		buf = append(buf, lbls[i].Value...)
-		buf = append(buf, 0xff)
 	}
-	return buf
+	out = xxhash.Sum64(kept)
+	dropped = binary.LittleEndian.AppendUint64(dropped, out)
+	return xxhash.Sum64(dropped), out, kept, dropped
 }
 
-// hashLabels returns the hash of a whole label set: the input series' identity.
-func hashLabels(lbls []prompb.Label) uint64 {
-	var buf [512]byte
-	return xxhash.Sum64(appendLabels(buf[:0], lbls, nil))
-}
-
-// outputKeyHash returns the hash of the labels rule r keeps: the output key. buf is scratch.
-func (r *ruleState) outputKeyHash(buf []byte, lbls []prompb.Label) (uint64, []byte) {
-	buf = appendLabels(buf[:0], lbls, r.keeps)
-	return xxhash.Sum64(buf), buf
+// appendLabel appends name, 0xff, value, 0xff: the bytes of one label in a series key.
+func appendLabel(buf []byte, l *prompb.Label) []byte {
+	buf = append(buf, l.Name...)
+	buf = append(buf, 0xff)
+	buf = append(buf, l.Value...)
+	return append(buf, 0xff)
 }
 
 // metricName returns the value of __name__.
@@ -79,19 +82,14 @@ func (a *Aggregator) Ingest(series []prompb.TimeSeries) {
 		ts := &series[i]
 		name := metricName(ts.Labels)
 		matched, keep := false, false
-		var inHash uint64
 		add := func(r *ruleState) {
 			if !r.rule.MatchLabels(ts.Labels) {
 				return
 			}
-			if !matched {
-				b.keyBuf = appendLabels(b.keyBuf[:0], ts.Labels, nil)
-				inHash = xxhash.Sum64(b.keyBuf)
-			}
 			matched = true
 			keep = keep || r.rule.KeepInput
-			var oh uint64
-			oh, b.keyBuf = r.outputKeyHash(b.keyBuf, ts.Labels)
+			var inHash, oh uint64
+			inHash, oh, b.kept, b.dropped = r.seriesHashes(b.kept, b.dropped, ts.Labels)
 			b.entries = append(b.entries, entry{
 				r: r, inHash: inHash, outHash: oh, series: int32(i), shard: uint8(oh % numShards),
 				skip: r.floatsUnaggregatable(name),
