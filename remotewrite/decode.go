@@ -39,6 +39,9 @@ type Decoder struct {
 	maxSeries int
 	labelCap  int
 
+	// facts[i] is what reading the labels of the i-th series of the last request showed.
+	facts []labelFacts
+
 	// Slabs backing the histogram oneof wrappers, so that setting Count and ZeroCount does
 	// not allocate per histogram.
 	countInts       []prompb.Histogram_CountInt
@@ -98,6 +101,7 @@ func (d *Decoder) Unmarshal(data []byte, req *prompb.WriteRequest) error {
 	d.countFloats = d.countFloats[:0]
 	d.zeroCountInts = d.zeroCountInts[:0]
 	d.zeroCountFloats = d.zeroCountFloats[:0]
+	d.facts = d.facts[:0]
 
 	b := data
 	for i := 0; i < len(b); {
@@ -117,9 +121,11 @@ func (d *Decoder) Unmarshal(data []byte, req *prompb.WriteRequest) error {
 			var ts *prompb.TimeSeries
 			req.Timeseries, ts = nextSlot(req.Timeseries)
 			resetSeries(ts)
-			if err := d.unmarshalSeries(b[s:e], ts); err != nil {
+			facts, err := d.unmarshalSeries(b[s:e], ts)
+			if err != nil {
 				return err
 			}
+			d.facts = append(d.facts, facts)
 			i = e
 		case 3:
 			s, e := bytesAt(b, j, wt)
@@ -143,12 +149,14 @@ func (d *Decoder) Unmarshal(data []byte, req *prompb.WriteRequest) error {
 }
 
 // unmarshalSeries is the hot loop: it reads tags and length prefixes of one byte (field
-// numbers below 16, messages below 128 bytes: labels and samples) without a call.
-func (d *Decoder) unmarshalSeries(b []byte, ts *prompb.TimeSeries) error {
+// numbers below 16, messages below 128 bytes: labels and samples) without a call. It returns
+// what it saw of the labels on the way.
+func (d *Decoder) unmarshalSeries(b []byte, ts *prompb.TimeSeries) (labelFacts, error) {
 	labelCap := d.labelCap
 	if labelCap <= 0 {
 		labelCap = math.MaxInt
 	}
+	var scan labelScan
 	for i := 0; i < len(b); {
 		var num int32
 		var wt uint64
@@ -156,25 +164,33 @@ func (d *Decoder) unmarshalSeries(b []byte, ts *prompb.TimeSeries) error {
 		if c := b[i]; c < 0x80 {
 			num, wt = int32(c>>3), uint64(c&7)
 		} else if num, wt, j = tagAt(b, i); j < 0 {
-			return wireError(j, "TimeSeries")
+			return labelFacts{}, wireError(j, "TimeSeries")
 		}
 		if (num == 1 || num == 2) && wt == wireBytes && j < len(b) && b[j] < 0x80 {
 			s, e := j+1, j+1+int(b[j])
 			if e > len(b) {
-				return wireError(codeTooLong, "TimeSeries")
+				return labelFacts{}, wireError(codeTooLong, "TimeSeries")
 			}
 			if num == 1 {
-				name, value, code := unmarshalLabel(b[s:e])
-				if code < 0 {
-					return wireError(code, "Label")
+				name, value, ok := plainLabel(b[s:e])
+				if ok {
+					scan.add(i, e)
+				} else {
+					var code int
+					if name, value, code = unmarshalLabel(b[s:e]); code < 0 {
+						return labelFacts{}, wireError(code, "Label")
+					}
+					scan.unusual()
 				}
 				if len(ts.Labels) < labelCap {
 					ts.Labels = append(ts.Labels, prompb.Label{Name: name, Value: value})
+				} else {
+					scan.unusual()
 				}
 			} else {
 				v, t, code := unmarshalSample(b[s:e])
 				if code < 0 {
-					return wireError(code, "Sample")
+					return labelFacts{}, wireError(code, "Sample")
 				}
 				ts.Samples = append(ts.Samples, prompb.Sample{Value: math.Float64frombits(v), Timestamp: t})
 			}
@@ -185,12 +201,13 @@ func (d *Decoder) unmarshalSeries(b []byte, ts *prompb.TimeSeries) error {
 		case 1:
 			s, e := bytesAt(b, j, wt)
 			if e < 0 {
-				return wireError(e, "TimeSeries.labels")
+				return labelFacts{}, wireError(e, "TimeSeries.labels")
 			}
 			name, value, code := unmarshalLabel(b[s:e])
 			if code < 0 {
-				return wireError(code, "Label")
+				return labelFacts{}, wireError(code, "Label")
 			}
+			scan.unusual()
 			if len(ts.Labels) < labelCap {
 				ts.Labels = append(ts.Labels, prompb.Label{Name: name, Value: value})
 			}
@@ -198,57 +215,51 @@ func (d *Decoder) unmarshalSeries(b []byte, ts *prompb.TimeSeries) error {
 		case 2:
 			s, e := bytesAt(b, j, wt)
 			if e < 0 {
-				return wireError(e, "TimeSeries.samples")
+				return labelFacts{}, wireError(e, "TimeSeries.samples")
 			}
 			v, t, code := unmarshalSample(b[s:e])
 			if code < 0 {
-				return wireError(code, "Sample")
+				return labelFacts{}, wireError(code, "Sample")
 			}
 			ts.Samples = append(ts.Samples, prompb.Sample{Value: math.Float64frombits(v), Timestamp: t})
 			i = e
 		case 3:
 			s, e := bytesAt(b, j, wt)
 			if e < 0 {
-				return wireError(e, "TimeSeries.exemplars")
+				return labelFacts{}, wireError(e, "TimeSeries.exemplars")
 			}
 			var ex *prompb.Exemplar
 			ts.Exemplars, ex = nextSlot(ts.Exemplars)
 			*ex = prompb.Exemplar{Labels: ex.Labels[:0]}
 			if code := unmarshalExemplar(b[s:e], ex); code < 0 {
-				return wireError(code, "Exemplar")
+				return labelFacts{}, wireError(code, "Exemplar")
 			}
 			i = e
 		case 4:
 			s, e := bytesAt(b, j, wt)
 			if e < 0 {
-				return wireError(e, "TimeSeries.histograms")
+				return labelFacts{}, wireError(e, "TimeSeries.histograms")
 			}
 			var h *prompb.Histogram
 			ts.Histograms, h = nextSlot(ts.Histograms)
 			resetHistogram(h)
 			if code := d.unmarshalHistogram(b[s:e], h); code < 0 {
-				return wireError(code, "Histogram")
+				return labelFacts{}, wireError(code, "Histogram")
 			}
 			i = e
 		default:
 			if i = skipField(b, j, num, wt); i < 0 {
-				return wireError(i, "TimeSeries")
+				return labelFacts{}, wireError(i, "TimeSeries")
 			}
 		}
 	}
-	return nil
+	return scan.facts(b, ts.Labels), nil
 }
 
 // unmarshalLabel returns a Label's name and value, or a code.
 func unmarshalLabel(b []byte) (name, value string, code int) {
-	// The usual encoding, name then value with one-byte lengths and nothing else, directly.
-	if len(b) >= 4 && b[0] == 1<<3|wireBytes {
-		n := int(b[1])
-		if n < 0x80 && n+4 <= len(b) && b[n+2] == 2<<3|wireBytes {
-			if m := int(b[n+3]); m < 0x80 && n+4+m == len(b) {
-				return bytesString(b[2 : n+2]), bytesString(b[n+4:]), 0
-			}
-		}
+	if name, value, ok := plainLabel(b); ok {
+		return name, value, 0
 	}
 	for i := 0; i < len(b); {
 		num, wt, j := tagAt(b, i)
@@ -274,6 +285,20 @@ func unmarshalLabel(b []byte) (name, value string, code int) {
 		}
 	}
 	return name, value, 0
+}
+
+// plainLabel returns the name and value of a Label in the usual encoding: name then value,
+// with one-byte lengths, and nothing else.
+func plainLabel(b []byte) (name, value string, ok bool) {
+	if len(b) >= 4 && b[0] == 1<<3|wireBytes {
+		n := int(b[1])
+		if n < 0x80 && n+4 <= len(b) && b[n+2] == 2<<3|wireBytes {
+			if m := int(b[n+3]); m < 0x80 && n+4+m == len(b) {
+				return bytesString(b[2 : n+2]), bytesString(b[n+4:]), true
+			}
+		}
+	}
+	return "", "", false
 }
 
 // unmarshalSample returns a Sample's value bits and timestamp, or a code.

@@ -11,7 +11,8 @@ import (
 // FuzzDecode checks the Decoder against prompb's generated Unmarshal on arbitrary bytes, taken
 // both as a protobuf body and as a snappy block. The Decoder is reused after decoding another
 // request first, so stale data left in reused slices would show as a difference.
-// Seeds: testdata/fuzz/FuzzDecode, plus generated requests.
+// It also checks that validation with the Decoder's label facts agrees with validation
+// without them. Seeds: testdata/fuzz/FuzzDecode, plus generated requests.
 func FuzzDecode(f *testing.F) {
 	for seed := range uint64(8) {
 		req := newRequestGenerator(seed).request()
@@ -31,6 +32,17 @@ func FuzzDecode(f *testing.F) {
 			t.Fatal(err)
 		}
 		checkAgainstGogo(t, d, data, &got)
+
+		// What the Decoder saw of the labels lets validation skip reading them again: both
+		// ways must keep and refuse the same series.
+		tight := Limits{MaxLabelsPerSeries: 3, MaxLabelNameLength: 6, MaxLabelValueLength: 5}
+		for _, limits := range []Limits{DefaultLimits(), tight} {
+			d.SetLimits(limits)
+			if d.Unmarshal(data, &got) == nil {
+				agreeOnValidation(t, d, &got, limits)
+			}
+		}
+		d.SetLimits(Limits{})
 
 		// The same bytes as a snappy body, through the whole path.
 		if err := d.Decode(snappy.Encode(nil, data), &got); err == nil {

@@ -172,7 +172,7 @@ func (h *Handler) handle(w http.ResponseWriter, r *http.Request) (code int, reas
 	}
 
 	var firstInvalid error
-	invalid := RemoveInvalidSeries(&s.req, h.limits, func(err error) {
+	invalid := removeInvalidSeries(&s.req, h.limits, s.dec.facts, func(err error) {
 		if firstInvalid == nil {
 			firstInvalid = err
 		}

@@ -103,6 +103,11 @@ func validateSeries(ts *prompb.TimeSeries, b seriesBounds) error {
 	if !hasName {
 		return fmt.Errorf("%w in series %s", ErrMissingMetricName, describeSeries(ts.Labels))
 	}
+	return validateHistograms(ts)
+}
+
+// validateHistograms checks the native histograms of a series.
+func validateHistograms(ts *prompb.TimeSeries) error {
 	for i := range ts.Histograms {
 		if err := validateHistogram(&ts.Histograms[i]); err != nil {
 			return fmt.Errorf("%w: %s in series %s", ErrInvalidHistogram, err, describeSeries(ts.Labels))
@@ -136,10 +141,24 @@ func asciiBits(s string) uint64 {
 // removes the invalid ones in place, keeping the order of the others, and calls reject with
 // each one's error. It returns how many were removed.
 func RemoveInvalidSeries(req *prompb.WriteRequest, limits Limits, reject func(error)) int {
+	return removeInvalidSeries(req, limits, nil, reject)
+}
+
+// removeInvalidSeries is RemoveInvalidSeries for a request a Decoder just decoded: facts[i]
+// is what it saw of series i (nil: nothing), and series whose facts show them valid are
+// not read again.
+func removeInvalidSeries(req *prompb.WriteRequest, limits Limits, facts []labelFacts, reject func(error)) int {
 	b := limits.bounds()
 	kept := 0
 	for i := range req.Timeseries {
-		if err := validateSeries(&req.Timeseries[i], b); err != nil {
+		ts := &req.Timeseries[i]
+		var err error
+		if i < len(facts) && facts[i].within(len(ts.Labels), b) {
+			err = validateHistograms(ts)
+		} else {
+			err = validateSeries(ts, b)
+		}
+		if err != nil {
 			reject(err)
 			continue
 		}
