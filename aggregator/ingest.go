@@ -78,9 +78,14 @@ func (a *Aggregator) Ingest(series []prompb.TimeSeries) {
 	b := a.batches.Get().(*batch)
 	b.entries = b.entries[:0]
 	b.forward = nil
+	var lastName string
+	var named []*ruleState // the rules of lastName: series of one metric tend to come together
 	for i := range series {
 		ts := &series[i]
 		name := metricName(ts.Labels)
+		if i == 0 || name != lastName {
+			named, lastName = idx.byName[name], name
+		}
 		matched, keep := false, false
 		add := func(r *ruleState) {
 			if !r.rule.MatchLabels(ts.Labels) {
@@ -95,7 +100,7 @@ func (a *Aggregator) Ingest(series []prompb.TimeSeries) {
 				skip: r.floatsUnaggregatable(name),
 			})
 		}
-		for _, r := range idx.byName[name] {
+		for _, r := range named {
 			add(r)
 		}
 		for _, r := range idx.scan {
@@ -195,7 +200,7 @@ func touchInputs(es []entry, shard int) uint64 {
 		}
 		if _, in, ok := rs.inputs.get(es[i].inHash); ok {
 			if o := rs.outputs[in.out]; o != nil && len(o.wins) > 0 {
-				sum += uint64(o.wins[0].k)
+				sum += uint64(o.wins[len(o.wins)-1].k) // the newest: where the sample will land
 			}
 		}
 	}

@@ -172,7 +172,7 @@ func (r *ruleState) admit(rs *ruleShard, t int64, nan bool, now, maxFuture int64
 	}
 	rs.maxT = max(rs.maxT, t)
 	rs.lastRecv = now
-	return windowOf(t, r.interval), true
+	return rs.window.of(t, r.interval), true
 }
 
 // admitNew applies the rules for the first sample of a new input series in window k: a gauge

@@ -24,14 +24,14 @@ type outputState struct {
 	wins    []windowAcc      // open windows, sorted by k
 }
 
-// window returns the accumulator of window k, adding it in order if absent.
+// window returns the accumulator of window k, adding it in order if absent. The search
+// starts at the newest window, where nearly every sample lands.
 func (o *outputState) window(k int64) *windowAcc {
-	i := 0
-	for ; i < len(o.wins); i++ {
-		if o.wins[i].k == k {
-			return &o.wins[i]
-		}
-		if o.wins[i].k > k {
+	i := len(o.wins)
+	for ; i > 0; i-- {
+		if w := &o.wins[i-1]; w.k == k {
+			return w
+		} else if w.k < k {
 			break
 		}
 	}
@@ -89,6 +89,7 @@ type ruleShard struct {
 	closed    int64    // newest closed window
 	maxT      int64    // newest sample timestamp seen, ms
 	lastRecv  int64    // wall clock of the last sample, ms
+	window    windowCache
 	stats     shardStats
 }
 

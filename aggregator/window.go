@@ -10,6 +10,25 @@ func windowOf(t, i int64) int64 {
 	return -((-t) / i)
 }
 
+// windowCache remembers the last window a timestamp fell in: consecutive samples of a shard
+// mostly fall in the same window, and this saves the division of windowOf for them. A cache
+// serves one interval: a rule shard's, which never changes.
+type windowCache struct {
+	k      int64 // the window: timestamps in (lo, hi]
+	lo, hi int64
+}
+
+// of returns windowOf(t, i), from the cache when t is in the last window seen. The zero
+// cache is empty (its range holds no timestamp).
+func (c *windowCache) of(t, i int64) int64 {
+	if t > c.lo && t <= c.hi {
+		return c.k
+	}
+	k := windowOf(t, i)
+	c.k, c.lo, c.hi = k, (k-1)*i, k*i
+	return k
+}
+
 // windowAcc accumulates what one open window of one output series has seen. Counters use
 // increase; gauges use the value fields. An output keeps one per open window (usually one or
 // two), sorted by k.
