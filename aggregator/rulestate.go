@@ -17,11 +17,11 @@ import (
 type ruleState struct {
 	rule     *rules.Rule
 	outputs  []compiledOutput
-	counter  bool     // counter semantics (counter, histogram, summary) rather than gauge
-	interval int64    // ms
-	delay    int64    // flush delay, ms
-	stale    int64    // staleness, ms
-	grouping []string // rule.By when rule.ByMode, else rule.Without
+	counter  bool    // counter semantics (counter, histogram, summary) rather than gauge
+	interval int64   // ms
+	delay    int64   // flush delay, ms
+	stale    int64   // staleness, ms
+	grouping nameSet // rule.By when rule.ByMode, else rule.Without
 
 	nativeAny     bool // some output aggregates native histograms
 	nativePartial bool // some output cannot (avg, min, max, last), or the rule is a summary
@@ -56,9 +56,9 @@ func newRuleState(r *rules.Rule) (*ruleState, error) {
 		stale:    r.Staleness.Milliseconds(),
 	}
 	st.nativeAny, st.nativePartial = nativeSupport(r.Type, outs)
-	st.grouping = r.Without
+	st.grouping = newNameSet(r.Without)
 	if r.ByMode {
-		st.grouping = r.By
+		st.grouping = newNameSet(r.By)
 	}
 	if st.interval <= 0 {
 		st.interval = (15 * time.Second).Milliseconds()
@@ -99,7 +99,7 @@ func (r *ruleState) floatsUnaggregatable(name string) bool {
 
 // keeps reports whether the rule keeps label name in its output series.
 func (r *ruleState) keeps(name string) bool {
-	return name == "__name__" || slices.Contains(r.grouping, name) == r.rule.ByMode
+	return name == "__name__" || r.grouping.has(name) == r.rule.ByMode
 }
 
 // buildOutputLabels returns, per output kind, the label set of the output series an input
