@@ -13,9 +13,12 @@ type entry struct {
 	r       *ruleState
 	inHash  uint64 // all labels: identifies the input series
 	outHash uint64 // kept labels: identifies the output series, picks the shard
+	t       int64  // with one: the sample, copied while the series is in cache
+	v       float64
 	series  int32
 	shard   uint8
 	skip    bool // the series' float samples cannot be aggregated by the rule (a summary's quantiles)
+	one     bool // the series has exactly one float sample (t, v) and no histogram: the usual case
 }
 
 // batch is the reusable scratch space of one Ingest call.
@@ -95,10 +98,15 @@ func (a *Aggregator) Ingest(series []prompb.TimeSeries) {
 			keep = keep || r.rule.KeepInput
 			var inHash, oh uint64
 			inHash, oh, b.kept, b.dropped = r.seriesHashes(b.kept, b.dropped, ts.Labels)
-			b.entries = append(b.entries, entry{
+			e := entry{
 				r: r, inHash: inHash, outHash: oh, series: int32(i), shard: uint8(oh % numShards),
 				skip: r.floatsUnaggregatable(name),
-			})
+				one:  len(ts.Samples) == 1 && len(ts.Histograms) == 0,
+			}
+			if e.one {
+				e.t, e.v = ts.Samples[0].Timestamp, ts.Samples[0].Value
+			}
+			b.entries = append(b.entries, e)
 		}
 		for _, r := range named {
 			add(r)
@@ -151,8 +159,13 @@ func (a *Aggregator) apply(b *batch, series []prompb.TimeSeries) {
 		b.touched += touchInputs(es, s)
 		for i := range es {
 			e := &es[i]
-			ts := &series[e.series]
 			rs := &e.r.shards[s]
+			if e.one && rs.ready && !e.skip {
+				// The usual case needs nothing from the request unless the input is new.
+				e.r.ingestSample(rs, e, series, e.t, e.v, now, maxFuture)
+				continue
+			}
+			ts := &series[e.series]
 			if !rs.ready {
 				switch {
 				case len(ts.Samples) > 0:
@@ -168,7 +181,7 @@ func (a *Aggregator) apply(b *batch, series []prompb.TimeSeries) {
 				rs.stats.dropped[dropUnaggregatable] += uint64(len(ts.Samples))
 			} else {
 				for _, smp := range ts.Samples {
-					e.r.ingestSample(rs, e, ts.Labels, smp.Timestamp, smp.Value, now, maxFuture)
+					e.r.ingestSample(rs, e, series, smp.Timestamp, smp.Value, now, maxFuture)
 				}
 			}
 			if len(ts.Histograms) > 0 {

@@ -191,8 +191,10 @@ func (r *ruleState) admitNew(rs *ruleShard, k int64) (int64, bool) {
 }
 
 // ingestSample applies one sample of one input series to the rule's state in shard rs.
-// now is the wall clock in ms; maxFuture the furthest a timestamp may be ahead of it.
-func (r *ruleState) ingestSample(rs *ruleShard, e *entry, lbls []prompb.Label, t int64, v float64, now, maxFuture int64) {
+// series is the request: the input's labels, series[e.series].Labels, are read only when
+// the input is new. now is the wall clock in ms; maxFuture the furthest a timestamp may be
+// ahead of it.
+func (r *ruleState) ingestSample(rs *ruleShard, e *entry, series []prompb.TimeSeries, t int64, v float64, now, maxFuture int64) {
 	stale := isStaleNaN(v)
 	k, ok := r.admit(rs, t, !stale && math.IsNaN(v), now, maxFuture)
 	if !ok {
@@ -206,7 +208,7 @@ func (r *ruleState) ingestSample(rs *ruleShard, e *entry, lbls []prompb.Label, t
 		if k, ok = r.admitNew(rs, k); !ok {
 			return
 		}
-		idx, ok := r.outputFor(rs, e.outHash, lbls, k)
+		idx, ok := r.outputFor(rs, e.outHash, series[e.series].Labels, k)
 		if !ok {
 			rs.stats.dropped[dropLimit]++
 			return
