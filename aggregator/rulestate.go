@@ -148,7 +148,7 @@ func (r *ruleState) outputFor(rs *ruleShard, h uint64, lbls []prompb.Label, k in
 		return 0, false
 	}
 	r.outputN.Add(1)
-	return rs.addOutput(&outputState{hash: h, labels: r.buildOutputLabels(lbls), firstK: k}), true
+	return rs.addOutput(newOutputState(h, r.buildOutputLabels(lbls), k)), true
 }
 
 // releaseInput releases a departing input series' reference on its output; the caller

@@ -21,7 +21,16 @@ type outputState struct {
 	firstK  int64            // first window it has a sample in
 	total   float64          // counter: running total through the last closed window
 	emitted bool             // has emitted a sample (so death needs a stale marker)
-	wins    []windowAcc      // open windows, sorted by k
+	wins    []windowAcc      // open windows, sorted by k; in winBuf while there are few
+	winBuf  [2]windowAcc     // usually one or two windows are open: kept in the same memory
+}
+
+// newOutputState returns an output series with its labels (see outputState.labels), whose
+// first sample falls in window k.
+func newOutputState(hash uint64, labels [][]prompb.Label, k int64) *outputState {
+	o := &outputState{hash: hash, labels: labels, firstK: k}
+	o.wins = o.winBuf[:0]
+	return o
 }
 
 // window returns the accumulator of window k, adding it in order if absent. The search
