@@ -42,6 +42,13 @@ type Decoder struct {
 	// facts[i] is what reading the labels of the i-th series of the last request showed.
 	facts []labelFacts
 
+	// Slabs backing every series' Labels and Samples: one contiguous array each, written
+	// front to back, instead of one cold array per series. A series gets a full slice of
+	// its part (capacity = length), so appending to it cannot overwrite the next series.
+	// When a slab grows mid-request, earlier series keep pointing into the old array.
+	labels  []prompb.Label
+	samples []prompb.Sample
+
 	// Slabs backing the histogram oneof wrappers, so that setting Count and ZeroCount does
 	// not allocate per histogram.
 	countInts       []prompb.Histogram_CountInt
@@ -102,6 +109,8 @@ func (d *Decoder) Unmarshal(data []byte, req *prompb.WriteRequest) error {
 	d.zeroCountInts = d.zeroCountInts[:0]
 	d.zeroCountFloats = d.zeroCountFloats[:0]
 	d.facts = d.facts[:0]
+	d.labels = d.labels[:0]
+	d.samples = d.samples[:0]
 
 	b := data
 	for i := 0; i < len(b); {
@@ -157,6 +166,7 @@ func (d *Decoder) unmarshalSeries(b []byte, ts *prompb.TimeSeries) (labelFacts, 
 		labelCap = math.MaxInt
 	}
 	var scan labelScan
+	l0, s0 := len(d.labels), len(d.samples)
 	for i := 0; i < len(b); {
 		var num int32
 		var wt uint64
@@ -182,8 +192,8 @@ func (d *Decoder) unmarshalSeries(b []byte, ts *prompb.TimeSeries) (labelFacts, 
 					}
 					scan.unusual()
 				}
-				if len(ts.Labels) < labelCap {
-					ts.Labels = append(ts.Labels, prompb.Label{Name: name, Value: value})
+				if len(d.labels)-l0 < labelCap {
+					d.labels = append(d.labels, prompb.Label{Name: name, Value: value})
 				} else {
 					scan.unusual()
 				}
@@ -192,7 +202,7 @@ func (d *Decoder) unmarshalSeries(b []byte, ts *prompb.TimeSeries) (labelFacts, 
 				if code < 0 {
 					return labelFacts{}, wireError(code, "Sample")
 				}
-				ts.Samples = append(ts.Samples, prompb.Sample{Value: math.Float64frombits(v), Timestamp: t})
+				d.samples = append(d.samples, prompb.Sample{Value: math.Float64frombits(v), Timestamp: t})
 			}
 			i = e
 			continue
@@ -208,8 +218,8 @@ func (d *Decoder) unmarshalSeries(b []byte, ts *prompb.TimeSeries) (labelFacts, 
 				return labelFacts{}, wireError(code, "Label")
 			}
 			scan.unusual()
-			if len(ts.Labels) < labelCap {
-				ts.Labels = append(ts.Labels, prompb.Label{Name: name, Value: value})
+			if len(d.labels)-l0 < labelCap {
+				d.labels = append(d.labels, prompb.Label{Name: name, Value: value})
 			}
 			i = e
 		case 2:
@@ -221,7 +231,7 @@ func (d *Decoder) unmarshalSeries(b []byte, ts *prompb.TimeSeries) (labelFacts, 
 			if code < 0 {
 				return labelFacts{}, wireError(code, "Sample")
 			}
-			ts.Samples = append(ts.Samples, prompb.Sample{Value: math.Float64frombits(v), Timestamp: t})
+			d.samples = append(d.samples, prompb.Sample{Value: math.Float64frombits(v), Timestamp: t})
 			i = e
 		case 3:
 			s, e := bytesAt(b, j, wt)
@@ -253,7 +263,17 @@ func (d *Decoder) unmarshalSeries(b []byte, ts *prompb.TimeSeries) (labelFacts, 
 			}
 		}
 	}
+	ts.Labels = slabPart(d.labels, l0)
+	ts.Samples = slabPart(d.samples, s0)
 	return scan.facts(b, ts.Labels), nil
+}
+
+// slabPart returns slab[from:] with no spare capacity, or nil if it is empty.
+func slabPart[T any](slab []T, from int) []T {
+	if len(slab) == from {
+		return nil
+	}
+	return slab[from:len(slab):len(slab)]
 }
 
 // unmarshalLabel returns a Label's name and value, or a code.
@@ -594,8 +614,8 @@ func nextSlot[T any](s []T) ([]T, *T) {
 }
 
 func resetSeries(ts *prompb.TimeSeries) {
-	ts.Labels = ts.Labels[:0]
-	ts.Samples = ts.Samples[:0]
+	ts.Labels = nil // parts of the Decoder's slabs, set when the series is read
+	ts.Samples = nil
 	ts.Exemplars = ts.Exemplars[:0]
 	ts.Histograms = ts.Histograms[:0]
 	ts.XXX_unrecognized = nil

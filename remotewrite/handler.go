@@ -41,6 +41,7 @@ const (
 	maxUpfrontBodyBytes = 1 << 20 // allocated before the body arrives, whatever Content-Length claims
 	maxPooledBytes      = 8 << 20 // larger buffers are left to the garbage collector
 	maxPooledSeries     = 1 << 16
+	maxPooledLabels     = 1 << 19 // labels or samples: 16 MiB of labels
 )
 
 // Appender takes the decoded, validated series of one request. The request and every string
@@ -205,7 +206,8 @@ func (h *Handler) handle(w http.ResponseWriter, r *http.Request) (code int, reas
 
 // release returns s to the pool unless it grew beyond what is worth keeping.
 func (h *Handler) release(s *requestScratch) {
-	if cap(s.body) > maxPooledBytes || cap(s.dec.buf) > maxPooledBytes || cap(s.req.Timeseries) > maxPooledSeries {
+	if cap(s.body) > maxPooledBytes || cap(s.dec.buf) > maxPooledBytes || cap(s.req.Timeseries) > maxPooledSeries ||
+		cap(s.dec.labels) > maxPooledLabels || cap(s.dec.samples) > maxPooledLabels {
 		return
 	}
 	h.scratch.Put(s)
