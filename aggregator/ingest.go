@@ -199,8 +199,13 @@ func (a *Aggregator) apply(b *batch, series []prompb.TimeSeries) {
 func touchInputs(es []entry, shard int) uint64 {
 	var sum uint64
 	for i := range es {
-		t := &es[i].r.shards[shard].inputs
-		if len(t.slots) > 0 {
+		rs := &es[i].r.shards[shard]
+		// The shard's hot fields (see ruleShard): no two loads are more than a line apart.
+		sum += uint64(rs.maxT) + rs.stats.ingested
+		if rs.ready {
+			sum++
+		}
+		if t := &rs.inputs; len(t.slots) > 0 {
 			sum += t.slots[int(tableKey(es[i].inHash))&(len(t.slots)-1)].key
 		}
 	}

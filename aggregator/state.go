@@ -87,19 +87,23 @@ type shardStats struct {
 
 // ruleShard is the part of one rule's state that lives under one shard lock: the input and
 // output series whose output key hashes to that shard.
+//
+// The fields every sample reads or writes come first, from maxT to stats.ingested, so that
+// they span as few cache lines as possible and touchInputs can load them all ahead.
 type ruleShard struct {
-	ready     bool // initialised on first use
-	inputs    inputTable
+	maxT     int64 // newest sample timestamp seen, ms
+	lastRecv int64 // wall clock of the last sample, ms
+	closed   int64 // newest closed window
+	window   windowCache
+	inputs   inputTable
+	outputs  []*outputState // nil entries are free, listed in free
+	ready    bool           // initialised on first use
+	stats    shardStats
+
 	native    *nativeShard      // native-histogram state; nil until a native histogram arrives
 	outputIdx map[uint64]uint32 // output hash -> index in outputs
-	outputs   []*outputState    // nil entries are free, listed in free
 	free      []uint32
 	gone      []uint64 // scratch: inputs leaving at a window close
-	closed    int64    // newest closed window
-	maxT      int64    // newest sample timestamp seen, ms
-	lastRecv  int64    // wall clock of the last sample, ms
-	window    windowCache
-	stats     shardStats
 }
 
 // liveOutputs returns the number of output series in the shard.
