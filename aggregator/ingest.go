@@ -16,6 +16,7 @@ type entry struct {
 	t       int64  // with one: the sample, copied while the series is in cache
 	v       float64
 	series  int32
+	slot    int32 // where touchInputs found the input in its table, or -1: a hint for ingestSample
 	shard   uint8
 	skip    bool // the series' float samples cannot be aggregated by the rule (a summary's quantiles)
 	one     bool // the series has exactly one float sample (t, v) and no histogram: the usual case
@@ -99,7 +100,7 @@ func (a *Aggregator) Ingest(series []prompb.TimeSeries) {
 			var inHash, oh uint64
 			inHash, oh, b.kept, b.dropped = r.seriesHashes(b.kept, b.dropped, ts.Labels)
 			e := entry{
-				r: r, inHash: inHash, outHash: oh, series: int32(i), shard: uint8(oh % numShards),
+				r: r, inHash: inHash, outHash: oh, series: int32(i), slot: -1, shard: uint8(oh % numShards),
 				skip: r.floatsUnaggregatable(name),
 				one:  len(ts.Samples) == 1 && len(ts.Histograms) == 0,
 			}
@@ -193,9 +194,9 @@ func (a *Aggregator) apply(b *batch, series []prompb.TimeSeries) {
 }
 
 // touchInputs loads the table slot of every entry of one shard before any is processed, then
-// the output state each feeds. The loads of a pass are independent, so the CPU overlaps their
-// cache misses instead of taking them one at a time inside ingestSample: with a million
-// inputs that is most of the cost of a lookup.
+// the output state each feeds, noting in the entry where its input was found. The loads of a
+// pass are independent, so the CPU overlaps their cache misses instead of taking them one at
+// a time inside ingestSample: with a million inputs that is most of the cost of a lookup.
 func touchInputs(es []entry, shard int) uint64 {
 	var sum uint64
 	for i := range es {
@@ -216,7 +217,8 @@ func touchInputs(es []entry, shard int) uint64 {
 		if rs.inputs.n == 0 {
 			continue
 		}
-		if _, in, ok := rs.inputs.get(es[i].inHash); ok {
+		if slot, in, ok := rs.inputs.get(es[i].inHash); ok {
+			es[i].slot = int32(slot)
 			if o := rs.outputs[in.out]; o != nil && len(o.wins) > 0 {
 				sum += uint64(o.wins[len(o.wins)-1].k) // the newest: where the sample will land
 			}

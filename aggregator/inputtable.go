@@ -73,6 +73,16 @@ func (t *inputTable) get(h uint64) (int, inputState, bool) {
 	return i, t.slots[i].state(), true
 }
 
+// getHinted is get, first trying slot hint, where the input was found earlier under the
+// same lock: it is used if it still holds the key (an insert since may have moved it by a
+// resize), which saves the probe.
+func (t *inputTable) getHinted(h uint64, hint int) (int, inputState, bool) {
+	if uint(hint) < uint(len(t.slots)) && t.slots[hint].key == tableKey(h) {
+		return hint, t.slots[hint].state(), true
+	}
+	return t.get(h)
+}
+
 // update stores the state of the input found at slot i by get.
 func (t *inputTable) update(i int, in inputState) { t.slots[i].set(in) }
 

@@ -63,6 +63,27 @@ func TestInputTableStoresTheZeroHash(t *testing.T) {
 	}
 }
 
+// A hint is only a shortcut: a stale, wrong or out-of-range one still finds the input, and
+// never another input's state.
+func TestInputTableGetHinted(t *testing.T) {
+	var tab inputTable
+	tab.insert(42, inputState{t: 1, out: 7})
+	slot, _, _ := tab.get(42)
+	for range 100 { // grows the table: the hint goes stale
+		tab.insert(uint64(1000+len(tab.slots)*31+tab.len()), inputState{t: 2})
+	}
+	other, _, _ := tab.get(1000 + 8*31 + 1)
+	for _, hint := range []int{slot, other, -1, len(tab.slots), 1 << 30} {
+		i, in, ok := tab.getHinted(42, hint)
+		if !ok || in.t != 1 || in.out != 7 || tab.slots[i].key != 42 {
+			t.Fatalf("getHinted(42, %d) = slot %d %+v %v", hint, i, in, ok)
+		}
+	}
+	if _, _, ok := tab.getHinted(43, slot); ok {
+		t.Fatal("getHinted found an input that was never stored")
+	}
+}
+
 func TestInputTablePacksTimestampsAndOutputs(t *testing.T) {
 	for _, in := range []inputState{
 		{t: 0, out: 0}, {t: -1, out: 1}, {t: 1_795_000_000_000, v: 3.5, out: maxOuts - 1},

@@ -200,7 +200,7 @@ func (r *ruleState) ingestSample(rs *ruleShard, e *entry, series []prompb.TimeSe
 	if !ok {
 		return
 	}
-	slot, in, ok := rs.inputs.get(e.inHash)
+	slot, in, ok := rs.inputs.getHinted(e.inHash, int(e.slot))
 	if !ok {
 		if stale {
 			return // a stale marker for a series we do not have: nothing to end
