@@ -2,6 +2,7 @@ package aggregator
 
 import (
 	"encoding/binary"
+	"slices"
 	"strings"
 
 	"github.com/cespare/xxhash/v2"
@@ -143,7 +144,7 @@ func (a *Aggregator) apply(b *batch, series []prompb.TimeSeries) {
 	for s := 1; s <= numShards; s++ {
 		counts[s] += counts[s-1]
 	}
-	b.sorted = append(b.sorted[:0], b.entries...)
+	b.sorted = slices.Grow(b.sorted[:0], len(b.entries))[:len(b.entries)] // every element is written below
 	pos := counts
 	for _, e := range b.entries {
 		b.sorted[pos[e.shard]] = e
