@@ -187,7 +187,7 @@ func (d *Decoder) unmarshalSeries(b []byte, ts *prompb.TimeSeries) (labelFacts, 
 					scan.add(i, e)
 				} else {
 					var code int
-					if name, value, code = unmarshalLabel(b[s:e]); code < 0 {
+					if name, value, code = unmarshalLabelFields(b[s:e]); code < 0 {
 						return labelFacts{}, wireError(code, "Label")
 					}
 					scan.unusual()
@@ -281,6 +281,11 @@ func unmarshalLabel(b []byte) (name, value string, code int) {
 	if name, value, ok := plainLabel(b); ok {
 		return name, value, 0
 	}
+	return unmarshalLabelFields(b)
+}
+
+// unmarshalLabelFields reads a Label in any encoding, field by field.
+func unmarshalLabelFields(b []byte) (name, value string, code int) {
 	for i := 0; i < len(b); {
 		num, wt, j := tagAt(b, i)
 		if j < 0 {

@@ -41,7 +41,7 @@ const (
 	maxUpfrontBodyBytes = 1 << 20 // allocated before the body arrives, whatever Content-Length claims
 	maxPooledBytes      = 8 << 20 // larger buffers are left to the garbage collector
 	maxPooledSeries     = 1 << 16
-	maxPooledLabels     = 1 << 19 // labels or samples: 16 MiB of labels
+	maxPooledLabels     = 1 << 18 // slab elements: 16 MiB of labels (64 bytes each), 4 MiB of samples
 )
 
 // Appender takes the decoded, validated series of one request. The request and every string
