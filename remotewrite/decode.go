@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"unsafe"
 
 	"github.com/golang/snappy"
@@ -166,7 +167,9 @@ func (d *Decoder) unmarshalSeries(b []byte, ts *prompb.TimeSeries) (labelFacts, 
 		labelCap = math.MaxInt
 	}
 	var scan labelScan
-	l0, s0 := len(d.labels), len(d.samples)
+	// The slabs are local while the loop runs: the compiler need not reload them from d.
+	labels, samples := d.labels, d.samples
+	l0, s0 := len(labels), len(samples)
 	for i := 0; i < len(b); {
 		var num int32
 		var wt uint64
@@ -192,8 +195,10 @@ func (d *Decoder) unmarshalSeries(b []byte, ts *prompb.TimeSeries) (labelFacts, 
 					}
 					scan.unusual()
 				}
-				if len(d.labels)-l0 < labelCap {
-					d.labels = append(d.labels, prompb.Label{Name: name, Value: value})
+				if len(labels)-l0 < labelCap {
+					labels = grow1(labels) // appendLabel, inlined by hand on the hottest line
+					l := &labels[len(labels)-1]
+					l.Name, l.Value, l.XXX_unrecognized, l.XXX_sizecache = name, value, nil, 0
 				} else {
 					scan.unusual()
 				}
@@ -202,7 +207,7 @@ func (d *Decoder) unmarshalSeries(b []byte, ts *prompb.TimeSeries) (labelFacts, 
 				if code < 0 {
 					return labelFacts{}, wireError(code, "Sample")
 				}
-				d.samples = append(d.samples, prompb.Sample{Value: math.Float64frombits(v), Timestamp: t})
+				samples = appendSample(samples, math.Float64frombits(v), t)
 			}
 			i = e
 			continue
@@ -218,8 +223,8 @@ func (d *Decoder) unmarshalSeries(b []byte, ts *prompb.TimeSeries) (labelFacts, 
 				return labelFacts{}, wireError(code, "Label")
 			}
 			scan.unusual()
-			if len(d.labels)-l0 < labelCap {
-				d.labels = append(d.labels, prompb.Label{Name: name, Value: value})
+			if len(labels)-l0 < labelCap {
+				labels = appendLabel(labels, name, value)
 			}
 			i = e
 		case 2:
@@ -231,7 +236,7 @@ func (d *Decoder) unmarshalSeries(b []byte, ts *prompb.TimeSeries) (labelFacts, 
 			if code < 0 {
 				return labelFacts{}, wireError(code, "Sample")
 			}
-			d.samples = append(d.samples, prompb.Sample{Value: math.Float64frombits(v), Timestamp: t})
+			samples = appendSample(samples, math.Float64frombits(v), t)
 			i = e
 		case 3:
 			s, e := bytesAt(b, j, wt)
@@ -263,9 +268,39 @@ func (d *Decoder) unmarshalSeries(b []byte, ts *prompb.TimeSeries) (labelFacts, 
 			}
 		}
 	}
-	ts.Labels = slabPart(d.labels, l0)
-	ts.Samples = slabPart(d.samples, s0)
+	d.labels, d.samples = labels, samples
+	ts.Labels = slabPart(labels, l0)
+	ts.Samples = slabPart(samples, s0)
 	return scan.facts(b, ts.Labels), nil
+}
+
+// appendLabel appends a label to a slab, writing its fields in place. append with a
+// composite literal builds the label on the stack and then copies it in 16-byte moves that
+// read back the 8-byte stores just made, which the CPU cannot forward: a stall per label
+// on the hottest line of the decoder.
+func appendLabel(slab []prompb.Label, name, value string) []prompb.Label {
+	slab = grow1(slab)
+	l := &slab[len(slab)-1]
+	l.Name, l.Value = name, value
+	l.XXX_unrecognized, l.XXX_sizecache = nil, 0
+	return slab
+}
+
+// appendSample is appendLabel for samples.
+func appendSample(slab []prompb.Sample, v float64, t int64) []prompb.Sample {
+	slab = grow1(slab)
+	s := &slab[len(slab)-1]
+	s.Value, s.Timestamp = v, t
+	s.XXX_unrecognized, s.XXX_sizecache = nil, 0
+	return slab
+}
+
+// grow1 extends s by one element, whose old contents the caller overwrites.
+func grow1[T any](s []T) []T {
+	if len(s) == cap(s) {
+		s = slices.Grow(s, 1)
+	}
+	return s[:len(s)+1]
 }
 
 // slabPart returns slab[from:] with no spare capacity, or nil if it is empty.
