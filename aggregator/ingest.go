@@ -100,15 +100,21 @@ func (a *Aggregator) Ingest(series []prompb.TimeSeries) {
 			keep = keep || r.rule.KeepInput
 			var inHash, oh uint64
 			inHash, oh, b.kept, b.dropped = r.seriesHashes(b.kept, b.dropped, ts.Labels)
-			e := entry{
-				r: r, inHash: inHash, outHash: oh, series: int32(i), slot: -1, shard: uint8(oh % numShards),
-				skip: r.floatsUnaggregatable(name),
-				one:  len(ts.Samples) == 1 && len(ts.Histograms) == 0,
+			// The entry is written in place: append(b.entries, entry{...}) would build it
+			// on the stack and copy it with wide loads of narrow stores just made, which the
+			// CPU cannot forward.
+			if len(b.entries) == cap(b.entries) {
+				b.entries = slices.Grow(b.entries, 1)
 			}
+			b.entries = b.entries[:len(b.entries)+1]
+			e := &b.entries[len(b.entries)-1]
+			e.r, e.inHash, e.outHash, e.series, e.slot, e.shard = r, inHash, oh, int32(i), -1, uint8(oh%numShards)
+			e.skip = r.floatsUnaggregatable(name)
+			e.one = len(ts.Samples) == 1 && len(ts.Histograms) == 0
+			e.t, e.v = 0, 0
 			if e.one {
 				e.t, e.v = ts.Samples[0].Timestamp, ts.Samples[0].Value
 			}
-			b.entries = append(b.entries, e)
 		}
 		for _, r := range named {
 			add(r)
@@ -146,8 +152,9 @@ func (a *Aggregator) apply(b *batch, series []prompb.TimeSeries) {
 	}
 	b.sorted = slices.Grow(b.sorted[:0], len(b.entries))[:len(b.entries)] // every element is written below
 	pos := counts
-	for _, e := range b.entries {
-		b.sorted[pos[e.shard]] = e
+	for i := range b.entries {
+		e := &b.entries[i]
+		b.sorted[pos[e.shard]] = *e
 		pos[e.shard]++
 	}
 	now := a.opts.Now().UnixMilli()
