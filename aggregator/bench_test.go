@@ -15,13 +15,18 @@ import (
 func benchSetup(b *testing.B, metrics, pods, perReq int) (*Aggregator, [][]prompb.TimeSeries) {
 	b.Helper()
 	var rs []*rules.Rule
-	var all []prompb.TimeSeries
+	names := make([]string, metrics)
 	for m := range metrics {
-		name := fmt.Sprintf("bench_metric_%03d_total", m)
-		r := counterRule(name)
+		names[m] = fmt.Sprintf("bench_metric_%03d_total", m)
+		r := counterRule(names[m])
 		r.Interval, r.FlushDelay, r.Staleness = 15*time.Second, 10*time.Second, 5*time.Minute
 		rs = append(rs, r)
-		for p := range pods {
+	}
+	// Pod-major, as agents send a scrape: every metric of pod 0, then of pod 1, ... so a
+	// request spreads over every rule, as in the end-to-end scenario.
+	var all []prompb.TimeSeries
+	for p := range pods {
+		for _, name := range names {
 			all = append(all, prompb.TimeSeries{
 				Labels: []prompb.Label{
 					{Name: "__name__", Value: name},
