@@ -365,6 +365,12 @@ func plainLabel(b []byte) (name, value string, ok bool) {
 func unmarshalSample(b []byte) (value uint64, ts int64, code int) {
 	// The usual encoding, value then timestamp and nothing else, directly.
 	if len(b) >= 10 && b[0] == 1<<3|wireFixed64 && b[9] == 2<<3|wireVarint {
+		if len(b) == 16 && b[10]&b[11]&b[12]&b[13]&b[14] >= 0x80 && b[15] < 0x80 {
+			// A millisecond timestamp of this era is a 6-byte varint: unrolled.
+			t := uint64(b[10]&0x7f) | uint64(b[11]&0x7f)<<7 | uint64(b[12]&0x7f)<<14 |
+				uint64(b[13]&0x7f)<<21 | uint64(b[14]&0x7f)<<28 | uint64(b[15])<<35
+			return binary.LittleEndian.Uint64(b[1:9]), int64(t), 0
+		}
 		if t, j := varint(b, 10); j == len(b) {
 			return binary.LittleEndian.Uint64(b[1:9]), int64(t), 0
 		}
