@@ -59,28 +59,31 @@ func (a *Aggregator) flushRule(r *ruleState, force bool) []prompb.TimeSeries {
 	if target <= r.closedK.Load() {
 		return nil
 	}
-	var out []prompb.TimeSeries
-	var buf []emitted
+	// The samples of every shard are gathered first, so that the series are built in one
+	// slice of the right size: a flush allocates what it hands to the sinks and little else.
+	buf := make([]emitted, 0, int(r.outputN.Load())*len(r.outputs))
+	// One result for every window: outputs see it through an interface, so it is on the heap.
+	res := &windowResult{interval: float64(r.interval) / 1000}
 	var maxHold time.Duration
 	for s := range numShards {
-		buf = buf[:0]
 		a.locks[s].Lock()
 		locked := time.Now()
 		rs := &r.shards[s]
 		if rs.ready {
+			n := len(buf)
 			for k := rs.closed + 1; k <= target; k++ {
 				if len(rs.outputIdx) == 0 && rs.native == nil {
 					break
 				}
-				buf = r.closeWindow(rs, k, buf)
+				buf = r.closeWindow(rs, k, buf, res)
 			}
 			rs.closed = max(rs.closed, target)
-			rs.stats.seriesFlushed += uint64(len(buf))
+			rs.stats.seriesFlushed += uint64(len(buf) - n)
 		}
 		maxHold = max(maxHold, time.Since(locked))
 		a.locks[s].Unlock()
-		out = appendSeries(out, buf)
 	}
+	out := appendSeries(make([]prompb.TimeSeries, 0, len(buf)), buf)
 	r.closedK.Store(target)
 	r.lastFlush.Store(start.UnixMilli())
 	r.lastFlushDur.Store(int64(time.Since(start)))
@@ -110,7 +113,8 @@ func appendSeries(out []prompb.TimeSeries, es []emitted) []prompb.TimeSeries {
 // closeWindow closes window k of one rule shard: it expires inputs that are stale at the
 // window end, folds the gauge inputs' values, and appends each live output's samples
 // (stamped k·interval) to buf. Outputs left with no input emit a stale marker and are freed.
-func (r *ruleState) closeWindow(rs *ruleShard, k int64, buf []emitted) []emitted {
+// res is scratch for the outputs' results; its interval is the rule's.
+func (r *ruleState) closeWindow(rs *ruleShard, k int64, buf []emitted, res *windowResult) []emitted {
 	end := k * r.interval
 	rs.gone = rs.gone[:0]
 	for i := range rs.inputs.slots {
@@ -135,7 +139,6 @@ func (r *ruleState) closeWindow(rs *ruleShard, k int64, buf []emitted) []emitted
 		rs.inputs.shrink()
 	}
 	emit := k > r.startK.Load()
-	res := windowResult{interval: float64(r.interval) / 1000}
 	for idx, o := range rs.outputs {
 		if o == nil {
 			continue
@@ -152,7 +155,7 @@ func (r *ruleState) closeWindow(rs *ruleShard, k int64, buf []emitted) []emitted
 		switch {
 		case active && emit:
 			for i, co := range r.outputs {
-				if v, ok := co.kind.value(&res); ok {
+				if v, ok := co.kind.value(res); ok {
 					buf = append(buf, emitted{labels: o.labels[i], v: v, t: end})
 					o.emitted = true
 				}
