@@ -11,7 +11,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -36,13 +35,9 @@ const (
 // DefaultMaxRequestBytes is the default bound on a request body, compressed or decoded.
 const DefaultMaxRequestBytes = 32 << 20
 
-// Bounds on the memory the Handler sets aside and keeps between requests.
-const (
-	maxUpfrontBodyBytes = 1 << 20 // allocated before the body arrives, whatever Content-Length claims
-	maxPooledBytes      = 8 << 20 // larger buffers are left to the garbage collector
-	maxPooledSeries     = 1 << 16
-	maxPooledLabels     = 1 << 18 // slab elements: 16 MiB of labels (64 bytes each), 4 MiB of samples
-)
+// maxUpfrontBodyBytes is what a Handler allocates before the body arrives, whatever
+// Content-Length claims.
+const maxUpfrontBodyBytes = 1 << 20
 
 // Appender takes the decoded, validated series of one request. The request and every string
 // in it are valid only during the call: an Appender copies what it keeps. It returns an error
@@ -74,14 +69,7 @@ type Handler struct {
 	memory   *MemoryGuard
 	logger   *slog.Logger
 	metrics  *receiverMetrics
-	scratch  sync.Pool // of *requestScratch
-}
-
-// requestScratch is the per-request memory a Handler reuses: body, decoded body and request.
-type requestScratch struct {
-	body []byte
-	dec  Decoder
-	req  prompb.WriteRequest
+	scratch  *scratchPool
 }
 
 // NewHandler returns a receiver that appends to app, registering its metrics with reg (none
@@ -102,11 +90,11 @@ func NewHandler(app Appender, opts HandlerOptions, reg prometheus.Registerer, lo
 		metrics:  newReceiverMetrics(reg),
 	}
 	maxDecoded := int(min(opts.MaxRequestBytes, int64(^uint(0)>>1)))
-	h.scratch.New = func() any {
+	h.scratch = newScratchPool(func() *requestScratch {
 		s := &requestScratch{dec: Decoder{maxDecodedBytes: maxDecoded}}
 		s.dec.SetLimits(opts.Limits)
 		return s
-	}
+	})
 	return h
 }
 
@@ -146,8 +134,8 @@ func (h *Handler) handle(w http.ResponseWriter, r *http.Request) (code int, reas
 		}
 	}
 
-	s := h.scratch.Get().(*requestScratch)
-	defer h.release(s)
+	s := h.scratch.get()
+	defer h.scratch.put(s)
 
 	body, err := readBody(http.MaxBytesReader(w, r.Body, h.maxBytes), s.body[:0], r.ContentLength)
 	s.body = body
@@ -202,15 +190,6 @@ func (h *Handler) handle(w http.ResponseWriter, r *http.Request) (code int, reas
 		return http.StatusBadRequest, "", msg
 	}
 	return http.StatusNoContent, "", ""
-}
-
-// release returns s to the pool unless it grew beyond what is worth keeping.
-func (h *Handler) release(s *requestScratch) {
-	if cap(s.body) > maxPooledBytes || cap(s.dec.buf) > maxPooledBytes || cap(s.req.Timeseries) > maxPooledSeries ||
-		cap(s.dec.labels) > maxPooledLabels || cap(s.dec.samples) > maxPooledLabels {
-		return
-	}
-	h.scratch.Put(s)
 }
 
 // checkContentHeaders accepts Remote Write 1.0 (snappy, application/x-protobuf with no proto
