@@ -184,7 +184,12 @@ func TestClientRetriesUntilAccepted(t *testing.T) {
 			c := newTestClient(t, ClientConfig{URL: down.url(), Shards: 1, Timeout: tt.timeout}, reg)
 			c.Send(seriesBatch(10, 1))
 			c.Start()
-			eventually(t, 10*time.Second, "the batch accepted", func() bool { return down.acceptedSamples() >= 10 })
+			ds := map[string]string{"downstream": "test"}
+			// The downstream counts a batch before it answers; the client counts it sent
+			// once it has read the answer: wait for both.
+			eventually(t, 10*time.Second, "the batch accepted and acknowledged", func() bool {
+				return down.acceptedSamples() >= 10 && metricValue(t, reg, "cardinal_downstream_samples_sent_total", ds) >= 10
+			})
 
 			if got := down.acceptedBySeries(); len(got) != 10 {
 				t.Errorf("%d series accepted, want 10", len(got))
@@ -197,7 +202,6 @@ func TestClientRetriesUntilAccepted(t *testing.T) {
 			if n := down.attemptCount(); n != failures+1 {
 				t.Errorf("%d attempts, want %d", n, failures+1)
 			}
-			ds := map[string]string{"downstream": "test"}
 			if got := metricValue(t, reg, "cardinal_downstream_samples_retried_total", ds); got != failures*10 {
 				t.Errorf("retried = %v, want %v", got, failures*10)
 			}
