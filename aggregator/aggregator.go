@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -114,17 +113,13 @@ func (a *Aggregator) SetRules(rs []*rules.Rule) error {
 	}
 	idx := &ruleIndex{byName: map[string][]*ruleState{}}
 	for _, st := range next {
-		if len(st.rule.MetricNames) == 0 {
+		names := st.metricNames()
+		if len(names) == 0 {
 			idx.scan = append(idx.scan, st)
 			continue
 		}
-		for _, n := range st.rule.MetricNames {
+		for _, n := range names {
 			idx.byName[n] = append(idx.byName[n], st)
-		}
-		// A histogram rule on base name x selects x_bucket, x_sum and x_count, and the native
-		// histogram series x.
-		if st.rule.Type == rules.Histogram && st.rule.BaseName != "" && !slices.Contains(st.rule.MetricNames, st.rule.BaseName) {
-			idx.byName[st.rule.BaseName] = append(idx.byName[st.rule.BaseName], st)
 		}
 	}
 	a.swap.Lock()

@@ -37,14 +37,21 @@ type batch struct {
 // labels r keeps, names the output series and picks the shard; in, of all the labels, names
 // the input series within the rule. One pass copies each label into kept or dropped (as
 // name, 0xff, value, 0xff) and each byte is hashed once: in hashes the dropped labels
-// followed by out, which stands for the kept ones. kept and dropped are scratch.
+// followed by out, which stands for the kept ones. A rule that selects one metric name
+// leaves __name__ out: it is the same in every series of the rule, and it is often the
+// longest label. kept and dropped are scratch.
 func (r *ruleState) seriesHashes(kept, dropped []byte, lbls []prompb.Label) (in, out uint64, _, _ []byte) {
 	kept, dropped = kept[:0], dropped[:0]
 	for i := range lbls {
 		l := &lbls[i]
-		if r.keeps(l.Name) {
+		switch {
+		case l.Name == "__name__":
+			if !r.oneName {
+				kept = appendLabel(kept, l)
+			}
+		case r.grouping.has(l.Name) == r.rule.ByMode:
 			kept = appendLabel(kept, l)
-		} else {
+		default:
 			dropped = appendLabel(dropped, l)
 		}
 	}

@@ -227,3 +227,23 @@ func TestRefusalsKeepTheWallClockFromClosingWindows(t *testing.T) {
 		}
 	}
 }
+
+// A rule selecting by a regexp on __name__ sees several metrics: series that differ only in
+// their name are different inputs and feed different outputs.
+func TestNameRegexpRuleKeepsMetricsApart(t *testing.T) {
+	m, err := rules.NewMatcher(rules.MatchRegexp, "__name__", "req_.+_total")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := counterRule("req")
+	r.MetricNames, r.BaseName, r.Matchers = nil, "", []*rules.Matcher{m}
+	_, out, _ := runSteps(t, r, []step{
+		ingestAt(2, series("req_a_total{pod=a}", 1, 1), series("req_b_total{pod=a}", 1, 10)),
+		ingestAt(12, series("req_a_total{pod=a}", 11, 3), series("req_b_total{pod=a}", 11, 15)),
+		flushWall(25),
+	})
+	want := []string{"req_a_total{}@20=2", "req_b_total{}@20=5"}
+	if got := out.points(); !slices.Equal(got, want) {
+		t.Errorf("got %q\nwant %q", got, want)
+	}
+}

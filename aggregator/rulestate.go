@@ -22,6 +22,7 @@ type ruleState struct {
 	delay    int64   // flush delay, ms
 	stale    int64   // staleness, ms
 	grouping nameSet // rule.By when rule.ByMode, else rule.Without
+	oneName  bool    // the rule selects series of one metric name (see metricNames)
 
 	nativeAny     bool // some output aggregates native histograms
 	nativePartial bool // some output cannot (avg, min, max, last), or the rule is a summary
@@ -56,6 +57,7 @@ func newRuleState(r *rules.Rule) (*ruleState, error) {
 		stale:    r.Staleness.Milliseconds(),
 	}
 	st.nativeAny, st.nativePartial = nativeSupport(r.Type, outs)
+	st.oneName = len(st.metricNames()) == 1
 	st.grouping = newNameSet(r.Without)
 	if r.ByMode {
 		st.grouping = newNameSet(r.By)
@@ -87,6 +89,17 @@ func (r *ruleState) initShard(rs *ruleShard) {
 	rs.ready = true
 	rs.outputIdx = make(map[uint64]uint32)
 	rs.closed = r.closedK.Load()
+}
+
+// metricNames returns the metric names the rule selects series by (the rule index's keys
+// for it), or nil when it selects by its matchers alone. A histogram rule on base name x
+// also selects the native histogram series x.
+func (r *ruleState) metricNames() []string {
+	names := r.rule.MetricNames
+	if len(names) > 0 && r.rule.Type == rules.Histogram && r.rule.BaseName != "" && !slices.Contains(names, r.rule.BaseName) {
+		names = append(slices.Clip(names), r.rule.BaseName)
+	}
+	return names
 }
 
 // floatsUnaggregatable reports whether float samples of this input metric cannot be
