@@ -163,8 +163,11 @@ func removeInvalidSeries(req *prompb.WriteRequest, limits Limits, facts []labelF
 			continue
 		}
 		// Swap rather than copy: each element keeps sole ownership of its slices, which a
-		// Decoder reuses for the next request.
-		req.Timeseries[kept], req.Timeseries[i] = req.Timeseries[i], req.Timeseries[kept]
+		// Decoder reuses for the next request. Until a series is removed there is nothing to
+		// move, and swapping a series with itself copies 256 bytes through write barriers.
+		if kept != i {
+			req.Timeseries[kept], req.Timeseries[i] = req.Timeseries[i], req.Timeseries[kept]
+		}
 		kept++
 	}
 	removed := len(req.Timeseries) - kept
