@@ -148,3 +148,21 @@ func TestRemoveInvalidSeries(t *testing.T) {
 		t.Errorf("%d distinct label arrays across the slots, want 5", len(seen))
 	}
 }
+
+// TestASCIIBitsFindsEveryNonASCIIByte puts one byte with the high bit at every position of
+// strings of every length across the word, round and tail boundaries.
+func TestASCIIBitsFindsEveryNonASCIIByte(t *testing.T) {
+	for n := 0; n <= 80; n++ {
+		s := []byte(strings.Repeat("a", n))
+		if asciiBits(string(s))&0x8080808080808080 != 0 {
+			t.Fatalf("len %d: ASCII string reported non-ASCII", n)
+		}
+		for i := range n {
+			s[i] = 0xc3
+			if asciiBits(string(s))&0x8080808080808080 == 0 {
+				t.Fatalf("len %d: non-ASCII byte at %d missed", n, i)
+			}
+			s[i] = 'a'
+		}
+	}
+}
