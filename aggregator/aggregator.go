@@ -63,8 +63,8 @@ type paddedMutex struct {
 // ruleIndex finds the rules a series may feed: by exact metric name, plus the rules whose
 // selector has no exact name, which are checked for every series.
 type ruleIndex struct {
-	byName map[string][]*ruleState
-	scan   []*ruleState
+	byName nameIndex    // rules that select series by metric name
+	scan   []*ruleState // rules that must look at every series
 }
 
 // New returns an Aggregator with no rules; SetRules gives it some.
@@ -84,7 +84,7 @@ func New(opts Options) *Aggregator {
 	a := &Aggregator{opts: opts}
 	a.forwardUnmatched.Store(opts.ForwardUnmatched)
 	a.batches.New = func() any { return &batch{} }
-	a.index.Store(&ruleIndex{byName: map[string][]*ruleState{}})
+	a.index.Store(&ruleIndex{})
 	return a
 }
 
@@ -111,7 +111,8 @@ func (a *Aggregator) SetRules(rs []*rules.Rule) error {
 		}
 		next = append(next, st)
 	}
-	idx := &ruleIndex{byName: map[string][]*ruleState{}}
+	idx := &ruleIndex{}
+	byName := map[string][]*ruleState{}
 	for _, st := range next {
 		names := st.metricNames()
 		if len(names) == 0 {
@@ -119,9 +120,10 @@ func (a *Aggregator) SetRules(rs []*rules.Rule) error {
 			continue
 		}
 		for _, n := range names {
-			idx.byName[n] = append(idx.byName[n], st)
+			byName[n] = append(byName[n], st)
 		}
 	}
+	idx.byName = newNameIndex(byName)
 	a.swap.Lock()
 	a.index.Store(idx)
 	a.swap.Unlock()

@@ -96,7 +96,7 @@ func (a *Aggregator) Ingest(series []prompb.TimeSeries) {
 		ts := &series[i]
 		name := metricName(ts.Labels)
 		if i == 0 || name != lastName {
-			named, lastName = idx.byName[name], name
+			named, lastName = idx.byName.lookup(name), name
 		}
 		matched, keep := false, false
 		add := func(r *ruleState) {
