@@ -161,7 +161,7 @@ func (h *Handler) handle(w http.ResponseWriter, r *http.Request) (code int, reas
 	}
 
 	var firstInvalid error
-	invalid := removeInvalidSeries(&s.req, h.limits, s.dec.facts, func(err error) {
+	invalid, samples := removeInvalidSeries(&s.req, h.limits, s.dec.facts, func(err error) {
 		if firstInvalid == nil {
 			firstInvalid = err
 		}
@@ -180,7 +180,7 @@ func (h *Handler) handle(w http.ResponseWriter, r *http.Request) (code int, reas
 				return http.StatusInternalServerError, reasonInternal, err.Error()
 			}
 		}
-		h.metrics.samples.Add(float64(countSamples(s.req.Timeseries)))
+		h.metrics.samples.Add(float64(samples))
 	}
 	if invalid > 0 {
 		msg := firstInvalid.Error()

@@ -19,8 +19,11 @@ func agreeOnValidation(t *testing.T, d *Decoder, req *prompb.WriteRequest, limit
 		full.Timeseries[i].Labels = slices.Clone(full.Timeseries[i].Labels)
 	}
 	var fastErrs, fullErrs []string
-	removeInvalidSeries(req, limits, d.facts, func(err error) { fastErrs = append(fastErrs, err.Error()) })
-	removeInvalidSeries(&full, limits, nil, func(err error) { fullErrs = append(fullErrs, err.Error()) })
+	_, fastSamples := removeInvalidSeries(req, limits, d.facts, func(err error) { fastErrs = append(fastErrs, err.Error()) })
+	_, fullSamples := removeInvalidSeries(&full, limits, nil, func(err error) { fullErrs = append(fullErrs, err.Error()) })
+	if want := countSamples(full.Timeseries); fastSamples != want || fullSamples != want {
+		t.Fatalf("validation counted %d samples with facts and %d without; the kept series have %d", fastSamples, fullSamples, want)
+	}
 	if diff := diffRequests(&full, req); diff != "" {
 		t.Fatalf("validation with the decoder's facts keeps other series than without: %s", diff)
 	}

@@ -149,13 +149,15 @@ func asciiBits(s string) uint64 {
 // removes the invalid ones in place, keeping the order of the others, and calls reject with
 // each one's error. It returns how many were removed.
 func RemoveInvalidSeries(req *prompb.WriteRequest, limits Limits, reject func(error)) int {
-	return removeInvalidSeries(req, limits, nil, reject)
+	removed, _ := removeInvalidSeries(req, limits, nil, reject)
+	return removed
 }
 
 // removeInvalidSeries is RemoveInvalidSeries for a request a Decoder just decoded: facts[i]
 // is what it saw of series i (nil: nothing), and series whose facts show them valid are
-// not read again.
-func removeInvalidSeries(req *prompb.WriteRequest, limits Limits, facts []labelFacts, reject func(error)) int {
+// not read again. It also returns the samples and histograms of the series it kept, counted
+// while each series is in cache.
+func removeInvalidSeries(req *prompb.WriteRequest, limits Limits, facts []labelFacts, reject func(error)) (removed, samples int) {
 	b := limits.bounds()
 	kept := 0
 	for i := range req.Timeseries {
@@ -173,14 +175,15 @@ func removeInvalidSeries(req *prompb.WriteRequest, limits Limits, facts []labelF
 		// Swap rather than copy: each element keeps sole ownership of its slices, which a
 		// Decoder reuses for the next request. Until a series is removed there is nothing to
 		// move, and swapping a series with itself copies 256 bytes through write barriers.
+		samples += len(ts.Samples) + len(ts.Histograms)
 		if kept != i {
 			req.Timeseries[kept], req.Timeseries[i] = req.Timeseries[i], req.Timeseries[kept]
 		}
 		kept++
 	}
-	removed := len(req.Timeseries) - kept
+	removed = len(req.Timeseries) - kept
 	req.Timeseries = req.Timeseries[:kept]
-	return removed
+	return removed, samples
 }
 
 // rejectReason names the reason of a validation error for the rejected-series metric.
