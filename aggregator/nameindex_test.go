@@ -27,13 +27,7 @@ func TestNameIndexFindsEveryNameAndNothingElse(t *testing.T) {
 
 // Names that differ at their ends, as most of an exposition's do, keep the cheap hash.
 func TestNameIndexKeepsTheCheapHashForNamesThatDifferAtTheEnds(t *testing.T) {
-	byName := map[string][]*ruleState{}
-	var names []string
-	for i := range 100 {
-		n := fmt.Sprintf("loadgen_counter_%d_total", i)
-		names = append(names, n)
-		byName[n] = []*ruleState{{}}
-	}
+	byName, names := numberedNames("loadgen_counter_%d_total", 100)
 	x := newNameIndex(byName)
 	if x.full {
 		t.Errorf("names that differ at their ends: the index hashes every byte (longest run %d), want the cheap hash", x.longestRun())
@@ -44,13 +38,7 @@ func TestNameIndexKeepsTheCheapHashForNamesThatDifferAtTheEnds(t *testing.T) {
 // Names that differ only in the middle all look alike to the cheap hash of the ends: the
 // index must notice the clustering and hash every byte, and still find every name.
 func TestNameIndexHashesEveryByteOfLookAlikeNames(t *testing.T) {
-	byName := map[string][]*ruleState{}
-	var names []string
-	for i := range 200 {
-		n := fmt.Sprintf("kube_pod_container_status_%04d_reason", i)
-		names = append(names, n)
-		byName[n] = []*ruleState{{}}
-	}
+	byName, names := numberedNames("kube_pod_container_status_%04d_reason", 200)
 	x := newNameIndex(byName)
 	if !x.full {
 		t.Errorf("200 names alike at both ends: longest run %d with the cheap hash, want the full hash", x.longestRun())
@@ -59,6 +47,18 @@ func TestNameIndexHashesEveryByteOfLookAlikeNames(t *testing.T) {
 		t.Errorf("longest run of occupied slots is %d with the full hash", run)
 	}
 	checkNameIndex(t, x, byName, names)
+}
+
+// numberedNames returns n names made by format from 0..n-1, each with a rule of its own.
+func numberedNames(format string, n int) (map[string][]*ruleState, []string) {
+	byName := map[string][]*ruleState{}
+	var names []string
+	for i := range n {
+		name := fmt.Sprintf(format, i)
+		names = append(names, name)
+		byName[name] = []*ruleState{{}}
+	}
+	return byName, names
 }
 
 func checkNameIndex(t *testing.T, x nameIndex, byName map[string][]*ruleState, names []string) {
