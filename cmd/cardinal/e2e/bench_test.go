@@ -34,13 +34,8 @@ func BenchmarkEndToEnd(b *testing.B) {
 	// Each iteration is a whole scenario against a fresh cardinal; with several
 	// (-benchtime=3x in make bench) every figure reported is the median of the runs, each
 	// run is logged, and a run on a momentarily busy host moves the result less.
-	var figures map[string][]float64
-	add := func(unit string, v float64) {
-		if figures == nil {
-			figures = map[string][]float64{}
-		}
-		figures[unit] = append(figures[unit], v)
-	}
+	figures := map[string][]float64{} // unit -> one value per run
+	add := func(unit string, v float64) { figures[unit] = append(figures[unit], v) }
 	run := 0
 	for b.Loop() {
 		run++
