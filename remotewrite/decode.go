@@ -158,9 +158,11 @@ func (d *Decoder) Unmarshal(data []byte, req *prompb.WriteRequest) error {
 	return nil
 }
 
-// unmarshalSeries is the hot loop: it reads tags and length prefixes of one byte (field
-// numbers below 16, messages below 128 bytes: labels and samples) without a call. It returns
-// what it saw of the labels on the way.
+// unmarshalSeries is the hot loop. It handles only the fields every encoder writes, a label
+// in the plain encoding (see plainLabel) and a sample, each with a one-byte tag and length,
+// inline; any other field goes to seriesField. Keeping the rare cases out of this function
+// keeps its frame small enough that the loop's variables stay in registers. It returns what
+// it saw of the labels on the way.
 func (d *Decoder) unmarshalSeries(b []byte, ts *prompb.TimeSeries) (labelFacts, error) {
 	labelCap := d.labelCap
 	if labelCap <= 0 {
@@ -171,107 +173,117 @@ func (d *Decoder) unmarshalSeries(b []byte, ts *prompb.TimeSeries) (labelFacts, 
 	labels, samples := d.labels, d.samples
 	l0, s0 := len(labels), len(samples)
 	for i := 0; i < len(b); {
-		var num int32
-		var wt uint64
-		j := i + 1
-		if c := b[i]; c < 0x80 {
-			num, wt = int32(c>>3), uint64(c&7)
-		} else if num, wt, j = tagAt(b, i); j < 0 {
-			return labelFacts{}, wireError(j, "TimeSeries")
+		if i+1 < len(b) && b[i+1] < 0x80 {
+			s, e := i+2, i+2+int(b[i+1])
+			switch {
+			case e > len(b): // truncated: seriesField says so
+			case b[i] == 1<<3|wireBytes:
+				// plainLabel and appendLabel, inlined by hand: a call here would spill every
+				// variable of the loop.
+				lb := b[s:e]
+				if len(lb) < 4 || lb[0] != 1<<3|wireBytes || len(labels)-l0 >= labelCap {
+					break
+				}
+				n := int(lb[1])
+				if n >= 0x80 || n+4 > len(lb) || lb[n+2] != 2<<3|wireBytes {
+					break
+				}
+				if m := int(lb[n+3]); m >= 0x80 || n+4+m != len(lb) {
+					break
+				}
+				scan.add(i, e)
+				labels = grow1(labels)
+				l := &labels[len(labels)-1]
+				l.Name, l.Value, l.XXX_unrecognized, l.XXX_sizecache = bytesString(lb[2:n+2]), bytesString(lb[n+4:]), nil, 0
+				i = e
+				continue
+			case b[i] == 2<<3|wireBytes:
+				if v, t, code := unmarshalSample(b[s:e]); code >= 0 {
+					samples = appendSample(samples, math.Float64frombits(v), t)
+					i = e
+					continue
+				}
+			}
 		}
-		if (num == 1 || num == 2) && wt == wireBytes && j < len(b) && b[j] < 0x80 {
-			s, e := j+1, j+1+int(b[j])
-			if e > len(b) {
-				return labelFacts{}, wireError(codeTooLong, "TimeSeries")
-			}
-			if num == 1 {
-				name, value, ok := plainLabel(b[s:e])
-				if ok {
-					scan.add(i, e)
-				} else {
-					var code int
-					if name, value, code = unmarshalLabelFields(b[s:e]); code < 0 {
-						return labelFacts{}, wireError(code, "Label")
-					}
-					scan.unusual()
-				}
-				if len(labels)-l0 < labelCap {
-					labels = grow1(labels) // appendLabel, inlined by hand on the hottest line
-					l := &labels[len(labels)-1]
-					l.Name, l.Value, l.XXX_unrecognized, l.XXX_sizecache = name, value, nil, 0
-				} else {
-					scan.unusual()
-				}
-			} else {
-				v, t, code := unmarshalSample(b[s:e])
-				if code < 0 {
-					return labelFacts{}, wireError(code, "Sample")
-				}
-				samples = appendSample(samples, math.Float64frombits(v), t)
-			}
-			i = e
-			continue
+		d.labels, d.samples = labels, samples
+		next, label, err := d.seriesField(b, i, ts, len(labels)-l0 < labelCap)
+		if err != nil {
+			return labelFacts{}, err
 		}
-		switch num {
-		case 1:
-			s, e := bytesAt(b, j, wt)
-			if e < 0 {
-				return labelFacts{}, wireError(e, "TimeSeries.labels")
-			}
-			name, value, code := unmarshalLabel(b[s:e])
-			if code < 0 {
-				return labelFacts{}, wireError(code, "Label")
-			}
+		if label {
 			scan.unusual()
-			if len(labels)-l0 < labelCap {
-				labels = appendLabel(labels, name, value)
-			}
-			i = e
-		case 2:
-			s, e := bytesAt(b, j, wt)
-			if e < 0 {
-				return labelFacts{}, wireError(e, "TimeSeries.samples")
-			}
-			v, t, code := unmarshalSample(b[s:e])
-			if code < 0 {
-				return labelFacts{}, wireError(code, "Sample")
-			}
-			samples = appendSample(samples, math.Float64frombits(v), t)
-			i = e
-		case 3:
-			s, e := bytesAt(b, j, wt)
-			if e < 0 {
-				return labelFacts{}, wireError(e, "TimeSeries.exemplars")
-			}
-			var ex *prompb.Exemplar
-			ts.Exemplars, ex = nextSlot(ts.Exemplars)
-			*ex = prompb.Exemplar{Labels: ex.Labels[:0]}
-			if code := unmarshalExemplar(b[s:e], ex); code < 0 {
-				return labelFacts{}, wireError(code, "Exemplar")
-			}
-			i = e
-		case 4:
-			s, e := bytesAt(b, j, wt)
-			if e < 0 {
-				return labelFacts{}, wireError(e, "TimeSeries.histograms")
-			}
-			var h *prompb.Histogram
-			ts.Histograms, h = nextSlot(ts.Histograms)
-			resetHistogram(h)
-			if code := d.unmarshalHistogram(b[s:e], h); code < 0 {
-				return labelFacts{}, wireError(code, "Histogram")
-			}
-			i = e
-		default:
-			if i = skipField(b, j, num, wt); i < 0 {
-				return labelFacts{}, wireError(i, "TimeSeries")
-			}
 		}
+		labels, samples, i = d.labels, d.samples, next
 	}
 	d.labels, d.samples = labels, samples
 	ts.Labels = slabPart(labels, l0)
 	ts.Samples = slabPart(samples, s0)
 	return scan.facts(b, ts.Labels), nil
+}
+
+// seriesField decodes the field of a TimeSeries at b[i] in any encoding, appending labels
+// (while room is true) and samples to the decoder's slabs, and returns where the next field
+// starts and whether this one was a label: such a label is outside the plain case.
+func (d *Decoder) seriesField(b []byte, i int, ts *prompb.TimeSeries, room bool) (next int, label bool, err error) {
+	num, wt, j := tagAt(b, i)
+	if j < 0 {
+		return 0, false, wireError(j, "TimeSeries")
+	}
+	switch num {
+	case 1:
+		s, e := bytesAt(b, j, wt)
+		if e < 0 {
+			return 0, false, wireError(e, "TimeSeries.labels")
+		}
+		name, value, code := unmarshalLabel(b[s:e])
+		if code < 0 {
+			return 0, false, wireError(code, "Label")
+		}
+		if room {
+			d.labels = appendLabel(d.labels, name, value)
+		}
+		return e, true, nil
+	case 2:
+		s, e := bytesAt(b, j, wt)
+		if e < 0 {
+			return 0, false, wireError(e, "TimeSeries.samples")
+		}
+		v, t, code := unmarshalSample(b[s:e])
+		if code < 0 {
+			return 0, false, wireError(code, "Sample")
+		}
+		d.samples = appendSample(d.samples, math.Float64frombits(v), t)
+		return e, false, nil
+	case 3:
+		s, e := bytesAt(b, j, wt)
+		if e < 0 {
+			return 0, false, wireError(e, "TimeSeries.exemplars")
+		}
+		var ex *prompb.Exemplar
+		ts.Exemplars, ex = nextSlot(ts.Exemplars)
+		*ex = prompb.Exemplar{Labels: ex.Labels[:0]}
+		if code := unmarshalExemplar(b[s:e], ex); code < 0 {
+			return 0, false, wireError(code, "Exemplar")
+		}
+		return e, false, nil
+	case 4:
+		s, e := bytesAt(b, j, wt)
+		if e < 0 {
+			return 0, false, wireError(e, "TimeSeries.histograms")
+		}
+		var h *prompb.Histogram
+		ts.Histograms, h = nextSlot(ts.Histograms)
+		resetHistogram(h)
+		if code := d.unmarshalHistogram(b[s:e], h); code < 0 {
+			return 0, false, wireError(code, "Histogram")
+		}
+		return e, false, nil
+	default:
+		if i = skipField(b, j, num, wt); i < 0 {
+			return 0, false, wireError(i, "TimeSeries")
+		}
+		return i, false, nil
+	}
 }
 
 // appendLabel appends a label to a slab, writing its fields in place. append with a
