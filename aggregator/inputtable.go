@@ -73,14 +73,15 @@ func (t *inputTable) get(h uint64) (int, inputState, bool) {
 	return i, t.slots[i].state(), true
 }
 
-// getHinted is get, first trying slot hint, where the input was found earlier under the
-// same lock: it is used if it still holds the key (an insert since may have moved it by a
-// resize), which saves the probe.
-func (t *inputTable) getHinted(h uint64, hint int) (int, inputState, bool) {
+// slotHinted returns the slot of the input with hash h, first trying slot hint, where the
+// input was found earlier under the same lock: it is used if it still holds the key (an
+// insert since may have moved it by a resize), which saves the probe.
+func (t *inputTable) slotHinted(h uint64, hint int) (int, bool) {
 	if uint(hint) < uint(len(t.slots)) && t.slots[hint].key == tableKey(h) {
-		return hint, t.slots[hint].state(), true
+		return hint, true
 	}
-	return t.get(h)
+	i, _, ok := t.get(h)
+	return i, ok
 }
 
 // update stores the state of the input found at slot i by get.

@@ -65,7 +65,7 @@ func TestInputTableStoresTheZeroHash(t *testing.T) {
 
 // A hint is only a shortcut: a stale, wrong or out-of-range one still finds the input, and
 // never another input's state.
-func TestInputTableGetHinted(t *testing.T) {
+func TestInputTableSlotHinted(t *testing.T) {
 	var tab inputTable
 	tab.insert(42, inputState{t: 1, out: 7})
 	slot, _, _ := tab.get(42)
@@ -74,13 +74,13 @@ func TestInputTableGetHinted(t *testing.T) {
 	}
 	other, _, _ := tab.get(1000 + 8*31 + 1)
 	for _, hint := range []int{slot, other, -1, len(tab.slots), 1 << 30} {
-		i, in, ok := tab.getHinted(42, hint)
-		if !ok || in.t != 1 || in.out != 7 || tab.slots[i].key != 42 {
-			t.Fatalf("getHinted(42, %d) = slot %d %+v %v", hint, i, in, ok)
+		i, ok := tab.slotHinted(42, hint)
+		if !ok || tab.slots[i].key != 42 || tab.slots[i].state().t != 1 || tab.slots[i].state().out != 7 {
+			t.Fatalf("slotHinted(42, %d) = slot %d %v", hint, i, ok)
 		}
 	}
-	if _, _, ok := tab.getHinted(43, slot); ok {
-		t.Fatal("getHinted found an input that was never stored")
+	if _, ok := tab.slotHinted(43, slot); ok {
+		t.Fatal("slotHinted found an input that was never stored")
 	}
 }
 

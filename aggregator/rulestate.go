@@ -208,72 +208,83 @@ func (r *ruleState) admitNew(rs *ruleShard, k int64) (int64, bool) {
 // the input is new. now is the wall clock in ms; maxFuture the furthest a timestamp may be
 // ahead of it.
 func (r *ruleState) ingestSample(rs *ruleShard, e *entry, series []prompb.TimeSeries, t int64, v float64, now, maxFuture int64) {
+	// The hottest function of the aggregator: the usual sample (a counter input seen before,
+	// at the slot touchInputs found) takes the straight path through it, with the counter
+	// arithmetic in line; new inputs and gauges have methods of their own.
 	stale := isStaleNaN(v)
 	k, ok := r.admit(rs, t, !stale && math.IsNaN(v), now, maxFuture)
 	if !ok {
 		return
 	}
-	slot, in, ok := rs.inputs.getHinted(e.inHash, int(e.slot))
+	slot, ok := rs.inputs.slotHinted(e.inHash, int(e.slot))
 	if !ok {
-		if stale {
-			return // a stale marker for a series we do not have: nothing to end
+		if !stale { // a stale marker for a series we do not have has nothing to end
+			r.ingestNew(rs, e, series, k, t, v)
 		}
-		if k, ok = r.admitNew(rs, k); !ok {
-			return
-		}
-		idx, ok := r.outputFor(rs, e.outHash, series[e.series].Labels, k)
-		if !ok {
-			rs.stats.dropped[dropLimit]++
-			return
-		}
-		o := rs.outputs[idx]
-		o.live++
-		r.inputs.Add(1)
-		rs.inputs.insert(e.inHash, inputState{t: t, v: v, out: idx})
-		rs.stats.ingested++
-		w := o.window(k)
-		w.samples++
-		if r.counter && r.rule.FirstSample == rules.FirstSampleCount && t > r.startT.Load()+r.stale {
-			w.increase += v // a new series that began at zero after the rule was warm
-		}
-		o.firstK = min(o.firstK, k)
 		return
 	}
+	s := &rs.inputs.slots[slot]
+	in := s.state()
 	if t <= in.t {
 		rs.stats.dropped[dropDuplicate]++
 		return
 	}
 	o := rs.outputs[in.out]
 	if r.counter {
-		r.ingestCounter(rs, o, &in, k, t, v, stale)
-	} else {
-		if k <= rs.closed {
-			rs.stats.dropped[dropLate]++
-			return
+		// The increase over the input's previous value. A sample for a closed window is
+		// credited to the oldest open one, so the running total loses nothing.
+		w := o.window(max(k, rs.closed+1))
+		w.samples++
+		switch {
+		case stale || isStaleNaN(in.v): // an end marker, or a baseline after one
+		case v >= in.v:
+			w.increase += v - in.v
+		default:
+			w.increase += v
+			rs.stats.resets++
 		}
-		r.commitGauge(rs, o, in, k)
-		o.window(k).samples++
+	} else if !r.ingestGauge(rs, o, in, k) {
+		return
 	}
 	in.t, in.v = t, v
-	rs.inputs.update(slot, in)
+	s.set(in)
 	rs.stats.ingested++
 }
 
-// ingestCounter credits a counter sample's increase over the input's previous value. A sample
-// for a closed window is credited to the oldest open one, so the running total loses nothing.
-func (r *ruleState) ingestCounter(rs *ruleShard, o *outputState, in *inputState, k, t int64, v float64, stale bool) {
-	k = max(k, rs.closed+1)
+// ingestNew starts a new input series with its first sample, in window k.
+func (r *ruleState) ingestNew(rs *ruleShard, e *entry, series []prompb.TimeSeries, k, t int64, v float64) {
+	k, ok := r.admitNew(rs, k)
+	if !ok {
+		return
+	}
+	idx, ok := r.outputFor(rs, e.outHash, series[e.series].Labels, k)
+	if !ok {
+		rs.stats.dropped[dropLimit]++
+		return
+	}
+	o := rs.outputs[idx]
+	o.live++
+	r.inputs.Add(1)
+	rs.inputs.insert(e.inHash, inputState{t: t, v: v, out: idx})
+	rs.stats.ingested++
 	w := o.window(k)
 	w.samples++
-	if stale || isStaleNaN(in.v) {
-		return // an end marker, or a baseline after one
+	if r.counter && r.rule.FirstSample == rules.FirstSampleCount && t > r.startT.Load()+r.stale {
+		w.increase += v // a new series that began at zero after the rule was warm
 	}
-	if v >= in.v {
-		w.increase += v - in.v
-	} else {
-		w.increase += v
-		rs.stats.resets++
+	o.firstK = min(o.firstK, k)
+}
+
+// ingestGauge applies a gauge sample in window k to output o of input in, and reports
+// whether it counted: a sample for a closed window is late.
+func (r *ruleState) ingestGauge(rs *ruleShard, o *outputState, in inputState, k int64) bool {
+	if k <= rs.closed {
+		rs.stats.dropped[dropLate]++
+		return false
 	}
+	r.commitGauge(rs, o, in, k)
+	o.window(k).samples++
+	return true
 }
 
 // commitGauge records, for every open window before k, the value the gauge input had at that
