@@ -99,35 +99,15 @@ func (a *Aggregator) Ingest(series []prompb.TimeSeries) {
 			named, lastName = idx.byName.lookup(name), name
 		}
 		matched, keep := false, false
-		add := func(r *ruleState) {
-			if !r.rule.MatchLabels(ts.Labels) {
-				return
-			}
-			matched = true
-			keep = keep || r.rule.KeepInput
-			var inHash, oh uint64
-			inHash, oh, b.kept, b.dropped = r.seriesHashes(b.kept, b.dropped, ts.Labels)
-			// The entry is written in place: append(b.entries, entry{...}) would build it
-			// on the stack and copy it with wide loads of narrow stores just made, which the
-			// CPU cannot forward.
-			if len(b.entries) == cap(b.entries) {
-				b.entries = slices.Grow(b.entries, 1)
-			}
-			b.entries = b.entries[:len(b.entries)+1]
-			e := &b.entries[len(b.entries)-1]
-			e.r, e.inHash, e.outHash, e.series, e.slot, e.shard = r, inHash, oh, int32(i), -1, uint8(oh%numShards)
-			e.skip = r.floatsUnaggregatable(name)
-			e.one = len(ts.Samples) == 1 && len(ts.Histograms) == 0
-			e.t, e.v = 0, 0
-			if e.one {
-				e.t, e.v = ts.Samples[0].Timestamp, ts.Samples[0].Value
-			}
-		}
 		for _, r := range named {
-			add(r)
+			if b.place(r, ts, i, name) {
+				matched, keep = true, keep || r.rule.KeepInput
+			}
 		}
 		for _, r := range idx.scan {
-			add(r)
+			if b.place(r, ts, i, name) {
+				matched, keep = true, keep || r.rule.KeepInput
+			}
 		}
 		if keep || (!matched && a.forwardUnmatched.Load()) {
 			b.forward = append(b.forward, cloneSeries(ts))
@@ -142,6 +122,32 @@ func (a *Aggregator) Ingest(series []prompb.TimeSeries) {
 	}
 	b.forward = nil
 	a.batches.Put(b)
+}
+
+// place adds the entry of series ts, the i-th of the request, named name, for rule r, if the
+// rule's matchers select it, and reports whether they did.
+func (b *batch) place(r *ruleState, ts *prompb.TimeSeries, i int, name string) bool {
+	if !r.rule.MatchLabels(ts.Labels) {
+		return false
+	}
+	var inHash, oh uint64
+	inHash, oh, b.kept, b.dropped = r.seriesHashes(b.kept, b.dropped, ts.Labels)
+	// The entry is written in place: append(b.entries, entry{...}) would build it on the
+	// stack and copy it with wide loads of narrow stores just made, which the CPU cannot
+	// forward.
+	if len(b.entries) == cap(b.entries) {
+		b.entries = slices.Grow(b.entries, 1)
+	}
+	b.entries = b.entries[:len(b.entries)+1]
+	e := &b.entries[len(b.entries)-1]
+	e.r, e.inHash, e.outHash, e.series, e.slot, e.shard = r, inHash, oh, int32(i), -1, uint8(oh%numShards)
+	e.skip = r.floatsUnaggregatable(name)
+	e.one = len(ts.Samples) == 1 && len(ts.Histograms) == 0
+	e.t, e.v = 0, 0
+	if e.one {
+		e.t, e.v = ts.Samples[0].Timestamp, ts.Samples[0].Value
+	}
+	return true
 }
 
 // apply sorts a batch's entries by shard (a counting sort) and applies each shard's entries
