@@ -38,7 +38,7 @@ fuzz:
 	  done; \
 	done
 
-## bench: Go benchmarks (decode, route+aggregate, flush, SQL rows/s) and the end-to-end
+## bench: Go benchmarks (decode, route+aggregate, flush, pipeline, SQL rows/s) and the end-to-end
 ## scenario of DESIGN.md §6 against the built binary: CPU µs/sample, RSS bytes/series,
 ## ack latency at 300k samples/s, longest flush lock hold
 bench:
