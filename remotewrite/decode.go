@@ -229,62 +229,53 @@ func (d *Decoder) seriesField(b []byte, i int, ts *prompb.TimeSeries, room bool)
 	if j < 0 {
 		return 0, false, wireError(j, "TimeSeries")
 	}
-	switch num {
-	case 1:
-		s, e := bytesAt(b, j, wt)
-		if e < 0 {
-			return 0, false, wireError(e, "TimeSeries.labels")
-		}
-		name, value, code := unmarshalLabel(b[s:e])
-		if code < 0 {
-			return 0, false, wireError(code, "Label")
-		}
-		if room {
-			d.labels = appendLabel(d.labels, name, value)
-		}
-		return e, true, nil
-	case 2:
-		s, e := bytesAt(b, j, wt)
-		if e < 0 {
-			return 0, false, wireError(e, "TimeSeries.samples")
-		}
-		v, t, code := unmarshalSample(b[s:e])
-		if code < 0 {
-			return 0, false, wireError(code, "Sample")
-		}
-		d.samples = appendSample(d.samples, math.Float64frombits(v), t)
-		return e, false, nil
-	case 3:
-		s, e := bytesAt(b, j, wt)
-		if e < 0 {
-			return 0, false, wireError(e, "TimeSeries.exemplars")
-		}
-		var ex *prompb.Exemplar
-		ts.Exemplars, ex = nextSlot(ts.Exemplars)
-		*ex = prompb.Exemplar{Labels: ex.Labels[:0]}
-		if code := unmarshalExemplar(b[s:e], ex); code < 0 {
-			return 0, false, wireError(code, "Exemplar")
-		}
-		return e, false, nil
-	case 4:
-		s, e := bytesAt(b, j, wt)
-		if e < 0 {
-			return 0, false, wireError(e, "TimeSeries.histograms")
-		}
-		var h *prompb.Histogram
-		ts.Histograms, h = nextSlot(ts.Histograms)
-		resetHistogram(h)
-		if code := d.unmarshalHistogram(b[s:e], h); code < 0 {
-			return 0, false, wireError(code, "Histogram")
-		}
-		return e, false, nil
-	default:
+	if num < 1 || num >= int32(len(seriesFields)) {
 		if i = skipField(b, j, num, wt); i < 0 {
 			return 0, false, wireError(i, "TimeSeries")
 		}
 		return i, false, nil
 	}
+	s, e := bytesAt(b, j, wt)
+	if e < 0 {
+		return 0, false, wireError(e, seriesFields[num])
+	}
+	var code int
+	switch field := b[s:e]; num {
+	case 1:
+		var name, value string
+		if name, value, code = unmarshalLabel(field); code >= 0 && room {
+			d.labels = appendLabel(d.labels, name, value)
+		}
+		label = true
+	case 2:
+		var v uint64
+		var t int64
+		if v, t, code = unmarshalSample(field); code >= 0 {
+			d.samples = appendSample(d.samples, math.Float64frombits(v), t)
+		}
+	case 3:
+		var ex *prompb.Exemplar
+		ts.Exemplars, ex = nextSlot(ts.Exemplars)
+		*ex = prompb.Exemplar{Labels: ex.Labels[:0]}
+		code = unmarshalExemplar(field, ex)
+	case 4:
+		var h *prompb.Histogram
+		ts.Histograms, h = nextSlot(ts.Histograms)
+		resetHistogram(h)
+		code = d.unmarshalHistogram(field, h)
+	}
+	if code < 0 {
+		return 0, false, wireError(code, seriesMessages[num])
+	}
+	return e, label, nil
 }
+
+// seriesFields and seriesMessages name, for error messages, the fields of a TimeSeries by
+// number and the message each holds.
+var (
+	seriesFields   = [...]string{1: "TimeSeries.labels", 2: "TimeSeries.samples", 3: "TimeSeries.exemplars", 4: "TimeSeries.histograms"}
+	seriesMessages = [...]string{1: "Label", 2: "Sample", 3: "Exemplar", 4: "Histogram"}
+)
 
 // appendLabel appends a label to a slab, writing its fields in place. append with a
 // composite literal builds the label on the stack and then copies it in 16-byte moves that
