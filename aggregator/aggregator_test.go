@@ -1,6 +1,7 @@
 package aggregator
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 
@@ -194,6 +195,54 @@ func TestSemantics(t *testing.T) {
 			_, out, _ := runSteps(t, tt.rule, tt.steps)
 			if got := out.points(); !slices.Equal(got, tt.want) {
 				t.Errorf("outputs\n got: %q\nwant: %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// A window close skips reading a counter rule's inputs unless one may leave (see
+// ruleShard.oldestT): an input that went silent, got a stale marker, or arrived with an old
+// timestamp must still leave on time while pod a, sending every 10 s, keeps the output busy.
+func TestCounterInputsLeaveWhileOthersStay(t *testing.T) {
+	tests := []struct {
+		name string
+		b    map[int64][]float64 // wall -> pod b's sample (seconds, value) sent then
+		// input series after each close, at walls 12, 22, ... 62 (windows ending 10..60)
+		inputs []int64
+		bAdds  float64 // b's increase, counted in the window ending 20
+	}{
+		// Staleness is 30 s: b's last sample at 11 is stale at the window ending 50.
+		{name: "silent", b: map[int64][]float64{2: {1, 5}, 12: {11, 6}}, inputs: []int64{2, 2, 2, 2, 1, 1}, bAdds: 1},
+		// b's stale marker at 21 ends it at the close of the window holding it, (20,30].
+		{name: "stale_marker", b: map[int64][]float64{2: {1, 5}, 12: {11, 6}, 22: {21, stale}}, inputs: []int64{2, 2, 1, 1, 1, 1}, bAdds: 1},
+		// b first appears at wall 42 with a sample from 11, older than every input then:
+		// stale, like the silent b, at the window ending 50.
+		{name: "late_newcomer", b: map[int64][]float64{42: {11, 6}}, inputs: []int64{1, 1, 1, 1, 1, 1}}, // its one sample is a baseline
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, out, _, clk := newTestAggregator(t, 0, counterRule("req_total"))
+			var got []int64
+			for wall := int64(2); wall <= 62; wall += 10 {
+				flushAt(a, clk, wall)
+				if wall > 2 {
+					got = append(got, a.Stats()[0].InputSeries)
+				}
+				batch := []prompb.TimeSeries{series("req_total{pod=a}", float64(wall-1), float64(wall))}
+				if b, ok := tt.b[wall]; ok {
+					batch = append(batch, series("req_total{pod=b}", b...))
+				}
+				a.Ingest(batch)
+			}
+			if !slices.Equal(got, tt.inputs) {
+				t.Errorf("input series after each close: got %v, want %v", got, tt.inputs)
+			}
+			var want []string
+			for end := int64(20); end <= 60; end += 10 {
+				want = append(want, fmt.Sprintf("req_total{}@%d=%g", end, float64(end-10)+tt.bAdds))
+			}
+			if got := out.points(); !slices.Equal(got, want) {
+				t.Errorf("outputs\n got: %q\nwant: %q", got, want)
 			}
 		})
 	}

@@ -1,6 +1,7 @@
 package aggregator
 
 import (
+	"math"
 	"time"
 
 	"github.com/prometheus/prometheus/model/histogram"
@@ -116,27 +117,10 @@ func appendSeries(out []prompb.TimeSeries, es []emitted) []prompb.TimeSeries {
 // res is scratch for the outputs' results; its interval is the rule's.
 func (r *ruleState) closeWindow(rs *ruleShard, k int64, buf []emitted, res *windowResult) []emitted {
 	end := k * r.interval
-	rs.gone = rs.gone[:0]
-	for i := range rs.inputs.slots {
-		s := &rs.inputs.slots[i]
-		if s.key == 0 {
-			continue
-		}
-		in := s.state()
-		if (isStaleNaN(in.v) && in.t <= end) || in.t <= end-r.stale {
-			r.releaseInput(rs, in)
-			rs.gone = append(rs.gone, s.key)
-			continue
-		}
-		if !r.counter && !isStaleNaN(in.v) && windowOf(in.t, r.interval) <= k {
-			rs.outputs[in.out].window(k).addValue(in.v, in.t)
-		}
-	}
-	for _, key := range rs.gone {
-		rs.inputs.delete(key)
-	}
-	if len(rs.gone) > 0 {
-		rs.inputs.shrink()
+	// A counter rule's inputs matter here only if one may leave: a gauge's are read at every
+	// close. Skipping the pass keeps the flush's time under the shard lock to its outputs.
+	if !r.counter || rs.staleMarked || rs.oldestT <= end-r.stale {
+		r.closeInputs(rs, k)
 	}
 	emit := k > r.startK.Load()
 	for idx, o := range rs.outputs {
@@ -174,6 +158,39 @@ func (r *ruleState) closeWindow(rs *ruleShard, k int64, buf []emitted, res *wind
 		buf = r.closeNativeWindow(rs, k, buf)
 	}
 	return buf
+}
+
+// closeInputs is closeWindow's pass over the inputs of a rule shard: it expires those that
+// are stale at the end of window k (a stale marker in it or before, or no sample for the
+// staleness period), folds the gauge inputs' values into window k, and recomputes what lets
+// a later close skip the pass (see ruleShard.oldestT).
+func (r *ruleState) closeInputs(rs *ruleShard, k int64) {
+	end := k * r.interval
+	rs.gone = rs.gone[:0]
+	oldest, marked := int64(math.MaxInt64), false
+	for i := range rs.inputs.slots {
+		s := &rs.inputs.slots[i]
+		if s.key == 0 {
+			continue
+		}
+		in := s.state()
+		if (isStaleNaN(in.v) && in.t <= end) || in.t <= end-r.stale {
+			r.releaseInput(rs, in)
+			rs.gone = append(rs.gone, s.key)
+			continue
+		}
+		oldest, marked = min(oldest, in.t), marked || isStaleNaN(in.v)
+		if !r.counter && !isStaleNaN(in.v) && windowOf(in.t, r.interval) <= k {
+			rs.outputs[in.out].window(k).addValue(in.v, in.t)
+		}
+	}
+	for _, key := range rs.gone {
+		rs.inputs.delete(key)
+	}
+	if len(rs.gone) > 0 {
+		rs.inputs.shrink()
+	}
+	rs.oldestT, rs.staleMarked = oldest, marked
 }
 
 // closeNativeWindow is closeWindow for the native-histogram state: it expires inputs, adds

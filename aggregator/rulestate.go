@@ -249,6 +249,7 @@ func (r *ruleState) ingestSample(rs *ruleShard, e *entry, series []prompb.TimeSe
 	in.t, in.v = t, v
 	s.set(in)
 	rs.stats.ingested++
+	rs.staleMarked = rs.staleMarked || stale
 }
 
 // ingestNew starts a new input series with its first sample, in window k.
@@ -266,6 +267,11 @@ func (r *ruleState) ingestNew(rs *ruleShard, e *entry, series []prompb.TimeSerie
 	o.live++
 	r.inputs.Add(1)
 	rs.inputs.insert(e.inHash, inputState{t: t, v: v, out: idx})
+	if rs.inputs.len() == 1 {
+		rs.oldestT = t
+	} else {
+		rs.oldestT = min(rs.oldestT, t)
+	}
 	rs.stats.ingested++
 	w := o.window(k)
 	w.samples++

@@ -104,6 +104,13 @@ type ruleShard struct {
 	outputIdx map[uint64]uint32 // output hash -> index in outputs
 	free      []uint32
 	gone      []uint64 // scratch: inputs leaving at a window close
+
+	// What a window close needs to know to skip reading every input of a counter rule:
+	// oldestT is at most the last timestamp of any input, and staleMarked is set once any
+	// input holds a stale marker. Inputs' last timestamps only grow, so a new input is the
+	// only thing that can lower the bound; the first input of an empty shard sets it.
+	oldestT     int64
+	staleMarked bool
 }
 
 // liveOutputs returns the number of output series in the shard.
