@@ -63,9 +63,11 @@ func (a *Aggregator) flushRule(r *ruleState, force bool) []prompb.TimeSeries {
 	// The samples of every shard are gathered first, so that the series are built in one
 	// slice of the right size: a flush allocates what it hands to the sinks and little else,
 	// and nothing while it holds a lock (growing buf there could make it assist the garbage
-	// collector). A flush that catches up closes several windows, each output emitting in
-	// every one; the presizing stops at 16 of them.
-	windows := int(min(max(target-r.closedK.Load(), 1), 16))
+	// collector). A flush that catches up closes several windows (history sent faster than
+	// real time: about four per tick), each output emitting in every one; the presizing
+	// stops at four, so that a flush after a long gap, whose windows are mostly empty, does
+	// not set aside many times what it emits.
+	windows := int(min(max(target-r.closedK.Load(), 1), 4))
 	buf := make([]emitted, 0, int(r.outputN.Load())*len(r.outputs)*windows)
 	// One result for every window: outputs see it through an interface, so it is on the heap.
 	res := &windowResult{interval: float64(r.interval) / 1000}
