@@ -84,9 +84,6 @@ func (t *inputTable) slotHinted(h uint64, hint int) (int, bool) {
 	return i, ok
 }
 
-// update stores the state of the input found at slot i by get.
-func (t *inputTable) update(i int, in inputState) { t.slots[i].set(in) }
-
 // insert adds an input that get did not find.
 func (t *inputTable) insert(h uint64, in inputState) {
 	if (t.n+1)*5 > len(t.slots)*4 { // keep the load at most 0.8

@@ -21,7 +21,7 @@ func TestInputTableAgreesWithMap(t *testing.T) {
 			case r < 5:
 				in := inputState{t: rng.Int64N(1 << 41), v: rng.Float64(), out: rng.Uint32N(maxOuts)}
 				if i, _, ok := tab.get(h); ok {
-					tab.update(i, in)
+					tab.slots[i].set(in)
 				} else {
 					tab.insert(h, in)
 				}

@@ -249,7 +249,9 @@ func (r *ruleState) ingestSample(rs *ruleShard, e *entry, series []prompb.TimeSe
 	in.t, in.v = t, v
 	s.set(in)
 	rs.stats.ingested++
-	rs.staleMarked = rs.staleMarked || stale
+	if stale { // written only then: the field is not among the shard's hot ones
+		rs.staleMarked = true
+	}
 }
 
 // ingestNew starts a new input series with its first sample, in window k.
