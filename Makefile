@@ -43,7 +43,7 @@ fuzz:
 ## ack latency at 300k samples/s, longest flush lock hold
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./remotewrite/ ./aggregator/
-	$(GO) test -run '^$$' -bench '^BenchmarkWriteRows$$' -benchtime 3s ./timescale/
+	$(GO) test -run '^$$' -bench '^BenchmarkWriteRows$$' -benchtime 3s ./downstream/timescale/
 	$(GO) test -run '^$$' -bench '^BenchmarkEndToEnd$$' -benchtime 3x -timeout 30m ./cmd/cardinal/e2e/
 
 PROMETHEUS_VERSION ?= v0.307.3

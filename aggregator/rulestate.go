@@ -62,11 +62,12 @@ func newRuleState(r *rules.Rule) (*ruleState, error) {
 	if r.ByMode {
 		st.grouping = newNameSet(r.By)
 	}
-	if st.interval <= 0 {
-		st.interval = (15 * time.Second).Milliseconds()
+	// A rule built in code rather than compiled from a file may leave its timing unset.
+	if def := rules.DefaultDefaults(); st.interval <= 0 {
+		st.interval = time.Duration(def.FlushInterval).Milliseconds()
 	}
-	if st.stale <= 0 {
-		st.stale = (5 * time.Minute).Milliseconds()
+	if def := rules.DefaultDefaults(); st.stale <= 0 {
+		st.stale = time.Duration(def.Staleness).Milliseconds()
 	}
 	return st, nil
 }

@@ -32,9 +32,6 @@ const (
 	PushPath  = "/api/v1/push"
 )
 
-// DefaultMaxRequestBytes is the default bound on a request body, compressed or decoded.
-const DefaultMaxRequestBytes = 32 << 20
-
 // maxUpfrontBodyBytes is what a Handler allocates before the body arrives, whatever
 // Content-Length claims.
 const maxUpfrontBodyBytes = 1 << 20

@@ -3,13 +3,15 @@ package rules
 import (
 	"fmt"
 	"slices"
+
+	"github.com/cardinal-proxy/cardinal/config/setting"
 )
 
 // warnCollisions warns when two rules write the same output series: the same output metric
 // name, grouping and added labels, with nothing that tells their inputs apart (an equality
 // matcher with different values on a label both keep). Downstream, their samples would
 // overwrite each other. Rules whose metric name is a regexp are not compared.
-func warnCollisions(srcs []*ruleSource, rules []*Rule, p *problems) {
+func warnCollisions(srcs []*ruleSource, rules []*Rule, p *setting.Problems) {
 	seen := map[string][]int{} // output series key → indexes of the rules writing it
 	warned := map[[2]int]bool{}
 	for i, r := range rules {
@@ -29,7 +31,7 @@ func warnCollisions(srcs []*ruleSource, rules []*Rule, p *problems) {
 						continue
 					}
 					warned[[2]int{j, i}] = true
-					p.warnf(srcs[i].file, srcs[i].line(), "rule %q writes the same output series as rule %q (%s): %s with the same labels; give one an output_name or add_labels",
+					p.Warnf(srcs[i].at.File(), srcs[i].line(), "rule %q writes the same output series as rule %q (%s): %s with the same labels; give one an output_name or add_labels",
 						r.Name, rules[j].Name, rules[j].Source, out)
 				}
 				seen[key] = append(seen[key], i)

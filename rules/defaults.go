@@ -1,81 +1,48 @@
 package rules
 
-import "time"
+import (
+	"errors"
+	"time"
 
-// The documented defaults (DESIGN.md §3, §7). Each constructor returns a fresh value.
-
-const (
-	defaultListenAddr      = ":9091"
-	defaultMaxRequestBytes = 32 << 20
-	defaultHTTPTimeout     = 30 * time.Second
-	defaultFlushInterval   = 15 * time.Second
-	defaultFlushDelay      = 10 * time.Second
-	defaultStaleness       = 5 * time.Minute
-	defaultCompressAfter   = 7 * 24 * time.Hour
+	"github.com/cardinal-proxy/cardinal/config/setting"
 )
 
-// defaultConfig is what an empty file means; the decoder fills the keys present over it.
-func defaultConfig() Config {
-	return Config{
-		Server: ServerConfig{
-			ListenAddr:      defaultListenAddr,
-			MaxRequestBytes: defaultMaxRequestBytes,
-			ReadTimeout:     Duration(defaultHTTPTimeout),
-			WriteTimeout:    Duration(defaultHTTPTimeout),
-			Limits: LimitsConfig{
-				MaxSeriesPerRequest: 50_000,
-				MaxLabelsPerSeries:  64,
-				MaxLabelNameLength:  1024,
-				MaxLabelValueLength: 4096,
-			},
-		},
-		Aggregator: AggregatorConfig{
-			FlushInterval: Duration(defaultFlushInterval),
-			FlushDelay:    Duration(defaultFlushDelay),
-			Staleness:     Duration(defaultStaleness),
-			Unmatched:     UnmatchedForward,
-		},
+// MinInterval is the shortest window a rule may have.
+const MinInterval = time.Second
+
+// Defaults are what a rule inherits when it does not set its own timing (the flush_interval,
+// flush_delay and staleness keys of the aggregator section).
+type Defaults struct {
+	// FlushInterval is the default window length of rules (default 15s).
+	FlushInterval setting.Duration `yaml:"flush_interval"`
+	// FlushDelay is the default time a window stays open after its end for late samples
+	// (default 10s); a rule's inherited delay is cut to its interval when longer.
+	FlushDelay setting.Duration `yaml:"flush_delay"`
+	// Staleness is the default time an input series lives without samples (default 5m,
+	// Prometheus's lookback).
+	Staleness setting.Duration `yaml:"staleness"`
+}
+
+// DefaultDefaults are the documented rule defaults (docs/design.md §3.2, §3.6).
+func DefaultDefaults() Defaults {
+	return Defaults{
+		FlushInterval: setting.Duration(15 * time.Second),
+		FlushDelay:    setting.Duration(10 * time.Second),
+		Staleness:     setting.Duration(5 * time.Minute),
 	}
 }
 
-func defaultRemoteWrite() RemoteWriteConfig {
-	return RemoteWriteConfig{
-		Timeout: Duration(defaultHTTPTimeout),
-		Queue: QueueConfig{
-			MaxBytes:          64 << 20,
-			MaxSamplesPerSend: 2000,
-			Shards:            4,
-			MinBackoff:        Duration(30 * time.Millisecond),
-			MaxBackoff:        Duration(5 * time.Second),
-		},
+// Validate reports every problem of the defaults, each as a *setting.Error at its key.
+func (d *Defaults) Validate() error {
+	var errs []error
+	if time.Duration(d.FlushInterval) < MinInterval {
+		errs = append(errs, setting.At("flush_interval").Errorf("aggregator.flush_interval must be at least %s, not %s", setting.Duration(MinInterval), d.FlushInterval))
 	}
-}
-
-func defaultTimescale() TimescaleConfig {
-	return TimescaleConfig{
-		ChunkInterval:  Duration(24 * time.Hour),
-		PartitionAhead: Duration(3 * 24 * time.Hour),
-		BatchSize:      5000,
-		MaxQueueBytes:  64 << 20,
+	if d.FlushDelay > d.FlushInterval {
+		errs = append(errs, setting.At("flush_delay").Errorf("aggregator.flush_delay %s is longer than flush_interval %s: a window must close before the next one ends", d.FlushDelay, d.FlushInterval))
 	}
-}
-
-// List entries get their defaults through the decoder's older Unmarshaler interface, which
-// (unlike decoding a yaml.Node) keeps the decoder's strict unknown-key checking. The plain
-// types have no methods, so decoding into them does not recurse.
-type (
-	plainRemoteWrite RemoteWriteConfig
-	plainTimescale   TimescaleConfig
-)
-
-// UnmarshalYAML fills the defaults, then the keys present.
-func (c *RemoteWriteConfig) UnmarshalYAML(unmarshal func(any) error) error {
-	*c = defaultRemoteWrite()
-	return unmarshal((*plainRemoteWrite)(c))
-}
-
-// UnmarshalYAML fills the defaults, then the keys present.
-func (c *TimescaleConfig) UnmarshalYAML(unmarshal func(any) error) error {
-	*c = defaultTimescale()
-	return unmarshal((*plainTimescale)(c))
+	if d.Staleness <= 0 {
+		errs = append(errs, setting.At("staleness").Errorf("aggregator.staleness must be more than 0 (it is how long an input series lives without samples)"))
+	}
+	return errors.Join(errs...)
 }

@@ -26,11 +26,6 @@ const baseRuleYAML = `  - name: base
     max_output_series: 10
 `
 
-func compileOne(t *testing.T, rule string) *Rule {
-	t.Helper()
-	return mustParse(t, withRules(rule)).Rules[0]
-}
-
 func TestFingerprintIgnoresNameSourceAndSpelling(t *testing.T) {
 	base := compileOne(t, baseRuleYAML)
 	tests := []struct{ name, rule string }{

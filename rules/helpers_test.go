@@ -1,73 +1,37 @@
 package rules
 
 import (
-	"io/fs"
 	"maps"
-	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/prometheus/prometheus/prompb"
+	"gopkg.in/yaml.v3"
+
+	"github.com/cardinal-proxy/cardinal/config/setting"
 )
 
-// memLoader is a Loader over an in-memory environment and file system.
-func memLoader(env, files map[string]string) Loader {
-	return Loader{
-		LookupEnv: func(name string) (string, bool) {
-			v, ok := env[name]
-			return v, ok
-		},
-		ReadFile: func(path string) ([]byte, error) {
-			if d, ok := files[path]; ok {
-				return []byte(d), nil
-			}
-			return nil, &fs.PathError{Op: "open", Path: path, Err: fs.ErrNotExist}
-		},
-		Glob: func(pattern string) ([]string, error) {
-			if _, err := filepath.Match(pattern, ""); err != nil {
-				return nil, err
-			}
-			var out []string
-			for name := range files {
-				if ok, _ := filepath.Match(pattern, name); ok {
-					out = append(out, name)
-				}
-			}
-			slices.Sort(out)
-			return out, nil
-		},
-	}
-}
+// nowhere is a Locator for rules compiled outside any file.
+type nowhere struct{}
 
-// parseYAML parses text as cardinal.yaml with an empty environment and file system.
-func parseYAML(t *testing.T, text string) (*Config, error) {
+func (nowhere) File() string               { return "test" }
+func (nowhere) Line(setting.Key) int       { return 0 }
+func (nowhere) Written(k setting.Key) bool { return false }
+
+// compileOne decodes a YAML list holding one rule and compiles it with the default defaults,
+// failing the test on any error.
+func compileOne(t *testing.T, rule string) *Rule {
 	t.Helper()
-	return memLoader(nil, nil).Parse([]byte(text), "cardinal.yaml")
-}
-
-// mustParse parses text and fails the test on error.
-func mustParse(t *testing.T, text string) *Config {
-	t.Helper()
-	cfg, err := parseYAML(t, text)
-	if err != nil {
-		t.Fatalf("unexpected error:\n%v", err)
+	var cfgs []RuleConfig
+	if err := yaml.Unmarshal([]byte(rule), &cfgs); err != nil || len(cfgs) != 1 {
+		t.Fatalf("decoding %q: %v (%d rules)", rule, err, len(cfgs))
 	}
-	return cfg
-}
-
-// errorLines splits a joined error into its lines (nil for no error).
-func errorLines(err error) []string {
-	if err == nil {
-		return nil
+	var p setting.Problems
+	rules := Compile([]Source{{Config: cfgs[0], At: nowhere{}}}, DefaultDefaults(), &p)
+	if p.Failed() {
+		t.Fatalf("compiling:\n%v", p.Err())
 	}
-	return strings.Split(err.Error(), "\n")
-}
-
-// withRules is a minimal valid config (a file downstream) followed by a rules: list; the
-// first line of rulesYAML is line 3 of the file.
-func withRules(rulesYAML string) string {
-	return "downstream: {file: {path: \"-\"}}\nrules:\n" + rulesYAML
+	return rules[0]
 }
 
 // labelsOf turns a map into a sorted label set.

@@ -1,5 +1,7 @@
 package rules
 
+import "github.com/cardinal-proxy/cardinal/config/setting"
+
 // RuleConfig is one rule as written in YAML, before validation and compilation into a Rule.
 // Pointer fields are nil when the key is absent, so the rule inherits the aggregator default.
 type RuleConfig struct {
@@ -20,9 +22,9 @@ type RuleConfig struct {
 	// Outputs are the output kinds (default: total, or sum for gauges).
 	Outputs []string `yaml:"outputs"`
 	// Interval, FlushDelay and Staleness override the aggregator defaults.
-	Interval   *Duration `yaml:"interval"`
-	FlushDelay *Duration `yaml:"flush_delay"`
-	Staleness  *Duration `yaml:"staleness"`
+	Interval   *setting.Duration `yaml:"interval"`
+	FlushDelay *setting.Duration `yaml:"flush_delay"`
+	Staleness  *setting.Duration `yaml:"staleness"`
 	// OutputName renames the output metric.
 	OutputName string `yaml:"output_name"`
 	// AddLabels are set on every output series.
@@ -34,9 +36,4 @@ type RuleConfig struct {
 	// MaxInputSeries and MaxOutputSeries cap the rule's cardinality (0 = unlimited).
 	MaxInputSeries  int `yaml:"max_input_series"`
 	MaxOutputSeries int `yaml:"max_output_series"`
-}
-
-// ruleFile is the document of a file named by rule_files.
-type ruleFile struct {
-	Rules []RuleConfig `yaml:"rules"`
 }

@@ -99,3 +99,45 @@ func TestParseSelectorRejects(t *testing.T) {
 		})
 	}
 }
+
+// FuzzSelector checks that the selector parser never panics and that what it accepts prints
+// back (Matcher.String) to a selector that parses to the same matchers.
+func FuzzSelector(f *testing.F) {
+	for _, s := range []string{
+		`http_requests_total`, `x{a="b",c!="d",e=~"f.*",g!~"h"}`, `{__name__=~"x.+"}`,
+		`x{a='it\'s'}`, "x{a=`raw\\d`}", `x{a="\u00e9\n\x41"}`, `x{a="b",}`, ` x { } `,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		ms, err := ParseSelector(s)
+		if err != nil {
+			return
+		}
+		printed := make([]string, len(ms))
+		for i, m := range ms {
+			printed[i] = m.String()
+		}
+		again, err := ParseSelector("{" + strings.Join(printed, ",") + "}")
+		if err != nil {
+			t.Fatalf("%q parsed, but its printed form %q does not: %v", s, printed, err)
+		}
+		if len(again) != len(ms) {
+			t.Fatalf("%q: %d matchers, reparsed %d", s, len(ms), len(again))
+		}
+		for i := range ms {
+			if again[i].Type != ms[i].Type || again[i].Name != ms[i].Name || again[i].Value != ms[i].Value {
+				t.Fatalf("%q: matcher %d %v reparsed as %v", s, i, ms[i], again[i])
+			}
+		}
+	})
+}
+
+// matcherStrings prints matchers in PromQL syntax.
+func matcherStrings(ms []*Matcher) []string {
+	var out []string
+	for _, m := range ms {
+		out = append(out, m.String())
+	}
+	return out
+}

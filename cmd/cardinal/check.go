@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/cardinal-proxy/cardinal/rules"
+	"github.com/cardinal-proxy/cardinal/config"
 )
 
 // checkConfig validates each file as `promtool check config` does: errors and warnings with
@@ -16,7 +16,7 @@ func checkConfig(files []string, stdout, stderr io.Writer) int {
 	}
 	code := 0
 	for _, f := range files {
-		cfg, err := rules.Load(f)
+		cfg, err := config.Load(f)
 		if err != nil {
 			fmt.Fprintf(stderr, "FAILED: %s\n%v\n", f, err)
 			code = 1
@@ -25,15 +25,7 @@ func checkConfig(files []string, stdout, stderr io.Writer) int {
 		for _, w := range cfg.Warnings {
 			fmt.Fprintf(stdout, "WARNING: %s\n", w)
 		}
-		fmt.Fprintf(stdout, "SUCCESS: %s is valid: %d rules, %d downstreams\n", f, len(cfg.Rules),
-			len(cfg.Downstream.RemoteWrite)+len(cfg.Downstream.TimescaleDB)+boolInt(cfg.Downstream.File != nil))
+		fmt.Fprintf(stdout, "SUCCESS: %s is valid: %d rules, %d downstreams\n", f, len(cfg.Rules), cfg.Downstream.Count())
 	}
 	return code
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }

@@ -9,7 +9,7 @@ import (
 
 // downstream is what the proxy needs of one sink: a remote-write client, the file sink, a
 // PostgreSQL sink.
-type downstream interface {
+type sink interface {
 	Send(series []prompb.TimeSeries)
 	// Full reports that the sink's bounded queue is full: the receiver then answers 503.
 	Full() bool
@@ -21,7 +21,7 @@ type downstream interface {
 type namedDownstream struct {
 	name string
 	kind string
-	downstream
+	sink
 }
 
 // fanout sends every series to every downstream. Series are shared, never modified.

@@ -6,30 +6,20 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cardinal-proxy/cardinal/config/setting"
 	"github.com/cardinal-proxy/cardinal/remotewrite"
-	"github.com/cardinal-proxy/cardinal/rules"
 )
 
 // memoryRefuseFraction is the share of server.memory_limit the live heap may reach before
 // the receiver refuses data; the rest is headroom for requests in flight and garbage.
 const memoryRefuseFraction = 0.9
 
-// receiverLimits maps server.limits to the receiver's limits.
-func receiverLimits(c rules.LimitsConfig) remotewrite.Limits {
-	return remotewrite.Limits{
-		MaxSeriesPerRequest: int(c.MaxSeriesPerRequest),
-		MaxLabelsPerSeries:  int(c.MaxLabelsPerSeries),
-		MaxLabelNameLength:  int(c.MaxLabelNameLength),
-		MaxLabelValueLength: int(c.MaxLabelValueLength),
-	}
-}
-
 // applyMemoryLimit applies server.memory_limit: the Go runtime's soft memory limit is set to
 // it, so the garbage collector works harder before the process grows past it, and the
 // returned guard makes the receiver answer 503 while the live heap is over
 // memoryRefuseFraction of it. No limit (0) returns nil and leaves the runtime (and
 // GOMEMLIMIT) alone.
-func applyMemoryLimit(limit rules.ByteSize, reg prometheus.Registerer, logger *slog.Logger) *remotewrite.MemoryGuard {
+func applyMemoryLimit(limit setting.ByteSize, reg prometheus.Registerer, logger *slog.Logger) *remotewrite.MemoryGuard {
 	if limit <= 0 {
 		return nil
 	}

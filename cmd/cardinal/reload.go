@@ -10,7 +10,7 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 
-	"github.com/cardinal-proxy/cardinal/rules"
+	"github.com/cardinal-proxy/cardinal/config"
 )
 
 // reload loads the configuration file again and applies it. An invalid configuration
@@ -19,7 +19,7 @@ import (
 func (s *server) reload() error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
-	cfg, err := rules.Load(s.flags.configFile)
+	cfg, err := config.Load(s.flags.configFile)
 	if err != nil {
 		s.reloadOK.Set(0)
 		s.logger.Error("configuration reload failed; the previous configuration stays in force", "err", err)
@@ -35,7 +35,7 @@ func (s *server) reload() error {
 		s.logger.Error("configuration reload failed; the previous configuration stays in force", "err", err)
 		return err
 	}
-	s.agg.SetForwardUnmatched(cfg.Aggregator.Unmatched != rules.UnmatchedDrop)
+	s.agg.SetForwardUnmatched(cfg.Aggregator.ForwardUnmatched())
 	if !reflect.DeepEqual(cfg.Downstream, old.Downstream) || cfg.Server != old.Server {
 		s.logger.Warn("server and downstream changes take effect at the next restart")
 	}

@@ -21,8 +21,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/cardinal-proxy/cardinal/aggregator"
+	"github.com/cardinal-proxy/cardinal/config"
 	"github.com/cardinal-proxy/cardinal/remotewrite"
-	"github.com/cardinal-proxy/cardinal/rules"
 )
 
 // flags are the proxy's command-line flags, named as Prometheus names its own.
@@ -90,7 +90,7 @@ type server struct {
 	ready  atomic.Bool
 
 	reloadMu   sync.Mutex
-	cfg        atomic.Pointer[rules.Config]
+	cfg        atomic.Pointer[config.Config]
 	reloadOK   prometheus.Gauge
 	reloadTime prometheus.Gauge
 }
@@ -120,7 +120,7 @@ func serve(args []string, _, stderr io.Writer) int {
 
 // runServer loads the configuration, starts everything and shuts down in order when ctx ends.
 func runServer(ctx context.Context, f *flags, logger *slog.Logger) error {
-	cfg, err := rules.Load(f.configFile)
+	cfg, err := config.Load(f.configFile)
 	if err != nil {
 		return fmt.Errorf("loading configuration: %w", err)
 	}
@@ -143,7 +143,7 @@ func runServer(ctx context.Context, f *flags, logger *slog.Logger) error {
 	s.agg = aggregator.New(aggregator.Options{
 		Output:           s.sinks,
 		Forward:          s.sinks,
-		ForwardUnmatched: cfg.Aggregator.Unmatched != rules.UnmatchedDrop,
+		ForwardUnmatched: cfg.Aggregator.ForwardUnmatched(),
 		FlushTick:        f.flushTick,
 		Logger:           logger,
 	})
@@ -166,7 +166,7 @@ func runServer(ctx context.Context, f *flags, logger *slog.Logger) error {
 	}
 	rw := remotewrite.NewHandler(s.router, remotewrite.HandlerOptions{
 		MaxRequestBytes: int64(cfg.Server.MaxRequestBytes),
-		Limits:          receiverLimits(cfg.Server.Limits),
+		Limits:          cfg.Server.Limits.Limits(),
 		MemoryGuard:     applyMemoryLimit(cfg.Server.MemoryLimit, s.reg, logger),
 	}, s.reg, logger)
 	readHeaderTimeout := 10 * time.Second // a slow-loris client sending headers is cut off too

@@ -10,13 +10,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cardinal-proxy/cardinal/config"
+	"github.com/cardinal-proxy/cardinal/downstream"
+	"github.com/cardinal-proxy/cardinal/downstream/timescale"
 	"github.com/cardinal-proxy/cardinal/remotewrite"
-	"github.com/cardinal-proxy/cardinal/rules"
-	"github.com/cardinal-proxy/cardinal/timescale"
 )
 
 // buildSinks creates every configured downstream.
-func buildSinks(ctx context.Context, cfg *rules.Config, reg prometheus.Registerer, logger *slog.Logger) (fanout, error) {
+func buildSinks(ctx context.Context, cfg *config.Config, reg prometheus.Registerer, logger *slog.Logger) (fanout, error) {
 	var out fanout
 	for _, rw := range cfg.Downstream.RemoteWrite {
 		cc, err := clientConfig(rw)
@@ -27,14 +28,14 @@ func buildSinks(ctx context.Context, cfg *rules.Config, reg prometheus.Registere
 		if err != nil {
 			return nil, fmt.Errorf("downstream %q: %w", rw.Name, err)
 		}
-		out = append(out, namedDownstream{name: rw.Name, kind: "remote_write", downstream: c})
+		out = append(out, namedDownstream{name: rw.Name, kind: "remote_write", sink: c})
 	}
 	if fc := cfg.Downstream.File; fc != nil {
 		fs, err := newFileSink(fc.Path, logger)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, namedDownstream{name: fc.Name, kind: "file", downstream: fs})
+		out = append(out, namedDownstream{name: fc.Name, kind: "file", sink: fs})
 	}
 	for _, tc := range cfg.Downstream.TimescaleDB {
 		ts, err := timescale.New(ctx, timescale.Options{
@@ -42,7 +43,7 @@ func buildSinks(ctx context.Context, cfg *rules.Config, reg prometheus.Registere
 			DSN:            string(tc.DSN),
 			ChunkInterval:  time.Duration(tc.ChunkInterval),
 			Compression:    tc.Compression,
-			CompressAfter:  time.Duration(tc.CompressAfter),
+			CompressAfter:  tc.CompressAge(),
 			Retention:      time.Duration(tc.Retention),
 			PartitionAhead: time.Duration(tc.PartitionAhead),
 			BatchSize:      tc.BatchSize,
@@ -51,7 +52,7 @@ func buildSinks(ctx context.Context, cfg *rules.Config, reg prometheus.Registere
 		if err != nil {
 			return nil, fmt.Errorf("downstream %q: %w", tc.Name, err)
 		}
-		out = append(out, namedDownstream{name: tc.Name, kind: "timescaledb", downstream: ts})
+		out = append(out, namedDownstream{name: tc.Name, kind: "timescaledb", sink: ts})
 	}
 	if len(out) == 0 {
 		logger.Warn("no downstream configured: aggregated series go nowhere")
@@ -61,7 +62,7 @@ func buildSinks(ctx context.Context, cfg *rules.Config, reg prometheus.Registere
 
 // clientConfig maps a remote_write entry to the sender's configuration, reading secrets
 // from their files.
-func clientConfig(rw rules.RemoteWriteConfig) (remotewrite.ClientConfig, error) {
+func clientConfig(rw downstream.RemoteWriteConfig) (remotewrite.ClientConfig, error) {
 	cc := remotewrite.ClientConfig{
 		Name:              rw.Name,
 		URL:               rw.URL,

@@ -14,7 +14,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 	"gopkg.in/yaml.v3"
 
-	"github.com/cardinal-proxy/cardinal/rules"
+	"github.com/cardinal-proxy/cardinal/config/setting"
 )
 
 // ErrInvalidWebConfig is what every problem with --web.config.file wraps.
@@ -28,14 +28,14 @@ type webConfig struct {
 	// TLSServerConfig turns on TLS; nil serves plain HTTP.
 	TLSServerConfig *tlsServerConfig `yaml:"tls_server_config"`
 	// BasicAuthUsers maps user names to bcrypt hashes of their passwords.
-	BasicAuthUsers map[string]rules.Secret `yaml:"basic_auth_users"`
+	BasicAuthUsers map[string]setting.Secret `yaml:"basic_auth_users"`
 	// BearerTokenFile (an extension of the format) holds a token that clients may present
 	// as "Authorization: Bearer <token>" instead of a user and password. A relative path is
 	// resolved against the web config file's directory.
 	BearerTokenFile string `yaml:"bearer_token_file"`
 
 	// bearerToken is the content of BearerTokenFile.
-	bearerToken rules.Secret
+	bearerToken setting.Secret
 }
 
 // tlsServerConfig is the receiver's certificate; both files are read again when they change.
@@ -131,7 +131,7 @@ func parseWebConfig(data []byte, path string) (*webConfig, error) {
 		case token == "":
 			problem(keyLine(&root, "bearer_token_file"), "bearer_token_file %s is empty", cfg.BearerTokenFile)
 		}
-		cfg.bearerToken = rules.Secret(token)
+		cfg.bearerToken = setting.Secret(token)
 	}
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("%w:\n%s", ErrInvalidWebConfig, strings.Join(problems, "\n"))

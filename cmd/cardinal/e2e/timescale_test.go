@@ -11,7 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/prometheus/prompb"
 
-	"github.com/cardinal-proxy/cardinal/timescale/pgtest"
+	"github.com/cardinal-proxy/cardinal/downstream/timescale/pgtest"
 )
 
 // sqlHistory is half an hour of scrapes of two jobs of three pods each, 15 s apart and 3 s

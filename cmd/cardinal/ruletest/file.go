@@ -9,7 +9,7 @@ import (
 	"github.com/prometheus/common/model"
 	"gopkg.in/yaml.v3"
 
-	"github.com/cardinal-proxy/cardinal/rules"
+	"github.com/cardinal-proxy/cardinal/config"
 )
 
 // testFile is the YAML of a rule test file.
@@ -82,7 +82,7 @@ func decodeStrictNode(n *yaml.Node, v any) error {
 }
 
 // loadTestFile reads a test file and the rules it tests.
-func loadTestFile(path string) (*testFile, *rules.Config, error) {
+func loadTestFile(path string) (*testFile, *config.Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, nil, err
@@ -94,7 +94,7 @@ func loadTestFile(path string) (*testFile, *rules.Config, error) {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	dir := filepath.Dir(path)
-	var cfg *rules.Config
+	var cfg *config.Config
 	switch {
 	case tf.ConfigFile != "" && len(tf.RuleFiles) > 0:
 		return nil, nil, fmt.Errorf("%s: config_file and rule_files are mutually exclusive", path)
@@ -103,7 +103,7 @@ func loadTestFile(path string) (*testFile, *rules.Config, error) {
 		if !filepath.IsAbs(p) {
 			p = filepath.Join(dir, p)
 		}
-		cfg, err = rules.Load(p)
+		cfg, err = config.Load(p)
 	case len(tf.RuleFiles) > 0:
 		// The tests use no downstream; the file sink keeps the config valid.
 		doc := map[string]any{"rule_files": tf.RuleFiles, "downstream": map[string]any{"file": map[string]string{"path": "-"}}}
@@ -114,7 +114,7 @@ func loadTestFile(path string) (*testFile, *rules.Config, error) {
 		if merr != nil {
 			return nil, nil, merr
 		}
-		cfg, err = rules.Parse(b, path)
+		cfg, err = config.Parse(b, path)
 	default:
 		return nil, nil, fmt.Errorf("%s: a test file needs config_file or rule_files", path)
 	}

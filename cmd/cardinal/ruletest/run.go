@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/prometheus/prompb"
 
 	"github.com/cardinal-proxy/cardinal/aggregator"
+	"github.com/cardinal-proxy/cardinal/config"
 	"github.com/cardinal-proxy/cardinal/rules"
 )
 
@@ -68,7 +69,7 @@ func (r *recorder) Send(ss []prompb.TimeSeries) {
 }
 
 // runCase feeds one test's input through a fresh aggregator and checks the expectations.
-func runCase(cfg *rules.Config, tc testCase) []string {
+func runCase(cfg *config.Config, tc testCase) []string {
 	interval := time.Duration(tc.Interval)
 	if interval <= 0 {
 		interval = 15 * time.Second
