@@ -1,17 +1,9 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-
 	"log/slog"
-	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -22,41 +14,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
-)
 
-// writeCert writes a self-signed certificate for 127.0.0.1 with the given serial number and
-// its key to dir/cert.pem and dir/key.pem, and returns the certificate.
-func writeCert(t testing.TB, dir string, serial int64) *x509.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial),
-		Subject:      pkix.Name{CommonName: "cardinal-test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, filepath.Join(dir, "cert.pem"), string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
-	writeFile(t, filepath.Join(dir, "key.pem"), string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})))
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert
-}
+	"github.com/cardinal-proxy/cardinal/cmd/cardinal/internal/testcert"
+)
 
 func writeFile(t testing.TB, path, content string) {
 	t.Helper()
@@ -76,7 +36,7 @@ func bcryptHash(t testing.TB, password string) string {
 
 func TestWebConfigErrorsNameFileAndLine(t *testing.T) {
 	dir := t.TempDir()
-	writeCert(t, dir, 1)
+	testcert.Write(t, dir, 1)
 	writeFile(t, filepath.Join(dir, "empty-token"), "\n")
 	tests := []struct {
 		name    string
@@ -166,7 +126,7 @@ func TestAuthenticationOfRequests(t *testing.T) {
 // pair keeps the previous one in service.
 func TestCertificateReloadsWhenItsFilesChange(t *testing.T) {
 	dir := t.TempDir()
-	writeCert(t, dir, 1)
+	testcert.Write(t, dir, 1)
 	path := filepath.Join(dir, "web.yml")
 	writeFile(t, path, "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n")
 	reg := prometheus.NewRegistry()
@@ -196,7 +156,7 @@ func TestCertificateReloadsWhenItsFilesChange(t *testing.T) {
 	if s := served(); s != 1 {
 		t.Fatalf("serial %d, want 1", s)
 	}
-	writeCert(t, dir, 2)
+	testcert.Write(t, dir, 2)
 	if s := served(); s != 1 {
 		t.Fatalf("serial %d within the check interval, want still 1", s)
 	}
@@ -212,7 +172,7 @@ func TestCertificateReloadsWhenItsFilesChange(t *testing.T) {
 	if v := gaugeValue(t, reg, "cardinal_web_config_last_reload_successful"); v != 0 {
 		t.Errorf("last_reload_successful = %v after a failed reload, want 0", v)
 	}
-	writeCert(t, dir, 3)
+	testcert.Write(t, dir, 3)
 	clk = clk.Add(webConfigCheckInterval)
 	if s := served(); s != 3 {
 		t.Fatalf("serial %d after a good pair was written again, want 3", s)
