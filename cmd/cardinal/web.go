@@ -34,7 +34,7 @@ func (s *server) routes(rw http.Handler) http.Handler {
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
-	return s.web.protect(mux)
+	return s.web.Protect(mux)
 }
 
 // handleReload reloads the configuration, as Prometheus's POST /-/reload does, only when

@@ -1,4 +1,4 @@
-package main
+package websecurity
 
 import (
 	"crypto/tls"
@@ -44,8 +44,8 @@ func TestWebConfigErrorsNameFileAndLine(t *testing.T) {
 		wantErr string // "" for valid
 	}{
 		{"tls_and_users_valid", "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\nbasic_auth_users:\n  alice: " + bcryptHash(t, "pw") + "\n", ""},
-		{"unknown_key", "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  ca: x\n", "web.yml:4:"},
-		{"unknown_top_level_key", "http_server_config:\n  http2: false\n", "web.yml:1:"},
+		{"unknown_key", "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  ca: x\n", "web.yml:4: field ca is not a key of tlsServerConfig"},
+		{"unknown_top_level_key", "http_server_config:\n  http2: false\n", "web.yml:1: field http_server_config is not a key of webConfig"},
 		{"cert_without_key", "tls_server_config:\n  cert_file: cert.pem\n", "web.yml:1: tls_server_config needs both cert_file and key_file"},
 		{"missing_cert_file", "tls_server_config:\n  cert_file: nope.pem\n  key_file: key.pem\n", "web.yml:1: tls_server_config: loading the certificate"},
 		{"bad_min_version", "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  min_version: SSL3\n", "web.yml:4: tls_server_config.min_version"},
@@ -74,17 +74,35 @@ func TestWebConfigErrorsNameFileAndLine(t *testing.T) {
 	}
 }
 
+// Without --web.config.file the server is plain HTTP and open: New returns nil, and a nil
+// Security neither turns TLS on nor asks for credentials.
+func TestNoWebConfigMeansPlainHTTPWithoutAuthentication(t *testing.T) {
+	w, err := New("", prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+	if err != nil || w != nil {
+		t.Fatalf("New(\"\") = %v, %v; want nil, nil", w, err)
+	}
+	if cfg, ok := w.TLS(); ok || cfg != nil {
+		t.Errorf("TLS() = %v, %v; want nil, false", cfg, ok)
+	}
+	h := w.Protect(http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) { rw.WriteHeader(204) }))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("POST", "/api/v1/write", nil))
+	if rec.Code != 204 {
+		t.Errorf("status %d without credentials, want 204", rec.Code)
+	}
+}
+
 func TestAuthenticationOfRequests(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "token"), "t0ken-value\n")
 	path := filepath.Join(dir, "web.yml")
 	writeFile(t, path, "basic_auth_users:\n  alice: "+bcryptHash(t, "s3cret")+"\nbearer_token_file: token\n")
 	reg := prometheus.NewRegistry()
-	w, err := newWebSecurity(path, reg, slog.New(slog.DiscardHandler))
+	w, err := New(path, reg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := w.protect(http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) { rw.WriteHeader(204) }))
+	h := w.Protect(http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) { rw.WriteHeader(204) }))
 
 	tests := []struct {
 		name     string
@@ -130,7 +148,7 @@ func TestCertificateReloadsWhenItsFilesChange(t *testing.T) {
 	path := filepath.Join(dir, "web.yml")
 	writeFile(t, path, "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n")
 	reg := prometheus.NewRegistry()
-	w, err := newWebSecurity(path, reg, slog.New(slog.DiscardHandler))
+	w, err := New(path, reg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
