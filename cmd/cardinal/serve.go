@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/cardinal-proxy/cardinal/aggregator"
+	"github.com/cardinal-proxy/cardinal/cmd/cardinal/websecurity"
 	"github.com/cardinal-proxy/cardinal/config"
 	"github.com/cardinal-proxy/cardinal/remotewrite"
 )
@@ -86,7 +87,7 @@ type server struct {
 	agg    *aggregator.Aggregator
 	sinks  fanout
 	router *router
-	web    *webSecurity // nil without --web.config.file
+	web    *websecurity.Security // nil without --web.config.file
 	ready  atomic.Bool
 
 	reloadMu   sync.Mutex
@@ -132,7 +133,7 @@ func runServer(ctx context.Context, f *flags, logger *slog.Logger) error {
 	s.reloadOK = prometheus.NewGauge(prometheus.GaugeOpts{Name: "cardinal_config_last_reload_successful", Help: "Whether the last configuration reload attempt was successful."})
 	s.reloadTime = prometheus.NewGauge(prometheus.GaugeOpts{Name: "cardinal_config_last_reload_success_timestamp_seconds", Help: "Timestamp of the last successful configuration reload."})
 	s.reg.MustRegister(s.reloadOK, s.reloadTime)
-	if s.web, err = newWebSecurity(f.webConfigFile, s.reg, logger); err != nil {
+	if s.web, err = websecurity.New(f.webConfigFile, s.reg, logger); err != nil {
 		return err
 	}
 

@@ -26,7 +26,7 @@ func (s *server) routes(rw http.Handler) http.Handler {
 		_, _ = w.Write([]byte("cardinal is ready.\n"))
 	})
 	mux.HandleFunc("/-/reload", s.handleReload)
-	mux.HandleFunc("GET /{$}", s.handleStatus)
+	mux.Handle("GET /{$}", s.statusPage())
 	if s.flags.enablePprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -34,7 +34,7 @@ func (s *server) routes(rw http.Handler) http.Handler {
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
-	return s.web.protect(mux)
+	return s.web.Protect(mux)
 }
 
 // handleReload reloads the configuration, as Prometheus's POST /-/reload does, only when

@@ -2,17 +2,10 @@ package e2e
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -25,6 +18,8 @@ import (
 	"github.com/golang/snappy"
 	"github.com/prometheus/prometheus/prompb"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/cardinal-proxy/cardinal/cmd/cardinal/internal/testcert"
 )
 
 // Secrets of the security test; none may ever show in cardinal's log, status page or metrics.
@@ -38,53 +33,6 @@ const (
 	secDSWrongBasic   = "eve-wr0ng-pa55"
 	secDSExpectedEves = "eve-right-pa55"
 )
-
-// writeTestCert writes a self-signed certificate for 127.0.0.1 with serial number serial to
-// dir/cert.pem and its key to dir/key.pem (each replaced by a rename, as cert-manager does),
-// and returns the certificate.
-func writeTestCert(t testing.TB, dir string, serial int64) *x509.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial),
-		Subject:      pkix.Name{CommonName: "cardinal-e2e"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	replaceFile(t, filepath.Join(dir, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}))
-	replaceFile(t, filepath.Join(dir, "cert.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert
-}
-
-// replaceFile writes data to path through a temporary file and a rename.
-func replaceFile(t testing.TB, path string, data []byte) {
-	t.Helper()
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // authDownstream is a remote-write receiver in the test that requires one Authorization
 // header value, and counts what it accepted and refused.
@@ -223,7 +171,7 @@ func (c *secureCardinal) servedSerial(t testing.TB) int64 {
 // and that no credential ever shows in the log (at debug level), the status page or /metrics.
 func TestSecurity_tls_auth_and_secrets(t *testing.T) {
 	dir := t.TempDir()
-	ca := writeTestCert(t, dir, 1)
+	ca := testcert.Write(t, dir, 1)
 	hash, err := bcrypt.GenerateFromPassword([]byte(secUserPassword), bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
@@ -332,7 +280,7 @@ rules:
 	if s := card.servedSerial(t); s != 1 {
 		t.Fatalf("serving serial %d, want 1", s)
 	}
-	renewed := writeTestCert(t, dir, 2)
+	renewed := testcert.Write(t, dir, 2)
 	eventually(t, 30*time.Second, "the renewed certificate served", func() (bool, error) {
 		s := card.servedSerial(t)
 		return s == 2, fmt.Errorf("serving serial %d", s)
@@ -362,7 +310,7 @@ rules:
 // and --web.enable-pprof open /-/reload and /debug/pprof/, still behind authentication.
 func TestSecurity_lifecycle_and_pprof_flags_open_their_endpoints(t *testing.T) {
 	dir := t.TempDir()
-	ca := writeTestCert(t, dir, 7)
+	ca := testcert.Write(t, dir, 7)
 	hash, err := bcrypt.GenerateFromPassword([]byte(secUserPassword), bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)

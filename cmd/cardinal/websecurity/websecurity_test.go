@@ -1,16 +1,9 @@
-package main
+package websecurity
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"log/slog"
-	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -21,41 +14,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
-)
 
-// writeCert writes a self-signed certificate for 127.0.0.1 with the given serial number and
-// its key to dir/cert.pem and dir/key.pem, and returns the certificate.
-func writeCert(t testing.TB, dir string, serial int64) *x509.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial),
-		Subject:      pkix.Name{CommonName: "cardinal-test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, filepath.Join(dir, "cert.pem"), string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
-	writeFile(t, filepath.Join(dir, "key.pem"), string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})))
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert
-}
+	"github.com/cardinal-proxy/cardinal/cmd/cardinal/internal/testcert"
+)
 
 func writeFile(t testing.TB, path, content string) {
 	t.Helper()
@@ -75,7 +36,7 @@ func bcryptHash(t testing.TB, password string) string {
 
 func TestWebConfigErrorsNameFileAndLine(t *testing.T) {
 	dir := t.TempDir()
-	writeCert(t, dir, 1)
+	testcert.Write(t, dir, 1)
 	writeFile(t, filepath.Join(dir, "empty-token"), "\n")
 	tests := []struct {
 		name    string
@@ -83,8 +44,8 @@ func TestWebConfigErrorsNameFileAndLine(t *testing.T) {
 		wantErr string // "" for valid
 	}{
 		{"tls_and_users_valid", "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\nbasic_auth_users:\n  alice: " + bcryptHash(t, "pw") + "\n", ""},
-		{"unknown_key", "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  ca: x\n", "web.yml:4:"},
-		{"unknown_top_level_key", "http_server_config:\n  http2: false\n", "web.yml:1:"},
+		{"unknown_key", "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  ca: x\n", "web.yml:4: field ca is not a key of tlsServerConfig"},
+		{"unknown_top_level_key", "http_server_config:\n  http2: false\n", "web.yml:1: field http_server_config is not a key of webConfig"},
 		{"cert_without_key", "tls_server_config:\n  cert_file: cert.pem\n", "web.yml:1: tls_server_config needs both cert_file and key_file"},
 		{"missing_cert_file", "tls_server_config:\n  cert_file: nope.pem\n  key_file: key.pem\n", "web.yml:1: tls_server_config: loading the certificate"},
 		{"bad_min_version", "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  min_version: SSL3\n", "web.yml:4: tls_server_config.min_version"},
@@ -113,17 +74,35 @@ func TestWebConfigErrorsNameFileAndLine(t *testing.T) {
 	}
 }
 
+// Without --web.config.file the server is plain HTTP and open: New returns nil, and a nil
+// Security neither turns TLS on nor asks for credentials.
+func TestNoWebConfigMeansPlainHTTPWithoutAuthentication(t *testing.T) {
+	w, err := New("", prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+	if err != nil || w != nil {
+		t.Fatalf("New(\"\") = %v, %v; want nil, nil", w, err)
+	}
+	if cfg, ok := w.TLS(); ok || cfg != nil {
+		t.Errorf("TLS() = %v, %v; want nil, false", cfg, ok)
+	}
+	h := w.Protect(http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) { rw.WriteHeader(204) }))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("POST", "/api/v1/write", nil))
+	if rec.Code != 204 {
+		t.Errorf("status %d without credentials, want 204", rec.Code)
+	}
+}
+
 func TestAuthenticationOfRequests(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "token"), "t0ken-value\n")
 	path := filepath.Join(dir, "web.yml")
 	writeFile(t, path, "basic_auth_users:\n  alice: "+bcryptHash(t, "s3cret")+"\nbearer_token_file: token\n")
 	reg := prometheus.NewRegistry()
-	w, err := newWebSecurity(path, reg, slog.New(slog.DiscardHandler))
+	w, err := New(path, reg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := w.protect(http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) { rw.WriteHeader(204) }))
+	h := w.Protect(http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) { rw.WriteHeader(204) }))
 
 	tests := []struct {
 		name     string
@@ -165,11 +144,11 @@ func TestAuthenticationOfRequests(t *testing.T) {
 // pair keeps the previous one in service.
 func TestCertificateReloadsWhenItsFilesChange(t *testing.T) {
 	dir := t.TempDir()
-	writeCert(t, dir, 1)
+	testcert.Write(t, dir, 1)
 	path := filepath.Join(dir, "web.yml")
 	writeFile(t, path, "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n")
 	reg := prometheus.NewRegistry()
-	w, err := newWebSecurity(path, reg, slog.New(slog.DiscardHandler))
+	w, err := New(path, reg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +174,7 @@ func TestCertificateReloadsWhenItsFilesChange(t *testing.T) {
 	if s := served(); s != 1 {
 		t.Fatalf("serial %d, want 1", s)
 	}
-	writeCert(t, dir, 2)
+	testcert.Write(t, dir, 2)
 	if s := served(); s != 1 {
 		t.Fatalf("serial %d within the check interval, want still 1", s)
 	}
@@ -211,7 +190,7 @@ func TestCertificateReloadsWhenItsFilesChange(t *testing.T) {
 	if v := gaugeValue(t, reg, "cardinal_web_config_last_reload_successful"); v != 0 {
 		t.Errorf("last_reload_successful = %v after a failed reload, want 0", v)
 	}
-	writeCert(t, dir, 3)
+	testcert.Write(t, dir, 3)
 	clk = clk.Add(webConfigCheckInterval)
 	if s := served(); s != 3 {
 		t.Fatalf("serial %d after a good pair was written again, want 3", s)

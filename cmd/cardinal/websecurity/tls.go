@@ -1,4 +1,4 @@
-package main
+package websecurity
 
 import (
 	"crypto/tls"
@@ -12,7 +12,7 @@ var errNoCertificate = errors.New("no TLS certificate loaded")
 // tlsConfig returns the listener's TLS configuration: the certificate comes from the current
 // web config state at each handshake, so a renewed certificate and key written over the
 // files is served from the next connection on, without a restart.
-func (w *webSecurity) tlsConfig(minVersion uint16) *tls.Config {
+func (w *Security) tlsConfig(minVersion uint16) *tls.Config {
 	return &tls.Config{
 		MinVersion: minVersion,
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {

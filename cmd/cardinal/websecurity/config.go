@@ -1,4 +1,4 @@
-package main
+package websecurity
 
 import (
 	"bytes"
@@ -17,8 +17,8 @@ import (
 	"github.com/cardinal-proxy/cardinal/config/setting"
 )
 
-// ErrInvalidWebConfig is what every problem with --web.config.file wraps.
-var ErrInvalidWebConfig = errors.New("invalid web configuration")
+// ErrInvalidConfig is what every problem with --web.config.file wraps.
+var ErrInvalidConfig = errors.New("invalid web configuration")
 
 // webConfig is the --web.config.file, in the format of Prometheus's exporter-toolkit (the
 // web.config.file of Prometheus and its exporters), so one file can serve both. It secures
@@ -72,7 +72,7 @@ func (c *tlsServerConfig) minTLSVersion() uint16 {
 func loadWebConfig(path string) (*webConfig, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidWebConfig, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	return parseWebConfig(data, path)
 }
@@ -134,7 +134,7 @@ func parseWebConfig(data []byte, path string) (*webConfig, error) {
 		cfg.bearerToken = setting.Secret(token)
 	}
 	if len(problems) > 0 {
-		return nil, fmt.Errorf("%w:\n%s", ErrInvalidWebConfig, strings.Join(problems, "\n"))
+		return nil, fmt.Errorf("%w:\n%s", ErrInvalidConfig, strings.Join(problems, "\n"))
 	}
 	return cfg, nil
 }
@@ -147,21 +147,26 @@ func resolvePath(dir, p string) string {
 	return filepath.Join(dir, p)
 }
 
-var yamlLineRE = regexp.MustCompile(`line (\d+): (.*)`)
+var (
+	yamlLineRE = regexp.MustCompile(`line (\d+): (.*)`)
+	// yamlTypeRE matches the package-qualified Go type in a YAML unknown-field error, which
+	// the user reads as the section of the file.
+	yamlTypeRE = regexp.MustCompile(`not found in type [\w.]*\.`)
+)
 
 // webConfigYAMLError turns a YAML decoding error into FILE:LINE: message lines.
 func webConfigYAMLError(path string, err error) error {
 	var lines []string
 	for _, l := range strings.Split(err.Error(), "\n") {
 		if m := yamlLineRE.FindStringSubmatch(l); m != nil {
-			msg := strings.Replace(m[2], "not found in type main.", "is not a key of ", 1)
+			msg := yamlTypeRE.ReplaceAllLiteralString(m[2], "is not a key of ")
 			lines = append(lines, fmt.Sprintf("%s:%s: %s", path, m[1], msg))
 		}
 	}
 	if len(lines) == 0 {
 		lines = append(lines, fmt.Sprintf("%s: %v", path, err))
 	}
-	return fmt.Errorf("%w:\n%s", ErrInvalidWebConfig, strings.Join(lines, "\n"))
+	return fmt.Errorf("%w:\n%s", ErrInvalidConfig, strings.Join(lines, "\n"))
 }
 
 // keyLine returns the line of the value at the path of mapping keys in the document root,

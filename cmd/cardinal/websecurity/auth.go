@@ -1,4 +1,4 @@
-package main
+package websecurity
 
 import (
 	"crypto/sha256"

@@ -1,4 +1,8 @@
-package main
+// Package websecurity applies --web.config.file to cardinal's HTTP server: TLS on the
+// listener, with the certificate reloaded when its files change, and basic or bearer
+// authentication of every request but the health and readiness probes. Routing and serving
+// stay with cmd/cardinal.
+package websecurity
 
 import (
 	"crypto/tls"
@@ -16,13 +20,12 @@ import (
 // bearer token file and the certificate files for changes.
 const webConfigCheckInterval = time.Second
 
-// webSecurity applies --web.config.file to the HTTP server: TLS on the listener and
+// Security applies --web.config.file to the HTTP server: TLS on the listener and
 // authentication of every request but the health and readiness probes. When a request or
-// a TLS handshake comes, the files are checked for changes (at most once per
-// webConfigCheckInterval) and reloaded; a reload that fails keeps the previous state, is
-// logged and shows in cardinal_web_config_last_reload_successful. Whether TLS is on is
-// decided at start.
-type webSecurity struct {
+// a TLS handshake comes, the files are checked for changes (at most once a second) and
+// reloaded; a reload that fails keeps the previous state, is logged and shows in
+// cardinal_web_config_last_reload_successful. Whether TLS is on is decided at start.
+type Security struct {
 	path     string
 	tls      bool
 	minTLS   uint16
@@ -59,13 +62,14 @@ func (st *webState) files(path string) []string {
 	return fs
 }
 
-// newWebSecurity loads the web config file at path. An empty path means plain HTTP without
-// authentication: it returns nil, whose methods do nothing.
-func newWebSecurity(path string, reg prometheus.Registerer, logger *slog.Logger) (*webSecurity, error) {
+// New loads the web config file at path and registers the web security metrics with reg
+// (when not nil). An empty path means plain HTTP without authentication: it returns nil,
+// whose methods do nothing.
+func New(path string, reg prometheus.Registerer, logger *slog.Logger) (*Security, error) {
 	if path == "" {
 		return nil, nil
 	}
-	w := &webSecurity{
+	w := &Security{
 		path:     path,
 		logger:   logger,
 		now:      time.Now,
@@ -101,7 +105,7 @@ func newWebSecurity(path string, reg prometheus.Registerer, logger *slog.Logger)
 }
 
 // load reads the web config and what it points to.
-func (w *webSecurity) load() (*webState, error) {
+func (w *Security) load() (*webState, error) {
 	cfg, err := loadWebConfig(w.path)
 	if err != nil {
 		return nil, err
@@ -109,7 +113,7 @@ func (w *webSecurity) load() (*webState, error) {
 	st := &webState{cfg: cfg, auth: newAuthenticator(cfg, w.verified)}
 	if cfg.TLSServerConfig != nil {
 		if st.cert, err = loadCertificate(cfg.TLSServerConfig); err != nil {
-			return nil, fmt.Errorf("%w: %s: %w", ErrInvalidWebConfig, w.path, err)
+			return nil, fmt.Errorf("%w: %s: %w", ErrInvalidConfig, w.path, err)
 		}
 	}
 	return st, nil
@@ -117,7 +121,7 @@ func (w *webSecurity) load() (*webState, error) {
 
 // refresh returns the current state, reloading it first if it is time to check the files
 // and they changed.
-func (w *webSecurity) refresh() *webState {
+func (w *Security) refresh() *webState {
 	now := w.now().UnixNano()
 	if next := w.next.Load(); now < next || !w.next.CompareAndSwap(next, now+int64(w.interval)) {
 		return w.state.Load()
@@ -146,17 +150,18 @@ func (w *webSecurity) refresh() *webState {
 	return st
 }
 
-// TLS reports whether the listener must serve TLS, and its configuration.
-func (w *webSecurity) TLS() (*tls.Config, bool) {
+// TLS reports whether the listener must serve TLS, and its configuration, whose certificate
+// follows the files. A nil Security serves plain HTTP.
+func (w *Security) TLS() (*tls.Config, bool) {
 	if w == nil || !w.tls {
 		return nil, false
 	}
 	return w.tlsConfig(w.minTLS), true
 }
 
-// protect requires authentication, when the web config asks for it, for every request but
+// Protect requires authentication, when the web config asks for it, for every request but
 // the health and readiness probes, which reveal nothing and must work for the kubelet.
-func (w *webSecurity) protect(next http.Handler) http.Handler {
+func (w *Security) Protect(next http.Handler) http.Handler {
 	if w == nil {
 		return next
 	}

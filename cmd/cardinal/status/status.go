@@ -1,0 +1,104 @@
+// Package status serves cardinal's status page: the version and configuration file, every
+// rule with its input and output series and the cardinality reduction between them, and
+// every downstream with whether its queue is full. It reads them through the small
+// interfaces below; building them from the running proxy is left to cmd/cardinal.
+package status
+
+import (
+	_ "embed"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/cardinal-proxy/cardinal/aggregator"
+)
+
+//go:embed status.html
+var statusHTML string
+
+var statusTemplate = template.Must(template.New("status").Funcs(template.FuncMap{
+	"ratio": func(in, out int64) string {
+		if out == 0 {
+			return "–"
+		}
+		return formatRatio(float64(in) / float64(out))
+	},
+	"ago": func(t time.Time) string {
+		if t.IsZero() {
+			return "never"
+		}
+		return time.Since(t).Round(time.Second).String() + " ago"
+	},
+}).Parse(statusHTML))
+
+// Rules is what the page needs of the aggregator: a snapshot of every rule's counters.
+type Rules interface {
+	Stats() []aggregator.RuleStats
+}
+
+// Queue is what the page needs of a downstream's sink: whether its bounded queue is full,
+// in which case the receiver answers 503.
+type Queue interface {
+	Full() bool
+}
+
+// Downstream is one downstream as the page lists it.
+type Downstream struct {
+	// Name and Kind are as in logs and metrics: the configured name, and remote_write,
+	// file or timescale.
+	Name, Kind string
+	Queue      Queue
+}
+
+// Options are what the page shows.
+type Options struct {
+	Version    string
+	ConfigFile string
+	Rules      Rules
+	// Downstreams are listed in this order.
+	Downstreams []Downstream
+	// Logger receives the errors of writing the page; nil discards them.
+	Logger *slog.Logger
+}
+
+// Handler renders the status page, with the rules' and queues' state at each request.
+type Handler struct {
+	opts Options
+}
+
+// NewHandler returns the status page of o.
+func NewHandler(o Options) *Handler {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Handler{opts: o}
+}
+
+// page is what the template shows.
+type page struct {
+	Version     string
+	ConfigFile  string
+	Rules       []aggregator.RuleStats
+	Downstreams []downstreamRow
+}
+
+type downstreamRow struct {
+	Name, Kind string
+	Full       bool
+}
+
+// ServeHTTP renders the status page: rules with their cardinality saving, downstreams.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
+	p := page{Version: h.opts.Version, ConfigFile: h.opts.ConfigFile, Rules: h.opts.Rules.Stats()}
+	for _, d := range h.opts.Downstreams {
+		p.Downstreams = append(p.Downstreams, downstreamRow{Name: d.Name, Kind: d.Kind, Full: d.Queue.Full()})
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := statusTemplate.Execute(w, p); err != nil {
+		h.opts.Logger.Error("status page", "err", err)
+	}
+}
+
+func formatRatio(r float64) string { return fmt.Sprintf("%.1f×", r) }

@@ -1,0 +1,89 @@
+package status
+
+import (
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cardinal-proxy/cardinal/aggregator"
+)
+
+type fixedRules []aggregator.RuleStats
+
+func (r fixedRules) Stats() []aggregator.RuleStats { return r }
+
+type queue struct{ full bool }
+
+func (q *queue) Full() bool { return q.full }
+
+// The page is compared byte for byte with golden files rendered before the page moved out
+// of cmd/cardinal: moving or rewiring it must not change what an operator sees.
+func TestPageMatchesGolden(t *testing.T) {
+	tests := []struct {
+		name   string
+		opts   Options
+		golden string
+	}{
+		{
+			name: "rules_and_a_full_queue",
+			opts: Options{
+				Version:    "1.2.3",
+				ConfigFile: "/etc/cardinal/<cardinal>.yaml",
+				Rules: fixedRules{
+					{Name: "requests_by_job", Source: "rules.yaml:3", Type: "counter", InputSeries: 20, OutputSeries: 4, Samples: 123, Dropped: map[string]uint64{"limit": 2, "too_old": 0}, LastFlushDuration: 1500 * time.Microsecond},
+					{Name: "st_mem_bytes", Source: "rules.yaml:9", Type: "gauge"},
+				},
+				Downstreams: []Downstream{
+					{Name: "central", Kind: "remote_write", Queue: &queue{full: true}},
+					{Name: "file", Kind: "file", Queue: &queue{}},
+				},
+			},
+			golden: "full.golden.html",
+		},
+		{
+			name:   "nothing_configured",
+			opts:   Options{Version: "dev", ConfigFile: "cardinal.yaml", Rules: fixedRules{}},
+			golden: "empty.golden.html",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want, err := os.ReadFile(filepath.Join("testdata", tt.golden))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := httptest.NewRecorder()
+			NewHandler(tt.opts).ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+			if ct := rec.Header().Get("Content-Type"); ct != "text/html; charset=utf-8" {
+				t.Errorf("Content-Type %q", ct)
+			}
+			if got := rec.Body.String(); got != string(want) {
+				t.Errorf("page differs from testdata/%s:\n%s", tt.golden, got)
+			}
+		})
+	}
+}
+
+// A queue that fills after the handler was built shows as full at the next request, and a
+// rule flushed a minute ago says so.
+func TestPageReadsStateAtEachRequest(t *testing.T) {
+	q := &queue{}
+	rules := fixedRules{{Name: "r", Type: "counter", InputSeries: 3, OutputSeries: 1, LastFlush: time.Now().Add(-time.Minute)}}
+	h := NewHandler(Options{Rules: rules, Downstreams: []Downstream{{Name: "central", Kind: "remote_write", Queue: q}}})
+	render := func() string {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+		return rec.Body.String()
+	}
+	if body := render(); !strings.Contains(body, "<td>accepting</td>") || !regexp.MustCompile(`<td>1m\d+s ago</td>`).MatchString(body) || !strings.Contains(body, "3.0×") {
+		t.Fatalf("page before the queue filled:\n%s", body)
+	}
+	q.full = true
+	if body := render(); !strings.Contains(body, "full: receiver answers 503") {
+		t.Fatalf("a full queue is not shown:\n%s", body)
+	}
+}

@@ -1,0 +1,18 @@
+package main
+
+import "github.com/cardinal-proxy/cardinal/cmd/cardinal/status"
+
+// statusPage builds the status page of s from its aggregator and downstreams.
+func (s *server) statusPage() *status.Handler {
+	downstreams := make([]status.Downstream, 0, len(s.sinks))
+	for _, d := range s.sinks {
+		downstreams = append(downstreams, status.Downstream{Name: d.name, Kind: d.kind, Queue: d})
+	}
+	return status.NewHandler(status.Options{
+		Version:     version,
+		ConfigFile:  s.flags.configFile,
+		Rules:       s.agg,
+		Downstreams: downstreams,
+		Logger:      s.logger,
+	})
+}
