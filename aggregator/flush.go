@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/prometheus/prometheus/model/histogram"
+	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/prompb"
 )
 
@@ -184,13 +185,13 @@ func (r *ruleState) closeInputs(rs *ruleShard, k int64) {
 			continue
 		}
 		in := s.state()
-		if (isStaleNaN(in.v) && in.t <= end) || in.t <= end-r.stale {
+		if (value.IsStaleNaN(in.v) && in.t <= end) || in.t <= end-r.stale {
 			r.releaseInput(rs, in)
 			rs.gone = append(rs.gone, s.key)
 			continue
 		}
-		oldest, marked = min(oldest, in.t), marked || isStaleNaN(in.v)
-		if !r.counter && !isStaleNaN(in.v) && windowOf(in.t, r.interval) <= k {
+		oldest, marked = min(oldest, in.t), marked || value.IsStaleNaN(in.v)
+		if !r.counter && !value.IsStaleNaN(in.v) && windowOf(in.t, r.interval) <= k {
 			rs.outputs[in.out].window(k).addValue(in.v, in.t)
 		}
 	}

@@ -7,6 +7,8 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/prometheus/prometheus/prompb"
+
+	"github.com/cardinal-proxy/cardinal/rules"
 )
 
 // entry is one (input series, rule) pair of a request, with the hashes that place it.
@@ -45,7 +47,7 @@ func (r *ruleState) seriesHashes(kept, dropped []byte, lbls []prompb.Label) (in,
 	for i := range lbls {
 		l := &lbls[i]
 		switch {
-		case l.Name == "__name__":
+		case l.Name == rules.MetricNameLabel:
 			if !r.oneName {
 				kept = appendLabel(kept, l)
 			}
@@ -71,7 +73,7 @@ func appendLabel(buf []byte, l *prompb.Label) []byte {
 // metricName returns the value of __name__.
 func metricName(lbls []prompb.Label) string {
 	for i := range lbls {
-		if lbls[i].Name == "__name__" {
+		if lbls[i].Name == rules.MetricNameLabel {
 			return lbls[i].Value
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/prometheus/prometheus/model/histogram"
+	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/prompb"
 
 	"github.com/cardinal-proxy/cardinal/rules"
@@ -138,7 +139,7 @@ func (r *ruleState) ingestHistograms(rs *ruleShard, e *entry, lbls []prompb.Labe
 // window is late.
 func (r *ruleState) ingestHistogram(rs *ruleShard, e *entry, lbls []prompb.Label, hp *prompb.Histogram, now, maxFuture int64) {
 	t := hp.Timestamp
-	stale := isStaleNaN(hp.Sum)
+	stale := value.IsStaleNaN(hp.Sum)
 	nan := !stale && (math.IsNaN(hp.Sum) || math.IsNaN(hp.GetCountFloat()) || math.IsNaN(hp.GetZeroCountFloat()))
 	k, ok := r.admit(rs, t, nan, now, maxFuture)
 	if !ok {
