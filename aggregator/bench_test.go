@@ -16,7 +16,7 @@ import (
 )
 
 // benchSetup builds metrics×pods counter series in requests of perReq series, with one rule
-// per metric dropping pod and instance (the DESIGN.md §6 scenario, scaled by the arguments).
+// per metric dropping pod and instance (the docs/design.md §6 scenario, scaled by the arguments).
 func benchSetup(b *testing.B, metrics, pods, perReq int) (*Aggregator, [][]prompb.TimeSeries) {
 	b.Helper()
 	var rs []*rules.Rule
@@ -58,7 +58,7 @@ func benchSetup(b *testing.B, metrics, pods, perReq int) (*Aggregator, [][]promp
 }
 
 // BenchmarkIngest measures the route + aggregate path per sample on warm state, with
-// 100k and with 1M input series (the DESIGN.md §6 scenario; the state no longer fits in
+// 100k and with 1M input series (the docs/design.md §6 scenario; the state no longer fits in
 // the CPU caches).
 func BenchmarkIngest(b *testing.B) {
 	for _, pods := range []int{1000, 10000} {

@@ -12,7 +12,7 @@ import (
 )
 
 // Native histograms (the remote-write histograms field) are aggregated like their float
-// counterparts (DESIGN.md §3.5), in state of their own: a rule shard allocates a nativeShard
+// counterparts (docs/design.md §3.5), in state of their own: a rule shard allocates a nativeShard
 // only when a native histogram reaches it, so the float inputTable stays pointer-free and
 // rules that never see one pay nothing. Histograms are added bucket-wise by
 // histogram.FloatHistogram.Add, which reduces to the coarser of two schemas.
