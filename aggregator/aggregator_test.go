@@ -25,13 +25,11 @@ func runSteps(t *testing.T, r *rules.Rule, steps []step) (*Aggregator, *collectS
 	t.Helper()
 	a, out, fwd, clk := newTestAggregator(t, 0, r)
 	for _, s := range steps {
-		clk.t = clk.t.Add(0)
 		if s.ingest != nil {
 			flushAt(a, clk, s.wall) // the flusher runs continuously in production
 			a.Ingest(s.ingest)
 		}
 		if s.flush {
-			clk.t = clk.t.Add(0)
 			flushAt(a, clk, s.wall)
 		}
 		if s.force {

@@ -16,7 +16,7 @@ import (
 )
 
 // benchSetup builds metrics×pods counter series in requests of perReq series, with one rule
-// per metric dropping pod and instance (the DESIGN.md §6 scenario, scaled by the arguments).
+// per metric dropping pod and instance (the docs/design.md §6 scenario, scaled by the arguments).
 func benchSetup(b *testing.B, metrics, pods, perReq int) (*Aggregator, [][]prompb.TimeSeries) {
 	b.Helper()
 	var rs []*rules.Rule
@@ -34,7 +34,7 @@ func benchSetup(b *testing.B, metrics, pods, perReq int) (*Aggregator, [][]promp
 		for _, name := range names {
 			all = append(all, prompb.TimeSeries{
 				Labels: []prompb.Label{
-					{Name: "__name__", Value: name},
+					{Name: rules.MetricNameLabel, Value: name},
 					{Name: "instance", Value: fmt.Sprintf("10.0.%d.%d:9100", p/250, p%250)},
 					{Name: "job", Value: "bench"},
 					{Name: "namespace", Value: "default"},
@@ -58,7 +58,7 @@ func benchSetup(b *testing.B, metrics, pods, perReq int) (*Aggregator, [][]promp
 }
 
 // BenchmarkIngest measures the route + aggregate path per sample on warm state, with
-// 100k and with 1M input series (the DESIGN.md §6 scenario; the state no longer fits in
+// 100k and with 1M input series (the docs/design.md §6 scenario; the state no longer fits in
 // the CPU caches).
 func BenchmarkIngest(b *testing.B) {
 	for _, pods := range []int{1000, 10000} {
@@ -132,7 +132,7 @@ func BenchmarkSeriesHashes(b *testing.B) {
 	for i := range n {
 		l0 := len(slab)
 		slab = append(slab,
-			prompb.Label{Name: "__name__", Value: "loadgen_counter_7_total"},
+			prompb.Label{Name: rules.MetricNameLabel, Value: "loadgen_counter_7_total"},
 			prompb.Label{Name: "group", Value: fmt.Sprintf("g%d", i%100)},
 			prompb.Label{Name: "instance", Value: fmt.Sprintf("10.%d.%d.%d:9100", i>>16, i>>8&255, i&255)},
 			prompb.Label{Name: "job", Value: "loadgen"},
@@ -174,7 +174,7 @@ func BenchmarkPipeline(b *testing.B) {
 		for _, r := range rs {
 			all = append(all, prompb.TimeSeries{
 				Labels: []prompb.Label{
-					{Name: "__name__", Value: r.Name},
+					{Name: rules.MetricNameLabel, Value: r.Name},
 					{Name: "group", Value: fmt.Sprintf("g%d", p%100)},
 					{Name: "instance", Value: fmt.Sprintf("instance-%07d", p%100)},
 					{Name: "job", Value: "loadgen"},

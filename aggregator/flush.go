@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/prometheus/prometheus/model/histogram"
+	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/prompb"
 )
 
@@ -138,23 +139,19 @@ func (r *ruleState) closeWindow(rs *ruleShard, k int64, buf []emitted, res *wind
 			continue
 		}
 		res.acc = o.takeWindow(k)
-		var active bool
 		if r.counter {
 			o.total += res.acc.increase
-			active = k >= o.firstK && (o.live > 0 || res.acc.samples > 0)
-		} else {
-			active = res.acc.count > 0
 		}
 		res.total = o.total
-		switch {
-		case active && emit:
+		switch r.outputFate(k, o.firstK, o.live, res.acc.samples, res.acc.count, emit) {
+		case fateEmit:
 			for i, co := range r.outputs {
 				if v, ok := co.kind.value(res); ok {
 					buf = append(buf, emitted{labels: o.labels[i], v: v, t: end})
 					o.emitted = true
 				}
 			}
-		case !active && o.live == 0:
+		case fateEnd:
 			if o.emitted {
 				for i := range r.outputs {
 					buf = append(buf, emitted{labels: o.labels[i], v: staleNaN(), t: end})
@@ -184,13 +181,13 @@ func (r *ruleState) closeInputs(rs *ruleShard, k int64) {
 			continue
 		}
 		in := s.state()
-		if (isStaleNaN(in.v) && in.t <= end) || in.t <= end-r.stale {
+		if (value.IsStaleNaN(in.v) && in.t <= end) || in.t <= end-r.stale {
 			r.releaseInput(rs, in)
 			rs.gone = append(rs.gone, s.key)
 			continue
 		}
-		oldest, marked = min(oldest, in.t), marked || isStaleNaN(in.v)
-		if !r.counter && !isStaleNaN(in.v) && windowOf(in.t, r.interval) <= k {
+		oldest, marked = min(oldest, in.t), marked || value.IsStaleNaN(in.v)
+		if !r.counter && !value.IsStaleNaN(in.v) && windowOf(in.t, r.interval) <= k {
 			rs.outputs[in.out].window(k).addValue(in.v, in.t)
 		}
 	}
@@ -219,21 +216,15 @@ func (r *ruleState) closeNativeWindow(rs *ruleShard, k int64, buf []emitted) []e
 		if res.acc.acc != nil {
 			res.acc.acc.Compact(0)
 		}
-		var active bool
-		if r.counter {
-			if res.acc.acc != nil {
-				if _, _, err := o.total.Add(res.acc.acc); err != nil {
-					rs.stats.dropped[dropUnaggregatable] += uint64(res.acc.samples)
-				}
-				o.total.Compact(0)
+		if r.counter && res.acc.acc != nil {
+			if _, _, err := o.total.Add(res.acc.acc); err != nil {
+				rs.stats.dropped[dropUnaggregatable] += uint64(res.acc.samples)
 			}
-			active = k >= o.firstK && (o.live > 0 || res.acc.samples > 0)
-		} else {
-			active = res.acc.count > 0
+			o.total.Compact(0)
 		}
 		res.total, res.first = o.total, !o.emitted
-		switch {
-		case active && emit:
+		switch r.outputFate(k, o.firstK, o.live, res.acc.samples, res.acc.count, emit) {
+		case fateEmit:
 			for i, co := range r.outputs {
 				if e, ok := nativeSample(co.kind, &res); ok {
 					e.labels, e.t = o.labels[i], end
@@ -241,7 +232,7 @@ func (r *ruleState) closeNativeWindow(rs *ruleShard, k int64, buf []emitted) []e
 					o.emitted = true
 				}
 			}
-		case !active && o.live == 0:
+		case fateEnd:
 			if o.emitted {
 				for i, co := range r.outputs {
 					if e, ok := nativeStaleMarker(co.kind); ok {

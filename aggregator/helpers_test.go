@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cespare/xxhash/v2"
+	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/prompb"
 
 	"github.com/cardinal-proxy/cardinal/rules"
@@ -35,7 +36,7 @@ func (c *collectSink) points() []string {
 	for _, ts := range c.series {
 		for _, s := range ts.Samples {
 			v := fmt.Sprintf("%g", s.Value)
-			if isStaleNaN(s.Value) {
+			if value.IsStaleNaN(s.Value) {
 				v = "stale"
 			}
 			out = append(out, fmt.Sprintf("%s@%d=%s", labelString(ts.Labels), s.Timestamp/1000, v))
@@ -49,7 +50,7 @@ func labelString(ls []prompb.Label) string {
 	var parts []string
 	name := ""
 	for _, l := range ls {
-		if l.Name == "__name__" {
+		if l.Name == rules.MetricNameLabel {
 			name = l.Value
 			continue
 		}
@@ -97,7 +98,7 @@ func hashString(s string) uint64 { return xxhash.Sum64String(s) }
 // series builds one series from "name{a=b,c=d}" and (seconds, value) pairs.
 func series(spec string, tv ...float64) prompb.TimeSeries {
 	name, rest, _ := strings.Cut(spec, "{")
-	ls := []prompb.Label{{Name: "__name__", Value: name}}
+	ls := []prompb.Label{{Name: rules.MetricNameLabel, Value: name}}
 	rest = strings.TrimSuffix(rest, "}")
 	if rest != "" {
 		for _, kv := range strings.Split(rest, ",") {
@@ -114,7 +115,7 @@ func series(spec string, tv ...float64) prompb.TimeSeries {
 }
 
 var (
-	stale = math.Float64frombits(staleNaNBits)
+	stale = staleNaN()
 	nan   = math.NaN()
 )
 

@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/prometheus/prometheus/prompb"
+
+	"github.com/cardinal-proxy/cardinal/rules"
 )
 
 // TestSeriesHashes pins what the two hashes of an input series identify: the output hash
@@ -25,7 +27,7 @@ func TestSeriesHashes(t *testing.T) {
 		in, out, _, _ = r.seriesHashes(nil, nil, ls)
 		return in, out
 	}
-	base := lbls("__name__", "m", "instance", "a", "job", "j", "pod", "p1")
+	base := lbls(rules.MetricNameLabel, "m", "instance", "a", "job", "j", "pod", "p1")
 	in0, out0 := hashes(base)
 
 	for _, c := range []struct {
@@ -34,12 +36,12 @@ func TestSeriesHashes(t *testing.T) {
 		sameOut   bool
 		sameInput bool
 	}{
-		{"same labels", lbls("__name__", "m", "instance", "a", "job", "j", "pod", "p1"), true, true},
-		{"other pod", lbls("__name__", "m", "instance", "a", "job", "j", "pod", "p2"), true, false},
-		{"pod missing", lbls("__name__", "m", "instance", "a", "job", "j"), true, false},
-		{"other job", lbls("__name__", "m", "instance", "a", "job", "k", "pod", "p1"), false, false},
-		{"bytes moved from value to name", lbls("__name__", "m", "instance", "a", "jobj", "", "pod", "p1"), false, false},
-		{"dropped values swapped", lbls("__name__", "m", "instance", "p1", "job", "j", "pod", "a"), true, false},
+		{"same labels", lbls(rules.MetricNameLabel, "m", "instance", "a", "job", "j", "pod", "p1"), true, true},
+		{"other pod", lbls(rules.MetricNameLabel, "m", "instance", "a", "job", "j", "pod", "p2"), true, false},
+		{"pod missing", lbls(rules.MetricNameLabel, "m", "instance", "a", "job", "j"), true, false},
+		{"other job", lbls(rules.MetricNameLabel, "m", "instance", "a", "job", "k", "pod", "p1"), false, false},
+		{"bytes moved from value to name", lbls(rules.MetricNameLabel, "m", "instance", "a", "jobj", "", "pod", "p1"), false, false},
+		{"dropped values swapped", lbls(rules.MetricNameLabel, "m", "instance", "p1", "job", "j", "pod", "a"), true, false},
 	} {
 		in, out := hashes(c.labels)
 		if (out == out0) != c.sameOut || (in == in0) != c.sameInput {
@@ -56,7 +58,7 @@ func TestSeriesHashes(t *testing.T) {
 		t.Fatal(err)
 	}
 	inK1, outK1, _, _ := rk.seriesHashes(nil, nil, base)
-	inK2, outK2, _, _ := rk.seriesHashes(nil, nil, lbls("__name__", "m", "instance", "b", "job", "j", "pod", "p1"))
+	inK2, outK2, _, _ := rk.seriesHashes(nil, nil, lbls(rules.MetricNameLabel, "m", "instance", "b", "job", "j", "pod", "p1"))
 	if outK1 != outK2 || inK1 == inK2 {
 		t.Errorf("keep_labels [pod]: same output %v (want true), same input %v (want false)", outK1 == outK2, inK1 == inK2)
 	}

@@ -5,7 +5,8 @@ package aggregator
 // lookup usually touches a single cache line (a Go map touches two or three), the garbage
 // collector never scans it, and it shrinks as series go away, so memory follows the live
 // series whatever the churn. Deletion shifts the probe sequence back instead of leaving
-// tombstones.
+// tombstones. The hash alone is the key: no labels are stored to tell two series with one
+// hash apart (seriesHashes gives the probability of that).
 type inputTable struct {
 	slots []inputSlot // length is a power of two, or zero
 	n     int

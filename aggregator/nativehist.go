@@ -5,13 +5,14 @@ import (
 	"slices"
 
 	"github.com/prometheus/prometheus/model/histogram"
+	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/prompb"
 
 	"github.com/cardinal-proxy/cardinal/rules"
 )
 
 // Native histograms (the remote-write histograms field) are aggregated like their float
-// counterparts (DESIGN.md §3.5), in state of their own: a rule shard allocates a nativeShard
+// counterparts (docs/design.md §3.5), in state of their own: a rule shard allocates a nativeShard
 // only when a native histogram reaches it, so the float inputTable stays pointer-free and
 // rules that never see one pay nothing. Histograms are added bucket-wise by
 // histogram.FloatHistogram.Add, which reduces to the coarser of two schemas.
@@ -138,7 +139,7 @@ func (r *ruleState) ingestHistograms(rs *ruleShard, e *entry, lbls []prompb.Labe
 // window is late.
 func (r *ruleState) ingestHistogram(rs *ruleShard, e *entry, lbls []prompb.Label, hp *prompb.Histogram, now, maxFuture int64) {
 	t := hp.Timestamp
-	stale := isStaleNaN(hp.Sum)
+	stale := value.IsStaleNaN(hp.Sum)
 	nan := !stale && (math.IsNaN(hp.Sum) || math.IsNaN(hp.GetCountFloat()) || math.IsNaN(hp.GetZeroCountFloat()))
 	k, ok := r.admit(rs, t, nan, now, maxFuture)
 	if !ok {

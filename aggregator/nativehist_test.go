@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/prometheus/model/histogram"
+	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/prompb"
 
 	"github.com/cardinal-proxy/cardinal/rules"
@@ -73,7 +74,7 @@ func (c *collectSink) nativePoints() []string {
 	for _, ts := range c.series {
 		for _, h := range ts.Histograms {
 			v := "stale"
-			if !isStaleNaN(h.Sum) {
+			if !value.IsStaleNaN(h.Sum) {
 				v = fmt.Sprintf("%s s%d %s", h.ResetHint, h.Schema, h.ToFloatHistogram())
 			}
 			out = append(out, fmt.Sprintf("%s@%d=%s", labelString(ts.Labels), h.Timestamp/1000, v))

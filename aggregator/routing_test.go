@@ -72,7 +72,7 @@ func TestUnmatchedSeriesForwardedAndKeepInput(t *testing.T) {
 func TestForwardedSeriesDoNotAliasRequestBuffers(t *testing.T) {
 	a, _, fwd, _ := newTestAggregator(t, 2)
 	buf := []byte("other")
-	ts := prompb.TimeSeries{Labels: []prompb.Label{{Name: "__name__", Value: string(buf)}}, Samples: []prompb.Sample{{Timestamp: 1, Value: 1}}}
+	ts := prompb.TimeSeries{Labels: []prompb.Label{{Name: rules.MetricNameLabel, Value: string(buf)}}, Samples: []prompb.Sample{{Timestamp: 1, Value: 1}}}
 	req := []prompb.TimeSeries{ts}
 	a.Ingest(req)
 	req[0].Samples[0].Value = 99
@@ -185,7 +185,7 @@ func TestOutputLabelsDoNotAliasRequestBuffers(t *testing.T) {
 	buf := []byte("req_totaljobapipoda")
 	str := func(from, to int) string { return unsafe.String(&buf[from], to-from) }
 	req := []prompb.TimeSeries{{
-		Labels:  []prompb.Label{{Name: "__name__", Value: str(0, 9)}, {Name: str(9, 12), Value: str(12, 15)}, {Name: str(15, 18), Value: str(18, 19)}},
+		Labels:  []prompb.Label{{Name: rules.MetricNameLabel, Value: str(0, 9)}, {Name: str(9, 12), Value: str(12, 15)}, {Name: str(15, 18), Value: str(18, 19)}},
 		Samples: []prompb.Sample{{Timestamp: 1000, Value: 1}},
 	}}
 	a.Ingest(req)
@@ -231,7 +231,7 @@ func TestRefusalsKeepTheWallClockFromClosingWindows(t *testing.T) {
 // A rule selecting by a regexp on __name__ sees several metrics: series that differ only in
 // their name are different inputs and feed different outputs.
 func TestNameRegexpRuleKeepsMetricsApart(t *testing.T) {
-	m, err := rules.NewMatcher(rules.MatchRegexp, "__name__", "req_.+_total")
+	m, err := rules.NewMatcher(rules.MatchRegexp, rules.MetricNameLabel, "req_.+_total")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/prompb"
 
 	"github.com/cardinal-proxy/cardinal/rules"
@@ -113,7 +114,7 @@ func (r *ruleState) floatsUnaggregatable(name string) bool {
 
 // keeps reports whether the rule keeps label name in its output series.
 func (r *ruleState) keeps(name string) bool {
-	return name == "__name__" || r.grouping.has(name) == r.rule.ByMode
+	return name == rules.MetricNameLabel || r.grouping.has(name) == r.rule.ByMode
 }
 
 // buildOutputLabels returns, per output kind, the label set of the output series an input
@@ -122,7 +123,7 @@ func (r *ruleState) buildOutputLabels(in []prompb.Label) [][]prompb.Label {
 	base := make([]prompb.Label, 0, len(in)+len(r.rule.AddLabels))
 	input := ""
 	for _, l := range in {
-		if l.Name == "__name__" {
+		if l.Name == rules.MetricNameLabel {
 			input = l.Value
 			continue
 		}
@@ -135,7 +136,7 @@ func (r *ruleState) buildOutputLabels(in []prompb.Label) [][]prompb.Label {
 	for i, o := range r.outputs {
 		ls := make([]prompb.Label, 0, len(base)+1)
 		// Cloned: the input name points into a request buffer and may come back unchanged.
-		ls = append(ls, prompb.Label{Name: "__name__", Value: strings.Clone(r.rule.OutputMetricName(input, o.name))})
+		ls = append(ls, prompb.Label{Name: rules.MetricNameLabel, Value: strings.Clone(r.rule.OutputMetricName(input, o.name))})
 		ls = append(ls, base...)
 		slices.SortFunc(ls, func(a, b prompb.Label) int { return strings.Compare(a.Name, b.Name) })
 		out[i] = ls
@@ -212,7 +213,7 @@ func (r *ruleState) ingestSample(rs *ruleShard, e *entry, series []prompb.TimeSe
 	// The hottest function of the aggregator: the usual sample (a counter input seen before,
 	// at the slot touchInputs found) takes the straight path through it, with the counter
 	// arithmetic in line; new inputs and gauges have methods of their own.
-	stale := isStaleNaN(v)
+	stale := value.IsStaleNaN(v)
 	k, ok := r.admit(rs, t, !stale && math.IsNaN(v), now, maxFuture)
 	if !ok {
 		return
@@ -237,7 +238,7 @@ func (r *ruleState) ingestSample(rs *ruleShard, e *entry, series []prompb.TimeSe
 		w := o.window(max(k, rs.closed+1))
 		w.samples++
 		switch {
-		case stale || isStaleNaN(in.v): // an end marker, or a baseline after one
+		case stale || value.IsStaleNaN(in.v): // an end marker, or a baseline after one
 		case v >= in.v:
 			w.increase += v - in.v
 		default:
@@ -299,7 +300,7 @@ func (r *ruleState) ingestGauge(rs *ruleShard, o *outputState, in inputState, k 
 // commitGauge records, for every open window before k, the value the gauge input had at that
 // window's end (its latest sample), before the input moves on to a sample in window k.
 func (r *ruleState) commitGauge(rs *ruleShard, o *outputState, in inputState, k int64) {
-	if isStaleNaN(in.v) {
+	if value.IsStaleNaN(in.v) {
 		return
 	}
 	for kk := max(rs.closed+1, windowOf(in.t, r.interval)); kk < k; kk++ {

@@ -1,13 +1,12 @@
 package aggregator
 
-import "math"
+import (
+	"math"
 
-// staleNaNBits is the bit pattern Prometheus uses to mark a series stale. It is one NaN
-// among many, so it must be recognised by its bits, never by math.IsNaN.
-const staleNaNBits uint64 = 0x7ff0000000000002
+	"github.com/prometheus/prometheus/model/value"
+)
 
-// staleNaN returns the stale-marker value.
-func staleNaN() float64 { return math.Float64frombits(staleNaNBits) }
-
-// isStaleNaN reports whether v is a Prometheus stale marker.
-func isStaleNaN(v float64) bool { return math.Float64bits(v) == staleNaNBits }
+// staleNaN returns the Prometheus stale marker, the NaN with the bit pattern value.StaleNaN.
+// It is one NaN among many: recognise it with value.IsStaleNaN, which compares bits, never
+// with math.IsNaN.
+func staleNaN() float64 { return math.Float64frombits(value.StaleNaN) }
