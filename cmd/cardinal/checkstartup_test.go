@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// checkVsStartup are configurations at and just past every setting that has a limit or a
+// parse step. Each invalid one must be refused by `cardinal check config` and by start-up
+// with the same messages at the same file:line; each valid one must pass the check and start.
+var checkVsStartup = []struct {
+	name  string
+	yaml  string // appended to a file downstream unless it has a downstream section
+	valid bool
+}{
+	{"listen_addr_not_host_port", "server: {listen_addr: localhost}\n", false},
+	{"max_request_bytes_zero", "server: {max_request_bytes: 0}\n", false},
+	{"read_timeout_does_not_parse", "server: {read_timeout: soon}\n", false},
+	{"limit_negative", "server:\n  limits: {max_labels_per_series: -1}\n", false},
+	{"memory_limit_does_not_parse", "server: {memory_limit: lots}\n", false},
+	{"flush_interval_under_a_second", "aggregator: {flush_interval: 500ms}\n", false},
+	{"flush_delay_over_interval", "aggregator: {flush_interval: 10s, flush_delay: 11s}\n", false},
+	{"staleness_zero", "aggregator: {staleness: 0s}\n", false},
+	{"unmatched_unknown", "aggregator: {unmatched: keep}\n", false},
+	{"downstream_url_not_http", "aggregator: {downstream_url: 'ftp://x/'}\n", false},
+	{"remote_write_without_url", "downstream:\n  remote_write:\n    - name: a\n", false},
+	{"remote_write_url_bad_port", "downstream:\n  remote_write:\n    - url: 'http://h:99999999999/api/v1/write'\n", false},
+	{"remote_write_reserved_header", "downstream:\n  remote_write:\n    - url: http://127.0.0.1:1/api/v1/write\n      headers: {Content-Encoding: zstd}\n", false},
+	{"remote_write_two_auths", "downstream:\n  remote_write:\n    - url: http://127.0.0.1:1/api/v1/write\n      bearer_token: t\n      basic_auth: {username: u, password: p}\n", false},
+	{"remote_write_timeout_zero", "downstream:\n  remote_write:\n    - url: http://127.0.0.1:1/api/v1/write\n      timeout: 0s\n", false},
+	{"queue_max_bytes_zero", "downstream:\n  remote_write:\n    - url: http://127.0.0.1:1/api/v1/write\n      queue: {max_bytes: 0}\n", false},
+	{"queue_max_samples_zero", "downstream:\n  remote_write:\n    - url: http://127.0.0.1:1/api/v1/write\n      queue: {max_samples_per_send: 0}\n", false},
+	{"queue_shards_zero", "downstream:\n  remote_write:\n    - url: http://127.0.0.1:1/api/v1/write\n      queue: {shards: 0}\n", false},
+	{"queue_shards_over_the_maximum", "downstream:\n  remote_write:\n    - url: http://127.0.0.1:1/api/v1/write\n      queue: {shards: 5000}\n", false},
+	{"queue_shards_at_the_maximum", "downstream:\n  remote_write:\n    - url: http://127.0.0.1:1/api/v1/write\n      queue: {shards: 1024}\n", true},
+	{"queue_backoff_inverted", "downstream:\n  remote_write:\n    - url: http://127.0.0.1:1/api/v1/write\n      queue: {min_backoff: 2s, max_backoff: 1s}\n", false},
+	{"file_without_path", "downstream:\n  file: {name: f}\n", false},
+	{"timescaledb_without_dsn", "downstream:\n  timescaledb:\n    - chunk_interval: 1h\n", false},
+	{"timescaledb_dsn_bad_port", "downstream:\n  timescaledb:\n    - dsn: 'postgres://u@127.0.0.1:99999/m'\n", false},
+	{"timescaledb_dsn_unknown_sslmode", "downstream:\n  timescaledb:\n    - dsn: 'postgres://u@127.0.0.1:1/m?sslmode=sometimes'\n", false},
+	{"timescaledb_dsn_valid", "downstream:\n  timescaledb:\n    - dsn: 'postgres://u@127.0.0.1:1/m?connect_timeout=1'\n", true},
+	{"timescaledb_chunk_under_a_minute", "downstream:\n  timescaledb:\n    - {dsn: 'postgres://u@127.0.0.1:1/m', chunk_interval: 30s}\n", false},
+	{"timescaledb_compress_after_without_compression", "downstream:\n  timescaledb:\n    - {dsn: 'postgres://u@127.0.0.1:1/m', compress_after: 1d}\n", false},
+	{"timescaledb_batch_size_zero", "downstream:\n  timescaledb:\n    - {dsn: 'postgres://u@127.0.0.1:1/m', batch_size: 0}\n", false},
+	{"timescaledb_queue_zero", "downstream:\n  timescaledb:\n    - {dsn: 'postgres://u@127.0.0.1:1/m', max_queue_bytes: 0}\n", false},
+	{"rule_interval_under_a_second", "rules:\n  - {metric_name: x, type: counter, interval: 100ms}\n", false},
+	{"rule_flush_delay_over_interval", "rules:\n  - {metric_name: x, type: counter, interval: 5s, flush_delay: 6s}\n", false},
+	{"rule_max_input_series_negative", "rules:\n  - {metric_name: x, type: counter, max_input_series: -1}\n", false},
+	{"rule_selector_does_not_parse", "rules:\n  - {match: 'x{a=}', type: counter}\n", false},
+	{"rule_at_every_edge", "rules:\n  - {metric_name: x, type: counter, interval: 1s, flush_delay: 1s, max_input_series: 0}\n", true},
+}
+
+func TestCheckConfigRefusesExactlyWhatStartupRefuses(t *testing.T) {
+	dir := t.TempDir()
+	for _, tt := range checkVsStartup {
+		t.Run(tt.name, func(t *testing.T) {
+			text := tt.yaml
+			if !strings.Contains(text, "downstream:") {
+				text = "downstream:\n  file: {path: '-'}\n" + text
+			}
+			file := filepath.Join(dir, tt.name+".yaml")
+			if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var out, errOut strings.Builder
+			code := run([]string{"check", "config", file}, &out, &errOut)
+			started, startErr := startOnce(t, file)
+			if tt.valid {
+				if code != 0 || !started {
+					t.Fatalf("a valid config: check exit %d (%s), started %v (%v)", code, errOut.String(), started, startErr)
+				}
+				return
+			}
+			if code != 1 || started {
+				t.Fatalf("an invalid config: check exit %d, started %v", code, started)
+			}
+			problems := strings.Split(strings.TrimSpace(strings.TrimPrefix(errOut.String(), "FAILED: "+file+"\n")), "\n")
+			for _, p := range problems {
+				if !strings.HasPrefix(p, file+":") {
+					t.Errorf("check config problem without file:line: %q", p)
+				}
+				if startErr == nil || !strings.Contains(startErr.Error(), p) {
+					t.Errorf("start-up refused with %v\nwhich lacks check config's %q", startErr, p)
+				}
+			}
+			if startErr != nil && strings.Count(startErr.Error(), "\n")+1 != len(problems) {
+				t.Errorf("start-up reported %q, check config %q", startErr, problems)
+			}
+		})
+	}
+}
+
+// startOnce starts the server on file with a free loopback port and reports whether it came
+// up (it is then stopped at once) or the error it stopped with.
+func startOnce(t *testing.T, file string) (bool, error) {
+	t.Helper()
+	f, err := parseFlags([]string{"--config.file=" + file, "--web.listen-address=127.0.0.1:0", "--shutdown.timeout=5s", "--config.check-interval=0"}, &strings.Builder{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &lockedBuilder{}
+	logger := slog.New(slog.NewTextHandler(logs, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- runServer(ctx, f, logger) }()
+	deadline := time.After(30 * time.Second)
+	for {
+		select {
+		case err := <-done:
+			return false, err
+		case <-deadline:
+			t.Fatalf("the server neither started nor failed:\n%s", logs.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+		if strings.Contains(logs.String(), "cardinal started") {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("stopping: %v", err)
+			}
+			return true, nil
+		}
+	}
+}
+
+// lockedBuilder is a strings.Builder the server's goroutines can log to while a test reads it.
+type lockedBuilder struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuilder) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuilder) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
