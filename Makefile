@@ -39,7 +39,7 @@ fuzz:
 	done
 
 ## bench: Go benchmarks (decode, route+aggregate, flush, pipeline, SQL rows/s) and the end-to-end
-## scenario of DESIGN.md §6 against the built binary: CPU µs/sample, RSS bytes/series,
+## scenario of docs/design.md §6 against the built binary: CPU µs/sample, RSS bytes/series,
 ## ack latency at 300k samples/s, longest flush lock hold
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./remotewrite/ ./aggregator/

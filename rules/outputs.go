@@ -1,6 +1,6 @@
 package rules
 
-// The output kinds a rule may emit (DESIGN.md §3.3–3.5).
+// The output kinds a rule may emit (docs/design.md §3.3–3.5).
 const (
 	// OutputTotal is a running counter of the increases (counter, histogram, summary).
 	OutputTotal = "total"

@@ -9,7 +9,7 @@ import (
 // Type is the kind of input a rule aggregates; it decides which outputs are valid.
 type Type string
 
-// The rule types of DESIGN.md §3.
+// The rule types of docs/design.md §3.
 const (
 	Counter   Type = "counter"
 	Gauge     Type = "gauge"

@@ -7,7 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// routes is the HTTP interface of DESIGN.md §7, behind the authentication of
+// routes is the HTTP interface of docs/design.md §7, behind the authentication of
 // --web.config.file when it asks for one.
 func (s *server) routes(rw http.Handler) http.Handler {
 	mux := http.NewServeMux()
