@@ -5,7 +5,8 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 ARG VERSION=dev
-RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/cardinal ./cmd/cardinal
+ARG REVISION=unknown
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION} -X main.revision=${REVISION}" -o /out/cardinal ./cmd/cardinal
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/cardinal /usr/local/bin/cardinal

@@ -153,6 +153,34 @@ func (l Loader) loadRuleFiles(patterns []string, dir string, top place) ([]rules
 	return srcs, files
 }
 
+// LoadRuleFiles reads, validates and compiles rule files on their own (each holds a
+// top-level rules: list), with the default rule settings, as `cardinal check rules` does.
+func (l Loader) LoadRuleFiles(paths ...string) ([]*rules.Rule, []string, error) {
+	var p setting.Problems
+	var srcs []rules.Source
+	for _, file := range paths {
+		p.SeeFile(file)
+		data, err := l.readFile(file)
+		if err != nil {
+			p.Errorf(file, 0, "%v", err)
+			continue
+		}
+		var rf ruleFile
+		root, ok := l.decode(data, file, &rf, &p)
+		if !ok {
+			continue
+		}
+		for j, rc := range rf.Rules {
+			srcs = append(srcs, rules.Source{Config: rc, At: ruleLocator{file: file, node: item(topValue(root, "rules"), j)}})
+		}
+	}
+	compiled := rules.Compile(srcs, rules.DefaultDefaults(), &p)
+	if p.Failed() {
+		return nil, nil, p.Err()
+	}
+	return compiled, p.Warnings(), nil
+}
+
 // hasMeta reports whether a rule_files entry is a pattern rather than a file name.
 func hasMeta(pattern string) bool { return strings.ContainsAny(pattern, `*?[\\`) }
 

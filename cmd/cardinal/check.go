@@ -10,10 +10,6 @@ import (
 // checkConfig validates each file as `promtool check config` does: errors and warnings with
 // file:line, exit 1 when any file is invalid.
 func checkConfig(files []string, stdout, stderr io.Writer) int {
-	if len(files) == 0 {
-		fmt.Fprintln(stderr, "usage: cardinal check config FILE...")
-		return 2
-	}
 	code := 0
 	for _, f := range files {
 		cfg, err := config.Load(f)
@@ -26,6 +22,25 @@ func checkConfig(files []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "WARNING: %s\n", w)
 		}
 		fmt.Fprintf(stdout, "SUCCESS: %s is valid: %d rules, %d downstreams\n", f, len(cfg.Rules), cfg.Downstream.Count())
+	}
+	return code
+}
+
+// checkRules validates rule files on their own, as `promtool check rules` does, with the
+// default rule settings (an aggregator section can change those only in a config file).
+func checkRules(files []string, stdout, stderr io.Writer) int {
+	code := 0
+	for _, f := range files {
+		rs, warnings, err := config.Loader{}.LoadRuleFiles(f)
+		if err != nil {
+			fmt.Fprintf(stderr, "FAILED: %s\n%v\n", f, err)
+			code = 1
+			continue
+		}
+		for _, w := range warnings {
+			fmt.Fprintf(stdout, "WARNING: %s\n", w)
+		}
+		fmt.Fprintf(stdout, "SUCCESS: %s is valid: %d rules\n", f, len(rs))
 	}
 	return code
 }

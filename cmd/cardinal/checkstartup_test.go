@@ -100,7 +100,7 @@ func TestCheckConfigRefusesExactlyWhatStartupRefuses(t *testing.T) {
 // up (it is then stopped at once) or the error it stopped with.
 func startOnce(t *testing.T, file string) (bool, error) {
 	t.Helper()
-	f, err := parseFlags([]string{"--config.file=" + file, "--web.listen-address=127.0.0.1:0", "--shutdown.timeout=5s", "--config.check-interval=0"}, &strings.Builder{})
+	f, err := parseFlags([]string{"--config.file=" + file, "--web.listen-address=127.0.0.1:0", "--shutdown.timeout=5s", "--config.check-interval=0"})
 	if err != nil {
 		t.Fatal(err)
 	}

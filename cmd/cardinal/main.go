@@ -4,65 +4,19 @@
 //
 //	cardinal --config.file=cardinal.yaml     run the proxy
 //	cardinal check config FILE...            validate configuration files
+//	cardinal check rules FILE...             validate rule files on their own
 //	cardinal test rules FILE...              run rule unit tests
 //	cardinal loadgen [flags]                 generate remote-write load
 //	cardinal version                         print the version
 package main
 
 import (
-	"context"
-	"fmt"
-	"io"
 	"os"
-	"os/signal"
 	"runtime/debug"
-	"syscall"
-
-	"github.com/cardinal-proxy/cardinal/cmd/cardinal/loadgen"
-	"github.com/cardinal-proxy/cardinal/cmd/cardinal/ruletest"
 )
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
-}
-
-// run dispatches to a subcommand or runs the proxy, and returns the exit code.
-func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 {
-		switch args[0] {
-		case "version":
-			printVersion(stdout)
-			return 0
-		case "check":
-			if len(args) < 2 || args[1] != "config" {
-				fmt.Fprintln(stderr, "usage: cardinal check config FILE...")
-				return 2
-			}
-			return checkConfig(args[2:], stdout, stderr)
-		case "test":
-			if len(args) < 3 || args[1] != "rules" {
-				fmt.Fprintln(stderr, "usage: cardinal test rules FILE...")
-				return 2
-			}
-			if !ruletest.Run(args[2:], stdout) {
-				return 1
-			}
-			return 0
-		case "loadgen":
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			if err := loadgen.Run(ctx, args[1:], stdout); err != nil {
-				fmt.Fprintln(stderr, "loadgen:", err)
-				return 1
-			}
-			return 0
-		case "help", "-h", "--help":
-			fmt.Fprintln(stdout, usage)
-			return 0
-		}
-	}
-	setGCPercent()
-	return serve(args, stdout, stderr)
 }
 
 // defaultGCPercent is cardinal's GC target when GOGC is not set. Almost all of its heap is
@@ -80,10 +34,3 @@ func setGCPercent() {
 		debug.SetGCPercent(defaultGCPercent)
 	}
 }
-
-const usage = `usage:
-  cardinal [--config.file=cardinal.yaml] [flags]   run the proxy (cardinal --help lists flags)
-  cardinal check config FILE...                    validate configuration files
-  cardinal test rules FILE...                      run rule unit tests
-  cardinal loadgen [flags]                         generate remote-write load (loadgen --help)
-  cardinal version                                 print the version`

@@ -40,10 +40,11 @@ type flags struct {
 	logFormat       string
 }
 
-func parseFlags(args []string, stderr io.Writer) (*flags, error) {
+// newFlagSet defines the proxy's flags; parsing fills the returned flags.
+func newFlagSet() (*flag.FlagSet, *flags) {
 	f := &flags{}
 	fs := flag.NewFlagSet("cardinal", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard)
 	fs.StringVar(&f.configFile, "config.file", "cardinal.yaml", "Configuration file path.")
 	fs.StringVar(&f.listenAddress, "web.listen-address", "", "Address to listen on (overrides server.listen_addr).")
 	fs.BoolVar(&f.enableLifecycle, "web.enable-lifecycle", false, "Enable POST /-/reload.")
@@ -54,12 +55,21 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fs.DurationVar(&f.flushTick, "aggregator.flush-tick", time.Second, "How often windows are checked for closing.")
 	fs.StringVar(&f.logLevel, "log.level", "info", "Log level: debug, info, warn, error.")
 	fs.StringVar(&f.logFormat, "log.format", "logfmt", "Log format: logfmt or json.")
-	fs.Usage = func() { fmt.Fprintln(stderr, usage+"\n\nflags:"); fs.PrintDefaults() }
+	return fs, f
+}
+
+// parseFlags parses the proxy's command line. Its errors say what was wrong and, for a
+// mistyped flag, which one was probably meant; flag.ErrHelp asks for the help.
+func parseFlags(args []string) (*flags, error) {
+	fs, f := newFlagSet()
 	if err := fs.Parse(args); err != nil {
-		return nil, err
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, errors.New("cardinal: " + flagError(fs, err))
 	}
 	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q (see cardinal --help)", fs.Arg(0))
+		return nil, errors.New(wrongCommand(fs.Args(), commands()))
 	}
 	return f, nil
 }
@@ -67,7 +77,7 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 func newLogger(f *flags, w io.Writer) (*slog.Logger, error) {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(f.logLevel)); err != nil {
-		return nil, fmt.Errorf("--log.level: %w", err)
+		return nil, fmt.Errorf("--log.level: %q is not a level: use debug, info, warn or error", f.logLevel)
 	}
 	opts := &slog.HandlerOptions{Level: lvl}
 	switch f.logFormat {
@@ -97,18 +107,18 @@ type server struct {
 }
 
 // serve runs the proxy until SIGTERM or SIGINT, and returns the exit code.
-func serve(args []string, _, stderr io.Writer) int {
-	f, err := parseFlags(args, stderr)
+func serve(args []string, stdout, stderr io.Writer) int {
+	f, err := parseFlags(args)
+	if errors.Is(err, flag.ErrHelp) {
+		printServerHelp(stdout)
+		return 0
+	}
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+		return usageError(stderr, err.Error())
 	}
 	logger, err := newLogger(f, stderr)
 	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 2
+		return usageError(stderr, "cardinal: "+err.Error())
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -9,8 +9,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version and revision are set at build time with -ldflags "-X main.version=... -X
+// main.revision=..." (the Makefile and the Dockerfile do); without them the revision comes
+// from the Go toolchain's VCS stamp when there is one.
+var (
+	version  = "dev"
+	revision = ""
+)
 
 // buildInfo describes the binary: version, VCS revision when known, Go version.
 type buildInfo struct {
@@ -18,7 +23,11 @@ type buildInfo struct {
 }
 
 func readBuildInfo() buildInfo {
-	bi := buildInfo{Version: version, Revision: "unknown", GoVersion: runtime.Version()}
+	bi := buildInfo{Version: version, Revision: revision, GoVersion: runtime.Version()}
+	if bi.Revision != "" {
+		return bi
+	}
+	bi.Revision = "unknown"
 	if info, ok := debug.ReadBuildInfo(); ok {
 		for _, s := range info.Settings {
 			if s.Key == "vcs.revision" {

@@ -54,8 +54,8 @@ const (
 	defaultLabelValueLen = 16
 )
 
-// errUsage marks errors in the command line, as opposed to errors of the run itself.
-var errUsage = errors.New("usage")
+// ErrUsage marks errors in the command line, as opposed to errors of the run itself.
+var ErrUsage = errors.New("usage")
 
 // parseConfig parses the loadgen flags; help goes to out.
 func parseConfig(args []string, out io.Writer) (config, error) {
@@ -91,29 +91,29 @@ func parseConfig(args []string, out io.Writer) (config, error) {
 	fs.IntVar(&cfg.pid, "pid", 0, "receiver process id: report its CPU per sample and memory from /proc")
 	fs.StringVar(&cfg.output, "output", "text", "report format: text or json")
 	if err := fs.Parse(args); err != nil {
-		return config{}, fmt.Errorf("%w: %w", errUsage, err)
+		return config{}, fmt.Errorf("%w: %w", ErrUsage, err)
 	}
 	if fs.NArg() > 0 {
-		return config{}, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+		return config{}, fmt.Errorf("%w: unexpected argument %q", ErrUsage, fs.Arg(0))
 	}
 	var err error
 	if cfg.url, err = url.Parse(rawURL); err != nil {
-		return config{}, fmt.Errorf("%w: --url: %w", errUsage, err)
+		return config{}, fmt.Errorf("%w: --url: %w", ErrUsage, err)
 	}
 	if cfg.constLabels, err = parseLabels(rawLabels); err != nil {
-		return config{}, fmt.Errorf("%w: --labels: %w", errUsage, err)
+		return config{}, fmt.Errorf("%w: --labels: %w", ErrUsage, err)
 	}
 	if cfg.mix, err = parseMix(rawMix); err != nil {
-		return config{}, fmt.Errorf("%w: --mix: %w", errUsage, err)
+		return config{}, fmt.Errorf("%w: --mix: %w", ErrUsage, err)
 	}
 	if cfg.buckets, err = parseBuckets(rawBucket); err != nil {
-		return config{}, fmt.Errorf("%w: --buckets: %w", errUsage, err)
+		return config{}, fmt.Errorf("%w: --buckets: %w", ErrUsage, err)
 	}
 	if cfg.duration == 0 && cfg.requests == 0 && cfg.history == 0 {
 		cfg.duration = defaultDuration
 	}
 	if err := cfg.validate(); err != nil {
-		return config{}, fmt.Errorf("%w: %w", errUsage, err)
+		return config{}, fmt.Errorf("%w: %w", ErrUsage, err)
 	}
 	return cfg, nil
 }

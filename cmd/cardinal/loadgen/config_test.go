@@ -30,7 +30,7 @@ func TestParseConfig_rejects_bad_flags(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := parseConfig(tc.args, io.Discard)
-			if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), tc.want) {
+			if !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want a usage error mentioning %q", err, tc.want)
 			}
 		})
