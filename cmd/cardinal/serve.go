@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -21,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/cardinal-proxy/cardinal/aggregator"
+	"github.com/cardinal-proxy/cardinal/cmd/cardinal/reload"
 	"github.com/cardinal-proxy/cardinal/cmd/cardinal/websecurity"
 	"github.com/cardinal-proxy/cardinal/config"
 	"github.com/cardinal-proxy/cardinal/remotewrite"
@@ -100,10 +100,7 @@ type server struct {
 	web    *websecurity.Security // nil without --web.config.file
 	ready  atomic.Bool
 
-	reloadMu   sync.Mutex
-	cfg        atomic.Pointer[config.Config]
-	reloadOK   prometheus.Gauge
-	reloadTime prometheus.Gauge
+	reloader *reload.Reloader
 }
 
 // serve runs the proxy until SIGTERM or SIGINT, and returns the exit code.
@@ -140,9 +137,6 @@ func runServer(ctx context.Context, f *flags, logger *slog.Logger) error {
 	}
 	s := &server{flags: f, logger: logger, reg: prometheus.NewRegistry()}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildInfoCollector())
-	s.reloadOK = prometheus.NewGauge(prometheus.GaugeOpts{Name: "cardinal_config_last_reload_successful", Help: "Whether the last configuration reload attempt was successful."})
-	s.reloadTime = prometheus.NewGauge(prometheus.GaugeOpts{Name: "cardinal_config_last_reload_success_timestamp_seconds", Help: "Timestamp of the last successful configuration reload."})
-	s.reg.MustRegister(s.reloadOK, s.reloadTime)
 	if s.web, err = websecurity.New(f.webConfigFile, s.reg, logger); err != nil {
 		return err
 	}
@@ -162,9 +156,7 @@ func runServer(ctx context.Context, f *flags, logger *slog.Logger) error {
 		return err
 	}
 	s.reg.MustRegister(s.agg.Collector())
-	s.cfg.Store(cfg)
-	s.reloadOK.Set(1)
-	s.reloadTime.SetToCurrentTime()
+	s.reloader = reload.New(f.configFile, cfg, s, s.reg, logger)
 	s.router = &router{agg: s.agg, sinks: s.sinks}
 
 	addr := cfg.Server.ListenAddr
@@ -201,7 +193,7 @@ func runServer(ctx context.Context, f *flags, logger *slog.Logger) error {
 	go func() { defer close(flushDone); s.agg.Run(flushCtx) }()
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
-	go s.watchReloads(watchCtx, notifyReload())
+	go s.reloader.Run(watchCtx, reload.NotifyHUP(watchCtx), f.checkInterval)
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()

@@ -12,6 +12,7 @@ func (s *server) statusPage() *status.Handler {
 		Version:     version,
 		ConfigFile:  s.flags.configFile,
 		Rules:       s.agg,
+		Reloads:     s.reloader,
 		Downstreams: downstreams,
 		Logger:      s.logger,
 	})

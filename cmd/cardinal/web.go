@@ -25,7 +25,7 @@ func (s *server) routes(rw http.Handler) http.Handler {
 		}
 		_, _ = w.Write([]byte("cardinal is ready.\n"))
 	})
-	mux.HandleFunc("/-/reload", s.handleReload)
+	mux.Handle("/-/reload", s.reloader.Handler(s.flags.enableLifecycle))
 	mux.Handle("GET /{$}", s.statusPage())
 	if s.flags.enablePprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -35,22 +35,4 @@ func (s *server) routes(rw http.Handler) http.Handler {
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
 	return s.web.Protect(mux)
-}
-
-// handleReload reloads the configuration, as Prometheus's POST /-/reload does, only when
-// --web.enable-lifecycle is set.
-func (s *server) handleReload(w http.ResponseWriter, r *http.Request) {
-	if !s.flags.enableLifecycle {
-		http.Error(w, "Lifecycle API is not enabled (--web.enable-lifecycle).", http.StatusForbidden)
-		return
-	}
-	if r.Method != http.MethodPost && r.Method != http.MethodPut {
-		http.Error(w, "POST or PUT required.", http.StatusMethodNotAllowed)
-		return
-	}
-	if err := s.reload(); err != nil {
-		http.Error(w, "failed to reload config: "+err.Error(), http.StatusInternalServerError)
-		return
-	}
-	_, _ = w.Write([]byte("configuration reloaded\n"))
 }

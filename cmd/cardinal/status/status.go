@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cardinal-proxy/cardinal/aggregator"
+	"github.com/cardinal-proxy/cardinal/cmd/cardinal/reload"
 )
 
 //go:embed status.html
@@ -52,11 +53,18 @@ type Downstream struct {
 	Queue      Queue
 }
 
+// Reloads is what the page needs of the configuration reloader: the last attempt, if any.
+type Reloads interface {
+	Last() (reload.Outcome, bool)
+}
+
 // Options are what the page shows.
 type Options struct {
 	Version    string
 	ConfigFile string
 	Rules      Rules
+	// Reloads, when set, gives the outcome of the last configuration reload.
+	Reloads Reloads
 	// Downstreams are listed in this order.
 	Downstreams []Downstream
 	// Logger receives the errors of writing the page; nil discards them.
@@ -80,8 +88,17 @@ func NewHandler(o Options) *Handler {
 type page struct {
 	Version     string
 	ConfigFile  string
+	Reload      *reloadRow
 	Rules       []aggregator.RuleStats
 	Downstreams []downstreamRow
+}
+
+// reloadRow is the last reload attempt: when, and why it failed.
+type reloadRow struct {
+	Time    time.Time
+	Failed  bool
+	Err     string
+	Changed bool
 }
 
 type downstreamRow struct {
@@ -92,6 +109,14 @@ type downstreamRow struct {
 // ServeHTTP renders the status page: rules with their cardinality saving, downstreams.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	p := page{Version: h.opts.Version, ConfigFile: h.opts.ConfigFile, Rules: h.opts.Rules.Stats()}
+	if h.opts.Reloads != nil {
+		if o, ok := h.opts.Reloads.Last(); ok {
+			p.Reload = &reloadRow{Time: o.Time, Failed: o.Err != nil, Changed: o.Changed}
+			if o.Err != nil {
+				p.Reload.Err = o.Err.Error()
+			}
+		}
+	}
 	for _, d := range h.opts.Downstreams {
 		p.Downstreams = append(p.Downstreams, downstreamRow{Name: d.Name, Kind: d.Kind, Full: d.Queue.Full()})
 	}

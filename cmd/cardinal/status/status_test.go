@@ -1,6 +1,7 @@
 package status
 
 import (
+	"errors"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cardinal-proxy/cardinal/aggregator"
+	"github.com/cardinal-proxy/cardinal/cmd/cardinal/reload"
 )
 
 type fixedRules []aggregator.RuleStats
@@ -85,5 +87,29 @@ func TestPageReadsStateAtEachRequest(t *testing.T) {
 	q.full = true
 	if body := render(); !strings.Contains(body, "full: receiver answers 503") {
 		t.Fatalf("a full queue is not shown:\n%s", body)
+	}
+}
+
+type lastReload struct{ o reload.Outcome }
+
+func (l lastReload) Last() (reload.Outcome, bool) { return l.o, true }
+
+func TestPageShowsTheLastReload(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		o    reload.Outcome
+		want string
+	}{
+		{"failed", reload.Outcome{Time: time.Now(), Err: errors.New("cardinal.yaml:4: unknown type \"countr\"")}, "failed; the previous configuration stays in force</span></p>\n<pre class=\"full\">cardinal.yaml:4: unknown type &#34;countr&#34;</pre>"},
+		{"applied", reload.Outcome{Time: time.Now(), Changed: true}, "applied."},
+		{"unchanged", reload.Outcome{Time: time.Now()}, "unchanged, nothing to apply."},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			NewHandler(Options{Rules: fixedRules{}, Reloads: lastReload{tt.o}}).ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+			if !strings.Contains(rec.Body.String(), "Last reload 0s ago: ") || !strings.Contains(rec.Body.String(), tt.want) {
+				t.Errorf("page lacks %q:\n%s", tt.want, rec.Body.String())
+			}
+		})
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cardinal-proxy/cardinal/config"
 )
 
 // webConfigCheckInterval is the least time between two checks of the web config file, the
@@ -89,7 +91,7 @@ func New(path string, reg prometheus.Registerer, logger *slog.Logger) (*Security
 		return nil, err
 	}
 	w.state.Store(st)
-	w.sum = filesHash(st.files(path))
+	w.sum = config.FilesHash(st.files(path))
 	w.next.Store(w.now().Add(w.interval).UnixNano())
 	if t := st.cfg.TLSServerConfig; t != nil {
 		w.tls, w.minTLS = true, t.minTLSVersion()
@@ -129,7 +131,7 @@ func (w *Security) refresh() *webState {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	old := w.state.Load()
-	sum := filesHash(old.files(w.path))
+	sum := config.FilesHash(old.files(w.path))
 	if sum == w.sum {
 		return old
 	}
@@ -143,7 +145,7 @@ func (w *Security) refresh() *webState {
 	if (st.cfg.TLSServerConfig != nil) != w.tls {
 		w.logger.Warn("turning TLS on or off takes effect at the next restart")
 	}
-	w.sum = filesHash(st.files(w.path)) // the new state may point to other files
+	w.sum = config.FilesHash(st.files(w.path)) // the new state may point to other files
 	w.state.Store(st)
 	w.reloadOK.Set(1)
 	w.logger.Info("web configuration reloaded", append([]any{"file", w.path}, st.cfg.describe()...)...)
