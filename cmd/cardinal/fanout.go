@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/prometheus/prometheus/prompb"
 )
@@ -54,7 +55,13 @@ func (f fanout) start() {
 func (f fanout) shutdown(ctx context.Context) error {
 	errs := make(chan error, len(f))
 	for _, d := range f {
-		go func() { errs <- d.Shutdown(ctx) }()
+		go func() {
+			if err := d.Shutdown(ctx); err != nil {
+				errs <- fmt.Errorf("downstream %q: %w", d.name, err)
+				return
+			}
+			errs <- nil
+		}()
 	}
 	var all []error
 	for range f {

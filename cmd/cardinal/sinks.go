@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -13,18 +11,13 @@ import (
 	"github.com/cardinal-proxy/cardinal/config"
 	"github.com/cardinal-proxy/cardinal/downstream"
 	"github.com/cardinal-proxy/cardinal/downstream/timescale"
-	"github.com/cardinal-proxy/cardinal/remotewrite"
 )
 
 // buildSinks creates every configured downstream.
 func buildSinks(ctx context.Context, cfg *config.Config, reg prometheus.Registerer, logger *slog.Logger) (fanout, error) {
 	var out fanout
 	for _, rw := range cfg.Downstream.RemoteWrite {
-		cc, err := clientConfig(rw)
-		if err != nil {
-			return nil, err
-		}
-		c, err := remotewrite.NewClient(cc, reg, logger)
+		c, err := downstream.NewRemoteWrite(rw, reg, logger)
 		if err != nil {
 			return nil, fmt.Errorf("downstream %q: %w", rw.Name, err)
 		}
@@ -58,40 +51,4 @@ func buildSinks(ctx context.Context, cfg *config.Config, reg prometheus.Register
 		logger.Warn("no downstream configured: aggregated series go nowhere")
 	}
 	return out, nil
-}
-
-// clientConfig maps a remote_write entry to the sender's configuration, reading secrets
-// from their files.
-func clientConfig(rw downstream.RemoteWriteConfig) (remotewrite.ClientConfig, error) {
-	cc := remotewrite.ClientConfig{
-		Name:              rw.Name,
-		URL:               rw.URL,
-		Headers:           rw.Headers,
-		BearerToken:       string(rw.BearerToken),
-		Timeout:           time.Duration(rw.Timeout),
-		MaxQueueBytes:     int64(rw.Queue.MaxBytes),
-		MaxSamplesPerSend: rw.Queue.MaxSamplesPerSend,
-		Shards:            rw.Queue.Shards,
-		MinBackoff:        time.Duration(rw.Queue.MinBackoff),
-		MaxBackoff:        time.Duration(rw.Queue.MaxBackoff),
-	}
-	if rw.BearerTokenFile != "" {
-		b, err := os.ReadFile(rw.BearerTokenFile)
-		if err != nil {
-			return cc, fmt.Errorf("downstream %q: bearer_token_file: %w", rw.Name, err)
-		}
-		cc.BearerToken = strings.TrimSpace(string(b))
-	}
-	if ba := rw.BasicAuth; ba != nil {
-		pw := string(ba.Password)
-		if ba.PasswordFile != "" {
-			b, err := os.ReadFile(ba.PasswordFile)
-			if err != nil {
-				return cc, fmt.Errorf("downstream %q: password_file: %w", rw.Name, err)
-			}
-			pw = strings.TrimSpace(string(b))
-		}
-		cc.BasicAuth = &remotewrite.BasicAuth{Username: ba.Username, Password: pw}
-	}
-	return cc, nil
 }
