@@ -78,18 +78,30 @@ func NewQueue(maxBytes int64, shards int) *Queue {
 }
 
 // Push queues series, each on the shard of its labels. It never blocks and never refuses
-// for being over the bound; it returns false, queuing nothing, only after Close.
+// for being over the bound; it returns false, queuing nothing, only after Close. Each shard
+// takes its part of series at once, so a sender sees a Send whole or not at all.
 func (q *Queue) Push(series []prompb.TimeSeries) bool {
 	q.mu.RLock()
 	defer q.mu.RUnlock()
 	if q.closed {
 		return false
 	}
+	var bytes int64
 	for i := range series {
-		ts := &series[i]
-		q.bytes.Add(seriesBytes(ts))
-		q.series.Add(1)
-		q.shards[shardOf(ts.Labels, len(q.shards))].push(*ts)
+		bytes += seriesBytes(&series[i])
+	}
+	q.bytes.Add(bytes)
+	q.series.Add(int64(len(series)))
+	if len(q.shards) == 1 {
+		q.shards[0].push(series, nil, 0)
+		return true
+	}
+	shardOfSeries := make([]int, len(series))
+	for i := range series {
+		shardOfSeries[i] = shardOf(series[i].Labels, len(q.shards))
+	}
+	for shard, f := range q.shards {
+		f.push(series, shardOfSeries, shard)
 	}
 	return true
 }
@@ -183,18 +195,29 @@ func (q *Queue) DropAll() (series, samples int) {
 	return series, samples
 }
 
-// push appends ts.
-func (f *fifo) push(ts prompb.TimeSeries) {
+// push appends the series whose entry in shardOf is shard (all of them when shardOf is nil)
+// and wakes the sender when there were any.
+func (f *fifo) push(series []prompb.TimeSeries, shardOf []int, shard int) {
 	f.mu.Lock()
-	if len(f.items) == cap(f.items) && f.head > len(f.items)/2 {
-		// Reuse the taken half instead of growing.
-		n := copy(f.items, f.items[f.head:])
-		clear(f.items[n:])
-		f.items, f.head = f.items[:n], 0
+	pushed := 0
+	for i := range series {
+		if shardOf != nil && shardOf[i] != shard {
+			continue
+		}
+		if len(f.items) == cap(f.items) && f.head > len(f.items)/2 {
+			// Reuse the taken half instead of growing.
+			n := copy(f.items, f.items[f.head:])
+			clear(f.items[n:])
+			f.items, f.head = f.items[:n], 0
+		}
+		f.items = append(f.items, series[i])
+		f.pending += sampleUnits(&series[i])
+		pushed++
 	}
-	f.items = append(f.items, ts)
-	f.pending += sampleUnits(&ts)
 	f.mu.Unlock()
+	if pushed == 0 {
+		return
+	}
 	select {
 	case f.ready <- struct{}{}:
 	default:
