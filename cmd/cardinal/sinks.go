@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -31,17 +30,7 @@ func buildSinks(ctx context.Context, cfg *config.Config, reg prometheus.Register
 		out = append(out, namedDownstream{name: fc.Name, kind: "file", sink: fs})
 	}
 	for _, tc := range cfg.Downstream.TimescaleDB {
-		ts, err := timescale.New(ctx, timescale.Options{
-			Name:           tc.Name,
-			DSN:            string(tc.DSN),
-			ChunkInterval:  time.Duration(tc.ChunkInterval),
-			Compression:    tc.Compression,
-			CompressAfter:  tc.CompressAge(),
-			Retention:      time.Duration(tc.Retention),
-			PartitionAhead: time.Duration(tc.PartitionAhead),
-			BatchSize:      tc.BatchSize,
-			MaxQueueBytes:  int64(tc.MaxQueueBytes),
-		}, reg, logger)
+		ts, err := timescale.New(ctx, tc, reg, logger)
 		if err != nil {
 			return nil, fmt.Errorf("downstream %q: %w", tc.Name, err)
 		}
