@@ -12,29 +12,34 @@ import (
 	"github.com/cardinal-proxy/cardinal/downstream/timescale"
 )
 
-// buildSinks creates every configured downstream.
-func buildSinks(ctx context.Context, cfg *config.Config, reg prometheus.Registerer, logger *slog.Logger) (fanout, error) {
-	var out fanout
-	for _, rw := range cfg.Downstream.RemoteWrite {
-		c, err := downstream.NewRemoteWrite(rw, reg, logger)
+// buildSinks creates every configured downstream. A constructor's error is prefixed with
+// the downstream's name here, once.
+func buildSinks(ctx context.Context, cfg *config.Config, reg prometheus.Registerer, logger *slog.Logger) (downstream.Fanout, error) {
+	var out downstream.Fanout
+	add := func(name, kind string, sink downstream.Sink, err error) error {
 		if err != nil {
-			return nil, fmt.Errorf("downstream %q: %w", rw.Name, err)
+			return fmt.Errorf("downstream %q: %w", name, err)
 		}
-		out = append(out, namedDownstream{name: rw.Name, kind: "remote_write", sink: c})
+		out = append(out, downstream.Named{Name: name, Kind: kind, Sink: sink})
+		return nil
 	}
-	if fc := cfg.Downstream.File; fc != nil {
-		fs, err := newFileSink(fc.Path, logger)
-		if err != nil {
+	for _, rw := range cfg.Downstream.RemoteWrite {
+		s, err := downstream.NewRemoteWrite(rw, reg, logger)
+		if err := add(rw.Name, "remote_write", s, err); err != nil {
 			return nil, err
 		}
-		out = append(out, namedDownstream{name: fc.Name, kind: "file", sink: fs})
+	}
+	if fc := cfg.Downstream.File; fc != nil {
+		s, err := downstream.NewFile(*fc, logger)
+		if err := add(fc.Name, "file", s, err); err != nil {
+			return nil, err
+		}
 	}
 	for _, tc := range cfg.Downstream.TimescaleDB {
-		ts, err := timescale.New(ctx, tc, reg, logger)
-		if err != nil {
-			return nil, fmt.Errorf("downstream %q: %w", tc.Name, err)
+		s, err := timescale.New(ctx, tc, reg, logger)
+		if err := add(tc.Name, "timescaledb", s, err); err != nil {
+			return nil, err
 		}
-		out = append(out, namedDownstream{name: tc.Name, kind: "timescaledb", sink: ts})
 	}
 	if len(out) == 0 {
 		logger.Warn("no downstream configured: aggregated series go nowhere")
