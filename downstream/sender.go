@@ -99,12 +99,13 @@ func (s *sender) start() {
 // send queues series without blocking, under the overflow policy of Queue: over the bound
 // they are still queued, and counted; after shutdown they are dropped and counted.
 func (s *sender) send(series []prompb.TimeSeries) {
-	if s.queue.Full() {
-		s.metrics.overLimit.Add(float64(countSamples(series)))
-	}
+	full := s.queue.Full()
 	if !s.queue.Push(series) {
 		s.metrics.dropShutdown.Add(float64(countSamples(series)))
 		return
+	}
+	if full {
+		s.metrics.overLimit.Add(float64(countSamples(series)))
 	}
 	s.metrics.publishQueue(s.queue)
 }
