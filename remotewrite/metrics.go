@@ -7,9 +7,9 @@ import (
 )
 
 // register registers c with reg and returns it, or returns the identical collector already
-// registered there (several Clients share one set of vectors, told apart by their downstream
-// label). A nil reg leaves c unregistered. Any other registration error is a programming
-// error (clashing metric definitions) and panics, as MustRegister does.
+// registered there (several Handlers share one set of vectors). A nil reg leaves c
+// unregistered. Any other registration error is a programming error (clashing metric
+// definitions) and panics, as MustRegister does.
 func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
 	if reg == nil {
 		return c

@@ -46,16 +46,6 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name string, want map[s
 
 func TestRegisterSharesCollectorsAcrossInstances(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	a := newClientMetrics(reg, "a")
-	b := newClientMetrics(reg, "b")
-	a.sent.Add(2)
-	b.sent.Add(3)
-	if got := metricValue(t, reg, "cardinal_downstream_samples_sent_total", map[string]string{"downstream": "a"}); got != 2 {
-		t.Errorf("a sent = %v, want 2", got)
-	}
-	if got := metricValue(t, reg, "cardinal_downstream_samples_sent_total", map[string]string{"downstream": "b"}); got != 3 {
-		t.Errorf("b sent = %v, want 3", got)
-	}
 	// A second receiver on the same registry shares the counters instead of panicking.
 	newReceiverMetrics(reg).samples.Add(1)
 	newReceiverMetrics(reg).samples.Add(1)

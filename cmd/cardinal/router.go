@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/prometheus/prompb"
 
 	"github.com/cardinal-proxy/cardinal/aggregator"
+	"github.com/cardinal-proxy/cardinal/downstream"
 	"github.com/cardinal-proxy/cardinal/remotewrite"
 )
 
@@ -16,7 +17,7 @@ import (
 // matches rules and forwards what it does not aggregate.
 type router struct {
 	agg      *aggregator.Aggregator
-	sinks    fanout
+	sinks    downstream.Fanout
 	stopping atomic.Bool
 }
 
@@ -25,7 +26,7 @@ func (r *router) Append(_ context.Context, req *prompb.WriteRequest) error {
 	if r.stopping.Load() {
 		return fmt.Errorf("shutting down: %w", remotewrite.ErrUnavailable)
 	}
-	if name, full := r.sinks.full(); full {
+	if name, full := r.sinks.FullSink(); full {
 		r.agg.NoteRefused()
 		return fmt.Errorf("downstream %q queue is full: %w", name, remotewrite.ErrUnavailable)
 	}

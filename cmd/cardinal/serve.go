@@ -23,6 +23,7 @@ import (
 	"github.com/cardinal-proxy/cardinal/cmd/cardinal/reload"
 	"github.com/cardinal-proxy/cardinal/cmd/cardinal/websecurity"
 	"github.com/cardinal-proxy/cardinal/config"
+	"github.com/cardinal-proxy/cardinal/downstream"
 	"github.com/cardinal-proxy/cardinal/remotewrite"
 )
 
@@ -95,7 +96,7 @@ type server struct {
 	logger *slog.Logger
 	reg    *prometheus.Registry
 	agg    *aggregator.Aggregator
-	sinks  fanout
+	sinks  downstream.Fanout
 	router *router
 	web    *websecurity.Security // nil without --web.config.file
 	ready  atomic.Bool
@@ -187,7 +188,7 @@ func runServer(ctx context.Context, f *flags, logger *slog.Logger) error {
 		srv.TLSConfig = tlsConfig
 		ln = tls.NewListener(ln, tlsConfig)
 	}
-	s.sinks.start()
+	s.sinks.Start()
 	flushCtx, stopFlush := context.WithCancel(context.Background())
 	flushDone := make(chan struct{})
 	go func() { defer close(flushDone); s.agg.Run(flushCtx) }()
@@ -221,7 +222,7 @@ func (s *server) shutdown(srv *http.Server, stopFlush context.CancelFunc, flushD
 	stopFlush()
 	<-flushDone
 	s.agg.Flush(true)
-	sinkErr := s.sinks.shutdown(ctx)
+	sinkErr := s.sinks.Shutdown(ctx)
 	if err := errors.Join(httpErr, sinkErr); err != nil {
 		return fmt.Errorf("shutdown incomplete: %w", err)
 	}

@@ -6,7 +6,7 @@ import "github.com/cardinal-proxy/cardinal/cmd/cardinal/status"
 func (s *server) statusPage() *status.Handler {
 	downstreams := make([]status.Downstream, 0, len(s.sinks))
 	for _, d := range s.sinks {
-		downstreams = append(downstreams, status.Downstream{Name: d.name, Kind: d.kind, Queue: d})
+		downstreams = append(downstreams, status.Downstream{Name: d.Name, Kind: d.Kind, Queue: d})
 	}
 	return status.NewHandler(status.Options{
 		Version:     version,

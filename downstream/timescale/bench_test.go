@@ -13,7 +13,7 @@ import (
 
 // BenchmarkWriteRows measures rows per second into a real PostgreSQL started with its default
 // durability (fsync and synchronous commit on), through the sink's own batch building and
-// writing, one batch of DefaultBatchSize rows per iteration. `make bench` runs it.
+// writing, one batch of batch_size (default) rows per iteration. `make bench` runs it.
 //
 //	known_series: steady state, every series already stored and cached (one sample per
 //	              series per flush, as the aggregator emits them)
@@ -34,22 +34,22 @@ func BenchmarkWriteRows(b *testing.B) {
 		{
 			name: "known_series",
 			flush: func(i int) []prompb.TimeSeries {
-				first := (i * DefaultBatchSize) % seriesPool
-				round := (i * DefaultBatchSize) / seriesPool
-				return benchSeries("known", first, DefaultBatchSize, t0+int64(round)*15_000)
+				first := (i * DefaultConfig().BatchSize) % seriesPool
+				round := (i * DefaultConfig().BatchSize) / seriesPool
+				return benchSeries("known", first, DefaultConfig().BatchSize, t0+int64(round)*15_000)
 			},
 			warm: true,
 		},
 		{
 			name: "new_series",
 			flush: func(i int) []prompb.TimeSeries {
-				return benchSeries("new", i*DefaultBatchSize, DefaultBatchSize, t0)
+				return benchSeries("new", i*DefaultConfig().BatchSize, DefaultConfig().BatchSize, t0)
 			},
 		},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			dsn := pg.CreateDatabase(b, bc.name)
-			s, err := New(ctx, Options{DSN: dsn}, nil, nil)
+			s, err := New(ctx, testConfig(dsn, nil), nil, nil)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -59,8 +59,8 @@ func BenchmarkWriteRows(b *testing.B) {
 			}
 			batch := newBatch()
 			if bc.warm {
-				for first := 0; first < seriesPool; first += DefaultBatchSize {
-					s.build(batch, benchSeries("known", first, DefaultBatchSize, t0-15_000))
+				for first := 0; first < seriesPool; first += DefaultConfig().BatchSize {
+					s.build(batch, benchSeries("known", first, DefaultConfig().BatchSize, t0-15_000))
 					if err := s.write(ctx, batch); err != nil {
 						b.Fatal(err)
 					}

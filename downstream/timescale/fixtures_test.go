@@ -12,6 +12,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/prompb"
+
+	"github.com/cardinal-proxy/cardinal/config/setting"
+	"github.com/cardinal-proxy/cardinal/downstream"
 )
 
 // testSink is a started sink with what tests look at.
@@ -21,23 +24,30 @@ type testSink struct {
 	logs *logBuffer
 }
 
-// newTestSink builds a sink on dsn with short backoffs; prepare (may be nil) runs before
-// Start, to replace the clock for instance. It is shut down in Cleanup.
-func newTestSink(tb testing.TB, dsn string, opts Options, prepare func(*Sink)) *testSink {
+// testConfig is an entry for dsn with the file format's defaults, changed by edit (may be
+// nil).
+func testConfig(dsn string, edit func(*Config)) Config {
+	cfg := DefaultConfig()
+	cfg.Name = "timescaledb"
+	cfg.DSN = setting.Secret(dsn)
+	if edit != nil {
+		edit(&cfg)
+	}
+	return cfg
+}
+
+// newTestSink builds a sink on dsn, its configuration changed by edit (may be nil), with
+// short backoffs; prepare (may be nil) runs before Start, to replace the clock for instance.
+// It is shut down in Cleanup.
+func newTestSink(tb testing.TB, dsn string, edit func(*Config), prepare func(*Sink)) *testSink {
 	tb.Helper()
-	opts.DSN = dsn
-	if opts.MinBackoff == 0 {
-		opts.MinBackoff = 20 * time.Millisecond
-	}
-	if opts.MaxBackoff == 0 {
-		opts.MaxBackoff = 200 * time.Millisecond
-	}
 	ts := &testSink{reg: prometheus.NewRegistry(), logs: &logBuffer{}}
 	logger := slog.New(slog.NewTextHandler(ts.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	s, err := New(context.Background(), opts, ts.reg, logger)
+	s, err := New(context.Background(), testConfig(dsn, edit), ts.reg, logger)
 	if err != nil {
 		tb.Fatal(err)
 	}
+	s.backoff = downstream.Backoff{Min: 20 * time.Millisecond, Max: 200 * time.Millisecond}
 	ts.Sink = s
 	if prepare != nil {
 		prepare(s)
@@ -57,9 +67,9 @@ func newTestSink(tb testing.TB, dsn string, opts Options, prepare func(*Sink)) *
 }
 
 // startTestSink is newTestSink waiting until the schema is set up.
-func startTestSink(tb testing.TB, dsn string, opts Options, prepare func(*Sink)) *testSink {
+func startTestSink(tb testing.TB, dsn string, edit func(*Config), prepare func(*Sink)) *testSink {
 	tb.Helper()
-	ts := newTestSink(tb, dsn, opts, prepare)
+	ts := newTestSink(tb, dsn, edit, prepare)
 	waitFor(tb, 30*time.Second, "the schema set-up", func() bool { return ts.Mode() != "" })
 	return ts
 }

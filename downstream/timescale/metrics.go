@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cardinal-proxy/cardinal/downstream"
 )
 
 // Reasons for rows that are not written, the values of the reason label of
@@ -14,12 +16,11 @@ const (
 	dropOutOfRange     = "out_of_range"    // timestamp outside years 0001..9999
 	dropFuture         = "future"          // more than PartitionAhead + 1d ahead of the clock
 	dropRetention      = "retention"       // older than Retention when it arrived
-	dropQueueFull      = "queue_full"      // Send while the queue was full
 	dropShutdown       = "shutdown"        // Send after Shutdown, or not written by its deadline
 	dropPermanentError = "permanent_error" // the database refused the batch for good
 )
 
-// metrics are the sink's self-metrics, all labelled with downstream=<Options.Name>.
+// metrics are the sink's self-metrics, all labelled with downstream=<Config.Name>.
 type metrics struct {
 	rowsWritten       prometheus.Counter
 	rowsDuplicate     prometheus.Counter
@@ -32,7 +33,7 @@ type metrics struct {
 	partitionsDropped prometheus.Counter
 }
 
-func newMetrics(reg prometheus.Registerer, name string, q *queue) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer, name string, q *downstream.Queue) (*metrics, error) {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
@@ -76,7 +77,7 @@ func newMetrics(reg prometheus.Registerer, name string, q *queue) (*metrics, err
 			Help: "Daily partitions dropped by retention (plain PostgreSQL mode).",
 		}),
 	}
-	for _, reason := range []string{dropStaleMarker, dropHistogram, dropOutOfRange, dropFuture, dropRetention, dropQueueFull, dropShutdown, dropPermanentError} {
+	for _, reason := range []string{dropStaleMarker, dropHistogram, dropOutOfRange, dropFuture, dropRetention, dropShutdown, dropPermanentError} {
 		m.rowsDropped.WithLabelValues(reason)
 	}
 	m.writeErrors.WithLabelValues("retryable")
@@ -84,7 +85,7 @@ func newMetrics(reg prometheus.Registerer, name string, q *queue) (*metrics, err
 	queueBytes := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "cardinal_timescale_queue_bytes",
 		Help: "Estimated memory of the series waiting to be written (queued and in flight).",
-	}, func() float64 { return float64(q.queuedBytes()) })
+	}, func() float64 { return float64(q.Bytes()) })
 	collectors := []prometheus.Collector{
 		m.rowsWritten, m.rowsDuplicate, m.rowsDropped, m.seriesCreated, m.writeErrors,
 		m.batchDuration, m.mode, m.partitionsCreated, m.partitionsDropped, queueBytes,
@@ -94,7 +95,7 @@ func newMetrics(reg prometheus.Registerer, name string, q *queue) (*metrics, err
 			for _, registered := range collectors[:i] {
 				reg.Unregister(registered)
 			}
-			return nil, fmt.Errorf("registering metrics for downstream %q (names must be unique): %w", name, err)
+			return nil, fmt.Errorf("registering metrics (downstream names must be unique): %w", err)
 		}
 	}
 	return m, nil

@@ -13,7 +13,7 @@ import (
 type migration struct {
 	version     int
 	description string
-	statements  func(mode Mode, opts Options) []string
+	statements  func(mode Mode, cfg Config) []string
 }
 
 // schemaMigrations is the schema's history, oldest first. Never edit a released migration:
@@ -23,7 +23,7 @@ func schemaMigrations() []migration {
 		{
 			version:     1,
 			description: "series and samples tables",
-			statements: func(mode Mode, opts Options) []string {
+			statements: func(mode Mode, cfg Config) []string {
 				stmts := []string{
 					`CREATE TABLE IF NOT EXISTS series (
 						series_id  bigint PRIMARY KEY,
@@ -44,13 +44,13 @@ func schemaMigrations() []migration {
 				}
 				return append(stmts, samples, fmt.Sprintf(
 					`SELECT create_hypertable('samples', 'time', chunk_time_interval => %s, if_not_exists => TRUE)`,
-					intervalLiteral(opts.ChunkInterval)))
+					intervalLiteral(time.Duration(cfg.ChunkInterval))))
 			},
 		},
 		{
 			version:     2,
 			description: "GIN index on series labels and the series_samples view",
-			statements: func(Mode, Options) []string {
+			statements: func(Mode, Config) []string {
 				return []string{
 					`CREATE INDEX IF NOT EXISTS series_labels_idx ON series USING GIN (labels)`,
 					`CREATE OR REPLACE VIEW series_samples AS
@@ -71,7 +71,7 @@ func latestSchemaVersion() int {
 // migrate applies the migrations up to version target that the database does not have yet,
 // each in its own transaction holding the DDL advisory lock, and returns the versions it
 // applied and the newest version the database has.
-func migrate(ctx context.Context, db beginner, mode Mode, opts Options, target int) (applied []int, newest int, err error) {
+func migrate(ctx context.Context, db beginner, mode Mode, cfg Config, target int) (applied []int, newest int, err error) {
 	err = inDDLTransaction(ctx, db, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS cardinal_schema_migrations (
 			version    int PRIMARY KEY,
@@ -93,7 +93,7 @@ func migrate(ctx context.Context, db beginner, mode Mode, opts Options, target i
 				m.version).Scan(&done); err != nil || done {
 				return err
 			}
-			for _, stmt := range m.statements(mode, opts) {
+			for _, stmt := range m.statements(mode, cfg) {
 				if _, err := tx.Exec(ctx, stmt); err != nil {
 					return err
 				}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/prometheus/prompb"
 
+	"github.com/cardinal-proxy/cardinal/downstream"
 	"github.com/cardinal-proxy/cardinal/downstream/timescale/pgtest"
 )
 
@@ -35,7 +36,9 @@ func TestDatabaseOutageLosesNothing(t *testing.T) {
 	outage := outageDuration(t)
 	pg := pgtest.Start(t)
 	dsn := pg.CreateDatabase(t, "outage")
-	ts := startTestSink(t, dsn, Options{MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Second}, nil)
+	ts := startTestSink(t, dsn, nil, func(s *Sink) {
+		s.backoff = downstream.Backoff{Min: 50 * time.Millisecond, Max: time.Second}
+	})
 
 	t0 := millis("2024-01-15T08:00:00Z")
 	const perFlush = 500
@@ -105,7 +108,7 @@ func TestDatabaseOutageLosesNothing(t *testing.T) {
 	if got != total || len(want) != 0 {
 		t.Errorf("%d rows stored, want %d; %d missing", got, total, len(want))
 	}
-	for _, reason := range []string{dropQueueFull, dropPermanentError, dropShutdown} {
+	for _, reason := range []string{dropPermanentError, dropShutdown} {
 		if n := ts.metric(t, "cardinal_timescale_rows_dropped_total", "reason", reason); n != 0 {
 			t.Errorf("%v rows dropped with reason %s", n, reason)
 		}

@@ -191,16 +191,16 @@ func (s *Sink) maintainPartitions(ctx context.Context) error {
 	}
 	s.partitionDays = known
 	ahead := make(map[int64]struct{})
-	for d := dayOf(now); d <= dayOf(now.Add(s.opts.PartitionAhead)); d++ {
+	for d := dayOf(now); d <= dayOf(now.Add(time.Duration(s.cfg.PartitionAhead))); d++ {
 		ahead[d] = struct{}{}
 	}
 	if err := s.ensurePartitions(ctx, ahead); err != nil {
 		return err
 	}
-	if s.opts.Retention <= 0 {
+	if s.cfg.Retention <= 0 {
 		return nil
 	}
-	dropped, err := s.partitions.dropBefore(ctx, s.pool, now.Add(-s.opts.Retention))
+	dropped, err := s.partitions.dropBefore(ctx, s.pool, now.Add(-time.Duration(s.cfg.Retention)))
 	if err != nil {
 		return err
 	}
@@ -209,7 +209,7 @@ func (s *Sink) maintainPartitions(ctx context.Context) error {
 	}
 	if len(dropped) > 0 {
 		s.metrics.partitionsDropped.Add(float64(len(dropped)))
-		s.logger.Info("retention dropped partitions", "count", len(dropped), "older_than", now.Add(-s.opts.Retention))
+		s.logger.Info("retention dropped partitions", "count", len(dropped), "older_than", now.Add(-time.Duration(s.cfg.Retention)))
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/prometheus/prompb"
 
+	"github.com/cardinal-proxy/cardinal/config/setting"
 	"github.com/cardinal-proxy/cardinal/downstream/timescale/pgtest"
 )
 
@@ -53,7 +54,7 @@ func TestPartitions(t *testing.T) {
 	t.Run("created_ahead_of_time", func(t *testing.T) {
 		dsn := pg.CreateDatabase(t, "ahead")
 		clock := newTestClock("2021-03-10T12:00:00Z")
-		startTestSink(t, dsn, Options{PartitionAhead: 72 * time.Hour}, func(s *Sink) { s.now = clock.now })
+		startTestSink(t, dsn, func(c *Config) { c.PartitionAhead = setting.Duration(72 * time.Hour) }, func(s *Sink) { s.now = clock.now })
 		want := []string{"samples_p20210310", "samples_p20210311", "samples_p20210312", "samples_p20210313"}
 		if got := partitionNames(t, connect(t, dsn)); !slices.Equal(got, want) {
 			t.Errorf("partitions = %v, want %v", got, want)
@@ -63,7 +64,7 @@ func TestPartitions(t *testing.T) {
 	t.Run("rows_land_in_their_day_across_midnight", func(t *testing.T) {
 		dsn := pg.CreateDatabase(t, "midnight")
 		clock := newTestClock("2021-03-10T12:00:00Z")
-		ts := startTestSink(t, dsn, Options{}, func(s *Sink) { s.now = clock.now })
+		ts := startTestSink(t, dsn, nil, func(s *Sink) { s.now = clock.now })
 		ts.Send([]prompb.TimeSeries{
 			sample("m", "2021-03-01T23:59:59.999Z", 1),
 			sample("m", "2021-03-02T00:00:00Z", 2),
@@ -97,7 +98,7 @@ func TestPartitions(t *testing.T) {
 	t.Run("far_future_sample_creates_no_partition", func(t *testing.T) {
 		dsn := pg.CreateDatabase(t, "future")
 		clock := newTestClock("2021-03-10T12:00:00Z")
-		ts := startTestSink(t, dsn, Options{PartitionAhead: 72 * time.Hour}, func(s *Sink) { s.now = clock.now })
+		ts := startTestSink(t, dsn, func(c *Config) { c.PartitionAhead = setting.Duration(72 * time.Hour) }, func(s *Sink) { s.now = clock.now })
 		ts.Send([]prompb.TimeSeries{
 			sample("m", "2021-03-14T11:00:00Z", 1), // within partition_ahead + 1d: written
 			sample("m", "2030-01-01T00:00:00Z", 2), // a broken clock: dropped
@@ -115,7 +116,7 @@ func TestPartitions(t *testing.T) {
 	t.Run("partition_dropped_behind_the_sinks_back_is_recreated", func(t *testing.T) {
 		dsn := pg.CreateDatabase(t, "dropped")
 		conn := connect(t, dsn)
-		ts := startTestSink(t, dsn, Options{}, nil)
+		ts := startTestSink(t, dsn, nil, nil)
 		ts.Send([]prompb.TimeSeries{sample("m", "2022-07-01T10:00:00Z", 1)})
 		ts.waitProcessed(t, 1)
 		if _, err := conn.Exec(ctx, "DROP TABLE samples_p20220701"); err != nil {
@@ -141,7 +142,7 @@ func TestPartitions(t *testing.T) {
 		conn := connect(t, dsn)
 		clock := newTestClock("2021-03-10T12:00:00Z")
 		// History from before retention was configured.
-		first := startTestSink(t, dsn, Options{PartitionAhead: time.Hour}, func(s *Sink) { s.now = clock.now })
+		first := startTestSink(t, dsn, func(c *Config) { c.PartitionAhead = setting.Duration(time.Hour) }, func(s *Sink) { s.now = clock.now })
 		var history []prompb.TimeSeries
 		for day := 1; day <= 9; day++ {
 			history = append(history, sample("h", time.Date(2021, 3, day, 6, 0, 0, 0, time.UTC).Format(time.RFC3339), float64(day)))
@@ -153,7 +154,9 @@ func TestPartitions(t *testing.T) {
 		}
 
 		// Two days of retention at 2021-03-10T12:00: partitions that ended by 03-08T12:00 go.
-		ts := startTestSink(t, dsn, Options{Retention: 48 * time.Hour, PartitionAhead: time.Hour}, func(s *Sink) {
+		ts := startTestSink(t, dsn, func(c *Config) {
+			c.Retention, c.PartitionAhead = setting.Duration(48*time.Hour), setting.Duration(time.Hour)
+		}, func(s *Sink) {
 			s.now = clock.now
 			s.maintenanceInterval = 20 * time.Millisecond
 		})

@@ -2,35 +2,9 @@ package timescale
 
 import (
 	"errors"
-	"math/rand/v2"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 )
-
-// backoff is exponential backoff with jitter between MinBackoff and MaxBackoff.
-type backoff struct {
-	min, max time.Duration
-	next     time.Duration
-}
-
-func newBackoff(minDelay, maxDelay time.Duration) *backoff {
-	return &backoff{min: minDelay, max: maxDelay, next: minDelay}
-}
-
-// delay returns the wait before the next attempt: a random duration in [d/2, d) where d
-// doubles after each call, up to max. The jitter spreads the retries of many instances.
-func (b *backoff) delay() time.Duration {
-	d := b.next
-	b.next = min(2*b.next, b.max)
-	if d <= 1 {
-		return d
-	}
-	return d/2 + rand.N(d/2)
-}
-
-// reset starts again from min after a success.
-func (b *backoff) reset() { b.next = b.min }
 
 // SQLSTATE codes the writer branches on.
 const (

@@ -4,26 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 )
-
-func TestBackoff(t *testing.T) {
-	b := newBackoff(100*time.Millisecond, time.Second)
-	ceilings := []time.Duration{100, 200, 400, 800, 1000, 1000}
-	for i, ceiling := range ceilings {
-		ceiling *= time.Millisecond
-		d := b.delay()
-		if d < ceiling/2 || d >= ceiling {
-			t.Errorf("attempt %d: delay %s outside [%s, %s)", i, d, ceiling/2, ceiling)
-		}
-	}
-	b.reset()
-	if d := b.delay(); d >= 100*time.Millisecond {
-		t.Errorf("after reset: delay %s, want below the minimum", d)
-	}
-}
 
 func TestIsPermanent(t *testing.T) {
 	pg := func(code string) error { return fmt.Errorf("writing: %w", &pgconn.PgError{Code: code}) }

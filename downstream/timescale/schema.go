@@ -14,7 +14,7 @@ func (s *Sink) setup(ctx context.Context) error {
 		return err
 	}
 	latest := latestSchemaVersion()
-	applied, newest, err := migrate(ctx, s.pool, mode, s.opts, latest)
+	applied, newest, err := migrate(ctx, s.pool, mode, s.cfg, latest)
 	if err != nil {
 		return err
 	}
@@ -24,7 +24,7 @@ func (s *Sink) setup(ctx context.Context) error {
 	}
 	switch mode {
 	case ModeTimescaleDB:
-		if err := configureHypertable(ctx, s.pool, s.opts); err != nil {
+		if err := configureHypertable(ctx, s.pool, s.cfg); err != nil {
 			return fmt.Errorf("configuring the samples hypertable: %w", err)
 		}
 	case ModePostgreSQL:

@@ -61,7 +61,7 @@ func TestSchemaMigrations(t *testing.T) {
 
 	t.Run("created_from_an_empty_database", func(t *testing.T) {
 		dsn := pg.CreateDatabase(t, "empty")
-		ts := startTestSink(t, dsn, Options{}, nil)
+		ts := startTestSink(t, dsn, nil, nil)
 		st := readSchema(t, connect(t, dsn))
 		if !slices.Equal(st.versions, []int{1, 2}) {
 			t.Errorf("applied versions = %v, want [1 2]", st.versions)
@@ -92,7 +92,7 @@ func TestSchemaMigrations(t *testing.T) {
 		}
 		defer pool.Close()
 		// A database left by a cardinal that knew only version 1, with data in it.
-		if _, _, err := migrate(ctx, pool, ModePostgreSQL, Options{}.withDefaults(), 1); err != nil {
+		if _, _, err := migrate(ctx, pool, ModePostgreSQL, DefaultConfig(), 1); err != nil {
 			t.Fatal(err)
 		}
 		p, err := lookupPartitionTable(ctx, pool)
@@ -112,7 +112,7 @@ func TestSchemaMigrations(t *testing.T) {
 			t.Fatalf("version 1 schema = %+v, want version 1 without the GIN index and view", before)
 		}
 
-		ts := startTestSink(t, dsn, Options{}, nil)
+		ts := startTestSink(t, dsn, nil, nil)
 		after := readSchema(t, conn)
 		if !slices.Equal(after.versions, []int{1, 2}) || !after.hasGINIndex || !after.hasView {
 			t.Errorf("after upgrade = %+v, want versions [1 2] with the GIN index and the view", after)
@@ -133,12 +133,12 @@ func TestSchemaMigrations(t *testing.T) {
 
 	t.Run("restart_applies_nothing", func(t *testing.T) {
 		dsn := pg.CreateDatabase(t, "restart")
-		first := startTestSink(t, dsn, Options{}, nil)
+		first := startTestSink(t, dsn, nil, nil)
 		if err := first.Shutdown(ctx); err != nil {
 			t.Fatal(err)
 		}
 		before := readSchema(t, connect(t, dsn))
-		second := startTestSink(t, dsn, Options{}, nil)
+		second := startTestSink(t, dsn, nil, nil)
 		after := readSchema(t, connect(t, dsn))
 		if !slices.Equal(after.versions, []int{1, 2}) || !after.appliedAt[2].Equal(before.appliedAt[2]) {
 			t.Errorf("second start changed the migrations: %v -> %v", before.appliedAt, after.appliedAt)
@@ -153,7 +153,7 @@ func TestSchemaMigrations(t *testing.T) {
 		var wg sync.WaitGroup
 		sinks := make([]*testSink, 4)
 		for i := range sinks {
-			wg.Go(func() { sinks[i] = newTestSink(t, dsn, Options{}, nil) })
+			wg.Go(func() { sinks[i] = newTestSink(t, dsn, nil, nil) })
 		}
 		wg.Wait()
 		for i, s := range sinks {
@@ -173,7 +173,7 @@ func TestSchemaMigrations(t *testing.T) {
 		if _, err := conn.Exec(ctx, "CREATE TABLE samples (whatever int)"); err != nil {
 			t.Fatal(err)
 		}
-		ts := newTestSink(t, dsn, Options{}, nil)
+		ts := newTestSink(t, dsn, nil, nil)
 		waitFor(t, 10*time.Second, "a failed set-up", func() bool {
 			return ts.metric(t, "cardinal_timescale_write_errors_total", "kind", "retryable") >= 2
 		})

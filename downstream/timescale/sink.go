@@ -12,6 +12,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/prompb"
+
+	"github.com/cardinal-proxy/cardinal/downstream"
 )
 
 const (
@@ -26,19 +28,24 @@ const (
 	maintenanceInterval = time.Hour
 	// seriesCacheGeneration is the number of series ids per generation of the cache.
 	seriesCacheGeneration = 1 << 20
+	// minBackoff and maxBackoff bound the waits between retries of the set-up and of a batch.
+	minBackoff = 100 * time.Millisecond
+	maxBackoff = 30 * time.Second
 )
 
 // Sink writes series to TimescaleDB or plain PostgreSQL. It satisfies the aggregator's Sink
 // (Send never blocks) and reports back-pressure through Full. Connection trouble never stops
 // it: the schema set-up and the writes are retried in the background with backoff.
 type Sink struct {
-	opts    Options
+	cfg     Config
 	logger  *slog.Logger
 	pool    *pgxpool.Pool
 	metrics *metrics
-	queue   *queue
+	queue   *downstream.Queue
 	mode    atomic.Pointer[Mode]
 
+	// backoff spaces retries; tests shorten it before Start.
+	backoff downstream.Backoff
 	// now is the clock for retention and partitions; tests replace it before Start.
 	now func() time.Time
 	// maintenanceInterval is how often partitions are maintained; tests shorten it.
@@ -60,38 +67,38 @@ type Sink struct {
 	started   atomic.Bool
 }
 
-// New validates opts (the DSN must parse), registers the sink's metrics on reg with the
-// label downstream=opts.Name, and returns a sink that has not connected yet: Start does that
-// in the background. ctx is used for construction only; the sink's lifetime ends with
-// Shutdown. A nil reg or logger is allowed.
-func New(ctx context.Context, opts Options, reg prometheus.Registerer, logger *slog.Logger) (*Sink, error) {
-	opts = opts.withDefaults()
-	cfg, err := opts.validate()
+// New validates cfg as `cardinal check config` does (the DSN must parse), registers the
+// sink's metrics on reg with the label downstream=cfg.Name, and returns a sink that has not
+// connected yet: Start does that in the background. ctx is used for construction only; the
+// sink's lifetime ends with Shutdown. A nil reg or logger is allowed.
+func New(ctx context.Context, cfg Config, reg prometheus.Registerer, logger *slog.Logger) (*Sink, error) {
+	pc, err := cfg.poolConfig()
 	if err != nil {
-		return nil, fmt.Errorf("timescaledb downstream %q: %w", opts.Name, err)
+		return nil, err
 	}
-	if cfg.ConnConfig.ConnectTimeout == 0 {
-		cfg.ConnConfig.ConnectTimeout = defaultConnectTimeout
+	if pc.ConnConfig.ConnectTimeout == 0 {
+		pc.ConnConfig.ConnectTimeout = defaultConnectTimeout
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	logger = logger.With("component", "timescale", "downstream", opts.Name)
-	pool, err := pgxpool.NewWithConfig(ctx, cfg) // connects lazily
+	logger = logger.With("component", "timescale", "downstream", cfg.Name)
+	pool, err := pgxpool.NewWithConfig(ctx, pc) // connects lazily
 	if err != nil {
-		return nil, fmt.Errorf("timescaledb downstream %q: %w", opts.Name, err)
+		return nil, err
 	}
-	q := newQueue(opts.MaxQueueBytes)
-	m, err := newMetrics(reg, opts.Name, q)
+	q := downstream.NewQueue(int64(cfg.MaxQueueBytes), 1)
+	m, err := newMetrics(reg, cfg.Name, q)
 	if err != nil {
 		pool.Close()
 		return nil, err
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	logger.Info("timescaledb sink configured", "host", cfg.ConnConfig.Host, "port", cfg.ConnConfig.Port,
-		"database", cfg.ConnConfig.Database, "user", cfg.ConnConfig.User)
+	logger.Info("timescaledb sink configured", "host", pc.ConnConfig.Host, "port", pc.ConnConfig.Port,
+		"database", pc.ConnConfig.Database, "user", pc.ConnConfig.User)
 	return &Sink{
-		opts:                opts,
+		cfg:                 cfg,
+		backoff:             downstream.Backoff{Min: minBackoff, Max: maxBackoff},
 		logger:              logger,
 		pool:                pool,
 		metrics:             m,
@@ -106,25 +113,18 @@ func New(ctx context.Context, opts Options, reg prometheus.Registerer, logger *s
 	}, nil
 }
 
-// Send queues series for writing and returns at once. The sink keeps the slice and what it
-// points to until they are written and never modifies them, so the same series may go to
-// other downstreams as well; the caller must not modify them after the call. When the queue
-// is full (or the sink shut down) the series are dropped and counted in
-// cardinal_timescale_rows_dropped_total.
+// Send queues series for writing and returns at once; see downstream.Sink for who owns them.
+// Over max_queue_bytes they are still queued (they were acknowledged), as downstream.Queue
+// says; after Shutdown they are dropped and counted in cardinal_timescale_rows_dropped_total.
 func (s *Sink) Send(series []prompb.TimeSeries) {
-	switch s.queue.push(series) {
-	case pushed:
-		return
-	case pushFull:
-		s.metrics.rowsDropped.WithLabelValues(dropQueueFull).Add(float64(countSamples(series)))
-	case pushClosed:
+	if !s.queue.Push(series) {
 		s.metrics.rowsDropped.WithLabelValues(dropShutdown).Add(float64(countSamples(series)))
 	}
 }
 
-// Full reports whether the queue has reached MaxQueueBytes; the receiver then answers 503 so
-// that the agents keep their data and retry.
-func (s *Sink) Full() bool { return s.queue.full() }
+// Full reports whether the queue has reached max_queue_bytes; the receiver then answers 503
+// so that the agents keep their data and retry.
+func (s *Sink) Full() bool { return s.queue.Full() }
 
 // Mode is the storage mode in use, empty until the schema has been set up.
 func (s *Sink) Mode() Mode {
@@ -153,7 +153,7 @@ func (s *Sink) Start() {
 // many series were not written.
 func (s *Sink) Shutdown(ctx context.Context) error {
 	s.stopOnce.Do(func() {
-		s.queue.close()
+		s.queue.Close()
 		close(s.drain)
 	})
 	var err error
@@ -172,7 +172,7 @@ func (s *Sink) Shutdown(ctx context.Context) error {
 		if cause == nil {
 			cause = errors.New("the sink was never started")
 		}
-		err = fmt.Errorf("timescaledb downstream %q: %d series not written at shutdown: %w", s.opts.Name, n, cause)
+		err = fmt.Errorf("%d series not written at shutdown: %w", n, cause)
 	}
 	return err
 }
@@ -180,16 +180,9 @@ func (s *Sink) Shutdown(ctx context.Context) error {
 // abandonQueue empties the queue, counting its samples as dropped, and returns how many
 // series it held.
 func (s *Sink) abandonQueue() int {
-	series := 0
-	for {
-		batch, bytes := s.queue.pop(nil, s.opts.BatchSize)
-		if len(batch) == 0 {
-			return series
-		}
-		series += len(batch)
-		s.metrics.rowsDropped.WithLabelValues(dropShutdown).Add(float64(countSamples(batch)))
-		s.queue.release(bytes)
-	}
+	series, samples := s.queue.DropAll()
+	s.metrics.rowsDropped.WithLabelValues(dropShutdown).Add(float64(samples))
+	return series
 }
 
 // run is the writer goroutine: set up the schema, then write batches in order, retrying each
@@ -197,19 +190,19 @@ func (s *Sink) abandonQueue() int {
 func (s *Sink) run() {
 	defer close(s.done)
 	ctx := s.ctx
-	bo := newBackoff(s.opts.MinBackoff, s.opts.MaxBackoff)
+	attempt := 0 // failures in a row, for the backoff
+	retryIn := func() time.Duration { attempt++; return s.backoff.Delay(attempt-1, 0) }
 	ticker := time.NewTicker(s.maintenanceInterval)
 	defer ticker.Stop()
 	b := newBatch()
-	var pending []prompb.TimeSeries // the batch being written, nil when none
-	var pendingBytes int64
+	var pending downstream.Batch // the batch being written; no series when none
 	var buf []prompb.TimeSeries
 	drain := s.drain // nil once Shutdown has been seen
 	draining := false
 	defer func() {
-		if len(pending) > 0 {
-			s.metrics.rowsDropped.WithLabelValues(dropShutdown).Add(float64(countSamples(pending)))
-			s.queue.release(pendingBytes)
+		if len(pending.Series) > 0 {
+			s.metrics.rowsDropped.WithLabelValues(dropShutdown).Add(float64(countSamples(pending.Series)))
+			s.queue.Release(pending)
 		}
 	}()
 	// wait sleeps before a retry; Shutdown wakes it once so that an empty sink stops at once.
@@ -225,7 +218,7 @@ func (s *Sink) run() {
 		}
 		return true
 	}
-	nothingToWrite := func() bool { return pending == nil && s.queue.queuedSeries() == 0 }
+	nothingToWrite := func() bool { return len(pending.Series) == 0 && s.queue.Pending(0) == 0 }
 
 	for {
 		if !s.schemaReady {
@@ -234,29 +227,30 @@ func (s *Sink) run() {
 					return
 				}
 				s.metrics.writeErrors.WithLabelValues("retryable").Inc()
-				d := bo.delay()
+				d := retryIn()
 				s.logger.Warn("schema set-up failed; retrying", "err", err, "retry_in", d)
 				if !wait(d) {
 					return
 				}
 				continue
 			}
-			bo.reset()
+			attempt = 0
 		}
 		select {
 		case <-ticker.C:
 			s.maintain(ctx)
 		default:
 		}
-		if pending == nil {
+		if len(pending.Series) == 0 {
 			clear(buf)
-			buf, pendingBytes = s.queue.pop(buf[:0], s.opts.BatchSize)
-			if len(buf) == 0 {
+			pending = s.queue.Take(0, buf[:0], s.cfg.BatchSize)
+			buf = pending.Series
+			if len(pending.Series) == 0 {
 				if draining {
 					return
 				}
 				select {
-				case <-s.queue.ready:
+				case <-s.queue.Ready(0):
 				case <-ticker.C:
 					s.maintain(ctx)
 				case <-drain:
@@ -266,10 +260,9 @@ func (s *Sink) run() {
 				}
 				continue
 			}
-			pending = buf
 		}
 
-		s.build(b, pending)
+		s.build(b, pending.Series)
 		writeCtx, cancel := context.WithTimeout(ctx, writeTimeout)
 		err := s.write(writeCtx, b)
 		cancel()
@@ -279,7 +272,7 @@ func (s *Sink) run() {
 			}
 			s.metrics.writeErrors.WithLabelValues("retryable").Inc()
 			s.forgetAfter(err)
-			d := bo.delay()
+			d := retryIn()
 			s.logger.Warn("writing a batch failed; retrying", "err", err, "rows", len(b.ids), "retry_in", d)
 			if !wait(d) {
 				return
@@ -292,9 +285,9 @@ func (s *Sink) run() {
 			s.logger.Error("the database refused a batch; dropping it", "err", err, "rows", len(b.ids))
 		}
 		s.countDropped(b)
-		s.queue.release(pendingBytes)
-		pending = nil
-		bo.reset()
+		s.queue.Release(pending)
+		pending = downstream.Batch{}
+		attempt = 0
 	}
 }
 

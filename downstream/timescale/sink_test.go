@@ -8,24 +8,30 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cardinal-proxy/cardinal/config/setting"
+	"github.com/cardinal-proxy/cardinal/downstream"
 )
 
-func TestNewRejectsBadOptions(t *testing.T) {
+// New refuses what `cardinal check config` refuses, with the same message: both call
+// Config.Validate's checks.
+func TestNewRefusesWhatValidateRefuses(t *testing.T) {
 	const dsn = "postgres://cardinal@127.0.0.1:5432/metrics"
 	tests := []struct {
 		name    string
-		opts    Options
+		edit    func(*Config)
 		wantErr string
 	}{
-		{"missing_dsn", Options{}, "dsn is required"},
-		{"unparsable_dsn", Options{DSN: "postgres://x:y@host:notaport/db"}, "dsn:"},
-		{"negative_retention", Options{DSN: dsn, Retention: -time.Hour}, "retention must not be negative"},
-		{"min_backoff_above_max", Options{DSN: dsn, MinBackoff: time.Minute, MaxBackoff: time.Second}, "min_backoff (1m0s) must not exceed max_backoff (1s)"},
-		{"negative_queue_bound", Options{DSN: dsn, MaxQueueBytes: -1}, "max_queue_bytes must not be negative"},
+		{"missing_dsn", func(c *Config) { c.DSN = "" }, "timescaledb: dsn is required"},
+		{"unparsable_dsn", func(c *Config) { c.DSN = "postgres://x:y@host:notaport/db" }, "timescaledb: dsn:"},
+		{"negative_retention", func(c *Config) { c.Retention = setting.Duration(-time.Hour) }, "retention must not be negative"},
+		{"zero_queue_bound", func(c *Config) { c.MaxQueueBytes = 0 }, "max_queue_bytes must be more than 0"},
+		{"zero_batch_size", func(c *Config) { c.BatchSize = 0 }, "batch_size must be more than 0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := New(context.Background(), tt.opts, nil, nil)
+			cfg := testConfig(dsn, tt.edit)
+			s, err := New(context.Background(), cfg, nil, nil)
 			if err == nil {
 				s.Shutdown(context.Background())
 				t.Fatal("New succeeded")
@@ -33,25 +39,29 @@ func TestNewRejectsBadOptions(t *testing.T) {
 			if !strings.Contains(err.Error(), tt.wantErr) {
 				t.Errorf("error %q does not contain %q", err, tt.wantErr)
 			}
+			if want := cfg.Validate(); want == nil || err.Error() != want.Error() {
+				t.Errorf("New says %q, Validate says %q", err, want)
+			}
 		})
 	}
 	t.Run("password_not_in_error", func(t *testing.T) {
-		_, err := New(context.Background(), Options{DSN: "postgres://u:s3cret@host:notaport/db"}, nil, nil)
+		_, err := New(context.Background(), testConfig("postgres://u:s3cret@host:notaport/db", nil), nil, nil)
 		if err == nil || strings.Contains(err.Error(), "s3cret") {
 			t.Errorf("error %v reveals the password", err)
 		}
 	})
 	t.Run("two_downstreams_with_one_name", func(t *testing.T) {
 		reg := prometheus.NewRegistry()
-		a, err := New(context.Background(), Options{Name: "tsdb", DSN: dsn}, reg, nil)
+		named := func(name string) Config { return testConfig(dsn, func(c *Config) { c.Name = name }) }
+		a, err := New(context.Background(), named("tsdb"), reg, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer a.Shutdown(context.Background())
-		if _, err := New(context.Background(), Options{Name: "tsdb", DSN: dsn}, reg, nil); err == nil {
+		if _, err := New(context.Background(), named("tsdb"), reg, nil); err == nil {
 			t.Error("a second downstream with the same name registered its metrics")
 		}
-		b, err := New(context.Background(), Options{Name: "other", DSN: dsn}, reg, nil)
+		b, err := New(context.Background(), named("other"), reg, nil)
 		if err != nil {
 			t.Fatalf("a second downstream with another name: %v", err)
 		}
@@ -64,7 +74,9 @@ func TestNewRejectsBadOptions(t *testing.T) {
 func TestUnreachableDatabaseFillsQueueWithoutBlocking(t *testing.T) {
 	dsn := fmt.Sprintf("host=127.0.0.1 port=%d user=postgres dbname=none sslmode=disable", freePort(t))
 	batch := syntheticSeries("up", 100, 1_700_000_000_000, 0)
-	ts := newTestSink(t, dsn, Options{MaxQueueBytes: 3 * int64(len(batch)) * seriesBytes(&batch[0])}, nil)
+	sized := downstream.NewQueue(1<<30, 1)
+	sized.Push(batch)
+	ts := newTestSink(t, dsn, func(c *Config) { c.MaxQueueBytes = setting.ByteSize(3 * sized.Bytes()) }, nil)
 
 	waitFor(t, 10*time.Second, "a failed connection attempt", func() bool {
 		return ts.metric(t, "cardinal_timescale_write_errors_total", "kind", "retryable") >= 2
@@ -88,16 +100,16 @@ func TestUnreachableDatabaseFillsQueueWithoutBlocking(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Send blocked on a full queue")
 	}
-	// Past the soft bound (Full, so the receiver answers 503) acknowledged data is still
-	// queued; only past twice the bound is a Send dropped.
-	if got := ts.metric(t, "cardinal_timescale_rows_dropped_total", "reason", dropQueueFull); got != 0 {
-		t.Errorf("rows dropped with reason queue_full = %v just past the soft bound, want 0", got)
-	}
-	for range 3 {
+	// Past the bound (Full, so the receiver answers 503) acknowledged data is still queued:
+	// only Shutdown drops.
+	for range 2 {
 		ts.Send(cloneSeries(batch))
 	}
-	if got := ts.metric(t, "cardinal_timescale_rows_dropped_total", "reason", dropQueueFull); got != 100 {
-		t.Errorf("rows dropped with reason queue_full = %v past the hard bound, want 100", got)
+	if got := ts.metric(t, "cardinal_timescale_rows_dropped_total", "reason", dropShutdown); got != 0 {
+		t.Errorf("rows dropped = %v past the bound, want 0", got)
+	}
+	if got, want := ts.metric(t, "cardinal_timescale_queue_bytes"), float64(6*sized.Bytes()); got != want {
+		t.Errorf("queue bytes = %v with six sends queued, want %v", got, want)
 	}
 	if ts.Mode() != "" {
 		t.Errorf("Mode() = %q without a database", ts.Mode())

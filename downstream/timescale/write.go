@@ -59,10 +59,10 @@ func (s *Sink) build(b *batch, series []prompb.TimeSeries) {
 	clear(b.dropped)
 	now := s.now()
 	oldest := int64(math.MinInt64)
-	if s.opts.Retention > 0 {
-		oldest = now.Add(-s.opts.Retention).UnixMilli()
+	if s.cfg.Retention > 0 {
+		oldest = now.Add(-time.Duration(s.cfg.Retention)).UnixMilli()
 	}
-	newest := now.Add(s.opts.PartitionAhead + 24*time.Hour).UnixMilli()
+	newest := now.Add(time.Duration(s.cfg.PartitionAhead) + 24*time.Hour).UnixMilli()
 	for i := range series {
 		ts := &series[i]
 		if n := len(ts.Histograms); n > 0 {

@@ -117,7 +117,7 @@ func sameFloat(a, b float64) bool {
 func TestSQLHoldsWhatRemoteWriteReceived(t *testing.T) {
 	pg := pgtest.Start(t)
 	dsn := pg.CreateDatabase(t, "compare")
-	ts := startTestSink(t, dsn, Options{BatchSize: 7}, nil) // small batches: many statements
+	ts := startTestSink(t, dsn, func(c *Config) { c.BatchSize = 7 }, nil) // small batches: many statements
 	receiver := &remoteWriteReceiver{samples: map[sampleKey]float64{}}
 	srv := httptest.NewServer(receiver)
 	defer srv.Close()
@@ -254,7 +254,7 @@ func TestRetriedBatchInsertsOnce(t *testing.T) {
 			dsn := pg.CreateDatabase(t, tt.name)
 			proxy := startFaultProxy(t, pg.Addr())
 			viaProxy := strings.Replace(dsn, pg.Addr(), fmt.Sprintf("127.0.0.1:%d", proxy.port()), 1)
-			ts := startTestSink(t, viaProxy, Options{BatchSize: 5000}, nil)
+			ts := startTestSink(t, viaProxy, func(c *Config) { c.BatchSize = 5000 }, nil)
 			series := syntheticSeries("retried", 3000, t0, 0)
 
 			tt.deliver(t, ts, proxy, series)

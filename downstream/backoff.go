@@ -1,44 +1,55 @@
-package remotewrite
+package downstream
 
 import (
 	"context"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"time"
 )
 
-// maxRetryAfter caps how long a downstream's Retry-After header can pause a shard.
+// maxRetryAfter caps how long a receiver's Retry-After header can pause a sender.
 const maxRetryAfter = time.Minute
 
-// backoff computes the waits between retries: exponential growth from min to max, with full
-// jitter (each wait is uniform in [0, ceiling)), so that shards and proxies that failed
-// together do not retry together.
-type backoff struct {
-	min, max time.Duration
-	// randN returns a uniform value in [0, n); rand.Int64N outside tests.
+// Backoff computes the waits between retries of one batch, for every sink: exponential
+// growth from Min to Max, with full jitter (each wait is uniform in [0, ceiling)), so that
+// senders that failed together do not retry together.
+type Backoff struct {
+	// Min is the ceiling of the first wait; it doubles with every attempt up to Max.
+	Min, Max time.Duration
+	// randN returns a uniform value in [0, n); rand.Int64N when nil (tests replace it).
 	randN func(n int64) int64
 }
 
 // ceiling is the upper bound of the wait before retry number attempt (0 for the first retry):
-// min·2^attempt, capped at max.
-func (b backoff) ceiling(attempt int) time.Duration {
-	d := b.min
+// Min·2^attempt, capped at Max.
+func (b Backoff) ceiling(attempt int) time.Duration {
+	d := b.Min
 	for range attempt {
-		if d >= b.max/2 {
-			return b.max
+		if d >= b.Max/2 {
+			return b.Max
 		}
 		d *= 2
 	}
-	return min(d, b.max)
+	return min(d, b.Max)
 }
 
-// delay returns the wait before retry number attempt.
-func (b backoff) delay(attempt int) time.Duration {
+// Delay returns the wait before retry number attempt, counted from 0 for the first retry of
+// a batch. A positive retryAfter, which a receiver asked for, replaces the jittered wait
+// (zero would have every sender retry at once, so it does not).
+func (b Backoff) Delay(attempt int, retryAfter time.Duration) time.Duration {
+	if retryAfter > 0 {
+		return retryAfter
+	}
 	c := b.ceiling(attempt)
 	if c <= 0 {
 		return 0
 	}
-	return time.Duration(b.randN(int64(c)))
+	randN := b.randN
+	if randN == nil {
+		randN = rand.Int64N
+	}
+	return time.Duration(randN(int64(c)))
 }
 
 // retryAfter reads a Retry-After header (delay in seconds, or an HTTP date), capped at

@@ -1,9 +1,8 @@
-package main
+package downstream
 
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"math"
@@ -15,30 +14,40 @@ import (
 	"github.com/prometheus/prometheus/prompb"
 )
 
-// fileSink writes output samples in the Prometheus text exposition format (with
-// timestamps), one line per sample, to a file or stdout. It lets `make run` show what
-// cardinal does with no other software installed. Stale markers are written as comments.
-type fileSink struct {
+// File is the sink of downstream.file: it writes float samples in the Prometheus text
+// exposition format (with timestamps), one line per sample, to a file or stdout. It lets
+// `make run` show what cardinal does with no other software installed. Stale markers are
+// written as comments; native histograms are not written.
+type File struct {
 	mu     sync.Mutex
 	w      *bufio.Writer
 	closer io.Closer
 	logger *slog.Logger
 }
 
-// newFileSink opens path for appending ("-" is stdout).
-func newFileSink(path string, logger *slog.Logger) (*fileSink, error) {
-	if path == "-" || path == "" {
-		return &fileSink{w: bufio.NewWriter(os.Stdout), logger: logger}, nil
+// NewFile validates cfg and opens its path for appending ("-" is stdout). Write errors are
+// logged to logger (discarded if nil).
+func NewFile(cfg FileConfig, logger *slog.Logger) (*File, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	logger = logger.With("downstream", cfg.Name)
+	if cfg.Path == "-" {
+		return &File{w: bufio.NewWriter(os.Stdout), logger: logger}, nil
+	}
+	f, err := os.OpenFile(cfg.Path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("file downstream: %w", err)
+		return nil, err
 	}
-	return &fileSink{w: bufio.NewWriter(f), closer: f, logger: logger}, nil
+	return &File{w: bufio.NewWriter(f), closer: f, logger: logger}, nil
 }
 
-// Send writes the series and flushes, so a reader sees whole flushes.
-func (s *fileSink) Send(series []prompb.TimeSeries) {
+// Send writes the series at once and flushes, so a reader sees whole flushes; it keeps no
+// reference to them.
+func (s *File) Send(series []prompb.TimeSeries) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, ts := range series {
@@ -94,13 +103,13 @@ var labelValueEscaper = strings.NewReplacer(`\`, `\\`, "\n", `\n`, `"`, `\"`)
 func escapeLabelValue(v string) string { return labelValueEscaper.Replace(v) }
 
 // Full is never true: writes are synchronous.
-func (s *fileSink) Full() bool { return false }
+func (s *File) Full() bool { return false }
 
 // Start does nothing: the sink has no goroutines.
-func (s *fileSink) Start() {}
+func (s *File) Start() {}
 
 // Shutdown flushes and closes the file.
-func (s *fileSink) Shutdown(context.Context) error {
+func (s *File) Shutdown(context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	err := s.w.Flush()

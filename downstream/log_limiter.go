@@ -1,4 +1,4 @@
-package remotewrite
+package downstream
 
 import (
 	"context"

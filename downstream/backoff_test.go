@@ -1,4 +1,4 @@
-package remotewrite
+package downstream
 
 import (
 	"net/http"
@@ -7,7 +7,7 @@ import (
 )
 
 func TestBackoffGrowsExponentiallyUpToMax(t *testing.T) {
-	b := backoff{min: 30 * time.Millisecond, max: 5 * time.Second}
+	b := Backoff{Min: 30 * time.Millisecond, Max: 5 * time.Second}
 	tests := []struct {
 		name    string
 		attempt int
@@ -30,20 +30,31 @@ func TestBackoffGrowsExponentiallyUpToMax(t *testing.T) {
 
 func TestBackoffJitterSpansZeroToCeiling(t *testing.T) {
 	var asked []int64
-	lowest := backoff{min: time.Second, max: time.Minute, randN: func(n int64) int64 { asked = append(asked, n); return 0 }}
-	highest := backoff{min: time.Second, max: time.Minute, randN: func(n int64) int64 { return n - 1 }}
-	if got := lowest.delay(2); got != 0 {
+	lowest := Backoff{Min: time.Second, Max: time.Minute, randN: func(n int64) int64 { asked = append(asked, n); return 0 }}
+	highest := Backoff{Min: time.Second, Max: time.Minute, randN: func(n int64) int64 { return n - 1 }}
+	if got := lowest.Delay(2, 0); got != 0 {
 		t.Errorf("lowest draw = %v, want 0 (full jitter)", got)
 	}
 	if asked[0] != int64(4*time.Second) {
 		t.Errorf("drew from [0, %v), want [0, 4s)", time.Duration(asked[0]))
 	}
-	if got := highest.delay(2); got != 4*time.Second-1 {
+	if got := highest.Delay(2, 0); got != 4*time.Second-1 {
 		t.Errorf("highest draw = %v, want just under 4s", got)
 	}
-	zero := backoff{randN: func(int64) int64 { t.Fatal("drew from an empty range"); return 0 }}
-	if got := zero.delay(3); got != 0 {
+	zero := Backoff{randN: func(int64) int64 { t.Fatal("drew from an empty range"); return 0 }}
+	if got := zero.Delay(3, 0); got != 0 {
 		t.Errorf("zero backoff = %v", got)
+	}
+}
+
+func TestBackoffHonoursAPositiveRetryAfter(t *testing.T) {
+	b := Backoff{Min: time.Second, Max: time.Minute, randN: func(int64) int64 { t.Fatal("drew a jittered wait despite Retry-After"); return 0 }}
+	if got := b.Delay(5, 7*time.Second); got != 7*time.Second {
+		t.Errorf("Delay with Retry-After 7s = %v, want 7s", got)
+	}
+	jittered := Backoff{Min: time.Second, Max: time.Minute, randN: func(n int64) int64 { return n - 1 }}
+	if got := jittered.Delay(0, 0); got != time.Second-1 {
+		t.Errorf("Delay with Retry-After 0 = %v, want the jittered wait (just under 1s)", got)
 	}
 }
 

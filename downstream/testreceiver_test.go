@@ -1,4 +1,4 @@
-package remotewrite
+package downstream
 
 import (
 	"bytes"
@@ -12,6 +12,8 @@ import (
 
 	"github.com/golang/snappy"
 	"github.com/prometheus/prometheus/prompb"
+
+	"github.com/cardinal-proxy/cardinal/remotewrite"
 )
 
 // reply is how the test downstream answers one request.
@@ -46,7 +48,7 @@ func newTestDownstream(t *testing.T, respond func(attempt int) reply) *testDowns
 	return d
 }
 
-func (d *testDownstream) url() string { return d.srv.URL + WritePath }
+func (d *testDownstream) url() string { return d.srv.URL + remotewrite.WritePath }
 
 func (d *testDownstream) serve(w http.ResponseWriter, r *http.Request) {
 	d.mu.Lock()

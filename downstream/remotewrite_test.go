@@ -1,4 +1,4 @@
-package remotewrite
+package downstream
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -13,23 +15,31 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/prompb"
+
+	"github.com/cardinal-proxy/cardinal/config/setting"
 )
 
-// newTestClient returns a Client with short backoffs and batch deadline, shut down at the
+// testConfig is a remote_write entry named "test" for url, with the defaults of the file
+// format and short backoffs.
+func testConfig(url string) RemoteWriteConfig {
+	cfg := DefaultRemoteWriteConfig()
+	cfg.Name = "test"
+	cfg.URL = url
+	cfg.Queue.MinBackoff = setting.Duration(time.Millisecond)
+	cfg.Queue.MaxBackoff = setting.Duration(5 * time.Millisecond)
+	return cfg
+}
+
+// newTestClient returns a RemoteWrite for cfg with a short batch deadline, shut down at the
 // end of the test.
-func newTestClient(t *testing.T, cfg ClientConfig, reg prometheus.Registerer) *Client {
+func newTestClient(t *testing.T, cfg RemoteWriteConfig, reg prometheus.Registerer) *RemoteWrite {
 	t.Helper()
-	if cfg.Name == "" {
-		cfg.Name = "test"
-	}
-	setDefault(&cfg.MinBackoff, time.Millisecond)
-	setDefault(&cfg.MaxBackoff, 5*time.Millisecond)
-	setDefault(&cfg.BatchDeadline, 5*time.Millisecond)
 	logger, _ := newTestLogger()
-	c, err := NewClient(cfg, reg, logger)
+	c, err := NewRemoteWrite(cfg, reg, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
+	c.s.batchWait = 5 * time.Millisecond
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -50,9 +60,11 @@ func seriesBatch(n int, ts int64) []prompb.TimeSeries {
 	return out
 }
 
-func TestClientBatchesAtMostMaxSamplesPerSend(t *testing.T) {
+func TestRemoteWriteBatchesAtMostMaxSamplesPerSend(t *testing.T) {
 	down := newTestDownstream(t, nil)
-	c := newTestClient(t, ClientConfig{URL: down.url(), MaxSamplesPerSend: 100, Shards: 2}, prometheus.NewRegistry())
+	cfg := testConfig(down.url())
+	cfg.Queue.MaxSamplesPerSend, cfg.Queue.Shards = 100, 2
+	c := newTestClient(t, cfg, prometheus.NewRegistry())
 
 	c.Send(seriesBatch(1000, 1))
 	long := prompb.TimeSeries{Labels: labels("__name__", "long")}
@@ -90,25 +102,30 @@ func TestClientBatchesAtMostMaxSamplesPerSend(t *testing.T) {
 	}
 }
 
-func TestClientSendsRemoteWrite1Headers(t *testing.T) {
+func TestRemoteWriteSendsRemoteWrite1Headers(t *testing.T) {
 	tests := []struct {
 		name     string
-		cfg      ClientConfig
+		auth     func(cfg *RemoteWriteConfig, dir string)
 		wantAuth string
 	}{
-		{"basic_auth", ClientConfig{BasicAuth: &BasicAuth{Username: "u", Password: "p"}}, "Basic dTpw"},
-		{"bearer_token", ClientConfig{BearerToken: "tok"}, "Bearer tok"},
-		{"custom_authorization_header", ClientConfig{Headers: map[string]string{"Authorization": "Custom x"}}, "Custom x"},
+		{"basic_auth", func(cfg *RemoteWriteConfig, _ string) {
+			cfg.BasicAuth = &BasicAuth{Username: "u", Password: "p"}
+		}, "Basic dTpw"},
+		{"basic_auth_password_file", func(cfg *RemoteWriteConfig, dir string) {
+			cfg.BasicAuth = &BasicAuth{Username: "u", PasswordFile: writeFile(t, dir, "pw", "p\n")}
+		}, "Basic dTpw"},
+		{"bearer_token", func(cfg *RemoteWriteConfig, _ string) { cfg.BearerToken = "tok" }, "Bearer tok"},
+		{"bearer_token_file", func(cfg *RemoteWriteConfig, dir string) {
+			cfg.BearerTokenFile = writeFile(t, dir, "token", "tok\n")
+		}, "Bearer tok"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			down := newTestDownstream(t, nil)
-			tt.cfg.URL = down.url()
-			if tt.cfg.Headers == nil {
-				tt.cfg.Headers = map[string]string{}
-			}
-			tt.cfg.Headers["X-Scope-OrgID"] = "tenant-1"
-			c := newTestClient(t, tt.cfg, nil)
+			cfg := testConfig(down.url())
+			tt.auth(&cfg, t.TempDir())
+			cfg.Headers = map[string]string{"X-Scope-OrgID": "tenant-1"}
+			c := newTestClient(t, cfg, nil)
 			c.Start()
 			c.Send(seriesBatch(1, 1))
 			eventually(t, 5*time.Second, "the request", func() bool { return down.acceptedSamples() == 1 })
@@ -132,14 +149,16 @@ func TestClientSendsRemoteWrite1Headers(t *testing.T) {
 	}
 }
 
-func TestClientPreservesPerSeriesOrderThroughRetries(t *testing.T) {
+func TestRemoteWritePreservesPerSeriesOrderThroughRetries(t *testing.T) {
 	down := newTestDownstream(t, func(attempt int) reply {
 		if attempt%3 == 1 {
 			return reply{code: http.StatusInternalServerError}
 		}
 		return reply{code: http.StatusOK}
 	})
-	c := newTestClient(t, ClientConfig{URL: down.url(), MaxSamplesPerSend: 7, Shards: 4}, nil)
+	cfg := testConfig(down.url())
+	cfg.Queue.MaxSamplesPerSend, cfg.Queue.Shards = 7, 4
+	c := newTestClient(t, cfg, nil)
 	c.Start()
 	const rounds, width = 60, 20
 	for ts := range int64(rounds) {
@@ -159,7 +178,7 @@ func TestClientPreservesPerSeriesOrderThroughRetries(t *testing.T) {
 	}
 }
 
-func TestClientRetriesUntilAccepted(t *testing.T) {
+func TestRemoteWriteRetriesUntilAccepted(t *testing.T) {
 	tests := []struct {
 		name    string
 		failure reply
@@ -181,7 +200,12 @@ func TestClientRetriesUntilAccepted(t *testing.T) {
 				return reply{code: 204}
 			})
 			reg := prometheus.NewRegistry()
-			c := newTestClient(t, ClientConfig{URL: down.url(), Shards: 1, Timeout: tt.timeout}, reg)
+			cfg := testConfig(down.url())
+			cfg.Queue.Shards = 1
+			if tt.timeout > 0 {
+				cfg.Timeout = setting.Duration(tt.timeout)
+			}
+			c := newTestClient(t, cfg, reg)
 			c.Send(seriesBatch(10, 1))
 			c.Start()
 			ds := map[string]string{"downstream": "test"}
@@ -212,7 +236,7 @@ func TestClientRetriesUntilAccepted(t *testing.T) {
 	}
 }
 
-func TestClientHonoursRetryAfter(t *testing.T) {
+func TestRemoteWriteHonoursRetryAfter(t *testing.T) {
 	// With backoffs of an hour, only Retry-After: 1 lets the retry happen within the test.
 	down := newTestDownstream(t, func(attempt int) reply {
 		if attempt == 0 {
@@ -220,22 +244,27 @@ func TestClientHonoursRetryAfter(t *testing.T) {
 		}
 		return reply{code: 204}
 	})
-	c := newTestClient(t, ClientConfig{URL: down.url(), MinBackoff: time.Hour, MaxBackoff: time.Hour}, nil)
+	cfg := testConfig(down.url())
+	cfg.Queue.MinBackoff, cfg.Queue.MaxBackoff = setting.Duration(time.Hour), setting.Duration(time.Hour)
+	c := newTestClient(t, cfg, nil)
 	c.Start()
 	c.Send(seriesBatch(1, 1))
 	eventually(t, 10*time.Second, "the retry honouring Retry-After", func() bool { return down.acceptedSamples() == 1 })
 }
 
-func TestClientDropsAndCountsRefusedBatches(t *testing.T) {
+func TestRemoteWriteDropsAndCountsRefusedBatches(t *testing.T) {
 	down := newTestDownstream(t, func(int) reply {
 		return reply{code: 400, body: "out of order sample\nsecond line of detail"}
 	})
 	reg := prometheus.NewRegistry()
 	logger, logs := newTestLogger()
-	c, err := NewClient(ClientConfig{Name: "test", URL: down.url(), Shards: 1, BatchDeadline: time.Millisecond}, reg, logger)
+	cfg := testConfig(down.url())
+	cfg.Queue.Shards = 1
+	c, err := NewRemoteWrite(cfg, reg, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
+	c.s.batchWait = time.Millisecond
 	c.Start()
 	c.Send(seriesBatch(10, 1))
 	ds := map[string]string{"downstream": "test"}
@@ -270,12 +299,14 @@ func TestClientDropsAndCountsRefusedBatches(t *testing.T) {
 	}
 }
 
-func TestClientFullFlipsAndRecovers(t *testing.T) {
+func TestRemoteWriteFullFlipsAndRecovers(t *testing.T) {
 	down := newTestDownstream(t, nil)
 	reg := prometheus.NewRegistry()
 	one := seriesBatch(1, 1)
 	perSeries := seriesBytes(&one[0])
-	c := newTestClient(t, ClientConfig{URL: down.url(), MaxQueueBytes: 5 * perSeries}, reg)
+	cfg := testConfig(down.url())
+	cfg.Queue.MaxBytes = setting.ByteSize(5 * perSeries)
+	c := newTestClient(t, cfg, reg)
 	ds := map[string]string{"downstream": "test"}
 
 	c.Send(seriesBatch(4, 1))
@@ -306,7 +337,7 @@ func TestClientFullFlipsAndRecovers(t *testing.T) {
 	})
 }
 
-func TestClientShutdownDrainsTheQueue(t *testing.T) {
+func TestRemoteWriteShutdownDrainsTheQueue(t *testing.T) {
 	down := newTestDownstream(t, func(attempt int) reply {
 		if attempt%2 == 0 {
 			return reply{code: 503}
@@ -314,7 +345,10 @@ func TestClientShutdownDrainsTheQueue(t *testing.T) {
 		return reply{code: 204}
 	})
 	reg := prometheus.NewRegistry()
-	c := newTestClient(t, ClientConfig{URL: down.url(), MaxSamplesPerSend: 50, BatchDeadline: time.Hour}, reg)
+	cfg := testConfig(down.url())
+	cfg.Queue.MaxSamplesPerSend = 50
+	c := newTestClient(t, cfg, reg)
+	c.s.batchWait = time.Hour
 	c.Start()
 	for ts := range int64(10) {
 		c.Send(seriesBatch(100, ts))
@@ -335,23 +369,26 @@ func TestClientShutdownDrainsTheQueue(t *testing.T) {
 	}
 }
 
-func TestClientShutdownGivesUpWhenItsContextEnds(t *testing.T) {
+func TestRemoteWriteShutdownGivesUpWhenItsContextEnds(t *testing.T) {
 	tests := []struct {
 		name  string
 		reply reply
-		cfg   ClientConfig
+		edit  func(*RemoteWriteConfig)
 	}{
-		{"downstream_keeps_failing", reply{code: 503}, ClientConfig{}},
-		{"request_in_flight_forever", reply{hang: true}, ClientConfig{Timeout: time.Hour}},
-		{"long_retry_after", reply{code: 429, header: map[string]string{"Retry-After": "3600"}}, ClientConfig{}},
-		{"long_backoff", reply{code: 500}, ClientConfig{MinBackoff: time.Hour, MaxBackoff: time.Hour}},
+		{"downstream_keeps_failing", reply{code: 503}, func(*RemoteWriteConfig) {}},
+		{"request_in_flight_forever", reply{hang: true}, func(cfg *RemoteWriteConfig) { cfg.Timeout = setting.Duration(time.Hour) }},
+		{"long_retry_after", reply{code: 429, header: map[string]string{"Retry-After": "3600"}}, func(*RemoteWriteConfig) {}},
+		{"long_backoff", reply{code: 500}, func(cfg *RemoteWriteConfig) {
+			cfg.Queue.MinBackoff, cfg.Queue.MaxBackoff = setting.Duration(time.Hour), setting.Duration(time.Hour)
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			down := newTestDownstream(t, func(int) reply { return tt.reply })
 			reg := prometheus.NewRegistry()
-			tt.cfg.URL = down.url()
-			c := newTestClient(t, tt.cfg, reg)
+			cfg := testConfig(down.url())
+			tt.edit(&cfg)
+			c := newTestClient(t, cfg, reg)
 			c.Send(seriesBatch(100, 1))
 			c.Start()
 			eventually(t, 5*time.Second, "a first attempt", func() bool { return down.attemptCount() > 0 })
@@ -380,19 +417,19 @@ func TestClientShutdownGivesUpWhenItsContextEnds(t *testing.T) {
 	}
 }
 
-func TestClientShutdownWithoutStart(t *testing.T) {
-	c := newTestClient(t, ClientConfig{URL: "http://127.0.0.1:1/api/v1/write"}, nil)
+func TestRemoteWriteShutdownWithoutStart(t *testing.T) {
+	c := newTestClient(t, testConfig("http://127.0.0.1:1/api/v1/write"), nil)
 	if err := c.Shutdown(context.Background()); err != nil {
 		t.Errorf("Shutdown of an idle client: %v", err)
 	}
-	c2 := newTestClient(t, ClientConfig{URL: "http://127.0.0.1:1/api/v1/write"}, nil)
+	c2 := newTestClient(t, testConfig("http://127.0.0.1:1/api/v1/write"), nil)
 	c2.Send(seriesBatch(3, 1))
 	if err := c2.Shutdown(context.Background()); err == nil || !strings.Contains(err.Error(), "3 samples") {
 		t.Errorf("Shutdown of a never-started client holding data = %v, want an error counting 3 samples", err)
 	}
 }
 
-func TestClientLeavesNoGoroutines(t *testing.T) {
+func TestRemoteWriteLeavesNoGoroutines(t *testing.T) {
 	before := runtime.NumGoroutine()
 	func() {
 		down := newTestDownstream(t, func(attempt int) reply {
@@ -402,7 +439,9 @@ func TestClientLeavesNoGoroutines(t *testing.T) {
 			return reply{code: 204}
 		})
 		defer down.srv.Close()
-		c, err := NewClient(ClientConfig{URL: down.url(), Shards: 8, MinBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond}, nil, nil)
+		cfg := testConfig(down.url())
+		cfg.Queue.Shards = 8
+		c, err := NewRemoteWrite(cfg, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -416,7 +455,7 @@ func TestClientLeavesNoGoroutines(t *testing.T) {
 	eventually(t, 5*time.Second, fmt.Sprintf("goroutines back to %d", before), func() bool { return runtime.NumGoroutine() <= before })
 }
 
-func TestClientNeverRevealsCredentials(t *testing.T) {
+func TestRemoteWriteNeverRevealsCredentials(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -426,13 +465,13 @@ func TestClientNeverRevealsCredentials(t *testing.T) {
 
 	reg := prometheus.NewRegistry()
 	logger, logs := newTestLogger()
-	c, err := NewClient(ClientConfig{
-		Name: "secret-test", URL: "http://alice:s3cr3tpw@" + addr + "/api/v1/write?api_key=k3y",
-		MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond, BatchDeadline: time.Millisecond,
-	}, reg, logger)
+	cfg := testConfig("http://alice:s3cr3tpw@" + addr + "/api/v1/write?api_key=k3y")
+	cfg.Name = "secret-test"
+	c, err := NewRemoteWrite(cfg, reg, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
+	c.s.batchWait = time.Millisecond
 	c.Start()
 	c.Send(seriesBatch(1, 1))
 	eventually(t, 5*time.Second, "a retry", func() bool {
@@ -452,32 +491,61 @@ func TestClientNeverRevealsCredentials(t *testing.T) {
 		}
 	}
 
-	_, err = NewClient(ClientConfig{URL: "http://alice:s3cr3tpw@host:badport/"}, nil, nil)
-	if !errors.Is(err, ErrInvalidClientConfig) || strings.Contains(err.Error(), "s3cr3tpw") {
-		t.Errorf("invalid URL error = %v: want ErrInvalidClientConfig without the password", err)
+	_, err = NewRemoteWrite(testConfig("http://alice:s3cr3tpw@host:badport/"), nil, nil)
+	if err == nil || strings.Contains(err.Error(), "s3cr3tpw") {
+		t.Errorf("invalid URL error = %v: want an error without the password", err)
 	}
 }
 
-func TestNewClientRefusesInvalidConfig(t *testing.T) {
+// NewRemoteWrite refuses what `cardinal check config` refuses, with the same message: the
+// constructor and the check both call RemoteWriteConfig.Validate.
+func TestNewRemoteWriteRefusesWhatValidateRefuses(t *testing.T) {
 	tests := []struct {
-		name string
-		cfg  ClientConfig
+		name    string
+		edit    func(*RemoteWriteConfig)
+		wantErr string
 	}{
-		{"no_url", ClientConfig{}},
-		{"not_http", ClientConfig{URL: "ftp://host/x"}},
-		{"no_host", ClientConfig{URL: "http:///api/v1/write"}},
-		{"basic_auth_and_bearer_token", ClientConfig{URL: "http://h/", BasicAuth: &BasicAuth{Username: "u"}, BearerToken: "t"}},
-		{"authorization_header_and_bearer_token", ClientConfig{URL: "http://h/", BearerToken: "t", Headers: map[string]string{"authorization": "x"}}},
-		{"reserved_header", ClientConfig{URL: "http://h/", Headers: map[string]string{"content-encoding": "zstd"}}},
-		{"negative_queue_size", ClientConfig{URL: "http://h/", MaxQueueBytes: -1}},
-		{"min_backoff_above_max", ClientConfig{URL: "http://h/", MinBackoff: time.Second, MaxBackoff: time.Millisecond}},
-		{"too_many_shards", ClientConfig{URL: "http://h/", Shards: 100000}},
+		{"no_url", func(c *RemoteWriteConfig) { c.URL = "" }, "remote_write: url is required"},
+		{"not_http", func(c *RemoteWriteConfig) { c.URL = "ftp://host/x" }, "is not an http:// or https:// URL"},
+		{"basic_auth_and_bearer_token", func(c *RemoteWriteConfig) {
+			c.BasicAuth, c.BearerToken = &BasicAuth{Username: "u"}, "t"
+		}, "mutually exclusive"},
+		{"authorization_header", func(c *RemoteWriteConfig) { c.Headers = map[string]string{"authorization": "x"} }, "set Authorization with basic_auth"},
+		{"reserved_header", func(c *RemoteWriteConfig) { c.Headers = map[string]string{"content-encoding": "zstd"} }, "Content-Encoding is set by cardinal"},
+		{"zero_queue_size", func(c *RemoteWriteConfig) { c.Queue.MaxBytes = 0 }, "queue.max_bytes must be more than 0"},
+		{"min_backoff_above_max", func(c *RemoteWriteConfig) {
+			c.Queue.MinBackoff, c.Queue.MaxBackoff = setting.Duration(time.Second), setting.Duration(time.Millisecond)
+		}, "queue.max_backoff 1ms is shorter than min_backoff 1s"},
+		{"too_many_shards", func(c *RemoteWriteConfig) { c.Queue.Shards = 100000 }, "queue.shards must be at most 1024"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := NewClient(tt.cfg, nil, nil); !errors.Is(err, ErrInvalidClientConfig) {
-				t.Errorf("err = %v, want ErrInvalidClientConfig", err)
+			cfg := testConfig("http://h/api/v1/write")
+			tt.edit(&cfg)
+			_, err := NewRemoteWrite(cfg, nil, nil)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
+			}
+			if want := cfg.Validate(); want == nil || err.Error() != want.Error() {
+				t.Errorf("NewRemoteWrite says %q, Validate says %q", err, want)
 			}
 		})
 	}
+	t.Run("missing_bearer_token_file", func(t *testing.T) {
+		cfg := testConfig("http://h/api/v1/write")
+		cfg.BearerTokenFile = filepath.Join(t.TempDir(), "absent")
+		if _, err := NewRemoteWrite(cfg, nil, nil); err == nil || !strings.Contains(err.Error(), "bearer_token_file") {
+			t.Errorf("err = %v, want one naming bearer_token_file", err)
+		}
+	})
+}
+
+// writeFile writes content to dir/name and returns its path.
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -1,4 +1,4 @@
-package remotewrite
+package downstream
 
 import (
 	"bytes"
@@ -11,10 +11,14 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/prometheus/prometheus/prompb"
+
+	"github.com/cardinal-proxy/cardinal/remotewrite"
 )
 
 const (
-	// errorLogInterval is the least time between two logs of failed sends of one Client.
+	// errorLogInterval is the least time between two logs of failed sends of one sender.
 	errorLogInterval = 10 * time.Second
 	// maxErrorBodyBytes bounds how much of a refusal's body is read for the log.
 	maxErrorBodyBytes = 512
@@ -22,51 +26,45 @@ const (
 	maxDrainBytes = 64 << 10
 )
 
-// sendBatch takes one batch from s and sends it until the downstream answers for good or the
-// Client gives up.
-func (c *Client) sendBatch(s *shard) {
-	batch, entries, held := s.queue.take(s.batch[:0], c.maxSamples)
-	samples := countSamples(batch)
+// sendBatch takes one batch from shard and sends it, encoded with enc, until the receiver
+// answers for good or the sender gives up. buf is reused for the batch and returned.
+func (s *sender) sendBatch(shard int, enc *remotewrite.Encoder, buf []prompb.TimeSeries) []prompb.TimeSeries {
+	batch := s.queue.Take(shard, buf[:0], s.maxSamples)
+	samples := batch.Samples()
 	defer func() {
-		clear(batch)
-		s.batch = batch[:0]
-		c.level.bytes.Add(-held)
-		c.level.series.Add(-int64(entries))
-		c.metrics.publishQueue(&c.level)
+		clear(batch.Series) // the batch's own slots: the queued series are not modified
+		s.queue.Release(batch)
+		s.metrics.publishQueue(s.queue)
 	}()
 
-	body, err := s.enc.Encode(batch)
+	body, err := enc.Encode(batch.Series)
 	if err != nil {
-		c.metrics.dropEncode.Add(float64(samples))
-		c.logLimiter.log(c.logger, slog.LevelError, "dropping batch that cannot be encoded", "samples", samples, "err", err)
-		return
+		s.metrics.dropEncode.Add(float64(samples))
+		s.logLimiter.log(s.logger, slog.LevelError, "dropping batch that cannot be encoded", "samples", samples, "err", err)
+		return batch.Series[:0]
 	}
 	for attempt := 0; ; attempt++ {
-		res := c.post(body)
+		res := s.post(body)
 		switch res.outcome {
 		case sendOK:
-			c.metrics.sent.Add(float64(samples))
-			return
+			s.metrics.sent.Add(float64(samples))
+			return batch.Series[:0]
 		case sendRefused:
-			c.metrics.failed.Add(float64(samples))
-			c.logLimiter.log(c.logger, slog.LevelWarn, "downstream refused samples; dropping them",
+			s.metrics.failed.Add(float64(samples))
+			s.logLimiter.log(s.logger, slog.LevelWarn, "downstream refused samples; dropping them",
 				"status", res.status, "samples", samples, "response", res.detail)
-			return
+			return batch.Series[:0]
 		case sendAborted:
-			c.dropUndelivered(samples)
-			return
+			s.dropUndelivered(samples)
+			return batch.Series[:0]
 		}
-		c.metrics.retried.Add(float64(samples))
-		// A positive Retry-After replaces the backoff; zero would have every shard retry at once.
-		wait := res.retryAfter
-		if wait <= 0 {
-			wait = c.backoff.delay(attempt)
-		}
-		c.logLimiter.log(c.logger, slog.LevelWarn, "sending to downstream failed; retrying",
+		s.metrics.retried.Add(float64(samples))
+		wait := s.backoff.Delay(attempt, res.retryAfter)
+		s.logLimiter.log(s.logger, slog.LevelWarn, "sending to downstream failed; retrying",
 			"status", res.status, "err", res.detail, "samples", samples, "attempt", attempt+1, "wait", wait)
-		if !sleepCtx(c.abortCtx, wait) {
-			c.dropUndelivered(samples)
-			return
+		if !sleepCtx(s.abortCtx, wait) {
+			s.dropUndelivered(samples)
+			return batch.Series[:0]
 		}
 	}
 }
@@ -90,22 +88,22 @@ type sendResult struct {
 }
 
 // post sends body once.
-func (c *Client) post(body []byte) sendResult {
-	ctx, cancel := context.WithTimeout(c.abortCtx, c.timeout)
+func (s *sender) post(body []byte) sendResult {
+	ctx, cancel := context.WithTimeout(s.abortCtx, s.endpoint.timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.endpoint.url, bytes.NewReader(body))
 	if err != nil {
-		return sendResult{outcome: sendRefused, detail: c.redactError(err)}
+		return sendResult{outcome: sendRefused, detail: s.redactError(err)}
 	}
-	req.Header = c.header.Clone()
+	req.Header = s.endpoint.header.Clone()
 	start := time.Now()
-	resp, err := c.httpClient.Do(req)
-	c.metrics.sendDuration.Observe(time.Since(start).Seconds())
+	resp, err := s.httpClient.Do(req)
+	s.metrics.sendDuration.Observe(time.Since(start).Seconds())
 	if err != nil {
-		if c.abortCtx.Err() != nil {
+		if s.abortCtx.Err() != nil {
 			return sendResult{outcome: sendAborted}
 		}
-		return sendResult{outcome: sendRetry, detail: c.redactError(err)}
+		return sendResult{outcome: sendRetry, detail: s.redactError(err)}
 	}
 	defer func() {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrainBytes))
@@ -130,10 +128,10 @@ func (c *Client) post(body []byte) sendResult {
 }
 
 // redactError renders a request error without the URL it carries, which may hold credentials.
-func (c *Client) redactError(err error) string {
+func (s *sender) redactError(err error) string {
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		return fmt.Sprintf("%s %s: %v", ue.Op, c.displayURL, ue.Err)
+		return fmt.Sprintf("%s %s: %v", ue.Op, s.endpoint.displayURL, ue.Err)
 	}
 	return err.Error()
 }

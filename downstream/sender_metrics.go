@@ -1,6 +1,7 @@
-package remotewrite
+package downstream
 
 import (
+	"errors"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -12,9 +13,9 @@ const (
 	dropReasonEncode   = "encode"   // could not be marshalled
 )
 
-// clientMetrics are one Client's self-metrics: children, for its downstream label, of vectors
-// shared by every Client on the registry.
-type clientMetrics struct {
+// senderMetrics are one sender's self-metrics: children, for its downstream label, of vectors
+// shared by every sender on the registry.
+type senderMetrics struct {
 	sent         prometheus.Counter
 	failed       prometheus.Counter
 	retried      prometheus.Counter
@@ -23,7 +24,7 @@ type clientMetrics struct {
 	dropEncode   prometheus.Counter
 	sendDuration prometheus.Observer
 
-	// The queue gauges are set together under gaugeMu from the Client's counters, so that the
+	// The queue gauges are set together under gaugeMu from the queue's counters, so that the
 	// last writer always publishes the current values.
 	gaugeMu     sync.Mutex
 	queueBytes  prometheus.Gauge
@@ -31,7 +32,7 @@ type clientMetrics struct {
 	queueFull   prometheus.Gauge
 }
 
-func newClientMetrics(reg prometheus.Registerer, downstream string) *clientMetrics {
+func newSenderMetrics(reg prometheus.Registerer, downstream string) *senderMetrics {
 	labels := []string{"downstream"}
 	gauge := func(name, help string) prometheus.Gauge {
 		return register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)).WithLabelValues(downstream)
@@ -48,7 +49,7 @@ func newClientMetrics(reg prometheus.Registerer, downstream string) *clientMetri
 		Help:    "Duration of one remote write request to the downstream, whatever its outcome.",
 		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 	}, labels))
-	return &clientMetrics{
+	return &senderMetrics{
 		sent:         counter("cardinal_downstream_samples_sent_total", "Samples the downstream accepted (2xx)."),
 		failed:       counter("cardinal_downstream_samples_failed_total", "Samples the downstream refused for good (4xx other than 429); not retried."),
 		retried:      counter("cardinal_downstream_samples_retried_total", "Samples in requests that will be sent again after a 5xx, 429 or network error."),
@@ -62,15 +63,35 @@ func newClientMetrics(reg prometheus.Registerer, downstream string) *clientMetri
 	}
 }
 
-// publishQueue sets the queue gauges from level.
-func (m *clientMetrics) publishQueue(level *queueLevel) {
+// publishQueue sets the queue gauges from q.
+func (m *senderMetrics) publishQueue(q *Queue) {
 	m.gaugeMu.Lock()
 	defer m.gaugeMu.Unlock()
-	m.queueBytes.Set(float64(level.bytes.Load()))
-	m.queueSeries.Set(float64(level.series.Load()))
-	if level.full() {
+	m.queueBytes.Set(float64(q.Bytes()))
+	m.queueSeries.Set(float64(q.Series()))
+	if q.Full() {
 		m.queueFull.Set(1)
 	} else {
 		m.queueFull.Set(0)
 	}
+}
+
+// register registers c with reg and returns it, or returns the identical collector already
+// registered there (several senders share one set of vectors, told apart by their downstream
+// label). A nil reg leaves c unregistered. Any other registration error is a programming
+// error (clashing metric definitions) and panics, as MustRegister does.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if reg == nil {
+		return c
+	}
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+		panic(err)
+	}
+	return c
 }

@@ -1,0 +1,110 @@
+package downstream
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/prometheus/prompb"
+)
+
+// RemoteWrite is the sink of one remote_write entry: it sends series to a Remote Write 1.0
+// receiver (Prometheus, Mimir, Thanos, VictoriaMetrics) from a byte-bounded, sharded Queue.
+type RemoteWrite struct {
+	s *sender
+}
+
+// NewRemoteWrite validates cfg as `cardinal check config` does, reads its credential files and
+// returns a sink for its receiver, registering metrics with reg (none if nil) under the label
+// downstream=cfg.Name and logging to logger (discarded if nil). Call Start to begin sending
+// and Shutdown to stop.
+func NewRemoteWrite(cfg RemoteWriteConfig, reg prometheus.Registerer, logger *slog.Logger) (*RemoteWrite, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	u, err := url.Parse(cfg.URL)
+	if err != nil {
+		return nil, err // Validate has parsed it already
+	}
+	header, err := requestHeader(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	ep := endpoint{
+		url:        u.String(),
+		displayURL: redactURL(u),
+		header:     header,
+		timeout:    time.Duration(cfg.Timeout),
+	}
+	q := NewQueue(int64(cfg.Queue.MaxBytes), cfg.Queue.Shards)
+	bo := Backoff{Min: time.Duration(cfg.Queue.MinBackoff), Max: time.Duration(cfg.Queue.MaxBackoff)}
+	s := newSender(ep, q, cfg.Queue.MaxSamplesPerSend, bo, newSenderMetrics(reg, cfg.Name),
+		logger.With("downstream", cfg.Name, "url", ep.displayURL))
+	return &RemoteWrite{s: s}, nil
+}
+
+// Send queues series for the receiver; see Sink for who owns them. It never blocks.
+func (r *RemoteWrite) Send(series []prompb.TimeSeries) { r.s.send(series) }
+
+// Full reports whether the queued and in-flight series hold queue.max_bytes or more.
+func (r *RemoteWrite) Full() bool { return r.s.queue.Full() }
+
+// Start starts one sending goroutine per queue shard.
+func (r *RemoteWrite) Start() { r.s.start() }
+
+// Shutdown sends what is queued until ctx is done, then drops and counts the rest and returns
+// an error saying how many samples were not delivered.
+func (r *RemoteWrite) Shutdown(ctx context.Context) error { return r.s.shutdown(ctx) }
+
+// requestHeader builds the headers of every request: the configured ones, authentication
+// (reading bearer_token_file or password_file) and the protocol's.
+func requestHeader(cfg RemoteWriteConfig) (http.Header, error) {
+	h := http.Header{}
+	for k, v := range cfg.Headers {
+		h.Set(k, v)
+	}
+	switch {
+	case cfg.BasicAuth != nil:
+		pw := string(cfg.BasicAuth.Password)
+		if f := cfg.BasicAuth.PasswordFile; f != "" {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				return nil, fmt.Errorf("basic_auth.password_file: %w", err)
+			}
+			pw = strings.TrimSpace(string(b))
+		}
+		r := http.Request{Header: h}
+		r.SetBasicAuth(cfg.BasicAuth.Username, pw)
+	case cfg.BearerTokenFile != "":
+		b, err := os.ReadFile(cfg.BearerTokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("bearer_token_file: %w", err)
+		}
+		h.Set("Authorization", "Bearer "+strings.TrimSpace(string(b)))
+	case cfg.BearerToken != "":
+		h.Set("Authorization", "Bearer "+string(cfg.BearerToken))
+	}
+	h.Set("Content-Encoding", "snappy")
+	h.Set("Content-Type", "application/x-protobuf")
+	h.Set("X-Prometheus-Remote-Write-Version", "0.1.0")
+	h.Set("User-Agent", userAgent())
+	return h, nil
+}
+
+// userAgent is cardinal/<version of the main module>, or cardinal/dev.
+func userAgent() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return "cardinal/" + bi.Main.Version
+	}
+	return "cardinal/dev"
+}
