@@ -42,6 +42,12 @@ var crcTable = crc32.MakeTable(crc32.Castagnoli)
 type checkpointStats struct {
 	bytes   int64
 	maxHold time.Duration // the longest one shard lock was held: the most a request waited
+	// totalHold is the time spent holding shard locks, over holds acquisitions.
+	totalHold time.Duration
+	holds     int
+	// longHolds counts the holds over 1 ms: on a busy machine, a goroutine holding a lock
+	// can be preempted (for a garbage collection's stack scan) and wait for a processor.
+	longHolds int
 }
 
 // Checkpoint writes the aggregator's whole state to w: for every rule its fingerprint and
@@ -84,9 +90,19 @@ func (a *Aggregator) checkpoint(w io.Writer) (checkpointStats, error) {
 			enc.reset()
 			a.locks[s].Lock()
 			locked := time.Since(clock)
-			ready = enc.shard(&r.shards[s]) || ready
+			shardReady := enc.shard(&r.shards[s])
 			a.locks[s].Unlock()
-			st.maxHold = max(st.maxHold, time.Since(clock)-locked)
+			hold := time.Since(clock) - locked
+			st.maxHold = max(st.maxHold, hold)
+			st.totalHold += hold
+			st.holds++
+			if hold > time.Millisecond {
+				st.longHolds++
+			}
+			if shardReady {
+				enc.inputs()
+			}
+			ready = ready || shardReady
 			fw.frame(enc.buf)
 		}
 		// Read after the shards: a rule shard is made ready under its lock only after the

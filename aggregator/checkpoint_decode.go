@@ -194,7 +194,12 @@ func (d *frameDecoder) shard(rs *ruleShard, nKinds int) (inputs, outputs int64) 
 		rs.free[j] = uint32(i)
 	}
 
-	inputs = d.inputs(rs)
+	if d.bool() {
+		ni, no := d.native(rs, nKinds)
+		inputs, outputs = ni, outputs+no
+	}
+
+	inputs += d.inputs(rs)
 	rs.oldestT, rs.staleMarked = math.MaxInt64, false
 	for i := range rs.inputs.slots {
 		if s := &rs.inputs.slots[i]; s.key != 0 {
@@ -202,11 +207,6 @@ func (d *frameDecoder) shard(rs *ruleShard, nKinds int) (inputs, outputs int64) 
 			rs.oldestT = min(rs.oldestT, in.t)
 			rs.staleMarked = rs.staleMarked || value.IsStaleNaN(in.v)
 		}
-	}
-
-	if d.bool() {
-		ni, no := d.native(rs, nKinds)
-		inputs, outputs = inputs+ni, outputs+no
 	}
 	return inputs, outputs
 }
