@@ -56,7 +56,8 @@ type checkpointStats struct {
 //
 // Consistency: the aggregator's flush and rule mutex is held throughout, so no flush closes
 // windows and no reload changes rules during a checkpoint (a flush waits for it to finish).
-// Ingestion goes on: each rule shard is locked only while its own part is encoded, which
+// Ingestion goes on: each rule shard is locked only while its own part is encoded (its
+// input table, most of it, is only copied under the lock and encoded after), which
 // makes the checkpoint consistent per rule shard but not across them. A request ingested
 // concurrently may therefore be partly in it. Replaying the write-ahead log from a point
 // before the checkpoint began repairs that, because ingestion is idempotent: a sample at or
