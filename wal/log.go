@@ -99,6 +99,9 @@ func open(cfg Config, reg prometheus.Registerer, logger *slog.Logger, opts optio
 	if err == nil {
 		segs, err = verifySegments(segs, logger, m)
 	}
+	if err == nil {
+		err = removeCheckpointTemps(cfg.Dir)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("wal: opening %s: %w", cfg.Dir, err)
 	}
