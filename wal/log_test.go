@@ -50,7 +50,9 @@ func closeTest(t *testing.T, l *Log) {
 	}
 }
 
-func payload(i int) []byte { return fmt.Appendf(nil, "request body %03d %s", i, strings.Repeat("x", i%7)) }
+func payload(i int) []byte {
+	return fmt.Appendf(nil, "request body %03d %s", i, strings.Repeat("x", i%7))
+}
 
 // appendRange appends payload(i) for i in [from, to] and checks each gets index i.
 func appendRange(t *testing.T, l *Log, from, to int) {
