@@ -21,9 +21,10 @@ type emitted struct {
 // closeTarget returns the newest window of rule r that may close now: the watermark (the
 // newest sample timestamp, capped at the wall clock; the wall clock itself once the rule has
 // received nothing for flush_delay, unless requests were being refused then) minus
-// flush_delay. force closes every window with data.
-func (a *Aggregator) closeTarget(r *ruleState, now int64, force bool) int64 {
-	var maxT, lastRecv int64
+// flush_delay. force closes every window with data. It also returns the rule's newest sample
+// timestamp.
+func (a *Aggregator) closeTarget(r *ruleState, now int64, force bool) (k, maxT int64) {
+	var lastRecv int64
 	for s := range numShards {
 		a.locks[s].Lock()
 		rs := &r.shards[s]
@@ -34,11 +35,11 @@ func (a *Aggregator) closeTarget(r *ruleState, now int64, force bool) int64 {
 	if now-max(lastRecv, a.refusedAt.Load()) >= r.delay {
 		w = max(w, now)
 	}
-	k := floorDiv(w-r.delay, r.interval)
+	k = floorDiv(w-r.delay, r.interval)
 	if force {
 		k = max(k, windowOf(maxT, r.interval))
 	}
-	return k
+	return k, maxT
 }
 
 func floorDiv(a, b int64) int64 {
@@ -57,7 +58,7 @@ func (a *Aggregator) flushRule(r *ruleState, force bool) []prompb.TimeSeries {
 		return nil
 	}
 	start := a.opts.Now()
-	target := a.closeTarget(r, start.UnixMilli(), force)
+	target, maxT := a.closeTarget(r, start.UnixMilli(), force)
 	if target <= r.closedK.Load() {
 		return nil
 	}
@@ -94,6 +95,14 @@ func (a *Aggregator) flushRule(r *ruleState, force bool) []prompb.TimeSeries {
 		}
 		a.locks[s].Unlock()
 		maxHold = max(maxHold, time.Since(clock)-locked)
+	}
+	if force {
+		// A forced close (shutdown without a WAL) ends the newest window before its end: its
+		// samples are stamped with the newest sample's timestamp, never in the future and
+		// never a window end that the next process, continuing the window, will write.
+		for i := range buf {
+			buf[i].t = min(buf[i].t, maxT)
+		}
 	}
 	out := appendSeries(make([]prompb.TimeSeries, 0, len(buf)), buf)
 	r.closedK.Store(target)
