@@ -130,7 +130,7 @@ func (a *Aggregator) SetRules(rs []*rules.Rule) error {
 	a.rules = next
 	for _, sts := range old {
 		for _, st := range sts {
-			a.send(a.flushRule(st, true))
+			a.send(a.flushRule(st, true, false))
 			a.send(a.retire(st))
 			a.opts.Logger.Info("rule stopped; open windows flushed", "rule", st.rule.Name)
 		}
@@ -163,13 +163,15 @@ func (a *Aggregator) Run(ctx context.Context) {
 	}
 }
 
-// Flush closes every window that is due (every window with data when force is set, as at
-// shutdown) and sends the output series to the sink.
+// Flush closes every window that is due and sends the output series to the sink. force, for
+// a shutdown without a WAL, closes every window with data: the newest, closed before its
+// end, is stamped with the newest sample's timestamp (never in the future, and never the
+// window end that a restarted cardinal continuing the window would write again).
 func (a *Aggregator) Flush(force bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for _, st := range a.rules {
-		a.send(a.flushRule(st, force))
+		a.send(a.flushRule(st, force, force))
 	}
 }
 

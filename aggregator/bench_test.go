@@ -250,7 +250,7 @@ func BenchmarkPipeline(b *testing.B) {
 // appendFunc adapts a function to remotewrite.Appender.
 type appendFunc func(*prompb.WriteRequest)
 
-func (f appendFunc) Append(_ context.Context, req *prompb.WriteRequest) error {
+func (f appendFunc) Append(_ context.Context, req *prompb.WriteRequest, _ []byte) error {
 	f(req)
 	return nil
 }

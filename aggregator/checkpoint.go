@@ -65,14 +65,29 @@ type checkpointStats struct {
 //
 // The samples/drop/reset counters of Stats are process metrics and are not checkpointed.
 func (a *Aggregator) Checkpoint(w io.Writer) error {
+	release := a.HoldFlushes()
+	defer release()
 	_, err := a.checkpoint(w)
 	return err
 }
 
-// checkpoint is Checkpoint, returning what it measured.
-func (a *Aggregator) checkpoint(w io.Writer) (checkpointStats, error) {
+// HoldFlushes stops flushes and rule changes until release is called, for a caller that
+// must save what the flusher hands to the sinks together with the state it comes from: while
+// they are held, CheckpointHeld writes the state, and nothing moves from the state to the
+// sinks. Ingestion goes on.
+func (a *Aggregator) HoldFlushes() (release func()) {
 	a.mu.Lock()
-	defer a.mu.Unlock()
+	return a.mu.Unlock
+}
+
+// CheckpointHeld is Checkpoint for a caller that holds HoldFlushes.
+func (a *Aggregator) CheckpointHeld(w io.Writer) error {
+	_, err := a.checkpoint(w)
+	return err
+}
+
+// checkpoint is Checkpoint under HoldFlushes, returning what it measured.
+func (a *Aggregator) checkpoint(w io.Writer) (checkpointStats, error) {
 	fw := &frameWriter{w: bufio.NewWriterSize(w, 1<<16)}
 	fw.raw(binary.AppendUvarint([]byte(checkpointMagic), checkpointVersion))
 	var enc shardEncoder

@@ -74,7 +74,10 @@ func benchCheckpoint(b *testing.B, metrics, pods int) {
 	for b.Loop() {
 		buf.Reset()
 		var err error
-		if st, err = a.checkpoint(&buf); err != nil {
+		release := a.HoldFlushes()
+		st, err = a.checkpoint(&buf)
+		release()
+		if err != nil {
 			b.Fatal(err)
 		}
 		maxHold = max(maxHold, st.maxHold)

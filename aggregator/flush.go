@@ -50,10 +50,12 @@ func floorDiv(a, b int64) int64 {
 	return q
 }
 
-// flushRule closes every window of r up to the close target and returns the output series.
+// flushRule closes every window of r up to the close target and returns the output series;
+// force and stampNewest are Flush's force (a reload's forced close of a removed rule keeps
+// window-end stamps: no process continues that rule's windows).
 // Each shard is locked once; its closed windows are read out under the lock and the series
 // are built outside it.
-func (a *Aggregator) flushRule(r *ruleState, force bool) []prompb.TimeSeries {
+func (a *Aggregator) flushRule(r *ruleState, force, stampNewest bool) []prompb.TimeSeries {
 	if !r.started.Load() {
 		return nil
 	}
@@ -96,10 +98,10 @@ func (a *Aggregator) flushRule(r *ruleState, force bool) []prompb.TimeSeries {
 		a.locks[s].Unlock()
 		maxHold = max(maxHold, time.Since(clock)-locked)
 	}
-	if force {
-		// A forced close (shutdown without a WAL) ends the newest window before its end: its
-		// samples are stamped with the newest sample's timestamp, never in the future and
-		// never a window end that the next process, continuing the window, will write.
+	if stampNewest {
+		// A forced close at shutdown ends the newest window before its end: its samples are
+		// stamped with the newest sample's timestamp, never in the future and never a window
+		// end that the next process, continuing the window, will write.
 		for i := range buf {
 			buf[i].t = min(buf[i].t, maxT)
 		}

@@ -6,6 +6,7 @@ import (
 	"github.com/cardinal-proxy/cardinal/downstream/timescale"
 	"github.com/cardinal-proxy/cardinal/remotewrite"
 	"github.com/cardinal-proxy/cardinal/rules"
+	"github.com/cardinal-proxy/cardinal/wal"
 )
 
 // Config is cardinal's configuration file: the YAML schema (decoded strictly: an unknown key is
@@ -26,6 +27,8 @@ type Config struct {
 	RuleFiles []string `yaml:"rule_files"`
 	// Downstream is where aggregated (and forwarded) series are written.
 	Downstream DownstreamSection `yaml:"downstream"`
+	// WAL is the write-ahead log; nil when the section is absent (no WAL).
+	WAL *wal.Config `yaml:"wal"`
 
 	// Rules are the compiled rules: inline ones first, then each rule file's, in glob order.
 	Rules []*rules.Rule `yaml:"-"`

@@ -17,6 +17,7 @@ import (
 	"github.com/cardinal-proxy/cardinal/downstream/timescale"
 	"github.com/cardinal-proxy/cardinal/remotewrite"
 	"github.com/cardinal-proxy/cardinal/rules"
+	"github.com/cardinal-proxy/cardinal/wal"
 )
 
 // decodeStrict decodes data, a single YAML document, into v (which may hold defaults), with
@@ -190,6 +191,8 @@ func section(goType string) (string, reflect.Type) {
 		return "queue", reflect.TypeFor[downstream.QueueConfig]()
 	case "downstream.FileConfig":
 		return "downstream.file", reflect.TypeFor[downstream.FileConfig]()
+	case "wal.plainConfig", "wal.Config":
+		return "wal", reflect.TypeFor[wal.Config]()
 	case "timescale.plainConfig", "timescale.Config":
 		return "a downstream.timescaledb entry", reflect.TypeFor[timescale.Config]()
 	}
@@ -207,7 +210,7 @@ func unknownKeyMessage(key, goType string) string {
 		msg = fmt.Sprintf("unknown key %q at %s", key, name)
 	}
 	switch {
-	case t == reflect.TypeFor[Config]() && (key == "wal" || key == "cluster"):
+	case t == reflect.TypeFor[Config]() && key == "cluster":
 		return msg + " (cardinal does not support a " + key + " section yet)"
 	case t == reflect.TypeFor[ruleFile]() && key == "groups":
 		return msg + " (cardinal rule files are not Prometheus rule groups: write a top-level rules: list)"

@@ -39,12 +39,12 @@ downstream:
       compresion: true`, []string{
 			`cardinal.yaml:5: unknown key "shard" in queue; did you mean "shards"?`,
 			`cardinal.yaml:8: unknown key "compresion" in a downstream.timescaledb entry; did you mean "compression"?`}},
-		{"wal_and_cluster_are_not_supported_yet", `
+		{"cluster_is_not_supported_yet_and_wal_keys_are_checked", `
 downstream: {file: {path: "-"}}
 wal:
-  dir: /var/lib/cardinal
+  dri: /var/lib/cardinal
 cluster: {}`, []string{
-			`cardinal.yaml:3: unknown key "wal" at the top level (cardinal does not support a wal section yet)`,
+			`cardinal.yaml:4: unknown key "dri" in wal; did you mean "dir"?`,
 			`cardinal.yaml:5: unknown key "cluster" at the top level (cardinal does not support a cluster section yet)`}},
 		{"wrong_kind_of_value", `
 downstream: {file: {path: "-"}}

@@ -9,6 +9,7 @@ import (
 	"github.com/cardinal-proxy/cardinal/config/setting"
 	"github.com/cardinal-proxy/cardinal/remotewrite"
 	"github.com/cardinal-proxy/cardinal/rules"
+	"github.com/cardinal-proxy/cardinal/wal"
 )
 
 // configHash identifies the effective configuration: every setting after defaults, variable
@@ -21,7 +22,8 @@ func configHash(cfg *Config, srcs []rules.Source) uint64 {
 		Aggregator AggregatorSection        `yaml:"aggregator"`
 		Downstream DownstreamSection        `yaml:"downstream"`
 		Rules      []rules.RuleConfig       `yaml:"rules"`
-	}{Server: cfg.Server, Aggregator: cfg.Aggregator, Downstream: cfg.Downstream}
+		WAL        *wal.Config              `yaml:"wal"`
+	}{Server: cfg.Server, Aggregator: cfg.Aggregator, Downstream: cfg.Downstream, WAL: cfg.WAL}
 	for _, s := range srcs {
 		effective.Rules = append(effective.Rules, s.Config)
 	}

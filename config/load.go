@@ -58,6 +58,12 @@ func (l Loader) Parse(data []byte, filename string) (*Config, error) {
 	validateAggregator(&cfg.Aggregator, top.sub("aggregator"))
 	dir := filepath.Dir(filename)
 	normalizeDownstream(&cfg, dir, top)
+	if cfg.WAL != nil {
+		top.sub("wal").validate(cfg.WAL)
+		if cfg.WAL.Dir != "" {
+			cfg.WAL.Dir = resolvePath(dir, cfg.WAL.Dir)
+		}
+	}
 
 	srcs := make([]rules.Source, 0, len(cfg.RuleConfigs))
 	for i, rc := range cfg.RuleConfigs {

@@ -63,3 +63,27 @@ func (f Fanout) Shutdown(ctx context.Context) error {
 	}
 	return errors.Join(all...)
 }
+
+// Pending returns, by sink name, what each sink that can be snapshotted holds (see
+// Snapshotter); sinks without a queue (the file) are absent.
+func (f Fanout) Pending() map[string][]prompb.TimeSeries {
+	out := map[string][]prompb.TimeSeries{}
+	for _, d := range f {
+		if s, ok := d.Sink.(Snapshotter); ok {
+			out[d.Name] = s.Pending()
+		}
+	}
+	return out
+}
+
+// SendTo sends series to the sink named name only; it reports false when there is none
+// (the downstream was removed from the configuration).
+func (f Fanout) SendTo(name string, series []prompb.TimeSeries) bool {
+	for _, d := range f {
+		if d.Name == name {
+			d.Send(series)
+			return true
+		}
+	}
+	return false
+}

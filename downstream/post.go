@@ -32,8 +32,8 @@ func (s *sender) sendBatch(shard int, enc *remotewrite.Encoder, buf []prompb.Tim
 	batch := s.queue.Take(shard, buf[:0], s.maxSamples)
 	samples := batch.Samples()
 	defer func() {
-		clear(batch.Series) // the batch's own slots: the queued series are not modified
-		s.queue.Release(batch)
+		s.queue.Release(batch) // first: until then a Snapshot may read the batch
+		clear(batch.Series)    // the batch's own slots: the queued series are not modified
 		s.metrics.publishQueue(s.queue)
 	}()
 

@@ -1,6 +1,7 @@
 package downstream
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -54,6 +55,10 @@ type fifo struct {
 	items   []prompb.TimeSeries
 	head    int // items[:head] have been taken
 	pending int // sample units in items[head:], see sampleUnits
+	// inflight are the series of the batches taken and not released yet, by batch id, for
+	// Snapshot: a checkpoint must keep what is being written as well as what waits.
+	inflight map[uint64][]prompb.TimeSeries
+	nextID   uint64
 }
 
 // Batch is series taken from a Queue to be written. Its bytes stay counted against the
@@ -63,6 +68,8 @@ type Batch struct {
 	Series  []prompb.TimeSeries
 	entries int   // queue entries that left the queue entirely
 	bytes   int64 // what the series (and split-off parts) accounted for
+	shard   int
+	id      uint64 // its key in the shard's inflight; 0 for an empty batch
 }
 
 // Samples is the number of float and histogram samples in the batch.
@@ -166,13 +173,49 @@ func (q *Queue) Take(shard int, dst []prompb.TimeSeries, maxUnits int) Batch {
 	if f.head == len(f.items) {
 		f.reset()
 	}
+	if len(b.Series) > 0 {
+		if f.inflight == nil {
+			f.inflight = map[uint64][]prompb.TimeSeries{}
+		}
+		f.nextID++
+		b.shard, b.id = shard, f.nextID
+		f.inflight[b.id] = b.Series
+	}
 	return b
 }
 
 // Release gives back the bytes of a batch that has been written or dropped.
 func (q *Queue) Release(b Batch) {
+	if b.id != 0 {
+		f := q.shards[b.shard]
+		f.mu.Lock()
+		delete(f.inflight, b.id)
+		f.mu.Unlock()
+	}
 	q.bytes.Add(-b.bytes)
 	q.series.Add(-int64(b.entries))
+}
+
+// Snapshot returns every series the queue holds, taken (being written) and waiting, shard by
+// shard and in order within a shard, for a checkpoint: pushed again into a new queue, they
+// are written again, which sinks tolerate (a sample written twice is stored once). The series
+// structs are copies; what they point to is shared and never modified.
+func (q *Queue) Snapshot() []prompb.TimeSeries {
+	var out []prompb.TimeSeries
+	for _, f := range q.shards {
+		f.mu.Lock()
+		ids := make([]uint64, 0, len(f.inflight))
+		for id := range f.inflight {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		for _, id := range ids {
+			out = append(out, f.inflight[id]...)
+		}
+		out = append(out, f.items[f.head:]...)
+		f.mu.Unlock()
+	}
+	return out
 }
 
 // Close makes Push refuse from now on; what is queued can still be taken.

@@ -184,3 +184,30 @@ func TestShardOfIgnoresLabelOrderAndSpreads(t *testing.T) {
 		}
 	}
 }
+
+// A checkpoint keeps what is being written as well as what waits, and nothing released.
+func TestQueueSnapshotHoldsTakenAndQueuedSeries(t *testing.T) {
+	q := NewQueue(1<<30, 1)
+	q.Push([]prompb.TimeSeries{samplesSeries("a", 2), samplesSeries("b", 2), samplesSeries("c", 2)})
+	names := func(series []prompb.TimeSeries) []string {
+		var out []string
+		for _, ts := range series {
+			out = append(out, ts.Labels[0].Value)
+		}
+		return out
+	}
+	first := q.Take(0, nil, 2)
+	second := q.Take(0, nil, 2)
+	if got := names(q.Snapshot()); !slices.Equal(got, []string{"a", "b", "c"}) {
+		t.Errorf("with a and b taken: snapshot %v, want a, b, c", got)
+	}
+	q.Release(first)
+	if got := names(q.Snapshot()); !slices.Equal(got, []string{"b", "c"}) {
+		t.Errorf("a released: snapshot %v, want b, c", got)
+	}
+	q.Release(second)
+	q.Release(q.Take(0, nil, 2))
+	if got := q.Snapshot(); len(got) != 0 {
+		t.Errorf("all released: snapshot %v", names(got))
+	}
+}

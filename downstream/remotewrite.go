@@ -56,6 +56,9 @@ func NewRemoteWrite(cfg RemoteWriteConfig, reg prometheus.Registerer, logger *sl
 // Send queues series for the receiver; see Sink for who owns them. It never blocks.
 func (r *RemoteWrite) Send(series []prompb.TimeSeries) { r.s.send(series) }
 
+// Pending implements Snapshotter.
+func (r *RemoteWrite) Pending() []prompb.TimeSeries { return r.s.queue.Snapshot() }
+
 // Full reports whether the queued and in-flight series hold queue.max_bytes or more.
 func (r *RemoteWrite) Full() bool { return r.s.queue.Full() }
 

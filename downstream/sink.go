@@ -21,3 +21,11 @@ type Sink interface {
 	// returns an error saying how much was lost.
 	Shutdown(ctx context.Context) error
 }
+
+// Snapshotter is a Sink whose queue can be saved in a checkpoint: Pending returns the series
+// it holds, being written or waiting. Sent again to a new sink of the same name before it
+// starts, they are written again, which sinks tolerate (a sample written twice is stored
+// once), so a crash loses nothing a checkpoint saw queued.
+type Snapshotter interface {
+	Pending() []prompb.TimeSeries
+}

@@ -36,12 +36,15 @@ const (
 // Content-Length claims.
 const maxUpfrontBodyBytes = 1 << 20
 
-// Appender takes the decoded, validated series of one request. The request and every string
-// in it are valid only during the call: an Appender copies what it keeps. It returns an error
-// wrapping ErrUnavailable for "retry later" (503), ErrInvalidSeries for data that will never
-// be accepted (400); anything else is a 500.
+// Appender takes the decoded, validated series of one request. body is the request's
+// snappy-compressed body when req holds every series of it (none was refused), so an
+// Appender that logs requests can keep the body instead of encoding req again; it is nil
+// otherwise. The request, body and every string in them are valid only during the call: an
+// Appender copies what it keeps. It returns an error wrapping ErrUnavailable for "retry
+// later" (503), ErrInvalidSeries for data that will never be accepted (400); anything else is
+// a 500.
 type Appender interface {
-	Append(ctx context.Context, req *prompb.WriteRequest) error
+	Append(ctx context.Context, req *prompb.WriteRequest, body []byte) error
 }
 
 // HandlerOptions tune a Handler.
@@ -166,7 +169,11 @@ func (h *Handler) handle(w http.ResponseWriter, r *http.Request) (code int, reas
 	})
 
 	if len(s.req.Timeseries) > 0 {
-		if err := h.app.Append(r.Context(), &s.req); err != nil {
+		whole := body
+		if invalid > 0 {
+			whole = nil
+		}
+		if err := h.app.Append(r.Context(), &s.req, whole); err != nil {
 			switch {
 			case errors.Is(err, ErrUnavailable):
 				return http.StatusServiceUnavailable, reasonUnavailable, err.Error()

@@ -12,7 +12,7 @@ import (
 
 type discardAppender struct{}
 
-func (discardAppender) Append(context.Context, *prompb.WriteRequest) error { return nil }
+func (discardAppender) Append(context.Context, *prompb.WriteRequest, []byte) error { return nil }
 
 // BenchmarkHandler measures the receiver end to end without the network: read the body,
 // decode, validate and answer, for the request of BenchmarkDecode, with labels sorted (as

@@ -154,7 +154,7 @@ func (a *fuzzAppender) reset() {
 	a.series = nil
 }
 
-func (a *fuzzAppender) Append(_ context.Context, req *prompb.WriteRequest) error {
+func (a *fuzzAppender) Append(_ context.Context, req *prompb.WriteRequest, _ []byte) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for _, ts := range req.Timeseries {

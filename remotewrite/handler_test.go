@@ -27,7 +27,7 @@ type recordingAppender struct {
 	calls  int
 }
 
-func (a *recordingAppender) Append(_ context.Context, req *prompb.WriteRequest) error {
+func (a *recordingAppender) Append(_ context.Context, req *prompb.WriteRequest, _ []byte) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.calls++
@@ -212,7 +212,7 @@ type checkingAppender struct {
 	total int
 }
 
-func (a *checkingAppender) Append(_ context.Context, req *prompb.WriteRequest) error {
+func (a *checkingAppender) Append(_ context.Context, req *prompb.WriteRequest, _ []byte) error {
 	id := req.Timeseries[0].Labels[1].Value
 	for _, ts := range req.Timeseries {
 		if ts.Labels[1].Value != id || fmt.Sprint(ts.Samples[0].Value) != id {

@@ -39,6 +39,10 @@ type Config struct {
 	// MaxBytes bounds the segment files on disk (default 1GiB); when an append would exceed
 	// it, Append fails with ErrFull and the receiver answers 503.
 	MaxBytes setting.ByteSize `yaml:"max_bytes"`
+	// CheckpointInterval is how often the aggregation state is checkpointed (default 30s);
+	// the log is truncated behind checkpoints, and a restart replays what came after the
+	// newest, so this bounds both the log's size and the time a restart takes.
+	CheckpointInterval setting.Duration `yaml:"checkpoint_interval"`
 }
 
 // DefaultConfig is a wal section with only its directory to fill in.
@@ -47,6 +51,8 @@ func DefaultConfig() Config {
 		Fsync:         FsyncInterval,
 		FsyncInterval: setting.Duration(time.Second),
 		MaxBytes:      1 << 30,
+
+		CheckpointInterval: setting.Duration(30 * time.Second),
 	}
 }
 
@@ -66,6 +72,9 @@ func (c *Config) validate(segmentSize int) error {
 	var errs []error
 	if c.Dir == "" {
 		errs = append(errs, setting.At("dir").Errorf("wal.dir is required"))
+	}
+	if c.CheckpointInterval < setting.Duration(time.Second) {
+		errs = append(errs, setting.At("checkpoint_interval").Errorf("wal.checkpoint_interval must be at least 1s, not %s", c.CheckpointInterval))
 	}
 	switch c.Fsync {
 	case FsyncAlways, FsyncNever:

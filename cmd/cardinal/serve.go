@@ -21,10 +21,12 @@ import (
 
 	"github.com/cardinal-proxy/cardinal/aggregator"
 	"github.com/cardinal-proxy/cardinal/cmd/cardinal/reload"
+	"github.com/cardinal-proxy/cardinal/cmd/cardinal/router"
 	"github.com/cardinal-proxy/cardinal/cmd/cardinal/websecurity"
 	"github.com/cardinal-proxy/cardinal/config"
 	"github.com/cardinal-proxy/cardinal/downstream"
 	"github.com/cardinal-proxy/cardinal/remotewrite"
+	"github.com/cardinal-proxy/cardinal/wal"
 )
 
 // flags are the proxy's command-line flags, named as Prometheus names its own.
@@ -97,7 +99,8 @@ type server struct {
 	reg    *prometheus.Registry
 	agg    *aggregator.Aggregator
 	sinks  downstream.Fanout
-	router *router
+	router *router.Router
+	wal    *wal.Log              // nil without a WAL
 	web    *websecurity.Security // nil without --web.config.file
 	ready  atomic.Bool
 
@@ -158,7 +161,33 @@ func runServer(ctx context.Context, f *flags, logger *slog.Logger) error {
 	}
 	s.reg.MustRegister(s.agg.Collector())
 	s.reloader = reload.New(f.configFile, cfg, s, s.reg, logger)
-	s.router = &router{agg: s.agg, sinks: s.sinks}
+	if cfg.WAL != nil {
+		if s.wal, err = wal.Open(*cfg.WAL, s.reg, logger); err != nil {
+			return fmt.Errorf("opening the write-ahead log: %w", err)
+		}
+		defer func() {
+			if s.wal != nil {
+				_ = s.wal.Close() // an error return before shutdown
+			}
+		}()
+	}
+	s.router = router.New(router.Options{
+		Aggregator:      s.agg,
+		Sinks:           s.sinks,
+		WAL:             s.wal,
+		Limits:          cfg.Server.Limits.Limits(),
+		MaxRequestBytes: int(cfg.Server.MaxRequestBytes),
+		Logger:          logger,
+	}, s.reg)
+	if s.wal != nil {
+		st, err := s.router.Recover()
+		if err != nil {
+			return err
+		}
+		logger.Info("write-ahead log recovered", "checkpoint", st.Checkpoint, "has_checkpoint", st.HasCheckpoint,
+			"rules_restored", st.Restored.Restored, "rules_changed", st.Restored.Skipped, "input_series", st.Restored.InputSeries,
+			"requeued_series", st.Requeued, "replayed_records", st.Records, "replayed_samples", st.Samples, "took", st.Took)
+	}
 
 	addr := cfg.Server.ListenAddr
 	if f.listenAddress != "" {
@@ -192,6 +221,15 @@ func runServer(ctx context.Context, f *flags, logger *slog.Logger) error {
 	flushCtx, stopFlush := context.WithCancel(context.Background())
 	flushDone := make(chan struct{})
 	go func() { defer close(flushDone); s.agg.Run(flushCtx) }()
+	checkpointCtx, stopCheckpoints := context.WithCancel(context.Background())
+	checkpointsDone := make(chan struct{})
+	go func() {
+		defer close(checkpointsDone)
+		if cfg.WAL != nil {
+			s.router.Run(checkpointCtx, time.Duration(cfg.WAL.CheckpointInterval))
+		}
+	}()
+	defer func() { stopCheckpoints(); <-checkpointsDone }()
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	go s.reloader.Run(watchCtx, reload.NotifyHUP(watchCtx), f.checkInterval)
@@ -207,23 +245,36 @@ func runServer(ctx context.Context, f *flags, logger *slog.Logger) error {
 		stopFlush()
 		return fmt.Errorf("http server: %w", err)
 	}
+	stopCheckpoints()
+	<-checkpointsDone
 	return s.shutdown(srv, stopFlush, flushDone)
 }
 
 // shutdown stops in the order that loses nothing: readiness off, in-flight requests
-// finished, open windows flushed with their own timestamps, queues drained.
+// finished, then with a WAL the state and what the sinks hold checkpointed (open windows are
+// not emitted: the next process continues them), without one the open windows flushed (the
+// newest stamped with its newest sample); queues drained, the WAL synced and closed.
 func (s *server) shutdown(srv *http.Server, stopFlush context.CancelFunc, flushDone <-chan struct{}) error {
 	s.logger.Info("shutting down", "timeout", s.flags.shutdownTimeout)
 	s.ready.Store(false)
-	s.router.stopping.Store(true)
+	s.router.Stop()
 	ctx, cancel := context.WithTimeout(context.Background(), s.flags.shutdownTimeout)
 	defer cancel()
 	httpErr := srv.Shutdown(ctx)
 	stopFlush()
 	<-flushDone
-	s.agg.Flush(true)
+	var walErr error
+	if s.wal != nil {
+		walErr = s.router.Checkpoint()
+	} else {
+		s.agg.Flush(true)
+	}
 	sinkErr := s.sinks.Shutdown(ctx)
-	if err := errors.Join(httpErr, sinkErr); err != nil {
+	if s.wal != nil {
+		walErr = errors.Join(walErr, s.wal.Close())
+		s.wal = nil
+	}
+	if err := errors.Join(httpErr, sinkErr, walErr); err != nil {
 		return fmt.Errorf("shutdown incomplete: %w", err)
 	}
 	s.logger.Info("shutdown complete")

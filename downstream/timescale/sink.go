@@ -122,6 +122,9 @@ func (s *Sink) Send(series []prompb.TimeSeries) {
 	}
 }
 
+// Pending implements downstream.Snapshotter.
+func (s *Sink) Pending() []prompb.TimeSeries { return s.queue.Snapshot() }
+
 // Full reports whether the queue has reached max_queue_bytes; the receiver then answers 503
 // so that the agents keep their data and retry.
 func (s *Sink) Full() bool { return s.queue.Full() }

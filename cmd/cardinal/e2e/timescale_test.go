@@ -139,14 +139,19 @@ rules:
 	}
 
 	// Window k ends at start-3s+(k+1)·15s. The first window of each run is partial and not
-	// emitted; the first run's last window was flushed by SIGTERM and is the second run's
+	// emitted; the first run's last window was flushed by SIGTERM, stamped with its newest
+	// sample (the scrape at restartAfter, not the window end), and is the second run's
 	// first. So every window but the very first has exactly one sample per output series.
 	// Later windows, closed by the wall clock, repeat the last values until the outputs go
 	// stale; how many there are depends on how long the test runs, so the comparison ends
 	// with the window of the last scrape.
 	var wantTimes []int64
 	for k := 1; k < sqlHistorySteps; k++ {
-		wantTimes = append(wantTimes, h.start.Add(-3*time.Second+time.Duration(k+1)*scrapeEvery).UnixMilli())
+		end := h.start.Add(-3*time.Second + time.Duration(k+1)*scrapeEvery)
+		if k == restartAfter {
+			end = h.start.Add(time.Duration(k) * scrapeEvery)
+		}
+		wantTimes = append(wantTimes, end.UnixMilli())
 	}
 	lastWindow := time.UnixMilli(wantTimes[len(wantTimes)-1])
 	const outputSeries = 6 // http_requests_total by job and code (4), mem_bytes by job (2)

@@ -1,0 +1,129 @@
+package router
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/prometheus/prometheus/prompb"
+
+	"github.com/cardinal-proxy/cardinal/aggregator"
+	"github.com/cardinal-proxy/cardinal/remotewrite"
+	"github.com/cardinal-proxy/cardinal/wal"
+)
+
+// RecoverStats is what Recover found.
+type RecoverStats struct {
+	// Checkpoint is the index of the checkpoint restored; HasCheckpoint is false when there
+	// was none (a new log).
+	Checkpoint    uint64
+	HasCheckpoint bool
+	Restored      aggregator.RestoreStats
+	// Requeued is the number of series put back into downstream queues.
+	Requeued int
+	// Records and Samples were replayed from the log after the checkpoint.
+	Records, Samples int
+	Took             time.Duration
+}
+
+// Recover brings the aggregator and the sinks back to where the previous process left them:
+// the newest checkpoint's state is restored, what the sinks held then is queued again, and
+// the log after it is replayed into the aggregator. Call it after the rules are set and
+// before anything is ingested, the flusher runs or the sinks start.
+func (r *Router) Recover() (RecoverStats, error) {
+	var st RecoverStats
+	if r.log == nil {
+		return st, nil
+	}
+	start := time.Now()
+	from := r.log.FirstIndex()
+	cp, ok, err := r.log.LatestCheckpoint()
+	if err != nil {
+		return st, err
+	}
+	if ok {
+		if err := r.restore(cp, &st); err != nil {
+			return st, fmt.Errorf("checkpoint %d: %w (move it out of wal.dir to start from the log alone)", cp.Index, err)
+		}
+		from = cp.Index + 1
+		r.lastCheckpoint, r.hasCheckpoint = cp.Index, true
+	}
+	dec := remotewrite.NewDecoder(r.maxBytes)
+	dec.SetLimits(r.limits)
+	var req prompb.WriteRequest
+	err = r.log.Replay(from, func(index uint64, rec []byte) error {
+		kind, payload, err := parseRecord(rec)
+		if err != nil {
+			return fmt.Errorf("record %d: %w", index, err)
+		}
+		switch kind {
+		case recordRemoteWrite1:
+			if err := dec.Decode(payload, &req); err != nil {
+				return fmt.Errorf("record %d: %w", index, err)
+			}
+			remotewrite.RemoveInvalidSeries(&req, r.limits, func(error) {})
+			st.Samples += countSamples(req.Timeseries)
+			r.agg.Ingest(req.Timeseries)
+		}
+		st.Records++
+		return nil
+	})
+	st.Took = time.Since(start)
+	r.metrics.replayedRecords.Add(float64(st.Records))
+	r.metrics.replayedSamples.Add(float64(st.Samples))
+	r.metrics.requeuedSeries.Add(float64(st.Requeued))
+	r.metrics.replayDuration.Set(st.Took.Seconds())
+	if err != nil {
+		return st, fmt.Errorf("replaying the write-ahead log: %w", err)
+	}
+	return st, nil
+}
+
+// restore loads a checkpoint: the sinks' part is queued again (before the sinks start), the
+// rest goes to the aggregator.
+func (r *Router) restore(cp wal.Checkpoint, st *RecoverStats) error {
+	rc, err := cp.Open()
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	br := bufio.NewReaderSize(rc, 1<<16)
+	pending, err := readPending(br)
+	if err != nil {
+		return err
+	}
+	if st.Restored, err = r.agg.Restore(br); err != nil {
+		return err
+	}
+	// The rest of the file is read so that the wal's checksum of the whole is verified.
+	if _, err := io.Copy(io.Discard, br); err != nil {
+		return err
+	}
+	st.Checkpoint, st.HasCheckpoint = cp.Index, true
+	dec := remotewrite.NewDecoder(0)
+	for name, body := range pending {
+		var req prompb.WriteRequest
+		if err := dec.Decode(body, &req); err != nil {
+			return fmt.Errorf("%w: what downstream %q held: %v", errBadCheckpoint, name, err)
+		}
+		// The decoder's strings point into its buffer, which the next body reuses: the sink
+		// keeps these series, so they get a buffer of their own.
+		dec = remotewrite.NewDecoder(0)
+		if !r.sinks.SendTo(name, req.Timeseries) {
+			r.logger.Warn("a downstream in the checkpoint is no longer configured; what it held is dropped",
+				"downstream", name, "series", len(req.Timeseries))
+			continue
+		}
+		st.Requeued += len(req.Timeseries)
+	}
+	return nil
+}
+
+func countSamples(series []prompb.TimeSeries) int {
+	n := 0
+	for i := range series {
+		n += len(series[i].Samples) + len(series[i].Histograms)
+	}
+	return n
+}

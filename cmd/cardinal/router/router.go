@@ -1,0 +1,148 @@
+// Package router is what the receiver hands each accepted request to: it refuses data (503)
+// while a downstream queue is full, the write-ahead log cannot take it or cardinal is shutting
+// down; with a WAL it logs the request before the aggregator sees it (and so before the 2xx),
+// checkpoints the aggregator's state together with what the sinks still hold, truncates the
+// log behind the checkpoints, and at start-up restores the newest checkpoint and replays the
+// rest of the log. What the records mean is this package's; how they are stored is wal's.
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/prometheus/prompb"
+
+	"github.com/cardinal-proxy/cardinal/aggregator"
+	"github.com/cardinal-proxy/cardinal/downstream"
+	"github.com/cardinal-proxy/cardinal/remotewrite"
+	"github.com/cardinal-proxy/cardinal/wal"
+)
+
+// Router is the receiver's remotewrite.Appender. Its methods are safe for concurrent use.
+type Router struct {
+	agg    *aggregator.Aggregator
+	sinks  downstream.Fanout
+	log    *wal.Log // nil without a WAL
+	logger *slog.Logger
+
+	// limits and maxBytes decode replayed requests as the receiver decoded them.
+	limits   remotewrite.Limits
+	maxBytes int
+
+	stopping atomic.Bool
+	// ingest is held shared from a request's WAL append to the end of its ingestion, and
+	// exclusively for an instant by a checkpoint, which so learns a log position every
+	// record up to which is wholly in the aggregator.
+	ingest   sync.RWMutex
+	encoders sync.Pool // *remotewrite.Encoder, for requests whose body is not logged whole
+	records  sync.Pool // *[]byte, a record being appended
+	// checkpointMu serialises checkpoints; lastCheckpoint is the index of the newest one
+	// written, which the log is kept back to after the next.
+	checkpointMu   sync.Mutex
+	lastCheckpoint uint64
+	hasCheckpoint  bool
+
+	metrics *metrics
+}
+
+// Options configure a Router.
+type Options struct {
+	Aggregator *aggregator.Aggregator
+	Sinks      downstream.Fanout
+	// WAL is the write-ahead log; nil runs without one.
+	WAL *wal.Log
+	// Limits and MaxRequestBytes are the receiver's, for decoding replayed requests.
+	Limits          remotewrite.Limits
+	MaxRequestBytes int
+	Logger          *slog.Logger
+}
+
+// New returns a Router, registering its metrics with reg.
+func New(o Options, reg prometheus.Registerer) *Router {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	r := &Router{
+		agg: o.Aggregator, sinks: o.Sinks, log: o.WAL, logger: o.Logger,
+		limits: o.Limits, maxBytes: o.MaxRequestBytes,
+		metrics: newMetrics(reg),
+	}
+	r.encoders.New = func() any { return &remotewrite.Encoder{} }
+	r.records.New = func() any { return new([]byte) }
+	return r
+}
+
+// Stop makes every later request a 503: cardinal is shutting down.
+func (r *Router) Stop() { r.stopping.Store(true) }
+
+// Append implements remotewrite.Appender.
+func (r *Router) Append(ctx context.Context, req *prompb.WriteRequest, body []byte) error {
+	if r.stopping.Load() {
+		return fmt.Errorf("shutting down: %w", remotewrite.ErrUnavailable)
+	}
+	if name, full := r.sinks.FullSink(); full {
+		r.agg.NoteRefused()
+		return fmt.Errorf("downstream %q queue is full: %w", name, remotewrite.ErrUnavailable)
+	}
+	if r.log == nil {
+		r.agg.Ingest(req.Timeseries)
+		return nil
+	}
+	r.ingest.RLock()
+	defer r.ingest.RUnlock()
+	if err := r.logRequest(ctx, req, body); err != nil {
+		r.agg.NoteRefused()
+		return err
+	}
+	r.agg.Ingest(req.Timeseries)
+	return nil
+}
+
+// logRequest appends the request to the WAL and returns once it is as durable as the fsync
+// mode makes it. A full log or a failing disk is a 503: the agent keeps the data.
+func (r *Router) logRequest(ctx context.Context, req *prompb.WriteRequest, body []byte) error {
+	if body == nil {
+		enc := r.encoders.Get().(*remotewrite.Encoder)
+		defer r.encoders.Put(enc)
+		var err error
+		if body, err = enc.Encode(req.Timeseries); err != nil {
+			return fmt.Errorf("encoding the request for the WAL: %w", err)
+		}
+	}
+	rec := r.records.Get().(*[]byte)
+	defer r.records.Put(rec)
+	*rec = appendRecord((*rec)[:0], recordRemoteWrite1, body)
+	start := time.Now()
+	_, err := r.log.Append(ctx, *rec)
+	r.metrics.appendDuration.Observe(time.Since(start).Seconds())
+	switch {
+	case errors.Is(err, wal.ErrFull):
+		return fmt.Errorf("the write-ahead log is full (wal.max_bytes): %w", remotewrite.ErrUnavailable)
+	case err != nil:
+		return fmt.Errorf("the write-ahead log refused the request: %v: %w", err, remotewrite.ErrUnavailable)
+	}
+	return nil
+}
+
+// Run checkpoints every interval until ctx ends. With no WAL it returns at once.
+func (r *Router) Run(ctx context.Context, interval time.Duration) {
+	if r.log == nil {
+		return
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			_ = r.Checkpoint()
+		}
+	}
+}
