@@ -13,6 +13,7 @@ func (s *server) statusPage() *status.Handler {
 		ConfigFile:  s.flags.configFile,
 		Rules:       s.agg,
 		Reloads:     s.reloader,
+		WAL:         s.router,
 		Downstreams: downstreams,
 		Logger:      s.logger,
 	})

@@ -45,7 +45,8 @@ func (r *Router) Checkpoint() error {
 	}
 	r.checkpointMu.Lock()
 	defer r.checkpointMu.Unlock()
-	err := r.checkpoint()
+	index, err := r.checkpoint()
+	r.lastResult.Store(&CheckpointResult{Time: time.Now(), Index: index, Err: err})
 	if err != nil {
 		r.metrics.checkpoints.WithLabelValues("failed").Inc()
 		r.logger.Error("checkpoint failed; the log keeps growing until one succeeds", "err", err)
@@ -55,7 +56,7 @@ func (r *Router) Checkpoint() error {
 	return nil
 }
 
-func (r *Router) checkpoint() error {
+func (r *Router) checkpoint() (uint64, error) {
 	start := time.Now()
 	release := r.agg.HoldFlushes()
 	// Every record up to pos is wholly ingested; later ones may be partly, which replay
@@ -72,23 +73,23 @@ func (r *Router) checkpoint() error {
 	})
 	release()
 	if err != nil {
-		return err
+		return pos, err
 	}
 	// The log is kept back to the previous checkpoint at another position: a checkpoint
 	// rewritten at the same position (nothing appended since) replaced the file of that
 	// position, and the previous one is the fallback should it be found corrupt.
 	if r.hasCheckpoint && pos == r.lastCheckpoint {
-		return nil
+		return pos, nil
 	}
 	prev, hadPrev := r.lastCheckpoint, r.hasCheckpoint
 	r.lastCheckpoint, r.hasCheckpoint = pos, true
 	if hadPrev {
 		if err := r.log.TruncateFront(prev + 1); err != nil {
-			return fmt.Errorf("truncating the log before checkpoint %d: %w", prev, err)
+			return pos, fmt.Errorf("truncating the log before checkpoint %d: %w", prev, err)
 		}
 	}
 	r.logger.Debug("checkpoint written", "index", pos, "took", time.Since(start))
-	return nil
+	return pos, nil
 }
 
 // writePending writes the magic and the sinks' part of a checkpoint.

@@ -47,6 +47,8 @@ type Router struct {
 	checkpointMu   sync.Mutex
 	lastCheckpoint uint64
 	hasCheckpoint  bool
+	// lastResult is the outcome of the last checkpoint attempt, for the status page.
+	lastResult atomic.Pointer[CheckpointResult]
 
 	metrics *metrics
 }
@@ -145,4 +147,19 @@ func (r *Router) Run(ctx context.Context, interval time.Duration) {
 			_ = r.Checkpoint()
 		}
 	}
+}
+
+// CheckpointResult is the outcome of one checkpoint attempt.
+type CheckpointResult struct {
+	Time  time.Time
+	Index uint64
+	Err   error
+}
+
+// WALStatus is the write-ahead log's state for the status page; ok is false without a WAL.
+func (r *Router) WALStatus() (first, last uint64, lastCheckpoint *CheckpointResult, ok bool) {
+	if r.log == nil {
+		return 0, 0, nil, false
+	}
+	return r.log.FirstIndex(), r.log.LastIndex(), r.lastResult.Load(), true
 }

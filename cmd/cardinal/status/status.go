@@ -14,6 +14,7 @@ import (
 
 	"github.com/cardinal-proxy/cardinal/aggregator"
 	"github.com/cardinal-proxy/cardinal/cmd/cardinal/reload"
+	"github.com/cardinal-proxy/cardinal/cmd/cardinal/router"
 )
 
 //go:embed status.html
@@ -58,6 +59,12 @@ type Reloads interface {
 	Last() (reload.Outcome, bool)
 }
 
+// WAL is what the page needs of the write-ahead log: its first and last entries and the
+// last checkpoint attempt (nil before the first); ok is false when there is no WAL.
+type WAL interface {
+	WALStatus() (first, last uint64, lastCheckpoint *router.CheckpointResult, ok bool)
+}
+
 // Options are what the page shows.
 type Options struct {
 	Version    string
@@ -65,6 +72,8 @@ type Options struct {
 	Rules      Rules
 	// Reloads, when set, gives the outcome of the last configuration reload.
 	Reloads Reloads
+	// WAL, when set, gives the state of the write-ahead log.
+	WAL WAL
 	// Downstreams are listed in this order.
 	Downstreams []Downstream
 	// Logger receives the errors of writing the page; nil discards them.
@@ -89,6 +98,7 @@ type page struct {
 	Version     string
 	ConfigFile  string
 	Reload      *reloadRow
+	WAL         *walRow
 	Rules       []aggregator.RuleStats
 	Downstreams []downstreamRow
 }
@@ -99,6 +109,15 @@ type reloadRow struct {
 	Failed  bool
 	Err     string
 	Changed bool
+}
+
+// walRow is the write-ahead log's state.
+type walRow struct {
+	First, Last    uint64
+	Checkpointed   bool
+	CheckpointTime time.Time
+	CheckpointAt   uint64
+	CheckpointErr  string
 }
 
 type downstreamRow struct {
@@ -114,6 +133,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 			p.Reload = &reloadRow{Time: o.Time, Failed: o.Err != nil, Changed: o.Changed}
 			if o.Err != nil {
 				p.Reload.Err = o.Err.Error()
+			}
+		}
+	}
+	if h.opts.WAL != nil {
+		if first, last, cp, ok := h.opts.WAL.WALStatus(); ok {
+			p.WAL = &walRow{First: first, Last: last}
+			if cp != nil {
+				p.WAL.Checkpointed, p.WAL.CheckpointTime, p.WAL.CheckpointAt = true, cp.Time, cp.Index
+				if cp.Err != nil {
+					p.WAL.CheckpointErr = cp.Err.Error()
+				}
 			}
 		}
 	}

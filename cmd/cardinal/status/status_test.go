@@ -12,6 +12,7 @@ import (
 
 	"github.com/cardinal-proxy/cardinal/aggregator"
 	"github.com/cardinal-proxy/cardinal/cmd/cardinal/reload"
+	"github.com/cardinal-proxy/cardinal/cmd/cardinal/router"
 )
 
 type fixedRules []aggregator.RuleStats
@@ -108,6 +109,32 @@ func TestPageShowsTheLastReload(t *testing.T) {
 			rec := httptest.NewRecorder()
 			NewHandler(Options{Rules: fixedRules{}, Reloads: lastReload{tt.o}}).ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
 			if !strings.Contains(rec.Body.String(), "Last reload 0s ago: ") || !strings.Contains(rec.Body.String(), tt.want) {
+				t.Errorf("page lacks %q:\n%s", tt.want, rec.Body.String())
+			}
+		})
+	}
+}
+
+type walState struct{ cp *router.CheckpointResult }
+
+func (w walState) WALStatus() (uint64, uint64, *router.CheckpointResult, bool) {
+	return 7, 42, w.cp, true
+}
+
+func TestPageShowsTheWAL(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		cp   *router.CheckpointResult
+		want string
+	}{
+		{"before_any_checkpoint", nil, "Entries 7 to 42 on disk. No checkpoint yet."},
+		{"checkpointed", &router.CheckpointResult{Time: time.Now(), Index: 40}, "Entries 7 to 42 on disk. Last checkpoint 0s ago at entry 40."},
+		{"failed", &router.CheckpointResult{Time: time.Now(), Index: 41, Err: errors.New("disk full")}, "at entry 41: <span class=\"full\">failed</span></p>\n<pre class=\"full\">disk full</pre>"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			NewHandler(Options{Rules: fixedRules{}, WAL: walState{tt.cp}}).ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+			if !strings.Contains(rec.Body.String(), tt.want) {
 				t.Errorf("page lacks %q:\n%s", tt.want, rec.Body.String())
 			}
 		})
