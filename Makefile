@@ -46,6 +46,7 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./remotewrite/ ./aggregator/
 	$(GO) test -run '^$$' -bench '^BenchmarkWriteRows$$' -benchtime 3s ./downstream/timescale/
 	$(GO) test -run '^$$' -bench '^BenchmarkEndToEnd$$' -benchtime 3x -timeout 30m ./cmd/cardinal/e2e/
+	$(GO) test -run '^$$' -bench '^BenchmarkEndToEndWAL$$' -benchtime 1x -timeout 30m ./cmd/cardinal/e2e/
 
 PROMETHEUS_VERSION ?= v0.307.3
 PROMTOOL := $(CACHE)/promtool-$(PROMETHEUS_VERSION)

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -24,9 +25,25 @@ import (
 // series. Then live data at 300k samples/s for 40 s, during which windows of 1M inputs
 // close every 15 s: ack latency, CPU per sample including those flushes, and the longest
 // shard-lock hold of any flush, read from cardinal's own metrics.
-func BenchmarkEndToEnd(b *testing.B) {
+func BenchmarkEndToEnd(b *testing.B) { benchScenario(b, "") }
+
+// BenchmarkEndToEndWAL is BenchmarkEndToEnd with a write-ahead log, for each fsync mode that
+// changes the request path (never behaves as interval but for the background fsync): the
+// same figures, plus the checkpoint's size and time at 1M input series and the restart time
+// after a kill -9 at the end of the live phase (checkpoint load + log replay, to ready).
+func BenchmarkEndToEndWAL(b *testing.B) {
+	for _, fsync := range []string{"interval", "always"} {
+		b.Run("fsync="+fsync, func(b *testing.B) {
+			benchScenario(b, fmt.Sprintf("wal:\n  dir: %s\n  fsync: %s\n  checkpoint_interval: 30s\n  max_bytes: 4GiB\n", b.TempDir(), fsync))
+		})
+	}
+}
+
+// benchScenario runs the scenario of BenchmarkEndToEnd with walYAML (a wal section, or "")
+// in cardinal's configuration.
+func benchScenario(b *testing.B, walYAML string) {
 	var cfg strings.Builder
-	cfg.WriteString("aggregator:\n  flush_interval: 15s\n  flush_delay: 10s\ndownstream:\n  file: {path: /dev/null}\nrules:\n")
+	cfg.WriteString("aggregator:\n  flush_interval: 15s\n  flush_delay: 10s\ndownstream:\n  file: {path: /dev/null}\n" + walYAML + "rules:\n")
 	for m := range 100 {
 		fmt.Fprintf(&cfg, "  - metric_name: loadgen_counter_%d_total\n    type: counter\n    drop_labels: [pod, instance]\n", m)
 	}
@@ -70,6 +87,25 @@ func BenchmarkEndToEnd(b *testing.B) {
 			steady.Receiver.RSSBytesPerActiveSeries, steady.Latency.P50*1000, steady.Latency.P99*1000)
 		b.Logf("run %d, at 300k samples/s: p50 %.1f ms, p99 %.1f ms, max %.1f ms, %.3f CPU µs/sample, longest flush lock hold %.2f ms",
 			run, live.Latency.P50*1000, live.Latency.P99*1000, live.Latency.Max*1000, live.Receiver.CPUSecondsPerMillionSamples, flushLock)
+		if walYAML != "" {
+			cpBytes := maxMetric(b, card.URL, "cardinal_wal_checkpoint_bytes")
+			cpSeconds := histogramMean(b, card.URL, "cardinal_wal_checkpoint_duration_seconds")
+			if err := card.Signal(syscall.SIGKILL); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := card.Wait(10 * time.Second); err != nil {
+				b.Fatal(err)
+			}
+			restartStart := time.Now()
+			card.Start()
+			restart := time.Since(restartStart)
+			replayed := maxMetric(b, card.URL, "cardinal_wal_replayed_samples_total")
+			add("checkpoint-bytes/series", cpBytes/float64(steady.Receiver.ActiveSeries))
+			add("checkpoint-ms", cpSeconds*1000)
+			add("restart-s", restart.Seconds())
+			b.Logf("run %d, WAL: checkpoint %.1f MB (%.1f B/series) in %.0f ms; restart after kill -9 ready in %.2f s, %.0f samples replayed",
+				run, cpBytes/1e6, cpBytes/float64(steady.Receiver.ActiveSeries), cpSeconds*1000, restart.Seconds(), replayed)
+		}
 		card.Stop()
 	}
 	for unit, vs := range figures {
@@ -80,6 +116,16 @@ func BenchmarkEndToEnd(b *testing.B) {
 			run, median(figures["cpu-us/sample"]), formatRuns(figures["cpu-us/sample"]), median(figures["rss-bytes/series"]),
 			median(figures["p99-ms@300k/s"]), median(figures["flush-lock-ms"]))
 	}
+}
+
+// histogramMean returns a histogram's sum divided by its count on a /metrics page.
+func histogramMean(tb testing.TB, baseURL, name string) float64 {
+	tb.Helper()
+	sum, count := maxMetric(tb, baseURL, name+"_sum"), maxMetric(tb, baseURL, name+"_count")
+	if count == 0 {
+		return 0
+	}
+	return sum / count
 }
 
 // median returns the middle value of vs (the mean of the middle two when even).
