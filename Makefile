@@ -24,7 +24,8 @@ run: build
 test: vet
 	$(GO) test -race -count=1 -timeout 45m ./...
 
-## test-short: unit tests only
+## test-short: unit tests only: -short skips every test that builds cardinal or starts
+## Prometheus, node_exporter or PostgreSQL (cmd/cardinal/e2e, timescale via pgtest)
 test-short:
 	$(GO) test -short -count=1 ./...
 

@@ -17,43 +17,15 @@ import (
 // bpWindow is the window length of the back-pressure test's rule.
 const bpWindow = 15 * time.Second
 
-// bpHistory is synthetic scrape history for the back-pressure test, pushed oldest first as a
-// Prometheus agent catching up would: a counter aggregated by cardinal (with a reset, a pod
-// that starts late and a pod that goes away with a stale marker) and a gauge no rule selects,
-// which cardinal forwards raw.
-type bpHistory struct {
-	requests [][]prompb.TimeSeries
-	samples  []int // samples per request, as cardinal's receiver counts them
-	// increases are, per job, the counter increase each sample contributes (0 for the
-	// baseline first sample of a series, for stale markers, v after a reset), in time order.
-	increases map[string][]bpIncrease
-	// raw are, per forwarded series (labelKey), its sample count and value sum.
-	raw map[string]*bpRawSeries
-}
-
-type bpIncrease struct {
-	t   int64
-	inc float64
-}
-
-type bpRawSeries struct {
-	count int
-	sum   float64
-}
-
-// newBPHistory builds steps scrapes, step apart, the first at start. Values are integers so
-// that every expected sum is exact in float64.
-func newBPHistory(start time.Time, step time.Duration, steps int) *bpHistory {
-	h := &bpHistory{increases: map[string][]bpIncrease{}, raw: map[string]*bpRawSeries{}}
-	type counterState struct {
-		v    float64
-		seen bool
-	}
-	counters := map[string]*counterState{}
+// newBPHistory is synthetic scrape history for the back-pressure tests, steps scrapes step
+// apart from start: a counter aggregated by cardinal (with a reset, a pod that starts late
+// and a pod that goes away with a stale marker) and a gauge no rule selects, which cardinal
+// forwards raw. Values are integers so that every expected sum is exact in float64.
+func newBPHistory(start time.Time, step time.Duration, steps int) *syntheticHistory {
+	h := newSyntheticHistory(start, step)
+	counters := map[string]float64{}
 	for i := range steps {
-		ms := start.Add(time.Duration(i) * step).UnixMilli()
-		var req []prompb.TimeSeries
-		n := 0
+		h.scrape()
 		for ji, job := range []string{"api", "web"} {
 			for p := range 7 {
 				pod := fmt.Sprintf("%s-%d", job, p)
@@ -65,66 +37,35 @@ func newBPHistory(start time.Time, step time.Duration, steps int) *bpHistory {
 				if job == "api" && p == 5 && i > 2*steps/3 {
 					continue
 				}
-				key := job + "/" + pod
-				st := counters[key]
-				if st == nil {
-					st = &counterState{v: float64(100 * (p + 1))}
-					counters[key] = st
+				ls := labelSet("bp_requests_total", "job", job, "pod", pod)
+				v, ok := counters[pod]
+				if !ok {
+					v = float64(100 * (p + 1))
 				}
-				var v, inc float64
 				switch {
 				case job == "api" && p == 5 && i == 2*steps/3:
-					v = staleMarker
+					h.counter(ls, staleMarker)
+					continue
 				case job == "api" && p == 2 && i == steps/2:
-					st.v = 4
-					v, inc = st.v, st.v
+					v = 4
 				default:
-					d := float64(1 + p + 2*ji + i%3)
-					st.v += d
-					v = st.v
-					if st.seen {
-						inc = d
-					}
+					v += float64(1 + p + 2*ji + i%3)
 				}
-				st.seen = true
-				h.increases[job] = append(h.increases[job], bpIncrease{t: ms, inc: inc})
-				req = append(req, prompb.TimeSeries{
-					Labels:  labelSet("bp_requests_total", "job", job, "pod", pod),
-					Samples: []prompb.Sample{{Timestamp: ms, Value: v}},
-				})
-				n++
+				counters[pod] = v
+				h.counter(ls, v)
 			}
 			// The raw gauge: one series per pod slot, always present.
 			for p := range 6 {
-				ls := labelSet("bp_queue_depth", "job", job, "pod", fmt.Sprintf("%s-%d", job, p))
-				v := float64((i*7 + p*3 + ji) % 50)
-				req = append(req, prompb.TimeSeries{Labels: ls, Samples: []prompb.Sample{{Timestamp: ms, Value: v}}})
-				n++
-				r := h.raw[labelKey(ls)]
-				if r == nil {
-					r = &bpRawSeries{}
-					h.raw[labelKey(ls)] = r
-				}
-				r.count++
-				r.sum += v
+				h.sample(labelSet("bp_queue_depth", "job", job, "pod", fmt.Sprintf("%s-%d", job, p)), float64((i*7+p*3+ji)%50))
 			}
 		}
-		h.requests = append(h.requests, req)
-		h.samples = append(h.samples, n)
 	}
 	return h
 }
 
-// totalAt is the aggregated counter's expected value at window end w: every increase of the
-// job's input series with a timestamp at or before w (windows are closed on the right).
-func (h *bpHistory) totalAt(job string, w int64) float64 {
-	total := 0.0
-	for _, x := range h.increases[job] {
-		if x.t <= w {
-			total += x.inc
-		}
-	}
-	return total
+// bpTotalAt is the aggregated counter's expected value for job at window end w.
+func bpTotalAt(h *syntheticHistory, job string, w int64) float64 {
+	return h.totalAt(w, ofMetric("bp_requests_total", "job", job))
 }
 
 // TestBackpressure_downstream_outage_gets_503_and_loses_nothing pushes 25 minutes of history
@@ -237,8 +178,7 @@ rules:
 	t.Logf("%d requests accepted; %d answers 503, %d of them while the downstream was down; down for %s, refusing for %s after it came back",
 		accepted, n503, n503WhileDown, restartedAt.Sub(stoppedAt).Round(time.Millisecond), backAt.Sub(restartedAt).Round(time.Millisecond))
 
-	last := start.Add(time.Duration(steps-1) * step)
-	lastWindowEnd := ceilTime(last, bpWindow)
+	lastWindowEnd := ceilTime(h.lastScrape(), bpWindow)
 	// The last windows close by the wall clock once the rule has heard nothing for
 	// flush_delay.
 	eventually(t, 60*time.Second, "the window holding the last sample to reach the downstream", func() (bool, error) {
@@ -262,7 +202,7 @@ rules:
 		}
 		bad := 0
 		for _, p := range points {
-			if w := h.totalAt(job, p.T); p.V != w {
+			if w := bpTotalAt(h, job, p.T); p.V != w {
 				if bad < 5 {
 					t.Errorf("%s at %s: %v, want %v (difference %v)", key, time.UnixMilli(p.T).UTC().Format(time.TimeOnly), p.V, w, p.V-w)
 				}
@@ -272,7 +212,7 @@ rules:
 		if bad > 0 {
 			t.Errorf("%s: %d of %d window ends differ from the pushed samples", key, bad, len(points))
 		}
-		final := h.totalAt(job, lastWindowEnd.UnixMilli())
+		final := bpTotalAt(h, job, lastWindowEnd.UnixMilli())
 		if n := len(points); n > 0 && points[n-1].V != final {
 			t.Errorf("%s: final total %v, want %v: acknowledged samples were lost", key, points[n-1].V, final)
 		}
@@ -288,10 +228,11 @@ rules:
 	at := time.Now()
 	counts := query(t, prom.URL, `count_over_time(bp_queue_depth[1h])`, at)
 	sums := query(t, prom.URL, `sum_over_time(bp_queue_depth[1h])`, at)
-	if len(counts) != len(h.raw) {
-		t.Errorf("forwarded bp_queue_depth: %d series downstream, want %d", len(counts), len(h.raw))
+	raw := h.forwarded("bp_queue_depth")
+	if len(counts) != len(raw) {
+		t.Errorf("forwarded bp_queue_depth: %d series downstream, want %d", len(counts), len(raw))
 	}
-	for key, want := range h.raw {
+	for key, want := range raw {
 		k := stripName(key)
 		if counts[k] != float64(want.count) || sums[k] != want.sum {
 			t.Errorf("forwarded %s: %v samples summing to %v downstream, want %d summing to %v",
@@ -421,14 +362,14 @@ rules:
 
 	want := map[string]float64{}
 	for _, job := range []string{"api", "web"} {
-		want[seriesKey(map[string]string{"job": job})] = h.totalAt(job, math.MaxInt64)
+		want[seriesKey(map[string]string{"job": job})] = bpTotalAt(h, job, math.MaxInt64)
 	}
 	// What the totals would be if cardinal forgot its state during the outage: only the
 	// increases after the refused request, whose samples become new baselines.
 	afterOutage := map[string]float64{}
-	refusedAt := start.Add(time.Duration(firstRefused) * step).UnixMilli()
+	refusedAt := h.at(firstRefused).UnixMilli()
 	for _, job := range []string{"api", "web"} {
-		afterOutage[job] = h.totalAt(job, math.MaxInt64) - h.totalAt(job, refusedAt)
+		afterOutage[job] = bpTotalAt(h, job, math.MaxInt64) - bpTotalAt(h, job, refusedAt)
 	}
 	// The last windows close 2 s (flush_delay) after the pushes end.
 	var got map[string]float64

@@ -115,27 +115,13 @@ func badRequests(t testing.TB, now time.Time) []badRequest {
 	}
 }
 
-// biHistory is the good traffic: a counter over three pods (values are integers, so sums
-// are exact), one more pod that ends with a stale marker, every step apart.
-type biHistory struct {
-	requests [][]prompb.TimeSeries
-	incs     []biIncrease // per sample of the job: its increase over the pod's previous sample
-}
-
-// biIncrease is what one sample adds to the aggregated counter, at its timestamp (ms).
-type biIncrease struct {
-	t   int64
-	inc float64
-}
-
-func newBIHistory(start time.Time, step time.Duration, steps int) *biHistory {
-	h := &biHistory{}
-	last := map[string]float64{}
+// newBIHistory is the good traffic: a counter over three pods (values are integers, so sums
+// are exact), one more pod that ends with a stale marker, steps scrapes step apart.
+func newBIHistory(start time.Time, step time.Duration, steps int) *syntheticHistory {
+	h := newSyntheticHistory(start, step)
 	for i := range steps {
-		ms := start.Add(time.Duration(i) * step).UnixMilli()
-		var req []prompb.TimeSeries
+		h.scrape()
 		for p := range 4 {
-			pod := fmt.Sprintf("pod%d", p)
 			v := float64(100*p + i*(p+1))
 			if p == 3 {
 				if i > steps/2 {
@@ -145,26 +131,10 @@ func newBIHistory(start time.Time, step time.Duration, steps int) *biHistory {
 					v = staleMarker
 				}
 			}
-			req = append(req, prompb.TimeSeries{Labels: labelSet("bi_requests_total", "job", "api", "pod", pod), Samples: []prompb.Sample{{Value: v, Timestamp: ms}}})
-			prev, seen := last[pod]
-			if seen && !math.IsNaN(v) {
-				h.incs = append(h.incs, biIncrease{t: ms, inc: v - prev})
-			}
-			last[pod] = v
+			h.counter(labelSet("bi_requests_total", "job", "api", "pod", fmt.Sprintf("pod%d", p)), v)
 		}
-		h.requests = append(h.requests, req)
 	}
 	return h
-}
-
-func (h *biHistory) totalAt(w int64) float64 {
-	total := 0.0
-	for _, x := range h.incs {
-		if x.t <= w {
-			total += x.inc
-		}
-	}
-	return total
 }
 
 // TestBadInput_every_bad_request_gets_its_status_and_the_aggregate_stays_exact runs the real
@@ -244,8 +214,7 @@ rules:
 		t.Errorf("a body declaring 1GiB: %d, want 413 before the body is sent", code)
 	}
 
-	last := start.Add(time.Duration(steps-1) * step)
-	lastWindowEnd := ceilTime(last, biWindow)
+	lastWindowEnd := ceilTime(h.lastScrape(), biWindow)
 	eventually(t, 60*time.Second, "the last window downstream", func() (bool, error) {
 		v := query(t, prom.URL, `min(timestamp(bi_requests_total))`, lastWindowEnd.Add(time.Minute))
 		return v["{}"] >= float64(lastWindowEnd.Unix()), fmt.Errorf("newest aggregated sample at %v", v)
@@ -261,7 +230,7 @@ rules:
 		t.Errorf("%d window ends downstream, want %d", len(points), want)
 	}
 	for _, p := range points {
-		if w := h.totalAt(p.T); p.V != w {
+		if w := h.totalAt(p.T, ofMetric("bi_requests_total")); p.V != w {
 			t.Errorf("at %s: %v, want %v", time.UnixMilli(p.T).UTC().Format(time.TimeOnly), p.V, w)
 		}
 	}
@@ -422,57 +391,48 @@ rules:
 		step      = 5 * time.Second
 		explosion = 10 // pods 2..4 of the limited rule appear at this step
 	)
-	start := time.Now().Truncate(biWindow).Add(-5 * time.Minute)
-	var limitedIncs, freeIncs []biIncrease
+	h := newSyntheticHistory(time.Now().Truncate(biWindow).Add(-5*time.Minute), step)
 	for i := range steps {
-		ms := start.Add(time.Duration(i) * step).UnixMilli()
-		var req []prompb.TimeSeries
+		h.scrape()
 		for p := range 5 {
 			if p >= 2 && i < explosion {
 				continue
 			}
-			v := float64(10*p + i*(p+1))
-			req = append(req, prompb.TimeSeries{Labels: labelSet("rl_requests_total", "job", "api", "pod", fmt.Sprint(p)), Samples: []prompb.Sample{{Value: v, Timestamp: ms}}})
-			if p < 2 && i > 0 {
-				limitedIncs = append(limitedIncs, biIncrease{t: ms, inc: float64(p + 1)})
-			}
+			h.counter(labelSet("rl_requests_total", "job", "api", "pod", fmt.Sprint(p)), float64(10*p+i*(p+1)))
 		}
 		for p := range 3 {
-			req = append(req, prompb.TimeSeries{Labels: labelSet("rl_other_total", "job", "api", "pod", fmt.Sprint(p)), Samples: []prompb.Sample{{Value: float64(i * 2), Timestamp: ms}}})
-			if i > 0 {
-				freeIncs = append(freeIncs, biIncrease{t: ms, inc: 2})
-			}
+			h.counter(labelSet("rl_other_total", "job", "api", "pod", fmt.Sprint(p)), float64(i*2))
 		}
+	}
+	for i, req := range h.requests {
 		if code, body, err := postRW(card.WriteURL, req); err != nil || code != http.StatusNoContent {
 			t.Fatalf("request %d: %d %q %v, want 204: a rule's limit is no reason to refuse the request", i, code, body, err)
 		}
 	}
-	totalAt := func(incs []biIncrease, w int64) float64 {
-		s := 0.0
-		for _, x := range incs {
-			if x.t <= w {
-				s += x.inc
-			}
-		}
-		return s
+	// The limited rule aggregates only the two pods it saw before the explosion.
+	admitted := map[string]func(counterSample) bool{
+		"rl_requests_total": func(s counterSample) bool {
+			return ofMetric("rl_requests_total")(s) && (s.labels["pod"] == "0" || s.labels["pod"] == "1")
+		},
+		"rl_other_total": ofMetric("rl_other_total"),
 	}
 
-	lastWindowEnd := ceilTime(start.Add(time.Duration(steps-1)*step), biWindow)
+	lastWindowEnd := ceilTime(h.lastScrape(), biWindow)
 	eventually(t, 60*time.Second, "the last window of both rules downstream", func() (bool, error) {
 		a := query(t, prom.URL, `min(timestamp(rl_requests_total))`, lastWindowEnd.Add(time.Minute))
 		b := query(t, prom.URL, `min(timestamp(rl_other_total))`, lastWindowEnd.Add(time.Minute))
 		end := float64(lastWindowEnd.Unix())
 		return a["{}"] >= end && b["{}"] >= end, fmt.Errorf("newest aggregated samples at %v and %v", a, b)
 	})
-	firstEmitted := ceilTime(start, biWindow).Add(biWindow)
-	for name, incs := range map[string][]biIncrease{"rl_requests_total": limitedIncs, "rl_other_total": freeIncs} {
+	firstEmitted := ceilTime(h.start, biWindow).Add(biWindow)
+	for name, keep := range admitted {
 		got := queryRange(t, prom.URL, name, firstEmitted, lastWindowEnd, biWindow)
 		points := got[seriesKey(map[string]string{"__name__": name, "job": "api"})]
 		if len(points) == 0 {
 			t.Fatalf("%s: nothing downstream (%v)", name, keys(got))
 		}
 		for _, p := range points {
-			if w := totalAt(incs, p.T); p.V != w {
+			if w := h.totalAt(p.T, keep); p.V != w {
 				t.Errorf("%s at %s: %v, want %v", name, time.UnixMilli(p.T).UTC().Format(time.TimeOnly), p.V, w)
 			}
 		}

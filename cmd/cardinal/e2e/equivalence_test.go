@@ -12,24 +12,8 @@ import (
 	"github.com/prometheus/prometheus/prompb"
 )
 
-// staleMarker is Prometheus's stale NaN.
-var staleMarker = math.Float64frombits(0x7ff0000000000002)
-
-// history is an hour of synthetic scrapes of a fleet of pods: counters with rate changes, a
-// reset and pod churn; gauges scraped every 30 s; a classic histogram. Scrape timestamps are
-// 3 s after each 15 s boundary, like a real scrape offset.
-type history struct {
-	start time.Time // first scrape; aligned to 15 s, plus 3 s
-	steps int       // scrapes, 15 s apart
-	// requests[i] is the remote-write request of scrape i, split into parts that the
-	// test may send out of order (part 1 is held back for the "late" scenario).
-	requests [][2][]prompb.TimeSeries
-}
-
-const (
-	scrapeEvery = 15 * time.Second
-	podSlots    = 10
-)
+// podSlots is the number of pods of each job at any time.
+const podSlots = 10
 
 // replacedAt says when the pod in a slot is replaced by a new one (a rollout, an eviction):
 // the last four slots of each job churn once during the hour, at staggered times.
@@ -54,24 +38,22 @@ type pod struct {
 	latSum         float64
 }
 
-func newHistory(end time.Time, steps int) *history {
-	base := end.Truncate(scrapeEvery).Add(-time.Duration(steps) * scrapeEvery)
-	h := &history{start: base.Add(3 * time.Second), steps: steps}
+// newHistory is an hour of synthetic scrapes of a fleet of pods: counters with rate changes,
+// a reset and pod churn; gauges scraped every 30 s; a classic histogram. Scrapes are
+// scrapeEvery apart and scrapeOffset past each boundary. The series of slot 0 of each job are
+// held back (syntheticHistory.held), for the test to send late.
+func newHistory(end time.Time, steps int) *syntheticHistory {
+	h := newSyntheticHistory(scrapesBefore(end, scrapeEvery, steps), scrapeEvery)
 	jobs := []string{"api", "web"}
 	codes := []string{"200", "500"}
 	pods := map[string]*pod{} // job/slot -> current pod
 	gen := map[string]int{}
 	for i := 0; i < steps; i++ {
-		t := h.start.Add(time.Duration(i) * scrapeEvery)
-		ms := t.UnixMilli()
+		h.scrape()
 		minute := i / 4
-		var req [2][]prompb.TimeSeries
 		for ji, job := range jobs {
 			for slot := 0; slot < podSlots; slot++ {
-				part := 0
-				if slot == 0 {
-					part = 1
-				}
+				h.hold(slot == 0)
 				key := fmt.Sprintf("%s/%d", job, slot)
 				g := 0
 				if time.Duration(i)*scrapeEvery >= replacedAt(job, slot) {
@@ -81,7 +63,7 @@ func newHistory(end time.Time, steps int) *history {
 				if p == nil || gen[key] != g {
 					if p != nil {
 						// The old pod disappears: its scrape series end with a stale marker.
-						req[part] = append(req[part], podSeries(job, p, codes, ms, true)...)
+						addPodScrape(h, job, p, codes, true)
 					}
 					p = &pod{
 						name:         fmt.Sprintf("%s-%d-%d", job, slot, g),
@@ -111,48 +93,35 @@ func newHistory(end time.Time, steps int) *history {
 					p.bucketCounts[b] += cum
 				}
 				p.latSum += 0.05*obs[0] + 0.3*obs[1] + 0.8*obs[2] + 2*obs[3]
-				req[part] = append(req[part], podSeries(job, p, codes, ms, false)...)
+				addPodScrape(h, job, p, codes, false)
 				// Gauges are scraped every 30 s, half the pods on each phase.
 				if i%2 == slot%2 {
-					req[part] = append(req[part], prompb.TimeSeries{
-						Labels:  labelSet("mem_bytes", "job", job, "pod", p.name, "instance", p.instance),
-						Samples: []prompb.Sample{{Timestamp: ms, Value: float64(1000*(slot+1) + 37*((i/2+slot)%5))}},
-					})
+					h.sample(labelSet("mem_bytes", "job", job, "pod", p.name, "instance", p.instance),
+						float64(1000*(slot+1)+37*((i/2+slot)%5)))
 				}
 			}
 		}
-		h.requests = append(h.requests, req)
 	}
 	return h
 }
 
-// podSeries returns the counter and histogram series of one scrape of pod p (or their stale
-// markers when the pod is gone).
-func podSeries(job string, p *pod, codes []string, ms int64, stale bool) []prompb.TimeSeries {
-	val := func(v float64) []prompb.Sample {
+// addPodScrape adds the counter and histogram series of one scrape of pod p (or their stale
+// markers when the pod is gone) to the current scrape of h.
+func addPodScrape(h *syntheticHistory, job string, p *pod, codes []string, stale bool) {
+	val := func(v float64) float64 {
 		if stale {
-			v = staleMarker
+			return staleMarker
 		}
-		return []prompb.Sample{{Timestamp: ms, Value: v}}
+		return v
 	}
-	var out []prompb.TimeSeries
 	for _, code := range codes {
-		out = append(out, prompb.TimeSeries{
-			Labels:  labelSet("http_requests_total", "job", job, "code", code, "pod", p.name, "instance", p.instance),
-			Samples: val(p.counters[code]),
-		})
+		h.counter(labelSet("http_requests_total", "job", job, "code", code, "pod", p.name, "instance", p.instance), val(p.counters[code]))
 	}
 	for b, le := range buckets {
-		out = append(out, prompb.TimeSeries{
-			Labels:  labelSet("lat_seconds_bucket", "job", job, "le", le, "pod", p.name, "instance", p.instance),
-			Samples: val(p.bucketCounts[b]),
-		})
+		h.sample(labelSet("lat_seconds_bucket", "job", job, "le", le, "pod", p.name, "instance", p.instance), val(p.bucketCounts[b]))
 	}
-	out = append(out,
-		prompb.TimeSeries{Labels: labelSet("lat_seconds_count", "job", job, "pod", p.name, "instance", p.instance), Samples: val(p.bucketCounts[len(buckets)-1])},
-		prompb.TimeSeries{Labels: labelSet("lat_seconds_sum", "job", job, "pod", p.name, "instance", p.instance), Samples: val(p.latSum)},
-	)
-	return out
+	h.sample(labelSet("lat_seconds_count", "job", job, "pod", p.name, "instance", p.instance), val(p.bucketCounts[len(buckets)-1]))
+	h.sample(labelSet("lat_seconds_sum", "job", job, "pod", p.name, "instance", p.instance), val(p.latSum))
 }
 
 // TestPromQLEquivalence is the contract of DESIGN.md §3: the same hour of raw series goes to
@@ -203,15 +172,15 @@ rules:
 		}
 	}
 	for i, req := range h.requests {
-		all := append(append([]prompb.TimeSeries(nil), req[0]...), req[1]...)
+		all := append(append([]prompb.TimeSeries(nil), req...), h.held[i]...)
 		send(raw.WriteURL, all)
 		switch i {
 		case lateStep:
-			send(card.WriteURL, req[0]) // part 1 held back
+			send(card.WriteURL, req) // the held series held back
 		case lateStep + 1:
-			send(card.WriteURL, req[0])
-			send(card.WriteURL, h.requests[lateStep][1]) // late, but within flush_delay
-			send(card.WriteURL, req[1])
+			send(card.WriteURL, req)
+			send(card.WriteURL, h.held[lateStep]) // late, but within flush_delay
+			send(card.WriteURL, h.held[i])
 		default:
 			send(card.WriteURL, all)
 		}
@@ -219,7 +188,7 @@ rules:
 			send(card.WriteURL, all)
 		}
 	}
-	last := h.start.Add(time.Duration(h.steps-1) * scrapeEvery)
+	last := h.lastScrape()
 
 	// Wait until the window holding the last scrape has been flushed downstream.
 	lastWindowEnd := last.Truncate(scrapeEvery).Add(scrapeEvery)

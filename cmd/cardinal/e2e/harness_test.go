@@ -45,9 +45,15 @@ func TestMain(m *testing.M) {
 func inCI() bool { return os.Getenv("CI") == "true" }
 
 // requireBinary returns the path of an executable from PATH; a missing one skips the test
-// locally and fails it under CI=true.
+// locally and fails it under CI=true. Every process a test starts (cardinal built with go,
+// Prometheus, node_exporter) is found here, so under -short, which runs unit tests only, it
+// skips the test before anything is built or started. (PostgreSQL is started by
+// timescale/pgtest, which skips under -short too.)
 func requireBinary(t testing.TB, name string) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skipf("-short runs unit tests only: this end-to-end test needs the %s binary (make test runs it)", name)
+	}
 	path, err := exec.LookPath(name)
 	if err == nil {
 		return path

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/prometheus/prometheus/model/histogram"
-	"github.com/prometheus/prometheus/prompb"
 )
 
 // nativeHistFlag makes Prometheus 2.42 store native histograms it receives by remote write.
@@ -64,24 +63,17 @@ func (p *nativePod) histogram() *histogram.Histogram {
 	return h
 }
 
-// nativeHistory is synthetic scrapes of a latency native histogram from six pods of two jobs
-// with different schemas (so the aggregate of each job is in the coarsest of its pods'), at
-// rates and latency distributions that change every few minutes; one pod restarts (a counter
-// reset) halfway. Scrape timestamps are 3 s after each 15 s boundary.
-type nativeHistory struct {
-	start    time.Time
-	steps    int
-	requests [][]prompb.TimeSeries
-}
-
 const (
 	nativeMetric = "rpc_duration_seconds"
 	resetStep    = 100 // api-1 restarts at this scrape
 )
 
-func newNativeHistory(end time.Time, steps int) *nativeHistory {
-	base := end.Truncate(scrapeEvery).Add(-time.Duration(steps) * scrapeEvery)
-	h := &nativeHistory{start: base.Add(3 * time.Second), steps: steps}
+// newNativeHistory is synthetic scrapes of a latency native histogram from six pods of two
+// jobs with different schemas (so the aggregate of each job is in the coarsest of its pods'),
+// at rates and latency distributions that change every few minutes; one pod restarts (a
+// counter reset) halfway. Scrapes are scrapeEvery apart and scrapeOffset past each boundary.
+func newNativeHistory(end time.Time, steps int) *syntheticHistory {
+	h := newSyntheticHistory(scrapesBefore(end, scrapeEvery, steps), scrapeEvery)
 	schemas := map[string][]int32{"api": {3, 1, 2}, "web": {0, 2, 4}}
 	var pods []*nativePod
 	for _, job := range []string{"api", "web"} {
@@ -94,9 +86,8 @@ func newNativeHistory(end time.Time, steps int) *nativeHistory {
 		}
 	}
 	for i := range steps {
-		ms := h.start.Add(time.Duration(i) * scrapeEvery).UnixMilli()
+		h.scrape()
 		minute := i / 4
-		var req []prompb.TimeSeries
 		for slot, p := range pods {
 			if p.name == "api-1" && i == resetStep {
 				p.buckets, p.zero, p.count, p.sum = map[int32]uint64{}, 0, 0, 0
@@ -113,12 +104,8 @@ func newNativeHistory(end time.Time, steps int) *nativeHistory {
 				}
 				p.observe(v)
 			}
-			req = append(req, prompb.TimeSeries{
-				Labels:     labelSet(nativeMetric, "job", p.job, "pod", p.name),
-				Histograms: []prompb.Histogram{prompb.FromIntHistogram(ms, p.histogram())},
-			})
+			h.histogram(labelSet(nativeMetric, "job", p.job, "pod", p.name), p.histogram())
 		}
-		h.requests = append(h.requests, req)
 	}
 	return h
 }
@@ -156,7 +143,7 @@ rules:
 			}
 		}
 	}
-	last := h.start.Add(time.Duration(h.steps-1) * scrapeEvery)
+	last := h.lastScrape()
 	lastWindowEnd := last.Truncate(scrapeEvery).Add(scrapeEvery)
 	eventually(t, 90*time.Second, "the last window to reach the aggregated Prometheus", func() (bool, error) {
 		v := query(t, agg.URL, `max(timestamp(`+nativeMetric+`))`, lastWindowEnd.Add(time.Minute))
@@ -211,7 +198,7 @@ rules:
 	if v, _ := metricValue(ms, "cardinal_aggregator_samples_dropped_total", "reason", "unaggregatable"); v != 0 {
 		t.Errorf("unaggregatable samples = %v, want 0", v)
 	}
-	if v, _ := metricValue(ms, "cardinal_aggregator_samples_total"); v != float64(6*h.steps) {
-		t.Errorf("samples aggregated = %v, want %d", v, 6*h.steps)
+	if v, _ := metricValue(ms, "cardinal_aggregator_samples_total"); v != float64(6*h.steps()) {
+		t.Errorf("samples aggregated = %v, want %d", v, 6*h.steps())
 	}
 }

@@ -30,52 +30,21 @@ const rlStep = 15 * time.Second
 // only as the pushed history moves on, never by the wall clock, until the pushes end.
 const rlFlushDelay = 5 * time.Second
 
-// rlSample is one pushed counter sample and the increase it contributes to a rule that has
-// seen the series from its first sample: 0 for that first sample (the baseline) and for a
-// stale marker, v after a reset, else v minus the previous value.
-type rlSample struct {
-	metric, job, instance string
-	step                  int
-	inc                   float64
-}
-
-// reloadHistory is synthetic scrape history for the reload test, one request per 15 s step,
-// oldest first. Three counters, each from 2 jobs × 6 pods on two nodes (instance):
+// newReloadHistory is synthetic scrape history for the reload test, one request per 15 s
+// step from start, oldest first. Three counters, each from 2 jobs × 6 pods on two nodes
+// (instance):
 //   - rl_a_total (rule a, never touched): increases that vary with the step, a pod that
 //     starts late, a counter reset, and a pod replaced by a new one (stale marker) half way;
 //   - rl_b_total (rule b, changed) and rl_c_total (rule c, removed): every series grows by
 //     a constant amount per step, so one lost baseline costs exactly one step's increase.
 //
 // Values are integers, so every expected sum is exact in float64.
-type reloadHistory struct {
-	start    time.Time // timestamp of step 0
-	requests [][]prompb.TimeSeries
-	samples  []rlSample
-	// perMetric counts the samples pushed per metric (values and stale markers).
-	perMetric map[string]int
-}
-
-// rlLatePodStep is the step at which web pod 4 of rl_a_total starts (a series whose first
-// sample, a baseline, comes long after the rule started).
-const rlLatePodStep = 25
-
-func newReloadHistory(start time.Time, steps int) *reloadHistory {
-	h := &reloadHistory{start: start, perMetric: map[string]int{}}
+func newReloadHistory(start time.Time, steps int) *syntheticHistory {
+	h := newSyntheticHistory(start, rlStep)
 	resetStep, churnStep := steps/3+7, steps/2
-	type series struct {
-		v    float64
-		seen bool
-	}
-	state := map[string]*series{}
+	values := map[string]float64{}
 	for i := range steps {
-		ms := h.ts(i).UnixMilli()
-		var req []prompb.TimeSeries
-		add := func(metric, job, pod, instance string, v, inc float64) {
-			ls := labelSet(metric, "job", job, "pod", pod, "instance", instance)
-			req = append(req, prompb.TimeSeries{Labels: ls, Samples: []prompb.Sample{{Timestamp: ms, Value: v}}})
-			h.samples = append(h.samples, rlSample{metric: metric, job: job, instance: instance, step: i, inc: inc})
-			h.perMetric[metric]++
-		}
+		h.scrape()
 		for _, metric := range []string{"rl_a_total", "rl_b_total", "rl_c_total"} {
 			for ji, job := range []string{"api", "web"} {
 				for p := range 6 {
@@ -92,54 +61,33 @@ func newReloadHistory(start time.Time, steps int) *reloadHistory {
 					pod := fmt.Sprintf("%s-%d-%d", job, p, gen)
 					if metric == "rl_a_total" && job == "api" && p == 5 && i == churnStep {
 						// The replaced pod's series ends with a stale marker.
-						add(metric, job, fmt.Sprintf("%s-%d-0", job, p), instance, staleMarker, 0)
+						h.counter(labelSet(metric, "job", job, "pod", fmt.Sprintf("%s-%d-0", job, p), "instance", instance), staleMarker)
 					}
 					key := metric + "/" + pod
-					st := state[key]
-					if st == nil {
-						st = &series{v: float64(100 * (p + 1))}
-						state[key] = st
+					v, ok := values[key]
+					if !ok {
+						v = float64(100 * (p + 1))
 					}
-					var d float64
-					if metric == "rl_a_total" {
-						d = float64(1 + p + 2*ji + i%3)
-					} else {
-						d = float64(2 + p + 3*ji)
-					}
-					var inc float64
 					switch {
 					case metric == "rl_a_total" && job == "api" && p == 2 && i == resetStep:
-						st.v = 4 // the process restarted
-						inc = st.v
+						v = 4 // the process restarted
+					case metric == "rl_a_total":
+						v += float64(1 + p + 2*ji + i%3)
 					default:
-						st.v += d
-						if st.seen {
-							inc = d
-						}
+						v += float64(2 + p + 3*ji)
 					}
-					st.seen = true
-					add(metric, job, pod, instance, st.v, inc)
+					values[key] = v
+					h.counter(labelSet(metric, "job", job, "pod", pod, "instance", instance), v)
 				}
 			}
 		}
-		h.requests = append(h.requests, req)
 	}
 	return h
 }
 
-// ts is the timestamp of step i: 7 s past a window boundary.
-func (h *reloadHistory) ts(i int) time.Time { return h.start.Add(time.Duration(i) * rlStep) }
-
-// sum adds the increases of the samples keep selects.
-func (h *reloadHistory) sum(keep func(rlSample) bool) float64 {
-	total := 0.0
-	for _, s := range h.samples {
-		if keep(s) {
-			total += s.inc
-		}
-	}
-	return total
-}
+// rlLatePodStep is the step at which web pod 4 of rl_a_total starts (a series whose first
+// sample, a baseline, comes long after the rule started).
+const rlLatePodStep = 25
 
 // rlPusher pushes the history to cardinal in order from a goroutine, as an agent catching
 // up would: each request is retried on 5xx (or no answer) with a bounded backoff, and the
@@ -519,7 +467,7 @@ rule_files: [rules/*.yaml]
 	}
 
 	// The last windows close by the wall clock once the rules hear nothing for flush_delay.
-	lastWindowEnd := ceilTime(h.ts(steps-1), rlStep)
+	lastWindowEnd := ceilTime(h.at(steps-1), rlStep)
 	// (timestamp() gives sample times only when applied to a selector directly.)
 	eventually(t, 30*time.Second, "the window of the last request to reach Prometheus for a, b and d", func() (bool, error) {
 		for _, sel := range []string{`rl_a_total`, `rl_b_total{instance=""}`, `rl_d_total`} {
@@ -531,10 +479,10 @@ rule_files: [rules/*.yaml]
 		return true, nil
 	})
 	at := time.Now()
-	rng := at.Sub(h.ts(0)) + time.Hour
+	rng := at.Sub(h.at(0)) + time.Hour
 
 	// a: untouched, so exact at every window end and never reset.
-	firstEmitted := ceilTime(h.ts(0), rlStep).Add(rlStep) // the first window is partial
+	firstEmitted := ceilTime(h.at(0), rlStep).Add(rlStep) // the first window is partial
 	gotA := rawSamples(t, prom.URL, "rl_a_total", rng, at)
 	if len(gotA) != 2 {
 		t.Fatalf("rl_a_total: %d series %v, want 2 (one per job)", len(gotA), keys(gotA))
@@ -551,9 +499,7 @@ rule_files: [rules/*.yaml]
 		}
 		bad := 0
 		for w := firstEmitted; !w.After(lastWindowEnd); w = w.Add(rlStep) {
-			want := h.sum(func(s rlSample) bool {
-				return s.metric == "rl_a_total" && s.job == job && !h.ts(s.step).After(w)
-			})
+			want := h.totalAt(w.UnixMilli(), ofMetric("rl_a_total", "job", job))
 			got, ok := byT[w.UnixMilli()]
 			if !ok || got != want {
 				if bad < 5 {
@@ -565,7 +511,7 @@ rule_files: [rules/*.yaml]
 		if bad > 0 {
 			t.Errorf("a %s: %d of %d window ends wrong (reloads at b %s, c %s, d %s)", key, bad, int(lastWindowEnd.Sub(firstEmitted)/rlStep)+1, stageB, stageC, stageD)
 		}
-		final := h.sum(func(s rlSample) bool { return s.metric == "rl_a_total" && s.job == job })
+		final := h.sum(ofMetric("rl_a_total", "job", job))
 		if n := len(points); n == 0 || points[n-1].V != final {
 			t.Errorf("a %s: final samples %v, want a total of %v, every increase pushed", key, points[max(0, n-3):], final)
 		}
@@ -576,8 +522,8 @@ rule_files: [rules/*.yaml]
 		}
 	}
 	ms := scrapeCardinal(t, card.URL)
-	if v, n := metricValue(ms, "cardinal_aggregator_samples_total", "rule", "a"); n != 1 || v != float64(h.perMetric["rl_a_total"]) {
-		t.Errorf("cardinal_aggregator_samples_total{rule=a} = %v (%d series), want %d, every a sample pushed: the rule's state was replaced or samples were lost", v, n, h.perMetric["rl_a_total"])
+	if v, n := metricValue(ms, "cardinal_aggregator_samples_total", "rule", "a"); n != 1 || v != float64(h.countCounters(ofMetric("rl_a_total"))) {
+		t.Errorf("cardinal_aggregator_samples_total{rule=a} = %v (%d series), want %d, every a sample pushed: the rule's state was replaced or samples were lost", v, n, h.countCounters(ofMetric("rl_a_total")))
 	}
 	if v, n := metricValue(ms, "cardinal_aggregator_samples_dropped_total", "rule", "a"); n == 0 || v != 0 {
 		t.Errorf("cardinal_aggregator_samples_dropped_total{rule=a} = %v (%d series), want 0", v, n)
@@ -592,7 +538,7 @@ rule_files: [rules/*.yaml]
 	if len(gotB) != 6 {
 		t.Errorf("rl_b_total: %d series %v, want 6: 4 of the old definition (job, instance), 2 of the new (job)", len(gotB), keys(gotB))
 	}
-	stepEnd := func(i int) int64 { return ceilTime(h.ts(i), rlStep).UnixMilli() }
+	stepEnd := func(i int) int64 { return ceilTime(h.at(i), rlStep).UnixMilli() }
 	for _, job := range []string{"api", "web"} {
 		combined := 0.0
 		var oldLast, newFirst int64 = 0, math.MaxInt64
@@ -625,10 +571,10 @@ rule_files: [rules/*.yaml]
 			t.Errorf("b's new output %s starts at %s, want after the old output's last sample (%s) and within a window of the reload (%s)", key,
 				time.UnixMilli(newFirst).UTC().Format(time.TimeOnly), time.UnixMilli(oldLast).UTC().Format(time.TimeOnly), stageB)
 		}
-		all := h.sum(func(s rlSample) bool { return s.metric == "rl_b_total" && s.job == job })
+		all := h.sum(ofMetric("rl_b_total", "job", job))
 		// Every b series grows by a constant per step: the baseline the fresh state takes
 		// of each costs one step's increase, whichever step it was.
-		oneStep := h.sum(func(s rlSample) bool { return s.metric == "rl_b_total" && s.job == job && s.step == 1 })
+		oneStep := h.sum(func(s counterSample) bool { return ofMetric("rl_b_total", "job", job)(s) && s.step == 1 })
 		if want := all - oneStep; combined != want {
 			t.Errorf("b job %s: old and new final totals add up to %v, want %v (every increase pushed, %v, less one step's, %v, for the new state's baselines): %v lost",
 				job, combined, want, all, oneStep, want-combined)
@@ -655,7 +601,7 @@ rule_files: [rules/*.yaml]
 		}
 		var candidates []float64
 		for s := stageC.lo - 1; s <= stageC.hi; s++ {
-			candidates = append(candidates, h.sum(func(x rlSample) bool { return x.metric == "rl_c_total" && x.job == job && x.step <= s }))
+			candidates = append(candidates, h.sum(func(x counterSample) bool { return ofMetric("rl_c_total", "job", job)(x) && x.step <= s }))
 		}
 		if !slices.Contains(candidates, last.V) {
 			t.Errorf("c %s: final total %v, want the increases pushed until the removal, one of %v (%s)", key, last.V, candidates, stageC)
@@ -686,8 +632,8 @@ rule_files: [rules/*.yaml]
 		}
 		var candidates []float64
 		for s := stageD.lo; s <= stageD.hi+1; s++ {
-			candidates = append(candidates, h.sum(func(x rlSample) bool {
-				return x.metric == "rl_a_total" && x.job == job && x.instance == inst && x.step > s
+			candidates = append(candidates, h.sum(func(x counterSample) bool {
+				return ofMetric("rl_a_total", "job", job, "instance", inst)(x) && x.step > s
 			}))
 		}
 		if last := points[len(points)-1].V; !slices.Contains(candidates, last) {

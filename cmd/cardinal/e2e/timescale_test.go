@@ -9,19 +9,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/prometheus/prometheus/prompb"
 
 	"github.com/cardinal-proxy/cardinal/downstream/timescale/pgtest"
 )
-
-// sqlHistory is half an hour of scrapes of two jobs of three pods each, 15 s apart and 3 s
-// after each 15 s boundary: counters growing by amounts that are not integers (so sums
-// round, and only bit-exact float handling keeps both sinks equal), a counter reset, a pod
-// replaced by a new one, and gauges scraped every 30 s, half the pods on each phase.
-type sqlHistory struct {
-	start    time.Time // first scrape
-	requests [][]prompb.TimeSeries
-}
 
 const (
 	sqlHistorySteps = 120 // 30 minutes
@@ -30,10 +20,13 @@ const (
 	sqlReplaceStep  = 80 // web pod 2 is replaced: the old pod's series end with stale markers
 )
 
-// newSQLHistory builds the scrapes of the half hour that ends at end.
-func newSQLHistory(end time.Time) *sqlHistory {
-	base := end.Truncate(scrapeEvery).Add(-sqlHistorySteps * scrapeEvery)
-	h := &sqlHistory{start: base.Add(3 * time.Second)}
+// newSQLHistory is the half hour of scrapes that ends at end, of two jobs of three pods each,
+// scrapeEvery apart and scrapeOffset past each boundary: counters growing by amounts that
+// are not integers (so sums round, and only bit-exact float handling keeps both sinks equal),
+// a counter reset, a pod replaced by a new one, and gauges scraped every 30 s, half the pods
+// on each phase.
+func newSQLHistory(end time.Time) *syntheticHistory {
+	h := newSyntheticHistory(scrapesBefore(end, scrapeEvery, sqlHistorySteps), scrapeEvery)
 	type sqlPod struct {
 		name     string
 		counters [2]float64 // code 200, code 500
@@ -41,8 +34,7 @@ func newSQLHistory(end time.Time) *sqlHistory {
 	codes := [2]string{"200", "500"}
 	pods := map[string]*sqlPod{}
 	for i := range sqlHistorySteps {
-		ms := h.start.Add(time.Duration(i) * scrapeEvery).UnixMilli()
-		var req []prompb.TimeSeries
+		h.scrape()
 		for _, job := range []string{"api", "web"} {
 			for slot := range sqlPodsPerJob {
 				key := fmt.Sprintf("%s-%d", job, slot)
@@ -53,15 +45,9 @@ func newSQLHistory(end time.Time) *sqlHistory {
 				}
 				if job == "web" && slot == 2 && i == sqlReplaceStep {
 					for _, code := range codes {
-						req = append(req, prompb.TimeSeries{
-							Labels:  labelSet("http_requests_total", "job", job, "code", code, "pod", p.name, "instance", p.name+":8080"),
-							Samples: []prompb.Sample{{Timestamp: ms, Value: staleMarker}},
-						})
+						h.counter(labelSet("http_requests_total", "job", job, "code", code, "pod", p.name, "instance", p.name+":8080"), staleMarker)
 					}
-					req = append(req, prompb.TimeSeries{
-						Labels:  labelSet("mem_bytes", "job", job, "pod", p.name, "instance", p.name+":8080"),
-						Samples: []prompb.Sample{{Timestamp: ms, Value: staleMarker}},
-					})
+					h.sample(labelSet("mem_bytes", "job", job, "pod", p.name, "instance", p.name+":8080"), staleMarker)
 					p = &sqlPod{name: key + "-b"}
 					pods[key] = p
 				}
@@ -72,20 +58,13 @@ func newSQLHistory(end time.Time) *sqlHistory {
 					p.counters = [2]float64{0.7, 0.1}
 				}
 				for c, code := range codes {
-					req = append(req, prompb.TimeSeries{
-						Labels:  labelSet("http_requests_total", "job", job, "code", code, "pod", p.name, "instance", p.name+":8080"),
-						Samples: []prompb.Sample{{Timestamp: ms, Value: p.counters[c]}},
-					})
+					h.counter(labelSet("http_requests_total", "job", job, "code", code, "pod", p.name, "instance", p.name+":8080"), p.counters[c])
 				}
 				if i%2 == slot%2 {
-					req = append(req, prompb.TimeSeries{
-						Labels:  labelSet("mem_bytes", "job", job, "pod", p.name, "instance", p.name+":8080"),
-						Samples: []prompb.Sample{{Timestamp: ms, Value: 1e6*float64(slot+1) + 0.1*float64(i) + 1.0/3}},
-					})
+					h.sample(labelSet("mem_bytes", "job", job, "pod", p.name, "instance", p.name+":8080"), 1e6*float64(slot+1)+0.1*float64(i)+1.0/3)
 				}
 			}
 		}
-		h.requests = append(h.requests, req)
 	}
 	return h
 }
@@ -147,9 +126,9 @@ rules:
 	// with the window of the last scrape.
 	var wantTimes []int64
 	for k := 1; k < sqlHistorySteps; k++ {
-		end := h.start.Add(-3*time.Second + time.Duration(k+1)*scrapeEvery)
+		end := h.start.Add(-scrapeOffset + time.Duration(k+1)*scrapeEvery)
 		if k == restartAfter {
-			end = h.start.Add(time.Duration(k) * scrapeEvery)
+			end = h.start.Add(time.Duration(k) * scrapeEvery) // the scrape SIGTERM stamped
 		}
 		wantTimes = append(wantTimes, end.UnixMilli())
 	}
