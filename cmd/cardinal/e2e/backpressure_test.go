@@ -275,7 +275,7 @@ rules:
 
 // TestBackpressure_outage_longer_than_flush_delay_loses_nothing is the same history with an
 // outage longer than flush_delay. While its queue is full cardinal answers 503, so the rule
-// hears nothing; DESIGN.md §4 says the agent keeps the data and nothing acknowledged is lost,
+// hears nothing; docs/design.md §4 says the agent keeps the data and nothing acknowledged is lost,
 // and §3.2 that a counter sample for a closed window is credited to the oldest open one.
 // Whatever cardinal does with its windows meanwhile, the running total downstream must end
 // at the sum of every increase pushed, and never reset. (An agent replaying its WAL after a

@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// BenchmarkEndToEnd is the DESIGN.md §6 scenario against the built binary: 100 counter
+// BenchmarkEndToEnd is the docs/design.md §6 scenario against the built binary: 100 counter
 // metrics × 10,000 pods = 1M active input series in 2000-sample requests from 4 concurrent
 // senders, one rule per metric dropping pod and instance, 100 groups per metric kept (10k
 // output series). Run it with `make bench` (-benchtime=3x: three scenarios, medians reported).

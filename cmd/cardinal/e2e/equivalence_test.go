@@ -124,7 +124,7 @@ func addPodScrape(h *syntheticHistory, job string, p *pod, codes []string, stale
 	h.sample(labelSet("lat_seconds_sum", "job", job, "pod", p.name, "instance", p.instance), val(p.latSum))
 }
 
-// TestPromQLEquivalence is the contract of DESIGN.md §3: the same hour of raw series goes to
+// TestPromQLEquivalence is the contract of docs/design.md §3: the same hour of raw series goes to
 // a "raw" Prometheus and through cardinal to an "aggregated" one, and PromQL on the
 // aggregated data must answer what the equivalent aggregation on the raw data answers.
 //

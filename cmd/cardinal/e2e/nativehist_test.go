@@ -110,7 +110,7 @@ func newNativeHistory(end time.Time, steps int) *syntheticHistory {
 	return h
 }
 
-// TestNativeHistogramEquivalence is DESIGN.md §3.5 against real Prometheus: the same native
+// TestNativeHistogramEquivalence is docs/design.md §3.5 against real Prometheus: the same native
 // histograms go raw to one Prometheus and through cardinal (dropping pod) to another, and
 // quantiles and counts of the aggregate's rate must match those of the raw data's summed rate,
 // through different schemas among the pods and a counter reset.

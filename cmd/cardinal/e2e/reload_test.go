@@ -18,7 +18,7 @@ import (
 	"github.com/prometheus/prometheus/prompb"
 )
 
-// Reload tests: DESIGN.md §1 (hot reload by SIGHUP, POST /-/reload or the file changing) and
+// Reload tests: docs/design.md §1 (hot reload by SIGHUP, POST /-/reload or the file changing) and
 // the reload contract of the aggregator: a rule whose definition did not change keeps its
 // state, a removed rule flushes its open windows and stops, a changed rule flushes the old
 // definition's windows and starts fresh, an invalid configuration changes nothing.

@@ -116,7 +116,7 @@ func (h *syntheticHistory) histogram(ls []prompb.Label, hist *histogram.Histogra
 }
 
 // counter adds one counter sample (v may be staleMarker) to the current scrape and records
-// the increase it adds to an aggregate of its series, as DESIGN.md §3 defines it: nothing for
+// the increase it adds to an aggregate of its series, as docs/design.md §3 defines it: nothing for
 // the first sample of a series (its baseline) or for a stale marker (which ends the series,
 // so that a later sample is a baseline again), v itself after a reset (v below the previous
 // value), else v minus the previous value.
