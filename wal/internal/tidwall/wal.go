@@ -359,12 +359,16 @@ func (l *Log) cycle() error {
 	if err := l.sfile.Close(); err != nil {
 		return err
 	}
-	// cache the previous segment
-	l.pushCache(len(l.segments) - 1)
+	// cardinal: the new tail segment reuses the previous segment's buffer, already grown to
+	// the segment size, instead of growing a new one from empty by reallocation; the previous
+	// segment is not cached and is read back from its file when needed.
+	prev := l.segments[len(l.segments)-1]
 	s := &segment{
 		index: l.lastIndex + 1,
 		path:  filepath.Join(l.path, segmentName(l.lastIndex+1)),
+		ebuf:  prev.ebuf[:0],
 	}
+	prev.ebuf, prev.epos = nil, nil
 	var err error
 	l.sfile, err = os.OpenFile(s.path, os.O_CREATE|os.O_RDWR|os.O_TRUNC,
 		l.opts.FilePerms)
