@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	tidwall "github.com/tidwall/wal"
+	tidwall "github.com/cardinal-proxy/cardinal/wal/internal/tidwall"
 )
 
 // ErrClosed is returned by operations on a Log after Close.
