@@ -272,8 +272,10 @@ func (q *Queue) Release(b Batch) {
 
 // Snapshot returns every series the queue holds, taken (being written) and waiting, shard by
 // shard and in order within a shard, for a checkpoint: pushed again into a new queue, they
-// are written again, which sinks tolerate (a sample written twice is stored once). The series
-// structs are copies; what they point to is shared and never modified.
+// are written again. Some may have been written after the snapshot: the SQL sink stores a
+// row written twice once, and a remote-write sink leaves out what its Delivery says the
+// receiver already has (Prometheus refuses a sample older than the newest of its series).
+// The series structs are copies; what they point to is shared and never modified.
 func (q *Queue) Snapshot() []prompb.TimeSeries {
 	var out []prompb.TimeSeries
 	for _, f := range q.shards {
