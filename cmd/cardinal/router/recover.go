@@ -25,7 +25,7 @@ type RecoverStats struct {
 	// Records and Samples were replayed from the log after the checkpoint; Delivered of
 	// the records note batches a downstream acknowledged.
 	Records, Samples, Delivered int
-	Took             time.Duration
+	Took                        time.Duration
 }
 
 // Recover brings the aggregator and the sinks back to where the previous process left them:
