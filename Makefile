@@ -7,7 +7,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.revision=$(REVISION)
 FUZZTIME  ?= 30s
 CACHE     := $(CURDIR)/.cache
 
-.PHONY: all build run test test-short vet fuzz bench loadtest clean
+.PHONY: all build run test test-short crashtest vet fuzz bench loadtest clean
 
 all: build
 
@@ -23,6 +23,12 @@ run: build
 ## and PostgreSQL; under CI=true a missing binary fails instead of skipping)
 test: vet
 	$(GO) test -race -count=1 -timeout 45m ./...
+
+## crashtest: the crash test of docs/design.md §4 at length: CRASH_ROUNDS rounds of kill -9
+## under load with a WAL (make test runs 5); replay a failure with CARDINAL_CRASH_SEED=<logged seed>
+CRASH_ROUNDS ?= 25
+crashtest:
+	CARDINAL_CRASH_ROUNDS=$(CRASH_ROUNDS) $(GO) test -race -count=1 -v -run '^TestCrash' -timeout 20m ./cmd/cardinal/e2e/
 
 ## test-short: unit tests only: -short skips every test that builds cardinal or starts
 ## Prometheus, node_exporter or PostgreSQL (cmd/cardinal/e2e, timescale via pgtest)

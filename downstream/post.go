@@ -9,12 +9,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/prometheus/prometheus/prompb"
-
-	"github.com/cardinal-proxy/cardinal/remotewrite"
 )
 
 const (
@@ -26,37 +25,53 @@ const (
 	maxDrainBytes = 64 << 10
 )
 
-// sendBatch takes one batch from shard and sends it, encoded with enc, until the receiver
-// answers for good or the sender gives up. buf is reused for the batch and returned.
-func (s *sender) sendBatch(shard int, enc *remotewrite.Encoder, buf []prompb.TimeSeries) []prompb.TimeSeries {
-	batch := s.queue.Take(shard, buf[:0], s.maxSamples)
-	samples := batch.Samples()
+// sendBatch takes one batch from shard, leaves out what the receiver already has (see
+// Delivery) and sends the rest until the receiver answers for good or the sender gives up.
+// A request holds at most one sample of a series (Queue.TakeDistinct).
+func (s *sender) sendBatch(shard int, b *batchBuffers) {
+	batch := s.queue.TakeDistinct(shard, b.taken[:0], b.takenHashes, s.maxSamples)
+	b.taken, b.takenHashes = batch.Series, batch.Hashes
+	series, hashes := batch.Series, batch.Hashes
 	defer func() {
 		s.queue.Release(batch) // first: until then a Snapshot may read the batch
-		clear(batch.Series)    // the batch's own slots: the queued series are not modified
+		clear(b.taken)         // the batch's own slots: the queued series are not modified
+		clear(b.send)
 		s.metrics.publishQueue(s.queue)
 	}()
+	if s.delivery != nil {
+		b.marks = slices.Grow(b.marks[:0], len(hashes))[:len(hashes)]
+		s.delivery.Marks(hashes, b.marks)
+		var dropped int
+		b.send, b.sendHashes, dropped = dropDelivered(b.send[:0], b.sendHashes[:0], batch, b.marks)
+		series, hashes = b.send, b.sendHashes
+		s.metrics.alreadyDelivered.Add(float64(dropped))
+		if len(series) == 0 {
+			return
+		}
+	}
+	samples := countSamples(series)
 
-	body, err := enc.Encode(batch.Series)
+	body, err := b.enc.Encode(series)
 	if err != nil {
 		s.metrics.dropEncode.Add(float64(samples))
 		s.logLimiter.log(s.logger, slog.LevelError, "dropping batch that cannot be encoded", "samples", samples, "err", err)
-		return batch.Series[:0]
+		return
 	}
 	for attempt := 0; ; attempt++ {
 		res := s.post(body)
 		switch res.outcome {
 		case sendOK:
 			s.metrics.sent.Add(float64(samples))
-			return batch.Series[:0]
+			s.noteDelivered(series, hashes)
+			return
 		case sendRefused:
 			s.metrics.failed.Add(float64(samples))
 			s.logLimiter.log(s.logger, slog.LevelWarn, "downstream refused samples; dropping them",
 				"status", res.status, "samples", samples, "response", res.detail)
-			return batch.Series[:0]
+			return
 		case sendAborted:
 			s.dropUndelivered(samples)
-			return batch.Series[:0]
+			return
 		}
 		s.metrics.retried.Add(float64(samples))
 		wait := s.backoff.Delay(attempt, res.retryAfter)
@@ -64,7 +79,28 @@ func (s *sender) sendBatch(shard int, enc *remotewrite.Encoder, buf []prompb.Tim
 			"status", res.status, "err", res.detail, "samples", samples, "attempt", attempt+1, "wait", wait)
 		if !sleepCtx(s.abortCtx, wait) {
 			s.dropUndelivered(samples)
-			return batch.Series[:0]
+			return
+		}
+	}
+}
+
+// noteDelivered tells the Delivery of an acknowledged batch, retrying with backoff while it
+// fails (a full write-ahead log frees space at the next checkpoint), so that no newer sample
+// of these series is sent before the note is durable. It gives up only when Shutdown does.
+func (s *sender) noteDelivered(series []prompb.TimeSeries, hashes []uint64) {
+	if s.delivery == nil {
+		return
+	}
+	for attempt := 0; ; attempt++ {
+		err := s.delivery.Delivered(series, hashes)
+		if err == nil {
+			return
+		}
+		wait := s.backoff.Delay(attempt, 0)
+		s.logLimiter.log(s.logger, slog.LevelError, "noting a delivered batch failed; retrying before the next batch",
+			"err", err, "attempt", attempt+1, "wait", wait)
+		if !sleepCtx(s.abortCtx, wait) {
+			return
 		}
 	}
 }

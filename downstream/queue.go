@@ -59,13 +59,18 @@ type fifo struct {
 	// Snapshot: a checkpoint must keep what is being written as well as what waits.
 	inflight map[uint64][]prompb.TimeSeries
 	nextID   uint64
+	// seen and skipped are TakeDistinct's scratch space, kept for the next batch.
+	seen    map[uint64]struct{}
+	skipped []prompb.TimeSeries
 }
 
 // Batch is series taken from a Queue to be written. Its bytes stay counted against the
 // queue's bound until Release.
 type Batch struct {
 	// Series are the batch's series; a series bigger than the batch limit is split.
-	Series  []prompb.TimeSeries
+	Series []prompb.TimeSeries
+	// Hashes are the SeriesHash of each of Series, from TakeDistinct only.
+	Hashes  []uint64
 	entries int   // queue entries that left the queue entirely
 	bytes   int64 // what the series (and split-off parts) accounted for
 	shard   int
@@ -173,15 +178,84 @@ func (q *Queue) Take(shard int, dst []prompb.TimeSeries, maxUnits int) Batch {
 	if f.head == len(f.items) {
 		f.reset()
 	}
-	if len(b.Series) > 0 {
-		if f.inflight == nil {
-			f.inflight = map[uint64][]prompb.TimeSeries{}
-		}
-		f.nextID++
-		b.shard, b.id = shard, f.nextID
-		f.inflight[b.id] = b.Series
-	}
+	f.track(&b, shard)
 	return b
+}
+
+// TakeDistinct is Take for a downstream that must never receive two samples of one series in
+// one request: it takes at most one sample unit of each series (by SeriesHash), leaving the
+// rest of a multi-sample series and later entries of a series already taken in order for the
+// next batches, so every series' samples still leave in order. It looks past such repeats
+// (at most maxUnits of them) to fill the batch with other series. hashes is reused for
+// Batch.Hashes.
+//
+// Prometheus refuses a whole request holding a sample older than the newest of its series,
+// so a request it acknowledged that is sent again (after a crash, before the sender could
+// note the acknowledgement) is accepted only if it holds each series' newest sample alone.
+func (q *Queue) TakeDistinct(shard int, dst []prompb.TimeSeries, hashes []uint64, maxUnits int) Batch {
+	f := q.shards[shard]
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	b := Batch{Series: dst, Hashes: hashes[:0]}
+	if f.seen == nil {
+		f.seen = map[uint64]struct{}{}
+	}
+	skipped := f.skipped[:0]
+	units := 0
+	i := f.head
+	for ; i < len(f.items) && units < maxUnits; i++ {
+		ts := &f.items[i]
+		h := SeriesHash(ts.Labels)
+		if _, repeat := f.seen[h]; repeat {
+			if len(skipped) == maxUnits {
+				break
+			}
+			skipped = append(skipped, *ts)
+			continue
+		}
+		f.seen[h] = struct{}{}
+		part := *ts
+		if sampleUnits(ts) > 1 {
+			var rest prompb.TimeSeries
+			part, rest = splitSeries(*ts, 1)
+			b.bytes += seriesBytes(ts) - seriesBytes(&rest)
+			skipped = append(skipped, rest)
+		} else {
+			b.bytes += seriesBytes(ts)
+			b.entries++
+		}
+		b.Series = append(b.Series, part)
+		b.Hashes = append(b.Hashes, h)
+		units++
+	}
+	clear(f.seen)
+	// What stays (repeats and the rest of split series) moves, in order, to just before the
+	// first entry not looked at, and starts the new head.
+	newHead := i - len(skipped)
+	clear(f.items[f.head:newHead])
+	copy(f.items[newHead:i], skipped)
+	clear(skipped)
+	f.skipped = skipped[:0]
+	f.head = newHead
+	f.pending -= units
+	if f.head == len(f.items) {
+		f.reset()
+	}
+	f.track(&b, shard)
+	return b
+}
+
+// track registers a non-empty batch as in flight, for Snapshot.
+func (f *fifo) track(b *Batch, shard int) {
+	if len(b.Series) == 0 {
+		return
+	}
+	if f.inflight == nil {
+		f.inflight = map[uint64][]prompb.TimeSeries{}
+	}
+	f.nextID++
+	b.shard, b.id = shard, f.nextID
+	f.inflight[b.id] = b.Series
 }
 
 // Release gives back the bytes of a batch that has been written or dropped.
@@ -198,8 +272,10 @@ func (q *Queue) Release(b Batch) {
 
 // Snapshot returns every series the queue holds, taken (being written) and waiting, shard by
 // shard and in order within a shard, for a checkpoint: pushed again into a new queue, they
-// are written again, which sinks tolerate (a sample written twice is stored once). The series
-// structs are copies; what they point to is shared and never modified.
+// are written again. Some may have been written after the snapshot: the SQL sink stores a
+// row written twice once, and a remote-write sink leaves out what its Delivery says the
+// receiver already has (Prometheus refuses a sample older than the newest of its series).
+// The series structs are copies; what they point to is shared and never modified.
 func (q *Queue) Snapshot() []prompb.TimeSeries {
 	var out []prompb.TimeSeries
 	for _, f := range q.shards {
@@ -343,12 +419,18 @@ func seriesBytes(ts *prompb.TimeSeries) int64 {
 	return n
 }
 
-// shardOf assigns a series to one of n shards by its labels. The hash ignores label order,
-// so the same series always lands on the same shard and its samples stay in order.
+// shardOf assigns a series to one of n shards by its labels, so the same series always lands
+// on the same shard and its samples stay in order.
 func shardOf(labels []prompb.Label, n int) int {
 	if n <= 1 {
 		return 0
 	}
+	return int(SeriesHash(labels) % uint64(n))
+}
+
+// SeriesHash identifies a series by its labels: a 64-bit hash that ignores their order and
+// is the same in every process (it is stored in the write-ahead log).
+func SeriesHash(labels []prompb.Label) uint64 {
 	var sum uint64
 	var d xxhash.Digest
 	for _, l := range labels {
@@ -358,7 +440,7 @@ func shardOf(labels []prompb.Label, n int) int {
 		_, _ = d.WriteString(l.Value)
 		sum += d.Sum64()
 	}
-	return int(sum % uint64(n))
+	return sum
 }
 
 // countSamples is the number of float and histogram samples in series.

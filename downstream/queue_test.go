@@ -1,6 +1,7 @@
 package downstream
 
 import (
+	"fmt"
 	"reflect"
 	"slices"
 	"testing"
@@ -210,4 +211,106 @@ func TestQueueSnapshotHoldsTakenAndQueuedSeries(t *testing.T) {
 	if got := q.Snapshot(); len(got) != 0 {
 		t.Errorf("all released: snapshot %v", names(got))
 	}
+}
+
+// point is one series at one timestamp: "name@ts".
+func point(name string, ts int64) prompb.TimeSeries {
+	return prompb.TimeSeries{Labels: labels("__name__", name), Samples: []prompb.Sample{{Value: 1, Timestamp: ts}}}
+}
+
+// TakeDistinct never puts two samples of a series in one batch, keeps each series' samples
+// in order, fills batches past repeats, and accounts for every byte.
+func TestQueueTakeDistinct(t *testing.T) {
+	tests := []struct {
+		name   string
+		queued []prompb.TimeSeries
+		max    int
+		want   [][]string // "name@ts" per batch
+	}{
+		{"windows_closed_together_fill_batches_by_series",
+			[]prompb.TimeSeries{point("a", 1), point("b", 1), point("a", 2), point("b", 2), point("c", 2), point("a", 3)}, 10,
+			[][]string{{"a@1", "b@1", "c@2"}, {"a@2", "b@2"}, {"a@3"}}},
+		{"batch_limit_still_holds", []prompb.TimeSeries{point("a", 1), point("b", 1), point("c", 1), point("a", 2)}, 2,
+			[][]string{{"a@1", "b@1"}, {"c@1", "a@2"}}},
+		{"multi_sample_series_is_split_one_sample_per_batch",
+			[]prompb.TimeSeries{samplesSeries("m", 3), point("b", 1), point("m", 3)}, 10,
+			[][]string{{"m@0", "b@1"}, {"m@1"}, {"m@2"}, {"m@3"}}},
+		{"repeats_looked_past_are_bounded_by_the_batch_limit",
+			[]prompb.TimeSeries{point("a", 1), point("a", 2), point("a", 3), point("a", 4), point("b", 1)}, 2,
+			[][]string{{"a@1"}, {"a@2", "b@1"}, {"a@3"}, {"a@4"}}},
+		{"series_with_labels_in_another_order_is_the_same",
+			[]prompb.TimeSeries{{Labels: labels("__name__", "x", "y", "2"), Samples: []prompb.Sample{{Timestamp: 1}}},
+				{Labels: labels("y", "2", "__name__", "x"), Samples: []prompb.Sample{{Timestamp: 2}}}}, 10,
+			[][]string{{"x@1"}, {"x@2"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q := NewQueue(1<<30, 1)
+			q.Push(tt.queued)
+			var got [][]string
+			var hashes []uint64
+			for q.Pending(0) > 0 {
+				batch := q.TakeDistinct(0, nil, hashes, tt.max)
+				var bn []string
+				for i, ts := range batch.Series {
+					if batch.Hashes[i] != SeriesHash(ts.Labels) {
+						t.Fatalf("hash %d of %v is not its SeriesHash", i, ts.Labels)
+					}
+					for _, s := range ts.Samples {
+						bn = append(bn, fmt.Sprintf("%s@%d", nameOf(ts), s.Timestamp))
+					}
+				}
+				if len(bn) > tt.max {
+					t.Fatalf("batch %v over the limit %d", bn, tt.max)
+				}
+				got = append(got, bn)
+				hashes = batch.Hashes
+				q.Release(batch)
+				if len(got) > 20 {
+					t.Fatalf("no progress: %v", got)
+				}
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("batches %v, want %v", got, tt.want)
+			}
+			if q.Bytes() != 0 || q.Series() != 0 {
+				t.Errorf("after releasing every batch the queue counts %d bytes and %d series: the accounting leaks", q.Bytes(), q.Series())
+			}
+		})
+	}
+}
+
+// A snapshot taken between TakeDistinct batches keeps every series' samples in order: what a
+// checkpoint queues again leaves in the order it was first queued.
+func TestQueueTakeDistinctSnapshotKeepsSeriesOrder(t *testing.T) {
+	q := NewQueue(1<<30, 1)
+	q.Push([]prompb.TimeSeries{point("a", 1), point("b", 1), point("a", 2), samplesSeries("m", 2), point("a", 3)})
+	first := q.TakeDistinct(0, nil, nil, 10)
+	second := q.TakeDistinct(0, nil, nil, 10)
+	var got []string
+	for _, ts := range q.Snapshot() {
+		for _, s := range ts.Samples {
+			got = append(got, fmt.Sprintf("%s@%d", ts.Labels[0].Value, s.Timestamp))
+		}
+	}
+	// first: a@1 b@1 m@0; second: a@2 m@1; left: a@3.
+	want := []string{"a@1", "b@1", "m@0", "a@2", "m@1", "a@3"}
+	if !slices.Equal(got, want) {
+		t.Errorf("snapshot %v, want %v", got, want)
+	}
+	q.Release(first)
+	q.Release(second)
+	q.Release(q.TakeDistinct(0, nil, nil, 10))
+	if q.Bytes() != 0 || q.Series() != 0 || len(q.Snapshot()) != 0 {
+		t.Errorf("all released: %d bytes, %d series, snapshot %d", q.Bytes(), q.Series(), len(q.Snapshot()))
+	}
+}
+
+func nameOf(ts prompb.TimeSeries) string {
+	for _, l := range ts.Labels {
+		if l.Name == "__name__" {
+			return l.Value
+		}
+	}
+	return ""
 }

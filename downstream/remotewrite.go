@@ -62,6 +62,11 @@ func (r *RemoteWrite) Pending() []prompb.TimeSeries { return r.s.queue.Snapshot(
 // Full reports whether the queued and in-flight series hold queue.max_bytes or more.
 func (r *RemoteWrite) Full() bool { return r.s.queue.Full() }
 
+// TrackDelivery makes the sink tell d of every batch the receiver acknowledges and leave out
+// of its requests the samples d says the receiver already has. Call it before Start and
+// before the series of a checkpoint are sent again.
+func (r *RemoteWrite) TrackDelivery(d Delivery) { r.s.delivery = d }
+
 // Start starts one sending goroutine per queue shard.
 func (r *RemoteWrite) Start() { r.s.start() }
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -86,7 +87,9 @@ func TestRemoteWriteBatchesAtMostMaxSamplesPerSend(t *testing.T) {
 			full++
 		}
 	}
-	if full < 10 {
+	// The 1000 single-sample series fill 10 requests, less the partial last one of each shard
+	// (the 250 samples of "long" go one per request: see the next test).
+	if full < 9 {
 		t.Errorf("only %d of %d requests were full although everything was queued before Start", full, len(down.samples))
 	}
 	bySeries := map[string][]int64{}
@@ -96,6 +99,9 @@ func TestRemoteWriteBatchesAtMostMaxSamplesPerSend(t *testing.T) {
 				bySeries[ts.Labels[0].Value] = append(bySeries[ts.Labels[0].Value], s.Timestamp)
 			}
 		}
+	}
+	if !slices.IsSorted(bySeries["long"]) {
+		t.Errorf("the 250-sample series arrived out of order")
 	}
 	if got := bySeries["long"]; len(got) != 250 || got[0] != 0 || got[249] != 249 {
 		t.Errorf("the 250-sample series arrived as %d samples", len(got))
@@ -548,4 +554,39 @@ func writeFile(t *testing.T, dir, name, content string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// A request never holds two samples of one series: were it acknowledged and sent again
+// after a crash, Prometheus would refuse the older one, and the whole request with it.
+func TestRemoteWriteSendsOneSamplePerSeriesPerRequest(t *testing.T) {
+	down := newTestDownstream(t, nil)
+	cfg := testConfig(down.url())
+	cfg.Queue.MaxSamplesPerSend, cfg.Queue.Shards = 100, 1
+	c := newTestClient(t, cfg, prometheus.NewRegistry())
+	for ts := range int64(5) { // five windows closed by one flush
+		c.Send(seriesBatch(30, ts))
+	}
+	c.Start()
+	eventually(t, 10*time.Second, "all samples accepted", func() bool { return down.acceptedSamples() == 150 })
+
+	down.mu.Lock()
+	defer down.mu.Unlock()
+	last := map[string]int64{}
+	for i, req := range down.accepted {
+		inRequest := map[string]bool{}
+		for _, ts := range req {
+			name := ts.Labels[0].Value
+			if inRequest[name] || len(ts.Samples) != 1 {
+				t.Fatalf("request %d holds series %s twice or with %d samples", i, name, len(ts.Samples))
+			}
+			inRequest[name] = true
+			if prev, ok := last[name]; ok && ts.Samples[0].Timestamp <= prev {
+				t.Errorf("series %s: %d after %d", name, ts.Samples[0].Timestamp, prev)
+			}
+			last[name] = ts.Samples[0].Timestamp
+		}
+	}
+	if len(down.accepted) != 5 {
+		t.Errorf("%d requests for 5 windows of 30 series: repeats should be looked past to fill each request with one window", len(down.accepted))
+	}
 }

@@ -44,6 +44,9 @@ type sender struct {
 	logLimiter  *logLimiter
 	metrics     *senderMetrics
 	undelivered atomic.Int64 // samples Shutdown gave up on
+	// delivery, when set before start, is told of every acknowledged batch and keeps
+	// samples the receiver already has from being sent again.
+	delivery Delivery
 
 	// mu orders Start against Shutdown.
 	mu      sync.Mutex
@@ -160,13 +163,22 @@ func (s *sender) stop(ctx context.Context) error {
 // gives up.
 func (s *sender) runShard(shard int) {
 	defer s.wg.Done()
-	var enc remotewrite.Encoder
-	var buf []prompb.TimeSeries
+	var b batchBuffers
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for s.waitForBatch(shard, timer) {
-		buf = s.sendBatch(shard, &enc, buf)
+		s.sendBatch(shard, &b)
 	}
+}
+
+// batchBuffers are one shard's buffers, reused from batch to batch.
+type batchBuffers struct {
+	enc         remotewrite.Encoder
+	taken       []prompb.TimeSeries
+	takenHashes []uint64
+	marks       []int64
+	send        []prompb.TimeSeries // what is left of taken to send
+	sendHashes  []uint64
 }
 
 // waitForBatch blocks until shard should send: a full batch is queued, or some data is and

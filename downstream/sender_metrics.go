@@ -16,13 +16,16 @@ const (
 // senderMetrics are one sender's self-metrics: children, for its downstream label, of vectors
 // shared by every sender on the registry.
 type senderMetrics struct {
-	sent         prometheus.Counter
-	failed       prometheus.Counter
-	retried      prometheus.Counter
-	overLimit    prometheus.Counter
-	dropShutdown prometheus.Counter
-	dropEncode   prometheus.Counter
-	sendDuration prometheus.Observer
+	sent      prometheus.Counter
+	failed    prometheus.Counter
+	retried   prometheus.Counter
+	overLimit prometheus.Counter
+	// alreadyDelivered counts samples left out because the receiver acknowledged them
+	// before (sent again after a restart).
+	alreadyDelivered prometheus.Counter
+	dropShutdown     prometheus.Counter
+	dropEncode       prometheus.Counter
+	sendDuration     prometheus.Observer
 
 	// The queue gauges are set together under gaugeMu from the queue's counters, so that the
 	// last writer always publishes the current values.
@@ -50,9 +53,11 @@ func newSenderMetrics(reg prometheus.Registerer, downstream string) *senderMetri
 		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 	}, labels))
 	return &senderMetrics{
-		sent:         counter("cardinal_downstream_samples_sent_total", "Samples the downstream accepted (2xx)."),
-		failed:       counter("cardinal_downstream_samples_failed_total", "Samples the downstream refused for good (4xx other than 429); not retried."),
-		retried:      counter("cardinal_downstream_samples_retried_total", "Samples in requests that will be sent again after a 5xx, 429 or network error."),
+		sent:    counter("cardinal_downstream_samples_sent_total", "Samples the downstream accepted (2xx)."),
+		failed:  counter("cardinal_downstream_samples_failed_total", "Samples the downstream refused for good (4xx other than 429); not retried."),
+		retried: counter("cardinal_downstream_samples_retried_total", "Samples in requests that will be sent again after a 5xx, 429 or network error."),
+		alreadyDelivered: counter("cardinal_downstream_samples_already_delivered_total",
+			"Samples not sent because the downstream had acknowledged them before a restart (queued again from a checkpoint or the write-ahead log)."),
 		overLimit:    counter("cardinal_downstream_samples_over_limit_total", "Samples queued while the queue was at or over its byte limit (kept, not dropped)."),
 		dropShutdown: dropped.WithLabelValues(downstream, dropReasonShutdown),
 		dropEncode:   dropped.WithLabelValues(downstream, dropReasonEncode),

@@ -24,8 +24,9 @@ type Sink interface {
 
 // Snapshotter is a Sink whose queue can be saved in a checkpoint: Pending returns the series
 // it holds, being written or waiting. Sent again to a new sink of the same name before it
-// starts, they are written again, which sinks tolerate (a sample written twice is stored
-// once), so a crash loses nothing a checkpoint saw queued.
+// starts, they are written again, so a crash loses nothing a checkpoint saw queued; what was
+// written after the checkpoint is not duplicated: the SQL sink stores a row written twice
+// once, and a remote-write sink leaves out what its Delivery says was acknowledged.
 type Snapshotter interface {
 	Pending() []prompb.TimeSeries
 }

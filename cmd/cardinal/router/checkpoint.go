@@ -20,14 +20,19 @@ import (
 //   - what the sinks held when it was taken: a uvarint count, then per sink its name (uvarint
 //     length and bytes) and its series as one snappy-compressed Remote Write 1.0 body
 //     (uvarint length and bytes);
+//   - from version 2, what each remote-write downstream had acknowledged (deliveryMarks): a
+//     uvarint count, then per downstream its name and its marks as in a recordDelivered;
 //   - the aggregator's state, to the end (aggregator.Checkpoint).
 //
-// Both parts are taken while flushes are held, so every output the aggregator emitted
-// before is either in a sink's part or was already written, and every window it has not
-// emitted is in its state: nothing is lost and nothing is emitted twice.
+// The sinks' part and the state are taken while flushes are held, so every output the
+// aggregator emitted before is either in a sink's part or was already written, and every
+// window it has not emitted is in its state: nothing is lost. What is emitted twice after a
+// restart (a sink's part written after the checkpoint, windows the replayed log closes again)
+// the remote-write sinks leave out by the marks, which are taken after the log position:
+// every recordDelivered up to it is in them, the later ones are replayed.
 const (
 	checkpointMagic   = "CRDLRTR"
-	checkpointVersion = 1
+	checkpointVersion = 2
 	// maxPendingBody bounds one sink's part, so that a damaged length cannot make a restore
 	// allocate without limit.
 	maxPendingBody = 1 << 32
@@ -65,8 +70,9 @@ func (r *Router) checkpoint() (uint64, error) {
 	pos := r.log.LastIndex()
 	r.ingest.Unlock()
 	pending := r.sinks.Pending()
+	marks := r.markSnapshots(pending)
 	err := r.log.WriteCheckpoint(pos, func(w io.Writer) error {
-		if err := writePending(w, pending); err != nil {
+		if err := writePending(w, pending, marks); err != nil {
 			return err
 		}
 		return r.agg.CheckpointHeld(w)
@@ -92,8 +98,24 @@ func (r *Router) checkpoint() (uint64, error) {
 	return pos, nil
 }
 
-// writePending writes the magic and the sinks' part of a checkpoint.
-func writePending(w io.Writer, pending map[string][]prompb.TimeSeries) error {
+// sinkMarks are the marks of one downstream, as deliveryMarks.snapshot returns them.
+type sinkMarks struct {
+	hashes     []uint64
+	timestamps []int64
+}
+
+// markSnapshots prunes and copies the marks of every tracked downstream.
+func (r *Router) markSnapshots(pending map[string][]prompb.TimeSeries) map[string]sinkMarks {
+	out := map[string]sinkMarks{}
+	for name, d := range r.delivered {
+		h, ts := d.snapshot(pending[name])
+		out[name] = sinkMarks{h, ts}
+	}
+	return out
+}
+
+// writePending writes the magic, the sinks' part of a checkpoint and the downstreams' marks.
+func writePending(w io.Writer, pending map[string][]prompb.TimeSeries, marks map[string]sinkMarks) error {
 	buf := append([]byte(checkpointMagic), checkpointVersion)
 	buf = binary.AppendUvarint(buf, uint64(len(pending)))
 	var enc remotewrite.Encoder
@@ -107,19 +129,26 @@ func writePending(w io.Writer, pending map[string][]prompb.TimeSeries) error {
 		buf = binary.AppendUvarint(buf, uint64(len(body)))
 		buf = append(buf, body...)
 	}
+	buf = binary.AppendUvarint(buf, uint64(len(marks)))
+	for _, name := range slices.Sorted(maps.Keys(marks)) {
+		buf = binary.AppendUvarint(buf, uint64(len(name)))
+		buf = append(buf, name...)
+		buf = appendMarks(buf, marks[name].hashes, marks[name].timestamps)
+	}
 	_, err := w.Write(buf)
 	return err
 }
 
-// readPending reads the magic and the sinks' part of a checkpoint: the snappy body of each
-// sink's series, by name.
-func readPending(br *bufio.Reader) (map[string][]byte, error) {
+// readPending reads the magic, the sinks' part of a checkpoint (the snappy body of each
+// sink's series, by name) and, from version 2, the downstreams' marks, passed to mark.
+func readPending(br *bufio.Reader, mark func(sink string, hash uint64, ts int64)) (map[string][]byte, error) {
 	magic := make([]byte, len(checkpointMagic)+1)
 	if _, err := io.ReadFull(br, magic); err != nil || string(magic[:len(checkpointMagic)]) != checkpointMagic {
 		return nil, fmt.Errorf("%w: no checkpoint header", errBadCheckpoint)
 	}
-	if v := magic[len(checkpointMagic)]; v != checkpointVersion {
-		return nil, fmt.Errorf("%w: version %d, this cardinal reads %d", errBadCheckpoint, v, checkpointVersion)
+	version := magic[len(checkpointMagic)]
+	if version < 1 || version > checkpointVersion {
+		return nil, fmt.Errorf("%w: version %d, this cardinal reads 1 to %d", errBadCheckpoint, version, checkpointVersion)
 	}
 	n, err := binary.ReadUvarint(br)
 	if err != nil {
@@ -137,7 +166,44 @@ func readPending(br *bufio.Reader) (map[string][]byte, error) {
 		}
 		out[string(name)] = body
 	}
+	if version < 2 {
+		return out, nil
+	}
+	if n, err = binary.ReadUvarint(br); err != nil {
+		return nil, fmt.Errorf("%w: marks count: %v", errBadCheckpoint, err)
+	}
+	for range n {
+		name, err := readBytes(br, 1<<16)
+		if err != nil {
+			return nil, fmt.Errorf("%w: marks name: %v", errBadCheckpoint, err)
+		}
+		if err := readMarks(br, func(h uint64, ts int64) { mark(string(name), h, ts) }); err != nil {
+			return nil, fmt.Errorf("%w: what downstream %q acknowledged: %v", errBadCheckpoint, name, err)
+		}
+	}
 	return out, nil
+}
+
+// readMarks reads what appendMarks wrote from br.
+func readMarks(br *bufio.Reader, fn func(hash uint64, ts int64)) error {
+	count, err := binary.ReadUvarint(br)
+	if err != nil {
+		return err
+	}
+	var h [8]byte
+	prev := int64(0)
+	for range count {
+		if _, err := io.ReadFull(br, h[:]); err != nil {
+			return err
+		}
+		d, err := binary.ReadVarint(br)
+		if err != nil {
+			return err
+		}
+		prev += d
+		fn(binary.LittleEndian.Uint64(h[:]), prev)
+	}
+	return nil
 }
 
 func readBytes(br *bufio.Reader, limit uint64) ([]byte, error) {

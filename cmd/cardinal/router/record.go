@@ -1,6 +1,7 @@
 package router
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 )
@@ -13,6 +14,9 @@ const (
 	// recordRemoteWrite1 is an accepted Remote Write 1.0 request: its snappy-compressed
 	// protobuf body, holding exactly the series that were ingested.
 	recordRemoteWrite1 recordKind = 1
+	// recordDelivered is a batch a remote-write downstream acknowledged: see
+	// appendDelivered.
+	recordDelivered recordKind = 2
 )
 
 // errUnknownRecord is a record of a kind this version does not know.
@@ -29,9 +33,73 @@ func parseRecord(rec []byte) (recordKind, []byte, error) {
 		return 0, nil, fmt.Errorf("%w: empty record", errUnknownRecord)
 	}
 	switch k := recordKind(rec[0]); k {
-	case recordRemoteWrite1:
+	case recordRemoteWrite1, recordDelivered:
 		return k, rec[1:], nil
 	default:
 		return 0, nil, fmt.Errorf("%w %d (written by a newer cardinal?)", errUnknownRecord, k)
 	}
+}
+
+// appendDelivered appends the payload of a recordDelivered to dst: the downstream's name
+// (uvarint length and bytes), a uvarint count, then per series its SeriesHash (8 bytes, little
+// endian) and the newest timestamp acknowledged, as a zigzag varint difference from the
+// previous one (the series of a batch mostly share their timestamp: one byte).
+func appendDelivered(dst []byte, sink string, hashes []uint64, timestamps []int64) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(sink)))
+	dst = append(dst, sink...)
+	return appendMarks(dst, hashes, timestamps)
+}
+
+// appendMarks appends a count and (hash, timestamp) pairs as appendDelivered describes.
+func appendMarks(dst []byte, hashes []uint64, timestamps []int64) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(hashes)))
+	prev := int64(0)
+	for i, h := range hashes {
+		dst = binary.LittleEndian.AppendUint64(dst, h)
+		dst = binary.AppendVarint(dst, timestamps[i]-prev)
+		prev = timestamps[i]
+	}
+	return dst
+}
+
+// parseDelivered reads a recordDelivered payload, calling fn for each pair.
+func parseDelivered(payload []byte, fn func(sink string, hash uint64, ts int64)) error {
+	n, k := binary.Uvarint(payload)
+	if k <= 0 || n > uint64(len(payload)-k) {
+		return fmt.Errorf("delivered record: bad downstream name")
+	}
+	payload = payload[k:]
+	sink := string(payload[:n])
+	rest, err := parseMarks(payload[n:], func(h uint64, ts int64) { fn(sink, h, ts) })
+	if err == nil && len(rest) > 0 {
+		err = fmt.Errorf("%d bytes after the marks", len(rest))
+	}
+	if err != nil {
+		return fmt.Errorf("delivered record of %q: %w", sink, err)
+	}
+	return nil
+}
+
+// parseMarks reads what appendMarks wrote, calling fn for each pair, and returns the rest.
+func parseMarks(b []byte, fn func(hash uint64, ts int64)) ([]byte, error) {
+	count, k := binary.Uvarint(b)
+	if k <= 0 || count > uint64(len(b)) {
+		return nil, errors.New("bad mark count")
+	}
+	b = b[k:]
+	prev := int64(0)
+	for range count {
+		if len(b) < 8 {
+			return nil, errors.New("truncated mark")
+		}
+		h := binary.LittleEndian.Uint64(b)
+		d, k := binary.Varint(b[8:])
+		if k <= 0 {
+			return nil, errors.New("bad mark timestamp")
+		}
+		b = b[8+k:]
+		prev += d
+		fn(h, prev)
+	}
+	return b, nil
 }

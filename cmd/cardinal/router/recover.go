@@ -22,14 +22,17 @@ type RecoverStats struct {
 	Restored      aggregator.RestoreStats
 	// Requeued is the number of series put back into downstream queues.
 	Requeued int
-	// Records and Samples were replayed from the log after the checkpoint.
-	Records, Samples int
-	Took             time.Duration
+	// Records and Samples were replayed from the log after the checkpoint; Delivered of
+	// the records note batches a downstream acknowledged.
+	Records, Samples, Delivered int
+	Took                        time.Duration
 }
 
 // Recover brings the aggregator and the sinks back to where the previous process left them:
 // the newest checkpoint's state is restored, what the sinks held then is queued again, and
-// the log after it is replayed into the aggregator. Call it after the rules are set and
+// the log after it is replayed into the aggregator. What each remote-write downstream had
+// acknowledged (the checkpoint's marks and the recordDelivered after it) is restored too, so
+// that what is queued again, and the windows the replay closes again, are not sent twice. Call it after the rules are set and
 // before anything is ingested, the flusher runs or the sinks start.
 func (r *Router) Recover() (RecoverStats, error) {
 	var st RecoverStats
@@ -65,6 +68,11 @@ func (r *Router) Recover() (RecoverStats, error) {
 			remotewrite.RemoveInvalidSeries(&req, r.limits, func(error) {})
 			st.Samples += countSamples(req.Timeseries)
 			r.agg.Ingest(req.Timeseries)
+		case recordDelivered:
+			if err := parseDelivered(payload, r.restoreMark); err != nil {
+				return fmt.Errorf("record %d: %w", index, err)
+			}
+			st.Delivered++
 		}
 		st.Records++
 		return nil
@@ -89,7 +97,7 @@ func (r *Router) restore(cp wal.Checkpoint, st *RecoverStats) error {
 	}
 	defer rc.Close()
 	br := bufio.NewReaderSize(rc, 1<<16)
-	pending, err := readPending(br)
+	pending, err := readPending(br, r.restoreMark)
 	if err != nil {
 		return err
 	}
@@ -126,4 +134,16 @@ func countSamples(series []prompb.TimeSeries) int {
 		n += len(series[i].Samples) + len(series[i].Histograms)
 	}
 	return n
+}
+
+// restoreMark raises the mark of a series of a tracked downstream; a downstream no longer
+// configured is ignored.
+func (r *Router) restoreMark(sink string, hash uint64, ts int64) {
+	d := r.delivered[sink]
+	if d == nil {
+		return
+	}
+	d.mu.Lock()
+	d.raise(hash, ts)
+	d.mu.Unlock()
 }

@@ -49,6 +49,9 @@ type Router struct {
 	hasCheckpoint  bool
 	// lastResult is the outcome of the last checkpoint attempt, for the status page.
 	lastResult atomic.Pointer[CheckpointResult]
+	// delivered are, by downstream name, the marks of what each remote-write downstream
+	// has acknowledged (with a WAL only).
+	delivered map[string]*deliveryMarks
 
 	metrics *metrics
 }
@@ -65,7 +68,9 @@ type Options struct {
 	Logger          *slog.Logger
 }
 
-// New returns a Router, registering its metrics with reg.
+// New returns a Router, registering its metrics with reg. With a WAL it tracks what each
+// remote-write sink's downstream acknowledged (see deliveryMarks), so it must be created
+// before the sinks start.
 func New(o Options, reg prometheus.Registerer) *Router {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -74,6 +79,16 @@ func New(o Options, reg prometheus.Registerer) *Router {
 		agg: o.Aggregator, sinks: o.Sinks, log: o.WAL, logger: o.Logger,
 		limits: o.Limits, maxBytes: o.MaxRequestBytes,
 		metrics: newMetrics(reg),
+	}
+	if r.log != nil {
+		r.delivered = map[string]*deliveryMarks{}
+		for _, d := range o.Sinks {
+			if t, ok := d.Sink.(deliveryTracked); ok {
+				m := &deliveryMarks{sink: d.Name, log: r.log, marks: map[uint64]int64{}}
+				t.TrackDelivery(m)
+				r.delivered[d.Name] = m
+			}
+		}
 	}
 	r.encoders.New = func() any { return &remotewrite.Encoder{} }
 	r.records.New = func() any { return new([]byte) }

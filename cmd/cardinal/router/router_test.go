@@ -71,8 +71,20 @@ type node struct {
 
 func start(t *testing.T, dir string, wall *time.Time) *node {
 	t.Helper()
-	n := &node{sink: &memorySink{}}
-	fan := downstream.Fanout{{Name: "prom", Kind: "remote_write", Sink: n.sink}}
+	return startWith(t, dir, wall, &memorySink{})
+}
+
+// startWith starts a node whose sink is sink (a *memorySink or a type embedding one).
+func startWith(t *testing.T, dir string, wall *time.Time, sink downstream.Sink) *node {
+	t.Helper()
+	n := &node{}
+	switch s := sink.(type) {
+	case *memorySink:
+		n.sink = s
+	case *trackedSink:
+		n.sink = &s.memorySink
+	}
+	fan := downstream.Fanout{{Name: "prom", Kind: "remote_write", Sink: sink}}
 	n.agg = aggregator.New(aggregator.Options{Output: fan, Now: func() time.Time { return *wall }})
 	if err := n.agg.SetRules([]*rules.Rule{counter()}); err != nil {
 		t.Fatal(err)
