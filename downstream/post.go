@@ -27,9 +27,17 @@ const (
 
 // sendBatch takes one batch from shard, leaves out what the receiver already has (see
 // Delivery) and sends the rest until the receiver answers for good or the sender gives up.
-// A request holds at most one sample of a series (Queue.TakeDistinct).
+// When deliveries are tracked (with a WAL), a request holds at most one sample of a series
+// (Queue.TakeDistinct), so that the only batch a crash can make the next process send again
+// carries each series' newest sample, which a receiver accepts again; without tracking,
+// batches are taken whole (Queue.Take), which costs less per series.
 func (s *sender) sendBatch(shard int, b *batchBuffers) {
-	batch := s.queue.TakeDistinct(shard, b.taken[:0], b.takenHashes, s.maxSamples)
+	var batch Batch
+	if s.delivery != nil {
+		batch = s.queue.TakeDistinct(shard, b.taken[:0], b.takenHashes, s.maxSamples)
+	} else {
+		batch = s.queue.Take(shard, b.taken[:0], s.maxSamples)
+	}
 	b.taken, b.takenHashes = batch.Series, batch.Hashes
 	series, hashes := batch.Series, batch.Hashes
 	defer func() {
