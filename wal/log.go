@@ -220,6 +220,31 @@ func (l *Log) segmentOf(index uint64) string {
 // rewrite of the segment index falls in. An index at or before FirstIndex does nothing;
 // LastIndex()+1 empties the log (indexes still continue from LastIndex).
 func (l *Log) TruncateFront(index uint64) error {
+	return l.truncateFront(index)
+}
+
+// TruncateBefore removes the whole segment files that hold only entries before index, and
+// nothing else: it may keep up to a segment of entries before index, but it never rewrites a
+// segment, so appends are not held up behind a segment's write. A checkpoint's truncation
+// uses it.
+func (l *Log) TruncateBefore(index uint64) error {
+	segs, err := listSegments(l.cfg.Dir)
+	if err != nil {
+		return fmt.Errorf("wal: listing segments: %w", err)
+	}
+	start := uint64(0)
+	for _, s := range segs {
+		if s.first <= index {
+			start = s.first
+		}
+	}
+	if start == 0 {
+		return nil
+	}
+	return l.truncateFront(start)
+}
+
+func (l *Log) truncateFront(index uint64) error {
 	l.writeMu.Lock()
 	defer l.writeMu.Unlock()
 	if err := l.usable(); err != nil {

@@ -567,3 +567,38 @@ func TestAppendHonoursCancelledContext(t *testing.T) {
 		t.Fatalf("%d bytes reserved, %d on disk", reserved, want)
 	}
 }
+
+// TruncateBefore drops only whole segment files: it keeps every entry from index on (and
+// possibly some before it, back to the start of index's segment), rewrites no segment, and
+// the log reopens with the same entries.
+func TestTruncateBeforeDropsWholeSegmentsOnly(t *testing.T) {
+	cfg := testConfig(t, FsyncAlways)
+	l := openTest(t, cfg, options{})
+	appendRange(t, l, 1, 60)
+	segsBefore, err := listSegments(cfg.Dir)
+	if err != nil || len(segsBefore) < 4 {
+		t.Fatalf("%d segments (%v): the test needs several", len(segsBefore), err)
+	}
+	mid := segsBefore[2].first + 1 // inside the third segment
+	if err := l.TruncateBefore(mid); err != nil {
+		t.Fatal(err)
+	}
+	if got := l.FirstIndex(); got != segsBefore[2].first {
+		t.Errorf("FirstIndex %d, want the third segment's first entry %d", got, segsBefore[2].first)
+	}
+	segsAfter, err := listSegments(cfg.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range segsAfter {
+		if b := segsBefore[i+2]; s.path != b.path || s.size != b.size {
+			t.Errorf("segment %d is %s (%d bytes), want %s (%d bytes) untouched", i, s.path, s.size, b.path, b.size)
+		}
+	}
+	checkReplay(t, l, 0, int(segsBefore[2].first), 60)
+	appendRange(t, l, 61, 65)
+	closeTest(t, l)
+	l = openTest(t, cfg, options{})
+	checkReplay(t, l, 0, int(segsBefore[2].first), 65)
+	closeTest(t, l)
+}

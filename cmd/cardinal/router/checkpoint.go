@@ -90,7 +90,7 @@ func (r *Router) checkpoint() (uint64, error) {
 	prev, hadPrev := r.lastCheckpoint, r.hasCheckpoint
 	r.lastCheckpoint, r.hasCheckpoint = pos, true
 	if hadPrev {
-		if err := r.log.TruncateFront(prev + 1); err != nil {
+		if err := r.log.TruncateBefore(prev + 1); err != nil {
 			return pos, fmt.Errorf("truncating the log before checkpoint %d: %w", prev, err)
 		}
 	}

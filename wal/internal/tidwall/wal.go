@@ -785,6 +785,24 @@ func (l *Log) truncateFront(index uint64) (err error) {
 		// nothing to truncate
 		return nil
 	}
+	// cardinal: truncating to the first entry of a segment only deletes the whole segment
+	// files before it, oldest first, instead of rewriting that segment (which, holding the
+	// log's lock for a whole segment's write, stalled every append behind it). A crash half
+	// way leaves some of those files, which is a longer log, not a broken one.
+	if segIdx := l.findSegment(index); segIdx > 0 && l.segments[segIdx].index == index {
+		for i := 0; i < segIdx; i++ {
+			if err := os.Remove(l.segments[i].path); err != nil {
+				l.segments = append([]*segment{}, l.segments[i:]...)
+				l.firstIndex = l.segments[0].index
+				l.clearCache()
+				return err
+			}
+		}
+		l.segments = append([]*segment{}, l.segments[segIdx:]...)
+		l.firstIndex = index
+		l.clearCache()
+		return nil
+	}
 	var segIdx int
 	var s *segment
 	var ebuf []byte
