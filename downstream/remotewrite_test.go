@@ -563,7 +563,8 @@ func TestRemoteWriteSendsOneSamplePerSeriesPerRequest(t *testing.T) {
 	cfg := testConfig(down.url())
 	cfg.Queue.MaxSamplesPerSend, cfg.Queue.Shards = 100, 1
 	c := newTestClient(t, cfg, prometheus.NewRegistry())
-	c.TrackDelivery(&fakeDelivery{marks: map[uint64]int64{}}) // with a WAL, as cardinal runs it
+	// With a WAL, as cardinal runs it: deliveries are tracked.
+	c.TrackDelivery(&fakeDelivery{marks: map[uint64]int64{}})
 	for ts := range int64(5) { // five windows closed by one flush
 		c.Send(seriesBatch(30, ts))
 	}

@@ -5,8 +5,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cardinal-proxy/cardinal/config/setting"
 	"gopkg.in/yaml.v3"
+
+	"github.com/cardinal-proxy/cardinal/config/setting"
 )
 
 func TestConfigUnmarshalFillsDefaults(t *testing.T) {

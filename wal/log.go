@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
 	tidwall "github.com/cardinal-proxy/cardinal/wal/internal/tidwall"
 )
 
