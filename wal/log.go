@@ -226,8 +226,9 @@ func (l *Log) TruncateFront(index uint64) error {
 
 // TruncateBefore removes the whole segment files that hold only entries before index, and
 // nothing else: it may keep up to a segment of entries before index, but it never rewrites a
-// segment, so appends are not held up behind a segment's write. A checkpoint's truncation
-// uses it.
+// segment, and it deletes the files after releasing the log, so appends are not held up (a
+// catch-up can leave a gigabyte of segments between two checkpoints). A checkpoint's
+// truncation uses it.
 func (l *Log) TruncateBefore(index uint64) error {
 	segs, err := listSegments(l.cfg.Dir)
 	if err != nil {
@@ -239,10 +240,36 @@ func (l *Log) TruncateBefore(index uint64) error {
 			start = s.first
 		}
 	}
-	if start == 0 {
+	l.writeMu.Lock()
+	if err := l.usable(); err != nil {
+		l.writeMu.Unlock()
+		return err
+	}
+	if start <= l.first.Load() {
+		l.writeMu.Unlock()
 		return nil
 	}
-	return l.truncateFront(start)
+	files, err := l.tw.DropSegmentsBefore(start)
+	if err != nil {
+		l.writeMu.Unlock()
+		return l.fail(fmt.Errorf("wal: dropping the segments before %d: %w", start, err))
+	}
+	l.first.Store(start)
+	l.writeMu.Unlock()
+	for _, f := range files {
+		if err := os.Remove(f); err != nil {
+			return fmt.Errorf("wal: deleting a truncated segment: %w", err)
+		}
+	}
+	if err := syncDir(l.cfg.Dir); err != nil {
+		return l.fail(fmt.Errorf("wal: fsync of %s after truncating: %w", l.cfg.Dir, err))
+	}
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
+	if err := l.measureSegments(); err != nil {
+		return fmt.Errorf("wal: after truncating before %d: %w", start, err)
+	}
+	return nil
 }
 
 func (l *Log) truncateFront(index uint64) error {

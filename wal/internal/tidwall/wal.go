@@ -774,6 +774,40 @@ func (l *Log) TruncateFront(index uint64) error {
 	return l.truncateFront(index)
 }
 
+// DropSegmentsBefore removes from the log every whole segment before the one that starts at
+// index, which becomes the first entry, and returns the paths of their files, which the
+// caller deletes: nothing is written and no file is touched under the log's lock.
+//
+// cardinal: upstream's TruncateFront rewrites the segment holding the new first entry and
+// deletes the older files while holding the log's lock; deleting a gigabyte of segments
+// after a catch-up (the log grows fast between two checkpoints) held every append for over
+// half a second. Files left by a crash before they are deleted make a longer log, not a
+// broken one: they still hold whole, valid segments.
+func (l *Log) DropSegmentsBefore(index uint64) ([]string, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.corrupt {
+		return nil, ErrCorrupt
+	} else if l.closed {
+		return nil, ErrClosed
+	}
+	if index == l.firstIndex {
+		return nil, nil
+	}
+	segIdx := l.findSegment(index)
+	if segIdx <= 0 || l.segments[segIdx].index != index {
+		return nil, ErrOutOfRange
+	}
+	files := make([]string, 0, segIdx)
+	for _, s := range l.segments[:segIdx] {
+		files = append(files, s.path)
+	}
+	l.segments = append([]*segment{}, l.segments[segIdx:]...)
+	l.firstIndex = index
+	l.clearCache()
+	return files, nil
+}
+
 func (l *Log) truncateFront(index uint64) (err error) {
 	if index < l.firstIndex || index > l.lastIndex+1 {
 		return ErrOutOfRange
@@ -783,24 +817,6 @@ func (l *Log) truncateFront(index uint64) (err error) {
 	}
 	if index == l.firstIndex {
 		// nothing to truncate
-		return nil
-	}
-	// cardinal: truncating to the first entry of a segment only deletes the whole segment
-	// files before it, oldest first, instead of rewriting that segment (which, holding the
-	// log's lock for a whole segment's write, stalled every append behind it). A crash half
-	// way leaves some of those files, which is a longer log, not a broken one.
-	if segIdx := l.findSegment(index); segIdx > 0 && l.segments[segIdx].index == index {
-		for i := 0; i < segIdx; i++ {
-			if err := os.Remove(l.segments[i].path); err != nil {
-				l.segments = append([]*segment{}, l.segments[i:]...)
-				l.firstIndex = l.segments[0].index
-				l.clearCache()
-				return err
-			}
-		}
-		l.segments = append([]*segment{}, l.segments[segIdx:]...)
-		l.firstIndex = index
-		l.clearCache()
 		return nil
 	}
 	var segIdx int
