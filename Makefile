@@ -7,7 +7,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.revision=$(REVISION)
 FUZZTIME  ?= 30s
 CACHE     := $(CURDIR)/.cache
 
-.PHONY: all build run test test-short crashtest vet fuzz bench loadtest clean
+.PHONY: all build run test test-short crashtest vet fuzz bench loadtest docker clean
 
 all: build
 
@@ -84,6 +84,12 @@ loadtest: build $(PROMTOOL)
 	curl -s http://$(LOADTEST_ADDR)/metrics | grep -q 'cardinal_aggregator_samples_total{rule="http_requests_total"} 600' \
 	  && echo "loadtest: promtool push metrics -> cardinal: 600 samples of 600 pod series aggregated into one series" \
 	  || { echo "loadtest: cardinal did not aggregate what promtool pushed"; exit 1; }
+
+## docker: the container image (distroless, non-root, CA certificates included), stamped with
+## the version and revision; needs a Docker engine (this project's CI machines have none)
+IMAGE ?= cardinal:$(VERSION)
+docker:
+	docker build --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) -t $(IMAGE) .
 
 clean:
 	rm -rf bin
