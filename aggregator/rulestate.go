@@ -64,10 +64,11 @@ func newRuleState(r *rules.Rule) (*ruleState, error) {
 		st.grouping = newNameSet(r.By)
 	}
 	// A rule built in code rather than compiled from a file may leave its timing unset.
-	if def := rules.DefaultDefaults(); st.interval <= 0 {
+	def := rules.DefaultDefaults()
+	if st.interval <= 0 {
 		st.interval = time.Duration(def.FlushInterval).Milliseconds()
 	}
-	if def := rules.DefaultDefaults(); st.stale <= 0 {
+	if st.stale <= 0 {
 		st.stale = time.Duration(def.Staleness).Milliseconds()
 	}
 	return st, nil

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/prometheus/prometheus/prompb"
+
+	"github.com/cardinal-proxy/cardinal/remotewrite"
 )
 
 const (
@@ -57,7 +59,7 @@ func (s *sender) sendBatch(shard int, b *batchBuffers) {
 			return
 		}
 	}
-	samples := countSamples(series)
+	samples := remotewrite.CountSamples(series)
 
 	body, err := b.enc.Encode(series)
 	if err != nil {

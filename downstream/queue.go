@@ -8,6 +8,8 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/prometheus/prometheus/prompb"
+
+	"github.com/cardinal-proxy/cardinal/remotewrite"
 )
 
 // Approximate in-memory sizes of what a queue holds, for its byte bound.
@@ -78,7 +80,7 @@ type Batch struct {
 }
 
 // Samples is the number of float and histogram samples in the batch.
-func (b Batch) Samples() int { return countSamples(b.Series) }
+func (b Batch) Samples() int { return remotewrite.CountSamples(b.Series) }
 
 // NewQueue returns an empty queue of shards FIFOs (at least one) that is Full at maxBytes.
 func NewQueue(maxBytes int64, shards int) *Queue {
@@ -441,13 +443,4 @@ func SeriesHash(labels []prompb.Label) uint64 {
 		sum += d.Sum64()
 	}
 	return sum
-}
-
-// countSamples is the number of float and histogram samples in series.
-func countSamples(series []prompb.TimeSeries) int {
-	n := 0
-	for i := range series {
-		n += len(series[i].Samples) + len(series[i].Histograms)
-	}
-	return n
 }

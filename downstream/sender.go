@@ -104,11 +104,11 @@ func (s *sender) start() {
 func (s *sender) send(series []prompb.TimeSeries) {
 	full := s.queue.Full()
 	if !s.queue.Push(series) {
-		s.metrics.dropShutdown.Add(float64(countSamples(series)))
+		s.metrics.dropShutdown.Add(float64(remotewrite.CountSamples(series)))
 		return
 	}
 	if full {
-		s.metrics.overLimit.Add(float64(countSamples(series)))
+		s.metrics.overLimit.Add(float64(remotewrite.CountSamples(series)))
 	}
 	s.metrics.publishQueue(s.queue)
 }

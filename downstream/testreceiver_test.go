@@ -92,7 +92,7 @@ func (d *testDownstream) serve(w http.ResponseWriter, r *http.Request) {
 		d.t.Errorf("body is not a WriteRequest: %v", err)
 	}
 	d.mu.Lock()
-	d.samples = append(d.samples, countSamples(req.Timeseries))
+	d.samples = append(d.samples, remotewrite.CountSamples(req.Timeseries))
 	if rep.code/100 == 2 {
 		d.accepted = append(d.accepted, req.Timeseries)
 	}
@@ -110,7 +110,7 @@ func (d *testDownstream) acceptedSamples() int {
 	defer d.mu.Unlock()
 	n := 0
 	for _, req := range d.accepted {
-		n += countSamples(req)
+		n += remotewrite.CountSamples(req)
 	}
 	return n
 }

@@ -250,7 +250,9 @@ func readBody(r io.Reader, buf []byte, declared int64) ([]byte, error) {
 // sees EOF without growing the buffer.
 const bytesMinRead = 512
 
-func countSamples(series []prompb.TimeSeries) int {
+// CountSamples is the number of float and histogram samples in series, what the protocol's
+// limits, counters and -Written headers count.
+func CountSamples(series []prompb.TimeSeries) int {
 	n := 0
 	for i := range series {
 		n += len(series[i].Samples) + len(series[i].Histograms)

@@ -21,7 +21,7 @@ func agreeOnValidation(t *testing.T, d *Decoder, req *prompb.WriteRequest, limit
 	var fastErrs, fullErrs []string
 	_, fastSamples := removeInvalidSeries(req, limits, d.facts, func(err error) { fastErrs = append(fastErrs, err.Error()) })
 	_, fullSamples := removeInvalidSeries(&full, limits, nil, func(err error) { fullErrs = append(fullErrs, err.Error()) })
-	if want := countSamples(full.Timeseries); fastSamples != want || fullSamples != want {
+	if want := CountSamples(full.Timeseries); fastSamples != want || fullSamples != want {
 		t.Fatalf("validation counted %d samples with facts and %d without; the kept series have %d", fastSamples, fullSamples, want)
 	}
 	if diff := diffRequests(&full, req); diff != "" {

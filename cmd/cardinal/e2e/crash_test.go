@@ -55,6 +55,8 @@ const (
 // acknowledged input increases: no loss, no double count, no reset, no window missing, no
 // timestamp written twice with different values, and no 4xx from Prometheus.
 func TestCrash_kill9_loses_nothing_and_resets_nothing(t *testing.T) {
+	// Like every end-to-end test, it is skipped under -short (make test-short runs unit tests
+	// only); here before the rounds and seed are read, not at the first binary it needs.
 	if testing.Short() {
 		t.Skip("crash test: -short: not starting Prometheus and cardinal")
 	}

@@ -66,7 +66,7 @@ func (r *Router) Recover() (RecoverStats, error) {
 				return fmt.Errorf("record %d: %w", index, err)
 			}
 			remotewrite.RemoveInvalidSeries(&req, r.limits, func(error) {})
-			st.Samples += countSamples(req.Timeseries)
+			st.Samples += remotewrite.CountSamples(req.Timeseries)
 			r.agg.Ingest(req.Timeseries)
 		case recordDelivered:
 			if err := parseDelivered(payload, r.restoreMark); err != nil {
@@ -126,14 +126,6 @@ func (r *Router) restore(cp wal.Checkpoint, st *RecoverStats) error {
 		st.Requeued += len(req.Timeseries)
 	}
 	return nil
-}
-
-func countSamples(series []prompb.TimeSeries) int {
-	n := 0
-	for i := range series {
-		n += len(series[i].Samples) + len(series[i].Histograms)
-	}
-	return n
 }
 
 // restoreMark raises the mark of a series of a tracked downstream; a downstream no longer
