@@ -52,6 +52,7 @@ type Aggregator struct {
 	refusedAt        atomic.Int64 // wall clock (ms) of the last request refused for back-pressure
 	forwarded        atomic.Uint64
 	unmatchedDropped atomic.Uint64
+	peerUnmatched    atomic.Uint64 // samples a peer forwarded that match no rule here
 }
 
 // paddedMutex keeps neighbouring shard locks off one cache line.
@@ -195,6 +196,9 @@ type RuleStats struct {
 	// LastFlushMaxLockHold is the longest the last flush held one shard lock: the most it
 	// can have delayed a request.
 	LastFlushMaxLockHold time.Duration
+	// NotOwned counts samples of requests forwarded by peers that feed an output another
+	// member owns by the sender's ring (it sent them there too), so they were not counted.
+	NotOwned uint64
 }
 
 // Stats returns a snapshot of every rule's counters.
@@ -210,6 +214,7 @@ func (a *Aggregator) Stats() []RuleStats {
 			Dropped:              map[string]uint64{},
 			LastFlushDuration:    time.Duration(r.lastFlushDur.Load()),
 			LastFlushMaxLockHold: time.Duration(r.lastFlushHold.Load()),
+			NotOwned:             r.notOwned.Load(),
 		}
 		if ms := r.lastFlush.Load(); ms > 0 {
 			st.LastFlush = time.UnixMilli(ms)

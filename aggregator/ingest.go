@@ -30,6 +30,7 @@ type batch struct {
 	entries []entry
 	sorted  []entry
 	forward []prompb.TimeSeries
+	peers   []int  // the members the current series is forwarded to
 	kept    []byte // scratch for seriesHashes
 	dropped []byte
 	touched uint64 // keeps touchInputs' loads from being optimised away
@@ -91,7 +92,11 @@ func metricName(lbls []prompb.Label) string {
 // when Unmatched is forward, as are matched series of keep_input rules.
 //
 // The request's samples are first grouped by shard, so each shard lock is taken once.
-func (a *Aggregator) Ingest(series []prompb.TimeSeries) {
+func (a *Aggregator) Ingest(series []prompb.TimeSeries) { a.IngestRoute(series, Route{}) }
+
+// IngestRoute is Ingest in a cluster: each (series, rule) pair whose output another member
+// owns goes to rt.Forward instead of being aggregated here (docs/design.md §5).
+func (a *Aggregator) IngestRoute(series []prompb.TimeSeries, rt Route) {
 	a.swap.RLock()
 	defer a.swap.RUnlock()
 	idx := a.index.Load()
@@ -107,20 +112,32 @@ func (a *Aggregator) Ingest(series []prompb.TimeSeries) {
 			named, lastName = idx.byName.lookup(name), name
 		}
 		matched, keep := false, false
+		b.peers = b.peers[:0]
 		for _, r := range named {
-			if b.place(r, ts, i, name) {
+			if b.route(r, ts, i, name, &rt) {
 				matched, keep = true, keep || r.rule.KeepInput
 			}
 		}
 		for _, r := range idx.scan {
-			if b.place(r, ts, i, name) {
+			if b.route(r, ts, i, name, &rt) {
 				matched, keep = true, keep || r.rule.KeepInput
 			}
 		}
-		if keep || (!matched && a.forwardUnmatched.Load()) {
+		switch {
+		case rt.Forwarded:
+			if !matched {
+				a.peerUnmatched.Add(uint64(len(ts.Samples) + len(ts.Histograms)))
+			}
+		case keep || (!matched && a.forwardUnmatched.Load()):
 			b.forward = append(b.forward, cloneSeries(ts))
-		} else if !matched {
+		case !matched:
 			a.unmatchedDropped.Add(uint64(len(ts.Samples) + len(ts.Histograms)))
+		}
+		if len(b.peers) > 0 {
+			c := cloneSeries(ts)
+			for _, p := range b.peers {
+				rt.Forward(p, c)
+			}
 		}
 	}
 	a.apply(b, series)
@@ -132,12 +149,40 @@ func (a *Aggregator) Ingest(series []prompb.TimeSeries) {
 	a.batches.Put(b)
 }
 
+// route places series ts for rule r, if the rule selects it, and reports whether it did:
+// an output this member owns gets an entry (place); one another member owns adds that
+// member to b.peers, once, or, in a forwarded request, is counted and left to its owner.
+func (b *batch) route(r *ruleState, ts *prompb.TimeSeries, i int, name string, rt *Route) bool {
+	if rt.Router == nil {
+		return b.place(r, ts, i, name)
+	}
+	if !r.rule.MatchLabels(ts.Labels) {
+		return false
+	}
+	owner := rt.Router.Owner(r.placeKeyOfInput(ts.Labels, name))
+	switch {
+	case owner == Local:
+		b.add(r, ts, i, name)
+	case rt.Forward == nil:
+		r.notOwned.Add(uint64(len(ts.Samples) + len(ts.Histograms)))
+	case !slices.Contains(b.peers, owner):
+		b.peers = append(b.peers, owner)
+	}
+	return true
+}
+
 // place adds the entry of series ts, the i-th of the request, named name, for rule r, if the
 // rule's matchers select it, and reports whether they did.
 func (b *batch) place(r *ruleState, ts *prompb.TimeSeries, i int, name string) bool {
 	if !r.rule.MatchLabels(ts.Labels) {
 		return false
 	}
+	b.add(r, ts, i, name)
+	return true
+}
+
+// add adds the entry of series ts, the i-th of the request, named name, for rule r.
+func (b *batch) add(r *ruleState, ts *prompb.TimeSeries, i int, name string) {
 	var inHash, oh uint64
 	inHash, oh, b.kept, b.dropped = r.seriesHashes(b.kept, b.dropped, ts.Labels)
 	// The entry is written in place: append(b.entries, entry{...}) would build it on the
@@ -155,7 +200,6 @@ func (b *batch) place(r *ruleState, ts *prompb.TimeSeries, i int, name string) b
 	if e.one {
 		e.t, e.v = ts.Samples[0].Timestamp, ts.Samples[0].Value
 	}
-	return true
 }
 
 // apply sorts a batch's entries by shard (a counting sort) and applies each shard's entries

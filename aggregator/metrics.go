@@ -11,6 +11,7 @@ type collector struct {
 	inputs, outputs, samples, dropped, resets, flushed *prometheus.Desc
 	lastFlush, flushDur, flushHold                     *prometheus.Desc
 	forwarded, unmatchedDropped                        *prometheus.Desc
+	notOwned, peerUnmatched                            *prometheus.Desc
 }
 
 // Collector returns a prometheus.Collector for the aggregator's self-metrics.
@@ -31,11 +32,13 @@ func (a *Aggregator) Collector() prometheus.Collector {
 		flushHold:        d("last_flush_max_lock_hold_seconds", "Longest time the rule's last flush held one shard lock: the most it can have delayed a request.", "rule"),
 		forwarded:        d("forwarded_series_total", "Series forwarded raw (unmatched, or keep_input)."),
 		unmatchedDropped: d("unmatched_samples_dropped_total", "Samples of series that matched no rule, dropped (unmatched: drop)."),
+		notOwned:         d("peer_samples_not_owned_total", "Samples forwarded by a peer for a rule whose output another member owns by the sender's ring: aggregated there, not here.", "rule"),
+		peerUnmatched:    d("peer_unmatched_samples_total", "Samples forwarded by a peer that match no rule here: the members' rules differ."),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.inputs, c.outputs, c.samples, c.dropped, c.resets, c.flushed, c.lastFlush, c.flushDur, c.flushHold, c.forwarded, c.unmatchedDropped} {
+	for _, d := range []*prometheus.Desc{c.inputs, c.outputs, c.samples, c.dropped, c.resets, c.flushed, c.lastFlush, c.flushDur, c.flushHold, c.forwarded, c.unmatchedDropped, c.notOwned, c.peerUnmatched} {
 		ch <- d
 	}
 }
@@ -55,7 +58,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(c.flushDur, prometheus.GaugeValue, s.LastFlushDuration.Seconds(), s.Name)
 		ch <- prometheus.MustNewConstMetric(c.flushHold, prometheus.GaugeValue, s.LastFlushMaxLockHold.Seconds(), s.Name)
+		ch <- prometheus.MustNewConstMetric(c.notOwned, prometheus.CounterValue, float64(s.NotOwned), s.Name)
 	}
 	ch <- prometheus.MustNewConstMetric(c.forwarded, prometheus.CounterValue, float64(c.a.forwarded.Load()))
 	ch <- prometheus.MustNewConstMetric(c.unmatchedDropped, prometheus.CounterValue, float64(c.a.unmatchedDropped.Load()))
+	ch <- prometheus.MustNewConstMetric(c.peerUnmatched, prometheus.CounterValue, float64(c.a.peerUnmatched.Load()))
 }

@@ -25,6 +25,9 @@ type ruleState struct {
 	grouping nameSet // rule.By when rule.ByMode, else rule.Without
 	oneName  bool    // the rule selects series of one metric name (see metricNames)
 
+	placeBase  uint64 // placeSeed: the series-independent part of the rule's placement keys
+	placeNamed bool   // placeByName: the input metric name is part of its placement keys
+
 	nativeAny     bool // some output aggregates native histograms
 	nativePartial bool // some output cannot (avg, min, max, last), or the rule is a summary
 
@@ -34,6 +37,10 @@ type ruleState struct {
 	startK  atomic.Int64 // window of the first sample: not emitted, it is partial
 	startT  atomic.Int64 // timestamp of the first sample
 	closedK atomic.Int64 // newest window closed in every shard
+
+	// notOwned counts samples of forwarded requests whose output another member owns by
+	// the sender's ring: the sender sent them there too.
+	notOwned atomic.Uint64
 
 	inputs  atomic.Int64 // live input series, for max_input_series
 	outputN atomic.Int64 // live output series, for max_output_series
@@ -63,6 +70,7 @@ func newRuleState(r *rules.Rule) (*ruleState, error) {
 	if r.ByMode {
 		st.grouping = newNameSet(r.By)
 	}
+	st.placeBase, st.placeNamed = st.placeSeed(), st.placeByName()
 	// A rule built in code rather than compiled from a file may leave its timing unset.
 	def := rules.DefaultDefaults()
 	if st.interval <= 0 {

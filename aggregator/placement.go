@@ -1,0 +1,142 @@
+package aggregator
+
+import (
+	"strings"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/prometheus/prometheus/prompb"
+
+	"github.com/cardinal-proxy/cardinal/rules"
+)
+
+// Local is the owner Router.Owner returns for an output series this member aggregates.
+const Local = -1
+
+// Router places output series on the members of a cluster (docs/design.md §5): every member
+// routes with the same ring, so each output series is aggregated, and written downstream, by
+// exactly one of them.
+type Router interface {
+	// Owner returns the index of the member that aggregates the output series with
+	// placement key key, or Local.
+	Owner(key uint64) int
+}
+
+// Route says how IngestRoute treats the series of one request in a cluster.
+type Route struct {
+	// Router places each (series, rule) pair; nil aggregates everything here.
+	Router Router
+	// Forward receives, once per series and owner, a copy of each input series that feeds
+	// an output another member owns. Nil for a request forwarded by a peer, which is never
+	// forwarded again (one hop): its pairs owned elsewhere are not aggregated here (the
+	// sender sent them to their owner) and are counted as not owned.
+	Forward func(owner int, ts prompb.TimeSeries)
+	// Forwarded marks a request a peer forwarded: the peer already wrote its raw series
+	// (unmatched, or keep_input) downstream, so nothing of it is forwarded raw again.
+	Forwarded bool
+}
+
+// The placement key names an output series across the cluster: the rule, the output's
+// label set without le, and its metric name without a histogram's or summary's component
+// suffix, so that a histogram's buckets, _sum and _count land on one member. It is a sum of
+// one hash per label, so the input side (kept input labels, the rule's added labels and the
+// output name) and the output side (an output's labels) compute the same key without
+// sorting anything; a final mix spreads the sum over all 64 bits.
+
+// placeSeed is the part of a rule's placement keys that does not depend on the series: its
+// name and its added labels.
+func (r *ruleState) placeSeed() uint64 {
+	seed := xxhash.Sum64String(r.rule.Name)
+	for i := range r.rule.AddLabels {
+		seed += placeLabel(r.rule.AddLabels[i].Name, r.rule.AddLabels[i].Value)
+	}
+	return seed
+}
+
+// placeByName reports whether the metric name is part of the rule's placement keys: when
+// its outputs take their names from several input metrics. A rule of one metric (or one
+// histogram or summary family), or one that renames its outputs, names them all alike, and
+// its name in the seed stands for them.
+func (r *ruleState) placeByName() bool {
+	if r.oneName || r.rule.OutputName != "" {
+		return false
+	}
+	return !((r.rule.Type == rules.Histogram || r.rule.Type == rules.Summary) && r.rule.BaseName != "")
+}
+
+// placeLabel hashes one label of a placement key.
+func placeLabel(name, value string) uint64 {
+	var d xxhash.Digest
+	d.Reset()
+	_, _ = d.WriteString(name)
+	_, _ = d.Write([]byte{0xff})
+	_, _ = d.WriteString(value)
+	return d.Sum64()
+}
+
+// placeName hashes an input metric name for a placement key, without a histogram's or
+// summary's component suffix.
+func (r *ruleState) placeName(input string) uint64 {
+	if r.rule.Type == rules.Histogram || r.rule.Type == rules.Summary {
+		for _, s := range [...]string{"_bucket", "_sum", "_count"} {
+			if len(input) > len(s) && strings.HasSuffix(input, s) {
+				input = input[:len(input)-len(s)]
+				break
+			}
+		}
+	}
+	return placeLabel(rules.MetricNameLabel, input)
+}
+
+// placeKeyOfInput returns the placement key of the output series that input series lbls,
+// of metric name input, feeds.
+func (r *ruleState) placeKeyOfInput(lbls []prompb.Label, input string) uint64 {
+	sum := r.placeBase
+	if r.placeNamed {
+		sum += r.placeName(input)
+	}
+	for i := range lbls {
+		l := &lbls[i]
+		if l.Name == rules.MetricNameLabel || !r.keeps(l.Name) || r.placeSkips(l.Name) || hasLabel(r.rule.AddLabels, l.Name) {
+			continue
+		}
+		sum += placeLabel(l.Name, l.Value)
+	}
+	return mix64(sum)
+}
+
+// placeKeyOfOutput returns the placement key of an output series from the labels of its
+// first output kind: the same key placeKeyOfInput gives its inputs.
+func (r *ruleState) placeKeyOfOutput(lbls []prompb.Label) uint64 {
+	sum := xxhash.Sum64String(r.rule.Name) // the added labels are among lbls
+	for i := range lbls {
+		l := &lbls[i]
+		switch {
+		case l.Name == rules.MetricNameLabel:
+			if r.placeNamed {
+				// The output is named after its input (no output_name) plus the first
+				// kind's suffix, if any.
+				sum += r.placeName(strings.TrimSuffix(l.Value, r.rule.OutputMetricName("", r.outputs[0].name)))
+			}
+		case r.placeSkips(l.Name):
+		default:
+			sum += placeLabel(l.Name, l.Value) // kept labels and added ones alike
+		}
+	}
+	return mix64(sum)
+}
+
+// placeSkips reports whether a kept label is left out of the placement key: a classic
+// histogram's le, which tells the buckets of one output apart.
+func (r *ruleState) placeSkips(name string) bool {
+	return r.rule.Type == rules.Histogram && name == "le"
+}
+
+// mix64 is the finaliser of MurmurHash3: it spreads a sum of hashes over every bit.
+func mix64(x uint64) uint64 {
+	x ^= x >> 33
+	x *= 0xff51afd7ed558ccd
+	x ^= x >> 33
+	x *= 0xc4ceb53a3f1ff1e9
+	x ^= x >> 33
+	return x
+}
