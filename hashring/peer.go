@@ -1,7 +1,6 @@
 package hashring
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -39,7 +38,3 @@ func parsePeer(s string) (peer, error) {
 	p.addr = addr
 	return p, nil
 }
-
-// errNoPeers is the error of a source that found nothing: no source may report an empty
-// cluster, since a lookup that finds nothing is more often broken than right.
-var errNoPeers = errors.New("no peers found")
