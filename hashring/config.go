@@ -1,0 +1,124 @@
+package hashring
+
+import (
+	"errors"
+	"time"
+
+	"github.com/cardinal-proxy/cardinal/config/setting"
+)
+
+// DNS record types the dns source looks up.
+const (
+	// DNSTypeA looks up the A and AAAA records of dns.name and uses dns.port.
+	DNSTypeA = "A"
+	// DNSTypeSRV looks up the SRV records of dns.name, which carry host and port.
+	DNSTypeSRV = "SRV"
+)
+
+// Config is the cluster section of the configuration. At least one of peers, peers_file
+// and dns.name must be given; when several are, the peers they find are put together.
+type Config struct {
+	// Name is this member's name in the ring. Empty means the server fills it in from
+	// --cluster.name, $NODE_NAME or the hostname, in that order.
+	Name string `yaml:"name"`
+	// Peers is a fixed list of "host:port" or "name=host:port" entries; with a name, the
+	// peer at that address must answer with it.
+	Peers []string `yaml:"peers"`
+	// PeersFile is the path of a YAML file listing peers as Peers does, re-read every
+	// refresh_interval (see FileDiscoverer).
+	PeersFile string `yaml:"peers_file"`
+	// DNS finds peers by a DNS name, such as a headless Service's.
+	DNS DNSConfig `yaml:"dns"`
+	// RefreshInterval is the period of discovery and probing (default 10s).
+	RefreshInterval setting.Duration `yaml:"refresh_interval"`
+	// JoinAfter is how long a peer must be seen ready, without a break, before it joins
+	// (default 30s).
+	JoinAfter setting.Duration `yaml:"join_after"`
+	// LeaveAfter is how long a member must go unseen, without a break, before it leaves
+	// (default 5m, enough to ride out a rolling restart of its pod).
+	LeaveAfter setting.Duration `yaml:"leave_after"`
+	// ProbeTimeout bounds one identity probe of one peer (default 2s).
+	ProbeTimeout setting.Duration `yaml:"probe_timeout"`
+}
+
+// DNSConfig is the cluster.dns section.
+type DNSConfig struct {
+	// Name is the name to look up, e.g. cardinal.monitoring.svc.cluster.local (A) or
+	// _http._tcp.cardinal.monitoring.svc.cluster.local (SRV). Empty: no DNS discovery.
+	Name string `yaml:"name"`
+	// Type is A (the default: A and AAAA records, with Port) or SRV.
+	Type string `yaml:"type"`
+	// Port is the port of every peer found by A/AAAA records; SRV records carry their own.
+	Port int `yaml:"port"`
+}
+
+// DefaultConfig is a cluster section with only its discovery to fill in.
+func DefaultConfig() Config {
+	return Config{
+		RefreshInterval: setting.Duration(10 * time.Second),
+		JoinAfter:       setting.Duration(30 * time.Second),
+		LeaveAfter:      setting.Duration(5 * time.Minute),
+		ProbeTimeout:    setting.Duration(2 * time.Second),
+	}
+}
+
+// plainConfig has no methods, so decoding into it does not recurse.
+type plainConfig Config
+
+// UnmarshalYAML fills the defaults, then the keys present.
+func (c *Config) UnmarshalYAML(unmarshal func(any) error) error {
+	*c = DefaultConfig()
+	return unmarshal((*plainConfig)(c))
+}
+
+// Validate reports every problem of the section, each as a *setting.Error at its key. It
+// does not require Name, which the server may fill in later, nor look at the peers file.
+func (c *Config) Validate() error {
+	var errs []error
+	if len(c.Peers) == 0 && c.PeersFile == "" && c.DNS.Name == "" {
+		errs = append(errs, setting.At().Errorf("cluster needs at least one of peers, peers_file and dns.name"))
+	}
+	for i, s := range c.Peers {
+		if _, err := parsePeer(s); err != nil {
+			errs = append(errs, setting.At("peers", i).Errorf("cluster.peers[%d]: %v", i, err))
+		}
+	}
+	errs = append(errs, c.DNS.validate()...)
+	if c.RefreshInterval < setting.Duration(time.Second) {
+		errs = append(errs, setting.At("refresh_interval").Errorf("cluster.refresh_interval must be at least 1s, not %s", c.RefreshInterval))
+	}
+	if c.ProbeTimeout <= 0 || c.ProbeTimeout > c.RefreshInterval {
+		errs = append(errs, setting.At("probe_timeout").Errorf("cluster.probe_timeout must be more than 0 and at most cluster.refresh_interval (%s), not %s", c.RefreshInterval, c.ProbeTimeout))
+	}
+	if c.JoinAfter < 0 {
+		errs = append(errs, setting.At("join_after").Errorf("cluster.join_after must not be negative, not %s", c.JoinAfter))
+	}
+	if c.LeaveAfter < c.RefreshInterval {
+		errs = append(errs, setting.At("leave_after").Errorf("cluster.leave_after must be at least cluster.refresh_interval (%s), so that one missed round never removes a member, not %s", c.RefreshInterval, c.LeaveAfter))
+	}
+	return errors.Join(errs...)
+}
+
+// validate checks the dns section; its keys are inside "dns".
+func (d *DNSConfig) validate() []error {
+	var errs []error
+	if d.Name == "" {
+		if d.Type != "" || d.Port != 0 {
+			errs = append(errs, setting.At("dns", "name").Errorf("cluster.dns.name is required when cluster.dns.type or cluster.dns.port is set"))
+		}
+		return errs
+	}
+	switch d.Type {
+	case "", DNSTypeA:
+		if d.Port < 1 || d.Port > 65535 {
+			errs = append(errs, setting.At("dns", "port").Errorf("cluster.dns.port must be from 1 to 65535 with type A, not %d", d.Port))
+		}
+	case DNSTypeSRV:
+		if d.Port != 0 {
+			errs = append(errs, setting.At("dns", "port").Errorf("cluster.dns.port is not used with type SRV (the records carry the port); remove it"))
+		}
+	default:
+		errs = append(errs, setting.At("dns", "type").Errorf("cluster.dns.type must be A or SRV, not %q", d.Type))
+	}
+	return errs
+}

@@ -1,0 +1,93 @@
+package hashring
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestIdentityHandlerAndHTTPProberAgree(t *testing.T) {
+	want := Identity{Name: "node-a", Ready: true, RingVersion: "00000000000000ff"}
+	var gotAuth string
+	mux := http.NewServeMux()
+	handler := IdentityHandler(func() Identity { return want })
+	mux.Handle(IdentityPath, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gotAuth = r.Header.Get("Authorization")
+		handler.ServeHTTP(w, r)
+	}))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+
+	p := HTTPProber{Client: srv.Client(), Header: http.Header{"Authorization": {"Bearer s3cret"}}}
+	got, err := p.Probe(t.Context(), addr)
+	if err != nil || got != want {
+		t.Fatalf("Probe() = %+v, %v; want %+v", got, err, want)
+	}
+	if gotAuth != "Bearer s3cret" {
+		t.Errorf("the server saw Authorization %q", gotAuth)
+	}
+
+	resp, err := srv.Client().Post(srv.URL+IdentityPath, "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("POST got %s, want 405", resp.Status)
+	}
+}
+
+func TestHTTPProberOverTLS(t *testing.T) {
+	srv := httptest.NewTLSServer(IdentityHandler(func() Identity { return Identity{Name: "node-b"} }))
+	defer srv.Close()
+	p := HTTPProber{Client: srv.Client(), Scheme: "https"}
+	got, err := p.Probe(t.Context(), strings.TrimPrefix(srv.URL, "https://"))
+	if err != nil || got.Name != "node-b" || got.Ready {
+		t.Fatalf("Probe() = %+v, %v", got, err)
+	}
+}
+
+func TestHTTPProberRejectsBadAnswers(t *testing.T) {
+	tests := []struct {
+		name    string
+		status  int
+		body    string
+		wantErr string
+	}{
+		{"not_found", http.StatusNotFound, "404 page not found", "404"},
+		{"unavailable", http.StatusServiceUnavailable, `{"name":"node-a","ready":true}`, "503"},
+		{"not_json", http.StatusOK, "<html>", "not an identity"},
+		{"no_name", http.StatusOK, `{"ready":true}`, "no name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				w.WriteHeader(tt.status)
+				_, _ = w.Write([]byte(tt.body))
+			}))
+			defer srv.Close()
+			id, err := HTTPProber{Client: srv.Client()}.Probe(t.Context(), strings.TrimPrefix(srv.URL, "http://"))
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || id != (Identity{}) {
+				t.Fatalf("got %+v, %v; want an error saying %q", id, err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestHTTPProberHonoursTheContextDeadline(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-release }))
+	defer srv.Close()
+	defer close(release)
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	_, err := HTTPProber{Client: srv.Client()}.Probe(ctx, strings.TrimPrefix(srv.URL, "http://"))
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v, want context.DeadlineExceeded", err)
+	}
+}
