@@ -4,6 +4,7 @@ import (
 	"github.com/cardinal-proxy/cardinal/aggregator"
 	"github.com/cardinal-proxy/cardinal/downstream"
 	"github.com/cardinal-proxy/cardinal/downstream/timescale"
+	"github.com/cardinal-proxy/cardinal/hashring"
 	"github.com/cardinal-proxy/cardinal/remotewrite"
 	"github.com/cardinal-proxy/cardinal/rules"
 	"github.com/cardinal-proxy/cardinal/wal"
@@ -29,6 +30,9 @@ type Config struct {
 	Downstream DownstreamSection `yaml:"downstream"`
 	// WAL is the write-ahead log; nil when the section is absent (no WAL).
 	WAL *wal.Config `yaml:"wal"`
+	// Cluster makes this cardinal a member of a cluster of peers that route each output
+	// series to one owner; nil when the section is absent (it runs alone).
+	Cluster *hashring.Config `yaml:"cluster"`
 
 	// Rules are the compiled rules: inline ones first, then each rule file's, in glob order.
 	Rules []*rules.Rule `yaml:"-"`

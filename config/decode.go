@@ -15,6 +15,7 @@ import (
 	"github.com/cardinal-proxy/cardinal/config/setting"
 	"github.com/cardinal-proxy/cardinal/downstream"
 	"github.com/cardinal-proxy/cardinal/downstream/timescale"
+	"github.com/cardinal-proxy/cardinal/hashring"
 	"github.com/cardinal-proxy/cardinal/remotewrite"
 	"github.com/cardinal-proxy/cardinal/rules"
 	"github.com/cardinal-proxy/cardinal/wal"
@@ -193,6 +194,14 @@ func section(goType string) (string, reflect.Type) {
 		return "downstream.file", reflect.TypeFor[downstream.FileConfig]()
 	case "wal.plainConfig", "wal.Config":
 		return "wal", reflect.TypeFor[wal.Config]()
+	case "hashring.plainConfig", "hashring.Config":
+		return "cluster", reflect.TypeFor[hashring.Config]()
+	case "hashring.DNSConfig":
+		return "cluster.dns", reflect.TypeFor[hashring.DNSConfig]()
+	case "hashring.plainForward", "hashring.ForwardConfig":
+		return "cluster.forward", reflect.TypeFor[hashring.ForwardConfig]()
+	case "hashring.TLSConfig":
+		return "cluster.forward.tls", reflect.TypeFor[hashring.TLSConfig]()
 	case "timescale.plainConfig", "timescale.Config":
 		return "a downstream.timescaledb entry", reflect.TypeFor[timescale.Config]()
 	}
@@ -210,8 +219,6 @@ func unknownKeyMessage(key, goType string) string {
 		msg = fmt.Sprintf("unknown key %q at %s", key, name)
 	}
 	switch {
-	case t == reflect.TypeFor[Config]() && key == "cluster":
-		return msg + " (cardinal does not support a " + key + " section yet)"
 	case t == reflect.TypeFor[ruleFile]() && key == "groups":
 		return msg + " (cardinal rule files are not Prometheus rule groups: write a top-level rules: list)"
 	}

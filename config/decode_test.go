@@ -39,13 +39,15 @@ downstream:
       compresion: true`, []string{
 			`cardinal.yaml:5: unknown key "shard" in queue; did you mean "shards"?`,
 			`cardinal.yaml:8: unknown key "compresion" in a downstream.timescaledb entry; did you mean "compression"?`}},
-		{"cluster_is_not_supported_yet_and_wal_keys_are_checked", `
+		{"wal_and_cluster_keys_are_checked", `
 downstream: {file: {path: "-"}}
 wal:
   dri: /var/lib/cardinal
-cluster: {}`, []string{
+cluster:
+  peers: [a:9091]
+  forward: {queue: {shard: 2}}`, []string{
 			`cardinal.yaml:4: unknown key "dri" in wal; did you mean "dir"?`,
-			`cardinal.yaml:5: unknown key "cluster" at the top level (cardinal does not support a cluster section yet)`}},
+			`cardinal.yaml:7: unknown key "shard" in queue; did you mean "shards"?`}},
 		{"wrong_kind_of_value", `
 downstream: {file: {path: "-"}}
 rules:

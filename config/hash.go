@@ -7,6 +7,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/cardinal-proxy/cardinal/config/setting"
+	"github.com/cardinal-proxy/cardinal/hashring"
 	"github.com/cardinal-proxy/cardinal/remotewrite"
 	"github.com/cardinal-proxy/cardinal/rules"
 	"github.com/cardinal-proxy/cardinal/wal"
@@ -23,7 +24,8 @@ func configHash(cfg *Config, srcs []rules.Source) uint64 {
 		Downstream DownstreamSection        `yaml:"downstream"`
 		Rules      []rules.RuleConfig       `yaml:"rules"`
 		WAL        *wal.Config              `yaml:"wal"`
-	}{Server: cfg.Server, Aggregator: cfg.Aggregator, Downstream: cfg.Downstream, WAL: cfg.WAL}
+		Cluster    *hashring.Config         `yaml:"cluster"`
+	}{Server: cfg.Server, Aggregator: cfg.Aggregator, Downstream: cfg.Downstream, WAL: cfg.WAL, Cluster: cfg.Cluster}
 	for _, s := range srcs {
 		effective.Rules = append(effective.Rules, s.Config)
 	}

@@ -10,6 +10,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/cardinal-proxy/cardinal/config/setting"
+	"github.com/cardinal-proxy/cardinal/hashring"
 	"github.com/cardinal-proxy/cardinal/rules"
 )
 
@@ -63,6 +64,10 @@ func (l Loader) Parse(data []byte, filename string) (*Config, error) {
 		if cfg.WAL.Dir != "" {
 			cfg.WAL.Dir = resolvePath(dir, cfg.WAL.Dir)
 		}
+	}
+	if c := cfg.Cluster; c != nil {
+		top.sub("cluster").validate(c)
+		resolveClusterPaths(c, dir)
 	}
 
 	srcs := make([]rules.Source, 0, len(cfg.RuleConfigs))
@@ -209,4 +214,24 @@ func (l Loader) glob(pattern string) ([]string, error) {
 		return l.Glob(pattern)
 	}
 	return filepath.Glob(pattern)
+}
+
+// resolveClusterPaths makes the cluster section's file paths relative to the config file's
+// directory.
+func resolveClusterPaths(c *hashring.Config, dir string) {
+	for _, p := range []*string{&c.PeersFile, &c.Forward.BearerTokenFile} {
+		if *p != "" {
+			*p = resolvePath(dir, *p)
+		}
+	}
+	if b := c.Forward.BasicAuth; b != nil && b.PasswordFile != "" {
+		b.PasswordFile = resolvePath(dir, b.PasswordFile)
+	}
+	if t := c.Forward.TLS; t != nil {
+		for _, p := range []*string{&t.CAFile, &t.CertFile, &t.KeyFile} {
+			if *p != "" {
+				*p = resolvePath(dir, *p)
+			}
+		}
+	}
 }

@@ -102,11 +102,16 @@ func requestHeader(cfg RemoteWriteConfig) (http.Header, error) {
 	case cfg.BearerToken != "":
 		h.Set("Authorization", "Bearer "+string(cfg.BearerToken))
 	}
+	protocolHeaders(h)
+	return h, nil
+}
+
+// protocolHeaders sets the headers of Remote Write 1.0 and cardinal's user agent.
+func protocolHeaders(h http.Header) {
 	h.Set("Content-Encoding", "snappy")
 	h.Set("Content-Type", "application/x-protobuf")
 	h.Set("X-Prometheus-Remote-Write-Version", "0.1.0")
 	h.Set("User-Agent", userAgent())
-	return h, nil
 }
 
 // userAgent is cardinal/<version of the main module>, or cardinal/dev.

@@ -39,6 +39,8 @@ type Config struct {
 	LeaveAfter setting.Duration `yaml:"leave_after"`
 	// ProbeTimeout bounds one identity probe of one peer (default 2s).
 	ProbeTimeout setting.Duration `yaml:"probe_timeout"`
+	// Forward is how series are sent to the members that own them.
+	Forward ForwardConfig `yaml:"forward"`
 }
 
 // DNSConfig is the cluster.dns section.
@@ -59,6 +61,7 @@ func DefaultConfig() Config {
 		JoinAfter:       setting.Duration(30 * time.Second),
 		LeaveAfter:      setting.Duration(5 * time.Minute),
 		ProbeTimeout:    setting.Duration(2 * time.Second),
+		Forward:         DefaultForwardConfig(),
 	}
 }
 
@@ -84,6 +87,14 @@ func (c *Config) Validate() error {
 		}
 	}
 	errs = append(errs, c.DNS.validate()...)
+	if c.Name != "" {
+		if err := ValidateName(c.Name); err != nil {
+			errs = append(errs, setting.At("name").Errorf("cluster.name: %v", err))
+		}
+	}
+	for _, e := range setting.Errors(c.Forward.Validate()) {
+		errs = append(errs, &setting.Error{Key: append(setting.At("forward"), e.Key...), Msg: e.Msg})
+	}
 	if c.RefreshInterval < setting.Duration(time.Second) {
 		errs = append(errs, setting.At("refresh_interval").Errorf("cluster.refresh_interval must be at least 1s, not %s", c.RefreshInterval))
 	}

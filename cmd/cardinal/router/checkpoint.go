@@ -38,6 +38,10 @@ const (
 	maxPendingBody = 1 << 32
 )
 
+// forwardQueues is the name under which a checkpoint keeps what the queues to cluster peers
+// held; no downstream can have it (names are printable).
+const forwardQueues = "\x00cluster"
+
 // errBadCheckpoint is a checkpoint this version cannot read.
 var errBadCheckpoint = errors.New("unreadable checkpoint")
 
@@ -71,6 +75,9 @@ func (r *Router) checkpoint() (uint64, error) {
 	r.ingest.Unlock()
 	pending := r.sinks.Pending()
 	marks := r.markSnapshots(pending)
+	if r.cluster != nil {
+		pending[forwardQueues] = r.cluster.Pending()
+	}
 	err := r.log.WriteCheckpoint(pos, func(w io.Writer) error {
 		if err := writePending(w, pending, marks); err != nil {
 			return err

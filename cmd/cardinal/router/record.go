@@ -4,6 +4,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
+
+	"github.com/cardinal-proxy/cardinal/hashring"
 )
 
 // A WAL record is one kind byte and its payload. Kinds are never reused, so that a log
@@ -17,6 +20,10 @@ const (
 	// recordDelivered is a batch a remote-write downstream acknowledged: see
 	// appendDelivered.
 	recordDelivered recordKind = 2
+	// recordForwarded is a request a peer forwarded: the sender's name, ring version and
+	// member names (each a uvarint length and bytes), then its body as in
+	// recordRemoteWrite1. Replayed, it is aggregated by the sender's ring, as it was.
+	recordForwarded recordKind = 3
 )
 
 // errUnknownRecord is a record of a kind this version does not know.
@@ -33,7 +40,7 @@ func parseRecord(rec []byte) (recordKind, []byte, error) {
 		return 0, nil, fmt.Errorf("%w: empty record", errUnknownRecord)
 	}
 	switch k := recordKind(rec[0]); k {
-	case recordRemoteWrite1, recordDelivered:
+	case recordRemoteWrite1, recordDelivered, recordForwarded:
 		return k, rec[1:], nil
 	default:
 		return 0, nil, fmt.Errorf("%w %d (written by a newer cardinal?)", errUnknownRecord, k)
@@ -102,4 +109,31 @@ func parseMarks(b []byte, fn func(hash uint64, ts int64)) ([]byte, error) {
 		fn(h, prev)
 	}
 	return b, nil
+}
+
+// appendForwarded appends the payload of a recordForwarded to dst.
+func appendForwarded(dst []byte, fi hashring.ForwardInfo, body []byte) []byte {
+	for _, s := range []string{fi.From, fi.Version, strings.Join(fi.Members, ",")} {
+		dst = binary.AppendUvarint(dst, uint64(len(s)))
+		dst = append(dst, s...)
+	}
+	return append(dst, body...)
+}
+
+// parseForwarded splits a recordForwarded payload into the sender and the body.
+func parseForwarded(payload []byte) (hashring.ForwardInfo, []byte, error) {
+	var parts [3]string
+	for i := range parts {
+		n, k := binary.Uvarint(payload)
+		if k <= 0 || n > uint64(len(payload)-k) {
+			return hashring.ForwardInfo{}, nil, errors.New("forwarded record: bad header")
+		}
+		parts[i] = string(payload[k : k+int(n)])
+		payload = payload[k+int(n):]
+	}
+	fi := hashring.ForwardInfo{From: parts[0], Version: parts[1]}
+	if parts[2] != "" {
+		fi.Members = strings.Split(parts[2], ",")
+	}
+	return fi, payload, nil
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/prometheus/prompb"
 
 	"github.com/cardinal-proxy/cardinal/aggregator"
+	"github.com/cardinal-proxy/cardinal/hashring"
 	"github.com/cardinal-proxy/cardinal/remotewrite"
 	"github.com/cardinal-proxy/cardinal/wal"
 )
@@ -67,7 +68,18 @@ func (r *Router) Recover() (RecoverStats, error) {
 			}
 			remotewrite.RemoveInvalidSeries(&req, r.limits, func(error) {})
 			st.Samples += remotewrite.CountSamples(req.Timeseries)
-			r.agg.Ingest(req.Timeseries)
+			r.ingestRequest(req.Timeseries, hashring.ForwardInfo{}, false)
+		case recordForwarded:
+			fi, body, err := parseForwarded(payload)
+			if err != nil {
+				return fmt.Errorf("record %d: %w", index, err)
+			}
+			if err := dec.Decode(body, &req); err != nil {
+				return fmt.Errorf("record %d: %w", index, err)
+			}
+			remotewrite.RemoveInvalidSeries(&req, r.limits, func(error) {})
+			st.Samples += remotewrite.CountSamples(req.Timeseries)
+			r.ingestRequest(req.Timeseries, fi, true)
 		case recordDelivered:
 			if err := parseDelivered(payload, r.restoreMark); err != nil {
 				return fmt.Errorf("record %d: %w", index, err)
@@ -118,6 +130,12 @@ func (r *Router) restore(cp wal.Checkpoint, st *RecoverStats) error {
 		// The decoder's strings point into its buffer, which the next body reuses: the sink
 		// keeps these series, so they get a buffer of their own.
 		dec = remotewrite.NewDecoder(0)
+		if name == forwardQueues {
+			// What waited for peers is routed again, by the ring now in force.
+			r.ingestRequest(req.Timeseries, hashring.ForwardInfo{}, false)
+			st.Requeued += len(req.Timeseries)
+			continue
+		}
 		if !r.sinks.SendTo(name, req.Timeseries) {
 			r.logger.Warn("a downstream in the checkpoint is no longer configured; what it held is dropped",
 				"downstream", name, "series", len(req.Timeseries))

@@ -20,6 +20,7 @@ import (
 
 	"github.com/cardinal-proxy/cardinal/aggregator"
 	"github.com/cardinal-proxy/cardinal/downstream"
+	"github.com/cardinal-proxy/cardinal/hashring"
 	"github.com/cardinal-proxy/cardinal/remotewrite"
 	"github.com/cardinal-proxy/cardinal/wal"
 )
@@ -30,6 +31,8 @@ type Router struct {
 	sinks  downstream.Fanout
 	log    *wal.Log // nil without a WAL
 	logger *slog.Logger
+	// cluster routes each output to its owner; nil without a cluster.
+	cluster *hashring.Forwarder
 
 	// limits and maxBytes decode replayed requests as the receiver decoded them.
 	limits   remotewrite.Limits
@@ -62,6 +65,8 @@ type Options struct {
 	Sinks      downstream.Fanout
 	// WAL is the write-ahead log; nil runs without one.
 	WAL *wal.Log
+	// Cluster forwards what other members own to them; nil runs alone.
+	Cluster *hashring.Forwarder
 	// Limits and MaxRequestBytes are the receiver's, for decoding replayed requests.
 	Limits          remotewrite.Limits
 	MaxRequestBytes int
@@ -76,7 +81,7 @@ func New(o Options, reg prometheus.Registerer) *Router {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	r := &Router{
-		agg: o.Aggregator, sinks: o.Sinks, log: o.WAL, logger: o.Logger,
+		agg: o.Aggregator, sinks: o.Sinks, log: o.WAL, logger: o.Logger, cluster: o.Cluster,
 		limits: o.Limits, maxBytes: o.MaxRequestBytes,
 		metrics: newMetrics(reg),
 	}
@@ -98,7 +103,8 @@ func New(o Options, reg prometheus.Registerer) *Router {
 // Stop makes every later request a 503: cardinal is shutting down.
 func (r *Router) Stop() { r.stopping.Store(true) }
 
-// Append implements remotewrite.Appender.
+// Append implements remotewrite.Appender. A request a peer forwarded (its ForwardInfo in
+// ctx) is aggregated by the sender's ring and never forwarded again.
 func (r *Router) Append(ctx context.Context, req *prompb.WriteRequest, body []byte) error {
 	if r.stopping.Load() {
 		return fmt.Errorf("shutting down: %w", remotewrite.ErrUnavailable)
@@ -107,23 +113,47 @@ func (r *Router) Append(ctx context.Context, req *prompb.WriteRequest, body []by
 		r.agg.NoteRefused()
 		return fmt.Errorf("downstream %q queue is full: %w", name, remotewrite.ErrUnavailable)
 	}
+	fi, forwarded := hashring.ForwardInfoFrom(ctx)
+	if r.cluster != nil && !forwarded {
+		if peer, full := r.cluster.Full(); full {
+			r.agg.NoteRefused()
+			return fmt.Errorf("the forward queue to cluster member %q is full: %w", peer, remotewrite.ErrUnavailable)
+		}
+	}
 	if r.log == nil {
-		r.agg.Ingest(req.Timeseries)
+		r.ingestRequest(req.Timeseries, fi, forwarded)
 		return nil
 	}
 	r.ingest.RLock()
 	defer r.ingest.RUnlock()
-	if err := r.logRequest(ctx, req, body); err != nil {
+	if err := r.logRequest(ctx, req, body, fi, forwarded); err != nil {
 		r.agg.NoteRefused()
 		return err
 	}
-	r.agg.Ingest(req.Timeseries)
+	r.ingestRequest(req.Timeseries, fi, forwarded)
 	return nil
+}
+
+// ingestRequest aggregates a request's series: alone, all of them; in a cluster, what this
+// member owns, forwarding the rest to their owners, or, for a forwarded request, what the
+// sender's ring gives this member.
+func (r *Router) ingestRequest(series []prompb.TimeSeries, fi hashring.ForwardInfo, forwarded bool) {
+	switch {
+	case r.cluster == nil:
+		r.agg.Ingest(series)
+	case forwarded:
+		v, _ := r.cluster.SenderView(fi)
+		r.agg.IngestRoute(series, aggregator.Route{Router: v, Forwarded: true})
+	default:
+		ob := r.cluster.Outbox()
+		r.agg.IngestRoute(series, aggregator.Route{Router: ob, Forward: ob.Forward})
+		ob.Send()
+	}
 }
 
 // logRequest appends the request to the WAL and returns once it is as durable as the fsync
 // mode makes it. A full log or a failing disk is a 503: the agent keeps the data.
-func (r *Router) logRequest(ctx context.Context, req *prompb.WriteRequest, body []byte) error {
+func (r *Router) logRequest(ctx context.Context, req *prompb.WriteRequest, body []byte, fi hashring.ForwardInfo, forwarded bool) error {
 	if body == nil {
 		enc := r.encoders.Get().(*remotewrite.Encoder)
 		defer r.encoders.Put(enc)
@@ -134,7 +164,12 @@ func (r *Router) logRequest(ctx context.Context, req *prompb.WriteRequest, body 
 	}
 	rec := r.records.Get().(*[]byte)
 	defer r.records.Put(rec)
-	*rec = appendRecord((*rec)[:0], recordRemoteWrite1, body)
+	if forwarded {
+		*rec = appendRecord((*rec)[:0], recordForwarded, nil)
+		*rec = appendForwarded(*rec, fi, body)
+	} else {
+		*rec = appendRecord((*rec)[:0], recordRemoteWrite1, body)
+	}
 	start := time.Now()
 	_, err := r.log.Append(ctx, *rec)
 	r.metrics.appendDuration.Observe(time.Since(start).Seconds())

@@ -1,0 +1,108 @@
+package hashring
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/cardinal-proxy/cardinal/config/setting"
+	"github.com/cardinal-proxy/cardinal/downstream"
+)
+
+// ForwardConfig is the cluster's forward section: how a member sends the series it does not
+// own to their owners. Peers receive on their ordinary remote-write endpoint, so TLS and
+// authentication are the receiver's (--web.config.file) seen from the client side.
+type ForwardConfig struct {
+	// Queue bounds and shapes the queue to each peer (default: a remote-write downstream's,
+	// with 256MiB a peer: a peer's queue holds what arrives while it restarts).
+	Queue downstream.QueueConfig `yaml:"queue"`
+	// Timeout bounds one request to a peer (default 10s).
+	Timeout setting.Duration `yaml:"timeout"`
+	// TLS, when set, makes peer requests HTTPS.
+	TLS *TLSConfig `yaml:"tls"`
+	// BasicAuth or BearerTokenFile authenticate peer requests; at most one is set.
+	BasicAuth       *downstream.BasicAuth `yaml:"basic_auth"`
+	BearerTokenFile string                `yaml:"bearer_token_file"`
+}
+
+// TLSConfig is the client side of TLS to peers.
+type TLSConfig struct {
+	// CAFile verifies the peers' certificates (default: the system's roots).
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are a client certificate, for peers that require one.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ServerName is the name peers' certificates are checked against (default: the
+	// member's address, which a pod IP rarely matches: set it to the certificate's name).
+	ServerName string `yaml:"server_name"`
+	// InsecureSkipVerify turns verification off.
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+}
+
+// DefaultForwardConfig is the forward section's defaults.
+func DefaultForwardConfig() ForwardConfig {
+	q := downstream.DefaultRemoteWriteConfig().Queue
+	q.MaxBytes = 256 << 20
+	return ForwardConfig{Queue: q, Timeout: setting.Duration(10 * time.Second)}
+}
+
+// plainForward has no methods, so decoding into it does not recurse.
+type plainForward ForwardConfig
+
+// UnmarshalYAML fills the defaults, then the keys present.
+func (c *ForwardConfig) UnmarshalYAML(unmarshal func(any) error) error {
+	*c = DefaultForwardConfig()
+	return unmarshal((*plainForward)(c))
+}
+
+// Validate reports every problem of the section, each as a *setting.Error at its key.
+func (c *ForwardConfig) Validate() error {
+	var errs []error
+	for _, e := range setting.Errors(c.Queue.Validate()) {
+		errs = append(errs, &setting.Error{Key: append(setting.At("queue"), e.Key...), Msg: "cluster.forward." + e.Msg})
+	}
+	if c.Timeout <= 0 {
+		errs = append(errs, setting.At("timeout").Errorf("cluster.forward.timeout must be positive, not %s", c.Timeout))
+	}
+	if c.BasicAuth != nil && c.BearerTokenFile != "" {
+		errs = append(errs, setting.At("bearer_token_file").Errorf("cluster.forward: basic_auth and bearer_token_file are mutually exclusive"))
+	}
+	if c.BasicAuth != nil {
+		if c.BasicAuth.Username == "" {
+			errs = append(errs, setting.At("basic_auth", "username").Errorf("cluster.forward.basic_auth.username is required"))
+		}
+		if c.BasicAuth.Password != "" && c.BasicAuth.PasswordFile != "" {
+			errs = append(errs, setting.At("basic_auth", "password_file").Errorf("cluster.forward.basic_auth: password and password_file are mutually exclusive"))
+		}
+	}
+	if t := c.TLS; t != nil && (t.CertFile == "") != (t.KeyFile == "") {
+		errs = append(errs, setting.At("tls", "cert_file").Errorf("cluster.forward.tls: cert_file and key_file go together"))
+	}
+	return errors.Join(errs...)
+}
+
+// clientTLS builds the TLS client configuration, reading its files.
+func (t *TLSConfig) clientTLS() (*tls.Config, error) {
+	c := &tls.Config{ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify, MinVersion: tls.VersionTLS12}
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("cluster.forward.tls.ca_file: %w", err)
+		}
+		c.RootCAs = x509.NewCertPool()
+		if !c.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("cluster.forward.tls.ca_file %s: no PEM certificate in it", t.CAFile)
+		}
+	}
+	if t.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("cluster.forward.tls: %w", err)
+		}
+		c.Certificates = []tls.Certificate{cert}
+	}
+	return c, nil
+}

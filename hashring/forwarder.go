@@ -1,0 +1,313 @@
+package hashring
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/prometheus/prompb"
+
+	"github.com/cardinal-proxy/cardinal/downstream"
+	"github.com/cardinal-proxy/cardinal/remotewrite"
+)
+
+// drainTimeout bounds how long the queues of a ring that was replaced keep sending what they
+// held when it changed.
+const drainTimeout = 2 * time.Minute
+
+// Forwarder is this member's side of forwarding (docs/design.md §5): the ring in force, a
+// remote-write queue to every other member of it, and the rings of senders it has seen. Its
+// methods are safe for concurrent use.
+type Forwarder struct {
+	self    string
+	cfg     ForwardConfig
+	reg     prometheus.Registerer
+	logger  *slog.Logger
+	auth    http.Header
+	tls     *tls.Config
+	scheme  string
+	metrics *forwardMetrics
+
+	cur   atomic.Pointer[peerSet]
+	addrs atomic.Pointer[map[string]string] // member name -> its current host:port
+
+	mu       sync.Mutex
+	draining map[*peerSet]bool
+	senders  map[string]*Ring // rings senders routed by, by version; a few at a time
+	closed   bool
+}
+
+// peerSet is the queues of one ring: one per member, nil for this one.
+type peerSet struct {
+	view  View
+	sinks []*downstream.RemoteWrite
+	sent  []prometheus.Counter // samples forwarded, per member
+}
+
+// NewForwarder returns the forwarder of the member named self, alone in its ring until
+// SetMembers says otherwise, registering its metrics with reg.
+func NewForwarder(self string, cfg ForwardConfig, reg prometheus.Registerer, logger *slog.Logger) (*Forwarder, error) {
+	if err := ValidateName(self); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	f := &Forwarder{
+		self: self, cfg: cfg, reg: reg, logger: logger, scheme: "http",
+		metrics: newForwardMetrics(reg), draining: map[*peerSet]bool{}, senders: map[string]*Ring{},
+	}
+	auth, err := authHeader(cfg)
+	if err != nil {
+		return nil, err
+	}
+	f.auth = auth
+	if cfg.TLS != nil {
+		if f.tls, err = cfg.TLS.clientTLS(); err != nil {
+			return nil, err
+		}
+		f.scheme = "https"
+	}
+	f.addrs.Store(&map[string]string{})
+	f.install(New([]Member{{Name: self}}))
+	return f, nil
+}
+
+// ValidateName checks a member name: it goes in a header list and an URL's host, so it is a
+// DNS name as Kubernetes node names are (letters, digits, '-', '.' and '_').
+func ValidateName(name string) error {
+	if name == "" {
+		return errors.New("the cluster member name is empty: set cluster.name, --cluster.name or $NODE_NAME")
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_') {
+			return fmt.Errorf("cluster member name %q: only letters, digits, '-', '.' and '_' are allowed", name)
+		}
+	}
+	return nil
+}
+
+// authHeader reads the credentials of peer requests.
+func authHeader(cfg ForwardConfig) (http.Header, error) {
+	h := http.Header{}
+	switch {
+	case cfg.BasicAuth != nil:
+		pw := string(cfg.BasicAuth.Password)
+		if f := cfg.BasicAuth.PasswordFile; f != "" {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				return nil, fmt.Errorf("cluster.forward.basic_auth.password_file: %w", err)
+			}
+			pw = strings.TrimSpace(string(b))
+		}
+		r := http.Request{Header: h}
+		r.SetBasicAuth(cfg.BasicAuth.Username, pw)
+	case cfg.BearerTokenFile != "":
+		b, err := os.ReadFile(cfg.BearerTokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("cluster.forward.bearer_token_file: %w", err)
+		}
+		h.Set("Authorization", "Bearer "+strings.TrimSpace(string(b)))
+	}
+	return h, nil
+}
+
+// SetMembers takes the members membership agreed on (this one included or not: it is
+// added). New addresses apply at once, to the next connection; a new set of names is a new
+// ring: series are routed by it from now on, and the queues of the old one send what they
+// hold, then stop.
+func (f *Forwarder) SetMembers(members []Member) {
+	addrs := make(map[string]string, len(members))
+	for _, m := range members {
+		addrs[m.Name] = m.Addr
+	}
+	f.addrs.Store(&addrs)
+	ms := append([]Member{{Name: f.self}}, members...)
+	r := New(ms)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed || r.Version() == f.cur.Load().view.ring.Version() {
+		return
+	}
+	old := f.cur.Load()
+	f.install(r)
+	f.metrics.ringChanges.Inc()
+	f.logger.Info("cluster ring changed", "version", r.VersionString(), "members", r.Len(),
+		"shards_owned", r.ShardsOwned(f.self), "shards_moved", len(Moved(old.view.ring, r)))
+	f.draining[old] = true
+	go f.drain(old)
+}
+
+// install makes r the ring in force, with a queue to each other member. Called with mu held
+// (or before the forwarder is shared).
+func (f *Forwarder) install(r *Ring) {
+	ps := &peerSet{view: NewView(r, f.self), sinks: make([]*downstream.RemoteWrite, r.Len()), sent: make([]prometheus.Counter, r.Len())}
+	header := forwardHeader(f.self, r)
+	for k, v := range f.auth {
+		header[k] = v
+	}
+	for i, m := range r.members {
+		if i == ps.view.self {
+			continue
+		}
+		ps.sinks[i] = downstream.NewPeerRemoteWrite(downstream.PeerEndpoint{
+			Name:       "peer/" + m.Name,
+			URL:        f.scheme + "://" + m.Name + remotewrite.WritePath,
+			DisplayURL: f.scheme + "://" + m.Name + remotewrite.WritePath,
+			Header:     header,
+			Timeout:    time.Duration(f.cfg.Timeout),
+			Transport:  f.transport(),
+		}, f.cfg.Queue, f.reg, f.logger)
+		ps.sinks[i].Start()
+		ps.sent[i] = f.metrics.forwardedSamples.WithLabelValues(m.Name)
+	}
+	f.cur.Store(ps)
+	f.metrics.setRing(r, f.self)
+}
+
+// transport dials a member by its name at the address membership last gave it.
+func (f *Forwarder) transport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = f.tls.Clone()
+	var d net.Dialer
+	t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		name, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, err
+		}
+		target, ok := (*f.addrs.Load())[name]
+		if !ok || target == "" {
+			return nil, fmt.Errorf("no address known for cluster member %q", name)
+		}
+		return d.DialContext(ctx, network, target)
+	}
+	return t
+}
+
+// drain lets the queues of a replaced ring send what they hold.
+func (f *Forwarder) drain(ps *peerSet) {
+	ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	defer cancel()
+	if err := ps.shutdown(ctx); err != nil {
+		f.logger.Error("queues of a replaced ring did not drain", "err", err)
+	}
+	f.mu.Lock()
+	delete(f.draining, ps)
+	f.mu.Unlock()
+}
+
+// Ring returns the ring in force.
+func (f *Forwarder) Ring() *Ring { return f.cur.Load().view.ring }
+
+// Outbox returns an outbox routing by the ring in force.
+func (f *Forwarder) Outbox() *Outbox {
+	ps := f.cur.Load()
+	return &Outbox{View: ps.view, peers: ps}
+}
+
+// Full reports a peer whose queue is full: the receiver then answers 503.
+func (f *Forwarder) Full() (peer string, full bool) {
+	ps := f.cur.Load()
+	for i, s := range ps.sinks {
+		if s != nil && s.Full() {
+			return ps.view.ring.members[i].Name, true
+		}
+	}
+	return "", false
+}
+
+// SenderView returns the view a forwarded request is aggregated by: the sender's ring seen
+// from this member, so that it aggregates exactly the outputs the sender routed to it.
+// disagree is true when the sender's ring is not the one in force here (counted).
+func (f *Forwarder) SenderView(fi ForwardInfo) (v View, disagree bool) {
+	cur := f.cur.Load().view
+	f.metrics.received.WithLabelValues(fi.From).Inc()
+	if fi.Version == cur.ring.VersionString() {
+		return cur, false
+	}
+	f.metrics.disagreements.Inc()
+	f.mu.Lock()
+	r := f.senders[fi.Version]
+	if r == nil {
+		ms := make([]Member, len(fi.Members))
+		for i, n := range fi.Members {
+			ms[i] = Member{Name: n}
+		}
+		r = New(ms)
+		if len(f.senders) >= 8 {
+			clear(f.senders)
+		}
+		f.senders[fi.Version] = r
+	}
+	f.mu.Unlock()
+	return NewView(r, f.self), true
+}
+
+// Pending returns what every peer queue holds, for a checkpoint: after a restart it is routed
+// again, by the ring then in force.
+func (f *Forwarder) Pending() []prompb.TimeSeries {
+	f.mu.Lock()
+	sets := []*peerSet{f.cur.Load()}
+	for ps := range f.draining {
+		sets = append(sets, ps)
+	}
+	f.mu.Unlock()
+	var out []prompb.TimeSeries
+	for _, ps := range sets {
+		for _, s := range ps.sinks {
+			if s != nil {
+				out = append(out, s.Pending()...)
+			}
+		}
+	}
+	return out
+}
+
+// Shutdown sends what the peer queues hold until ctx is done, then drops and counts the rest.
+func (f *Forwarder) Shutdown(ctx context.Context) error {
+	f.mu.Lock()
+	f.closed = true
+	sets := []*peerSet{f.cur.Load()}
+	for ps := range f.draining {
+		sets = append(sets, ps)
+	}
+	f.mu.Unlock()
+	var errs []error
+	for _, ps := range sets {
+		errs = append(errs, ps.shutdown(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// send queues series for the member at index i.
+func (ps *peerSet) send(i int, series []prompb.TimeSeries) {
+	ps.sinks[i].Send(series)
+	ps.sent[i].Add(float64(remotewrite.CountSamples(series)))
+}
+
+func (ps *peerSet) shutdown(ctx context.Context) error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(ps.sinks))
+	for i, s := range ps.sinks {
+		if s == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.Shutdown(ctx)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}

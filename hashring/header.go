@@ -1,0 +1,91 @@
+package hashring
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+)
+
+// The headers of a forwarded request: who sent it, and the ring it routed by (its version and
+// its member names), so that the owner aggregates exactly what the sender meant it to even
+// when the two do not agree on the ring yet.
+const (
+	HeaderForwardedBy = "X-Cardinal-Forwarded-By"
+	HeaderRingVersion = "X-Cardinal-Ring-Version"
+	HeaderRingMembers = "X-Cardinal-Ring-Members"
+)
+
+// ForwardInfo is what a forwarded request says about its sender.
+type ForwardInfo struct {
+	// From is the sender's member name.
+	From string
+	// Version is the sender's ring version (Ring.VersionString).
+	Version string
+	// Members are the names of the sender's ring, sorted.
+	Members []string
+}
+
+// ParseForwardInfo reads the forwarding headers; ok is false for a request an agent sent.
+func ParseForwardInfo(h http.Header) (fi ForwardInfo, ok bool, err error) {
+	from := h.Get(HeaderForwardedBy)
+	if from == "" {
+		return ForwardInfo{}, false, nil
+	}
+	fi = ForwardInfo{From: from, Version: h.Get(HeaderRingVersion)}
+	if m := h.Get(HeaderRingMembers); m != "" {
+		fi.Members = strings.Split(m, ",")
+	}
+	if len(fi.Members) == 0 || fi.Version == "" {
+		return fi, true, fmt.Errorf("a request forwarded by %q lacks %s or %s", from, HeaderRingVersion, HeaderRingMembers)
+	}
+	return fi, true, nil
+}
+
+// header returns the headers a sender routing by r sets.
+func forwardHeader(self string, r *Ring) http.Header {
+	names := make([]string, 0, r.Len())
+	for _, m := range r.members {
+		names = append(names, m.Name)
+	}
+	h := http.Header{}
+	h.Set(HeaderForwardedBy, self)
+	h.Set(HeaderRingVersion, r.VersionString())
+	h.Set(HeaderRingMembers, strings.Join(names, ","))
+	return h
+}
+
+type forwardKey struct{}
+
+// WithForwardInfo returns ctx carrying fi, for the receiver to tell the appender that a
+// request was forwarded.
+func WithForwardInfo(ctx context.Context, fi ForwardInfo) context.Context {
+	return context.WithValue(ctx, forwardKey{}, fi)
+}
+
+// ForwardInfoFrom returns the ForwardInfo ctx carries, if any.
+func ForwardInfoFrom(ctx context.Context) (ForwardInfo, bool) {
+	fi, ok := ctx.Value(forwardKey{}).(ForwardInfo)
+	return fi, ok
+}
+
+// Receiver wraps the remote-write handler: a request with the forwarding headers is marked
+// as forwarded (its ForwardInfo in the request's context) for the appender, and one whose
+// headers are incomplete is refused with 400.
+func (f *Forwarder) Receiver(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fi, ok, err := ParseForwardInfo(r.Header)
+		if !ok {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if r.ContentLength > 0 {
+			f.metrics.receivedBytes.WithLabelValues(fi.From).Add(float64(r.ContentLength))
+		}
+		next.ServeHTTP(w, r.WithContext(WithForwardInfo(r.Context(), fi)))
+	})
+}
