@@ -311,3 +311,11 @@ func (ps *peerSet) shutdown(ctx context.Context) error {
 	wg.Wait()
 	return errors.Join(errs...)
 }
+
+// Prober returns the prober membership asks peers' identities with: the scheme, TLS
+// settings and credentials of forwarding.
+func (f *Forwarder) Prober() HTTPProber {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = f.tls.Clone()
+	return HTTPProber{Client: &http.Client{Transport: t}, Scheme: f.scheme, Header: f.auth.Clone()}
+}

@@ -25,6 +25,7 @@ import (
 	"github.com/cardinal-proxy/cardinal/cmd/cardinal/websecurity"
 	"github.com/cardinal-proxy/cardinal/config"
 	"github.com/cardinal-proxy/cardinal/downstream"
+	"github.com/cardinal-proxy/cardinal/hashring"
 	"github.com/cardinal-proxy/cardinal/remotewrite"
 	"github.com/cardinal-proxy/cardinal/wal"
 )
@@ -41,6 +42,7 @@ type flags struct {
 	flushTick       time.Duration
 	logLevel        string
 	logFormat       string
+	clusterName     string
 }
 
 // newFlagSet defines the proxy's flags; parsing fills the returned flags.
@@ -58,6 +60,7 @@ func newFlagSet() (*flag.FlagSet, *flags) {
 	fs.DurationVar(&f.flushTick, "aggregator.flush-tick", time.Second, "How often windows are checked for closing.")
 	fs.StringVar(&f.logLevel, "log.level", "info", "Log level: debug, info, warn, error.")
 	fs.StringVar(&f.logFormat, "log.format", "logfmt", "Log format: logfmt or json.")
+	fs.StringVar(&f.clusterName, "cluster.name", "", "This member's name in the cluster (default: cluster.name, $NODE_NAME, the host name); it must not change across restarts.")
 	return fs, f
 }
 
@@ -94,15 +97,16 @@ func newLogger(f *flags, w io.Writer) (*slog.Logger, error) {
 
 // server is one running proxy: its configuration, aggregator, downstreams and HTTP server.
 type server struct {
-	flags  *flags
-	logger *slog.Logger
-	reg    *prometheus.Registry
-	agg    *aggregator.Aggregator
-	sinks  downstream.Fanout
-	router *router.Router
-	wal    *wal.Log              // nil without a WAL
-	web    *websecurity.Security // nil without --web.config.file
-	ready  atomic.Bool
+	flags   *flags
+	logger  *slog.Logger
+	reg     *prometheus.Registry
+	agg     *aggregator.Aggregator
+	sinks   downstream.Fanout
+	router  *router.Router
+	wal     *wal.Log              // nil without a WAL
+	web     *websecurity.Security // nil without --web.config.file
+	cluster *clusterNode          // nil without a cluster section
+	ready   atomic.Bool
 
 	reloader *reload.Reloader
 }
@@ -171,10 +175,18 @@ func runServer(ctx context.Context, f *flags, logger *slog.Logger) error {
 			}
 		}()
 	}
+	var fwd *hashring.Forwarder
+	if cfg.Cluster != nil {
+		if err := s.startCluster(ctx, cfg.Cluster); err != nil {
+			return fmt.Errorf("cluster: %w", err)
+		}
+		fwd = s.cluster.forwarder
+	}
 	s.router = router.New(router.Options{
 		Aggregator:      s.agg,
 		Sinks:           s.sinks,
 		WAL:             s.wal,
+		Cluster:         fwd,
 		Limits:          cfg.Server.Limits.Limits(),
 		MaxRequestBytes: int(cfg.Server.MaxRequestBytes),
 		Logger:          logger,
@@ -232,6 +244,9 @@ func runServer(ctx context.Context, f *flags, logger *slog.Logger) error {
 	defer func() { stopCheckpoints(); <-checkpointsDone }()
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
+	if s.cluster != nil {
+		go s.cluster.run(watchCtx)
+	}
 	go s.reloader.Run(watchCtx, reload.NotifyHUP(watchCtx), f.checkInterval)
 
 	serveErr := make(chan error, 1)
@@ -269,12 +284,17 @@ func (s *server) shutdown(srv *http.Server, stopFlush context.CancelFunc, flushD
 	} else {
 		s.agg.Flush(true)
 	}
+	var clusterErr error
+	if s.cluster != nil {
+		// What waits for peers was checkpointed with a WAL; now it is sent while there is time.
+		clusterErr = s.cluster.forwarder.Shutdown(ctx)
+	}
 	sinkErr := s.sinks.Shutdown(ctx)
 	if s.wal != nil {
 		walErr = errors.Join(walErr, s.wal.Close())
 		s.wal = nil
 	}
-	if err := errors.Join(httpErr, sinkErr, walErr); err != nil {
+	if err := errors.Join(httpErr, clusterErr, sinkErr, walErr); err != nil {
 		return fmt.Errorf("shutdown incomplete: %w", err)
 	}
 	s.logger.Info("shutdown complete")

@@ -11,6 +11,7 @@ import (
 // --web.config.file when it asks for one.
 func (s *server) routes(rw http.Handler) http.Handler {
 	mux := http.NewServeMux()
+	rw = s.clusterRoutes(mux, rw)
 	mux.Handle("/api/v1/write", rw)
 	mux.Handle("/api/v1/push", rw)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))

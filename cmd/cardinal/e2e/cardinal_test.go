@@ -82,9 +82,15 @@ func startCardinal(t testing.TB, configYAML string, extraFlags ...string) *cardi
 // with the same conventions as startCardinal.
 func startCardinalWithConfig(t testing.TB, configPath string, extraFlags ...string) *cardinalServer {
 	t.Helper()
+	return startCardinalAt(t, fmt.Sprintf("127.0.0.1:%d", freePort(t)), configPath, extraFlags...)
+}
+
+// startCardinalAt is startCardinalWithConfig listening on addr, for a test that must know
+// the address before cardinal starts (the peers of a cluster).
+func startCardinalAt(t testing.TB, addr, configPath string, extraFlags ...string) *cardinalServer {
+	t.Helper()
 	bin := buildCardinal(t)
 	dir := t.TempDir()
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	args := append([]string{"--config.file=" + configPath, "--web.listen-address=" + addr}, extraFlags...)
 	c := &cardinalServer{
 		URL:        "http://" + addr,

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/cardinal-proxy/cardinal/hashring"
+)
+
+// clusterNode is this cardinal's membership of a cluster: who the members are, and the
+// forwarding of what they own to them (docs/design.md §5).
+type clusterNode struct {
+	name       string
+	forwarder  *hashring.Forwarder
+	membership *hashring.Membership
+}
+
+// memberName is the name this cardinal goes by in its cluster: --cluster.name, else
+// cluster.name, else $NODE_NAME (the Downward API's spec.nodeName in deploy/), else the host
+// name. It must not change across restarts: the ring is built from names.
+func memberName(flag string, cfg *hashring.Config) (string, error) {
+	for _, n := range []string{flag, cfg.Name, os.Getenv("NODE_NAME")} {
+		if n != "" {
+			return n, hashring.ValidateName(n)
+		}
+	}
+	h, err := os.Hostname()
+	if err != nil {
+		return "", fmt.Errorf("cluster member name: set --cluster.name or $NODE_NAME (no host name: %w)", err)
+	}
+	return h, hashring.ValidateName(h)
+}
+
+// startCluster builds the node and runs its first membership round, so that the ring is
+// known before the write-ahead log is replayed and requests arrive: a whole cluster started
+// together agrees at once (peers that answer ready in the first round join without waiting).
+func (s *server) startCluster(ctx context.Context, cfg *hashring.Config) error {
+	name, err := memberName(s.flags.clusterName, cfg)
+	if err != nil {
+		return err
+	}
+	fwd, err := hashring.NewForwarder(name, cfg.Forward, s.reg, s.logger)
+	if err != nil {
+		return err
+	}
+	discoverers, err := hashring.NewDiscoverers(*cfg, net.DefaultResolver)
+	if err != nil {
+		return err
+	}
+	m, err := hashring.NewMembership(hashring.Member{Name: name}, *cfg, discoverers, fwd.Prober(), time.Now, s.logger)
+	if err != nil {
+		return err
+	}
+	first, cancel := context.WithTimeout(ctx, time.Duration(cfg.ProbeTimeout)+time.Second)
+	defer cancel()
+	if err := m.Refresh(first); err != nil {
+		s.logger.Warn("cluster: the first discovery round failed; starting alone until one succeeds", "err", err)
+	}
+	fwd.SetMembers(m.Members())
+	s.cluster = &clusterNode{name: name, forwarder: fwd, membership: m}
+	s.logger.Info("cluster member", "name", name, "members", fwd.Ring().Len(), "ring", fwd.Ring().VersionString())
+	return nil
+}
+
+// run keeps the membership current and hands each new member set to the forwarder, until
+// ctx ends.
+func (c *clusterNode) run(ctx context.Context) {
+	go c.membership.Run(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.membership.Changes():
+			c.forwarder.SetMembers(c.membership.Members())
+		}
+	}
+}
+
+// identity is what this member tells its peers about itself.
+func (s *server) identity() hashring.Identity {
+	return hashring.Identity{Name: s.cluster.name, Ready: s.ready.Load(), RingVersion: s.cluster.forwarder.Ring().VersionString()}
+}
+
+// clusterRoutes adds the cluster's endpoints and marks forwarded requests; without a
+// cluster it returns rw as it is.
+func (s *server) clusterRoutes(mux *http.ServeMux, rw http.Handler) http.Handler {
+	if s.cluster == nil {
+		return rw
+	}
+	mux.Handle(hashring.IdentityPath, hashring.IdentityHandler(s.identity))
+	return s.cluster.forwarder.Receiver(rw)
+}

@@ -1,0 +1,312 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/golang/snappy"
+	"github.com/prometheus/prometheus/prompb"
+)
+
+// The cluster test (issue 18) holds a cluster of cardinals to docs/design.md §5: agents write
+// to the member on their own node, each member aggregates the outputs it owns and forwards
+// the rest, and Prometheus receives every output series from exactly one member, window by
+// window exactly what one cardinal fed everything would write, through a rolling restart of
+// every member.
+
+const clusterMembers = 3
+
+// clusterMember is one cardinal of the test's cluster, with the proxy that records what it
+// writes to Prometheus.
+type clusterMember struct {
+	name  string
+	addr  string
+	card  *cardinalServer
+	proxy *crashProxy
+}
+
+// startCluster starts n members that know each other by a static peer list, each writing to
+// Prometheus through a crashProxy of its own and keeping a WAL, and waits until every one
+// routes by a ring of all n.
+func startCluster(t *testing.T, promWriteURL string, n int, extraYAML string) []*clusterMember {
+	t.Helper()
+	members := make([]*clusterMember, n)
+	var peers []string
+	for i := range members {
+		members[i] = &clusterMember{name: fmt.Sprintf("node-%d", i), addr: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+		peers = append(peers, members[i].addr)
+	}
+	for _, m := range members {
+		m.proxy = startCrashProxy(t, promWriteURL)
+		dir := t.TempDir()
+		cfg := fmt.Sprintf(`
+aggregator:
+  flush_interval: %s
+  flush_delay: 8s
+downstream:
+  remote_write:
+    - url: %s
+      name: prom
+      timeout: 2s
+      queue: {min_backoff: 20ms, max_backoff: 200ms}
+wal:
+  dir: %s
+  checkpoint_interval: 2s
+cluster:
+  name: %s
+  peers: [%s]
+  refresh_interval: 1s
+  probe_timeout: 1s
+  join_after: 2s
+  leave_after: 2m
+  forward:
+    queue: {min_backoff: 20ms, max_backoff: 200ms}
+rules:
+  - metric_name: crash_requests_total
+    type: counter
+    drop_labels: [pod]
+  - metric_name: crash_inflight
+    type: gauge
+    drop_labels: [pod]
+%s`, crashInterval, m.proxy.URL, filepath.Join(dir, "wal"), m.name, strings.Join(peers, ", "), extraYAML)
+		path := filepath.Join(dir, "cardinal.yaml")
+		if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		m.card = startCardinalAt(t, m.addr, path, "--aggregator.flush-tick=200ms")
+	}
+	for _, m := range members {
+		waitMembers(t, m, n)
+	}
+	return members
+}
+
+// waitMembers waits until m routes by a ring of n members.
+func waitMembers(t *testing.T, m *clusterMember, n int) {
+	t.Helper()
+	eventually(t, 30*time.Second, m.name+" sees the whole cluster", func() (bool, error) {
+		got := metricValue(m.card.selfMetrics(), "cardinal_cluster_members")
+		return got == float64(n), fmt.Errorf("%s: cardinal_cluster_members %v, want %d", m.name, got, n)
+	})
+}
+
+// metricValue returns the value of an unlabelled metric in a /metrics text, or -1.
+func metricValue(text, name string) float64 {
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` (\S+)$`).FindStringSubmatch(text)
+	if m == nil {
+		return -1
+	}
+	v, err := strconv.ParseFloat(m[1], 64)
+	if err != nil {
+		return -1
+	}
+	return v
+}
+
+// TestCluster_members_together_equal_one_through_a_rolling_restart runs three members with
+// agents on every node: each input series (a pod) is written to one member, the one of its
+// node, so every output has inputs on every member. Halfway through, every member is
+// restarted in turn (SIGTERM, as a rolling update does). At the end every output series
+// must be, window by window, exactly the running total (or sum) of the acknowledged inputs,
+// written by exactly one member, with no counter reset and no 4xx from Prometheus.
+func TestCluster_members_together_equal_one_through_a_rolling_restart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster test: -short: not starting Prometheus and cardinal")
+	}
+	prom := startPrometheus(t, prometheusOptions{})
+	members := startCluster(t, prom.WriteURL, clusterMembers, "")
+
+	hist := newCrashHistory(time.Now().Truncate(crashStep))
+	snd := startClusterSender(members, hist)
+	time.Sleep(20 * time.Second)
+	for _, m := range members {
+		if code := m.card.Stop(); code != 0 {
+			t.Errorf("%s exited with %d after SIGTERM, want 0", m.name, code)
+		}
+		m.card.Start()
+		waitMembers(t, m, clusterMembers)
+		t.Logf("%s restarted", m.name)
+		time.Sleep(5 * time.Second)
+		if err := snd.err(); err != nil {
+			t.Fatalf("sender: %v", err)
+		}
+	}
+	time.Sleep(10 * time.Second)
+	snd.stop()
+	if err := snd.err(); err != nil {
+		t.Fatalf("sender: %v", err)
+	}
+	reqs := snd.sent()
+	last := reqs[len(reqs)-1].ts
+	t.Logf("sender: %d steps acknowledged, %d retries", len(reqs), snd.retries.Load())
+	checkClusterOutput(t, prom, members, reqs, last)
+
+	for _, m := range members {
+		metrics := m.card.selfMetrics()
+		t.Logf("%s: forwarded %s, disagreements %v", m.name,
+			strings.Join(regexp.MustCompile(`(?m)^cardinal_cluster_forwarded_samples_total.*$`).FindAllString(metrics, -1), "; "),
+			metricValue(metrics, "cardinal_cluster_ring_disagreements_total"))
+		if !strings.Contains(metrics, "cardinal_cluster_forwarded_samples_total") {
+			t.Errorf("%s forwarded nothing: the test does not exercise forwarding", m.name)
+		}
+	}
+}
+
+// checkClusterOutput waits until every output reached the window of the last sample, then
+// checks each output series against crashExpected, that none was reset, that each was
+// written by exactly one member, and that Prometheus refused nothing.
+func checkClusterOutput(t *testing.T, prom *prometheusServer, members []*clusterMember, reqs []crashRequest, last int64) {
+	t.Helper()
+	want := crashExpected(reqs)
+	lastK := windowEnd(last)
+	eventually(t, 60*time.Second, "every output's window of the last sample at Prometheus", func() (bool, error) {
+		n := 0
+		for _, m := range members {
+			n += m.proxy.outputsAtOrAfter(lastK)
+		}
+		return n == len(want), fmt.Errorf("%d of %d outputs reached %s", n, len(want), fmtMs(lastK))
+	})
+	got := queryMatrix(t, prom.URL, `{__name__=~"crash_requests_total|crash_inflight"}[2h]`, time.Now())
+	if len(got) != len(want) {
+		t.Fatalf("Prometheus holds %d output series, want %d: %v", len(got), len(want), keys(got))
+	}
+	for key, cum := range want {
+		points, ok := got[key]
+		if !ok {
+			t.Errorf("output %s missing at Prometheus (have %v)", key, keys(got))
+			continue
+		}
+		checkCrashOutput(t, key, points, cum, lastK, strings.Contains(key, "crash_inflight"))
+	}
+	for key, v := range query(t, prom.URL, `resets(crash_requests_total[2h])`, time.Now()) {
+		if v != 0 {
+			t.Errorf("resets(%s[2h]) = %v, want 0", key, v)
+		}
+	}
+	writers := map[string][]string{}
+	for _, m := range members {
+		m.proxy.mu.Lock()
+		for key := range m.proxy.stored {
+			writers[key] = append(writers[key], m.name)
+		}
+		m.proxy.mu.Unlock()
+		m.proxy.check(t)
+	}
+	for key, ws := range writers {
+		if len(ws) != 1 {
+			t.Errorf("output %s was written by %v, want exactly one member", key, ws)
+		}
+	}
+	if len(writers) != len(want) {
+		t.Errorf("%d output series were written, want %d", len(writers), len(want))
+	}
+}
+
+// clusterSender is the agents of every node: each step's request is split by pod, a pod's
+// series going to the member of its node (pod slot modulo the members), and each part is
+// retried until that member acknowledges it, as an agent does.
+type clusterSender struct {
+	retries atomic.Int64
+	quit    chan struct{}
+	done    chan struct{}
+
+	mu       sync.Mutex
+	requests []crashRequest
+	failure  error
+}
+
+func startClusterSender(members []*clusterMember, h *crashHistory) *clusterSender {
+	s := &clusterSender{quit: make(chan struct{}), done: make(chan struct{})}
+	client := &http.Client{Timeout: 5 * time.Second}
+	go func() {
+		defer close(s.done)
+		for {
+			series, ms := h.next()
+			for time.Now().UnixMilli() < ms+crashStep.Milliseconds() { // live
+				select {
+				case <-s.quit:
+					return
+				case <-time.After(50 * time.Millisecond):
+				}
+			}
+			parts := make([][]prompb.TimeSeries, len(members))
+			for _, ts := range series {
+				node := podNode(ts.Labels, len(members))
+				parts[node] = append(parts[node], ts)
+			}
+			for node, part := range parts {
+				if len(part) == 0 {
+					continue
+				}
+				raw, err := (&prompb.WriteRequest{Timeseries: part}).Marshal()
+				if err != nil {
+					s.fail(err)
+					return
+				}
+				body := snappy.Encode(nil, raw)
+				for attempt := 0; ; attempt++ {
+					code, err := postBody(client, members[node].card.WriteURL, body)
+					if err == nil && code/100 == 2 {
+						break
+					}
+					if err == nil && code != http.StatusServiceUnavailable {
+						s.fail(fmt.Errorf("request at %s to %s: status %d, want 2xx or 503", fmtMs(ms), members[node].name, code))
+						return
+					}
+					s.retries.Add(1)
+					time.Sleep(time.Duration(min(10*(attempt+1), 100)) * time.Millisecond)
+				}
+			}
+			s.mu.Lock()
+			s.requests = append(s.requests, crashRequest{series: series, ts: ms})
+			s.mu.Unlock()
+		}
+	}()
+	return s
+}
+
+// podNode is the node a pod runs on: its slot (the pod name's second number) modulo n.
+func podNode(ls []prompb.Label, n int) int {
+	for _, l := range ls {
+		if l.Name == "pod" {
+			parts := strings.Split(l.Value, "-") // pod-<job>-<slot>-<generation>
+			slot, _ := strconv.Atoi(parts[2])
+			job, _ := strconv.Atoi(parts[1])
+			return (slot + job) % n
+		}
+	}
+	return 0
+}
+
+func (s *clusterSender) fail(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failure = err
+}
+
+func (s *clusterSender) err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failure
+}
+
+func (s *clusterSender) stop() {
+	close(s.quit)
+	<-s.done
+}
+
+func (s *clusterSender) sent() []crashRequest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.requests)
+}
