@@ -1,0 +1,525 @@
+package hashring
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// fakeClock is a time source the test moves by hand.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// fakeDiscoverer finds what the test sets, or fails with err.
+type fakeDiscoverer struct {
+	mu    sync.Mutex
+	peers []string
+	err   error
+	calls int
+}
+
+func (d *fakeDiscoverer) set(peers []string, err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.peers, d.err = peers, err
+}
+
+func (d *fakeDiscoverer) Discover(context.Context) ([]string, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.calls++
+	return slices.Clone(d.peers), d.err
+}
+
+// fakeProber answers with the identity set for an address; other addresses refuse.
+type fakeProber struct {
+	mu  sync.Mutex
+	ids map[string]Identity
+}
+
+func (p *fakeProber) set(addr string, id Identity) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.ids[addr] = id
+}
+
+func (p *fakeProber) remove(addr string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.ids, addr)
+}
+
+func (p *fakeProber) Probe(ctx context.Context, addr string) (Identity, error) {
+	if err := ctx.Err(); err != nil {
+		return Identity{}, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	id, ok := p.ids[addr]
+	if !ok {
+		return Identity{}, fmt.Errorf("dial %s: connection refused", addr)
+	}
+	return id, nil
+}
+
+// cluster is a Membership of "self" with fake discovery, probing and time, and peers
+// a, b, c, ... at 10.0.0.1:9090, 10.0.0.2:9090, ... that answer ready.
+type cluster struct {
+	t      *testing.T
+	m      *Membership
+	clock  *fakeClock
+	disc   *fakeDiscoverer
+	prober *fakeProber
+}
+
+var self = Member{Name: "self", Addr: "10.0.0.100:9090"}
+
+func newCluster(t *testing.T, peers ...string) *cluster {
+	t.Helper()
+	c := &cluster{
+		t:      t,
+		clock:  &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)},
+		disc:   &fakeDiscoverer{},
+		prober: &fakeProber{ids: map[string]Identity{}},
+	}
+	var addrs []string
+	for _, name := range peers {
+		c.prober.set(addrOf(name), Identity{Name: name, Ready: true})
+		addrs = append(addrs, addrOf(name))
+	}
+	c.disc.set(addrs, nil)
+	m, err := NewMembership(self, DefaultConfig(), []Discoverer{c.disc}, c.prober, c.clock.now, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.m = m
+	return c
+}
+
+// addrOf is the address of the test peer called name ("a" is 10.0.0.1:9090).
+func addrOf(name string) string { return fmt.Sprintf("10.0.0.%d:9090", name[0]-'a'+1) }
+
+// discover makes discovery find exactly these peers.
+func (c *cluster) discover(names ...string) {
+	var addrs []string
+	for _, n := range names {
+		addrs = append(addrs, addrOf(n))
+	}
+	c.disc.set(addrs, nil)
+}
+
+// round advances the clock by d and runs a round that must succeed.
+func (c *cluster) round(d time.Duration) {
+	c.t.Helper()
+	c.clock.advance(d)
+	if err := c.m.Refresh(c.t.Context()); err != nil {
+		c.t.Fatalf("Refresh: %v", err)
+	}
+}
+
+// want fails unless the members are self and names.
+func (c *cluster) want(when string, names ...string) {
+	c.t.Helper()
+	var got []string
+	for _, m := range c.m.Members() {
+		if m.Name != "self" {
+			got = append(got, m.Name)
+		}
+	}
+	if !slices.Equal(got, names) || c.m.Ring().Index("self") < 0 {
+		c.t.Fatalf("%s: members besides self are %v, want %v (all: %v)", when, got, names, c.m.Members())
+	}
+}
+
+// changed reports whether a change was signalled since the last call.
+func (c *cluster) changed() bool {
+	select {
+	case <-c.m.Changes():
+		return true
+	default:
+		return false
+	}
+}
+
+func TestMembershipStartsAsSelfAlone(t *testing.T) {
+	c := newCluster(t, "a")
+	if got := c.m.Members(); !slices.Equal(got, []Member{self}) {
+		t.Fatalf("before any round, Members() = %v", got)
+	}
+	if c.changed() {
+		t.Error("a change was signalled before any round")
+	}
+	if _, err := NewMembership(Member{Addr: "x:1"}, DefaultConfig(), []Discoverer{c.disc}, c.prober, nil, nil); err == nil {
+		t.Error("a member without a name was accepted")
+	}
+	if _, err := NewMembership(self, DefaultConfig(), nil, c.prober, nil, nil); err == nil {
+		t.Error("a membership without discovery was accepted")
+	}
+}
+
+func TestMembershipStartUpAdmitsReadyPeersAtOnce(t *testing.T) {
+	c := newCluster(t, "a", "b", "c")
+	c.prober.set(addrOf("c"), Identity{Name: "c", Ready: false})
+	c.round(0)
+	c.want("first round", "a", "b")
+	if !c.changed() {
+		t.Error("the first joins were not signalled")
+	}
+	c.prober.set(addrOf("c"), Identity{Name: "c", Ready: true})
+	c.round(20 * time.Second)
+	c.want("c ready 20s after the first round, within join_after of it", "a", "b", "c")
+
+	c.prober.set(addrOf("d"), Identity{Name: "d", Ready: true})
+	c.discover("a", "b", "c", "d")
+	c.round(10 * time.Second) // 30s after the first round: start-up is over
+	c.want("d first seen after start-up", "a", "b", "c")
+	c.round(20 * time.Second)
+	c.want("d ready for 20s", "a", "b", "c")
+	if s := c.m.Stats(); s.Candidates != 1 || s.Members != 4 {
+		t.Errorf("Stats: %d candidates and %d members, want 1 and 4", s.Candidates, s.Members)
+	}
+	c.changed()
+	c.round(10 * time.Second)
+	c.want("d ready for join_after", "a", "b", "c", "d")
+	if !c.changed() {
+		t.Error("d's join was not signalled")
+	}
+	if s := c.m.Stats(); s.Joins != 4 || s.Candidates != 0 || s.Members != 5 || s.RingVersion != New(c.m.Members()).VersionString() {
+		t.Errorf("Stats = %+v", s)
+	}
+}
+
+func TestMembershipJoinNeedsReadinessWithoutABreak(t *testing.T) {
+	for _, interruption := range []struct {
+		name  string
+		start func(*cluster)
+		end   func(*cluster)
+	}{
+		{"not_ready", func(c *cluster) { c.prober.set(addrOf("b"), Identity{Name: "b"}) },
+			func(c *cluster) { c.prober.set(addrOf("b"), Identity{Name: "b", Ready: true}) }},
+		{"not_discovered", func(c *cluster) { c.discover("a") }, func(c *cluster) { c.discover("a", "b") }},
+		{"probe_failing", func(c *cluster) { c.prober.remove(addrOf("b")) },
+			func(c *cluster) { c.prober.set(addrOf("b"), Identity{Name: "b", Ready: true}) }},
+	} {
+		t.Run(interruption.name, func(t *testing.T) {
+			c := newCluster(t, "a")
+			c.round(0)
+			c.round(time.Minute) // start-up is over
+			c.prober.set(addrOf("b"), Identity{Name: "b", Ready: true})
+			c.discover("a", "b")
+			c.round(10 * time.Second) // b ready since T
+			interruption.start(c)
+			c.round(10 * time.Second) // T+10s: the break
+			interruption.end(c)
+			c.round(10 * time.Second) // ready again since T+20s
+			c.round(10 * time.Second)
+			c.round(10 * time.Second) // T+40s: 30s after T, 20s after the break
+			c.want("30s after b was first ready, with a break", "a")
+			c.round(10 * time.Second) // T+50s
+			c.want("30s after the break", "a", "b")
+		})
+	}
+}
+
+func TestMembershipLeaveAfterUnseenForLeaveAfter(t *testing.T) {
+	for _, unseen := range []struct {
+		name string
+		make func(*cluster)
+		undo func(*cluster)
+	}{
+		{"not_discovered", func(c *cluster) { c.discover("a") }, func(c *cluster) { c.discover("a", "b") }},
+		{"probe_failing", func(c *cluster) { c.prober.remove(addrOf("b")) },
+			func(c *cluster) { c.prober.set(addrOf("b"), Identity{Name: "b", Ready: true}) }},
+		{"not_ready", func(c *cluster) { c.prober.set(addrOf("b"), Identity{Name: "b"}) },
+			func(c *cluster) { c.prober.set(addrOf("b"), Identity{Name: "b", Ready: true}) }},
+	} {
+		t.Run(unseen.name, func(t *testing.T) {
+			c := newCluster(t, "a", "b")
+			c.round(0)
+			c.want("start", "a", "b")
+			c.changed()
+
+			unseen.make(c)
+			c.round(time.Minute) // unseen since T
+			for range 23 {
+				c.round(10 * time.Second)
+			}
+			c.want("unseen for 3m50s", "a", "b")
+			unseen.undo(c)
+			c.round(10 * time.Second) // T+4m: seen again, the run is broken
+			unseen.make(c)
+			c.round(10 * time.Second) // unseen since T+4m10s
+			c.round(4*time.Minute + 50*time.Second)
+			c.want("unseen for 4m50s since the break", "a", "b")
+			if c.changed() {
+				t.Fatal("a change was signalled while b stayed")
+			}
+			c.round(10 * time.Second)
+			c.want("unseen for leave_after", "a")
+			if !c.changed() {
+				t.Error("b's leave was not signalled")
+			}
+			if s := c.m.Stats(); s.Leaves != 1 || s.Members != 2 {
+				t.Errorf("Stats: %d leaves, %d members; want 1 and 2", s.Leaves, s.Members)
+			}
+		})
+	}
+}
+
+func TestMembershipFailedDiscoveryChangesNothing(t *testing.T) {
+	blip := errors.New("lookup cardinal on 10.96.0.10:53: server misbehaving")
+
+	t.Run("members_stay_through_a_long_outage", func(t *testing.T) {
+		c := newCluster(t, "a", "b")
+		c.round(0)
+		c.changed()
+		before := c.m.Ring()
+		c.disc.set(nil, blip)
+		for range 60 { // 10 minutes, twice leave_after
+			c.clock.advance(10 * time.Second)
+			if err := c.m.Refresh(t.Context()); !errors.Is(err, blip) {
+				t.Fatalf("Refresh during the outage returned %v", err)
+			}
+		}
+		c.want("after 10 minutes of failed lookups", "a", "b")
+		if c.m.Ring() != before || c.changed() {
+			t.Error("the ring changed during the outage")
+		}
+		if s := c.m.Stats(); s.FailedRounds != 60 || s.Rounds != 61 {
+			t.Errorf("Stats: %d failed of %d rounds, want 60 of 61", s.FailedRounds, s.Rounds)
+		}
+		c.discover("a", "b")
+		c.round(10 * time.Second)
+		c.want("after the outage", "a", "b")
+	})
+
+	t.Run("one_failing_source_of_two", func(t *testing.T) {
+		c := newCluster(t, "a", "b")
+		static, _ := NewStaticDiscoverer([]string{addrOf("a")})
+		m, err := NewMembership(self, DefaultConfig(), []Discoverer{static, c.disc}, c.prober, c.clock.now, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.m = m
+		c.round(0)
+		c.want("both sources", "a", "b")
+		c.disc.set(nil, blip)
+		for range 60 {
+			c.clock.advance(10 * time.Second)
+			if err := c.m.Refresh(t.Context()); err == nil {
+				t.Fatal("a round with a failing source succeeded")
+			}
+		}
+		c.want("static still finds a, the other source fails", "a", "b")
+	})
+
+	t.Run("failed_rounds_neither_break_nor_extend_runs", func(t *testing.T) {
+		c := newCluster(t, "a", "b")
+		c.round(0)
+		c.round(time.Minute) // start-up is over
+		c.prober.set(addrOf("c"), Identity{Name: "c", Ready: true})
+		c.discover("b", "c") // a unseen, c ready, since T
+		c.round(10 * time.Second)
+		c.disc.set(nil, blip)
+		c.clock.advance(20 * time.Second)
+		if err := c.m.Refresh(t.Context()); err == nil {
+			t.Fatal("the blip did not fail the round")
+		}
+		c.discover("b", "c")
+		c.round(10 * time.Second) // T+30s, the last round before it was at T
+		c.want("c ready at T and T+30s with a failed round between; a unseen for 30s", "a", "b", "c")
+		c.disc.set(nil, blip)
+		c.clock.advance(5 * time.Minute)
+		_ = c.m.Refresh(t.Context())
+		c.discover("b", "c")
+		c.round(0) // T+5m30s, and a not seen in any successful round since T
+		c.want("a unseen at T, T+30s and T+5m30s", "b", "c")
+	})
+
+	t.Run("cancelled_round", func(t *testing.T) {
+		c := newCluster(t, "a")
+		c.round(0)
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		c.clock.advance(time.Minute)
+		if err := c.m.Refresh(ctx); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Refresh with a cancelled context returned %v", err)
+		}
+		c.discover()
+		c.round(5*time.Minute - time.Second)
+		c.round(0)
+		c.want("the cancelled round's failed probes did not count as unseen", "a")
+	})
+}
+
+func TestMembershipNewAddressKeepsTheRing(t *testing.T) {
+	c := newCluster(t, "a", "b")
+	c.round(0)
+	c.changed()
+	before := c.m.Ring()
+
+	// b's pod restarts with a new IP: the old address goes away, the new one answers "b".
+	c.prober.remove(addrOf("b"))
+	c.prober.set("10.0.1.7:9090", Identity{Name: "b", Ready: true})
+	c.disc.set([]string{addrOf("a"), "10.0.1.7:9090"}, nil)
+	c.round(10 * time.Second)
+	after := c.m.Ring()
+	if i := after.Index("b"); i < 0 || after.Members()[i].Addr != "10.0.1.7:9090" {
+		t.Fatalf("members after b moved: %v", after.Members())
+	}
+	if after.Version() != before.Version() || len(Moved(before, after)) != 0 {
+		t.Error("a new address changed the ring's version or owners")
+	}
+	if !c.changed() {
+		t.Error("the new address was not signalled")
+	}
+	if s := c.m.Stats(); s.AddressChanges != 1 || s.Joins != 2 || s.Leaves != 0 {
+		t.Errorf("Stats = %+v", s)
+	}
+
+	// Both addresses answer "b" for a while: the current one is kept.
+	c.prober.set(addrOf("b"), Identity{Name: "b", Ready: true})
+	c.disc.set([]string{addrOf("a"), addrOf("b"), "10.0.1.7:9090"}, nil)
+	c.round(10 * time.Second)
+	if got := c.m.Members()[c.m.Ring().Index("b")].Addr; got != "10.0.1.7:9090" || c.changed() {
+		t.Errorf("with two addresses answering b, b is at %s", got)
+	}
+}
+
+func TestMembershipIgnoresAddressesAnsweringWithItsName(t *testing.T) {
+	c := newCluster(t, "a")
+	c.prober.set("10.0.0.10:9090", Identity{Name: "self", Ready: true}) // the Service's address
+	c.disc.set([]string{addrOf("a"), "10.0.0.10:9090"}, nil)
+	c.round(0)
+	c.round(time.Hour)
+	if got := c.m.Members(); !slices.Equal(got, []Member{{Name: "a", Addr: addrOf("a")}, self}) {
+		t.Fatalf("Members() = %v", got)
+	}
+	if s := c.m.Stats(); s.Members != 2 || s.Candidates != 0 || s.Joins != 1 {
+		t.Errorf("Stats: %d members, %d candidates, %d joins; want 2, 0, 1", s.Members, s.Candidates, s.Joins)
+	}
+}
+
+func TestMembershipNamedPeerMustAnswerWithItsName(t *testing.T) {
+	c := newCluster(t)
+	c.prober.set(addrOf("a"), Identity{Name: "x", Ready: true})
+	c.disc.set([]string{"a=" + addrOf("a")}, nil)
+	c.round(0)
+	c.want("a's address answers x")
+	if s := c.m.Stats(); s.NameMismatches != 1 {
+		t.Errorf("NameMismatches = %d, want 1", s.NameMismatches)
+	}
+	c.prober.set(addrOf("a"), Identity{Name: "a", Ready: true})
+	c.round(10 * time.Second)
+	c.want("a's address answers a", "a")
+
+	// One address under two names, from two sources, is nobody's.
+	other := &fakeDiscoverer{peers: []string{"b=" + addrOf("a")}}
+	m, err := NewMembership(self, DefaultConfig(), []Discoverer{c.disc, other}, c.prober, c.clock.now, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.m = m
+	c.round(0)
+	c.want("listed as a and as b")
+}
+
+func TestMembershipChangesAreMerged(t *testing.T) {
+	c := newCluster(t, "a")
+	c.round(0) // a joins
+	c.discover("a", "b")
+	c.prober.set(addrOf("b"), Identity{Name: "b", Ready: true})
+	c.round(10 * time.Second) // b joins
+	if !c.changed() {
+		t.Fatal("no change signalled")
+	}
+	if c.changed() {
+		t.Error("two changes read unread were signalled twice")
+	}
+	c.want("after two joins", "a", "b")
+}
+
+func TestMembershipProbesConcurrentlyWithinProbeTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var addrs []string
+		for i := range 100 {
+			addrs = append(addrs, fmt.Sprintf("10.0.2.%d:9090", i))
+		}
+		var mu sync.Mutex
+		probed := 0
+		hang := proberFunc(func(ctx context.Context, _ string) (Identity, error) {
+			mu.Lock()
+			probed++
+			mu.Unlock()
+			<-ctx.Done()
+			return Identity{}, ctx.Err()
+		})
+		m, err := NewMembership(self, DefaultConfig(), []Discoverer{&fakeDiscoverer{peers: addrs}}, hang, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if err := m.Refresh(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		// 64 probes at a time, each cut at probe_timeout (2s): two waves.
+		if took := time.Since(start); took != 4*time.Second {
+			t.Errorf("a round of 100 hanging probes took %v, want 4s", took)
+		}
+		if s := m.Stats(); probed != 100 || s.ProbeFailures != 100 {
+			t.Errorf("%d probes made, %d failures counted; want 100", probed, s.ProbeFailures)
+		}
+	})
+}
+
+// proberFunc adapts a function to Prober.
+type proberFunc func(ctx context.Context, addr string) (Identity, error)
+
+func (f proberFunc) Probe(ctx context.Context, addr string) (Identity, error) { return f(ctx, addr) }
+
+func TestMembershipRunRefreshesEveryInterval(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		disc := &fakeDiscoverer{peers: []string{addrOf("a")}}
+		prober := &fakeProber{ids: map[string]Identity{addrOf("a"): {Name: "a", Ready: true}}}
+		m, err := NewMembership(self, DefaultConfig(), []Discoverer{disc}, prober, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() {
+			m.Run(ctx)
+			close(done)
+		}()
+		<-m.Changes() // the first round, at once, admits a
+		time.Sleep(35 * time.Second)
+		synctest.Wait()
+		disc.mu.Lock()
+		rounds := disc.calls
+		disc.mu.Unlock()
+		if rounds != 4 {
+			t.Errorf("%d rounds in 35s, want 4 (at 0s, 10s, 20s, 30s)", rounds)
+		}
+		cancel()
+		<-done
+	})
+}
