@@ -52,7 +52,7 @@ func startCluster(t *testing.T, promWriteURL string, n int, extraYAML string) []
 		cfg := fmt.Sprintf(`
 aggregator:
   flush_interval: %s
-  flush_delay: 8s
+  flush_delay: 4s
 downstream:
   remote_write:
     - url: %s
@@ -95,13 +95,13 @@ rules:
 func waitMembers(t *testing.T, m *clusterMember, n int) {
 	t.Helper()
 	eventually(t, 30*time.Second, m.name+" sees the whole cluster", func() (bool, error) {
-		got := metricValue(m.card.selfMetrics(), "cardinal_cluster_members")
+		got := plainMetric(m.card.selfMetrics(), "cardinal_cluster_members")
 		return got == float64(n), fmt.Errorf("%s: cardinal_cluster_members %v, want %d", m.name, got, n)
 	})
 }
 
-// metricValue returns the value of an unlabelled metric in a /metrics text, or -1.
-func metricValue(text, name string) float64 {
+// plainMetric returns the value of an unlabelled metric in a /metrics text, or -1.
+func plainMetric(text, name string) float64 {
 	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` (\S+)$`).FindStringSubmatch(text)
 	if m == nil {
 		return -1
@@ -155,7 +155,7 @@ func TestCluster_members_together_equal_one_through_a_rolling_restart(t *testing
 		metrics := m.card.selfMetrics()
 		t.Logf("%s: forwarded %s, disagreements %v", m.name,
 			strings.Join(regexp.MustCompile(`(?m)^cardinal_cluster_forwarded_samples_total.*$`).FindAllString(metrics, -1), "; "),
-			metricValue(metrics, "cardinal_cluster_ring_disagreements_total"))
+			plainMetric(metrics, "cardinal_cluster_ring_disagreements_total"))
 		if !strings.Contains(metrics, "cardinal_cluster_forwarded_samples_total") {
 			t.Errorf("%s forwarded nothing: the test does not exercise forwarding", m.name)
 		}
