@@ -24,6 +24,9 @@ type Options struct {
 	// keep_input rules. It may be nil.
 	Forward          Sink
 	ForwardUnmatched bool
+	// HandOff receives, after a flush, the state of the outputs SetOwnership says this
+	// member no longer owns, for their owners. It may be nil (the state is then dropped).
+	HandOff func(*Handoff)
 	// FlushTick is how often the flusher looks for windows to close (default 1s).
 	FlushTick time.Duration
 	// MaxFuture is how far ahead of the wall clock a sample may be (default 10m).
@@ -47,6 +50,10 @@ type Aggregator struct {
 
 	mu    sync.Mutex // serialises flushes and rule changes
 	rules []*ruleState
+
+	// own is the Ownership of a cluster member (nil: everything is owned), read by
+	// ingestion under shard locks and by flushes.
+	own atomic.Pointer[Ownership]
 
 	forwardUnmatched atomic.Bool
 	refusedAt        atomic.Int64 // wall clock (ms) of the last request refused for back-pressure
@@ -110,6 +117,7 @@ func (a *Aggregator) SetRules(rs []*rules.Rule) error {
 		if err != nil {
 			return err
 		}
+		st.own = &a.own
 		next = append(next, st)
 	}
 	idx := &ruleIndex{}
@@ -131,7 +139,7 @@ func (a *Aggregator) SetRules(rs []*rules.Rule) error {
 	a.rules = next
 	for _, sts := range old {
 		for _, st := range sts {
-			a.send(a.flushRule(st, true, false))
+			a.send(a.flushRule(st, true, false, nil))
 			a.send(a.retire(st))
 			a.opts.Logger.Info("rule stopped; open windows flushed", "rule", st.rule.Name)
 		}
@@ -171,8 +179,42 @@ func (a *Aggregator) Run(ctx context.Context) {
 func (a *Aggregator) Flush(force bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	var h *Handoff
+	if a.ownership() != nil {
+		h = &Handoff{}
+	}
 	for _, st := range a.rules {
-		a.send(a.flushRule(st, force, force))
+		a.send(a.flushRule(st, force, force, h))
+	}
+	a.handOff(h)
+}
+
+// HandOffNow hands off at once the state of every output this member does not own, without
+// waiting for the next window to close: a cluster calls it when the ring changes.
+func (a *Aggregator) HandOffNow() {
+	own := a.ownership()
+	if own == nil {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	h := &Handoff{}
+	for _, r := range a.rules {
+		for s := range numShards {
+			a.locks[s].Lock()
+			if rs := &r.shards[s]; rs.ready {
+				r.exportUnowned(rs, own, h)
+			}
+			a.locks[s].Unlock()
+		}
+	}
+	a.handOff(h)
+}
+
+// handOff gives a non-empty handoff to Options.HandOff.
+func (a *Aggregator) handOff(h *Handoff) {
+	if h != nil && h.Len() > 0 && a.opts.HandOff != nil {
+		a.opts.HandOff(h)
 	}
 }
 

@@ -55,7 +55,10 @@ func floorDiv(a, b int64) int64 {
 // window-end stamps: no process continues that rule's windows).
 // Each shard is locked once; its closed windows are read out under the lock and the series
 // are built outside it.
-func (a *Aggregator) flushRule(r *ruleState, force, stampNewest bool) []prompb.TimeSeries {
+//
+// With an Ownership, outputs this member does not own are taken out into h before any window
+// closes (they are their owner's to emit), and outputs held for a handoff are not emitted.
+func (a *Aggregator) flushRule(r *ruleState, force, stampNewest bool, h *Handoff) []prompb.TimeSeries {
 	if !r.started.Load() {
 		return nil
 	}
@@ -75,6 +78,7 @@ func (a *Aggregator) flushRule(r *ruleState, force, stampNewest bool) []prompb.T
 	buf := make([]emitted, 0, int(r.outputN.Load())*len(r.outputs)*windows)
 	// One result for every window: outputs see it through an interface, so it is on the heap.
 	res := &windowResult{interval: float64(r.interval) / 1000}
+	own := a.ownership()
 	// A hold is timed from just after Lock to just after Unlock, on the monotonic clock
 	// alone: one clock read inside the hold, where three made up half of it. The time it
 	// spends held is what a request can be made to wait, so it is kept short.
@@ -86,11 +90,14 @@ func (a *Aggregator) flushRule(r *ruleState, force, stampNewest bool) []prompb.T
 		rs := &r.shards[s]
 		if rs.ready {
 			n := len(buf)
+			if own != nil && h != nil {
+				r.exportUnowned(rs, own, h)
+			}
 			for k := rs.closed + 1; k <= target; k++ {
 				if len(rs.outputIdx) == 0 && rs.native == nil {
 					break
 				}
-				buf = r.closeWindow(rs, k, buf, res)
+				buf = r.closeWindow(rs, k, buf, res, own)
 			}
 			rs.closed = max(rs.closed, target)
 			rs.stats.seriesFlushed += uint64(len(buf) - n)
@@ -137,7 +144,10 @@ func appendSeries(out []prompb.TimeSeries, es []emitted) []prompb.TimeSeries {
 // window end, folds the gauge inputs' values, and appends each live output's samples
 // (stamped k·interval) to buf. Outputs left with no input emit a stale marker and are freed.
 // res is scratch for the outputs' results; its interval is the rule's.
-func (r *ruleState) closeWindow(rs *ruleShard, k int64, buf []emitted, res *windowResult) []emitted {
+//
+// own, in a cluster, says which outputs wait for a handoff: they close their windows but
+// emit nothing until it is merged or the wait is over.
+func (r *ruleState) closeWindow(rs *ruleShard, k int64, buf []emitted, res *windowResult, own Ownership) []emitted {
 	end := k * r.interval
 	// A counter rule's inputs matter here only if one may leave: a gauge's are read at every
 	// close. Skipping the pass keeps the flush's time under the shard lock to its outputs.
@@ -154,7 +164,10 @@ func (r *ruleState) closeWindow(rs *ruleShard, k int64, buf []emitted, res *wind
 			o.total += res.acc.increase
 		}
 		res.total = o.total
-		switch r.outputFate(k, o.firstK, o.live, res.acc.samples, res.acc.count, emit) {
+		if o.held && (own == nil || !own.Awaits(o.place)) {
+			r.release(rs, o, uint32(idx)) // no handoff came in time: it goes on from its own state
+		}
+		switch r.outputFate(k, o.firstK, o.live, res.acc.samples, res.acc.count, emit && !o.held) {
 		case fateEmit:
 			for i, co := range r.outputs {
 				if v, ok := co.kind.value(res); ok {
@@ -173,9 +186,19 @@ func (r *ruleState) closeWindow(rs *ruleShard, k int64, buf []emitted, res *wind
 		}
 	}
 	if rs.native != nil {
-		buf = r.closeNativeWindow(rs, k, buf)
+		buf = r.closeNativeWindow(rs, k, buf, own)
 	}
 	return buf
+}
+
+// release stops holding output o (at idx) for a handoff and forgets its inputs' first samples.
+func (r *ruleState) release(rs *ruleShard, o *outputState, idx uint32) {
+	o.held = false
+	for h, f := range rs.firsts {
+		if f.out == idx {
+			delete(rs.firsts, h)
+		}
+	}
 }
 
 // closeInputs is closeWindow's pass over the inputs of a rule shard: it expires those that
@@ -216,7 +239,11 @@ func (r *ruleState) closeInputs(rs *ruleShard, k int64) {
 // two), and appends each live output's samples. An output left with no input emits one stale
 // marker per kind (a histogram whose Sum is the stale NaN, or a float stale NaN for count)
 // and is freed; the native state itself is freed once it holds nothing.
-func (r *ruleState) closeNativeWindow(rs *ruleShard, k int64, buf []emitted) []emitted {
+//
+// Native-histogram state is not handed off (docs/design.md §5): in a cluster, an output this
+// member does not own is neither emitted nor ended with a stale marker here; its owner
+// writes it.
+func (r *ruleState) closeNativeWindow(rs *ruleShard, k int64, buf []emitted, own Ownership) []emitted {
 	r.expireNative(rs, k)
 	ns := rs.native
 	end := k * r.interval
@@ -234,6 +261,14 @@ func (r *ruleState) closeNativeWindow(rs *ruleShard, k int64, buf []emitted) []e
 			o.total.Compact(0)
 		}
 		res.total, res.first = o.total, !o.emitted
+		if own != nil && !own.Owns(r.placeKeyOfOutput(o.labels[0])) {
+			o.emitted = false // not ours to write: no sample, and no stale marker when it ends
+			if r.outputFate(k, o.firstK, o.live, res.acc.samples, res.acc.count, false) == fateEnd {
+				delete(ns.outputs, hash)
+				r.outputN.Add(-1)
+			}
+			continue
+		}
 		switch r.outputFate(k, o.firstK, o.live, res.acc.samples, res.acc.count, emit) {
 		case fateEmit:
 			for i, co := range r.outputs {

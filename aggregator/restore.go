@@ -60,6 +60,11 @@ func (a *Aggregator) Restore(r io.Reader) (RestoreStats, error) {
 	}
 	for _, lr := range loaded {
 		for s := range numShards {
+			for _, o := range lr.shards[s].outputs {
+				if o != nil {
+					o.place = lr.into.placeKeyOfOutput(o.labels[0])
+				}
+			}
 			a.locks[s].Lock()
 			lr.into.shards[s] = lr.shards[s]
 			a.locks[s].Unlock()

@@ -25,6 +25,8 @@ type ruleState struct {
 	grouping nameSet // rule.By when rule.ByMode, else rule.Without
 	oneName  bool    // the rule selects series of one metric name (see metricNames)
 
+	own *atomic.Pointer[Ownership] // the aggregator's, in a cluster; nil for a rule outside one
+
 	placeBase  uint64 // placeSeed: the series-independent part of the rule's placement keys
 	placeNamed bool   // placeByName: the input metric name is part of its placement keys
 
@@ -172,7 +174,23 @@ func (r *ruleState) outputFor(rs *ruleShard, h uint64, lbls []prompb.Label, k in
 		return 0, false
 	}
 	r.outputN.Add(1)
-	return rs.addOutput(newOutputState(h, r.buildOutputLabels(lbls), k)), true
+	o := newOutputState(h, r.buildOutputLabels(lbls), k)
+	o.place = r.placeKeyOfOutput(o.labels[0])
+	if own := r.ownership(); own != nil && own.Awaits(o.place) {
+		o.held = true
+	}
+	return rs.addOutput(o), true
+}
+
+// ownership returns the aggregator's Ownership, or nil (also for a rule outside one).
+func (r *ruleState) ownership() Ownership {
+	if r.own == nil {
+		return nil
+	}
+	if p := r.own.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // releaseInput releases a departing input series' reference on its output; the caller
@@ -280,6 +298,12 @@ func (r *ruleState) ingestNew(rs *ruleShard, e *entry, series []prompb.TimeSerie
 	o.live++
 	r.inputs.Add(1)
 	rs.inputs.insert(e.inHash, inputState{t: t, v: v, out: idx})
+	if o.held && r.counter {
+		if rs.firsts == nil {
+			rs.firsts = map[uint64]firstSample{}
+		}
+		rs.firsts[e.inHash] = firstSample{t: t, v: v, out: idx}
+	}
 	if rs.inputs.len() == 1 {
 		rs.oldestT = t
 	} else {

@@ -21,6 +21,8 @@ type outputState struct {
 	firstK  int64            // first window it has a sample in
 	total   float64          // counter: running total through the last closed window
 	emitted bool             // has emitted a sample (so death needs a stale marker)
+	held    bool             // new after a ring change, waiting for a handoff: not emitted yet
+	place   uint64           // placement key: which member of a cluster owns it
 	wins    []windowAcc      // open windows, sorted by k; in winBuf while there are few
 	winBuf  [2]windowAcc     // usually one or two windows are open: kept in the same memory
 }
@@ -83,6 +85,7 @@ type shardStats struct {
 	dropped       [numDropReasons]uint64
 	resets        uint64
 	seriesFlushed uint64
+	handedOff     uint64 // outputs handed off to another member
 }
 
 // ruleShard is the part of one rule's state that lives under one shard lock: the input and
@@ -104,6 +107,9 @@ type ruleShard struct {
 	outputIdx map[uint64]uint32 // output hash -> index in outputs
 	free      []uint32
 	gone      []uint64 // scratch: inputs leaving at a window close
+	// firsts are the first samples of counter inputs begun in outputs held for a handoff:
+	// their increase from the previous owner's last sample counts once it arrives.
+	firsts map[uint64]firstSample
 
 	// What a window close needs to know to skip reading every input of a counter rule:
 	// oldestT is at most the last timestamp of any input, and staleMarked is set once any

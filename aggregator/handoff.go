@@ -1,0 +1,331 @@
+package aggregator
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/prometheus/prometheus/model/value"
+)
+
+// Ownership tells the flusher which output series this member writes, in a cluster whose
+// ring can change (docs/design.md §5).
+type Ownership interface {
+	// Owns reports whether this member writes the output with placement key key. The
+	// state of an output it does not own is handed off to its owner instead of emitted.
+	Owns(key uint64) bool
+	// Awaits reports whether a handoff of key's state from its previous owner may still
+	// come (this member gained it in a recent ring change): until it comes, or the wait is
+	// over, a new output of key is aggregated but not emitted, so that downstream never
+	// sees it restart from zero.
+	Awaits(key uint64) bool
+}
+
+// SetOwnership makes the flusher hand off the outputs o says this member does not own; nil
+// (the default) owns everything.
+func (a *Aggregator) SetOwnership(o Ownership) {
+	if o == nil {
+		a.own.Store(nil)
+		return
+	}
+	a.own.Store(&o)
+}
+
+// ownership returns the Ownership in force, or nil.
+func (a *Aggregator) ownership() Ownership {
+	if p := a.own.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// handoffMagic opens an encoded Handoff.
+const handoffMagic = "CRDLHOFF\x01"
+
+// Handoff is the state of output series this member no longer owns, taken out of the
+// aggregator by a flush for their owners: per output its labels, running total, open windows
+// and the inputs that feed it (their last samples), which is what the owner needs to go on
+// as if it had aggregated them from the start.
+type Handoff struct {
+	Outputs []HandoffOutput
+}
+
+// HandoffOutput is one output series of a Handoff.
+type HandoffOutput struct {
+	// Key is the output's placement key: it says which member owns it.
+	Key uint64
+	// rule is the fingerprint of the rule; closed the newest window the exporting member
+	// had closed (and emitted, while it owned the output).
+	rule   uint64
+	closed int64
+	out    outputState
+	inputs []handoffInput
+}
+
+type handoffInput struct {
+	hash uint64
+	t    int64
+	v    float64
+}
+
+// Len is the number of output series in h.
+func (h *Handoff) Len() int { return len(h.Outputs) }
+
+// Encode returns the outputs for which keep is true in the form Merge reads, or nil if there
+// are none.
+func (h *Handoff) Encode(keep func(key uint64) bool) []byte {
+	var e shardEncoder
+	e.reset()
+	e.buf = append(e.buf, handoffMagic...)
+	n := 0
+	for i := range h.Outputs {
+		ho := &h.Outputs[i]
+		if !keep(ho.Key) {
+			continue
+		}
+		n++
+		e.u64(ho.rule)
+		e.varint(ho.closed)
+		e.u64(ho.out.hash)
+		e.labelSets(ho.out.labels)
+		e.varint(ho.out.firstK)
+		e.float(ho.out.total)
+		e.bool(ho.out.emitted)
+		e.uvarint(uint64(len(ho.out.wins)))
+		for j := range ho.out.wins {
+			e.window(&ho.out.wins[j])
+		}
+		e.uvarint(uint64(len(ho.inputs)))
+		for _, in := range ho.inputs {
+			e.u64(in.hash)
+			e.varint(in.t)
+			e.float(in.v)
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	return e.buf
+}
+
+// exportUnowned takes out of one rule shard, under its lock, the outputs this member does not
+// own, with the inputs that feed them, and appends them to h.
+func (r *ruleState) exportUnowned(rs *ruleShard, own Ownership, h *Handoff) {
+	var gone map[uint32]int // output index -> its position in h.Outputs
+	for idx, o := range rs.outputs {
+		if o == nil || own.Owns(o.place) {
+			continue
+		}
+		if gone == nil {
+			gone = map[uint32]int{}
+		}
+		gone[uint32(idx)] = len(h.Outputs)
+		h.Outputs = append(h.Outputs, HandoffOutput{Key: o.place, rule: r.rule.Fingerprint, closed: rs.closed, out: *o})
+		// The copy's windows must not share the array of o, which the shard reuses.
+		ho := &h.Outputs[len(h.Outputs)-1]
+		ho.out.wins = append([]windowAcc(nil), o.wins...)
+	}
+	if gone == nil {
+		return
+	}
+	rs.gone = rs.gone[:0]
+	for i := range rs.inputs.slots {
+		s := &rs.inputs.slots[i]
+		if s.key == 0 {
+			continue
+		}
+		in := s.state()
+		if at, ok := gone[in.out]; ok {
+			h.Outputs[at].inputs = append(h.Outputs[at].inputs, handoffInput{hash: s.key, t: in.t, v: in.v})
+			r.inputs.Add(-1)
+			rs.gone = append(rs.gone, s.key)
+		}
+	}
+	for _, key := range rs.gone {
+		rs.inputs.delete(key)
+	}
+	rs.inputs.shrink()
+	for idx := range gone {
+		rs.removeOutput(idx)
+		r.outputN.Add(-1)
+	}
+	rs.stats.handedOff += uint64(len(gone))
+}
+
+// MergeStats is what Merge made of a handoff.
+type MergeStats struct {
+	// Outputs merged; Unknown of them belonged to a rule this member does not have (the
+	// members' rules differ) and were dropped.
+	Outputs, Unknown int
+	// Inputs merged; Bridged of them this member had started too, whose increase across
+	// the change of owner was restored.
+	Inputs, Bridged int
+}
+
+// Merge adds the state of a handoff (Handoff.Encode's) to this member's, output by output,
+// as if this member had aggregated their inputs from the start: running totals and open
+// windows add up, inputs it lacks are taken over, and for an input it began itself after the
+// ring changed, the increase between the previous owner's last sample and its own first is
+// counted. An output it held waiting for the handoff is released.
+func (a *Aggregator) Merge(b []byte) (MergeStats, error) {
+	var st MergeStats
+	if len(b) < len(handoffMagic) || string(b[:len(handoffMagic)]) != handoffMagic {
+		return st, errors.New("not a cardinal handoff")
+	}
+	a.swap.RLock()
+	defer a.swap.RUnlock()
+	a.mu.Lock()
+	byPrint := make(map[uint64]*ruleState, len(a.rules))
+	for _, r := range a.rules {
+		byPrint[r.rule.Fingerprint] = r
+	}
+	a.mu.Unlock()
+	var d frameDecoder
+	d.reset(b[len(handoffMagic):])
+	for len(d.b) > 0 && d.err == nil {
+		fp, closed, hash := d.u64(), d.varint(), d.u64()
+		labels := d.labelSets()
+		o := newOutputState(hash, labels, d.varint())
+		o.total, o.emitted = d.float(), d.bool()
+		for range d.count(1 + 1 + 1 + 5*8 + 1) {
+			w := windowAcc{k: d.varint(), samples: d.int32(), count: d.int32()}
+			w.increase, w.sum, w.min, w.max, w.last = d.float(), d.float(), d.float(), d.float(), d.float()
+			w.lastT = d.varint()
+			o.wins = append(o.wins, w)
+		}
+		inputs := make([]handoffInput, d.count(8+1+8))
+		for i := range inputs {
+			inputs[i] = handoffInput{hash: d.u64(), t: d.varint(), v: d.float()}
+		}
+		if d.err != nil {
+			break
+		}
+		r := byPrint[fp]
+		if r == nil || len(labels) != len(r.outputs) {
+			st.Unknown++
+			continue
+		}
+		o.place = r.placeKeyOfOutput(labels[0])
+		s := int(hash % numShards)
+		a.locks[s].Lock()
+		r.merge(&r.shards[s], o, closed, inputs, &st)
+		a.locks[s].Unlock()
+		st.Outputs++
+	}
+	if d.err != nil {
+		return st, fmt.Errorf("handoff: %w", d.err)
+	}
+	return st, nil
+}
+
+// merge adds one handed-off output and its inputs to a rule shard.
+func (r *ruleState) merge(rs *ruleShard, in *outputState, closed int64, inputs []handoffInput, st *MergeStats) {
+	if !r.started.Load() {
+		r.start(closed*r.interval + 1)
+		r.closedK.Store(closed)
+	}
+	// The rule's windows after the previous owner's last closed one are whole: its own first
+	// window (partial, never emitted, when the rule started here on the first samples it was
+	// forwarded) is not partial any more once the previous owner's state is in.
+	for {
+		k := r.startK.Load()
+		if k <= closed || r.startK.CompareAndSwap(k, closed) {
+			break
+		}
+	}
+	if !rs.ready {
+		r.initShard(rs)
+		rs.closed = max(rs.closed, closed)
+	}
+	idx, ok := rs.outputIdx[in.hash]
+	if !ok {
+		if len(rs.outputs) >= maxOuts {
+			return
+		}
+		fresh := newOutputState(in.hash, in.labels, in.firstK)
+		fresh.place, fresh.total, fresh.emitted = in.place, in.total, in.emitted
+		idx = rs.addOutput(fresh)
+		r.outputN.Add(1)
+		in.total = 0
+	}
+	o := rs.outputs[idx]
+	o.held = false
+	o.total += in.total
+	o.emitted = o.emitted || in.emitted
+	o.firstK = min(o.firstK, in.firstK)
+	for i := range in.wins {
+		w := &in.wins[i]
+		if w.k <= rs.closed {
+			o.total += w.increase // a gauge's value for a window already closed is lost
+			continue
+		}
+		mergeWindow(o.window(w.k), w)
+	}
+	for _, hi := range inputs {
+		st.Inputs++
+		slot, mine, ok := rs.inputs.get(hi.hash)
+		if !ok {
+			rs.inputs.insert(hi.hash, inputState{t: hi.t, v: hi.v, out: idx})
+			o.live++
+			r.inputs.Add(1)
+			if rs.inputs.len() == 1 {
+				rs.oldestT = hi.t
+			} else {
+				rs.oldestT = min(rs.oldestT, hi.t)
+			}
+			rs.staleMarked = rs.staleMarked || value.IsStaleNaN(hi.v)
+			continue
+		}
+		first, began := rs.firsts[hi.hash]
+		if began && r.counter && hi.t < first.t && !value.IsStaleNaN(hi.v) && !value.IsStaleNaN(first.v) {
+			// This member took the input's first sample after the change for a baseline:
+			// the increase from the previous owner's last sample to it counts.
+			inc := first.v - hi.v
+			if first.v < hi.v {
+				inc = first.v
+			}
+			if k := windowOf(first.t, r.interval); k > rs.closed {
+				o.window(k).increase += inc
+			} else {
+				o.total += inc
+			}
+			st.Bridged++
+		}
+		if hi.t > mine.t {
+			mine.t, mine.v = hi.t, hi.v
+			rs.inputs.slots[slot].set(mine)
+		}
+	}
+	for h, f := range rs.firsts {
+		if f.out == idx {
+			delete(rs.firsts, h)
+		}
+	}
+}
+
+// mergeWindow adds window w of the same output, aggregated elsewhere, to dst.
+func mergeWindow(dst, w *windowAcc) {
+	dst.samples += w.samples
+	dst.increase += w.increase
+	if w.count == 0 {
+		return
+	}
+	if dst.count == 0 {
+		dst.min, dst.max = w.min, w.max
+	} else {
+		dst.min, dst.max = math.Min(dst.min, w.min), math.Max(dst.max, w.max)
+	}
+	if dst.count == 0 || w.lastT >= dst.lastT {
+		dst.last, dst.lastT = w.last, w.lastT
+	}
+	dst.sum += w.sum
+	dst.count += w.count
+}
+
+// firstSample is the first sample of an input begun while its output waited for a handoff.
+type firstSample struct {
+	t   int64
+	v   float64
+	out uint32
+}
+

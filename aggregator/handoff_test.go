@@ -1,0 +1,162 @@
+package aggregator
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/prometheus/prometheus/prompb"
+)
+
+// parity owns the keys of one parity: the ring of two members after a join.
+type parity struct {
+	member int
+	awaits bool
+}
+
+func (p parity) Owns(key uint64) bool   { return int(key%2) == p.member }
+func (p parity) Awaits(key uint64) bool { return p.awaits && p.Owns(key) }
+
+// alone routes everything here: the ring of one member.
+type alone struct{}
+
+func (alone) Owner(uint64) int { return Local }
+
+// TestJoinHandsStateOverWithoutResetOrDoubleCount runs a member alone, then a second joins:
+// from the switch on, each routes by parity, the first hands the state of the outputs it
+// lost to the second. Whether the handoff arrives before or after the second member's first
+// samples of those outputs, the two together must emit exactly what one aggregator fed
+// everything emits, every output sample from one member only.
+func TestJoinHandsStateOverWithoutResetOrDoubleCount(t *testing.T) {
+	for _, handoffFirst := range []bool{true, false} {
+		t.Run(fmt.Sprintf("handoff_first=%v", handoffFirst), func(t *testing.T) {
+			single, singleOut, _, singleClk := newTestAggregator(t, 0, placementRules()...)
+			var members [2]*Aggregator
+			var outs [2]*collectSink
+			var handoffs [][]byte
+			clk := &testClock{t: time.Unix(0, 0)}
+			for i := range members {
+				outs[i] = &collectSink{}
+				members[i] = New(Options{Output: outs[i], Now: clk.now, HandOff: func(h *Handoff) {
+					if b := h.Encode(func(uint64) bool { return true }); b != nil {
+						handoffs = append(handoffs, b)
+					}
+				}})
+				if err := members[i].SetRules(placementRules()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			deliver := func() {
+				for _, b := range handoffs {
+					st, err := members[1].Merge(b)
+					if err != nil {
+						t.Fatal(err)
+					}
+					t.Logf("merged %+v", st)
+				}
+				handoffs = nil
+			}
+			const switchStep = 15
+			joined := false
+			for step := range 30 {
+				ts := float64(step*5 + 1)
+				var all []prompb.TimeSeries
+				for _, name := range []string{"http_requests_total", "rpc_calls_total", "lat_bucket", "lat_count", "mem"} {
+					for pod := range 4 {
+						for job := range 3 {
+							spec := fmt.Sprintf("%s{job=j%d,pod=p%d,code=%d", name, job, pod, 200+100*(pod%2))
+							if name == "lat_bucket" {
+								spec += ",le=1"
+							}
+							v := float64(step*(pod+1) + job)
+							if step == 20 && pod == 1 {
+								v = 1 // a counter reset after the switch
+							}
+							all = append(all, series(spec+"}", ts, v))
+						}
+					}
+				}
+				single.Ingest(all)
+				if step == switchStep {
+					joined = true
+					members[0].SetOwnership(parity{member: 0})
+					members[1].SetOwnership(parity{member: 1, awaits: true})
+					if handoffFirst {
+						members[0].HandOffNow()
+						deliver()
+					}
+				}
+				if !joined {
+					members[0].IngestRoute(all, Route{Router: alone{}, Forward: func(int, prompb.TimeSeries) { t.Fatal("alone forwards") }})
+				} else {
+					// Half the agents write to each member; each forwards what the other owns.
+					for m := range members {
+						var mine, fwd []prompb.TimeSeries
+						for i := range all {
+							if i%2 == m {
+								mine = append(mine, all[i])
+							}
+						}
+						members[m].IngestRoute(mine, Route{Router: twoMembers(m), Forward: func(_ int, s prompb.TimeSeries) { fwd = append(fwd, s) }})
+						members[1-m].IngestRoute(fwd, Route{Router: twoMembers(1 - m), Forwarded: true})
+					}
+					if !handoffFirst && step == switchStep {
+						members[0].HandOffNow()
+						deliver()
+					}
+				}
+				wall := int64(ts) + 3
+				flushAt(single, singleClk, wall)
+				clk.t = time.Unix(wall, 0)
+				for m := range members {
+					members[m].Flush(false)
+				}
+				deliver()
+			}
+			got := append(outs[0].points(), outs[1].points()...)
+			slices.Sort(got)
+			want := singleOut.points()
+			if len(want) == 0 || !slices.Equal(got, want) {
+				t.Errorf("two members emitted %d points, one emitted %d", len(got), len(want))
+				for _, p := range diff(got, want) {
+					t.Log(p)
+				}
+			}
+			var moved int
+			for _, s := range members[0].Stats() {
+				_ = s
+			}
+			for _, r := range members[0].rules {
+				for s := range r.shards {
+					moved += int(r.shards[s].stats.handedOff)
+				}
+			}
+			if moved == 0 {
+				t.Error("nothing was handed off")
+			}
+		})
+	}
+}
+
+// diff lists the points only in got (+) or only in want (-).
+func diff(got, want []string) []string {
+	in := map[string]int{}
+	for _, p := range got {
+		in[p]++
+	}
+	for _, p := range want {
+		in[p]--
+	}
+	var out []string
+	for p, n := range in {
+		switch {
+		case n > 0:
+			out = append(out, "+ "+p)
+		case n < 0:
+			out = append(out, "- "+p)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
