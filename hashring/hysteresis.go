@@ -116,9 +116,9 @@ func (m *Membership) readyAddrs(answers []answer) map[string][]string {
 	for _, a := range answers {
 		m.stats.Probes++
 		switch {
-		case a.err != nil:
+		case a.err != nil || a.id.Name == "":
 			m.stats.ProbeFailures++
-			m.logger.Debug("cluster probe failed", "addr", a.peer.addr, "err", a.err)
+			m.logger.Debug("cluster probe failed", "addr", a.peer.addr, "err", a.err, "name", a.id.Name)
 		case a.id.Name == m.self.Name:
 		case a.peer.name != "" && a.id.Name != a.peer.name:
 			m.stats.NameMismatches++

@@ -270,6 +270,16 @@ func TestMembershipIgnoresAddressesAnsweringWithItsName(t *testing.T) {
 	}
 }
 
+func TestMembershipTreatsANamelessAnswerAsAFailedProbe(t *testing.T) {
+	c := newCluster(t, "a")
+	c.prober.set(addrOf("a"), Identity{Ready: true}) // a Prober that lets an empty name through
+	c.round(0)
+	c.want("a answered without a name")
+	if s := c.m.Stats(); s.ProbeFailures != 1 || s.Members != 1 || s.Candidates != 0 {
+		t.Errorf("Stats: %d probe failures, %d members, %d candidates; want 1, 1, 0", s.ProbeFailures, s.Members, s.Candidates)
+	}
+}
+
 func TestMembershipNamedPeerMustAnswerWithItsName(t *testing.T) {
 	c := newCluster(t)
 	c.prober.set(addrOf("a"), Identity{Name: "x", Ready: true})

@@ -80,10 +80,17 @@ func New(members []Member) *Ring {
 	return r
 }
 
-// version hashes the sorted names, each prefixed with its length so that no two lists
-// hash the same bytes. Addresses are left out: a restarted pod's new IP is the same ring.
+// placementScheme names how owners are computed from names (rendezvous.go and Shards). It
+// starts every version hash, so that a release that places differently also versions
+// differently and a cluster running both shows two versions instead of silently disagreeing.
+const placementScheme = "cardinal-rendezvous-splitmix/65536\n"
+
+// version hashes the placement scheme and the sorted names, each name prefixed with its
+// length so that no two lists hash the same bytes. Addresses are left out: a restarted
+// pod's new IP is the same ring.
 func version(members []Member) uint64 {
 	d := xxhash.New()
+	_, _ = d.WriteString(placementScheme)
 	var n [8]byte
 	for _, m := range members {
 		binary.BigEndian.PutUint64(n[:], uint64(len(m.Name)))
