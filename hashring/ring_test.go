@@ -379,3 +379,13 @@ func BenchmarkNew100(b *testing.B) {
 		New(ms)
 	}
 }
+
+func BenchmarkOwnerOfKey(b *testing.B) {
+	r := New(membersOf(nodeNames(100)))
+	keys := outputKeys()[:1<<16]
+	i := 0
+	for b.Loop() {
+		r.OwnerOfKey(keys[i&(1<<16-1)])
+		i++
+	}
+}
