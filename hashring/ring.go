@@ -46,7 +46,8 @@ type Ring struct {
 // New builds the ring of members. Members are deduplicated by name (of several entries with
 // one name, the lowest Addr is kept, so the result does not depend on the input order) and
 // sorted by name; entries with an empty name are dropped. New panics with more than
-// MaxMembers distinct names. It takes 9 to 25 ms for 100 members on a busy 2-core machine (BenchmarkNew100).
+// MaxMembers distinct names. It takes 9 to 25 ms for 100 members on a busy 2-core machine
+// (BenchmarkNew100).
 func New(members []Member) *Ring {
 	ms := make([]Member, 0, len(members))
 	for _, m := range members {
