@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -136,6 +137,9 @@ func TestVersionDependsOnNamesOnly(t *testing.T) {
 	if New([]Member{{"ab", ""}, {"c", ""}}).Version() == New([]Member{{"a", ""}, {"bc", ""}}).Version() {
 		t.Error("[ab c] and [a bc] have one version")
 	}
+	if shards := fmt.Sprintf("/%d\n", Shards); !strings.HasSuffix(placementScheme, shards) {
+		t.Errorf("placementScheme %q does not end in the number of shards, %q", placementScheme, shards)
+	}
 	if s := a.VersionString(); len(s) != 16 || s != fmt.Sprintf("%016x", a.Version()) {
 		t.Errorf("VersionString() = %q, want 16 hex digits of %d", s, a.Version())
 	}
@@ -171,7 +175,7 @@ func TestEmptyRingOwnsNothing(t *testing.T) {
 }
 
 func TestShardAndOwnerOfKey(t *testing.T) {
-	r := ringsUpTo100()[5]
+	r := New(membersOf(nodeNames(5)))
 	total := 0
 	for _, m := range r.Members() {
 		total += r.ShardsOwned(m.Name)
@@ -373,5 +377,15 @@ func BenchmarkNew100(b *testing.B) {
 	ms := membersOf(nodeNames(100))
 	for b.Loop() {
 		New(ms)
+	}
+}
+
+func BenchmarkOwnerOfKey(b *testing.B) {
+	r := New(membersOf(nodeNames(100)))
+	keys := outputKeys()[:1<<16]
+	i := 0
+	for b.Loop() {
+		r.OwnerOfKey(keys[i&(1<<16-1)])
+		i++
 	}
 }

@@ -1,0 +1,84 @@
+package hashring
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"sync"
+	"time"
+)
+
+// maxConcurrentProbes bounds the probes in flight during one round.
+const maxConcurrentProbes = 64
+
+// discover returns the union of what every source finds, by address; an address two
+// sources name differently is left out.
+func (m *Membership) discover(ctx context.Context) ([]peer, error) {
+	byAddr := map[string]string{}
+	contradicted := map[string]bool{}
+	var errs []error
+	for _, d := range m.discoverers {
+		entries, err := d.Discover(ctx)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, e := range entries {
+			p, err := parsePeer(e)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			name, seen := byAddr[p.addr]
+			switch {
+			case !seen || name == "":
+				byAddr[p.addr] = p.name
+			case p.name != "" && p.name != name:
+				contradicted[p.addr] = true
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	peers := make([]peer, 0, len(byAddr))
+	for addr, name := range byAddr {
+		if contradicted[addr] {
+			m.logger.Warn("cluster peer listed under two names; ignored", "addr", addr)
+			continue
+		}
+		peers = append(peers, peer{name: name, addr: addr})
+	}
+	sort.Slice(peers, func(i, j int) bool { return peers[i].addr < peers[j].addr })
+	return peers, nil
+}
+
+// answer is the outcome of probing one discovered peer.
+type answer struct {
+	peer peer
+	id   Identity
+	err  error
+}
+
+// probeAll probes every peer concurrently, each bounded by probe_timeout, and returns the
+// answers in the order of peers.
+func (m *Membership) probeAll(ctx context.Context, peers []peer) []answer {
+	answers := make([]answer, len(peers))
+	slots := make(chan struct{}, maxConcurrentProbes)
+	var wg sync.WaitGroup
+	for i, p := range peers {
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			pctx, cancel := ctx, context.CancelFunc(func() {})
+			if t := time.Duration(m.cfg.ProbeTimeout); t > 0 {
+				pctx, cancel = context.WithTimeout(ctx, t)
+			}
+			defer cancel()
+			id, err := m.prober.Probe(pctx, p.addr)
+			answers[i] = answer{peer: p, id: id, err: err}
+		})
+	}
+	wg.Wait()
+	return answers
+}

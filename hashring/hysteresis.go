@@ -1,0 +1,133 @@
+package hashring
+
+import (
+	"slices"
+	"strings"
+	"time"
+)
+
+// peerState is what Membership remembers of a peer between rounds.
+type peerState struct {
+	addr   string
+	member bool
+	// readySince starts the current run of rounds in which the peer answered ready (a
+	// candidate that goes unseen is forgotten, so its next run starts afresh).
+	readySince time.Time
+	// missingSince starts the current run of rounds in which a member went unseen; zero
+	// if it was seen in the latest successful round.
+	missingSince time.Time
+}
+
+// apply turns one successful round's answers into joins, leaves and new addresses.
+func (m *Membership) apply(now time.Time, answers []answer) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.stats.Rounds++
+	m.stats.LastSuccess = now
+	if m.started.IsZero() {
+		m.started = now
+	}
+	seen := m.readyAddrs(answers)
+	joinAfter, leaveAfter := time.Duration(m.cfg.JoinAfter), time.Duration(m.cfg.LeaveAfter)
+	starting := now.Sub(m.started) < joinAfter
+	namesChanged, addrsChanged := false, false
+
+	for name, addrs := range seen {
+		st := m.peers[name]
+		if st == nil {
+			st = &peerState{}
+			m.peers[name] = st
+		}
+		addr := addrs[0]
+		if slices.Contains(addrs, st.addr) {
+			addr = st.addr
+		}
+		if len(addrs) > 1 {
+			m.logger.Warn("cluster peer answers at several addresses", "name", name, "addrs", addrs, "using", addr)
+		}
+		st.missingSince = time.Time{}
+		if st.readySince.IsZero() {
+			st.readySince = now
+		}
+		switch {
+		case st.member && st.addr != addr:
+			m.logger.Info("cluster member has a new address", "name", name, "old", st.addr, "new", addr)
+			st.addr = addr
+			m.stats.AddressChanges++
+			addrsChanged = true
+		case !st.member:
+			st.addr = addr
+			if starting || now.Sub(st.readySince) >= joinAfter {
+				st.member = true
+				m.stats.Joins++
+				namesChanged = true
+				m.logger.Info("cluster member joined", "name", name, "addr", addr)
+			}
+		}
+	}
+	for name, st := range m.peers {
+		if _, ok := seen[name]; ok {
+			continue
+		}
+		if !st.member {
+			delete(m.peers, name) // a candidate's run of ready rounds is broken
+			continue
+		}
+		if st.missingSince.IsZero() {
+			st.missingSince = now
+		}
+		if now.Sub(st.missingSince) >= leaveAfter {
+			delete(m.peers, name)
+			m.stats.Leaves++
+			namesChanged = true
+			m.logger.Info("cluster member left", "name", name, "addr", st.addr, "unseen_since", st.missingSince)
+		}
+	}
+
+	members := []Member{m.self}
+	for name, st := range m.peers {
+		if st.member {
+			members = append(members, Member{Name: name, Addr: st.addr})
+		}
+	}
+	slices.SortFunc(members, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })
+	switch {
+	case namesChanged:
+		m.ring = New(members)
+	case addrsChanged:
+		m.ring = m.ring.withAddrs(members)
+	}
+	m.stats.Members = len(members)
+	m.stats.Candidates = len(m.peers) + 1 - len(members)
+	m.stats.RingVersion = m.ring.VersionString()
+	if namesChanged || addrsChanged {
+		select {
+		case m.changes <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// readyAddrs returns, by member name, the addresses (in increasing order) that answered
+// ready with that name, leaving out self's name and named peers that answered another name,
+// and counts the probes.
+func (m *Membership) readyAddrs(answers []answer) map[string][]string {
+	seen := map[string][]string{}
+	for _, a := range answers {
+		m.stats.Probes++
+		switch {
+		case a.err != nil || a.id.Name == "":
+			m.stats.ProbeFailures++
+			m.logger.Debug("cluster probe failed", "addr", a.peer.addr, "err", a.err, "name", a.id.Name)
+		case a.id.Name == m.self.Name:
+		case a.peer.name != "" && a.id.Name != a.peer.name:
+			m.stats.NameMismatches++
+			m.logger.Warn("cluster peer answers with another name than it is listed under; ignored", "addr", a.peer.addr, "listed", a.peer.name, "answered", a.id.Name)
+		case !a.id.Ready:
+			m.stats.NotReady++
+		default:
+			seen[a.id.Name] = append(seen[a.id.Name], a.peer.addr)
+		}
+	}
+	return seen
+}
