@@ -66,6 +66,10 @@ type handoffInput struct {
 	hash uint64
 	t    int64
 	v    float64
+	// first is the input's first sample here when it began here as a baseline (its value
+	// not counted): the owner counts the increase to it from its own last sample.
+	first    firstSample
+	hasFirst bool
 }
 
 // Len is the number of output series in h.
@@ -100,6 +104,11 @@ func (h *Handoff) Encode(keep func(key uint64) bool) []byte {
 			e.u64(in.hash)
 			e.varint(in.t)
 			e.float(in.v)
+			e.bool(in.hasFirst)
+			if in.hasFirst {
+				e.varint(in.first.t)
+				e.float(in.first.v)
+			}
 		}
 	}
 	if n == 0 {
@@ -136,7 +145,10 @@ func (r *ruleState) exportUnowned(rs *ruleShard, own Ownership, h *Handoff) {
 		}
 		in := s.state()
 		if at, ok := gone[in.out]; ok {
-			h.Outputs[at].inputs = append(h.Outputs[at].inputs, handoffInput{hash: s.key, t: in.t, v: in.v})
+			hi := handoffInput{hash: s.key, t: in.t, v: in.v}
+			hi.first, hi.hasFirst = rs.firsts[s.key]
+			delete(rs.firsts, s.key)
+			h.Outputs[at].inputs = append(h.Outputs[at].inputs, hi)
 			r.inputs.Add(-1)
 			rs.gone = append(rs.gone, s.key)
 		}
@@ -193,9 +205,12 @@ func (a *Aggregator) Merge(b []byte) (MergeStats, error) {
 			w.lastT = d.varint()
 			o.wins = append(o.wins, w)
 		}
-		inputs := make([]handoffInput, d.count(8+1+8))
+		inputs := make([]handoffInput, d.count(8+1+8+1))
 		for i := range inputs {
 			inputs[i] = handoffInput{hash: d.u64(), t: d.varint(), v: d.float()}
+			if inputs[i].hasFirst = d.bool(); inputs[i].hasFirst {
+				inputs[i].first = firstSample{t: d.varint(), v: d.float()}
+			}
 		}
 		if d.err != nil {
 			break
@@ -276,19 +291,13 @@ func (r *ruleState) merge(rs *ruleShard, in *outputState, closed int64, inputs [
 			rs.staleMarked = rs.staleMarked || value.IsStaleNaN(hi.v)
 			continue
 		}
-		first, began := rs.firsts[hi.hash]
-		if began && r.counter && hi.t < first.t && !value.IsStaleNaN(hi.v) && !value.IsStaleNaN(first.v) {
-			// This member took the input's first sample after the change for a baseline:
-			// the increase from the previous owner's last sample to it counts.
-			inc := first.v - hi.v
-			if first.v < hi.v {
-				inc = first.v
-			}
-			if k := windowOf(first.t, r.interval); k > rs.closed {
-				o.window(k).increase += inc
-			} else {
-				o.total += inc
-			}
+		// Of the two views of one input, the later began with a baseline: the increase
+		// from the earlier view's last sample to it counts.
+		if first, began := rs.firsts[hi.hash]; began && r.counter && hi.t < first.t {
+			r.bridge(rs, o, hi.v, first)
+			st.Bridged++
+		} else if hi.hasFirst && r.counter && mine.t < hi.first.t {
+			r.bridge(rs, o, mine.v, hi.first)
 			st.Bridged++
 		}
 		if hi.t > mine.t {
@@ -300,6 +309,23 @@ func (r *ruleState) merge(rs *ruleShard, in *outputState, closed int64, inputs [
 		if f.out == idx {
 			delete(rs.firsts, h)
 		}
+	}
+}
+
+// bridge counts, in output o, the increase of a counter input from prev, the last value one
+// member saw, to first, the baseline another began with.
+func (r *ruleState) bridge(rs *ruleShard, o *outputState, prev float64, first firstSample) {
+	if value.IsStaleNaN(prev) || value.IsStaleNaN(first.v) {
+		return // the series ended in between: its next sample is a new start
+	}
+	inc := first.v - prev
+	if first.v < prev {
+		inc = first.v // a reset
+	}
+	if k := windowOf(first.t, r.interval); k > rs.closed {
+		o.window(k).increase += inc
+	} else {
+		o.total += inc
 	}
 }
 

@@ -182,6 +182,14 @@ func (r *ruleState) outputFor(rs *ruleShard, h uint64, lbls []prompb.Label, k in
 	return rs.addOutput(o), true
 }
 
+// handedOffLater reports whether output o belongs to another member: its inputs' first
+// samples are kept, so that the owner can count the increase from its own last sample of
+// them (docs/design.md §5).
+func (r *ruleState) handedOffLater(o *outputState) bool {
+	own := r.ownership()
+	return own != nil && !own.Owns(o.place)
+}
+
 // ownership returns the aggregator's Ownership, or nil (also for a rule outside one).
 func (r *ruleState) ownership() Ownership {
 	if r.own == nil {
@@ -298,7 +306,7 @@ func (r *ruleState) ingestNew(rs *ruleShard, e *entry, series []prompb.TimeSerie
 	o.live++
 	r.inputs.Add(1)
 	rs.inputs.insert(e.inHash, inputState{t: t, v: v, out: idx})
-	if o.held && r.counter {
+	if r.counter && (o.held || r.handedOffLater(o)) {
 		if rs.firsts == nil {
 			rs.firsts = map[uint64]firstSample{}
 		}

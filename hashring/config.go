@@ -39,6 +39,10 @@ type Config struct {
 	LeaveAfter setting.Duration `yaml:"leave_after"`
 	// ProbeTimeout bounds one identity probe of one peer (default 2s).
 	ProbeTimeout setting.Duration `yaml:"probe_timeout"`
+	// HandoffTimeout is how long a member that gained outputs in a ring change holds their
+	// new series back waiting for the previous owner's state, and how long that owner tries
+	// to deliver it (default 1m).
+	HandoffTimeout setting.Duration `yaml:"handoff_timeout"`
 	// Forward is how series are sent to the members that own them.
 	Forward ForwardConfig `yaml:"forward"`
 }
@@ -61,6 +65,7 @@ func DefaultConfig() Config {
 		JoinAfter:       setting.Duration(30 * time.Second),
 		LeaveAfter:      setting.Duration(5 * time.Minute),
 		ProbeTimeout:    setting.Duration(2 * time.Second),
+		HandoffTimeout:  setting.Duration(time.Minute),
 		Forward:         DefaultForwardConfig(),
 	}
 }
@@ -91,6 +96,9 @@ func (c *Config) Validate() error {
 		if err := ValidateName(c.Name); err != nil {
 			errs = append(errs, setting.At("name").Errorf("cluster.name: %v", err))
 		}
+	}
+	if c.HandoffTimeout < setting.Duration(time.Second) {
+		errs = append(errs, setting.At("handoff_timeout").Errorf("cluster.handoff_timeout must be at least 1s, not %s", c.HandoffTimeout))
 	}
 	for _, e := range setting.Errors(c.Forward.Validate()) {
 		errs = append(errs, &setting.Error{Key: append(setting.At("forward"), e.Key...), Msg: e.Msg})

@@ -15,6 +15,10 @@ type forwardMetrics struct {
 	received         *prometheus.CounterVec
 	receivedBytes    *prometheus.CounterVec
 	disagreements    prometheus.Counter
+	handoffs         *prometheus.CounterVec
+	handoffBytes     *prometheus.CounterVec
+	handoffDuration  prometheus.Histogram
+	handoffsReceived *prometheus.CounterVec
 }
 
 func newForwardMetrics(reg prometheus.Registerer) *forwardMetrics {
@@ -41,13 +45,27 @@ func newForwardMetrics(reg prometheus.Registerer) *forwardMetrics {
 		receivedBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cardinal_cluster_received_bytes_total", Help: "Bytes of forwarded request bodies (snappy-compressed) received from each peer.",
 		}, []string{"peer"}),
+		handoffs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cardinal_cluster_handoffs_total", Help: "Handoffs of output state sent to the peer that gained it, by result (ok, failed).",
+		}, []string{"peer", "result"}),
+		handoffBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cardinal_cluster_handoff_bytes_total", Help: "Bytes of output state handed off to each peer.",
+		}, []string{"peer"}),
+		handoffDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "cardinal_cluster_handoff_duration_seconds", Help: "Time from taking state out to its owner accepting it, per handoff.",
+			Buckets: []float64{.005, .01, .05, .1, .5, 1, 5, 10, 30, 60},
+		}),
+		handoffsReceived: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cardinal_cluster_handoffs_received_total", Help: "Handoffs received from each peer, by result (ok, refused).",
+		}, []string{"peer", "result"}),
 		disagreements: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "cardinal_cluster_ring_disagreements_total",
 			Help: "Forwarded requests routed by a ring other than the one in force here: aggregated by the sender's ring, as it meant.",
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.ringInfo, m.members, m.shardsOwned, m.ringChanges, m.forwardedSamples, m.received, m.receivedBytes, m.disagreements)
+		reg.MustRegister(m.ringInfo, m.members, m.shardsOwned, m.ringChanges, m.forwardedSamples, m.received, m.receivedBytes, m.disagreements,
+			m.handoffs, m.handoffBytes, m.handoffDuration, m.handoffsReceived)
 	}
 	return m
 }

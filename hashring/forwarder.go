@@ -41,22 +41,28 @@ type Forwarder struct {
 	cur   atomic.Pointer[peerSet]
 	addrs atomic.Pointer[map[string]string] // member name -> its current host:port
 
+	handoffTimeout time.Duration
+
 	mu       sync.Mutex
+	onChange func()
 	draining map[*peerSet]bool
 	senders  map[string]*Ring // rings senders routed by, by version; a few at a time
 	closed   bool
+	started  bool // SetMembers has given the first member set
 }
 
 // peerSet is the queues of one ring: one per member, nil for this one.
 type peerSet struct {
 	view  View
+	prev  *View     // the ring before, from this member; nil after a start
+	since time.Time // when it came into force
 	sinks []*downstream.RemoteWrite
 	sent  []prometheus.Counter // samples forwarded, per member
 }
 
 // NewForwarder returns the forwarder of the member named self, alone in its ring until
 // SetMembers says otherwise, registering its metrics with reg.
-func NewForwarder(self string, cfg ForwardConfig, reg prometheus.Registerer, logger *slog.Logger) (*Forwarder, error) {
+func NewForwarder(self string, cfg ForwardConfig, handoffTimeout time.Duration, reg prometheus.Registerer, logger *slog.Logger) (*Forwarder, error) {
 	if err := ValidateName(self); err != nil {
 		return nil, err
 	}
@@ -64,7 +70,7 @@ func NewForwarder(self string, cfg ForwardConfig, reg prometheus.Registerer, log
 		logger = slog.New(slog.DiscardHandler)
 	}
 	f := &Forwarder{
-		self: self, cfg: cfg, reg: reg, logger: logger, scheme: "http",
+		self: self, cfg: cfg, reg: reg, logger: logger, scheme: "http", handoffTimeout: handoffTimeout,
 		metrics: newForwardMetrics(reg), draining: map[*peerSet]bool{}, senders: map[string]*Ring{},
 	}
 	auth, err := authHeader(cfg)
@@ -79,7 +85,7 @@ func NewForwarder(self string, cfg ForwardConfig, reg prometheus.Registerer, log
 		f.scheme = "https"
 	}
 	f.addrs.Store(&map[string]string{})
-	f.install(New([]Member{{Name: self}}))
+	f.install(New([]Member{{Name: self}}), nil)
 	return f, nil
 }
 
@@ -136,22 +142,31 @@ func (f *Forwarder) SetMembers(members []Member) {
 	r := New(ms)
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	first := !f.started
+	f.started = true
 	if f.closed || r.Version() == f.cur.Load().view.ring.Version() {
 		return
 	}
 	old := f.cur.Load()
-	f.install(r)
+	var prev *View
+	if !first {
+		prev = &old.view
+	}
+	f.install(r, prev)
 	f.metrics.ringChanges.Inc()
 	f.logger.Info("cluster ring changed", "version", r.VersionString(), "members", r.Len(),
 		"shards_owned", r.ShardsOwned(f.self), "shards_moved", len(Moved(old.view.ring, r)))
 	f.draining[old] = true
 	go f.drain(old)
+	if f.onChange != nil && prev != nil {
+		go f.onChange()
+	}
 }
 
 // install makes r the ring in force, with a queue to each other member. Called with mu held
 // (or before the forwarder is shared).
-func (f *Forwarder) install(r *Ring) {
-	ps := &peerSet{view: NewView(r, f.self), sinks: make([]*downstream.RemoteWrite, r.Len()), sent: make([]prometheus.Counter, r.Len())}
+func (f *Forwarder) install(r *Ring, prev *View) {
+	ps := &peerSet{view: NewView(r, f.self), prev: prev, since: time.Now(), sinks: make([]*downstream.RemoteWrite, r.Len()), sent: make([]prometheus.Counter, r.Len())}
 	header := forwardHeader(f.self, r)
 	for k, v := range f.auth {
 		header[k] = v
@@ -318,4 +333,9 @@ func (f *Forwarder) Prober() HTTPProber {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.TLSClientConfig = f.tls.Clone()
 	return HTTPProber{Client: &http.Client{Transport: t}, Scheme: f.scheme, Header: f.auth.Clone()}
+}
+
+// backoff is the retry schedule of handoffs: forwarding's.
+func (f *Forwarder) backoff() downstream.Backoff {
+	return downstream.Backoff{Min: time.Duration(f.cfg.Queue.MinBackoff), Max: time.Duration(f.cfg.Queue.MaxBackoff)}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/cardinal-proxy/cardinal/aggregator"
 	"github.com/cardinal-proxy/cardinal/hashring"
 )
 
@@ -43,7 +44,7 @@ func (s *server) startCluster(ctx context.Context, cfg *hashring.Config) error {
 	if err != nil {
 		return err
 	}
-	fwd, err := hashring.NewForwarder(name, cfg.Forward, s.reg, s.logger)
+	fwd, err := hashring.NewForwarder(name, cfg.Forward, time.Duration(cfg.HandoffTimeout), s.reg, s.logger)
 	if err != nil {
 		return err
 	}
@@ -62,6 +63,10 @@ func (s *server) startCluster(ctx context.Context, cfg *hashring.Config) error {
 	}
 	fwd.SetMembers(m.Members())
 	s.cluster = &clusterNode{name: name, forwarder: fwd, membership: m}
+	// Outputs this member no longer owns are handed off, at once when the ring changes and
+	// at each window close for what arrives late; outputs it gained wait for them.
+	s.agg.SetOwnership(fwd)
+	fwd.OnRingChange(s.agg.HandOffNow)
 	s.logger.Info("cluster member", "name", name, "members", fwd.Ring().Len(), "ring", fwd.Ring().VersionString())
 	return nil
 }
@@ -92,5 +97,23 @@ func (s *server) clusterRoutes(mux *http.ServeMux, rw http.Handler) http.Handler
 		return rw
 	}
 	mux.Handle(hashring.IdentityPath, hashring.IdentityHandler(s.identity))
+	mux.Handle(hashring.HandoffPath, s.cluster.forwarder.HandoffHandler(s.mergeHandoff))
 	return s.cluster.forwarder.Receiver(rw)
+}
+
+// handOff sends what a flush took out of the aggregator to the members that own it.
+func (s *server) handOff(h *aggregator.Handoff) {
+	if s.cluster != nil {
+		s.cluster.forwarder.SendHandoff(h)
+	}
+}
+
+// mergeHandoff adds a handoff from a peer to the aggregator's state.
+func (s *server) mergeHandoff(body []byte) error {
+	st, err := s.agg.Merge(body)
+	if err != nil {
+		return err
+	}
+	s.logger.Info("cluster: handoff merged", "outputs", st.Outputs, "inputs", st.Inputs, "bridged", st.Bridged, "unknown_rule", st.Unknown)
+	return nil
 }

@@ -158,6 +158,7 @@ func runServer(ctx context.Context, f *flags, logger *slog.Logger) error {
 		Forward:          s.sinks,
 		ForwardUnmatched: cfg.Aggregator.ForwardUnmatched(),
 		FlushTick:        f.flushTick,
+		HandOff:          s.handOff,
 		Logger:           logger,
 	})
 	if err := s.agg.SetRules(cfg.Rules); err != nil {

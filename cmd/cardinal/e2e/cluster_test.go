@@ -29,16 +29,17 @@ const clusterMembers = 3
 // clusterMember is one cardinal of the test's cluster, with the proxy that records what it
 // writes to Prometheus.
 type clusterMember struct {
-	name  string
-	addr  string
+	name   string
+	addr   string
+	config string
 	card  *cardinalServer
 	proxy *crashProxy
 }
 
-// startCluster starts n members that know each other by a static peer list, each writing to
-// Prometheus through a crashProxy of its own and keeping a WAL, and waits until every one
-// routes by a ring of all n.
-func startCluster(t *testing.T, promWriteURL string, n int, extraYAML string) []*clusterMember {
+// startCluster configures n members that know each other by a static peer list, each
+// writing to Prometheus through a crashProxy of its own and keeping a WAL, starts the first
+// started of them and waits until every one routes by a ring of those.
+func startCluster(t *testing.T, promWriteURL string, n, started int) []*clusterMember {
 	t.Helper()
 	members := make([]*clusterMember, n)
 	var peers []string
@@ -78,17 +79,25 @@ rules:
   - metric_name: crash_inflight
     type: gauge
     drop_labels: [pod]
-%s`, crashInterval, m.proxy.URL, filepath.Join(dir, "wal"), m.name, strings.Join(peers, ", "), extraYAML)
-		path := filepath.Join(dir, "cardinal.yaml")
-		if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+`, crashInterval, m.proxy.URL, filepath.Join(dir, "wal"), m.name, strings.Join(peers, ", "))
+		m.config = filepath.Join(dir, "cardinal.yaml")
+		if err := os.WriteFile(m.config, []byte(cfg), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		m.card = startCardinalAt(t, m.addr, path, "--aggregator.flush-tick=200ms")
 	}
-	for _, m := range members {
-		waitMembers(t, m, n)
+	for _, m := range members[:started] {
+		m.start(t)
+	}
+	for _, m := range members[:started] {
+		waitMembers(t, m, started)
 	}
 	return members
+}
+
+// start starts the member's cardinal.
+func (m *clusterMember) start(t *testing.T) {
+	t.Helper()
+	m.card = startCardinalAt(t, m.addr, m.config, "--aggregator.flush-tick=200ms")
 }
 
 // waitMembers waits until m routes by a ring of n members.
@@ -115,8 +124,9 @@ func plainMetric(text, name string) float64 {
 
 // TestCluster_members_together_equal_one_through_a_rolling_restart runs three members with
 // agents on every node: each input series (a pod) is written to one member, the one of its
-// node, so every output has inputs on every member. Halfway through, every member is
-// restarted in turn (SIGTERM, as a rolling update does). At the end every output series
+// node, so every output has inputs on every member. A fourth member joins (it owns a share
+// of the outputs from then on, their state handed over by their previous owners), then every
+// member with agents is restarted in turn (SIGTERM, as a rolling update does). At the end every output series
 // must be, window by window, exactly the running total (or sum) of the acknowledged inputs,
 // written by exactly one member, with no counter reset and no 4xx from Prometheus.
 func TestCluster_members_together_equal_one_through_a_rolling_restart(t *testing.T) {
@@ -124,17 +134,33 @@ func TestCluster_members_together_equal_one_through_a_rolling_restart(t *testing
 		t.Skip("cluster test: -short: not starting Prometheus and cardinal")
 	}
 	prom := startPrometheus(t, prometheusOptions{})
-	members := startCluster(t, prom.WriteURL, clusterMembers, "")
+	members := startCluster(t, prom.WriteURL, clusterMembers+1, clusterMembers)
+	agents := members[:clusterMembers]
 
 	hist := newCrashHistory(time.Now().Truncate(crashStep))
-	snd := startClusterSender(members, hist)
-	time.Sleep(20 * time.Second)
+	snd := startClusterSender(agents, hist)
+	time.Sleep(15 * time.Second)
+
+	// A member joins: the others hand it the state of the outputs it now owns.
+	joiner := members[clusterMembers]
+	joiner.start(t)
 	for _, m := range members {
+		waitMembers(t, m, len(members))
+	}
+	t.Logf("%s joined", joiner.name)
+	eventually(t, 30*time.Second, joiner.name+" merges the state of what it gained", func() (bool, error) {
+		m := joiner.card.selfMetrics()
+		ok := regexp.MustCompile(`(?m)^cardinal_cluster_handoffs_received_total\{.*result="ok".*\} [1-9]`).MatchString(m)
+		return ok, fmt.Errorf("no handoff received: %s", m)
+	})
+	time.Sleep(15 * time.Second)
+
+	for _, m := range agents {
 		if code := m.card.Stop(); code != 0 {
 			t.Errorf("%s exited with %d after SIGTERM, want 0", m.name, code)
 		}
 		m.card.Start()
-		waitMembers(t, m, clusterMembers)
+		waitMembers(t, m, len(members))
 		t.Logf("%s restarted", m.name)
 		time.Sleep(5 * time.Second)
 		if err := snd.err(); err != nil {
@@ -151,7 +177,7 @@ func TestCluster_members_together_equal_one_through_a_rolling_restart(t *testing
 	t.Logf("sender: %d steps acknowledged, %d retries", len(reqs), snd.retries.Load())
 	checkClusterOutput(t, prom, members, reqs, last)
 
-	for _, m := range members {
+	for _, m := range agents {
 		metrics := m.card.selfMetrics()
 		t.Logf("%s: forwarded %s, disagreements %v", m.name,
 			strings.Join(regexp.MustCompile(`(?m)^cardinal_cluster_forwarded_samples_total.*$`).FindAllString(metrics, -1), "; "),
@@ -193,22 +219,35 @@ func checkClusterOutput(t *testing.T, prom *prometheusServer, members []*cluster
 			t.Errorf("resets(%s[2h]) = %v, want 0", key, v)
 		}
 	}
+	// One writer at a time: a sample of an output at one timestamp comes from one member
+	// (the output moves with its shard when the ring changes).
 	writers := map[string][]string{}
+	series := map[string]bool{}
 	for _, m := range members {
+		if m.proxy == nil {
+			continue
+		}
 		m.proxy.mu.Lock()
-		for key := range m.proxy.stored {
-			writers[key] = append(writers[key], m.name)
+		for key, byT := range m.proxy.stored {
+			series[key] = true
+			for ts := range byT {
+				at := key + " at " + fmtMs(ts)
+				writers[at] = append(writers[at], m.name)
+			}
 		}
 		m.proxy.mu.Unlock()
 		m.proxy.check(t)
 	}
-	for key, ws := range writers {
+	n := 0
+	for at, ws := range writers {
 		if len(ws) != 1 {
-			t.Errorf("output %s was written by %v, want exactly one member", key, ws)
+			if n++; n <= 10 {
+				t.Errorf("output %s was written by %v, want exactly one member", at, ws)
+			}
 		}
 	}
-	if len(writers) != len(want) {
-		t.Errorf("%d output series were written, want %d", len(writers), len(want))
+	if len(series) != len(want) {
+		t.Errorf("%d output series were written, want %d", len(series), len(want))
 	}
 }
 
