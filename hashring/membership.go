@@ -30,6 +30,10 @@ import (
 //     address is kept, or else the lowest.
 //   - A peer listed as name=host:port must answer with that name, or it is ignored.
 //
+// Members do not exchange their views: each decides from its own rounds, so two members
+// can disagree for about join_after after a peer appears and leave_after after one goes.
+// Identity.RingVersion and cardinal_cluster_ring_info make a disagreement visible.
+//
 // Membership is safe for concurrent use.
 type Membership struct {
 	self        Member
