@@ -145,6 +145,26 @@ func TestVersionDependsOnNamesOnly(t *testing.T) {
 	}
 }
 
+// TestPlacementIsPinned fixes the owners and version of one ring. Every member of a cluster
+// must place alike, across releases too: if this fails, the placement has changed, which is
+// a change of the cluster protocol; change placementScheme with it so versions differ.
+func TestPlacementIsPinned(t *testing.T) {
+	r := New([]Member{{"node-a", ""}, {"node-b", ""}, {"node-c", ""}})
+	if got, want := r.VersionString(), "52c106a601f64878"; got != want {
+		t.Errorf("version %s, want %s", got, want)
+	}
+	var owners []string
+	for _, s := range []int{0, 1, 2, 3, 1000, 65535} {
+		owners = append(owners, r.Owner(s).Name)
+	}
+	if want := []string{"node-b", "node-b", "node-c", "node-a", "node-a", "node-a"}; !slices.Equal(owners, want) {
+		t.Errorf("owners of shards 0, 1, 2, 3, 1000, 65535: %v, want %v", owners, want)
+	}
+	if a, b, c := r.ShardsOwned("node-a"), r.ShardsOwned("node-b"), r.ShardsOwned("node-c"); a != 21900 || b != 21633 || c != 22003 {
+		t.Errorf("shards owned: %d, %d, %d; want 21900, 21633, 22003", a, b, c)
+	}
+}
+
 func TestEmptyRingOwnsNothing(t *testing.T) {
 	empty := New(nil)
 	if empty.Len() != 0 || empty.Owner(0) != (Member{}) || empty.OwnerOfKey(12345) != (Member{}) {
