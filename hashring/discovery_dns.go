@@ -13,7 +13,9 @@ import (
 // or the SRV records of Name with the port each carries. A Kubernetes headless Service
 // gives both (SRV needs a named port: _http._tcp.<service>.<namespace>.svc). A failed
 // lookup, NXDOMAIN included, or an answer with no records is an error: a DNS blip must not
-// read as an empty cluster.
+// read as an empty cluster. The price: if the name stays empty (every peer gone, this one
+// included, say with a Service that lists only ready pods), no member ever leaves; list this
+// member in the answer too (publishNotReadyAddresses) to avoid that.
 type DNSDiscoverer struct {
 	// Name is the name to look up.
 	Name string

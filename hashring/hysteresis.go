@@ -18,8 +18,9 @@ type peerState struct {
 	missingSince time.Time
 }
 
-// apply turns one successful round's answers into joins, leaves and new addresses.
-func (m *Membership) apply(now time.Time, answers []answer) {
+// apply turns one successful round's answers into joins, leaves and new addresses, and
+// returns the members (self included, sorted by name) with what changed.
+func (m *Membership) apply(now time.Time, answers []answer) (members []Member, namesChanged, addrsChanged bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.stats.Rounds++
@@ -30,7 +31,6 @@ func (m *Membership) apply(now time.Time, answers []answer) {
 	seen := m.readyAddrs(answers)
 	joinAfter, leaveAfter := time.Duration(m.cfg.JoinAfter), time.Duration(m.cfg.LeaveAfter)
 	starting := now.Sub(m.started) < joinAfter
-	namesChanged, addrsChanged := false, false
 
 	for name, addrs := range seen {
 		st := m.peers[name]
@@ -84,28 +84,16 @@ func (m *Membership) apply(now time.Time, answers []answer) {
 		}
 	}
 
-	members := []Member{m.self}
+	members = []Member{m.self}
 	for name, st := range m.peers {
 		if st.member {
 			members = append(members, Member{Name: name, Addr: st.addr})
 		}
 	}
 	slices.SortFunc(members, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })
-	switch {
-	case namesChanged:
-		m.ring = New(members)
-	case addrsChanged:
-		m.ring = m.ring.withAddrs(members)
-	}
 	m.stats.Members = len(members)
 	m.stats.Candidates = len(m.peers) + 1 - len(members)
-	m.stats.RingVersion = m.ring.VersionString()
-	if namesChanged || addrsChanged {
-		select {
-		case m.changes <- struct{}{}:
-		default:
-		}
-	}
+	return members, namesChanged, addrsChanged
 }
 
 // readyAddrs returns, by member name, the addresses (in increasing order) that answered

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -29,6 +30,10 @@ import (
 //     address is kept, or else the lowest.
 //   - A peer listed as name=host:port must answer with that name, or it is ignored.
 //
+// Members do not exchange their views: each decides from its own rounds, so two members
+// can disagree for about join_after after a peer appears and leave_after after one goes.
+// Identity.RingVersion and cardinal_cluster_ring_info make a disagreement visible.
+//
 // Membership is safe for concurrent use.
 type Membership struct {
 	self        Member
@@ -41,10 +46,13 @@ type Membership struct {
 
 	round sync.Mutex // held for the whole of Refresh: one round at a time
 
+	// ring is the ring of the current members, replaced (never changed) after a round
+	// that changes them; it is built outside mu, so readers never wait for a build.
+	ring atomic.Pointer[Ring]
+
 	mu      sync.Mutex            // guards what follows
 	peers   map[string]*peerState // members and candidates by name; never self
 	started time.Time             // time of the first successful round; zero before
-	ring    *Ring
 	stats   Stats
 }
 
@@ -71,7 +79,7 @@ func NewMembership(self Member, cfg Config, discoverers []Discoverer, prober Pro
 		logger = slog.New(slog.DiscardHandler)
 	}
 	ring := New([]Member{self})
-	return &Membership{
+	m := &Membership{
 		self:        self,
 		cfg:         cfg,
 		discoverers: slices.Clone(discoverers),
@@ -80,17 +88,15 @@ func NewMembership(self Member, cfg Config, discoverers []Discoverer, prober Pro
 		logger:      logger,
 		changes:     make(chan struct{}, 1),
 		peers:       map[string]*peerState{},
-		ring:        ring,
 		stats:       Stats{Members: 1, RingVersion: ring.VersionString()},
-	}, nil
+	}
+	m.ring.Store(ring)
+	return m, nil
 }
 
-// Ring returns the ring of the current members.
-func (m *Membership) Ring() *Ring {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.ring
-}
+// Ring returns the ring of the current members. It takes no lock: a router may call it
+// per request.
+func (m *Membership) Ring() *Ring { return m.ring.Load() }
 
 // Members returns the current members, self included, sorted by name.
 func (m *Membership) Members() []Member { return m.Ring().Members() }
@@ -136,8 +142,30 @@ func (m *Membership) Refresh(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err // the probes were cut short: they say nothing about the peers
 	}
-	m.apply(m.now(), answers)
+	members, namesChanged, addrsChanged := m.apply(m.now(), answers)
+	if namesChanged || addrsChanged {
+		m.install(members, namesChanged)
+	}
 	return nil
+}
+
+// install replaces the ring with one of members (sorted by name) and signals the change:
+// a new ring if the names changed, else the current one with new addresses.
+func (m *Membership) install(members []Member, namesChanged bool) {
+	var ring *Ring
+	if namesChanged {
+		ring = New(members)
+	} else {
+		ring = m.ring.Load().withAddrs(members)
+	}
+	m.ring.Store(ring)
+	m.mu.Lock()
+	m.stats.RingVersion = ring.VersionString()
+	m.mu.Unlock()
+	select {
+	case m.changes <- struct{}{}:
+	default:
+	}
 }
 
 // Stats returns the counters and gauges of the membership, for metrics.

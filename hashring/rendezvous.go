@@ -5,7 +5,7 @@ import "github.com/cespare/xxhash/v2"
 // The score of a member for a shard is mix(seed(name) XOR salt(shard)): xxhash64 of the name
 // once per member, a fixed salt per shard, and one 64-bit finaliser per pair. That costs a
 // few nanoseconds a pair where xxhash over name+shard costs tens, which builds a 100-member
-// ring (6.5 million scores) in 9 to 25 ms. Every peer must compute the same
+// ring (6.5 million scores) in about 9 ms. Every peer must compute the same
 // scores: changing anything in this file reshapes every ring, so it is a change of the
 // cluster protocol, not a refactoring.
 

@@ -11,10 +11,11 @@ import (
 )
 
 // Shards is the number of logical shards a key is placed in. Ownership is decided per shard,
-// so the busiest member's share of keys is at least its share of shards: with S shards and N
-// members a member owns Binomial(S, 1/N) shards, a relative spread of sqrt((N-1)/S). At
-// N = 100 that is 15.5% for 4096 shards (the busiest of 100 then sits near 1.4x the mean;
-// TestShards4096IsTooFewFor100Members measures it) and 3.9% for 65536 (the busiest near 1.1x).
+// so a member's share of keys follows its share of shards: with S shards and N members a
+// member owns Binomial(S, 1/N) shards, a relative spread of sqrt((N-1)/S). At N = 100 that
+// is 15.5% for 4096 shards, where the busiest of 100 test members owns 1.37 times the mean,
+// and 3.9% for 65536, where the same members' busiest owns 1.14 times the mean
+// (TestShards4096IsTooFewFor100Members).
 const Shards = 65536
 
 // MaxMembers is the most members a ring holds: owners are stored as 16-bit indexes.
@@ -46,8 +47,8 @@ type Ring struct {
 // New builds the ring of members. Members are deduplicated by name (of several entries with
 // one name, the lowest Addr is kept, so the result does not depend on the input order) and
 // sorted by name; entries with an empty name are dropped. New panics with more than
-// MaxMembers distinct names. It takes 9 to 25 ms for 100 members on a busy 2-core machine
-// (BenchmarkNew100).
+// MaxMembers distinct names. It takes about 9 ms for 100 members on a free core
+// (BenchmarkNew100), and up to 43 ms measured on 2 cores shared at a load of 9.
 func New(members []Member) *Ring {
 	ms := make([]Member, 0, len(members))
 	for _, m := range members {
