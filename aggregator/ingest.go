@@ -133,11 +133,8 @@ func (a *Aggregator) IngestRoute(series []prompb.TimeSeries, rt Route) {
 		case !matched:
 			a.unmatchedDropped.Add(uint64(len(ts.Samples) + len(ts.Histograms)))
 		}
-		if len(b.peers) > 0 {
-			c := cloneSeries(ts)
-			for _, p := range b.peers {
-				rt.Forward(p, c)
-			}
+		for _, p := range b.peers {
+			rt.Forward(p, ts)
 		}
 	}
 	a.apply(b, series)

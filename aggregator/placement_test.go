@@ -114,11 +114,11 @@ func TestTwoMembersEqualOne(t *testing.T) {
 		single.Ingest(all)
 		for m := range members {
 			var fwd []prompb.TimeSeries
-			members[m].IngestRoute(req[m], Route{Router: twoMembers(m), Forward: func(owner int, s prompb.TimeSeries) {
+			members[m].IngestRoute(req[m], Route{Router: twoMembers(m), Forward: func(owner int, s *prompb.TimeSeries) {
 				if owner != 1-m {
 					t.Fatalf("member %d forwards to %d", m, owner)
 				}
-				fwd = append(fwd, s)
+				fwd = append(fwd, cloneSeries(s))
 			}})
 			forwardedSeries += len(fwd)
 			members[1-m].IngestRoute(fwd, Route{Router: twoMembers(1 - m), Forwarded: true})

@@ -63,11 +63,7 @@ type sender struct {
 
 // newSender returns a sender of q's series to ep, in requests of at most maxSamples samples.
 func newSender(ep endpoint, q *Queue, maxSamples int, bo Backoff, m *senderMetrics, logger *slog.Logger) *sender {
-	return newSenderWith(http.DefaultTransport.(*http.Transport).Clone(), ep, q, maxSamples, bo, m, logger)
-}
-
-// newSenderWith is newSender over a given transport (TLS, dialing), which it owns.
-func newSenderWith(transport *http.Transport, ep endpoint, q *Queue, maxSamples int, bo Backoff, m *senderMetrics, logger *slog.Logger) *sender {
+	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.MaxIdleConnsPerHost = q.Shards()
 	abortCtx, abort := context.WithCancel(context.Background())
 	s := &sender{

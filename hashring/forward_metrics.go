@@ -7,8 +7,6 @@ import (
 // forwardMetrics are the forwarder's self-metrics. The queue to each peer is a downstream
 // named peer/<member>, with the cardinal_downstream_* metrics of every downstream.
 type forwardMetrics struct {
-	ringInfo         *prometheus.GaugeVec
-	members          prometheus.Gauge
 	shardsOwned      prometheus.Gauge
 	ringChanges      prometheus.Counter
 	forwardedSamples *prometheus.CounterVec
@@ -19,17 +17,16 @@ type forwardMetrics struct {
 	handoffBytes     *prometheus.CounterVec
 	handoffDuration  prometheus.Histogram
 	handoffsReceived *prometheus.CounterVec
+	forwardSent      *prometheus.CounterVec
+	forwardBytes     *prometheus.CounterVec
+	forwardFailed    *prometheus.CounterVec
+	forwardDropped   *prometheus.CounterVec
+	forwardRetries   *prometheus.CounterVec
+	queueBytes       *prometheus.GaugeVec
 }
 
 func newForwardMetrics(reg prometheus.Registerer) *forwardMetrics {
 	m := &forwardMetrics{
-		ringInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "cardinal_cluster_ring_info",
-			Help: "1 for the ring in force, labelled with its version (a hash of the member names): members that agree show the same version.",
-		}, []string{"version"}),
-		members: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "cardinal_cluster_members", Help: "Members of the ring in force, this one included.",
-		}),
 		shardsOwned: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "cardinal_cluster_shards_owned", Help: "Logical shards (of 65536) this member owns in the ring in force.",
 		}),
@@ -58,22 +55,38 @@ func newForwardMetrics(reg prometheus.Registerer) *forwardMetrics {
 		handoffsReceived: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cardinal_cluster_handoffs_received_total", Help: "Handoffs received from each peer, by result (ok, refused).",
 		}, []string{"peer", "result"}),
+		forwardSent: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cardinal_cluster_forward_sent_samples_total", Help: "Forwarded samples the peer acknowledged.",
+		}, []string{"peer"}),
+		forwardBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cardinal_cluster_forward_sent_bytes_total", Help: "Bytes (snappy-compressed bodies) of forwarded requests the peer acknowledged.",
+		}, []string{"peer"}),
+		forwardFailed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cardinal_cluster_forward_failed_samples_total", Help: "Forwarded samples the peer refused for good (4xx other than 429).",
+		}, []string{"peer"}),
+		forwardDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cardinal_cluster_forward_dropped_samples_total", Help: "Forwarded samples given up at shutdown, after the shutdown timeout.",
+		}, []string{"peer"}),
+		forwardRetries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cardinal_cluster_forward_retries_total", Help: "Forwarded requests retried after a 5xx, 429 or network error.",
+		}, []string{"peer"}),
+		queueBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cardinal_cluster_forward_queue_bytes", Help: "Encoded series queued or in flight to the peer; at cluster.forward.queue.max_bytes the receiver answers 503.",
+		}, []string{"peer"}),
 		disagreements: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "cardinal_cluster_ring_disagreements_total",
 			Help: "Forwarded requests routed by a ring other than the one in force here: aggregated by the sender's ring, as it meant.",
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.ringInfo, m.members, m.shardsOwned, m.ringChanges, m.forwardedSamples, m.received, m.receivedBytes, m.disagreements,
-			m.handoffs, m.handoffBytes, m.handoffDuration, m.handoffsReceived)
+		reg.MustRegister(m.shardsOwned, m.ringChanges, m.forwardedSamples, m.received, m.receivedBytes, m.disagreements,
+			m.handoffs, m.handoffBytes, m.handoffDuration, m.handoffsReceived,
+			m.forwardSent, m.forwardBytes, m.forwardFailed, m.forwardDropped, m.forwardRetries, m.queueBytes)
 	}
 	return m
 }
 
-// setRing publishes the ring in force.
+// setRing publishes the ring in force (membership exports its size and version).
 func (m *forwardMetrics) setRing(r *Ring, self string) {
-	m.ringInfo.Reset()
-	m.ringInfo.WithLabelValues(r.VersionString()).Set(1)
-	m.members.Set(float64(r.Len()))
 	m.shardsOwned.Set(float64(r.ShardsOwned(self)))
 }

@@ -53,11 +53,11 @@ type Forwarder struct {
 
 // peerSet is the queues of one ring: one per member, nil for this one.
 type peerSet struct {
-	view  View
-	prev  *View     // the ring before, from this member; nil after a start
-	since time.Time // when it came into force
-	sinks []*downstream.RemoteWrite
-	sent  []prometheus.Counter // samples forwarded, per member
+	view   View
+	prev   *View                // the ring before, from this member; nil after a start
+	since  time.Time            // when it came into force
+	queues []*peerQueue         // by member index; nil for this one
+	sent   []prometheus.Counter // samples forwarded, per member
 }
 
 // NewForwarder returns the forwarder of the member named self, alone in its ring until
@@ -166,7 +166,7 @@ func (f *Forwarder) SetMembers(members []Member) {
 // install makes r the ring in force, with a queue to each other member. Called with mu held
 // (or before the forwarder is shared).
 func (f *Forwarder) install(r *Ring, prev *View) {
-	ps := &peerSet{view: NewView(r, f.self), prev: prev, since: time.Now(), sinks: make([]*downstream.RemoteWrite, r.Len()), sent: make([]prometheus.Counter, r.Len())}
+	ps := &peerSet{view: NewView(r, f.self), prev: prev, since: time.Now(), queues: make([]*peerQueue, r.Len()), sent: make([]prometheus.Counter, r.Len())}
 	header := forwardHeader(f.self, r)
 	for k, v := range f.auth {
 		header[k] = v
@@ -175,15 +175,9 @@ func (f *Forwarder) install(r *Ring, prev *View) {
 		if i == ps.view.self {
 			continue
 		}
-		ps.sinks[i] = downstream.NewPeerRemoteWrite(downstream.PeerEndpoint{
-			Name:       "peer/" + m.Name,
-			URL:        f.scheme + "://" + m.Name + remotewrite.WritePath,
-			DisplayURL: f.scheme + "://" + m.Name + remotewrite.WritePath,
-			Header:     header,
-			Timeout:    time.Duration(f.cfg.Timeout),
-			Transport:  f.transport(),
-		}, f.cfg.Queue, f.reg, f.logger)
-		ps.sinks[i].Start()
+		url := f.scheme + "://" + m.Name + remotewrite.WritePath
+		client := &http.Client{Transport: f.transport()}
+		ps.queues[i] = newPeerQueue(m.Name, url, header, client, time.Duration(f.cfg.Timeout), int64(f.cfg.Queue.MaxBytes), f.backoff(), f.metrics, f.logger)
 		ps.sent[i] = f.metrics.forwardedSamples.WithLabelValues(m.Name)
 	}
 	f.cur.Store(ps)
@@ -233,12 +227,24 @@ func (f *Forwarder) Outbox() *Outbox {
 // Full reports a peer whose queue is full: the receiver then answers 503.
 func (f *Forwarder) Full() (peer string, full bool) {
 	ps := f.cur.Load()
-	for i, s := range ps.sinks {
-		if s != nil && s.Full() {
+	for i, q := range ps.queues {
+		if q != nil && q.full() {
 			return ps.view.ring.members[i].Name, true
 		}
 	}
 	return "", false
+}
+
+// FullPeers returns the members whose forward queue is full.
+func (f *Forwarder) FullPeers() map[string]bool {
+	ps := f.cur.Load()
+	full := map[string]bool{}
+	for i, q := range ps.queues {
+		if q != nil && q.full() {
+			full[ps.view.ring.members[i].Name] = true
+		}
+	}
+	return full
 }
 
 // SenderView returns the view a forwarded request is aggregated by: the sender's ring seen
@@ -279,9 +285,9 @@ func (f *Forwarder) Pending() []prompb.TimeSeries {
 	f.mu.Unlock()
 	var out []prompb.TimeSeries
 	for _, ps := range sets {
-		for _, s := range ps.sinks {
-			if s != nil {
-				out = append(out, s.Pending()...)
+		for _, q := range ps.queues {
+			if q != nil {
+				out = append(out, q.pending()...)
 			}
 		}
 	}
@@ -304,23 +310,23 @@ func (f *Forwarder) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// send queues series for the member at index i.
-func (ps *peerSet) send(i int, series []prompb.TimeSeries) {
-	ps.sinks[i].Send(series)
-	ps.sent[i].Add(float64(remotewrite.CountSamples(series)))
+// send queues a chunk of encoded series for the member at index i.
+func (ps *peerSet) send(i int, chunk []byte, samples int) {
+	ps.queues[i].push(chunk, samples)
+	ps.sent[i].Add(float64(samples))
 }
 
 func (ps *peerSet) shutdown(ctx context.Context) error {
 	var wg sync.WaitGroup
-	errs := make([]error, len(ps.sinks))
-	for i, s := range ps.sinks {
-		if s == nil {
+	errs := make([]error, len(ps.queues))
+	for i, q := range ps.queues {
+		if q == nil {
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = s.Shutdown(ctx)
+			errs[i] = q.shutdown(ctx)
 		}()
 	}
 	wg.Wait()

@@ -5,30 +5,34 @@ import (
 )
 
 // Outbox collects, while one request is aggregated, the series to forward to each owner, and
-// hands them to the owners' queues at the end, one batch per owner. Obtain one from
+// queues them at the end, one chunk per owner. Series are encoded as they come (they point
+// into the request), so forwarding allocates per owner, not per series. Obtain one from
 // Forwarder.Outbox; it is not safe for concurrent use.
 type Outbox struct {
 	View
-	peers *peerSet
-	to    [][]prompb.TimeSeries // per member index
-	n     int                   // series collected
+	peers   *peerSet
+	to      [][]byte // encoded series per member index
+	samples []int
+	n       int // series collected
 }
 
-// Forward adds a series for the member at index owner (the aggregator's Route.Forward).
-func (o *Outbox) Forward(owner int, ts prompb.TimeSeries) {
+// Forward encodes series ts for the member at index owner (the aggregator's Route.Forward).
+func (o *Outbox) Forward(owner int, ts *prompb.TimeSeries) {
 	if o.to == nil {
-		o.to = make([][]prompb.TimeSeries, o.ring.Len())
+		o.to = make([][]byte, o.ring.Len())
+		o.samples = make([]int, o.ring.Len())
 	}
-	o.to[owner] = append(o.to[owner], ts)
+	o.to[owner] = appendSeries(o.to[owner], ts)
+	o.samples[owner] += len(ts.Samples) + len(ts.Histograms)
 	o.n++
 }
 
-// Send queues what was collected, each owner's series in one batch, and reports how many
-// series it forwarded. The outbox is done with.
+// Send queues what was collected and reports how many series it forwarded. The outbox is
+// done with.
 func (o *Outbox) Send() int {
-	for i, series := range o.to {
-		if len(series) > 0 {
-			o.peers.send(i, series)
+	for i, chunk := range o.to {
+		if len(chunk) > 0 {
+			o.peers.send(i, chunk, o.samples[i])
 		}
 	}
 	return o.n

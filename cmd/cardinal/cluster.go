@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cardinal-proxy/cardinal/aggregator"
+	"github.com/cardinal-proxy/cardinal/cmd/cardinal/status"
 	"github.com/cardinal-proxy/cardinal/hashring"
 )
 
@@ -61,6 +62,7 @@ func (s *server) startCluster(ctx context.Context, cfg *hashring.Config) error {
 	if err := m.Refresh(first); err != nil {
 		s.logger.Warn("cluster: the first discovery round failed; starting alone until one succeeds", "err", err)
 	}
+	s.reg.MustRegister(m.Collector())
 	fwd.SetMembers(m.Members())
 	s.cluster = &clusterNode{name: name, forwarder: fwd, membership: m}
 	// Outputs this member no longer owns are handed off, at once when the ring changes and
@@ -116,4 +118,19 @@ func (s *server) mergeHandoff(body []byte) error {
 	}
 	s.logger.Info("cluster: handoff merged", "outputs", st.Outputs, "inputs", st.Inputs, "bridged", st.Bridged, "unknown_rule", st.Unknown)
 	return nil
+}
+
+// ClusterStatus implements status.Cluster.
+func (c *clusterNode) ClusterStatus() status.ClusterStatus {
+	r := c.forwarder.Ring()
+	st := status.ClusterStatus{Self: c.name, Version: r.VersionString()}
+	full := c.forwarder.FullPeers()
+	for _, m := range r.Members() {
+		addr := m.Addr
+		if m.Name == c.name {
+			addr = "(this member)"
+		}
+		st.Members = append(st.Members, status.ClusterMember{Name: m.Name, Addr: addr, Shards: r.ShardsOwned(m.Name), QueueFull: full[m.Name]})
+	}
+	return st
 }

@@ -8,12 +8,17 @@ func (s *server) statusPage() *status.Handler {
 	for _, d := range s.sinks {
 		downstreams = append(downstreams, status.Downstream{Name: d.Name, Kind: d.Kind, Queue: d})
 	}
+	var cluster status.Cluster
+	if s.cluster != nil {
+		cluster = s.cluster
+	}
 	return status.NewHandler(status.Options{
 		Version:     version,
 		ConfigFile:  s.flags.configFile,
 		Rules:       s.agg,
 		Reloads:     s.reloader,
 		WAL:         s.router,
+		Cluster:     cluster,
 		Downstreams: downstreams,
 		Logger:      s.logger,
 	})

@@ -32,8 +32,8 @@ type clusterMember struct {
 	name   string
 	addr   string
 	config string
-	card  *cardinalServer
-	proxy *crashProxy
+	card   *cardinalServer
+	proxy  *crashProxy
 }
 
 // startCluster configures n members that know each other by a static peer list, each

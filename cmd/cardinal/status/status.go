@@ -65,6 +65,28 @@ type WAL interface {
 	WALStatus() (first, last uint64, lastCheckpoint *router.CheckpointResult, ok bool)
 }
 
+// Cluster is what the page needs of a cluster member: the ring it routes by.
+type Cluster interface {
+	ClusterStatus() ClusterStatus
+}
+
+// ClusterStatus is this member's view of its cluster.
+type ClusterStatus struct {
+	// Self is this member's name; Version the ring's (members that agree show the same).
+	Self, Version string
+	// Members are the ring's, sorted by name.
+	Members []ClusterMember
+}
+
+// ClusterMember is one member of the ring.
+type ClusterMember struct {
+	Name, Addr string
+	// Shards is how many of the 65536 logical shards it owns.
+	Shards int
+	// QueueFull is true while the forward queue to it is full (the receiver answers 503).
+	QueueFull bool
+}
+
 // Options are what the page shows.
 type Options struct {
 	Version    string
@@ -74,6 +96,8 @@ type Options struct {
 	Reloads Reloads
 	// WAL, when set, gives the state of the write-ahead log.
 	WAL WAL
+	// Cluster, when set, gives the ring of a cluster member.
+	Cluster Cluster
 	// Downstreams are listed in this order.
 	Downstreams []Downstream
 	// Logger receives the errors of writing the page; nil discards them.
@@ -99,6 +123,7 @@ type page struct {
 	ConfigFile  string
 	Reload      *reloadRow
 	WAL         *walRow
+	Cluster     *ClusterStatus
 	Rules       []aggregator.RuleStats
 	Downstreams []downstreamRow
 }
@@ -146,6 +171,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 				}
 			}
 		}
+	}
+	if h.opts.Cluster != nil {
+		cs := h.opts.Cluster.ClusterStatus()
+		p.Cluster = &cs
 	}
 	for _, d := range h.opts.Downstreams {
 		p.Downstreams = append(p.Downstreams, downstreamRow{Name: d.Name, Kind: d.Kind, Full: d.Queue.Full()})

@@ -1,0 +1,261 @@
+package hashring
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/golang/snappy"
+	"github.com/prometheus/prometheus/prompb"
+
+	"github.com/cardinal-proxy/cardinal/downstream"
+)
+
+// maxForwardBatch bounds the uncompressed body of one forwarded request.
+const maxForwardBatch = 4 << 20
+
+// peerQueue is the queue of series forwarded to one member. Series are queued already
+// encoded: each request's series for the member are appended as Remote Write 1.0
+// TimeSeries fields (a protobuf WriteRequest is the concatenation of its series), so a
+// forwarded sample costs a copy rather than allocations. One goroutine sends the queue in
+// order, as many chunks at a time as fit in a request, snappy-compressed, retrying 5xx, 429
+// and network errors with backoff until the queue is shut down: the samples of a series
+// reach their owner in order.
+type peerQueue struct {
+	name    string
+	url     string
+	header  http.Header
+	client  *http.Client
+	timeout time.Duration
+	limit   int64
+	backoff downstream.Backoff
+	logger  *slog.Logger
+	metrics *forwardMetrics
+
+	mu       sync.Mutex
+	chunks   [][]byte // waiting, in order
+	bytes    int64    // of chunks and inflight
+	samples  []int    // per chunk
+	inflight [][]byte
+	wake     chan struct{}
+	closed   bool // no more chunks
+	done     chan struct{}
+	abort    context.CancelFunc
+	ctx      context.Context
+}
+
+func newPeerQueue(name, url string, header http.Header, client *http.Client, timeout time.Duration, limit int64, bo downstream.Backoff, m *forwardMetrics, logger *slog.Logger) *peerQueue {
+	ctx, cancel := context.WithCancel(context.Background())
+	q := &peerQueue{
+		name: name, url: url, header: header, client: client, timeout: timeout, limit: limit, backoff: bo,
+		metrics: m, logger: logger.With("peer", name),
+		wake: make(chan struct{}, 1), done: make(chan struct{}), ctx: ctx, abort: cancel,
+	}
+	go q.run()
+	return q
+}
+
+// push queues one chunk of encoded series holding samples samples. What arrives after
+// shutdown began is dropped (the checkpoint, with a WAL, has it).
+func (q *peerQueue) push(chunk []byte, samples int) {
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		q.metrics.forwardDropped.WithLabelValues(q.name).Add(float64(samples))
+		return
+	}
+	q.chunks = append(q.chunks, chunk)
+	q.samples = append(q.samples, samples)
+	q.bytes += int64(len(chunk))
+	q.metrics.queueBytes.WithLabelValues(q.name).Set(float64(q.bytes))
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// full reports that the queue holds its limit or more.
+func (q *peerQueue) full() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.bytes >= q.limit
+}
+
+// take returns the next chunks to send, up to maxForwardBatch bytes (at least one), and their
+// samples; nil when the queue is closed and empty.
+func (q *peerQueue) take() ([][]byte, int) {
+	for {
+		q.mu.Lock()
+		if len(q.chunks) > 0 {
+			n, size, samples := 0, 0, 0
+			for n < len(q.chunks) && (n == 0 || size+len(q.chunks[n]) <= maxForwardBatch) {
+				size += len(q.chunks[n])
+				samples += q.samples[n]
+				n++
+			}
+			batch := q.chunks[:n:n]
+			q.chunks, q.samples = q.chunks[n:], q.samples[n:]
+			q.inflight = batch
+			q.mu.Unlock()
+			return batch, samples
+		}
+		closed := q.closed
+		q.mu.Unlock()
+		if closed {
+			return nil, 0
+		}
+		select {
+		case <-q.wake:
+		case <-q.ctx.Done():
+			return nil, 0
+		}
+	}
+}
+
+func (q *peerQueue) run() {
+	defer close(q.done)
+	var raw []byte
+	for {
+		batch, samples := q.take()
+		if batch == nil {
+			return
+		}
+		raw = raw[:0]
+		for _, c := range batch {
+			raw = append(raw, c...)
+		}
+		body := snappy.Encode(nil, raw)
+		q.send(body, samples)
+		q.mu.Lock()
+		for _, c := range batch {
+			q.bytes -= int64(len(c))
+		}
+		q.inflight = nil
+		q.metrics.queueBytes.WithLabelValues(q.name).Set(float64(q.bytes))
+		q.mu.Unlock()
+	}
+}
+
+// send posts one body until it is accepted, refused for good, or the queue is aborted.
+func (q *peerQueue) send(body []byte, samples int) {
+	for attempt := 0; ; attempt++ {
+		code, retryAfter, err := q.post(body)
+		switch {
+		case err == nil && code/100 == 2:
+			q.metrics.forwardSent.WithLabelValues(q.name).Add(float64(samples))
+			q.metrics.forwardBytes.WithLabelValues(q.name).Add(float64(len(body)))
+			return
+		case err == nil && code/100 == 4 && code != http.StatusTooManyRequests:
+			q.metrics.forwardFailed.WithLabelValues(q.name).Add(float64(samples))
+			q.logger.Error("cluster: a peer refused forwarded series for good", "status", code)
+			return
+		}
+		if q.ctx.Err() != nil {
+			q.metrics.forwardDropped.WithLabelValues(q.name).Add(float64(samples))
+			return
+		}
+		q.metrics.forwardRetries.WithLabelValues(q.name).Inc()
+		if attempt == 3 {
+			q.logger.Warn("cluster: forwarding to a peer keeps failing; retrying", "status", code, "err", err)
+		}
+		select {
+		case <-time.After(q.backoff.Delay(attempt, retryAfter)):
+		case <-q.ctx.Done():
+			q.metrics.forwardDropped.WithLabelValues(q.name).Add(float64(samples))
+			return
+		}
+	}
+}
+
+func (q *peerQueue) post(body []byte) (int, time.Duration, error) {
+	ctx, cancel := context.WithTimeout(q.ctx, q.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, q.url, bytes.NewReader(body))
+	if err != nil {
+		return 0, 0, err
+	}
+	req.Header = q.header.Clone()
+	resp, err := q.client.Do(req)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+	var wait time.Duration
+	if s := resp.Header.Get("Retry-After"); s != "" {
+		if secs, err := time.ParseDuration(s + "s"); err == nil {
+			wait = secs
+		}
+	}
+	return resp.StatusCode, wait, nil
+}
+
+// pending returns the series queued or in flight, decoded, for a checkpoint.
+func (q *peerQueue) pending() []prompb.TimeSeries {
+	q.mu.Lock()
+	chunks := append(append([][]byte(nil), q.inflight...), q.chunks...)
+	q.mu.Unlock()
+	var raw []byte
+	for _, c := range chunks {
+		raw = append(raw, c...)
+	}
+	if len(raw) == 0 {
+		return nil
+	}
+	var req prompb.WriteRequest
+	if err := req.Unmarshal(raw); err != nil {
+		q.logger.Error("cluster: the forward queue does not decode", "err", err)
+		return nil
+	}
+	return req.Timeseries
+}
+
+// shutdown sends what is queued until ctx is done, then drops and counts the rest.
+func (q *peerQueue) shutdown(ctx context.Context) error {
+	q.mu.Lock()
+	q.closed = true
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+	select {
+	case <-q.done:
+		return nil
+	case <-ctx.Done():
+	}
+	q.abort()
+	<-q.done
+	q.mu.Lock()
+	lost := 0
+	for _, n := range q.samples {
+		lost += n
+	}
+	q.chunks, q.samples = nil, nil
+	q.mu.Unlock()
+	if lost > 0 {
+		q.metrics.forwardDropped.WithLabelValues(q.name).Add(float64(lost))
+		return fmt.Errorf("cluster peer %s: %d forwarded samples not delivered before the shutdown timeout", q.name, lost)
+	}
+	return nil
+}
+
+// appendSeries appends ts to b as a WriteRequest's field 1 (a TimeSeries).
+func appendSeries(b []byte, ts *prompb.TimeSeries) []byte {
+	n := ts.Size()
+	b = append(b, 0x0a)
+	b = binary.AppendUvarint(b, uint64(n))
+	start := len(b)
+	b = append(b, make([]byte, n)...)
+	if _, err := ts.MarshalToSizedBuffer(b[start:]); err != nil {
+		panic(err) // sized above: cannot fail
+	}
+	return b
+}
