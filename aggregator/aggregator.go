@@ -195,6 +195,10 @@ type RuleStats struct {
 	// LastFlushMaxLockHold is the longest the last flush held one shard lock: the most it
 	// can have delayed a request.
 	LastFlushMaxLockHold time.Duration
+	// Interval is the rule's window length: a flush closes one window per interval.
+	Interval time.Duration
+	// MaxInputSeries and MaxOutputSeries are the rule's cardinality limits (0: unlimited).
+	MaxInputSeries, MaxOutputSeries int
 }
 
 // Stats returns a snapshot of every rule's counters.
@@ -210,6 +214,9 @@ func (a *Aggregator) Stats() []RuleStats {
 			Dropped:              map[string]uint64{},
 			LastFlushDuration:    time.Duration(r.lastFlushDur.Load()),
 			LastFlushMaxLockHold: time.Duration(r.lastFlushHold.Load()),
+			Interval:             r.rule.Interval,
+			MaxInputSeries:       r.rule.MaxInputSeries,
+			MaxOutputSeries:      r.rule.MaxOutputSeries,
 		}
 		if ms := r.lastFlush.Load(); ms > 0 {
 			st.LastFlush = time.UnixMilli(ms)
