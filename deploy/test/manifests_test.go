@@ -504,3 +504,125 @@ func parseSeconds(s string) (float64, error) {
 	n, _ := strconv.ParseFloat(m[1], 64)
 	return n * map[string]float64{"ms": 0.001, "s": 1, "m": 60, "h": 3600}[m[2]], nil
 }
+
+var agentExampleFile = filepath.Join(deployDir, "examples", "prometheus-agent.yaml")
+
+// TestPrometheusAgentExample checks the example agent configuration: a ConfigMap that decodes
+// strictly, a prometheus.yml that `promtool check config --agent` accepts, and remote write
+// to the remote-write path of the node-local Service that deploy/ defines.
+func TestPrometheusAgentExample(t *testing.T) {
+	var cm corev1.ConfigMap
+	if err := yaml.UnmarshalStrict(readFile(t, agentExampleFile), &cm); err != nil {
+		t.Fatalf("%s: %v", agentExampleFile, err)
+	}
+	config, ok := cm.Data["prometheus.yml"]
+	if !ok {
+		t.Fatalf("%s: no prometheus.yml", agentExampleFile)
+	}
+	var prom struct {
+		RemoteWrite []struct {
+			URL string `json:"url"`
+		} `json:"remote_write"`
+	}
+	if err := yaml.Unmarshal([]byte(config), &prom); err != nil {
+		t.Fatal(err)
+	}
+	if len(prom.RemoteWrite) != 1 {
+		t.Fatalf("%d remote_write entries, want the one to cardinal", len(prom.RemoteWrite))
+	}
+	r := renderDeploy(t)
+	var services []string
+	for _, s := range r.services {
+		if s.Spec.ClusterIP == corev1.ClusterIPNone {
+			continue
+		}
+		for _, p := range s.Spec.Ports {
+			for _, host := range []string{s.Name + "." + s.Namespace + ".svc", s.Name + "." + s.Namespace + ".svc.cluster.local"} {
+				services = append(services, fmt.Sprintf("http://%s:%d/api/v1/write", host, p.Port))
+			}
+		}
+	}
+	if !slices.Contains(services, prom.RemoteWrite[0].URL) {
+		t.Errorf("remote_write to %s, which is none of deploy/'s Service endpoints %v", prom.RemoteWrite[0].URL, services)
+	}
+
+	promtool := requireTool(t, "promtool", "install it (Debian: apt-get install prometheus) to check the agent configuration")
+	out, err := promtoolCheckAgentConfig(t, promtool, config)
+	if err != nil && strings.Contains(string(out), "field kubernetes_sd_configs not found") {
+		// Debian builds Prometheus without Kubernetes service discovery. Check the
+		// kubernetes_sd_configs blocks against the documented fields here, and everything else
+		// (relabelling, remote write, agent mode) with promtool, the blocks replaced by a
+		// static target.
+		t.Logf("this promtool has no Kubernetes service discovery: checking kubernetes_sd_configs here, the rest with promtool")
+		out, err = promtoolCheckAgentConfig(t, promtool, withoutKubernetesSD(t, config))
+	}
+	if err != nil {
+		t.Errorf("promtool check config --agent: %v\n%s", err, out)
+	}
+}
+
+func promtoolCheckAgentConfig(t *testing.T, promtool, config string) ([]byte, error) {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "prometheus.yml")
+	if err := os.WriteFile(file, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return exec.Command(promtool, "check", "config", "--agent", file).CombinedOutput()
+}
+
+// kubernetesSD is Prometheus's kubernetes_sd_config
+// (https://prometheus.io/docs/prometheus/latest/configuration/configuration/#kubernetes_sd_config),
+// for a strict check where promtool lacks it.
+type kubernetesSD struct {
+	Role       string `json:"role"`
+	APIServer  string `json:"api_server,omitempty"`
+	Namespaces *struct {
+		OwnNamespace bool     `json:"own_namespace,omitempty"`
+		Names        []string `json:"names,omitempty"`
+	} `json:"namespaces,omitempty"`
+	Selectors []struct {
+		Role  string `json:"role"`
+		Label string `json:"label,omitempty"`
+		Field string `json:"field,omitempty"`
+	} `json:"selectors,omitempty"`
+	AttachMetadata *struct {
+		Node      bool `json:"node,omitempty"`
+		Namespace bool `json:"namespace,omitempty"`
+	} `json:"attach_metadata,omitempty"`
+	KubeconfigFile string `json:"kubeconfig_file,omitempty"`
+}
+
+// withoutKubernetesSD checks each kubernetes_sd_configs block strictly and returns the
+// configuration with every such block replaced by a static target.
+func withoutKubernetesSD(t *testing.T, config string) string {
+	t.Helper()
+	var cfg map[string]any
+	if err := yaml.Unmarshal([]byte(config), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	roles := []string{"node", "pod", "service", "endpoints", "endpointslice", "ingress"}
+	for _, sc := range asList(cfg["scrape_configs"]) {
+		sc := sc.(map[string]any)
+		sds, ok := sc["kubernetes_sd_configs"]
+		if !ok {
+			continue
+		}
+		for _, sd := range asList(sds) {
+			b, _ := yaml.Marshal(sd)
+			var k kubernetesSD
+			if err := yaml.UnmarshalStrict(b, &k); err != nil {
+				t.Errorf("scrape config %v: kubernetes_sd_configs: %v", sc["job_name"], err)
+			}
+			if !slices.Contains(roles, k.Role) {
+				t.Errorf("scrape config %v: kubernetes_sd_configs role %q, want one of %v", sc["job_name"], k.Role, roles)
+			}
+		}
+		delete(sc, "kubernetes_sd_configs")
+		sc["static_configs"] = []any{map[string]any{"targets": []any{"pod.example:9091"}}}
+	}
+	b, err := yaml.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
