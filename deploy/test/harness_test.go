@@ -176,7 +176,7 @@ func scrapeRunningCardinal(bin string) (map[string]bool, error) {
 	if !poll(ctx, func() bool { return httpOK(base + "/-/ready") }) {
 		return nil, fail("cardinal did not become ready")
 	}
-	load := exec.CommandContext(ctx, bin, "loadgen", "--url", base+"/api/v1/write", "--duration", "3s",
+	load := exec.CommandContext(ctx, bin, "loadgen", "--url", base+"/api/v1/write", "--duration", "1s",
 		"--series", "50", "--metrics", "1")
 	if out, err := load.CombinedOutput(); err != nil {
 		return nil, fail("cardinal loadgen: %v\n%s", err, out)
