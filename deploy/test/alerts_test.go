@@ -209,20 +209,17 @@ func TestAlertRulesTellTheOnCallWhatToDo(t *testing.T) {
 	}
 }
 
-// TestAlertRulesUseExportedMetrics checks every metric an alert reads against a real
-// cardinal's /metrics, so that renaming a metric breaks the build, not the alert.
+// TestAlertRulesUseExportedMetrics checks every alert's expression against a real
+// cardinal's /metrics (metrics, labels and the values matched), so that renaming a metric
+// or a reason breaks the build, not the alert.
 func TestAlertRulesUseExportedMetrics(t *testing.T) {
-	exported := exportedMetrics(t)
+	exp := exportedMetrics(t)
 	for name, r := range loadAlerts(t) {
 		expr, err := parser.ParseExpr(r.Expr)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		for _, m := range metricNames(expr) {
-			if !exported[m] {
-				t.Errorf("alert %s reads %s, which cardinal does not export", name, m)
-			}
-		}
+		checkQuery(t, "alert "+name, expr, exp)
 	}
 }
 
@@ -250,13 +247,7 @@ func metricNames(expr parser.Expr) []string {
 	var names []string
 	parser.Inspect(expr, func(n parser.Node, _ []parser.Node) error {
 		if vs, ok := n.(*parser.VectorSelector); ok {
-			name := vs.Name
-			for _, m := range vs.LabelMatchers {
-				if m.Name == "__name__" {
-					name = m.Value
-				}
-			}
-			names = append(names, name)
+			names = append(names, metricName(vs))
 		}
 		return nil
 	})

@@ -4,15 +4,22 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/promql/parser"
 )
 
 // repoRoot and deployDir are relative to this package's directory, where go test runs.
@@ -118,26 +125,29 @@ rules:
     max_output_series: 1000
 `
 
+// exposition is what a /metrics page holds: for each sample name (histograms with their
+// _bucket, _sum and _count suffixes), each label name and the values seen for it.
+type exposition map[string]map[string]map[string]bool
+
 var (
-	scrapeOnce  sync.Once
-	scrapeNames map[string]bool
-	scrapeErr   error
+	scrapeOnce sync.Once
+	scraped    exposition
+	scrapeErr  error
 )
 
-// exportedMetrics returns the sample names (histograms with their _bucket, _sum and _count
-// suffixes) on the /metrics of a real cardinal that has ingested data and flushed a
-// window, started once per test run.
-func exportedMetrics(t *testing.T) map[string]bool {
+// exportedMetrics returns the /metrics of a real cardinal that has ingested data and
+// flushed a window, started once per test run.
+func exportedMetrics(t *testing.T) exposition {
 	t.Helper()
 	bin := cardinalBinary(t)
-	scrapeOnce.Do(func() { scrapeNames, scrapeErr = scrapeRunningCardinal(bin) })
+	scrapeOnce.Do(func() { scraped, scrapeErr = scrapeRunningCardinal(bin) })
 	if scrapeErr != nil {
 		t.Fatal(scrapeErr)
 	}
-	return scrapeNames
+	return scraped
 }
 
-func scrapeRunningCardinal(bin string) (map[string]bool, error) {
+func scrapeRunningCardinal(bin string) (exposition, error) {
 	dir, err := os.MkdirTemp("", "cardinal-deploytest-run-")
 	if err != nil {
 		return nil, err
@@ -181,15 +191,15 @@ func scrapeRunningCardinal(bin string) (map[string]bool, error) {
 	if out, err := load.CombinedOutput(); err != nil {
 		return nil, fail("cardinal loadgen: %v\n%s", err, out)
 	}
-	var names map[string]bool
-	// Per-flush gauges appear once a window has closed, checkpoint results once one ran.
+	var exp exposition
+	// Per-flush gauges appear once a window has closed, the checkpoint's size once one ran.
 	if !poll(ctx, func() bool {
-		names, err = scrapeNamesAt(base + "/metrics")
-		return err == nil && names["cardinal_aggregator_last_flush_timestamp_seconds"] && names["cardinal_wal_checkpoint_bytes"]
+		exp, err = scrape(base + "/metrics")
+		return err == nil && exp["cardinal_aggregator_last_flush_timestamp_seconds"] != nil && exp["cardinal_wal_checkpoint_bytes"] != nil
 	}) {
-		return nil, fail("no flush in the scraped metrics (last error %v): %v", err, names)
+		return nil, fail("no flush in the scraped metrics (last error %v): %v", err, exp)
 	}
-	return names, nil
+	return exp, nil
 }
 
 func freeAddr() (string, error) {
@@ -226,8 +236,11 @@ func poll(ctx context.Context, cond func() bool) bool {
 	}
 }
 
-// scrapeNamesAt returns the sample names of a text-format exposition.
-func scrapeNamesAt(url string) (map[string]bool, error) {
+// labelPair is one name="value" of the text exposition format.
+var labelPair = regexp.MustCompile(`([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"`)
+
+// scrape reads a text-format exposition.
+func scrape(url string) (exposition, error) {
 	resp, err := http.Get(url)
 	if err != nil {
 		return nil, err
@@ -236,7 +249,7 @@ func scrapeNamesAt(url string) (map[string]bool, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
-	names := map[string]bool{}
+	exp := exposition{}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
@@ -244,9 +257,105 @@ func scrapeNamesAt(url string) (map[string]bool, error) {
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		if i := strings.IndexAny(line, "{ "); i > 0 {
-			names[line[:i]] = true
+		i := strings.IndexAny(line, "{ ")
+		if i <= 0 {
+			continue
+		}
+		name := line[:i]
+		labels := exp[name]
+		if labels == nil {
+			labels = map[string]map[string]bool{}
+			exp[name] = labels
+		}
+		if line[i] == '{' {
+			end := strings.LastIndexByte(line, '}')
+			for _, m := range labelPair.FindAllStringSubmatch(line[i:end+1], -1) {
+				if labels[m[1]] == nil {
+					labels[m[1]] = map[string]bool{}
+				}
+				labels[m[1]][m[2]] = true
+			}
 		}
 	}
-	return names, sc.Err()
+	return exp, sc.Err()
+}
+
+// targetLabels are added by Prometheus to every scraped series (job, instance) or by the
+// usual Kubernetes relabelling (namespace, pod, node).
+var targetLabels = []string{"job", "instance", "namespace", "pod", "node"}
+
+// literalAlternatives matches a regexp that is a plain list of values: a|b|c.
+var literalAlternatives = regexp.MustCompile(`^[a-zA-Z0-9_]+(\|[a-zA-Z0-9_]+)*$`)
+
+// checkQuery checks a PromQL expression against a real cardinal's exposition: every metric
+// it selects is exported, every label it matches on or aggregates by exists on the metrics
+// concerned, and every literal value it matches (reason="limit", result=~"ok|failed") is one
+// cardinal exports, so that a renamed metric, label or reason fails here and not in a
+// silent alert or an empty panel. It returns the metric names it selects.
+func checkQuery(t *testing.T, where string, expr parser.Expr, exp exposition) []string {
+	t.Helper()
+	var names []string
+	parser.Inspect(expr, func(n parser.Node, _ []parser.Node) error {
+		switch n := n.(type) {
+		case *parser.VectorSelector:
+			name := metricName(n)
+			names = append(names, name)
+			seen, ok := exp[name]
+			if !ok {
+				t.Errorf("%s: selects %s, which cardinal does not export", where, name)
+				return nil
+			}
+			for _, m := range n.LabelMatchers {
+				if m.Name == model.MetricNameLabel || slices.Contains(targetLabels, m.Name) {
+					continue
+				}
+				values, ok := seen[m.Name]
+				if !ok {
+					t.Errorf("%s: %s has no label %s", where, name, m.Name)
+					continue
+				}
+				var want []string
+				switch {
+				case m.Type == labels.MatchEqual || m.Type == labels.MatchNotEqual:
+					want = []string{m.Value}
+				case literalAlternatives.MatchString(m.Value):
+					want = strings.Split(m.Value, "|")
+				}
+				for _, v := range want {
+					if !values[v] && !strings.Contains(v, "$") {
+						t.Errorf("%s: %s never has %s=%q (cardinal exports %v)", where, name, m.Name, v, slices.Sorted(maps.Keys(values)))
+					}
+				}
+			}
+		case *parser.AggregateExpr:
+			if n.Without || len(n.Grouping) == 0 {
+				return nil
+			}
+			have := map[string]bool{}
+			parser.Inspect(n.Expr, func(c parser.Node, _ []parser.Node) error {
+				if vs, ok := c.(*parser.VectorSelector); ok {
+					for l := range exp[metricName(vs)] {
+						have[l] = true
+					}
+				}
+				return nil
+			})
+			for _, l := range n.Grouping {
+				if !have[l] && !slices.Contains(targetLabels, l) {
+					t.Errorf("%s: aggregates by %s, which none of the metrics in %s has", where, l, n.Expr)
+				}
+			}
+		}
+		return nil
+	})
+	return names
+}
+
+func metricName(vs *parser.VectorSelector) string {
+	for _, m := range vs.LabelMatchers {
+		if m.Name == model.MetricNameLabel {
+			return m.Value
+		}
+	}
+	return vs.Name
 }
