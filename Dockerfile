@@ -12,6 +12,8 @@ FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/cardinal /usr/local/bin/cardinal
 COPY configs/quickstart.yaml /etc/cardinal/cardinal.yaml
 EXPOSE 9091
-USER nonroot:nonroot
+# Numeric, so that a pod with runAsNonRoot can verify it (a user name cannot be checked):
+# 65532 is distroless's nonroot, the uid deploy/daemonset.yaml runs as.
+USER 65532:65532
 ENTRYPOINT ["/usr/local/bin/cardinal"]
 CMD ["--config.file=/etc/cardinal/cardinal.yaml"]

@@ -20,9 +20,13 @@ run: build
 	$(BIN) --config.file=configs/quickstart.yaml
 
 ## test: vet, every test with the race detector (end-to-end tests start real Prometheus
-## and PostgreSQL; under CI=true a missing binary fails instead of skipping)
+## and PostgreSQL; under CI=true a missing binary fails instead of skipping), then the checks
+## of deploy/ (alerts with promtool, dashboard and manifests), a module of their own so that
+## kustomize and k8s.io/api stay out of cardinal's go.mod; no -race there: the code under test
+## is YAML and a separate process
 test: vet
 	$(GO) test -race -count=1 -timeout 45m ./...
+	cd deploy/test && $(GO) test -count=1 -timeout 10m ./...
 
 ## crashtest: the crash test of docs/design.md §4 at length: CRASH_ROUNDS rounds of kill -9
 ## under load with a WAL (make test runs 5); replay a failure with CARDINAL_CRASH_SEED=<logged seed>
@@ -37,6 +41,7 @@ test-short:
 
 vet:
 	$(GO) vet ./...
+	cd deploy/test && $(GO) vet ./...
 
 ## fuzz: run every fuzz target for FUZZTIME each
 fuzz:

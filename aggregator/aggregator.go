@@ -241,6 +241,10 @@ type RuleStats struct {
 	// NotOwned counts samples of requests forwarded by peers that feed an output another
 	// member owns by the sender's ring (it sent them there too), so they were not counted.
 	NotOwned uint64
+	// Interval is the rule's window length: a flush closes one window per interval.
+	Interval time.Duration
+	// MaxInputSeries and MaxOutputSeries are the rule's cardinality limits (0: unlimited).
+	MaxInputSeries, MaxOutputSeries int
 }
 
 // Stats returns a snapshot of every rule's counters.
@@ -257,6 +261,9 @@ func (a *Aggregator) Stats() []RuleStats {
 			LastFlushDuration:    time.Duration(r.lastFlushDur.Load()),
 			LastFlushMaxLockHold: time.Duration(r.lastFlushHold.Load()),
 			NotOwned:             r.notOwned.Load(),
+			Interval:             r.rule.Interval,
+			MaxInputSeries:       r.rule.MaxInputSeries,
+			MaxOutputSeries:      r.rule.MaxOutputSeries,
 		}
 		if ms := r.lastFlush.Load(); ms > 0 {
 			st.LastFlush = time.UnixMilli(ms)

@@ -354,4 +354,3 @@ type firstSample struct {
 	v   float64
 	out uint32
 }
-

@@ -10,6 +10,7 @@ type collector struct {
 	a                                                  *Aggregator
 	inputs, outputs, samples, dropped, resets, flushed *prometheus.Desc
 	lastFlush, flushDur, flushHold                     *prometheus.Desc
+	interval, maxInputs, maxOutputs                    *prometheus.Desc
 	forwarded, unmatchedDropped                        *prometheus.Desc
 	notOwned, peerUnmatched                            *prometheus.Desc
 }
@@ -30,6 +31,9 @@ func (a *Aggregator) Collector() prometheus.Collector {
 		lastFlush:        d("last_flush_timestamp_seconds", "Wall clock of the rule's last flush that closed a window.", "rule"),
 		flushDur:         d("last_flush_duration_seconds", "Duration of the rule's last flush.", "rule"),
 		flushHold:        d("last_flush_max_lock_hold_seconds", "Longest time the rule's last flush held one shard lock: the most it can have delayed a request.", "rule"),
+		interval:         d("interval_seconds", "The rule's window length: a flush closes one window per interval, so a flush must take less.", "rule"),
+		maxInputs:        d("max_input_series", "The rule's max_input_series; absent when unlimited. New input series over it are dropped (reason limit).", "rule"),
+		maxOutputs:       d("max_output_series", "The rule's max_output_series; absent when unlimited. New output series over it are dropped (reason limit).", "rule"),
 		forwarded:        d("forwarded_series_total", "Series forwarded raw (unmatched, or keep_input)."),
 		unmatchedDropped: d("unmatched_samples_dropped_total", "Samples of series that matched no rule, dropped (unmatched: drop)."),
 		notOwned:         d("peer_samples_not_owned_total", "Samples forwarded by a peer for a rule whose output another member owns by the sender's ring: aggregated there, not here.", "rule"),
@@ -38,7 +42,7 @@ func (a *Aggregator) Collector() prometheus.Collector {
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.inputs, c.outputs, c.samples, c.dropped, c.resets, c.flushed, c.lastFlush, c.flushDur, c.flushHold, c.forwarded, c.unmatchedDropped, c.notOwned, c.peerUnmatched} {
+	for _, d := range []*prometheus.Desc{c.inputs, c.outputs, c.samples, c.dropped, c.resets, c.flushed, c.lastFlush, c.flushDur, c.flushHold, c.interval, c.maxInputs, c.maxOutputs, c.forwarded, c.unmatchedDropped, c.notOwned, c.peerUnmatched} {
 		ch <- d
 	}
 }
@@ -59,6 +63,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.flushDur, prometheus.GaugeValue, s.LastFlushDuration.Seconds(), s.Name)
 		ch <- prometheus.MustNewConstMetric(c.flushHold, prometheus.GaugeValue, s.LastFlushMaxLockHold.Seconds(), s.Name)
 		ch <- prometheus.MustNewConstMetric(c.notOwned, prometheus.CounterValue, float64(s.NotOwned), s.Name)
+		ch <- prometheus.MustNewConstMetric(c.interval, prometheus.GaugeValue, s.Interval.Seconds(), s.Name)
+		if s.MaxInputSeries > 0 {
+			ch <- prometheus.MustNewConstMetric(c.maxInputs, prometheus.GaugeValue, float64(s.MaxInputSeries), s.Name)
+		}
+		if s.MaxOutputSeries > 0 {
+			ch <- prometheus.MustNewConstMetric(c.maxOutputs, prometheus.GaugeValue, float64(s.MaxOutputSeries), s.Name)
+		}
 	}
 	ch <- prometheus.MustNewConstMetric(c.forwarded, prometheus.CounterValue, float64(c.a.forwarded.Load()))
 	ch <- prometheus.MustNewConstMetric(c.unmatchedDropped, prometheus.CounterValue, float64(c.a.unmatchedDropped.Load()))

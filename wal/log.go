@@ -89,7 +89,7 @@ func open(cfg Config, reg prometheus.Registerer, logger *slog.Logger, opts optio
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	m, err := newMetrics(reg)
+	m, err := newMetrics(cfg, reg)
 	if err != nil {
 		return nil, err
 	}

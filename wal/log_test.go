@@ -13,9 +13,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/cardinal-proxy/cardinal/config/setting"
 )
 
 // testSegmentSize makes a few dozen small entries span several segment files.
@@ -601,4 +604,19 @@ func TestTruncateBeforeDropsWholeSegmentsOnly(t *testing.T) {
 	l = openTest(t, cfg, options{})
 	checkReplay(t, l, 0, int(segsBefore[2].first), 65)
 	closeTest(t, l)
+}
+
+// The alerts judge disk_bytes against max_bytes and the last checkpoint's age against the
+// interval: both limits are exported as configured.
+func TestMetricsPublishConfiguredLimits(t *testing.T) {
+	cfg := testConfig(t, FsyncInterval)
+	cfg.CheckpointInterval = setting.Duration(45 * time.Second)
+	l := openTest(t, cfg, options{})
+	defer closeTest(t, l)
+	if got := testutil.ToFloat64(l.m.maxBytes); got != 1<<20 {
+		t.Errorf("cardinal_wal_max_bytes %v, want %d", got, 1<<20)
+	}
+	if got := testutil.ToFloat64(l.m.checkpointInterval); got != 45 {
+		t.Errorf("cardinal_wal_checkpoint_interval_seconds %v, want 45", got)
+	}
 }

@@ -2,6 +2,7 @@ package wal
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -28,11 +29,24 @@ type metrics struct {
 	checkpointDuration prometheus.Histogram
 	checkpointTime     prometheus.Gauge
 	corruptCheckpoints prometheus.Counter
+	// maxBytes and checkpointInterval publish the configuration the gauges above are
+	// judged against (wal.max_bytes, wal.checkpoint_interval), for alerts and dashboards.
+	maxBytes           prometheus.Gauge
+	checkpointInterval prometheus.Gauge
 }
 
-// newMetrics builds the metrics and registers them on reg, unless reg is nil.
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+// newMetrics builds the metrics for a log configured by cfg and registers them on reg,
+// unless reg is nil.
+func newMetrics(cfg Config, reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
+		maxBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cardinal_wal_max_bytes",
+			Help: "wal.max_bytes: the size of the segment files at which appends are refused.",
+		}),
+		checkpointInterval: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cardinal_wal_checkpoint_interval_seconds",
+			Help: "wal.checkpoint_interval: how often the aggregation state is checkpointed.",
+		}),
 		diskBytes: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "cardinal_wal_disk_bytes",
 			Help: "Size of the log's segment files; appends fail (503) when it would exceed wal.max_bytes.",
@@ -87,13 +101,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, reason := range []string{rejectFull, rejectFailed, rejectClosed} {
 		m.rejected.WithLabelValues(reason)
 	}
+	m.maxBytes.Set(float64(cfg.MaxBytes))
+	m.checkpointInterval.Set(time.Duration(cfg.CheckpointInterval).Seconds())
 	if reg == nil {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{
 		m.diskBytes, m.segments, m.fsyncDuration, m.appends, m.appendedBytes, m.rejected,
 		m.repairedTails, m.repairedBytes, m.checkpointBytes, m.checkpointDuration,
-		m.checkpointTime, m.corruptCheckpoints,
+		m.checkpointTime, m.corruptCheckpoints, m.maxBytes, m.checkpointInterval,
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("wal: registering metrics: %w", err)
