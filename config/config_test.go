@@ -113,7 +113,7 @@ rules:
 		t.Errorf("server = %+v, want %+v", cfg.Server, wantServer)
 	}
 	wantAgg := AggregatorSection{Config: aggregator.Config{Defaults: rules.Defaults{FlushInterval: setting.Duration(15 * time.Second), FlushDelay: setting.Duration(10 * time.Second),
-		Staleness: setting.Duration(5 * time.Minute)}, Unmatched: aggregator.UnmatchedForward}}
+		Staleness: setting.Duration(5 * time.Minute)}, Unmatched: aggregator.UnmatchedForward, WarnUnmatchedAfter: setting.Duration(10 * time.Minute)}}
 	if cfg.Aggregator != wantAgg {
 		t.Errorf("aggregator = %+v, want %+v", cfg.Aggregator, wantAgg)
 	}

@@ -150,11 +150,12 @@ func runServer(ctx context.Context, f *flags, logger *slog.Logger) error {
 		return err
 	}
 	s.agg = aggregator.New(aggregator.Options{
-		Output:           s.sinks,
-		Forward:          s.sinks,
-		ForwardUnmatched: cfg.Aggregator.ForwardUnmatched(),
-		FlushTick:        f.flushTick,
-		Logger:           logger,
+		Output:             s.sinks,
+		Forward:            s.sinks,
+		ForwardUnmatched:   cfg.Aggregator.ForwardUnmatched(),
+		WarnUnmatchedAfter: time.Duration(cfg.Aggregator.WarnUnmatchedAfter),
+		FlushTick:          f.flushTick,
+		Logger:             logger,
 	})
 	if err := s.agg.SetRules(cfg.Rules); err != nil {
 		return err
