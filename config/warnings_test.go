@@ -56,7 +56,7 @@ func TestWarnings(t *testing.T) {
     match: 'x_total{job="api"}'
     type: counter
     without: [pod]`[1:], []string{
-			`cardinal.yaml:6: rule "again" writes the same output series as rule "x_total" (cardinal.yaml:3): x_total with the same labels; give one an output_name or add_labels`}},
+			`cardinal.yaml:6: this rule ("again") writes the same output series as the rule at cardinal.yaml:3 (automatically named "x_total"): x_total with the same labels; give one an output_name or add_labels`}},
 		{"rules_told_apart_by_a_kept_label_do_not_collide", `
   - match: 'x_total{env="prod"}'
     type: counter
@@ -73,7 +73,7 @@ func TestWarnings(t *testing.T) {
     type: gauge
     outputs: [sum]
     drop_labels: [pod]`[1:], []string{
-			`cardinal.yaml:7: rule "g_2" writes the same output series as rule "g" (cardinal.yaml:3): g with the same labels; give one an output_name or add_labels`}},
+			`cardinal.yaml:7: this rule (automatically named "g_2") writes the same output series as the rule at cardinal.yaml:3 (automatically named "g"): g with the same labels; give one an output_name or add_labels`}},
 		{"rules_with_different_output_names_do_not_collide", `
   - metric_name: g
     type: gauge
@@ -91,6 +91,16 @@ func TestWarnings(t *testing.T) {
   - metric_name: x_total
     type: counter
     drop_labels: [pod, instance]`[1:], nil},
+		{"collision_between_named_rules_names_both_and_the_first_one's_place", `
+  - name: first
+    metric_name: x_total
+    type: counter
+    drop_labels: [pod]
+  - name: second
+    metric_name: x_total
+    type: counter
+    drop_labels: [pod]`[1:], []string{
+			`cardinal.yaml:7: this rule ("second") writes the same output series as rule "first" at cardinal.yaml:3: x_total with the same labels; give one an output_name or add_labels`}},
 		{"rule_without_drop_or_keep_labels_reduces_nothing", `
   - metric_name: x_total
     type: counter`[1:], []string{
