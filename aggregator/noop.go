@@ -38,6 +38,7 @@ type noopWatch struct {
 	checked    bool      // the checker has seen the rule
 	inputsFrom time.Time // since when the rule has had input series without a gap (zero: none now)
 	emptyFrom  time.Time // since when it has had none (zero: some now)
+	flatFrom   time.Time // since when it has had as many outputs as inputs (zero: fewer now)
 	current    []string  // the warnings that hold now
 	logged     [noopKinds]bool
 }
@@ -104,13 +105,22 @@ func (r *ruleState) checkNoOp(now time.Time, unmatchedAfter time.Duration) map[i
 	case inputs == 0 && w.emptyFrom.IsZero():
 		w.inputsFrom, w.emptyFrom = time.Time{}, now
 	}
+	// An output outlives its last input until the next flush ends it, so outputs can catch
+	// up with inputs for a moment: no reduction counts once it has lasted two intervals.
+	switch flat := inputs > 0 && outputs >= inputs; {
+	case flat && w.flatFrom.IsZero():
+		w.flatFrom = now
+	case !flat:
+		w.flatFrom = time.Time{}
+	}
+	interval := time.Duration(r.interval) * time.Millisecond
 	var holds [noopKinds]string
-	warm := inputs > 0 && now.Sub(w.inputsFrom) >= noopWarmup+time.Duration(r.interval)*time.Millisecond
+	warm := inputs > 0 && now.Sub(w.inputsFrom) >= noopWarmup+interval
 	if warm {
 		if absent := r.absentLabels(); len(absent) > 0 {
 			holds[noopLabelsAbsent] = r.absentMessage(absent, inputs)
 		}
-		if outputs >= inputs {
+		if !w.flatFrom.IsZero() && now.Sub(w.flatFrom) >= 2*interval {
 			holds[noopNoReduction] = fmt.Sprintf("%s reduces nothing: its %d input series make %d output series; %s",
 				r.describe(), inputs, outputs, r.reduceHint())
 		}

@@ -160,6 +160,47 @@ func TestNoOpUnmatchedWarning(t *testing.T) {
 	}
 }
 
+// An output outlives its last input until the flush after the one that removed the input,
+// so for one interval a rule that reduces can have as many outputs as inputs: that alone is
+// no warning.
+func TestNoOpNoReductionMustLastTwoIntervals(t *testing.T) {
+	clk := &testClock{t: time.Unix(1000, 0)}
+	a := New(Options{Output: &collectSink{}, Now: clk.now})
+	if err := a.SetRules([]*rules.Rule{noopRule()}); err != nil {
+		t.Fatal(err)
+	}
+	// Output job=a has two inputs, job=b one: 3 inputs, 2 outputs.
+	a.Ingest([]prompb.TimeSeries{
+		series("x_total{job=a,pod=p0,instance=i}", 1000, 1), series("x_total{job=a,pod=p1,instance=i}", 1000, 1),
+		series("x_total{job=b,pod=p2,instance=i}", 1000, 1),
+	})
+	check := func(sec int64) RuleStats {
+		flushAt(a, clk, sec)
+		a.checkNoOps(clk.t)
+		return a.Stats()[0]
+	}
+	check(1000)
+	if st := check(1080); len(st.Warnings) != 0 {
+		t.Fatalf("warm, 3 inputs, 2 outputs: warnings %q", st.Warnings)
+	}
+	// Both inputs of job=a end with stale markers: the flush that closes their window
+	// removes them, the next one ends job=a's output.
+	a.Ingest([]prompb.TimeSeries{series("x_total{job=a,pod=p0,instance=i}", 1081, stale), series("x_total{job=a,pod=p1,instance=i}", 1081, stale)})
+	st := check(1093)
+	if st.InputSeries != 1 || st.OutputSeries != 2 {
+		t.Fatalf("after the flush that removed the inputs: %d inputs, %d outputs; want 1 and 2", st.InputSeries, st.OutputSeries)
+	}
+	for _, sec := range []int64{1093, 1103} {
+		if st := check(sec); len(st.Warnings) != 0 {
+			t.Fatalf("t=%d (%d inputs, %d outputs): warnings %q, want none yet", sec, st.InputSeries, st.OutputSeries, st.Warnings)
+		}
+	}
+	// From here on, one input makes one output: that is no reduction, and it lasts.
+	if st := check(1113); len(st.Warnings) != 1 || !strings.Contains(st.Warnings[0], "reduces nothing: its 1 input series make 1 output series") {
+		t.Errorf("t=1113 (%d inputs, %d outputs): warnings %q, want the no-reduction one", st.InputSeries, st.OutputSeries, st.Warnings)
+	}
+}
+
 // Run checks the rules at every tick.
 func TestRunLogsNoOpWarnings(t *testing.T) {
 	logs := &syncBuffer{}
