@@ -89,6 +89,29 @@ tests: []`[1:], `t.yaml: a test file needs config_file (a cardinal config) or ru
 	}
 }
 
+// A test file written as one flow mapping still finds its rules.
+func TestFlowStyleTestFileLoads(t *testing.T) {
+	dir := t.TempDir()
+	rules, err := os.ReadFile("testdata/rules.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "rules.yaml"), rules, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "t.yaml")
+	if err := os.WriteFile(path, []byte("{rule_files: [rules.yaml], aggregator: {flush_interval: 30s}, tests: []}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, cfg, err := loadTestFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Rules) != 2 || cfg.Rules[0].Interval.String() != "30s" {
+		t.Errorf("rules %d, interval %v: want the 2 rules of rules.yaml with the test file's 30s", len(cfg.Rules), cfg.Rules[0].Interval)
+	}
+}
+
 // TestExpectationLinesNameTheItem checks that a failing expectation is reported at the line
 // of its item in the test file.
 func TestExpectationLinesNameTheItem(t *testing.T) {

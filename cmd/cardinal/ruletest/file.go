@@ -91,6 +91,21 @@ func loadTestFile(path string) (*testFile, *config.Config, error) {
 func rulesConfig(data []byte, root *yaml.Node) []byte {
 	lines := bytes.SplitAfter(data, []byte("\n"))
 	doc := mapping(root)
+	if doc != nil && doc.Style&yaml.FlowStyle != 0 {
+		// One {...} mapping: its keys share lines, so the two are copied out instead (and
+		// their problems lose their lines).
+		out := map[string]*yaml.Node{}
+		for _, key := range []string{"rule_files", "aggregator"} {
+			if v := valueOf(doc, key); v != nil {
+				out[key] = v
+			}
+		}
+		b, err := yaml.Marshal(out)
+		if err != nil {
+			return data
+		}
+		return append(b, "downstream: {file: {path: \"-\"}}\n"...)
+	}
 	for i := 0; doc != nil && i+1 < len(doc.Content); i += 2 {
 		key := doc.Content[i]
 		if key.Value == "rule_files" || key.Value == "aggregator" {
