@@ -107,8 +107,11 @@ func TestFlowStyleTestFileLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cfg.Rules) != 2 || cfg.Rules[0].Interval.String() != "30s" {
-		t.Errorf("rules %d, interval %v: want the 2 rules of rules.yaml with the test file's 30s", len(cfg.Rules), cfg.Rules[0].Interval)
+	if len(cfg.Rules) != 2 {
+		t.Fatalf("%d rules, want the 2 of rules.yaml", len(cfg.Rules))
+	}
+	if got := cfg.Rules[0].Interval.String(); got != "30s" {
+		t.Errorf("interval %s, want the test file's 30s", got)
 	}
 }
 
