@@ -81,13 +81,13 @@ loadtest: build $(PROMTOOL)
 	for i in $$(seq 50); do curl -sf http://$(LOADTEST_ADDR)/-/ready >/dev/null && break; sleep 0.1; done; \
 	for round in 1 2 3; do \
 	  for pod in $$(seq 1 200); do \
-	    echo "http_requests_total{job=\"shop\",code=\"200\",pod=\"web-$$pod\",instance=\"10.0.$$round.$$pod:80\"} $$((round * 100 + pod))"; \
+	    echo "prometheus_http_requests_total{job=\"shop\",code=\"200\",handler=\"/api/$$pod\",instance=\"10.0.$$round.$$pod:80\"} $$((round * 100 + pod))"; \
 	  done >$$dir/metrics.txt; \
 	  $(PROMTOOL) push metrics http://$(LOADTEST_ADDR)/api/v1/write $$dir/metrics.txt; sleep 1; \
 	done; \
 	curl -s http://$(LOADTEST_ADDR)/metrics | grep -E '^cardinal_(receiver_requests_total|aggregator_(input|output)_series|aggregator_samples_total)'; \
-	curl -s http://$(LOADTEST_ADDR)/metrics | grep -q 'cardinal_aggregator_samples_total{rule="http_requests_total"} 600' \
-	  && echo "loadtest: promtool push metrics -> cardinal: 600 samples of 600 pod series aggregated into one series" \
+	curl -s http://$(LOADTEST_ADDR)/metrics | grep -q 'cardinal_aggregator_samples_total{rule="prometheus_http_requests_total"} 600' \
+	  && echo "loadtest: promtool push metrics -> cardinal: 600 samples of 600 handler series aggregated into one series" \
 	  || { echo "loadtest: cardinal did not aggregate what promtool pushed"; exit 1; }
 
 ## docker: the container image (distroless, non-root, CA certificates included), stamped with

@@ -31,6 +31,9 @@ type Options struct {
 	FlushTick time.Duration
 	// MaxFuture is how far ahead of the wall clock a sample may be (default 10m).
 	MaxFuture time.Duration
+	// WarnUnmatchedAfter is how long a rule may have no input series before a warning says
+	// so (0: never).
+	WarnUnmatchedAfter time.Duration
 	// Now is the wall clock (default time.Now).
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -55,11 +58,12 @@ type Aggregator struct {
 	// ingestion under shard locks and by flushes.
 	own atomic.Pointer[Ownership]
 
-	forwardUnmatched atomic.Bool
-	refusedAt        atomic.Int64 // wall clock (ms) of the last request refused for back-pressure
-	forwarded        atomic.Uint64
-	unmatchedDropped atomic.Uint64
-	peerUnmatched    atomic.Uint64 // samples a peer forwarded that match no rule here
+	forwardUnmatched   atomic.Bool
+	warnUnmatchedAfter atomic.Int64 // ns
+	refusedAt          atomic.Int64 // wall clock (ms) of the last request refused for back-pressure
+	forwarded          atomic.Uint64
+	unmatchedDropped   atomic.Uint64
+	peerUnmatched      atomic.Uint64 // samples a peer forwarded that match no rule here
 }
 
 // paddedMutex keeps neighbouring shard locks off one cache line.
@@ -91,6 +95,7 @@ func New(opts Options) *Aggregator {
 	}
 	a := &Aggregator{opts: opts}
 	a.forwardUnmatched.Store(opts.ForwardUnmatched)
+	a.warnUnmatchedAfter.Store(int64(opts.WarnUnmatchedAfter))
 	a.batches.New = func() any { return &batch{} }
 	a.index.Store(&ruleIndex{})
 	return a
@@ -141,7 +146,7 @@ func (a *Aggregator) SetRules(rs []*rules.Rule) error {
 		for _, st := range sts {
 			a.send(a.flushRule(st, true, false, nil))
 			a.send(a.retire(st))
-			a.opts.Logger.Info("rule stopped; open windows flushed", "rule", st.rule.Name)
+			a.opts.Logger.Info("rule stopped; open windows flushed", "rule", st.rule.Name, "source", st.rule.Source)
 		}
 	}
 	return nil
@@ -149,6 +154,10 @@ func (a *Aggregator) SetRules(rs []*rules.Rule) error {
 
 // SetForwardUnmatched changes what happens to series no rule selects (on reload).
 func (a *Aggregator) SetForwardUnmatched(forward bool) { a.forwardUnmatched.Store(forward) }
+
+// SetWarnUnmatchedAfter changes how long a rule may have no input series before a warning
+// (on reload; 0: never).
+func (a *Aggregator) SetWarnUnmatchedAfter(d time.Duration) { a.warnUnmatchedAfter.Store(int64(d)) }
 
 // NoteRefused records that the receiver refused a request because cardinal could not take
 // it (a full downstream queue): the data still exists upstream and will come back. Until
@@ -168,6 +177,7 @@ func (a *Aggregator) Run(ctx context.Context) {
 			return
 		case <-t.C:
 			a.Flush(false)
+			a.checkNoOps(a.opts.Now())
 		}
 	}
 }
@@ -245,6 +255,9 @@ type RuleStats struct {
 	Interval time.Duration
 	// MaxInputSeries and MaxOutputSeries are the rule's cardinality limits (0: unlimited).
 	MaxInputSeries, MaxOutputSeries int
+	// Warnings say, while it holds, that the rule does nothing useful: labels it drops or
+	// keeps that its inputs never carry, no reduction, or no input for a long time.
+	Warnings []string
 }
 
 // Stats returns a snapshot of every rule's counters.
@@ -264,6 +277,7 @@ func (a *Aggregator) Stats() []RuleStats {
 			Interval:             r.rule.Interval,
 			MaxInputSeries:       r.rule.MaxInputSeries,
 			MaxOutputSeries:      r.rule.MaxOutputSeries,
+			Warnings:             r.warnings(),
 		}
 		if ms := r.lastFlush.Load(); ms > 0 {
 			st.LastFlush = time.UnixMilli(ms)

@@ -65,7 +65,7 @@ func (l *limitLog) report(a *Aggregator) {
 			continue
 		}
 		a.opts.Logger.Warn("rule cardinality limit reached: new series of this rule are dropped; its existing series keep aggregating",
-			"rule", r.rule.Name,
+			"rule", r.rule.Name, "source", r.rule.Source,
 			"max_input_series", r.rule.MaxInputSeries, "input_series", r.inputs.Load(),
 			"max_output_series", r.rule.MaxOutputSeries, "output_series", r.outputN.Load(),
 			"samples_dropped", drops-st.logged)

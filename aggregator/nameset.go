@@ -25,6 +25,15 @@ func (s *nameSet) has(name string) bool {
 	return s.first[c>>6]&(1<<(c&63)) != 0 && s.contains(name)
 }
 
+// index returns name's position in the set, or -1.
+func (s *nameSet) index(name string) int {
+	c := firstByte(name)
+	if s.first[c>>6]&(1<<(c&63)) == 0 {
+		return -1
+	}
+	return slices.Index(s.names, name)
+}
+
 // contains compares name with every member.
 func (s *nameSet) contains(name string) bool { return slices.Contains(s.names, name) }
 

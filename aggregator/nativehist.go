@@ -162,6 +162,7 @@ func (r *ruleState) ingestHistogram(rs *ruleShard, e *entry, lbls []prompb.Label
 		}
 		o.live++
 		r.inputs.Add(1)
+		r.noteLabels(lbls)
 		ns.inputs[e.inHash] = &nativeInput{t: t, last: h, out: o}
 		ns.peak = max(ns.peak, len(ns.inputs))
 		rs.stats.ingested++

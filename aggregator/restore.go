@@ -75,6 +75,7 @@ func (a *Aggregator) Restore(r io.Reader) (RestoreStats, error) {
 		lr.into.inputs.Store(lr.inputs)
 		lr.into.outputN.Store(lr.outputs)
 		lr.into.started.Store(true)
+		lr.into.seenLabels.Store(^uint64(0)) // a checkpoint keeps no labels: assume every one seen
 	}
 	stats.Fresh = len(a.rules) - stats.Restored
 	return stats, nil

@@ -47,6 +47,11 @@ type ruleState struct {
 	inputs  atomic.Int64 // live input series, for max_input_series
 	outputN atomic.Int64 // live output series, for max_output_series
 
+	// seenLabels has bit i set once grouping.names[i] has occurred in an input series (the
+	// first 64 names): set when an input series is created, never per sample.
+	seenLabels atomic.Uint64
+	noop       noopWatch // the no-op warnings about this rule (noop.go)
+
 	lastFlush     atomic.Int64 // wall clock of the last flush that closed a window, ms
 	lastFlushDur  atomic.Int64 // its duration, ns
 	lastFlushHold atomic.Int64 // the longest it held one shard lock, ns: how long it could stall a request
@@ -305,6 +310,7 @@ func (r *ruleState) ingestNew(rs *ruleShard, e *entry, series []prompb.TimeSerie
 	o := rs.outputs[idx]
 	o.live++
 	r.inputs.Add(1)
+	r.noteLabels(series[e.series].Labels)
 	rs.inputs.insert(e.inHash, inputState{t: t, v: v, out: idx})
 	if r.counter && (o.held || r.handedOffLater(o)) {
 		if rs.firsts == nil {

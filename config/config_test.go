@@ -75,6 +75,9 @@ func TestQuickstartParsesWithoutWarnings(t *testing.T) {
 	if cfg.Downstream.File == nil || cfg.Downstream.File.Path != "-" {
 		t.Errorf("file downstream = %+v, want stdout", cfg.Downstream.File)
 	}
+	if cfg.Aggregator.ForwardUnmatched() {
+		t.Error("the quickstart forwards unmatched series: its terminal would be flooded with raw ones")
+	}
 	var types []rules.Type
 	for _, r := range cfg.Rules {
 		types = append(types, r.Type)
@@ -82,11 +85,13 @@ func TestQuickstartParsesWithoutWarnings(t *testing.T) {
 			t.Errorf("rule %s: interval %s flush_delay %s, want 10s and 2s", r.Name, r.Interval, r.FlushDelay)
 		}
 	}
-	if !slices.Equal(types, []rules.Type{rules.Counter, rules.Gauge, rules.Histogram, rules.Counter}) { // the last is for cardinal loadgen
-		t.Errorf("rule types = %v", types)
+	// node_exporter and Prometheus metrics, then the load generator's counter.
+	want := []rules.Type{rules.Counter, rules.Counter, rules.Counter, rules.Gauge, rules.Histogram, rules.Counter}
+	if !slices.Equal(types, want) {
+		t.Errorf("rule types = %v, want %v", types, want)
 	}
-	if !slices.Equal(cfg.Rules[1].Outputs, []string{"max", "sum"}) {
-		t.Errorf("gauge outputs = %v", cfg.Rules[1].Outputs)
+	if !slices.Equal(cfg.Rules[3].Outputs, []string{"max", "sum"}) {
+		t.Errorf("gauge outputs = %v", cfg.Rules[3].Outputs)
 	}
 }
 
@@ -108,7 +113,7 @@ rules:
 		t.Errorf("server = %+v, want %+v", cfg.Server, wantServer)
 	}
 	wantAgg := AggregatorSection{Config: aggregator.Config{Defaults: rules.Defaults{FlushInterval: setting.Duration(15 * time.Second), FlushDelay: setting.Duration(10 * time.Second),
-		Staleness: setting.Duration(5 * time.Minute)}, Unmatched: aggregator.UnmatchedForward}}
+		Staleness: setting.Duration(5 * time.Minute)}, Unmatched: aggregator.UnmatchedForward, WarnUnmatchedAfter: setting.Duration(10 * time.Minute)}}
 	if cfg.Aggregator != wantAgg {
 		t.Errorf("aggregator = %+v, want %+v", cfg.Aggregator, wantAgg)
 	}

@@ -33,9 +33,10 @@ rule_files:
 rules:
   - metric_name: inline_total
     type: counter
+    drop_labels: [pod]
 `,
-		"conf/rules/b.yaml": "rules:\n  - metric_name: b_total\n    type: counter\n",
-		"conf/rules/a.yaml": "# team A\nrules:\n  - metric_name: a_total\n    type: counter\n  - metric_name: a2_total\n    type: counter\n",
+		"conf/rules/b.yaml": "rules:\n  - metric_name: b_total\n    type: counter\n    drop_labels: [pod]\n",
+		"conf/rules/a.yaml": "# team A\nrules:\n  - metric_name: a_total\n    type: counter\n    drop_labels: [pod]\n  - metric_name: a2_total\n    type: counter\n    drop_labels: [pod]\n",
 		"conf/extra.yaml":   "rules: []\n",
 		"rules/decoy.yaml":  "rules:\n  - metric_name: decoy_total\n    type: counter\n",
 	})
@@ -52,7 +53,7 @@ rules:
 	want := []string{
 		"inline_total@conf/cardinal.yaml:8",
 		"a_total@conf/rules/a.yaml:3",
-		"a2_total@conf/rules/a.yaml:5",
+		"a2_total@conf/rules/a.yaml:6",
 		"b_total@conf/rules/b.yaml:2",
 	}
 	if !slices.Equal(got, want) {

@@ -218,6 +218,12 @@ aggregator:
   flush_delay: 16s
 downstream: {file: {path: "-"}}`, []string{
 			"cardinal.yaml:4: aggregator.flush_delay 16s is longer than flush_interval 15s: a window must close before the next one ends"}},
+		{"warn_unmatched_after_shorter_than_a_window", `
+aggregator:
+  flush_interval: 15s
+  warn_unmatched_after: 10s
+downstream: {file: {path: "-"}}`, []string{
+			"cardinal.yaml:4: aggregator.warn_unmatched_after 10s is shorter than flush_interval 15s: write 0 to never warn, or a longer time (default 10m)"}},
 		{"downstream_url_must_be_http", `
 aggregator:
   downstream_url: prometheus:9090/api/v1/write`, []string{

@@ -31,8 +31,8 @@ func warnCollisions(srcs []*ruleSource, rules []*Rule, p *setting.Problems) {
 						continue
 					}
 					warned[[2]int{j, i}] = true
-					p.Warnf(srcs[i].at.File(), srcs[i].line(), "rule %q writes the same output series as rule %q (%s): %s with the same labels; give one an output_name or add_labels",
-						r.Name, rules[j].Name, rules[j].Source, out)
+					p.Warnf(srcs[i].at.File(), srcs[i].line(), "this rule%s writes the same output series as %s: %s with the same labels; give one an output_name or add_labels",
+						srcs[i].nameNote(r), srcs[j].describe(rules[j]), out)
 				}
 				seen[key] = append(seen[key], i)
 			}
@@ -62,4 +62,21 @@ func keeps(r *Rule, label string) bool {
 		return slices.Contains(r.By, label)
 	}
 	return !slices.Contains(r.Without, label)
+}
+
+// nameNote is how a warning at a rule's own line names it: by the name its author gave, or
+// by the automatic one, said to be so (it is what metrics and the status page show).
+func (s *ruleSource) nameNote(r *Rule) string {
+	if s.cfg.Name != "" {
+		return fmt.Sprintf(" (%q)", r.Name)
+	}
+	return fmt.Sprintf(" (automatically named %q)", r.Name)
+}
+
+// describe names another rule in a warning: where it is written first, then its name.
+func (s *ruleSource) describe(r *Rule) string {
+	if s.cfg.Name != "" {
+		return fmt.Sprintf("rule %q at %s", r.Name, r.Source)
+	}
+	return fmt.Sprintf("the rule at %s (automatically named %q)", r.Source, r.Name)
 }

@@ -30,6 +30,13 @@ func (s *ruleSource) compileGrouping(r *Rule, p *setting.Problems) {
 		r.Without = s.labelList(p, withoutKey, without, r.Type)
 		slices.Sort(r.Without)
 	}
+	if len(without) == 0 {
+		what := "the rule has neither drop_labels nor keep_labels"
+		if withoutKey != "" {
+			what = withoutKey + " is empty"
+		}
+		p.Warnf(s.at.File(), s.line(withoutKey), "%s: it keeps every label, so each input series is its own output series and nothing is reduced; list the labels to drop (drop_labels) or to keep (keep_labels)", what)
+	}
 }
 
 // alias returns whichever of a setting and its alias is written, and its key; both is an

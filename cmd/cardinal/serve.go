@@ -154,12 +154,13 @@ func runServer(ctx context.Context, f *flags, logger *slog.Logger) error {
 		return err
 	}
 	s.agg = aggregator.New(aggregator.Options{
-		Output:           s.sinks,
-		Forward:          s.sinks,
-		ForwardUnmatched: cfg.Aggregator.ForwardUnmatched(),
-		FlushTick:        f.flushTick,
-		HandOff:          s.handOff,
-		Logger:           logger,
+		Output:             s.sinks,
+		Forward:            s.sinks,
+		ForwardUnmatched:   cfg.Aggregator.ForwardUnmatched(),
+		WarnUnmatchedAfter: time.Duration(cfg.Aggregator.WarnUnmatchedAfter),
+		FlushTick:          f.flushTick,
+		HandOff:            s.handOff,
+		Logger:             logger,
 	})
 	if err := s.agg.SetRules(cfg.Rules); err != nil {
 		return err

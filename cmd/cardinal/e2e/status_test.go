@@ -409,3 +409,36 @@ next:
 	}
 	return sum, n
 }
+
+// TestStatus_rule_that_matches_nothing_is_warned_about_in_the_log_and_on_the_page runs the
+// no-op warning through the real binary: aggregator.warn_unmatched_after from the config, a
+// rule nothing is sent for, one log line naming it by file:line, and the page listing it.
+func TestStatus_rule_that_matches_nothing_is_warned_about_in_the_log_and_on_the_page(t *testing.T) {
+	c := startCardinal(t, `
+aggregator:
+  flush_interval: 1s
+  flush_delay: 0s
+  warn_unmatched_after: 2s
+downstream: {file: {path: "-"}}
+rules:
+  - metric_name: never_sent_total
+    type: counter
+    drop_labels: [pod]
+`)
+	want := `rule \"never_sent_total\" (` + c.ConfigPath + `:8) has had no input series for`
+	eventually(t, 20*time.Second, "the unmatched warning logged", func() (bool, error) {
+		return strings.Contains(c.Log(), want), nil
+	})
+	_, _, page := httpGet(t, c.URL+"/")
+	if !strings.Contains(page, "<h2>Warnings</h2>") || !strings.Contains(page, "never_sent_total&#34; ("+c.ConfigPath+":8) has had no input series for") {
+		t.Errorf("the status page does not list the warning:\n%s", page)
+	}
+	// Checked again every second: the page's duration moves on, the log says nothing more.
+	eventually(t, 10*time.Second, "a few more checks", func() (bool, error) {
+		_, _, p := httpGet(t, c.URL+"/")
+		return !strings.Contains(p, "for 2s:"), nil
+	})
+	if n := strings.Count(c.Log(), "has had no input series"); n != 1 {
+		t.Errorf("the warning was logged %d times, want once:\n%s", n, c.Log())
+	}
+}

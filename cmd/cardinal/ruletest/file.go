@@ -2,14 +2,13 @@ package ruletest
 
 import (
 	"bytes"
-	"fmt"
 	"os"
 	"path/filepath"
 
-	"github.com/prometheus/common/model"
 	"gopkg.in/yaml.v3"
 
 	"github.com/cardinal-proxy/cardinal/config"
+	"github.com/cardinal-proxy/cardinal/config/setting"
 )
 
 // testFile is the YAML of a rule test file.
@@ -30,14 +29,16 @@ type testFile struct {
 	RuleFiles  []string   `yaml:"rule_files"`
 	Aggregator yaml.Node  `yaml:"aggregator"`
 	Tests      []testCase `yaml:"tests"`
+
+	root *yaml.Node // the document, for lines
 }
 
 // testCase is one test: inputs and what the outputs must be.
 type testCase struct {
-	Name        string         `yaml:"name"`
-	Interval    model.Duration `yaml:"interval"`
-	InputSeries []inputSeries  `yaml:"input_series"`
-	Expected    []expectation  `yaml:"expected"`
+	Name        string           `yaml:"name"`
+	Interval    setting.Duration `yaml:"interval"`
+	InputSeries []inputSeries    `yaml:"input_series"`
+	Expected    []expectation    `yaml:"expected"`
 }
 
 type inputSeries struct {
@@ -48,37 +49,11 @@ type inputSeries struct {
 // expectation is the value one output series must have at eval_time, as an instant query
 // at that time would see it. Absent asserts the series has no value then.
 type expectation struct {
-	Series   string         `yaml:"series"`
-	EvalTime model.Duration `yaml:"eval_time"`
-	Value    *float64       `yaml:"value"`
-	Absent   bool           `yaml:"absent"`
-	line     int
-}
-
-// UnmarshalYAML records the line of each expectation, for failure messages.
-func (e *expectation) UnmarshalYAML(n *yaml.Node) error {
-	type plain expectation
-	var p plain
-	if err := decodeStrictNode(n, &p); err != nil {
-		return err
-	}
-	*e = expectation(p)
-	e.line = n.Line
-	return nil
-}
-
-func decodeStrictNode(n *yaml.Node, v any) error {
-	// Re-encode the node so the strict decoder (KnownFields) applies to it too.
-	b, err := yaml.Marshal(n)
-	if err != nil {
-		return err
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("line %d: %w", n.Line, err)
-	}
-	return nil
+	Series   string           `yaml:"series"`
+	EvalTime setting.Duration `yaml:"eval_time"`
+	Value    *float64         `yaml:"value"`
+	Absent   bool             `yaml:"absent"`
+	line     int              // where it is written, for failure messages
 }
 
 // loadTestFile reads a test file and the rules it tests.
@@ -87,17 +62,13 @@ func loadTestFile(path string) (*testFile, *config.Config, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	var tf testFile
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&tf); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	tf, err := decodeTestFile(data, path)
+	if err != nil {
+		return nil, nil, err
 	}
 	dir := filepath.Dir(path)
 	var cfg *config.Config
 	switch {
-	case tf.ConfigFile != "" && len(tf.RuleFiles) > 0:
-		return nil, nil, fmt.Errorf("%s: config_file and rule_files are mutually exclusive", path)
 	case tf.ConfigFile != "":
 		p := tf.ConfigFile
 		if !filepath.IsAbs(p) {
@@ -105,21 +76,52 @@ func loadTestFile(path string) (*testFile, *config.Config, error) {
 		}
 		cfg, err = config.Load(p)
 	case len(tf.RuleFiles) > 0:
-		// The tests use no downstream; the file sink keeps the config valid.
-		doc := map[string]any{"rule_files": tf.RuleFiles, "downstream": map[string]any{"file": map[string]string{"path": "-"}}}
-		if !tf.Aggregator.IsZero() {
-			doc["aggregator"] = &tf.Aggregator
-		}
-		b, merr := yaml.Marshal(doc)
-		if merr != nil {
-			return nil, nil, merr
-		}
-		cfg, err = config.Parse(b, path)
-	default:
-		return nil, nil, fmt.Errorf("%s: a test file needs config_file or rule_files", path)
+		cfg, err = config.Parse(rulesConfig(data, tf.root), path)
 	}
 	if err != nil {
 		return nil, nil, err
 	}
-	return &tf, cfg, nil
+	return tf, cfg, nil
+}
+
+// rulesConfig makes, from a test file that names rule_files, the cardinal config its tests
+// run: the file itself with every top-level key but rule_files and aggregator blanked out, so
+// that a problem in the aggregator section or a rule file is reported at its line in the
+// test file, and a file downstream appended (the tests need none; a config needs one).
+func rulesConfig(data []byte, root *yaml.Node) []byte {
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	doc := mapping(root)
+	if doc != nil && doc.Style&yaml.FlowStyle != 0 {
+		// One {...} mapping: its keys share lines, so the two are copied out instead (and
+		// their problems lose their lines).
+		out := map[string]*yaml.Node{}
+		for _, key := range []string{"rule_files", "aggregator"} {
+			if v := valueOf(doc, key); v != nil {
+				out[key] = v
+			}
+		}
+		b, err := yaml.Marshal(out)
+		if err != nil {
+			return data
+		}
+		return append(b, "downstream: {file: {path: \"-\"}}\n"...)
+	}
+	for i := 0; doc != nil && i+1 < len(doc.Content); i += 2 {
+		key := doc.Content[i]
+		if key.Value == "rule_files" || key.Value == "aggregator" {
+			continue
+		}
+		end := len(lines) // through the line before the next top-level key
+		if i+2 < len(doc.Content) {
+			end = doc.Content[i+2].Line - 1
+		}
+		for l := key.Line - 1; l < end && l < len(lines); l++ {
+			lines[l] = []byte("\n")
+		}
+	}
+	out := bytes.Join(lines, nil)
+	if len(out) > 0 && out[len(out)-1] != '\n' {
+		out = append(out, '\n')
+	}
+	return append(out, "downstream: {file: {path: \"-\"}}\n"...)
 }

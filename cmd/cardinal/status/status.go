@@ -1,7 +1,8 @@
-// Package status serves cardinal's status page: the version and configuration file, every
-// rule with its input and output series and the cardinality reduction between them, and
-// every downstream with whether its queue is full. It reads them through the small
-// interfaces below; building them from the running proxy is left to cmd/cardinal.
+// Package status serves cardinal's status page: the version and configuration file, the
+// warnings about rules that do nothing useful, every rule with its input and output series
+// and the cardinality reduction between them, and every downstream with whether its queue
+// is full. It reads them through the small interfaces below; building them from the running
+// proxy is left to cmd/cardinal.
 package status
 
 import (
@@ -119,12 +120,14 @@ func NewHandler(o Options) *Handler {
 
 // page is what the template shows.
 type page struct {
-	Version     string
-	ConfigFile  string
-	Reload      *reloadRow
-	WAL         *walRow
-	Cluster     *ClusterStatus
-	Rules       []aggregator.RuleStats
+	Version    string
+	ConfigFile string
+	Reload     *reloadRow
+	WAL        *walRow
+	Cluster    *ClusterStatus
+	Rules      []aggregator.RuleStats
+	// Warnings are the rules' no-op warnings that hold now, each naming its rule.
+	Warnings    []string
 	Downstreams []downstreamRow
 }
 
@@ -153,6 +156,9 @@ type downstreamRow struct {
 // ServeHTTP renders the status page: rules with their cardinality saving, downstreams.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	p := page{Version: h.opts.Version, ConfigFile: h.opts.ConfigFile, Rules: h.opts.Rules.Stats()}
+	for _, r := range p.Rules {
+		p.Warnings = append(p.Warnings, r.Warnings...)
+	}
 	if h.opts.Reloads != nil {
 		if o, ok := h.opts.Reloads.Last(); ok {
 			p.Reload = &reloadRow{Time: o.Time, Failed: o.Err != nil, Changed: o.Changed}

@@ -140,3 +140,29 @@ func TestPageShowsTheWAL(t *testing.T) {
 		})
 	}
 }
+
+// The rules' no-op warnings are listed above the rules, each naming its rule, and escaped.
+func TestPageShowsRuleWarnings(t *testing.T) {
+	rules := fixedRules{
+		{Name: "a", Type: "counter", Warnings: []string{`rule "a" (rules.yaml:3) reduces nothing: its 5 input series make 5 output series; drop more`}},
+		{Name: "b", Type: "gauge"},
+		{Name: "c", Type: "gauge", Warnings: []string{`rule "c" (rules.yaml:9): drop_labels <pod> never occurs in its 2 input series: dropping it changes nothing`}},
+	}
+	rec := httptest.NewRecorder()
+	NewHandler(Options{Rules: rules}).ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	body := rec.Body.String()
+	for _, want := range []string{
+		"<h2>Warnings</h2>",
+		`<li class="warn">rule &#34;a&#34; (rules.yaml:3) reduces nothing: its 5 input series make 5 output series; drop more</li>`,
+		`<li class="warn">rule &#34;c&#34; (rules.yaml:9): drop_labels &lt;pod&gt; never occurs`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %q:\n%s", want, body)
+		}
+	}
+	rec = httptest.NewRecorder()
+	NewHandler(Options{Rules: fixedRules{{Name: "b", Type: "gauge"}}}).ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	if strings.Contains(rec.Body.String(), "Warnings") {
+		t.Errorf("a page with no warnings has a Warnings section:\n%s", rec.Body.String())
+	}
+}
