@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/prompb"
 
@@ -184,4 +185,15 @@ func forEachMode(t *testing.T, test func(t *testing.T, pg *pgtest.Server, mode M
 	for _, mode := range modes {
 		t.Run(string(mode), func(t *testing.T) { test(t, startServer(t, mode), mode) })
 	}
+}
+
+// newPool opens a pool closed at the end of the test.
+func newPool(tb testing.TB, dsn string) *pgxpool.Pool {
+	tb.Helper()
+	pool, err := pgxpool.New(context.Background(), dsn)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(pool.Close)
+	return pool
 }
