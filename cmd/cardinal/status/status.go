@@ -1,6 +1,7 @@
 // Package status serves cardinal's status page: the version and configuration file, every
 // rule with its input and output series and the cardinality reduction between them, and
-// every downstream with whether its queue is full. It reads them through the small
+// every downstream with whether its queue is full and the health of the jobs its database
+// runs for it. It reads them through the small
 // interfaces below; building them from the running proxy is left to cmd/cardinal.
 package status
 
@@ -15,6 +16,7 @@ import (
 	"github.com/cardinal-proxy/cardinal/aggregator"
 	"github.com/cardinal-proxy/cardinal/cmd/cardinal/reload"
 	"github.com/cardinal-proxy/cardinal/cmd/cardinal/router"
+	"github.com/cardinal-proxy/cardinal/downstream/timescale"
 )
 
 //go:embed status.html
@@ -52,6 +54,14 @@ type Downstream struct {
 	// file or timescale.
 	Name, Kind string
 	Queue      Queue
+	// Jobs, when set, gives the background jobs the downstream's database runs for it.
+	Jobs Jobs
+}
+
+// Jobs is what the page needs of a downstream whose database runs jobs for it (the
+// TimescaleDB policies of the SQL sink): their state at its last poll.
+type Jobs interface {
+	Jobs() []timescale.JobStatus
 }
 
 // Reloads is what the page needs of the configuration reloader: the last attempt, if any.
@@ -123,6 +133,7 @@ type walRow struct {
 type downstreamRow struct {
 	Name, Kind string
 	Full       bool
+	Jobs       []timescale.JobStatus
 }
 
 // ServeHTTP renders the status page: rules with their cardinality saving, downstreams.
@@ -148,7 +159,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 		}
 	}
 	for _, d := range h.opts.Downstreams {
-		p.Downstreams = append(p.Downstreams, downstreamRow{Name: d.Name, Kind: d.Kind, Full: d.Queue.Full()})
+		row := downstreamRow{Name: d.Name, Kind: d.Kind, Full: d.Queue.Full()}
+		if d.Jobs != nil {
+			row.Jobs = d.Jobs.Jobs()
+		}
+		p.Downstreams = append(p.Downstreams, row)
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	if err := statusTemplate.Execute(w, p); err != nil {
