@@ -129,36 +129,51 @@ func (s *Sink) Jobs() []JobStatus {
 }
 
 // watchJobs polls the jobs' health every jobPollInterval while the sink is in TimescaleDB
-// mode, until Shutdown.
+// mode, until Shutdown. Until the first poll has succeeded it tries every second (at most
+// jobPollInterval), so the metrics are there soon after the start.
 func (s *Sink) watchJobs() {
 	defer close(s.jobsDone)
-	ticker := time.NewTicker(s.jobPollInterval)
-	defer ticker.Stop()
+	every := min(time.Second, s.jobPollInterval)
+	timer := time.NewTimer(every)
+	defer timer.Stop()
 	for {
 		select {
-		case <-ticker.C:
+		case <-timer.C:
 		case <-s.drain:
 			return
 		case <-s.ctx.Done():
 			return
 		}
-		f := s.features.Load()
-		if s.Mode() != ModeTimescaleDB || f == nil {
-			continue
+		if s.pollJobs() {
+			every = s.jobPollInterval
 		}
-		ctx, cancel := context.WithTimeout(s.ctx, writeTimeout)
-		jobs, err := readJobs(ctx, s.pool, f.jobErrors)
-		cancel()
-		if err != nil {
-			if s.ctx.Err() == nil {
-				s.metrics.jobPollErrors.Inc()
-				s.logger.Warn("reading the TimescaleDB jobs' health failed; trying again at the next poll", "err", err)
-			}
-			continue
-		}
-		s.recordJobs(jobs)
-		s.jobPolls.Add(1)
+		timer.Reset(every)
 	}
+}
+
+// pollJobs reads the jobs' health once, in TimescaleDB mode. It reports whether the next
+// poll can wait the full interval: false before the schema set-up and after a failed read.
+func (s *Sink) pollJobs() bool {
+	f := s.features.Load()
+	switch {
+	case s.Mode() == ModePostgreSQL:
+		return true // no jobs; watched in case the mode changes with a new set-up
+	case s.Mode() == "" || f == nil:
+		return false
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, writeTimeout)
+	defer cancel()
+	jobs, err := readJobs(ctx, s.pool, f.jobErrors)
+	if err != nil {
+		if s.ctx.Err() == nil {
+			s.metrics.jobPollErrors.Inc()
+			s.logger.Warn("reading the TimescaleDB jobs' health failed; trying again at the next poll", "err", err)
+		}
+		return false
+	}
+	s.recordJobs(jobs)
+	s.jobPolls.Add(1)
+	return true
 }
 
 // recordJobs exports jobs as metrics, logs the failures not logged yet, and keeps jobs for

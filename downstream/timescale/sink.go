@@ -188,7 +188,12 @@ func (s *Sink) Shutdown(ctx context.Context) error {
 			s.cancel()
 			<-s.done
 		}
-		<-s.jobsDone // returns on drain
+		select {
+		case <-s.jobsDone: // returns on drain, after a poll in progress
+		case <-ctx.Done():
+			s.cancel()
+			<-s.jobsDone
+		}
 	}
 	s.cancel()
 	s.pool.Close()

@@ -31,10 +31,14 @@ const (
 	// chunks (TimescaleDB): the rows already stored are left out before the INSERT, because
 	// an INSERT ... ON CONFLICT into a compressed chunk decompresses the batches it checks and
 	// leaves the chunk partially compressed (to be compressed again) even when it inserts
-	// nothing, as a re-send after a restart does.
+	// nothing, as a re-send after a restart does. The lookup is a LATERAL ... LIMIT 1 so that
+	// it stays a nested loop of index lookups (one chunk, one compressed batch per row, about
+	// 40 µs): written as NOT EXISTS, the planner hashes the whole hypertable, decompressing
+	// every chunk.
 	insertSamplesIfAbsentSQL = `INSERT INTO samples (time, series_id, value)
 		SELECT u.t, u.id, u.v FROM unnest($1::timestamptz[], $2::bigint[], $3::float8[]) AS u(t, id, v)
-		WHERE NOT EXISTS (SELECT 1 FROM samples s WHERE s.series_id = u.id AND s.time = u.t)
+		LEFT JOIN LATERAL (SELECT true AS found FROM samples s WHERE s.series_id = u.id AND s.time = u.t LIMIT 1) x ON true
+		WHERE x.found IS NULL
 		ON CONFLICT (series_id, time) DO NOTHING`
 	// compressedUntilSQL is the end of the newest compressed chunk of samples, NULL when
 	// there is none.
