@@ -13,14 +13,23 @@ import (
 
 // BenchmarkWriteRows measures rows per second into a real PostgreSQL started with its default
 // durability (fsync and synchronous commit on), through the sink's own batch building and
-// writing, one batch of batch_size (default) rows per iteration. `make bench` runs it.
+// writing, one batch of batch_size (default) rows per iteration, in both storage modes
+// (postgresql/..., timescaledb/...). `make bench` runs it.
 //
 //	known_series: steady state, every series already stored and cached (one sample per
 //	              series per flush, as the aggregator emits them)
 //	new_series:   every row belongs to a series never seen, so each batch also inserts
 //	              5000 series (a first flush, or heavy churn)
 func BenchmarkWriteRows(b *testing.B) {
-	pg := pgtest.Start(b, pgtest.Durable())
+	for _, mode := range modes {
+		b.Run(string(mode), func(b *testing.B) { benchmarkWriteRows(b, mode) })
+	}
+}
+
+// benchmarkWriteRows is BenchmarkWriteRows in one storage mode: into daily partitions of
+// plain PostgreSQL, or into a TimescaleDB hypertable (default chunk interval, no compression).
+func benchmarkWriteRows(b *testing.B, mode Mode) {
+	pg := startServer(b, mode, pgtest.Durable())
 	ctx := context.Background()
 	const seriesPool = 50_000
 	t0 := millis("2024-06-01T00:00:00Z")
@@ -56,6 +65,9 @@ func BenchmarkWriteRows(b *testing.B) {
 			defer s.Shutdown(ctx)
 			if err := s.setup(ctx); err != nil {
 				b.Fatal(err)
+			}
+			if s.Mode() != mode {
+				b.Fatalf("mode %q, want %q", s.Mode(), mode)
 			}
 			batch := newBatch()
 			if bc.warm {

@@ -10,11 +10,13 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/prompb"
 
 	"github.com/cardinal-proxy/cardinal/config/setting"
 	"github.com/cardinal-proxy/cardinal/downstream"
+	"github.com/cardinal-proxy/cardinal/downstream/timescale/pgtest"
 )
 
 // testSink is a started sink with what tests look at.
@@ -158,4 +160,40 @@ func freePort(tb testing.TB) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// modes are the storage modes every test that is not specific to one runs in.
+var modes = []Mode{ModePostgreSQL, ModeTimescaleDB}
+
+// startServer starts a PostgreSQL server on which a new database gets the storage mode mode
+// whatever the machine has installed: plain PostgreSQL never preloads TimescaleDB (installed
+// or not, it cannot be created then), and TimescaleDB preloads it (the test is skipped when it
+// is not installed, and fails under CI=true). A TimescaleDB server has room for the
+// background workers of several databases' job schedulers.
+func startServer(tb testing.TB, mode Mode, opts ...pgtest.Option) *pgtest.Server {
+	tb.Helper()
+	if mode == ModeTimescaleDB {
+		opts = append([]pgtest.Option{pgtest.TimescaleDB(),
+			pgtest.Setting("max_worker_processes", "32"),
+			pgtest.Setting("timescaledb.max_background_workers", "24")}, opts...)
+	}
+	return pgtest.Start(tb, opts...)
+}
+
+// forEachMode runs test as a subtest per storage mode, each with a server of its own.
+func forEachMode(t *testing.T, test func(t *testing.T, pg *pgtest.Server, mode Mode)) {
+	for _, mode := range modes {
+		t.Run(string(mode), func(t *testing.T) { test(t, startServer(t, mode), mode) })
+	}
+}
+
+// newPool opens a pool closed at the end of the test.
+func newPool(tb testing.TB, dsn string) *pgxpool.Pool {
+	tb.Helper()
+	pool, err := pgxpool.New(context.Background(), dsn)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(pool.Close)
+	return pool
 }

@@ -31,6 +31,13 @@ type metrics struct {
 	mode              *prometheus.GaugeVec
 	partitionsCreated prometheus.Counter
 	partitionsDropped prometheus.Counter
+
+	// The TimescaleDB jobs on samples, labelled job (compression, retention) and job_id.
+	jobLastRun       *prometheus.GaugeVec
+	jobLastSuccess   *prometheus.GaugeVec
+	jobLastRunFailed *prometheus.GaugeVec
+	jobFailures      *prometheus.GaugeVec
+	jobPollErrors    prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, name string, q *downstream.Queue) (*metrics, error) {
@@ -76,6 +83,26 @@ func newMetrics(reg prometheus.Registerer, name string, q *downstream.Queue) (*m
 			Name: "cardinal_timescale_partitions_dropped_total",
 			Help: "Daily partitions dropped by retention (plain PostgreSQL mode).",
 		}),
+		jobLastRun: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cardinal_timescale_job_last_run_timestamp_seconds",
+			Help: "When the last run of a TimescaleDB job on the samples table started (0: never), as read at the last poll.",
+		}, []string{"job", "job_id"}),
+		jobLastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cardinal_timescale_job_last_success_timestamp_seconds",
+			Help: "When the last successful run of a TimescaleDB job on the samples table ended (0: never).",
+		}, []string{"job", "job_id"}),
+		jobLastRunFailed: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cardinal_timescale_job_last_run_failed",
+			Help: "1 when the last run of a TimescaleDB job on the samples table ended in an error.",
+		}, []string{"job", "job_id"}),
+		jobFailures: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cardinal_timescale_job_failures",
+			Help: "Failed runs TimescaleDB has recorded for a job on the samples table (total_failures of timescaledb_information.job_stats).",
+		}, []string{"job", "job_id"}),
+		jobPollErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cardinal_timescale_job_poll_errors_total",
+			Help: "Failed attempts to read the TimescaleDB jobs' statistics.",
+		}),
 	}
 	for _, reason := range []string{dropStaleMarker, dropHistogram, dropOutOfRange, dropFuture, dropRetention, dropShutdown, dropPermanentError} {
 		m.rowsDropped.WithLabelValues(reason)
@@ -89,6 +116,7 @@ func newMetrics(reg prometheus.Registerer, name string, q *downstream.Queue) (*m
 	collectors := []prometheus.Collector{
 		m.rowsWritten, m.rowsDuplicate, m.rowsDropped, m.seriesCreated, m.writeErrors,
 		m.batchDuration, m.mode, m.partitionsCreated, m.partitionsDropped, queueBytes,
+		m.jobLastRun, m.jobLastSuccess, m.jobLastRunFailed, m.jobFailures, m.jobPollErrors,
 	}
 	for i, c := range collectors {
 		if err := reg.Register(c); err != nil {
@@ -105,4 +133,25 @@ func newMetrics(reg prometheus.Registerer, name string, q *downstream.Queue) (*m
 func (m *metrics) setMode(mode Mode) {
 	m.mode.Reset()
 	m.mode.WithLabelValues(string(mode)).Set(1)
+}
+
+// setJob exports the state of a TimescaleDB job.
+func (m *metrics) setJob(j JobStatus) {
+	l := jobLabels(j)
+	m.jobLastRun.WithLabelValues(l...).Set(unixSeconds(j.LastRun))
+	m.jobLastSuccess.WithLabelValues(l...).Set(unixSeconds(j.LastSuccess))
+	failed := 0.0
+	if j.LastRunFailed {
+		failed = 1
+	}
+	m.jobLastRunFailed.WithLabelValues(l...).Set(failed)
+	m.jobFailures.WithLabelValues(l...).Set(float64(j.Failures))
+}
+
+// deleteJob stops exporting a job that no longer exists.
+func (m *metrics) deleteJob(j JobStatus) {
+	l := jobLabels(j)
+	for _, v := range []*prometheus.GaugeVec{m.jobLastRun, m.jobLastSuccess, m.jobLastRunFailed, m.jobFailures} {
+		v.DeleteLabelValues(l...)
+	}
 }

@@ -22,7 +22,8 @@ const (
 
 // detectMode decides the storage mode and says why. A samples table that already exists
 // keeps the layout it has; otherwise TimescaleDB is used when its extension is installed in
-// the database, or available on the server and can be created, and plain PostgreSQL when not.
+// the database, or available on the server, preloaded, and can be created, and plain
+// PostgreSQL when not.
 func detectMode(ctx context.Context, db beginner) (Mode, string, error) {
 	var relkind, schema string
 	err := db.QueryRow(ctx, `
@@ -68,6 +69,16 @@ func detectMode(ctx context.Context, db beginner) (Mode, string, error) {
 	}
 	if err != nil {
 		return "", "", fmt.Errorf("looking for the timescaledb extension: %w", err)
+	}
+	var preloaded bool
+	if err := db.QueryRow(ctx, `SELECT 'timescaledb' = ANY (string_to_array(replace(current_setting('shared_preload_libraries'), ' ', ''), ','))`).Scan(&preloaded); err != nil {
+		return "", "", fmt.Errorf("reading shared_preload_libraries: %w", err)
+	}
+	if !preloaded {
+		// CREATE EXTENSION would fail: TimescaleDB must be loaded when the server starts.
+		return ModePostgreSQL, fmt.Sprintf("extension timescaledb %s is available but not preloaded "+
+			"(add timescaledb to shared_preload_libraries and restart PostgreSQL, "+
+			"then drop the samples table before the next start to switch)", available), nil
 	}
 	err = inDDLTransaction(ctx, db, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS timescaledb")

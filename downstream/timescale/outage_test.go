@@ -33,12 +33,18 @@ func outageDuration(t *testing.T) time.Duration {
 // The database stops while series keep arriving; when it is back, every row arrives exactly
 // once and nothing was dropped.
 func TestDatabaseOutageLosesNothing(t *testing.T) {
+	forEachMode(t, testDatabaseOutageLosesNothing)
+}
+
+func testDatabaseOutageLosesNothing(t *testing.T, pg *pgtest.Server, mode Mode) {
 	outage := outageDuration(t)
-	pg := pgtest.Start(t)
 	dsn := pg.CreateDatabase(t, "outage")
 	ts := startTestSink(t, dsn, nil, func(s *Sink) {
 		s.backoff = downstream.Backoff{Min: 50 * time.Millisecond, Max: time.Second}
 	})
+	if ts.Mode() != mode {
+		t.Fatalf("Mode() = %q, want %q", ts.Mode(), mode)
+	}
 
 	t0 := millis("2024-01-15T08:00:00Z")
 	const perFlush = 500

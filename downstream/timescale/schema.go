@@ -3,6 +3,7 @@ package timescale
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // setup detects the storage mode, migrates the schema and applies the mode's settings.
@@ -22,11 +23,22 @@ func (s *Sink) setup(ctx context.Context) error {
 		s.logger.Warn("the database schema is newer than this cardinal knows; writing anyway",
 			"schema_version", newest, "known_version", latest)
 	}
+	s.features.Store(nil)
 	switch mode {
 	case ModeTimescaleDB:
-		if err := configureHypertable(ctx, s.pool, s.cfg); err != nil {
+		f, err := detectFeatures(ctx, s.pool)
+		if err != nil {
+			return err
+		}
+		changes, err := configureHypertable(ctx, s.pool, s.cfg, f)
+		if err != nil {
 			return fmt.Errorf("configuring the samples hypertable: %w", err)
 		}
+		for _, c := range changes {
+			s.logger.Info("timescaledb: "+c, "timescaledb_version", f.version)
+		}
+		s.features.Store(&f)
+		s.compressedAt = time.Time{}
 	case ModePostgreSQL:
 		p, err := lookupPartitionTable(ctx, s.pool)
 		if err != nil {

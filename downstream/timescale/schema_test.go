@@ -2,6 +2,7 @@ package timescale
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -55,32 +56,65 @@ func readSchema(t *testing.T, conn *pgx.Conn) schemaState {
 	return st
 }
 
+// wantModeReason is the start of the reason the sink logs for choosing mode in a new database
+// of a server started by startServer: for plain PostgreSQL it depends on whether TimescaleDB
+// is installed (but not preloaded) on this machine, and both are right.
+func wantModeReason(t *testing.T, conn *pgx.Conn, mode Mode) string {
+	t.Helper()
+	var available string
+	err := conn.QueryRow(context.Background(), `SELECT default_version FROM pg_available_extensions WHERE name = 'timescaledb'`).Scan(&available)
+	switch {
+	case mode == ModeTimescaleDB && err == nil:
+		return `reason="extension timescaledb ` + available + ` was available and has been created"`
+	case mode == ModePostgreSQL && err == nil:
+		return `reason="extension timescaledb ` + available + ` is available but not preloaded`
+	case mode == ModePostgreSQL && errors.Is(err, pgx.ErrNoRows):
+		return `reason="extension timescaledb is not available on the server"`
+	}
+	t.Fatalf("timescaledb in pg_available_extensions: %q, %v", available, err)
+	return ""
+}
+
 func TestSchemaMigrations(t *testing.T) {
-	pg := pgtest.Start(t)
+	forEachMode(t, testSchemaMigrations)
+}
+
+func testSchemaMigrations(t *testing.T, pg *pgtest.Server, mode Mode) {
 	ctx := context.Background()
+	// A natively partitioned table, or a hypertable (a plain table to pg_class).
+	wantKind := map[Mode]string{ModePostgreSQL: "p", ModeTimescaleDB: "r"}[mode]
 
 	t.Run("created_from_an_empty_database", func(t *testing.T) {
 		dsn := pg.CreateDatabase(t, "empty")
+		conn := connect(t, dsn)
+		reason := wantModeReason(t, conn, mode)
 		ts := startTestSink(t, dsn, nil, nil)
-		st := readSchema(t, connect(t, dsn))
+		st := readSchema(t, conn)
 		if !slices.Equal(st.versions, []int{1, 2}) {
 			t.Errorf("applied versions = %v, want [1 2]", st.versions)
 		}
-		if st.samplesKind != "p" || !st.seriesExists || !st.hasGINIndex || !st.hasView {
-			t.Errorf("schema = %+v, want a partitioned samples table, series, the GIN index and the view", st)
+		if st.samplesKind != wantKind || !st.seriesExists || !st.hasGINIndex || !st.hasView {
+			t.Errorf("schema = %+v, want samples of relkind %q, series, the GIN index and the view", st, wantKind)
+		}
+		if mode == ModeTimescaleDB {
+			var hyper bool
+			if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM timescaledb_information.hypertables
+				WHERE hypertable_name = 'samples')`).Scan(&hyper); err != nil || !hyper {
+				t.Errorf("samples is not a hypertable (%v)", err)
+			}
 		}
 		// Feature detection says what it chose and why.
-		if ts.Mode() != ModePostgreSQL {
-			t.Errorf("Mode() = %q, want %q", ts.Mode(), ModePostgreSQL)
+		if ts.Mode() != mode {
+			t.Errorf("Mode() = %q, want %q", ts.Mode(), mode)
 		}
 		logs := ts.logs.String()
-		for _, want := range []string{"mode=postgresql", `reason="extension timescaledb is not available on the server"`, "migrations_applied=\"[1 2]\""} {
+		for _, want := range []string{"mode=" + string(mode), reason, "migrations_applied=\"[1 2]\""} {
 			if !strings.Contains(logs, want) {
 				t.Errorf("log lacks %s:\n%s", want, logs)
 			}
 		}
-		if got := ts.metric(t, "cardinal_timescale_mode", "mode", "postgresql"); got != 1 {
-			t.Errorf(`cardinal_timescale_mode{mode="postgresql"} = %v, want 1`, got)
+		if got := ts.metric(t, "cardinal_timescale_mode", "mode", string(mode)); got != 1 {
+			t.Errorf(`cardinal_timescale_mode{mode=%q} = %v, want 1`, mode, got)
 		}
 	})
 
@@ -92,15 +126,22 @@ func TestSchemaMigrations(t *testing.T) {
 		}
 		defer pool.Close()
 		// A database left by a cardinal that knew only version 1, with data in it.
-		if _, _, err := migrate(ctx, pool, ModePostgreSQL, DefaultConfig(), 1); err != nil {
+		if mode == ModeTimescaleDB {
+			if _, err := pool.Exec(ctx, "CREATE EXTENSION timescaledb"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, _, err := migrate(ctx, pool, mode, DefaultConfig(), 1); err != nil {
 			t.Fatal(err)
 		}
-		p, err := lookupPartitionTable(ctx, pool)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := p.create(ctx, pool, []int64{dayOfMillis(millis("2021-06-01T00:00:00Z"))}); err != nil {
-			t.Fatal(err)
+		if mode == ModePostgreSQL {
+			p, err := lookupPartitionTable(ctx, pool)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := p.create(ctx, pool, []int64{dayOfMillis(millis("2021-06-01T00:00:00Z"))}); err != nil {
+				t.Fatal(err)
+			}
 		}
 		if _, err := pool.Exec(ctx, `INSERT INTO series VALUES (42, 'old_metric', '{"job":"legacy"}');
 			INSERT INTO samples VALUES ('2021-06-01T10:00:00Z', 42, 1.25)`); err != nil {

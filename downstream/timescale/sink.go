@@ -26,6 +26,8 @@ const (
 	setupTimeout = 10 * time.Minute
 	// maintenanceInterval is how often partitions are created ahead and expired.
 	maintenanceInterval = time.Hour
+	// compressedRefresh is how often, at most, the end of the compressed chunks is read.
+	compressedRefresh = time.Minute
 	// seriesCacheGeneration is the number of series ids per generation of the cache.
 	seriesCacheGeneration = 1 << 20
 	// minBackoff and maxBackoff bound the waits between retries of the set-up and of a batch.
@@ -50,6 +52,18 @@ type Sink struct {
 	now func() time.Time
 	// maintenanceInterval is how often partitions are maintained; tests shorten it.
 	maintenanceInterval time.Duration
+	// jobPollInterval is how often the TimescaleDB jobs' health is read; tests shorten it.
+	jobPollInterval time.Duration
+	// compressedRefresh is how long the end of the compressed chunks is trusted before it is
+	// read again; tests set it to 0.
+	compressedRefresh time.Duration
+
+	// features is what the installed TimescaleDB offers; nil in plain PostgreSQL mode.
+	features atomic.Pointer[timescaleFeatures]
+	jobsMu   sync.Mutex
+	jobs     []JobStatus   // at the last poll
+	jobsDone chan struct{} // closed when watchJobs returns
+	jobPolls atomic.Int64  // successful polls of the jobs, for tests
 
 	// Owned by the writer goroutine.
 	hasher        seriesHasher
@@ -57,6 +71,9 @@ type Sink struct {
 	partitions    partitionTable
 	partitionDays map[int64]struct{} // nil: not loaded
 	schemaReady   bool
+	// compressedUntil is the end of the newest compressed chunk (zero: none), read at
+	// compressedAt: rows before it may fall in compressed chunks.
+	compressedUntil, compressedAt time.Time
 
 	ctx       context.Context // cancelled when Shutdown gives up waiting
 	cancel    context.CancelFunc
@@ -105,6 +122,9 @@ func New(ctx context.Context, cfg Config, reg prometheus.Registerer, logger *slo
 		queue:               q,
 		now:                 time.Now,
 		maintenanceInterval: maintenanceInterval,
+		jobPollInterval:     defaultJobPollInterval,
+		compressedRefresh:   compressedRefresh,
+		jobsDone:            make(chan struct{}),
 		cache:               newSeriesCache(seriesCacheGeneration),
 		ctx:                 runCtx,
 		cancel:              cancel,
@@ -148,6 +168,7 @@ func (s *Sink) Start() {
 		}
 		s.started.Store(true)
 		go s.run()
+		go s.watchJobs()
 	})
 }
 
@@ -166,6 +187,12 @@ func (s *Sink) Shutdown(ctx context.Context) error {
 		case <-ctx.Done():
 			s.cancel()
 			<-s.done
+		}
+		select {
+		case <-s.jobsDone: // returns on drain, after a poll in progress
+		case <-ctx.Done():
+			s.cancel()
+			<-s.jobsDone
 		}
 	}
 	s.cancel()

@@ -2,6 +2,7 @@ package timescale
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"time"
 
@@ -26,6 +27,23 @@ const (
 	insertSamplesSQL = `INSERT INTO samples (time, series_id, value)
 		SELECT * FROM unnest($1::timestamptz[], $2::bigint[], $3::float8[])
 		ON CONFLICT (series_id, time) DO NOTHING`
+	// insertSamplesIfAbsentSQL is insertSamplesSQL for rows that may fall in compressed
+	// chunks (TimescaleDB): the rows already stored are left out before the INSERT, because
+	// an INSERT ... ON CONFLICT into a compressed chunk decompresses the batches it checks and
+	// leaves the chunk partially compressed (to be compressed again) even when it inserts
+	// nothing, as a re-send after a restart does. The lookup is a LATERAL ... LIMIT 1 so that
+	// it stays a nested loop of index lookups (one chunk, one compressed batch per row, about
+	// 40 µs): written as NOT EXISTS, the planner hashes the whole hypertable, decompressing
+	// every chunk.
+	insertSamplesIfAbsentSQL = `INSERT INTO samples (time, series_id, value)
+		SELECT u.t, u.id, u.v FROM unnest($1::timestamptz[], $2::bigint[], $3::float8[]) AS u(t, id, v)
+		LEFT JOIN LATERAL (SELECT true AS found FROM samples s WHERE s.series_id = u.id AND s.time = u.t LIMIT 1) x ON true
+		WHERE x.found IS NULL
+		ON CONFLICT (series_id, time) DO NOTHING`
+	// compressedUntilSQL is the end of the newest compressed chunk of samples, NULL when
+	// there is none.
+	compressedUntilSQL = `SELECT max(range_end) FROM timescaledb_information.chunks
+		WHERE (hypertable_schema, hypertable_name) = ` + samplesTableSQL + ` AND is_compressed`
 )
 
 // batch is one write: the columns of the sample rows, the series not known to be stored yet,
@@ -41,6 +59,12 @@ type batch struct {
 
 	days    map[int64]struct{} // UTC days the rows fall in
 	dropped map[string]int     // samples left out, by reason
+
+	// The rows split by write in TimescaleDB mode: those that may fall in a compressed chunk
+	// and the others.
+	oldTimes, newTimes   []time.Time
+	oldIDs, newIDs       []int64
+	oldValues, newValues []float64
 }
 
 func newBatch() *batch {
@@ -121,16 +145,30 @@ func (s *Sink) write(ctx context.Context, b *batch) error {
 		}
 	}
 	var q pgx.Batch
-	var seriesResult, samplesResult *pgx.QueuedQuery
+	var seriesResult *pgx.QueuedQuery
 	if len(b.newSeries) > 0 {
 		seriesResult = q.Queue(insertSeriesSQL, b.newSeries, b.newMetrics, b.newLabels)
 	}
-	samplesResult = q.Queue(insertSamplesSQL, b.times, b.ids, b.values)
 	var seriesInserted, rowsInserted int64
+	countRows := func(tag pgconn.CommandTag) error { rowsInserted += tag.RowsAffected(); return nil }
+	if s.Mode() == ModeTimescaleDB {
+		until, err := s.compressedEnd(ctx)
+		if err != nil {
+			return err
+		}
+		b.splitAt(until)
+		if len(b.oldIDs) > 0 {
+			q.Queue(insertSamplesIfAbsentSQL, b.oldTimes, b.oldIDs, b.oldValues).Exec(countRows)
+		}
+		if len(b.newIDs) > 0 {
+			q.Queue(insertSamplesSQL, b.newTimes, b.newIDs, b.newValues).Exec(countRows)
+		}
+	} else {
+		q.Queue(insertSamplesSQL, b.times, b.ids, b.values).Exec(countRows)
+	}
 	if seriesResult != nil {
 		seriesResult.Exec(func(tag pgconn.CommandTag) error { seriesInserted = tag.RowsAffected(); return nil })
 	}
-	samplesResult.Exec(func(tag pgconn.CommandTag) error { rowsInserted = tag.RowsAffected(); return nil })
 	if err := s.pool.SendBatch(ctx, &q).Close(); err != nil {
 		return err
 	}
@@ -149,4 +187,35 @@ func (s *Sink) countDropped(b *batch) {
 	for reason, n := range b.dropped {
 		s.metrics.rowsDropped.WithLabelValues(reason).Add(float64(n))
 	}
+}
+
+// splitAt splits the batch's rows into those before until (old) and the others (new).
+func (b *batch) splitAt(until time.Time) {
+	b.oldTimes, b.oldIDs, b.oldValues = b.oldTimes[:0], b.oldIDs[:0], b.oldValues[:0]
+	b.newTimes, b.newIDs, b.newValues = b.newTimes[:0], b.newIDs[:0], b.newValues[:0]
+	for i, t := range b.times {
+		if t.Before(until) {
+			b.oldTimes, b.oldIDs, b.oldValues = append(b.oldTimes, t), append(b.oldIDs, b.ids[i]), append(b.oldValues, b.values[i])
+		} else {
+			b.newTimes, b.newIDs, b.newValues = append(b.newTimes, t), append(b.newIDs, b.ids[i]), append(b.newValues, b.values[i])
+		}
+	}
+}
+
+// compressedEnd is the end of the newest compressed chunk (zero when none is compressed), read
+// again when it is older than compressedRefresh. A chunk compressed since then only costs its
+// recompression if a re-send touches it: what is stored stays right either way.
+func (s *Sink) compressedEnd(ctx context.Context) (time.Time, error) {
+	if !s.compressedAt.IsZero() && time.Since(s.compressedAt) < s.compressedRefresh {
+		return s.compressedUntil, nil
+	}
+	var until *time.Time
+	if err := s.pool.QueryRow(ctx, compressedUntilSQL).Scan(&until); err != nil {
+		return time.Time{}, fmt.Errorf("reading the end of the compressed chunks: %w", err)
+	}
+	s.compressedUntil, s.compressedAt = time.Time{}, time.Now()
+	if until != nil {
+		s.compressedUntil = *until
+	}
+	return s.compressedUntil, nil
 }

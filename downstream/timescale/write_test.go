@@ -115,9 +115,15 @@ func sameFloat(a, b float64) bool {
 // The same batches go to the sink and to a remote-write receiver; what SQL returns through the
 // series_samples view must be exactly what the receiver got, stale markers aside.
 func TestSQLHoldsWhatRemoteWriteReceived(t *testing.T) {
-	pg := pgtest.Start(t)
+	forEachMode(t, testSQLHoldsWhatRemoteWriteReceived)
+}
+
+func testSQLHoldsWhatRemoteWriteReceived(t *testing.T, pg *pgtest.Server, mode Mode) {
 	dsn := pg.CreateDatabase(t, "compare")
 	ts := startTestSink(t, dsn, func(c *Config) { c.BatchSize = 7 }, nil) // small batches: many statements
+	if ts.Mode() != mode {
+		t.Fatalf("Mode() = %q, want %q", ts.Mode(), mode)
+	}
 	receiver := &remoteWriteReceiver{samples: map[sampleKey]float64{}}
 	srv := httptest.NewServer(receiver)
 	defer srv.Close()
@@ -202,7 +208,10 @@ func TestSQLHoldsWhatRemoteWriteReceived(t *testing.T) {
 }
 
 func TestRetriedBatchInsertsOnce(t *testing.T) {
-	pg := pgtest.Start(t)
+	forEachMode(t, testRetriedBatchInsertsOnce)
+}
+
+func testRetriedBatchInsertsOnce(t *testing.T, pg *pgtest.Server, mode Mode) {
 	t0 := millis("2024-05-01T12:00:00Z")
 
 	tests := []struct {
@@ -255,6 +264,9 @@ func TestRetriedBatchInsertsOnce(t *testing.T) {
 			proxy := startFaultProxy(t, pg.Addr())
 			viaProxy := strings.Replace(dsn, pg.Addr(), fmt.Sprintf("127.0.0.1:%d", proxy.port()), 1)
 			ts := startTestSink(t, viaProxy, func(c *Config) { c.BatchSize = 5000 }, nil)
+			if ts.Mode() != mode {
+				t.Fatalf("Mode() = %q, want %q", ts.Mode(), mode)
+			}
 			series := syntheticSeries("retried", 3000, t0, 0)
 
 			tt.deliver(t, ts, proxy, series)

@@ -1,8 +1,9 @@
 // Package status serves cardinal's status page: the version and configuration file, the
 // warnings about rules that do nothing useful, every rule with its input and output series
-// and the cardinality reduction between them, and every downstream with whether its queue
-// is full. It reads them through the small interfaces below; building them from the running
-// proxy is left to cmd/cardinal.
+// and the cardinality reduction between them, the write-ahead log, the cluster's ring, and
+// every downstream with whether its queue is full and the health of the jobs its database
+// runs for it. It reads them through the small interfaces below; building them from the
+// running proxy is left to cmd/cardinal.
 package status
 
 import (
@@ -16,6 +17,7 @@ import (
 	"github.com/cardinal-proxy/cardinal/aggregator"
 	"github.com/cardinal-proxy/cardinal/cmd/cardinal/reload"
 	"github.com/cardinal-proxy/cardinal/cmd/cardinal/router"
+	"github.com/cardinal-proxy/cardinal/downstream/timescale"
 )
 
 //go:embed status.html
@@ -53,6 +55,14 @@ type Downstream struct {
 	// file or timescale.
 	Name, Kind string
 	Queue      Queue
+	// Jobs, when set, gives the background jobs the downstream's database runs for it.
+	Jobs Jobs
+}
+
+// Jobs is what the page needs of a downstream whose database runs jobs for it (the
+// TimescaleDB policies of the SQL sink): their state at its last poll.
+type Jobs interface {
+	Jobs() []timescale.JobStatus
 }
 
 // Reloads is what the page needs of the configuration reloader: the last attempt, if any.
@@ -151,6 +161,7 @@ type walRow struct {
 type downstreamRow struct {
 	Name, Kind string
 	Full       bool
+	Jobs       []timescale.JobStatus
 }
 
 // ServeHTTP renders the status page: rules with their cardinality saving, downstreams.
@@ -183,7 +194,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 		p.Cluster = &cs
 	}
 	for _, d := range h.opts.Downstreams {
-		p.Downstreams = append(p.Downstreams, downstreamRow{Name: d.Name, Kind: d.Kind, Full: d.Queue.Full()})
+		row := downstreamRow{Name: d.Name, Kind: d.Kind, Full: d.Queue.Full()}
+		if d.Jobs != nil {
+			row.Jobs = d.Jobs.Jobs()
+		}
+		p.Downstreams = append(p.Downstreams, row)
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	if err := statusTemplate.Execute(w, p); err != nil {

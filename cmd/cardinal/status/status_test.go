@@ -13,6 +13,7 @@ import (
 	"github.com/cardinal-proxy/cardinal/aggregator"
 	"github.com/cardinal-proxy/cardinal/cmd/cardinal/reload"
 	"github.com/cardinal-proxy/cardinal/cmd/cardinal/router"
+	"github.com/cardinal-proxy/cardinal/downstream/timescale"
 )
 
 type fixedRules []aggregator.RuleStats
@@ -164,5 +165,39 @@ func TestPageShowsRuleWarnings(t *testing.T) {
 	NewHandler(Options{Rules: fixedRules{{Name: "b", Type: "gauge"}}}).ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
 	if strings.Contains(rec.Body.String(), "Warnings") {
 		t.Errorf("a page with no warnings has a Warnings section:\n%s", rec.Body.String())
+	}
+}
+
+type jobs []timescale.JobStatus
+
+func (j jobs) Jobs() []timescale.JobStatus { return j }
+
+// The SQL sink's TimescaleDB jobs are listed under its downstream, a failing one in red with
+// its error; a downstream without jobs adds nothing (the golden pages).
+func TestPageShowsTheDatabaseJobs(t *testing.T) {
+	now := time.Now()
+	h := NewHandler(Options{Rules: fixedRules{}, Downstreams: []Downstream{
+		{Name: "metrics-db", Kind: "timescaledb", Queue: &queue{}, Jobs: jobs{
+			{ID: 1000, Kind: "compression", LastRun: now.Add(-time.Minute), LastRunFailed: true, Failures: 3,
+				LastError: `cannot drop portal "" while it is being set up (SQLSTATE 24000)`, LastErrorAt: now.Add(-time.Minute)},
+			{ID: 1001, Kind: "retention", LastRun: now.Add(-time.Hour), LastSuccess: now.Add(-time.Hour)},
+		}},
+		{Name: "plain-db", Kind: "timescaledb", Queue: &queue{}, Jobs: jobs{}},
+	}})
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	body := rec.Body.String()
+	for _, want := range []string{
+		"<h3>metrics-db: TimescaleDB jobs</h3>",
+		`<td>compression</td><td class="num">1000</td><td>1m0s ago</td><td>never</td><td class="num">3</td>`,
+		`<span class="full">failing: cannot drop portal &#34;&#34; while it is being set up (SQLSTATE 24000)</span>`,
+		`<td>retention</td><td class="num">1001</td><td>1h0m0s ago</td><td>1h0m0s ago</td><td class="num">0</td>`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %s:\n%s", want, body)
+		}
+	}
+	if strings.Contains(body, "plain-db: TimescaleDB jobs") {
+		t.Errorf("a downstream without jobs has a jobs table:\n%s", body)
 	}
 }

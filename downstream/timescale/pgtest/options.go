@@ -5,8 +5,9 @@ type Option func(*config)
 
 // config is what the options set.
 type config struct {
-	durable  bool
-	settings [][2]string // -c name=value, in order
+	durable     bool
+	timescaledb bool
+	settings    [][2]string // -c name=value, in order
 }
 
 // Durable keeps PostgreSQL's default durability (fsync, synchronous_commit and
@@ -14,6 +15,14 @@ type config struct {
 // it they are off: a test server need not survive a power cut, and tests run faster.
 func Durable() Option {
 	return func(c *config) { c.durable = true }
+}
+
+// TimescaleDB preloads the TimescaleDB extension (shared_preload_libraries=timescaledb, with
+// telemetry off), so that a database can CREATE EXTENSION timescaledb and its background jobs
+// run. When the extension is not installed for the server's PostgreSQL, Start skips the test,
+// or fails it under CI=true, as for missing server binaries.
+func TimescaleDB() Option {
+	return func(c *config) { c.timescaledb = true }
 }
 
 // Setting sets a server configuration parameter (postgres -c name=value), for instance
@@ -30,6 +39,10 @@ func (c config) serverArgs() []string {
 	if !c.durable {
 		settings = append(settings, [2]string{"fsync", "off"}, [2]string{"synchronous_commit", "off"},
 			[2]string{"full_page_writes", "off"})
+	}
+	if c.timescaledb {
+		settings = append(settings, [2]string{"shared_preload_libraries", "timescaledb"},
+			[2]string{"timescaledb.telemetry_level", "off"})
 	}
 	settings = append(settings, c.settings...)
 	args := make([]string, 0, 2*len(settings))

@@ -63,9 +63,10 @@ type Server struct {
 // (killed with it, should the test binary die before its clean-ups) and as the postgres
 // system user when the test runs as root, since PostgreSQL refuses to run as root.
 //
-// When the binaries cannot be found (PATH, then /usr/lib/postgresql/*/bin) or there is no
-// postgres user to run them as root, the test is skipped, or fails when the environment
-// variable CI is "true". Under -short it is skipped: starting a server is not a unit test.
+// With the option TimescaleDB the server preloads TimescaleDB. When the binaries cannot be
+// found (PATH, then /usr/lib/postgresql/*/bin), TimescaleDB is asked for and not installed,
+// or there is no postgres user to run them as root, the test is skipped, or fails when the
+// environment variable CI is "true". Under -short it is skipped: starting a server is not a unit test.
 func Start(tb testing.TB, opts ...Option) *Server {
 	tb.Helper()
 	if testing.Short() {
@@ -77,13 +78,18 @@ func Start(tb testing.TB, opts ...Option) *Server {
 	}
 	bin := findBinDir()
 	if bin == "" {
-		cannotRun(tb, "PostgreSQL server binaries (initdb, postgres) not found in PATH or /usr/lib/postgresql/*/bin")
+		cannotRun(tb, "PostgreSQL server binaries (initdb, postgres) not found in PATH or /usr/lib/postgresql/*/bin", installHint)
+	}
+	if cfg.timescaledb {
+		if missing := timescaleDBMissing(bin); missing != "" {
+			cannotRun(tb, missing, installTimescaleDBHint)
+		}
 	}
 	s := &Server{tb: tb, bin: bin, settings: cfg.serverArgs()}
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup(superuser)
 		if err != nil {
-			cannotRun(tb, "the tests run as root, and there is no postgres system user to run the server as")
+			cannotRun(tb, "the tests run as root, and there is no postgres system user to run the server as", installHint)
 		}
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)

@@ -85,3 +85,29 @@ func TestPostgresServer_options_set_the_server_configuration(t *testing.T) {
 		})
 	}
 }
+
+// With the option TimescaleDB the extension is preloaded: a database can create it, and its
+// background workers run (a policy's jobs need them).
+func TestPostgresServer_TimescaleDB_preloads_the_extension(t *testing.T) {
+	srv := pgtest.Start(t, pgtest.TimescaleDB())
+	conn := connect(t, srv.CreateDatabase(t, "tsdb"))
+	if got := show(t, conn, "shared_preload_libraries"); got != "timescaledb" {
+		t.Errorf("shared_preload_libraries = %q, want timescaledb", got)
+	}
+	ctx := context.Background()
+	if _, err := conn.Exec(ctx, "CREATE EXTENSION timescaledb"); err != nil {
+		t.Fatalf("CREATE EXTENSION timescaledb: %v", err)
+	}
+	var version string
+	if err := conn.QueryRow(ctx, "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'").Scan(&version); err != nil {
+		t.Fatal(err)
+	}
+	var workers int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE backend_type LIKE 'TimescaleDB%'").Scan(&workers); err != nil {
+		t.Fatal(err)
+	}
+	if workers == 0 {
+		t.Error("no TimescaleDB background worker is running")
+	}
+	t.Logf("timescaledb %s, %d background workers", version, workers)
+}
