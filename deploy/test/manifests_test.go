@@ -42,6 +42,15 @@ type cardinalConfig struct {
 	WAL       *struct {
 		Dir string `json:"dir"`
 	} `json:"wal"`
+	Cluster *struct {
+		Name string `json:"name"`
+		DNS  struct {
+			Name string `json:"name"`
+			Type string `json:"type"`
+			Port int    `json:"port"`
+		} `json:"dns"`
+		LeaveAfter string `json:"leave_after"`
+	} `json:"cluster"`
 }
 
 // renderDeploy renders deploy/ as kubectl kustomize does (kustomize's own library, offline)
@@ -415,10 +424,60 @@ var manifestChecks = []struct {
 	}},
 }
 
+// clusterCheck is what makes the DaemonSet a cluster (docs/design.md §5): a headless Service
+// that publishes every pod (not-ready ones too: a restarting member must not look gone),
+// named by the cluster's DNS discovery, on cardinal's port; the member name from the node
+// (the Downward API), never the pod's; and a termination grace period that leaves time to
+// send what waits for peers.
+var clusterCheck = struct {
+	name  string
+	check func(t *testing.T, r *rendered)
+}{"cluster_peers_by_headless_service_and_node_name", func(t *testing.T, r *rendered) {
+	c := r.config.Cluster
+	if c == nil {
+		t.Fatal("the ConfigMap's configuration has no cluster section: each node's cardinal would aggregate alone")
+	}
+	var headless *corev1.Service
+	for _, s := range r.services {
+		if s.Spec.ClusterIP == corev1.ClusterIPNone {
+			headless = s
+		}
+	}
+	if headless == nil {
+		t.Fatal("no headless Service for the peers")
+	}
+	if !headless.Spec.PublishNotReadyAddresses {
+		t.Errorf("Service %s: publishNotReadyAddresses is false: a restarting member would vanish from DNS", headless.Name)
+	}
+	if !strings.HasPrefix(c.DNS.Name, headless.Name+".") {
+		t.Errorf("cluster.dns.name %q is not the headless Service %s", c.DNS.Name, headless.Name)
+	}
+	for k, v := range headless.Spec.Selector {
+		if r.daemonSet.Spec.Template.Labels[k] != v {
+			t.Errorf("Service %s selects %s=%s, which the pods lack", headless.Name, k, v)
+		}
+	}
+	if containerPort(r.cardinal, intstr.FromInt32(int32(c.DNS.Port))) == 0 {
+		t.Errorf("cluster.dns.port %d is not a port of the cardinal container", c.DNS.Port)
+	}
+	nodeName := false
+	for _, e := range r.cardinal.Env {
+		if e.Name == "NODE_NAME" && e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "spec.nodeName" {
+			nodeName = true
+		}
+	}
+	if c.Name != "" || !nodeName {
+		t.Errorf("the member name must come from $NODE_NAME = spec.nodeName (cluster.name %q, NODE_NAME from the node: %v)", c.Name, nodeName)
+	}
+	if g := r.daemonSet.Spec.Template.Spec.TerminationGracePeriodSeconds; g == nil || *g < 30 {
+		t.Errorf("terminationGracePeriodSeconds %v: too short to send what waits for peers", ptrValue(g))
+	}
+}}
+
 // TestManifests renders deploy/ and runs every manifest check on it.
 func TestManifests(t *testing.T) {
 	r := renderDeploy(t)
-	for _, c := range manifestChecks {
+	for _, c := range append(manifestChecks, clusterCheck) {
 		t.Run(c.name, func(t *testing.T) { c.check(t, r) })
 	}
 }

@@ -197,11 +197,14 @@ downstream:
   timescaledb:
     - dsn: postgres://cardinal@127.0.0.1:%d/metrics?connect_timeout=1
 wal: {dir: %q}
+cluster: {name: readme, peers: ["127.0.0.1:%d"], refresh_interval: 1s, probe_timeout: 1s}
 rules:
   - metric_name: readme_total
     type: counter
     drop_labels: [pod]
-`, freePort(t), filepath.Join(dir, "out.txt"), freePort(t), filepath.Join(dir, "wal")), "--web.config.file="+webConfig)
+    max_input_series: 1000
+    max_output_series: 100
+`, freePort(t), filepath.Join(dir, "out.txt"), freePort(t), filepath.Join(dir, "wal"), freePort(t)), "--web.config.file="+webConfig)
 	auth := map[string]string{"Authorization": "Bearer readme-token"}
 	now := time.Now().UnixMilli()
 	body := rwBody(t, prompb.TimeSeries{Labels: labelSet("readme_total", "pod", "a"), Samples: []prompb.Sample{{Value: 1, Timestamp: now}}})
