@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -253,7 +254,7 @@ func appendSeries(b []byte, ts *prompb.TimeSeries) []byte {
 	b = append(b, 0x0a)
 	b = binary.AppendUvarint(b, uint64(n))
 	start := len(b)
-	b = append(b, make([]byte, n)...)
+	b = slices.Grow(b, n)[:start+n]
 	if _, err := ts.MarshalToSizedBuffer(b[start:]); err != nil {
 		panic(err) // sized above: cannot fail
 	}
