@@ -154,41 +154,64 @@ func (r *ruleState) closeWindow(rs *ruleShard, k int64, buf []emitted, res *wind
 	if !r.counter || rs.staleMarked || rs.oldestT <= end-r.stale {
 		r.closeInputs(rs, k)
 	}
-	emit := k > r.startK.Load()
+	startK := r.startK.Load()
 	for idx, o := range rs.outputs {
 		if o == nil {
 			continue
 		}
-		res.acc = o.takeWindow(k)
-		if r.counter {
-			o.total += res.acc.increase
-		}
-		res.total = o.total
-		if o.held && (own == nil || !own.Awaits(o.place)) {
+		if o.held {
+			if own != nil && own.Awaits(o.place) {
+				continue // waiting for a handoff: its windows stay open, to be emitted after
+			}
 			r.release(rs, o, uint32(idx)) // no handoff came in time: it goes on from its own state
 		}
-		switch r.outputFate(k, o.firstK, o.live, res.acc.samples, res.acc.count, emit && !o.held) {
-		case fateEmit:
-			for i, co := range r.outputs {
-				if v, ok := co.kind.value(res); ok {
-					buf = append(buf, emitted{labels: o.labels[i], v: v, t: end})
-					o.emitted = true
-				}
-			}
-		case fateEnd:
-			if o.emitted {
-				for i := range r.outputs {
-					buf = append(buf, emitted{labels: o.labels[i], v: staleNaN(), t: end})
-				}
-			}
-			rs.removeOutput(uint32(idx))
-			r.outputN.Add(-1)
+		// Windows before k: those of an output that was held, or a handoff's windows that
+		// had closed here before it came; the previous owner had not emitted them.
+		gone := false
+		for len(o.wins) > 0 && o.wins[0].k < k && !gone {
+			kk := o.wins[0].k
+			buf, gone = r.closeOutput(rs, uint32(idx), o, kk, kk > startK, buf, res)
+		}
+		if !gone {
+			buf, _ = r.closeOutput(rs, uint32(idx), o, k, k > startK, buf, res)
 		}
 	}
 	if rs.native != nil {
 		buf = r.closeNativeWindow(rs, k, buf, own)
 	}
 	return buf
+}
+
+// closeOutput closes window k of output o (at idx): its running total moves on, and it
+// emits its samples stamped with the window's end, or ends (a stale marker if it ever
+// emitted; its state is freed, and gone is true). emit is false for the rule's first window.
+func (r *ruleState) closeOutput(rs *ruleShard, idx uint32, o *outputState, k int64, emit bool, buf []emitted, res *windowResult) (_ []emitted, gone bool) {
+	end := k * r.interval
+	res.acc = o.takeWindow(k)
+	if r.counter {
+		o.total += res.acc.increase
+	}
+	res.total = o.total
+	switch r.outputFate(k, o.firstK, o.live, res.acc.samples, res.acc.count, emit) {
+	case fateEmit:
+		for i, co := range r.outputs {
+			if v, ok := co.kind.value(res); ok {
+				buf = append(buf, emitted{labels: o.labels[i], v: v, t: end})
+				o.emitted = true
+			}
+		}
+		o.emittedK = k
+	case fateEnd:
+		if o.emitted {
+			for i := range r.outputs {
+				buf = append(buf, emitted{labels: o.labels[i], v: staleNaN(), t: end})
+			}
+		}
+		rs.removeOutput(idx)
+		r.outputN.Add(-1)
+		return buf, true
+	}
+	return buf, false
 }
 
 // release stops holding output o (at idx) for a handoff and forgets its inputs' first samples.

@@ -258,7 +258,7 @@ func (r *ruleState) merge(rs *ruleShard, in *outputState, closed int64, inputs [
 			return
 		}
 		fresh := newOutputState(in.hash, in.labels, in.firstK)
-		fresh.place, fresh.total, fresh.emitted = in.place, in.total, in.emitted
+		fresh.place, fresh.total, fresh.emitted, fresh.emittedK = in.place, in.total, in.emitted, closed
 		idx = rs.addOutput(fresh)
 		r.outputN.Add(1)
 		in.total = 0
@@ -268,10 +268,14 @@ func (r *ruleState) merge(rs *ruleShard, in *outputState, closed int64, inputs [
 	o.total += in.total
 	o.emitted = o.emitted || in.emitted
 	o.firstK = min(o.firstK, in.firstK)
+	// The previous owner emitted its windows up to closed; the later ones are this member's to
+	// emit, even those it has closed already (they are emitted at its next window close, in
+	// order: nothing newer has been written for the output).
+	written := max(closed, o.emittedK)
 	for i := range in.wins {
 		w := &in.wins[i]
-		if w.k <= rs.closed {
-			o.total += w.increase // a gauge's value for a window already closed is lost
+		if w.k <= written {
+			o.total += w.increase // a gauge's value for a window already written is lost
 			continue
 		}
 		mergeWindow(o.window(w.k), w)
@@ -322,8 +326,8 @@ func (r *ruleState) bridge(rs *ruleShard, o *outputState, prev float64, first fi
 	if first.v < prev {
 		inc = first.v // a reset
 	}
-	if k := windowOf(first.t, r.interval); k > rs.closed {
-		o.window(k).increase += inc
+	if k := windowOf(first.t, r.interval); k > o.emittedK {
+		o.window(k).increase += inc // its window is still to be emitted (held, or open)
 	} else {
 		o.total += inc
 	}

@@ -21,6 +21,8 @@ type outputState struct {
 	firstK  int64            // first window it has a sample in
 	total   float64          // counter: running total through the last closed window
 	emitted bool             // has emitted a sample (so death needs a stale marker)
+	// emittedK is the newest window it emitted (a handoff's windows up to it are written).
+	emittedK int64
 	held    bool             // new after a ring change, waiting for a handoff: not emitted yet
 	place   uint64           // placement key: which member of a cluster owns it
 	wins    []windowAcc      // open windows, sorted by k; in winBuf while there are few
