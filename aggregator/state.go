@@ -23,10 +23,10 @@ type outputState struct {
 	emitted bool             // has emitted a sample (so death needs a stale marker)
 	// emittedK is the newest window it emitted (a handoff's windows up to it are written).
 	emittedK int64
-	held    bool             // new after a ring change, waiting for a handoff: not emitted yet
-	place   uint64           // placement key: which member of a cluster owns it
-	wins    []windowAcc      // open windows, sorted by k; in winBuf while there are few
-	winBuf  [2]windowAcc     // usually one or two windows are open: kept in the same memory
+	held     bool         // new after a ring change, waiting for a handoff: not emitted yet
+	place    uint64       // placement key: which member of a cluster owns it
+	wins     []windowAcc  // open windows, sorted by k; in winBuf while there are few
+	winBuf   [2]windowAcc // usually one or two windows are open: kept in the same memory
 }
 
 // newOutputState returns an output series with its labels (see outputState.labels), whose
