@@ -42,6 +42,7 @@ type Forwarder struct {
 	addrs atomic.Pointer[map[string]string] // member name -> its current host:port
 
 	handoffTimeout time.Duration
+	chunks         chunkPool
 
 	mu       sync.Mutex
 	onChange func()
@@ -177,7 +178,7 @@ func (f *Forwarder) install(r *Ring, prev *View) {
 		}
 		url := f.scheme + "://" + m.Name + remotewrite.WritePath
 		client := &http.Client{Transport: f.transport()}
-		ps.queues[i] = newPeerQueue(m.Name, url, header, client, time.Duration(f.cfg.Timeout), int64(f.cfg.Queue.MaxBytes), f.backoff(), f.metrics, f.logger)
+		ps.queues[i] = newPeerQueue(m.Name, url, header, client, time.Duration(f.cfg.Timeout), int64(f.cfg.Queue.MaxBytes), f.backoff(), f.metrics, &f.chunks, f.logger)
 		ps.sent[i] = f.metrics.forwardedSamples.WithLabelValues(m.Name)
 	}
 	f.cur.Store(ps)
@@ -221,7 +222,7 @@ func (f *Forwarder) Ring() *Ring { return f.cur.Load().view.ring }
 // Outbox returns an outbox routing by the ring in force.
 func (f *Forwarder) Outbox() *Outbox {
 	ps := f.cur.Load()
-	return &Outbox{View: ps.view, peers: ps}
+	return &Outbox{View: ps.view, peers: ps, pool: &f.chunks}
 }
 
 // Full reports a peer whose queue is full: the receiver then answers 503.

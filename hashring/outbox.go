@@ -11,6 +11,7 @@ import (
 type Outbox struct {
 	View
 	peers   *peerSet
+	pool    *chunkPool
 	to      [][]byte // encoded series per member index
 	samples []int
 	n       int // series collected
@@ -21,6 +22,9 @@ func (o *Outbox) Forward(owner int, ts *prompb.TimeSeries) {
 	if o.to == nil {
 		o.to = make([][]byte, o.ring.Len())
 		o.samples = make([]int, o.ring.Len())
+	}
+	if o.to[owner] == nil {
+		o.to[owner] = o.pool.get()
 	}
 	o.to[owner] = appendSeries(o.to[owner], ts)
 	o.samples[owner] += len(ts.Samples) + len(ts.Histograms)

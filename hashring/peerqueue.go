@@ -19,7 +19,7 @@ import (
 )
 
 // maxForwardBatch bounds the uncompressed body of one forwarded request.
-const maxForwardBatch = 4 << 20
+const maxForwardBatch = 1 << 20
 
 // peerQueue is the queue of series forwarded to one member. Series are queued already
 // encoded: each request's series for the member are appended as Remote Write 1.0
@@ -38,6 +38,7 @@ type peerQueue struct {
 	backoff downstream.Backoff
 	logger  *slog.Logger
 	metrics *forwardMetrics
+	chunks0 *chunkPool // where sent chunks go back to, for the next requests' series
 
 	mu       sync.Mutex
 	chunks   [][]byte // waiting, in order
@@ -51,11 +52,11 @@ type peerQueue struct {
 	ctx      context.Context
 }
 
-func newPeerQueue(name, url string, header http.Header, client *http.Client, timeout time.Duration, limit int64, bo downstream.Backoff, m *forwardMetrics, logger *slog.Logger) *peerQueue {
+func newPeerQueue(name, url string, header http.Header, client *http.Client, timeout time.Duration, limit int64, bo downstream.Backoff, m *forwardMetrics, pool *chunkPool, logger *slog.Logger) *peerQueue {
 	ctx, cancel := context.WithCancel(context.Background())
 	q := &peerQueue{
 		name: name, url: url, header: header, client: client, timeout: timeout, limit: limit, backoff: bo,
-		metrics: m, logger: logger.With("peer", name),
+		metrics: m, logger: logger.With("peer", name), chunks0: pool,
 		wake: make(chan struct{}, 1), done: make(chan struct{}), ctx: ctx, abort: cancel,
 	}
 	go q.run()
@@ -122,7 +123,7 @@ func (q *peerQueue) take() ([][]byte, int) {
 
 func (q *peerQueue) run() {
 	defer close(q.done)
-	var raw []byte
+	var raw, body []byte
 	for {
 		batch, samples := q.take()
 		if batch == nil {
@@ -132,11 +133,12 @@ func (q *peerQueue) run() {
 		for _, c := range batch {
 			raw = append(raw, c...)
 		}
-		body := snappy.Encode(nil, raw)
+		body = snappy.Encode(body[:cap(body)], raw)
 		q.send(body, samples)
 		q.mu.Lock()
 		for _, c := range batch {
 			q.bytes -= int64(len(c))
+			q.chunks0.put(c)
 		}
 		q.inflight = nil
 		q.metrics.queueBytes.WithLabelValues(q.name).Set(float64(q.bytes))
@@ -182,7 +184,7 @@ func (q *peerQueue) post(body []byte) (int, time.Duration, error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	req.Header = q.header.Clone()
+	req.Header = q.header // read only, by the transport
 	resp, err := q.client.Do(req)
 	if err != nil {
 		return 0, 0, err
@@ -259,4 +261,25 @@ func appendSeries(b []byte, ts *prompb.TimeSeries) []byte {
 		panic(err) // sized above: cannot fail
 	}
 	return b
+}
+
+// chunkPool keeps the buffers of sent chunks for the series of later requests, so that
+// forwarding does not allocate a buffer per request and owner.
+type chunkPool struct{ p sync.Pool }
+
+// get returns an empty buffer.
+func (c *chunkPool) get() []byte {
+	if b, ok := c.p.Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return nil
+}
+
+// put gives back a buffer no longer in use; very large ones are left to the collector.
+func (c *chunkPool) put(b []byte) {
+	if cap(b) == 0 || cap(b) > 1<<20 {
+		return
+	}
+	b = b[:0]
+	c.p.Put(&b)
 }
