@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -50,6 +51,7 @@ type Forwarder struct {
 	senders  map[string]*Ring // rings senders routed by, by version; a few at a time
 	closed   bool
 	started  bool // SetMembers has given the first member set
+	leaving  bool // Leave was called: this member is not in its own ring any more
 }
 
 // peerSet is the queues of one ring: one per member, nil for this one.
@@ -139,10 +141,13 @@ func (f *Forwarder) SetMembers(members []Member) {
 		addrs[m.Name] = m.Addr
 	}
 	f.addrs.Store(&addrs)
-	ms := append([]Member{{Name: f.self}}, members...)
-	r := New(ms)
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	ms := append([]Member{{Name: f.self}}, members...)
+	if f.leaving {
+		ms = slices.DeleteFunc(slices.Clone(members), func(m Member) bool { return m.Name == f.self })
+	}
+	r := New(ms)
 	first := !f.started
 	f.started = true
 	if f.closed || r.Version() == f.cur.Load().view.ring.Version() {
@@ -183,6 +188,23 @@ func (f *Forwarder) install(r *Ring, prev *View) {
 	}
 	f.cur.Store(ps)
 	f.metrics.setRing(r, f.self)
+}
+
+// Leave takes this member out of its own ring, with members the others: from now on it
+// owns nothing, forwards every series to its owner, and (through OnRingChange) hands the
+// state of all its outputs over. It is for a member removed from the cluster.
+func (f *Forwarder) Leave(members []Member) {
+	f.mu.Lock()
+	f.leaving = true
+	f.mu.Unlock()
+	f.SetMembers(members)
+}
+
+// Leaving reports whether Leave was called.
+func (f *Forwarder) Leaving() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.leaving
 }
 
 // transport dials a member by its name at the address membership last gave it.

@@ -28,7 +28,8 @@ func (m *Membership) apply(now time.Time, answers []answer) (members []Member, n
 	if m.started.IsZero() {
 		m.started = now
 	}
-	seen := m.readyAddrs(answers)
+	seen, leaving := m.readyAddrs(answers)
+	m.noteSelf(now, answers)
 	joinAfter, leaveAfter := time.Duration(m.cfg.JoinAfter), time.Duration(m.cfg.LeaveAfter)
 	starting := now.Sub(m.started) < joinAfter
 
@@ -69,6 +70,15 @@ func (m *Membership) apply(now time.Time, answers []answer) (members []Member, n
 		if _, ok := seen[name]; ok {
 			continue
 		}
+		if leaving[name] {
+			delete(m.peers, name)
+			if st.member {
+				m.stats.Leaves++
+				namesChanged = true
+				m.logger.Info("cluster member left (it said it is leaving)", "name", name, "addr", st.addr)
+			}
+			continue
+		}
 		if !st.member {
 			delete(m.peers, name) // a candidate's run of ready rounds is broken
 			continue
@@ -99,8 +109,8 @@ func (m *Membership) apply(now time.Time, answers []answer) (members []Member, n
 // readyAddrs returns, by member name, the addresses (in increasing order) that answered
 // ready with that name, leaving out self's name and named peers that answered another name,
 // and counts the probes.
-func (m *Membership) readyAddrs(answers []answer) map[string][]string {
-	seen := map[string][]string{}
+func (m *Membership) readyAddrs(answers []answer) (seen map[string][]string, leaving map[string]bool) {
+	seen, leaving = map[string][]string{}, map[string]bool{}
 	for _, a := range answers {
 		m.stats.Probes++
 		switch {
@@ -111,11 +121,36 @@ func (m *Membership) readyAddrs(answers []answer) map[string][]string {
 		case a.peer.name != "" && a.id.Name != a.peer.name:
 			m.stats.NameMismatches++
 			m.logger.Warn("cluster peer answers with another name than it is listed under; ignored", "addr", a.peer.addr, "listed", a.peer.name, "answered", a.id.Name)
+		case a.id.Leaving:
+			leaving[a.id.Name] = true
 		case !a.id.Ready:
 			m.stats.NotReady++
 		default:
 			seen[a.id.Name] = append(seen[a.id.Name], a.peer.addr)
 		}
 	}
-	return seen
+	return seen, leaving
+}
+
+// noteSelf records whether discovery lists this member (an address answered with its
+// name): once it has been listed, then unlisted for leave_after, it has been removed from
+// the cluster (a peers file edited, a node taken out) and Removed says so.
+func (m *Membership) noteSelf(now time.Time, answers []answer) {
+	for _, a := range answers {
+		if a.err == nil && a.id.Name == m.self.Name {
+			m.selfListed, m.selfMissingSince = true, time.Time{}
+			return
+		}
+	}
+	if m.selfListed && m.selfMissingSince.IsZero() {
+		m.selfMissingSince = now
+	}
+}
+
+// Removed reports whether this member was listed by discovery and has not been for
+// leave_after: it should hand its outputs over and leave.
+func (m *Membership) Removed() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return !m.selfMissingSince.IsZero() && m.now().Sub(m.selfMissingSince) >= time.Duration(m.cfg.LeaveAfter)
 }

@@ -53,6 +53,10 @@ type Membership struct {
 	mu      sync.Mutex            // guards what follows
 	peers   map[string]*peerState // members and candidates by name; never self
 	started time.Time             // time of the first successful round; zero before
+	// selfListed is true once discovery listed this member; selfMissingSince starts the
+	// run of rounds since in which it was not (see Removed).
+	selfListed       bool
+	selfMissingSince time.Time
 	stats   Stats
 }
 

@@ -25,6 +25,9 @@ type Identity struct {
 	// RingVersion is Ring.VersionString of the ring it routes by, so peers and operators
 	// can tell whether the cluster agrees.
 	RingVersion string `json:"ring_version"`
+	// Leaving is true once the member has been removed from discovery and is handing its
+	// outputs to the others: peers drop it from their rings at once.
+	Leaving bool `json:"leaving,omitempty"`
 }
 
 // IdentityHandler serves identity() as JSON on GET (and HEAD); mount it at IdentityPath.

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -19,6 +20,8 @@ type clusterNode struct {
 	name       string
 	forwarder  *hashring.Forwarder
 	membership *hashring.Membership
+	logger     *slog.Logger
+	refresh    time.Duration
 }
 
 // memberName is the name this cardinal goes by in its cluster: --cluster.name, else
@@ -64,7 +67,7 @@ func (s *server) startCluster(ctx context.Context, cfg *hashring.Config) error {
 	}
 	s.reg.MustRegister(m.Collector())
 	fwd.SetMembers(m.Members())
-	s.cluster = &clusterNode{name: name, forwarder: fwd, membership: m}
+	s.cluster = &clusterNode{name: name, forwarder: fwd, membership: m, logger: s.logger, refresh: time.Duration(cfg.RefreshInterval)}
 	// Outputs this member no longer owns are handed off, at once when the ring changes and
 	// at each window close for what arrives late; outputs it gained wait for them.
 	s.agg.SetOwnership(fwd)
@@ -74,22 +77,31 @@ func (s *server) startCluster(ctx context.Context, cfg *hashring.Config) error {
 }
 
 // run keeps the membership current and hands each new member set to the forwarder, until
-// ctx ends.
-func (c *clusterNode) run(ctx context.Context) {
+// ctx ends. A member that discovery stops listing (for leave_after) leaves: it hands all
+// its outputs to the others and from then on only forwards.
+func (c *clusterNode) run(ctx context.Context, every time.Duration) {
 	go c.membership.Run(ctx)
+	tick := time.NewTicker(every)
+	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-c.membership.Changes():
 			c.forwarder.SetMembers(c.membership.Members())
+		case <-tick.C:
+			if !c.forwarder.Leaving() && c.membership.Removed() {
+				c.logger.Warn("cluster: this member is no longer listed by discovery: handing its outputs over and leaving the ring")
+				c.forwarder.Leave(c.membership.Members())
+			}
 		}
 	}
 }
 
 // identity is what this member tells its peers about itself.
 func (s *server) identity() hashring.Identity {
-	return hashring.Identity{Name: s.cluster.name, Ready: s.ready.Load(), RingVersion: s.cluster.forwarder.Ring().VersionString()}
+	f := s.cluster.forwarder
+	return hashring.Identity{Name: s.cluster.name, Ready: s.ready.Load(), RingVersion: f.Ring().VersionString(), Leaving: f.Leaving()}
 }
 
 // clusterRoutes adds the cluster's endpoints and marks forwarded requests; without a

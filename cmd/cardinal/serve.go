@@ -247,7 +247,7 @@ func runServer(ctx context.Context, f *flags, logger *slog.Logger) error {
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	if s.cluster != nil {
-		go s.cluster.run(watchCtx)
+		go s.cluster.run(watchCtx, s.cluster.refresh)
 	}
 	go s.reloader.Run(watchCtx, reload.NotifyHUP(watchCtx), f.checkInterval)
 

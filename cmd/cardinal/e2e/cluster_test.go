@@ -39,14 +39,14 @@ type clusterMember struct {
 // startCluster configures n members that know each other by a static peer list, each
 // writing to Prometheus through a crashProxy of its own and keeping a WAL, starts the first
 // started of them and waits until every one routes by a ring of those.
-func startCluster(t *testing.T, promWriteURL string, n, started int) []*clusterMember {
+func startCluster(t *testing.T, promWriteURL string, n, started int) ([]*clusterMember, *peersFile) {
 	t.Helper()
 	members := make([]*clusterMember, n)
-	var peers []string
+	pf := &peersFile{path: filepath.Join(t.TempDir(), "peers.yaml")}
 	for i := range members {
 		members[i] = &clusterMember{name: fmt.Sprintf("node-%d", i), addr: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
-		peers = append(peers, members[i].addr)
 	}
+	pf.write(t, members)
 	for _, m := range members {
 		m.proxy = startCrashProxy(t, promWriteURL)
 		dir := t.TempDir()
@@ -65,11 +65,11 @@ wal:
   checkpoint_interval: 2s
 cluster:
   name: %s
-  peers: [%s]
+  peers_file: %s
   refresh_interval: 1s
   probe_timeout: 1s
   join_after: 2s
-  leave_after: 2m
+  leave_after: 6s
   forward:
     queue: {min_backoff: 20ms, max_backoff: 200ms}
 rules:
@@ -79,7 +79,7 @@ rules:
   - metric_name: crash_inflight
     type: gauge
     drop_labels: [pod]
-`, crashInterval, m.proxy.URL, filepath.Join(dir, "wal"), m.name, strings.Join(peers, ", "))
+`, crashInterval, m.proxy.URL, filepath.Join(dir, "wal"), m.name, pf.path)
 		m.config = filepath.Join(dir, "cardinal.yaml")
 		if err := os.WriteFile(m.config, []byte(cfg), 0o644); err != nil {
 			t.Fatal(err)
@@ -91,7 +91,26 @@ rules:
 	for _, m := range members[:started] {
 		waitMembers(t, m, started)
 	}
-	return members
+	return members, pf
+}
+
+// peersFile is the cluster's peers_file, which the test edits to add and remove members.
+type peersFile struct{ path string }
+
+// write lists members' addresses, replacing the file at once (a rename).
+func (p *peersFile) write(t *testing.T, members []*clusterMember) {
+	t.Helper()
+	var addrs []string
+	for _, m := range members {
+		addrs = append(addrs, fmt.Sprintf("%q", m.addr))
+	}
+	tmp := p.path + ".tmp"
+	if err := os.WriteFile(tmp, []byte("["+strings.Join(addrs, ", ")+"]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, p.path); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // start starts the member's cardinal.
@@ -125,8 +144,9 @@ func plainMetric(text, name string) float64 {
 // TestCluster_members_together_equal_one_through_a_rolling_restart runs three members with
 // agents on every node: each input series (a pod) is written to one member, the one of its
 // node, so every output has inputs on every member. A fourth member joins (it owns a share
-// of the outputs from then on, their state handed over by their previous owners), then every
-// member with agents is restarted in turn (SIGTERM, as a rolling update does). At the end every output series
+// of the outputs from then on, their state handed over by their previous owners), every
+// member with agents is restarted in turn (SIGTERM, as a rolling update does), and the
+// fourth is removed from the peers file (it hands everything back) and stopped. At the end every output series
 // must be, window by window, exactly the running total (or sum) of the acknowledged inputs,
 // written by exactly one member, with no counter reset and no 4xx from Prometheus.
 func TestCluster_members_together_equal_one_through_a_rolling_restart(t *testing.T) {
@@ -134,7 +154,7 @@ func TestCluster_members_together_equal_one_through_a_rolling_restart(t *testing
 		t.Skip("cluster test: -short: not starting Prometheus and cardinal")
 	}
 	prom := startPrometheus(t, prometheusOptions{})
-	members := startCluster(t, prom.WriteURL, clusterMembers+1, clusterMembers)
+	members, peers := startCluster(t, prom.WriteURL, clusterMembers+1, clusterMembers)
 	agents := members[:clusterMembers]
 
 	hist := newCrashHistory(time.Now().Truncate(crashStep))
@@ -166,6 +186,23 @@ func TestCluster_members_together_equal_one_through_a_rolling_restart(t *testing
 		if err := snd.err(); err != nil {
 			t.Fatalf("sender: %v", err)
 		}
+	}
+
+	// The joiner is removed from the peers file: the others drop it, and it hands them
+	// every output it owns before it is stopped.
+	peers.write(t, agents)
+	for _, m := range agents {
+		waitMembers(t, m, len(agents))
+	}
+	eventually(t, 30*time.Second, joiner.name+" leaves", func() (bool, error) {
+		m := joiner.card.selfMetrics()
+		return strings.Contains(m, "cardinal_cluster_shards_owned 0") || !strings.Contains(m, "cardinal_cluster_shards_owned"),
+			fmt.Errorf("%s still owns shards", joiner.name)
+	})
+	t.Logf("%s left", joiner.name)
+	time.Sleep(8 * time.Second)
+	if code := joiner.card.Stop(); code != 0 {
+		t.Errorf("%s exited with %d after SIGTERM, want 0", joiner.name, code)
 	}
 	time.Sleep(10 * time.Second)
 	snd.stop()
