@@ -57,7 +57,7 @@ type Membership struct {
 	// run of rounds since in which it was not (see Removed).
 	selfListed       bool
 	selfMissingSince time.Time
-	stats   Stats
+	stats            Stats
 }
 
 // NewMembership returns the membership of self (whose Name must be set) in the cluster
