@@ -74,9 +74,22 @@ func newSQLHistory(end time.Time) *syntheticHistory {
 // the same aggregated samples: the same series, the same timestamps, bit-identical values.
 // Half-way through, cardinal is stopped with SIGTERM (which flushes its open windows) and
 // started again against the same database, and the agent resends the last request it sent
-// before the stop: every window must still be in SQL exactly once, and no series twice.
+// before the stop: every window must still be in SQL exactly once, and no series twice. It
+// runs on plain PostgreSQL (partitions) and on TimescaleDB (a hypertable), where every chunk
+// is compressed by hand after the restart, so the rest is written into compressed chunks.
 func TestTimescale_SQL_holds_what_Prometheus_received_through_a_restart(t *testing.T) {
-	pg := pgtest.Start(t) // first: it skips the test under -short
+	t.Run("postgresql", func(t *testing.T) { sqlThroughRestart(t, false) })
+	t.Run("timescaledb", func(t *testing.T) { sqlThroughRestart(t, true) })
+}
+
+func sqlThroughRestart(t *testing.T, hypertable bool) {
+	var opts []pgtest.Option
+	sinkYAML := ""
+	if hypertable {
+		opts = append(opts, pgtest.TimescaleDB())
+		sinkYAML = "\n      compression: true"
+	}
+	pg := pgtest.Start(t, opts...) // first: it skips the test under -short
 	dsn := pg.CreateDatabase(t, "cardinal")
 	prom := startPrometheus(t, prometheusOptions{})
 	card := startCardinal(t, fmt.Sprintf(`
@@ -87,7 +100,7 @@ downstream:
     - url: %s
   timescaledb:
     - name: pg
-      dsn: %q
+      dsn: %q%s
 rules:
   - metric_name: http_requests_total
     type: counter
@@ -95,7 +108,7 @@ rules:
   - metric_name: mem_bytes
     type: gauge
     drop_labels: [pod, instance]
-`, prom.WriteURL, dsn))
+`, prom.WriteURL, dsn, sinkYAML))
 
 	h := newSQLHistory(time.Now())
 	push := func(i int) {
@@ -112,6 +125,9 @@ rules:
 		t.Fatalf("cardinal exited with %d after SIGTERM, want 0", code)
 	}
 	card.Start()
+	if hypertable {
+		compressEveryChunk(t, dsn)
+	}
 	push(restartAfter) // the agent resends what it sent just before the stop
 	for i := restartAfter + 1; i < sqlHistorySteps; i++ {
 		push(i)
@@ -256,4 +272,30 @@ func firstDifference(got, want []point) string {
 		}
 	}
 	return fmt.Sprintf("SQL has %d samples, Prometheus %d", len(got), len(want))
+}
+
+// compressEveryChunk checks that samples is a hypertable and compresses all its chunks, as an
+// operator running the compression job early would: later writes land in compressed chunks.
+func compressEveryChunk(t *testing.T, dsn string) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var hypertables, compressed int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM timescaledb_information.hypertables WHERE hypertable_name = 'samples'`).Scan(&hypertables); err != nil {
+		t.Fatal(err)
+	}
+	if hypertables != 1 {
+		t.Fatalf("samples is not a hypertable: cardinal did not use TimescaleDB")
+	}
+	if err := conn.QueryRow(ctx, `SELECT count(compress_chunk(c, true)) FROM show_chunks('samples') c`).Scan(&compressed); err != nil {
+		t.Fatal(err)
+	}
+	if compressed == 0 {
+		t.Fatal("no chunk to compress: nothing was written before the restart")
+	}
+	t.Logf("%d chunks compressed by hand after the restart", compressed)
 }
