@@ -20,6 +20,8 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
+
+	"github.com/cardinal-proxy/cardinal/downstream/timescale/pgtest"
 )
 
 // repoRoot and deployDir are relative to this package's directory, where go test runs.
@@ -99,13 +101,22 @@ func TestMain(m *testing.M) {
 }
 
 // exportConfig makes a cardinal export every metric family it has: a WAL (wal_*), a remote
-// write downstream (downstream_*; nothing listens there, so it retries), a memory limit
-// (memory_*), and a rule with both series limits and a short interval (aggregator_*,
-// including the per-flush gauges once a window has closed).
+// write downstream (downstream_*; nothing listens there, so it retries), a TimescaleDB
+// downstream with its policy jobs (timescale_*), a memory limit (memory_*), a rule with both
+// series limits and a short interval (aggregator_*, including the per-flush gauges once a
+// window has closed), and a cluster of two (cluster_*, forwarding and a handoff included).
 const exportConfig = `
 server:
   listen_addr: %q
   memory_limit: 512MiB
+cluster:
+  name: %s
+  peers: [%q, %q]
+  refresh_interval: 1s
+  probe_timeout: 1s
+  join_after: 1s
+  leave_after: 10s
+  handoff_timeout: 5s
 aggregator:
   flush_interval: 1s
   flush_delay: 1s
@@ -117,6 +128,11 @@ downstream:
   remote_write:
     - name: prometheus
       url: http://%s/api/v1/write
+  timescaledb:
+    - name: tsdb
+      dsn: %q
+      compression: true
+      retention: 30d
 rules:
   - metric_name: loadgen_counter_0_total
     type: counter
@@ -135,71 +151,140 @@ var (
 	scrapeErr  error
 )
 
-// exportedMetrics returns the /metrics of a real cardinal that has ingested data and
-// flushed a window, started once per test run.
+// exportedMetrics returns the /metrics of real cardinals that have ingested data and
+// flushed a window, the union of two members of a cluster, started once per test run.
 func exportedMetrics(t *testing.T) exposition {
 	t.Helper()
 	bin := cardinalBinary(t)
-	scrapeOnce.Do(func() { scraped, scrapeErr = scrapeRunningCardinal(bin) })
+	scrapeOnce.Do(func() {
+		pg := pgtest.Start(t, pgtest.TimescaleDB())
+		scraped, scrapeErr = scrapeRunningCardinal(bin, pg.CreateDatabase(t, "cardinal"))
+	})
 	if scrapeErr != nil {
 		t.Fatal(scrapeErr)
 	}
 	return scraped
 }
 
-func scrapeRunningCardinal(bin string) (exposition, error) {
+func scrapeRunningCardinal(bin, dsn string) (exposition, error) {
 	dir, err := os.MkdirTemp("", "cardinal-deploytest-run-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	addr, err := freeAddr()
-	if err != nil {
-		return nil, err
+	var addrs [2]string
+	for i := range addrs {
+		if addrs[i], err = freeAddr(); err != nil {
+			return nil, err
+		}
 	}
 	deadAddr, err := freeAddr() // a downstream that refuses connections
 	if err != nil {
 		return nil, err
 	}
-	cfg := filepath.Join(dir, "cardinal.yaml")
-	if err := os.WriteFile(cfg, fmt.Appendf(nil, exportConfig, addr, deadAddr), 0o600); err != nil {
-		return nil, err
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	log, err := os.Create(filepath.Join(dir, "cardinal.log"))
-	if err != nil {
-		return nil, err
-	}
-	defer log.Close()
-	cmd := exec.CommandContext(ctx, bin, "--config.file="+cfg, "--log.level=warn")
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	var logs []string
 	fail := func(format string, args ...any) error {
-		out, _ := os.ReadFile(log.Name())
-		return fmt.Errorf(format+"\ncardinal's log:\n%s", append(args, out)...)
+		for _, l := range logs {
+			out, _ := os.ReadFile(l)
+			format += "\ncardinal's log " + l + ":\n" + strings.ReplaceAll(string(out), "%", "%%")
+		}
+		return fmt.Errorf(format, args...)
 	}
-	base := "http://" + addr
-	if !poll(ctx, func() bool { return httpOK(base + "/-/ready") }) {
-		return nil, fail("cardinal did not become ready")
+	// start runs member i of the cluster, in a directory of its own (its WAL).
+	start := func(i int) error {
+		mdir := filepath.Join(dir, fmt.Sprint(i))
+		if err := os.Mkdir(mdir, 0o700); err != nil {
+			return err
+		}
+		cfg := filepath.Join(mdir, "cardinal.yaml")
+		name := fmt.Sprintf("member-%d", i)
+		if err := os.WriteFile(cfg, fmt.Appendf(nil, exportConfig, addrs[i], name, addrs[0], addrs[1], deadAddr, dsn), 0o600); err != nil {
+			return err
+		}
+		log, err := os.Create(filepath.Join(mdir, "cardinal.log"))
+		if err != nil {
+			return err
+		}
+		logs = append(logs, log.Name())
+		cmd := exec.CommandContext(ctx, bin, "--config.file="+cfg, "--log.level=warn")
+		cmd.Stdout, cmd.Stderr = log, log
+		if err := cmd.Start(); err != nil {
+			return err
+		}
+		go func() { _ = cmd.Wait(); log.Close() }()
+		if !poll(ctx, func() bool { return httpOK("http://" + addrs[i] + "/-/ready") }) {
+			return fail("cardinal %d did not become ready", i)
+		}
+		return nil
 	}
-	load := exec.CommandContext(ctx, bin, "loadgen", "--url", base+"/api/v1/write", "--duration", "1s",
-		"--series", "50", "--metrics", "1")
-	if out, err := load.CombinedOutput(); err != nil {
-		return nil, fail("cardinal loadgen: %v\n%s", err, out)
+	load := func() error {
+		out, err := exec.CommandContext(ctx, bin, "loadgen", "--url", "http://"+addrs[0]+"/api/v1/write", "--duration", "1s",
+			"--series", "50", "--metrics", "1").CombinedOutput()
+		if err != nil {
+			return fail("cardinal loadgen: %v\n%s", err, out)
+		}
+		return nil
 	}
-	var exp exposition
-	// Per-flush gauges appear once a window has closed, the checkpoint's size once one ran.
+	defer cancel() // stops both members (CommandContext)
+	// The first member takes data alone; the second joins and is handed its share, then
+	// receives forwarded series.
+	if err := start(0); err != nil {
+		return nil, err
+	}
+	if err := load(); err != nil {
+		return nil, err
+	}
+	if err := start(1); err != nil {
+		return nil, err
+	}
+	exps := make([]exposition, 2)
+	var scrapeErr error
+	want := [2][]string{
+		{"cardinal_aggregator_last_flush_timestamp_seconds", "cardinal_wal_checkpoint_bytes", "cardinal_cluster_handoffs_total",
+			"cardinal_cluster_forward_sent_samples_total", "cardinal_timescale_job_failures"},
+		{"cardinal_cluster_handoffs_received_total", "cardinal_cluster_received_requests_total"},
+	}
+	loaded := false
 	if !poll(ctx, func() bool {
-		exp, err = scrape(base + "/metrics")
-		return err == nil && exp["cardinal_aggregator_last_flush_timestamp_seconds"] != nil && exp["cardinal_wal_checkpoint_bytes"] != nil
+		for i := range exps {
+			if exps[i], scrapeErr = scrape("http://" + addrs[i] + "/metrics"); scrapeErr != nil {
+				return false
+			}
+		}
+		if exps[0]["cardinal_cluster_handoffs_total"] != nil && !loaded {
+			loaded = load() == nil // forwarded to the member that joined
+		}
+		for i, names := range want {
+			for _, n := range names {
+				if exps[i][n] == nil {
+					scrapeErr = fmt.Errorf("member %d does not export %s yet", i, n)
+					return false
+				}
+			}
+		}
+		return true
 	}) {
-		return nil, fail("no flush in the scraped metrics (last error %v): %v", err, exp)
+		return nil, fail("the metrics never got complete (last: %v)", scrapeErr)
 	}
-	return exp, nil
+	union := exposition{}
+	for _, e := range exps {
+		for name, ls := range e {
+			if union[name] == nil {
+				union[name] = map[string]map[string]bool{}
+			}
+			for l, vs := range ls {
+				if union[name][l] == nil {
+					union[name][l] = map[string]bool{}
+				}
+				for v := range vs {
+					union[name][l][v] = true
+				}
+			}
+		}
+	}
+	return union, nil
 }
 
 func freeAddr() (string, error) {
