@@ -288,8 +288,7 @@ func (s *server) shutdown(srv *http.Server, stopFlush context.CancelFunc, flushD
 	}
 	var clusterErr error
 	if s.cluster != nil {
-		// What waits for peers was checkpointed with a WAL; now it is sent while there is time.
-		clusterErr = s.cluster.forwarder.Shutdown(ctx)
+		clusterErr = s.shutdownForwarding(ctx)
 	}
 	sinkErr := s.sinks.Shutdown(ctx)
 	if s.wal != nil {

@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -102,10 +103,20 @@ func (p *peersFile) write(t *testing.T, members []*clusterMember) {
 	t.Helper()
 	var addrs []string
 	for _, m := range members {
-		addrs = append(addrs, fmt.Sprintf("%q", m.addr))
+		addrs = append(addrs, m.addr)
+	}
+	p.writeAddrs(t, addrs...)
+}
+
+// writeAddrs lists addrs.
+func (p *peersFile) writeAddrs(t *testing.T, addrs ...string) {
+	t.Helper()
+	quoted := make([]string, len(addrs))
+	for i, a := range addrs {
+		quoted[i] = fmt.Sprintf("%q", a)
 	}
 	tmp := p.path + ".tmp"
-	if err := os.WriteFile(tmp, []byte("["+strings.Join(addrs, ", ")+"]\n"), 0o644); err != nil {
+	if err := os.WriteFile(tmp, []byte("["+strings.Join(quoted, ", ")+"]\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Rename(tmp, p.path); err != nil {
@@ -385,4 +396,88 @@ func (s *clusterSender) sent() []crashRequest {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.requests)
+}
+
+// fakePeer is a cluster member that answers its identity (ready) and then misbehaves on
+// every forwarded request: it hangs until the test ends, or drops the connection.
+type fakePeer struct {
+	addr     string
+	requests atomic.Int64
+}
+
+func startFakePeer(t *testing.T, name string, hang bool) *fakePeer {
+	t.Helper()
+	p := &fakePeer{}
+	done := make(chan struct{})
+	mux := http.NewServeMux()
+	mux.HandleFunc("/cluster/v1/identity", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintf(w, `{"name":%q,"ready":true,"ring_version":"x"}`, name)
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		p.requests.Add(1)
+		if hang {
+			<-done
+			return
+		}
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			conn.Close()
+		}
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(func() {
+		close(done)
+		srv.CloseClientConnections()
+		srv.Close()
+	})
+	p.addr = srv.Listener.Addr().String()
+	return p
+}
+
+// TestCluster_a_peer_that_hangs_or_drops_connections_does_not_stall_the_others adds to a
+// cluster of two a member that owns its share of the outputs but never answers a forwarded
+// request (or drops the connection): the agents' requests to the two others keep being
+// acknowledged at once (the peer's queue absorbs what it owns), and the outputs the two
+// own keep reaching Prometheus.
+func TestCluster_a_peer_that_hangs_or_drops_connections_does_not_stall_the_others(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster test: -short: not starting Prometheus and cardinal")
+	}
+	for _, hang := range []bool{true, false} {
+		t.Run(map[bool]string{true: "hangs", false: "drops_connections"}[hang], func(t *testing.T) {
+			prom := startPrometheus(t, prometheusOptions{})
+			members, peers := startCluster(t, prom.WriteURL, 2, 2)
+			bad := startFakePeer(t, "node-bad", hang)
+			peers.writeAddrs(t, members[0].addr, members[1].addr, bad.addr)
+			for _, m := range members {
+				waitMembers(t, m, 3)
+			}
+			hist := newCrashHistory(time.Now().Truncate(crashStep))
+			snd := startClusterSender(members, hist)
+			time.Sleep(20 * time.Second)
+			snd.stop()
+			if err := snd.err(); err != nil {
+				t.Fatalf("sender: %v", err)
+			}
+			reqs := snd.sent()
+			if n := snd.retries.Load(); n > 0 {
+				t.Errorf("the agents had to retry %d times: the peer's trouble reached them", n)
+			}
+			if len(reqs) < 15 {
+				t.Errorf("only %d steps acknowledged in 20 s: the members stalled", len(reqs))
+			}
+			if bad.requests.Load() == 0 {
+				t.Fatal("nothing was forwarded to the bad peer: the test does not test it")
+			}
+			// The windows closed by the end of the run reach Prometheus from both members.
+			lastK := windowEnd(reqs[len(reqs)-1].ts) - 2*crashInterval.Milliseconds()
+			for _, m := range members {
+				eventually(t, 30*time.Second, m.name+" keeps writing its outputs", func() (bool, error) {
+					n := m.proxy.outputsAtOrAfter(lastK)
+					return n > 0, fmt.Errorf("%s wrote no output at or after %s", m.name, fmtMs(lastK))
+				})
+				m.proxy.check(t)
+			}
+			t.Logf("%d steps acknowledged with no retry; %d forwarded requests to the bad peer", len(reqs), bad.requests.Load())
+		})
+	}
 }
