@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -480,4 +481,41 @@ func TestCluster_a_peer_that_hangs_or_drops_connections_does_not_stall_the_other
 			t.Logf("%d steps acknowledged with no retry; %d forwarded requests to the bad peer", len(reqs), bad.requests.Load())
 		})
 	}
+}
+
+// TestCluster_kill9_of_members_loses_nothing kills members of a three-member cluster with
+// SIGKILL while agents write and peers forward, and restarts them on their WAL: what a
+// member acknowledged (to an agent, or to a peer that forwarded it) and what it had queued
+// for its peers survive, so every output is still, window by window, exactly what one
+// cardinal would write, from one writer, with no reset.
+func TestCluster_kill9_of_members_loses_nothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster test: -short: not starting Prometheus and cardinal")
+	}
+	prom := startPrometheus(t, prometheusOptions{})
+	members, _ := startCluster(t, prom.WriteURL, clusterMembers, clusterMembers)
+	hist := newCrashHistory(time.Now().Truncate(crashStep))
+	snd := startClusterSender(members, hist)
+	time.Sleep(10 * time.Second)
+	for _, m := range members[1:] {
+		if err := m.card.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := m.card.Wait(10 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(300 * time.Millisecond)
+		m.card.Start()
+		waitMembers(t, m, len(members))
+		t.Logf("%s killed and restarted", m.name)
+		time.Sleep(6 * time.Second)
+	}
+	time.Sleep(8 * time.Second)
+	snd.stop()
+	if err := snd.err(); err != nil {
+		t.Fatalf("sender: %v", err)
+	}
+	reqs := snd.sent()
+	t.Logf("sender: %d steps acknowledged, %d retries", len(reqs), snd.retries.Load())
+	checkClusterOutput(t, prom, members, reqs, reqs[len(reqs)-1].ts)
 }
