@@ -13,6 +13,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/prompb"
+
+	"github.com/cardinal-proxy/cardinal/config/setting"
 )
 
 // RemoteWrite is the sink of one remote_write entry: it sends series to a Remote Write 1.0
@@ -81,29 +83,39 @@ func requestHeader(cfg RemoteWriteConfig) (http.Header, error) {
 	for k, v := range cfg.Headers {
 		h.Set(k, v)
 	}
+	if err := SetAuthorization(h, cfg.BasicAuth, cfg.BearerToken, cfg.BearerTokenFile); err != nil {
+		return nil, err
+	}
+	protocolHeaders(h)
+	return h, nil
+}
+
+// SetAuthorization sets h's Authorization from at most one of basic auth, an inline bearer
+// token and a bearer token file, reading the password or token file now. Its errors name
+// the setting (basic_auth.password_file, bearer_token_file).
+func SetAuthorization(h http.Header, basic *BasicAuth, bearerToken setting.Secret, bearerTokenFile string) error {
 	switch {
-	case cfg.BasicAuth != nil:
-		pw := string(cfg.BasicAuth.Password)
-		if f := cfg.BasicAuth.PasswordFile; f != "" {
+	case basic != nil:
+		pw := string(basic.Password)
+		if f := basic.PasswordFile; f != "" {
 			b, err := os.ReadFile(f)
 			if err != nil {
-				return nil, fmt.Errorf("basic_auth.password_file: %w", err)
+				return fmt.Errorf("basic_auth.password_file: %w", err)
 			}
 			pw = strings.TrimSpace(string(b))
 		}
 		r := http.Request{Header: h}
-		r.SetBasicAuth(cfg.BasicAuth.Username, pw)
-	case cfg.BearerTokenFile != "":
-		b, err := os.ReadFile(cfg.BearerTokenFile)
+		r.SetBasicAuth(basic.Username, pw)
+	case bearerTokenFile != "":
+		b, err := os.ReadFile(bearerTokenFile)
 		if err != nil {
-			return nil, fmt.Errorf("bearer_token_file: %w", err)
+			return fmt.Errorf("bearer_token_file: %w", err)
 		}
 		h.Set("Authorization", "Bearer "+strings.TrimSpace(string(b)))
-	case cfg.BearerToken != "":
-		h.Set("Authorization", "Bearer "+string(cfg.BearerToken))
+	case bearerToken != "":
+		h.Set("Authorization", "Bearer "+string(bearerToken))
 	}
-	protocolHeaders(h)
-	return h, nil
+	return nil
 }
 
 // protocolHeaders sets the headers of Remote Write 1.0 and cardinal's user agent.

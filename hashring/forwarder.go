@@ -8,9 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -109,24 +107,8 @@ func ValidateName(name string) error {
 // authHeader reads the credentials of peer requests.
 func authHeader(cfg ForwardConfig) (http.Header, error) {
 	h := http.Header{}
-	switch {
-	case cfg.BasicAuth != nil:
-		pw := string(cfg.BasicAuth.Password)
-		if f := cfg.BasicAuth.PasswordFile; f != "" {
-			b, err := os.ReadFile(f)
-			if err != nil {
-				return nil, fmt.Errorf("cluster.forward.basic_auth.password_file: %w", err)
-			}
-			pw = strings.TrimSpace(string(b))
-		}
-		r := http.Request{Header: h}
-		r.SetBasicAuth(cfg.BasicAuth.Username, pw)
-	case cfg.BearerTokenFile != "":
-		b, err := os.ReadFile(cfg.BearerTokenFile)
-		if err != nil {
-			return nil, fmt.Errorf("cluster.forward.bearer_token_file: %w", err)
-		}
-		h.Set("Authorization", "Bearer "+strings.TrimSpace(string(b)))
+	if err := downstream.SetAuthorization(h, cfg.BasicAuth, "", cfg.BearerTokenFile); err != nil {
+		return nil, fmt.Errorf("cluster.forward.%w", err)
 	}
 	return h, nil
 }

@@ -7,16 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/golang/snappy"
 	"github.com/prometheus/prometheus/prompb"
 )
 
@@ -300,21 +297,11 @@ func checkClusterOutput(t *testing.T, prom *prometheusServer, members []*cluster
 	}
 }
 
-// clusterSender is the agents of every node: each step's request is split by pod, a pod's
-// series going to the member of its node (pod slot modulo the members), and each part is
-// retried until that member acknowledges it, as an agent does.
-type clusterSender struct {
-	retries atomic.Int64
-	quit    chan struct{}
-	done    chan struct{}
-
-	mu       sync.Mutex
-	requests []crashRequest
-	failure  error
-}
-
-func startClusterSender(members []*clusterMember, h *crashHistory) *clusterSender {
-	s := &clusterSender{quit: make(chan struct{}), done: make(chan struct{})}
+// startClusterSender starts the agents of every node: each step's request is split by pod,
+// a pod's series going to the member of its node (podNode), and each part is retried until
+// that member acknowledges it, as an agent does. The step counts as sent once every part is.
+func startClusterSender(members []*clusterMember, h *crashHistory) *crashSender {
+	s := &crashSender{quit: make(chan struct{}), done: make(chan struct{})}
 	client := &http.Client{Timeout: 5 * time.Second}
 	go func() {
 		defer close(s.done)
@@ -333,31 +320,14 @@ func startClusterSender(members []*clusterMember, h *crashHistory) *clusterSende
 				parts[node] = append(parts[node], ts)
 			}
 			for node, part := range parts {
-				if len(part) == 0 {
-					continue
-				}
-				raw, err := (&prompb.WriteRequest{Timeseries: part}).Marshal()
-				if err != nil {
-					s.fail(err)
+				if len(part) > 0 && !s.postUntilAcked(client, members[node].card.WriteURL, part, ms) {
 					return
-				}
-				body := snappy.Encode(nil, raw)
-				for attempt := 0; ; attempt++ {
-					code, err := postBody(client, members[node].card.WriteURL, body)
-					if err == nil && code/100 == 2 {
-						break
-					}
-					if err == nil && code != http.StatusServiceUnavailable {
-						s.fail(fmt.Errorf("request at %s to %s: status %d, want 2xx or 503", fmtMs(ms), members[node].name, code))
-						return
-					}
-					s.retries.Add(1)
-					time.Sleep(time.Duration(min(10*(attempt+1), 100)) * time.Millisecond)
 				}
 			}
 			s.mu.Lock()
 			s.requests = append(s.requests, crashRequest{series: series, ts: ms})
 			s.mu.Unlock()
+			s.acked.Add(1)
 		}
 	}()
 	return s
@@ -374,29 +344,6 @@ func podNode(ls []prompb.Label, n int) int {
 		}
 	}
 	return 0
-}
-
-func (s *clusterSender) fail(err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.failure = err
-}
-
-func (s *clusterSender) err() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.failure
-}
-
-func (s *clusterSender) stop() {
-	close(s.quit)
-	<-s.done
-}
-
-func (s *clusterSender) sent() []crashRequest {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.requests)
 }
 
 // fakePeer is a cluster member that answers its identity (ready) and then misbehaves on

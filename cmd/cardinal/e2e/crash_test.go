@@ -472,25 +472,8 @@ func startCrashSender(writeURL string, h *crashHistory, pace time.Duration) *cra
 				case <-time.After(100 * time.Millisecond):
 				}
 			}
-			raw, err := (&prompb.WriteRequest{Timeseries: series}).Marshal()
-			if err != nil {
-				s.fail(err)
+			if !s.postUntilAcked(client, writeURL, series, ms) {
 				return
-			}
-			body := snappy.Encode(nil, raw)
-			for attempt := 0; ; attempt++ {
-				code, err := postBody(client, writeURL, body)
-				if err == nil && code/100 == 2 {
-					break
-				}
-				if err == nil && code != http.StatusServiceUnavailable {
-					// cardinal refuses a valid request for good: nothing an agent can do.
-					s.fail(fmt.Errorf("request at %s: status %d, want 2xx or 503", fmtMs(ms), code))
-					return
-				}
-				s.retries.Add(1)
-				// The agent keeps the data until it is acknowledged, even when told to stop.
-				time.Sleep(time.Duration(min(10*(attempt+1), 100)) * time.Millisecond)
 			}
 			s.mu.Lock()
 			s.requests = append(s.requests, crashRequest{series: series, ts: ms})
@@ -499,6 +482,32 @@ func startCrashSender(writeURL string, h *crashHistory, pace time.Duration) *cra
 		}
 	}()
 	return s
+}
+
+// postUntilAcked sends series (the step at ms) to writeURL until cardinal acknowledges them,
+// retrying refused connections and 503s as an agent does; it reports false (and records why)
+// if cardinal refused them for good.
+func (s *crashSender) postUntilAcked(client *http.Client, writeURL string, series []prompb.TimeSeries, ms int64) bool {
+	raw, err := (&prompb.WriteRequest{Timeseries: series}).Marshal()
+	if err != nil {
+		s.fail(err)
+		return false
+	}
+	body := snappy.Encode(nil, raw)
+	for attempt := 0; ; attempt++ {
+		code, err := postBody(client, writeURL, body)
+		if err == nil && code/100 == 2 {
+			return true
+		}
+		if err == nil && code != http.StatusServiceUnavailable {
+			// cardinal refuses a valid request for good: nothing an agent can do.
+			s.fail(fmt.Errorf("request at %s to %s: status %d, want 2xx or 503", fmtMs(ms), writeURL, code))
+			return false
+		}
+		s.retries.Add(1)
+		// The agent keeps the data until it is acknowledged, even when told to stop.
+		time.Sleep(time.Duration(min(10*(attempt+1), 100)) * time.Millisecond)
+	}
 }
 
 func (s *crashSender) fail(err error) {
