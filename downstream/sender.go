@@ -30,8 +30,8 @@ type endpoint struct {
 // sender sends the series of a Queue to one endpoint: one goroutine per queue shard sends
 // batches one at a time, retrying 5xx, 429 and network errors with backoff until Shutdown,
 // so the samples of a series arrive in order and are lost only when Shutdown gives up. It
-// takes an endpoint and a queue rather than a configuration, so that a sender to a peer (a
-// forwarding hash ring) can be built the same way.
+// takes an endpoint and a queue rather than a configuration. (Forwarding to cluster peers
+// has a sender of its own, hashring's peer queue, which sends encoded series.)
 type sender struct {
 	endpoint    endpoint
 	queue       *Queue
