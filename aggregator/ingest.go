@@ -30,9 +30,8 @@ type batch struct {
 	entries []entry
 	sorted  []entry
 	forward []prompb.TimeSeries
-	peers   []int        // the members the current series is forwarded to
-	matched []*ruleState // the rules that select the current series of a forwarded request
-	kept    []byte       // scratch for seriesHashes
+	peers   []int  // the members the current series is forwarded to
+	kept    []byte // scratch for seriesHashes
 	dropped []byte
 	touched uint64 // keeps touchInputs' loads from being optimised away
 }
@@ -114,18 +113,14 @@ func (a *Aggregator) IngestRoute(series []prompb.TimeSeries, rt Route) {
 		}
 		matched, keep := false, false
 		b.peers = b.peers[:0]
-		if rt.Forwarded && rt.Router != nil {
-			matched = b.routeForwarded(named, idx.scan, ts, i, name, &rt)
-		} else {
-			for _, r := range named {
-				if b.route(r, ts, i, name, &rt) {
-					matched, keep = true, keep || r.rule.KeepInput
-				}
+		for _, r := range named {
+			if b.route(r, ts, i, name, &rt) {
+				matched, keep = true, keep || r.rule.KeepInput
 			}
-			for _, r := range idx.scan {
-				if b.route(r, ts, i, name, &rt) {
-					matched, keep = true, keep || r.rule.KeepInput
-				}
+		}
+		for _, r := range idx.scan {
+			if b.route(r, ts, i, name, &rt) {
+				matched, keep = true, keep || r.rule.KeepInput
 			}
 		}
 		switch {
@@ -149,34 +144,6 @@ func (a *Aggregator) IngestRoute(series []prompb.TimeSeries, rt Route) {
 	}
 	b.forward = nil
 	a.batches.Put(b)
-}
-
-// routeForwarded places a series of a request a peer forwarded and reports whether any rule
-// selects it. The sender forwarded it here because an output it feeds is this member's by
-// the sender's ring: when one rule selects it (the usual case), that rule's output is, and
-// no placement is computed; when several do, each is placed (the others' owners got the
-// series too).
-func (b *batch) routeForwarded(named, scan []*ruleState, ts *prompb.TimeSeries, i int, name string, rt *Route) bool {
-	b.matched = b.matched[:0]
-	for _, rules := range [2][]*ruleState{named, scan} {
-		for _, r := range rules {
-			if r.rule.MatchLabels(ts.Labels) {
-				b.matched = append(b.matched, r)
-			}
-		}
-	}
-	if len(b.matched) == 1 {
-		b.add(b.matched[0], ts, i, name)
-		return true
-	}
-	for _, r := range b.matched {
-		if rt.Router.Owner(r.placeKeyOfInput(ts.Labels, name)) == Local {
-			b.add(r, ts, i, name)
-		} else {
-			r.notOwned.Add(uint64(len(ts.Samples) + len(ts.Histograms)))
-		}
-	}
-	return len(b.matched) > 0
 }
 
 // route places series ts for rule r, if the rule selects it, and reports whether it did:

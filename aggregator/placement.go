@@ -66,9 +66,12 @@ func (r *ruleState) placeByName() bool {
 
 // placeLabel hashes one label of a placement key.
 func placeLabel(name, value string) uint64 {
-	// Two one-shot hashes cost less than one streamed over name, separator and value; the
-	// odd multiplier keeps (name, value) and (value, name) apart.
-	return xxhash.Sum64String(name)*0x9e3779b97f4a7c15 + xxhash.Sum64String(value)
+	var d xxhash.Digest
+	d.Reset()
+	_, _ = d.WriteString(name)
+	_, _ = d.Write([]byte{0xff})
+	_, _ = d.WriteString(value)
+	return d.Sum64()
 }
 
 // placeName hashes an input metric name for a placement key, without a histogram's or
