@@ -125,7 +125,9 @@ func (p *peersFile) writeAddrs(t *testing.T, addrs ...string) {
 // start starts the member's cardinal.
 func (m *clusterMember) start(t *testing.T) {
 	t.Helper()
-	m.card = startCardinalAt(t, m.addr, m.config, "--aggregator.flush-tick=200ms")
+	// A shutdown waits for peers up to --shutdown.timeout: a hung peer must not outlast the
+	// harness's stop timeout.
+	m.card = startCardinalAt(t, m.addr, m.config, "--aggregator.flush-tick=200ms", "--shutdown.timeout=10s")
 }
 
 // waitMembers waits until m routes by a ring of n members.
