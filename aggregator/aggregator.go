@@ -57,6 +57,9 @@ type Aggregator struct {
 	// own is the Ownership of a cluster member (nil: everything is owned), read by
 	// ingestion under shard locks and by flushes.
 	own atomic.Pointer[Ownership]
+	// strays is set by a request routed by a sender's ring other than this member's: the
+	// next flush tick hands off what it started that this member does not own.
+	strays atomic.Bool
 
 	forwardUnmatched   atomic.Bool
 	warnUnmatchedAfter atomic.Int64 // ns
@@ -190,8 +193,11 @@ func (a *Aggregator) Flush(force bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	var h *Handoff
-	if a.ownership() != nil {
+	if own := a.ownership(); own != nil {
 		h = &Handoff{}
+		if a.strays.Swap(false) {
+			a.exportUnowned(own, h)
+		}
 	}
 	for _, st := range a.rules {
 		a.send(a.flushRule(st, force, force, h))
@@ -209,6 +215,13 @@ func (a *Aggregator) HandOffNow() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	h := &Handoff{}
+	a.exportUnowned(own, h)
+	a.handOff(h)
+}
+
+// exportUnowned takes the outputs own says this member does not own out of every rule into
+// h, one shard lock at a time. Called with mu held.
+func (a *Aggregator) exportUnowned(own Ownership, h *Handoff) {
 	for _, r := range a.rules {
 		for s := range numShards {
 			a.locks[s].Lock()
@@ -218,7 +231,6 @@ func (a *Aggregator) HandOffNow() {
 			a.locks[s].Unlock()
 		}
 	}
-	a.handOff(h)
 }
 
 // handOff gives a non-empty handoff to Options.HandOff.

@@ -138,6 +138,9 @@ func (a *Aggregator) IngestRoute(series []prompb.TimeSeries, rt Route) {
 		}
 	}
 	a.apply(b, series)
+	if rt.Disagrees {
+		a.strays.Store(true)
+	}
 	if len(b.forward) > 0 && a.opts.Forward != nil {
 		a.forwarded.Add(uint64(len(b.forward)))
 		a.opts.Forward.Send(b.forward)

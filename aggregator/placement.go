@@ -34,6 +34,12 @@ type Route struct {
 	// Forwarded marks a request a peer forwarded: the peer already wrote its raw series
 	// (unmatched, or keep_input) downstream, so nothing of it is forwarded raw again.
 	Forwarded bool
+	// Disagrees marks a forwarded request routed by a ring other than this member's: its
+	// series may feed outputs this member has already handed off (a sender that has not yet
+	// seen the ring change). What they start here is handed off again at the next flush
+	// tick, not the next window close, so that it reaches the owner before the input's next
+	// sample does and its increase lands in its own window.
+	Disagrees bool
 }
 
 // The placement key names an output series across the cluster: the rule, the output's

@@ -142,8 +142,8 @@ func (r *Router) ingestRequest(series []prompb.TimeSeries, fi hashring.ForwardIn
 	case r.cluster == nil:
 		r.agg.Ingest(series)
 	case forwarded:
-		v, _ := r.cluster.SenderView(fi)
-		r.agg.IngestRoute(series, aggregator.Route{Router: v, Forwarded: true})
+		v, disagree := r.cluster.SenderView(fi)
+		r.agg.IngestRoute(series, aggregator.Route{Router: v, Forwarded: true, Disagrees: disagree})
 	default:
 		ob := r.cluster.Outbox()
 		r.agg.IngestRoute(series, aggregator.Route{Router: ob, Forward: ob.Forward})
