@@ -1,6 +1,8 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"testing"
@@ -283,6 +285,19 @@ func matcherStrings(ms []*rules.Matcher) []string {
 }
 
 func TestDownstreamNormalisation(t *testing.T) {
+	// The credential files exist (Validate reads them): one relative to the config's
+	// directory, one absolute elsewhere.
+	dir, elsewhere := t.TempDir(), t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "secrets"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	pw := filepath.Join(elsewhere, "pw")
+	for _, f := range []string{filepath.Join(dir, "secrets", "token"), pw} {
+		if err := os.WriteFile(f, []byte("s3cr3t\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	file := filepath.Join(dir, "cardinal.yaml")
 	cfg, err := memLoader(nil, nil).Parse([]byte(`
 aggregator:
   downstream_url: http://mimir:8080/api/v1/push
@@ -294,13 +309,13 @@ downstream:
       bearer_token_file: secrets/token
       basic_auth: null
     - url: http://mimir:8080/other
-      basic_auth: {username: u, password_file: /abs/pw}
+      basic_auth: {username: u, password_file: `+pw+`}
   file: {path: out/series.txt}
   timescaledb:
     - dsn: postgres://a
       compression: true
     - dsn: postgres://b
-`), "/etc/cardinal/cardinal.yaml")
+`), file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,13 +327,13 @@ downstream:
 	if want := []string{"mimir:8080", "vm", "mimir:8080_2", "mimir:8080_3"}; !slices.Equal(names, want) {
 		t.Errorf("remote_write names = %v, want %v (downstream_url last)", names, want)
 	}
-	if got := d.RemoteWrite[1].BearerTokenFile; got != "/etc/cardinal/secrets/token" {
+	if got := d.RemoteWrite[1].BearerTokenFile; got != filepath.Join(dir, "secrets", "token") {
 		t.Errorf("bearer_token_file = %q, want it resolved against the config dir", got)
 	}
-	if got := d.RemoteWrite[2].BasicAuth.PasswordFile; got != "/abs/pw" {
+	if got := d.RemoteWrite[2].BasicAuth.PasswordFile; got != pw {
 		t.Errorf("absolute password_file changed to %q", got)
 	}
-	if d.File.Name != "file" || d.File.Path != "/etc/cardinal/out/series.txt" {
+	if d.File.Name != "file" || d.File.Path != filepath.Join(dir, "out", "series.txt") {
 		t.Errorf("file = %+v", d.File)
 	}
 	if d.TimescaleDB[0].Name != "timescaledb-1" || d.TimescaleDB[1].Name != "timescaledb-2" {
@@ -327,7 +342,7 @@ downstream:
 	if d.TimescaleDB[0].CompressAge() != 7*24*time.Hour || d.TimescaleDB[1].CompressAfter != 0 {
 		t.Errorf("compress_after = %s, %s; want 7d with compression, 0 without", d.TimescaleDB[0].CompressAge(), d.TimescaleDB[1].CompressAfter)
 	}
-	wantWarn := "/etc/cardinal/cardinal.yaml:4: downstreams \"mimir:8080\" and \"mimir:8080_3\" both write to http://mimir:8080/api/v1/push: every series is sent twice"
+	wantWarn := file + ":4: downstreams \"mimir:8080\" and \"mimir:8080_3\" both write to http://mimir:8080/api/v1/push: every series is sent twice"
 	if !slices.Contains(cfg.Warnings, wantWarn) {
 		t.Errorf("warnings %q lack %q", cfg.Warnings, wantWarn)
 	}

@@ -23,6 +23,9 @@ type Loader struct {
 	ReadFile func(path string) ([]byte, error)
 	// Glob expands rule_files patterns (default filepath.Glob).
 	Glob func(pattern string) ([]string, error)
+	// SyntaxOnly skips reading the files settings name (certificates, password and token
+	// files), which start-up reads: for a config checked away from where it runs.
+	SyntaxOnly bool
 }
 
 // Load reads, validates and compiles the configuration file at path, with the process
@@ -59,6 +62,11 @@ func (l Loader) Parse(data []byte, filename string) (*Config, error) {
 	validateAggregator(&cfg.Aggregator, top.sub("aggregator"))
 	dir := filepath.Dir(filename)
 	normalizeDownstream(&cfg, dir, top)
+	if !l.SyntaxOnly {
+		for i := range cfg.Downstream.RemoteWrite {
+			top.sub("downstream", "remote_write", i).checkFiles(&cfg.Downstream.RemoteWrite[i])
+		}
+	}
 	if cfg.WAL != nil {
 		top.sub("wal").validate(cfg.WAL)
 		if cfg.WAL.Dir != "" {
@@ -68,6 +76,9 @@ func (l Loader) Parse(data []byte, filename string) (*Config, error) {
 	if c := cfg.Cluster; c != nil {
 		top.sub("cluster").validate(c)
 		resolveClusterPaths(c, dir)
+		if !l.SyntaxOnly {
+			top.sub("cluster").checkFiles(c)
+		}
 	}
 
 	srcs := make([]rules.Source, 0, len(cfg.RuleConfigs))

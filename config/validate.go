@@ -13,6 +13,13 @@ func (pl place) validate(v validator) {
 	}
 }
 
+// checkFiles reports what v's CheckFiles finds, each problem at its key under pl.
+func (pl place) checkFiles(v interface{ CheckFiles() error }) {
+	for _, e := range setting.Errors(v.CheckFiles()) {
+		pl.sub(e.Key...).errorf("", "%s", e.Msg)
+	}
+}
+
 // validateAggregator checks the aggregator section. A flush_delay left at its default is cut
 // to a shorter flush_interval; one written explicitly must fit.
 func validateAggregator(c *AggregatorSection, at place) {

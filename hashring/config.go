@@ -118,6 +118,15 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// CheckFiles reads the files of the forward section, as ForwardConfig.CheckFiles does.
+func (c *Config) CheckFiles() error {
+	var errs []error
+	for _, e := range setting.Errors(c.Forward.CheckFiles()) {
+		errs = append(errs, &setting.Error{Key: append(setting.At("forward"), e.Key...), Msg: e.Msg})
+	}
+	return errors.Join(errs...)
+}
+
 // validate checks the dns section; its keys are inside "dns".
 func (d *DNSConfig) validate() []error {
 	var errs []error

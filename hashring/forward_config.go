@@ -4,7 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"fmt"
+	"net/http"
 	"os"
 	"time"
 
@@ -84,25 +84,60 @@ func (c *ForwardConfig) Validate() error {
 	return errors.Join(errs...)
 }
 
-// clientTLS builds the TLS client configuration, reading its files.
+// CheckFiles reads the files the section names (certificates, keys, password and token
+// files) as start-up does, and reports what it cannot use, each as a *setting.Error at its
+// key. It is separate from Validate, which looks at the settings alone: `cardinal check
+// config --syntax-only` skips it.
+func (c *ForwardConfig) CheckFiles() error {
+	var errs []error
+	if t := c.TLS; t != nil && (t.CertFile == "") == (t.KeyFile == "") {
+		if _, err := t.clientTLS(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if c.BasicAuth != nil && c.BasicAuth.Username != "" && c.BearerTokenFile == "" || c.BasicAuth == nil && c.BearerTokenFile != "" {
+		if _, err := authHeader(*c); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// clientTLS builds the TLS client configuration, reading its files. Its errors are
+// *setting.Error values at the key of the file.
 func (t *TLSConfig) clientTLS() (*tls.Config, error) {
 	c := &tls.Config{ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify, MinVersion: tls.VersionTLS12}
 	if t.CAFile != "" {
+		at := setting.At("tls", "ca_file")
 		pem, err := os.ReadFile(t.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("cluster.forward.tls.ca_file: %w", err)
+			return nil, at.Errorf("cluster.forward.tls.ca_file: %v", err)
 		}
 		c.RootCAs = x509.NewCertPool()
 		if !c.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("cluster.forward.tls.ca_file %s: no PEM certificate in it", t.CAFile)
+			return nil, at.Errorf("cluster.forward.tls.ca_file %s: no PEM certificate in it", t.CAFile)
 		}
 	}
 	if t.CertFile != "" {
 		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("cluster.forward.tls: %w", err)
+			return nil, setting.At("tls", "cert_file").Errorf("cluster.forward.tls: %v", err)
 		}
 		c.Certificates = []tls.Certificate{cert}
 	}
 	return c, nil
+}
+
+// authHeader reads the credentials of peer requests. Its errors are *setting.Error values
+// at the key of the file it could not read.
+func authHeader(cfg ForwardConfig) (http.Header, error) {
+	h := http.Header{}
+	if err := downstream.SetAuthorization(h, cfg.BasicAuth, "", cfg.BearerTokenFile); err != nil {
+		at := setting.At("bearer_token_file")
+		if cfg.BasicAuth != nil {
+			at = setting.At("basic_auth", "password_file")
+		}
+		return nil, at.Errorf("cluster.forward.%v", err)
+	}
+	return h, nil
 }

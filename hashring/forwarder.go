@@ -104,15 +104,6 @@ func ValidateName(name string) error {
 	return nil
 }
 
-// authHeader reads the credentials of peer requests.
-func authHeader(cfg ForwardConfig) (http.Header, error) {
-	h := http.Header{}
-	if err := downstream.SetAuthorization(h, cfg.BasicAuth, "", cfg.BearerTokenFile); err != nil {
-		return nil, fmt.Errorf("cluster.forward.%w", err)
-	}
-	return h, nil
-}
-
 // SetMembers takes the members membership agreed on (this one included or not: it is
 // added). New addresses apply at once, to the next connection; a new set of names is a new
 // ring: series are routed by it from now on, and the queues of the old one send what they

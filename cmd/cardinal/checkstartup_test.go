@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cardinal-proxy/cardinal/cmd/cardinal/internal/testcert"
 )
 
 // checkVsStartup are configurations at and just past every setting that has a limit or a
@@ -56,6 +58,23 @@ var checkVsStartup = []struct {
 	{"wal_max_bytes_under_four_segments", "wal: {dir: wal, max_bytes: 1MiB}\n", false},
 	{"wal_max_bytes_does_not_parse", "wal: {dir: wal, max_bytes: lots}\n", false},
 	{"wal_at_every_edge", "wal: {dir: wal, fsync: always, checkpoint_interval: 1s, max_bytes: 64MiB}\n", true},
+	{"remote_write_bearer_token_file_missing", "downstream:\n  remote_write:\n    - url: http://127.0.0.1:1/api/v1/write\n      bearer_token_file: absent-token\n", false},
+	{"remote_write_token_file_relative_to_the_config", "downstream:\n  remote_write:\n    - url: http://127.0.0.1:1/api/v1/write\n      bearer_token_file: token.txt\n", true},
+	{"remote_write_password_file_missing", "downstream:\n  remote_write:\n    - url: http://127.0.0.1:1/api/v1/write\n      basic_auth: {username: u, password_file: absent-password}\n", false},
+	{"cluster_without_peers", "cluster: {name: n}\n", false},
+	{"cluster_name_invalid", "cluster: {name: 'node 1', peers: ['127.0.0.1:1']}\n", false},
+	{"cluster_refresh_under_a_second", "cluster: {name: n, peers: ['127.0.0.1:1'], refresh_interval: 500ms, probe_timeout: 500ms}\n", false},
+	{"cluster_probe_timeout_over_refresh", "cluster: {name: n, peers: ['127.0.0.1:1'], refresh_interval: 1s, probe_timeout: 2s}\n", false},
+	{"cluster_leave_after_under_refresh", "cluster: {name: n, peers: ['127.0.0.1:1'], refresh_interval: 2s, probe_timeout: 1s, leave_after: 1s}\n", false},
+	{"cluster_handoff_timeout_under_a_second", "cluster: {name: n, peers: ['127.0.0.1:1'], handoff_timeout: 500ms}\n", false},
+	{"cluster_peer_without_port", "cluster: {name: n, peers: ['127.0.0.1']}\n", false},
+	{"cluster_forward_ca_file_missing", "cluster:\n  name: n\n  peers: ['127.0.0.1:1']\n  forward: {tls: {ca_file: absent-ca.pem}}\n", false},
+	{"cluster_forward_ca_file_not_pem", "cluster:\n  name: n\n  peers: ['127.0.0.1:1']\n  forward: {tls: {ca_file: not-pem.txt}}\n", false},
+	{"cluster_forward_cert_without_key", "cluster:\n  name: n\n  peers: ['127.0.0.1:1']\n  forward: {tls: {cert_file: not-pem.txt}}\n", false},
+	{"cluster_forward_bearer_token_file_missing", "cluster:\n  name: n\n  peers: ['127.0.0.1:1']\n  forward: {bearer_token_file: absent-token}\n", false},
+	{"cluster_forward_password_file_missing", "cluster:\n  name: n\n  peers: ['127.0.0.1:1']\n  forward: {basic_auth: {username: u, password_file: absent-password}}\n", false},
+	{"cluster_forward_timeout_zero", "cluster:\n  name: n\n  peers: ['127.0.0.1:1']\n  forward: {timeout: 0s}\n", false},
+	{"cluster_at_every_edge", "cluster:\n  name: n\n  peers: ['127.0.0.1:1']\n  refresh_interval: 1s\n  probe_timeout: 1s\n  leave_after: 1s\n  join_after: 0s\n  handoff_timeout: 1s\n  forward: {bearer_token_file: token.txt, tls: {ca_file: cert.pem, cert_file: cert.pem, key_file: key.pem}}\n", true},
 	{"rule_interval_under_a_second", "rules:\n  - {metric_name: x, type: counter, interval: 100ms}\n", false},
 	{"rule_flush_delay_over_interval", "rules:\n  - {metric_name: x, type: counter, interval: 5s, flush_delay: 6s}\n", false},
 	{"rule_max_input_series_negative", "rules:\n  - {metric_name: x, type: counter, max_input_series: -1}\n", false},
@@ -65,6 +84,14 @@ var checkVsStartup = []struct {
 
 func TestCheckConfigRefusesExactlyWhatStartupRefuses(t *testing.T) {
 	dir := t.TempDir()
+	// Files the configs name, relative to them: a certificate and its key, a token, and a
+	// file that is not PEM.
+	testcert.Write(t, dir, 1)
+	for name, content := range map[string]string{"token.txt": "s3cr3t\n", "not-pem.txt": "not a certificate\n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, tt := range checkVsStartup {
 		t.Run(tt.name, func(t *testing.T) {
 			text := tt.yaml
@@ -100,6 +127,26 @@ func TestCheckConfigRefusesExactlyWhatStartupRefuses(t *testing.T) {
 				t.Errorf("start-up reported %q, check config %q", startErr, problems)
 			}
 		})
+	}
+}
+
+// A cluster member's name may come from $NODE_NAME: check config refuses an invalid one as
+// start-up does, with the same message.
+func TestCheckConfigRefusesTheMemberNameStartupRefuses(t *testing.T) {
+	t.Setenv("NODE_NAME", "node 1")
+	file := filepath.Join(t.TempDir(), "cardinal.yaml")
+	if err := os.WriteFile(file, []byte("downstream:\n  file: {path: '-'}\ncluster: {peers: ['127.0.0.1:1']}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut strings.Builder
+	code := run([]string{"check", "config", file}, &out, &errOut)
+	started, startErr := startOnce(t, file)
+	const want = `cluster member name "node 1": only letters`
+	if code != 1 || !strings.Contains(errOut.String(), want) {
+		t.Errorf("check config: exit %d, %q; want exit 1 and %q", code, errOut.String(), want)
+	}
+	if started || startErr == nil || !strings.Contains(startErr.Error(), want) {
+		t.Errorf("start-up: started %v, %v; want it refused with %q", started, startErr, want)
 	}
 }
 

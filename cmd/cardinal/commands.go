@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
 	"slices"
@@ -26,12 +27,16 @@ type command struct {
 	run func(args []string, stdout, stderr io.Writer) int
 	// ownFlags: the command parses its own flags and --help (loadgen).
 	ownFlags bool
+	// switches are the boolean flags the command takes, with what each does; run gets them
+	// among its arguments.
+	switches map[string]string
 }
 
 // commands lists the subcommands, in the order the usage shows them.
 func commands() []command {
 	return []command{
-		{words: []string{"check", "config"}, args: "FILE...", help: "validate configuration files, as start-up does", run: checkConfig},
+		{words: []string{"check", "config"}, args: "[--syntax-only] FILE...", help: "validate configuration files, as start-up does", run: checkConfig,
+			switches: map[string]string{"--syntax-only": "check the settings only, without reading the certificate, password and token files they name"}},
 		{words: []string{"check", "rules"}, args: "FILE...", help: "validate rule files on their own", run: checkRules},
 		{words: []string{"test", "rules"}, args: "FILE...", help: "run rule unit tests", run: testRules},
 		{words: []string{"loadgen"}, args: "[flags]", help: "generate remote-write load (loadgen --help)", run: runLoadgen, ownFlags: true},
@@ -80,17 +85,27 @@ func run(args []string, stdout, stderr io.Writer) int {
 // usage (exit 0), any other flag is an error (exit 2), and FILE... must not be empty.
 func commonFlags(c command, args []string, stdout, stderr io.Writer) (int, bool) {
 	line := strings.TrimSpace("cardinal " + strings.Join(c.words, " ") + " " + c.args)
+	files := 0
 	for _, a := range args {
 		switch {
 		case a == "-h" || a == "-help" || a == "--help":
 			fmt.Fprintf(stdout, "usage: %s\n  %s\n", line, c.help)
+			for _, name := range slices.Sorted(maps.Keys(c.switches)) {
+				fmt.Fprintf(stdout, "  %s: %s\n", name, c.switches[name])
+			}
 			return 0, true
-		case strings.HasPrefix(a, "-") && a != "-":
+		case c.switches[a] != "":
+		case strings.HasPrefix(a, "-") && a != "-" && len(c.switches) == 0:
 			fmt.Fprintf(stderr, "cardinal %s: unknown flag %s (it takes no flags)\nusage: %s\n", strings.Join(c.words, " "), a, line)
 			return 2, true
+		case strings.HasPrefix(a, "-") && a != "-":
+			fmt.Fprintf(stderr, "cardinal %s: unknown flag %s\nusage: %s\n", strings.Join(c.words, " "), a, line)
+			return 2, true
+		default:
+			files++
 		}
 	}
-	if c.args == "FILE..." && len(args) == 0 {
+	if strings.HasSuffix(c.args, "FILE...") && files == 0 {
 		fmt.Fprintf(stderr, "cardinal %s: no file given\nusage: %s\n", strings.Join(c.words, " "), line)
 		return 2, true
 	}

@@ -52,8 +52,16 @@ func TestReadmeReferenceConfigChecksClean(t *testing.T) {
 	}
 	t.Setenv("PGPASSWORD", "secret")
 
+	// The password file it names is not on this machine: a full check says so, and only
+	// that; --syntax-only, for a config checked away from where it runs, passes.
 	var stdout, stderr strings.Builder
-	code := checkConfig([]string{path}, &stdout, &stderr)
+	if code := checkConfig([]string{path}, &stdout, &stderr); code != 1 ||
+		strings.Count(strings.TrimSpace(stderr.String()), "\n") != 1 || !strings.Contains(stderr.String(), "basic_auth.password_file: open /etc/secrets/pw") {
+		t.Errorf("check config without the password file: exit %d, %q; want exit 1 and one problem, the password file", code, stderr.String())
+	}
+	stdout.Reset()
+	stderr.Reset()
+	code := checkConfig([]string{"--syntax-only", path}, &stdout, &stderr)
 	if code != 0 {
 		t.Fatalf("check config exited %d:\n%s%s", code, stdout.String(), stderr.String())
 	}
