@@ -158,15 +158,28 @@ rules:
 	t.Logf("sender: %d requests acknowledged, %d retries, history %s .. %s",
 		len(reqs), snd.retries.Load(), time.UnixMilli(reqs[0].ts).UTC().Format(time.TimeOnly), time.UnixMilli(last).UTC().Format(time.TimeOnly))
 
-	// With no more data, the wall clock closes the window of the last sample: it is the last
-	// one that holds data, and every output must reach it.
-	want := crashExpected(reqs)
-	lastK := windowEnd(last)
-	eventually(t, 60*time.Second, "every output's window of the last sample at Prometheus", func() (bool, error) {
-		n := proxy.outputsAtOrAfter(lastK)
-		return n == len(want), fmt.Errorf("%d of %d outputs reached %s", n, len(want), time.UnixMilli(lastK).UTC().Format(time.TimeOnly))
-	})
+	checkOutputsAtPrometheus(t, prom, []*crashProxy{proxy}, reqs)
+	proxy.check(t)
+	if code := card.Stop(); code != 0 {
+		t.Errorf("cardinal exited with %d after SIGTERM, want 0", code)
+	}
+}
 
+// checkOutputsAtPrometheus waits until every output reached (through proxies) the window
+// of the last acknowledged sample (with no more data, the wall clock closes it: it is the
+// last one that holds data), then checks each output series at Prometheus against
+// crashExpected and that no counter output was reset.
+func checkOutputsAtPrometheus(t *testing.T, prom *prometheusServer, proxies []*crashProxy, reqs []crashRequest) {
+	t.Helper()
+	want := crashExpected(reqs)
+	lastK := windowEnd(reqs[len(reqs)-1].ts)
+	eventually(t, 60*time.Second, "every output's window of the last sample at Prometheus", func() (bool, error) {
+		n := 0
+		for _, p := range proxies {
+			n += p.outputsAtOrAfter(lastK)
+		}
+		return n == len(want), fmt.Errorf("%d of %d outputs reached %s", n, len(want), fmtMs(lastK))
+	})
 	got := queryMatrix(t, prom.URL, `{__name__=~"crash_requests_total|crash_inflight"}[2h]`, time.Now())
 	if len(got) != len(want) {
 		t.Fatalf("Prometheus holds %d output series, want %d: %v", len(got), len(want), keys(got))
@@ -183,10 +196,6 @@ rules:
 		if v != 0 {
 			t.Errorf("resets(%s[2h]) = %v, want 0", key, v)
 		}
-	}
-	proxy.check(t)
-	if code := card.Stop(); code != 0 {
-		t.Errorf("cardinal exited with %d after SIGTERM, want 0", code)
 	}
 }
 
