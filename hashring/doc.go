@@ -3,7 +3,7 @@
 // output, and handing state over when shards move.
 //
 // Placement: Ring puts a key (the xxhash64 of an output series' identity) in shard
-// key % Shards, and gives each of the 65536 shards to the member that wins rendezvous
+// key % Shards, and gives each of the 262144 shards to the member that wins rendezvous
 // hashing over the member names. Placement depends on the set of names only: the order they
 // are listed in and the members' addresses do not matter, and a member joining or leaving
 // moves only the shards it wins or loses, about 1/N of them. Ring.Version identifies the set

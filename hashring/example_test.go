@@ -25,9 +25,9 @@ func ExampleRing() {
 	moved := hashring.Moved(ring, grown)
 	fmt.Printf("node-d joining moves %d shards, all to node-d: %v\n", len(moved), len(moved) == grown.ShardsOwned("node-d"))
 	// Output:
-	// 3 members, version 52c106a601f64878
-	// shard 1635 is owned by node-a
-	// node-d joining moves 16149 shards, all to node-d: true
+	// 3 members, version 87db4ab347ceac97
+	// shard 198243 is owned by node-a
+	// node-d joining moves 65160 shards, all to node-d: true
 }
 
 // The server's side: serve the identity, keep the membership running, route by its ring.

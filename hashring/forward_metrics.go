@@ -28,7 +28,7 @@ type forwardMetrics struct {
 func newForwardMetrics(reg prometheus.Registerer) *forwardMetrics {
 	m := &forwardMetrics{
 		shardsOwned: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "cardinal_cluster_shards_owned", Help: "Logical shards (of 65536) this member owns in the ring in force.",
+			Name: "cardinal_cluster_shards_owned", Help: "Logical shards (of 262144) this member owns in the ring in force.",
 		}),
 		ringChanges: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "cardinal_cluster_ring_changes_total", Help: "Times the ring changed (a member joined or left).",

@@ -92,7 +92,7 @@ type ClusterStatus struct {
 // ClusterMember is one member of the ring.
 type ClusterMember struct {
 	Name, Addr string
-	// Shards is how many of the 65536 logical shards it owns.
+	// Shards is how many of the 262144 logical shards it owns.
 	Shards int
 	// QueueFull is true while the forward queue to it is full (the receiver answers 503).
 	QueueFull bool
