@@ -53,7 +53,7 @@ func newForwardMetrics(reg prometheus.Registerer) *forwardMetrics {
 			Buckets: []float64{.005, .01, .05, .1, .5, 1, 5, 10, 30, 60},
 		}),
 		handoffsReceived: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "cardinal_cluster_handoffs_received_total", Help: "Handoffs received from each peer, by result (ok, refused).",
+			Name: "cardinal_cluster_handoffs_received_total", Help: "Handoffs received from each peer, by result: ok, refused, or duplicate (a retry of one merged already, answered without merging it again).",
 		}, []string{"peer", "result"}),
 		forwardSent: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cardinal_cluster_forward_sent_samples_total", Help: "Forwarded samples the peer acknowledged.",

@@ -42,6 +42,7 @@ type Forwarder struct {
 
 	handoffTimeout time.Duration
 	chunks         chunkPool
+	received       handoffIDs // handoffs merged lately, so that a retried one merges once
 
 	mu       sync.Mutex
 	onChange func()

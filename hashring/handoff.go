@@ -3,9 +3,12 @@ package hashring
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -71,8 +74,11 @@ func (f *Forwarder) deliverHandoff(name string, body []byte) {
 	defer cancel()
 	client := &http.Client{Transport: f.transport(), Timeout: time.Duration(f.cfg.Timeout)}
 	bo := f.backoff()
+	var nonce [8]byte
+	_, _ = rand.Read(nonce[:])
+	id := f.self + "/" + hex.EncodeToString(nonce[:])
 	for attempt := 0; ; attempt++ {
-		err := f.postHandoff(ctx, client, name, body)
+		err := f.postHandoff(ctx, client, name, id, body)
 		if err == nil {
 			f.metrics.handoffs.WithLabelValues(name, "ok").Inc()
 			f.metrics.handoffBytes.WithLabelValues(name).Add(float64(len(body)))
@@ -89,7 +95,7 @@ func (f *Forwarder) deliverHandoff(name string, body []byte) {
 	}
 }
 
-func (f *Forwarder) postHandoff(ctx context.Context, client *http.Client, name string, body []byte) error {
+func (f *Forwarder) postHandoff(ctx context.Context, client *http.Client, name, id string, body []byte) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.scheme+"://"+name+HandoffPath, bytes.NewReader(body))
 	if err != nil {
 		return err
@@ -98,6 +104,7 @@ func (f *Forwarder) postHandoff(ctx context.Context, client *http.Client, name s
 		req.Header[k] = v
 	}
 	req.Header.Set(HeaderForwardedBy, f.self)
+	req.Header.Set(headerHandoffID, id)
 	req.Header.Set("Content-Type", "application/octet-stream")
 	resp, err := client.Do(req)
 	if err != nil {
@@ -126,12 +133,73 @@ func (f *Forwarder) HandoffHandler(merge func([]byte) error) http.Handler {
 			return
 		}
 		from := r.Header.Get(HeaderForwardedBy)
-		if err := merge(body); err != nil {
-			f.metrics.handoffsReceived.WithLabelValues(from, "refused").Inc()
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
+		m, first := f.received.begin(r.Header.Get(headerHandoffID), time.Now(), 2*f.handoffTimeout)
+		if first {
+			m.err = merge(body)
+			close(m.done)
+		} else {
+			// The sender tried again (its request timed out, or the answer was lost):
+			// the handoff is merged once, and this attempt gets that merge's answer.
+			select {
+			case <-m.done:
+			case <-r.Context().Done():
+				return
+			}
+			f.metrics.handoffsReceived.WithLabelValues(from, "duplicate").Inc()
 		}
-		f.metrics.handoffsReceived.WithLabelValues(from, "ok").Inc()
+		switch {
+		case m.err != nil:
+			if first {
+				f.metrics.handoffsReceived.WithLabelValues(from, "refused").Inc()
+			}
+			http.Error(w, m.err.Error(), http.StatusBadRequest)
+			return
+		case first:
+			f.metrics.handoffsReceived.WithLabelValues(from, "ok").Inc()
+		}
 		w.WriteHeader(http.StatusNoContent)
 	})
+}
+
+// headerHandoffID names one handoff body across the attempts to deliver it, so that the
+// receiver merges it once.
+const headerHandoffID = "X-Cardinal-Handoff-Id"
+
+// handoffIDs remembers the handoffs a member received lately, by id.
+type handoffIDs struct {
+	mu   sync.Mutex
+	seen map[string]*handoffMerge
+}
+
+// handoffMerge is the merge of one handoff: done is closed when err is set.
+type handoffMerge struct {
+	done chan struct{}
+	err  error
+	at   time.Time
+}
+
+// begin returns the merge of handoff id and whether the caller is the first to bring it,
+// which must then merge it, set err and close done. Entries older than keep are forgotten
+// (a sender stops trying after its handoff timeout). A request without an id is always
+// first.
+func (h *handoffIDs) begin(id string, now time.Time, keep time.Duration) (*handoffMerge, bool) {
+	m := &handoffMerge{done: make(chan struct{}), at: now}
+	if id == "" {
+		return m, true
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if old := h.seen[id]; old != nil {
+		return old, false
+	}
+	if h.seen == nil {
+		h.seen = map[string]*handoffMerge{}
+	}
+	for k, e := range h.seen {
+		if now.Sub(e.at) > keep {
+			delete(h.seen, k)
+		}
+	}
+	h.seen[id] = m
+	return m, true
 }

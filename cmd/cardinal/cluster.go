@@ -122,11 +122,18 @@ func (s *server) handOff(h *aggregator.Handoff) {
 	}
 }
 
-// mergeHandoff adds a handoff from a peer to the aggregator's state.
+// mergeHandoff adds a handoff from a peer to the aggregator's state and, with a WAL, returns
+// once a checkpoint holds it: the peer drops the state when this returns, so a crash right
+// after must not lose it. A failed checkpoint is logged, not returned: the state is merged,
+// and the peer sending it again would count it twice.
 func (s *server) mergeHandoff(body []byte) error {
 	st, err := s.agg.Merge(body)
 	if err != nil {
 		return err
+	}
+	durable := s.router.CheckpointSoon()
+	if durable != nil {
+		s.logger.Warn("cluster: a merged handoff is not yet in a checkpoint; it is lost if this member crashes before the next one", "err", durable)
 	}
 	s.logger.Info("cluster: handoff merged", "outputs", st.Outputs, "inputs", st.Inputs, "bridged", st.Bridged, "unknown_rule", st.Unknown)
 	return nil

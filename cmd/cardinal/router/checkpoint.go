@@ -54,6 +54,48 @@ func (r *Router) Checkpoint() error {
 	}
 	r.checkpointMu.Lock()
 	defer r.checkpointMu.Unlock()
+	return r.checkpointLocked()
+}
+
+// checkpointRound is one checkpoint that CheckpointSoon callers share.
+type checkpointRound struct {
+	done chan struct{}
+	err  error
+}
+
+// CheckpointSoon returns once a checkpoint that began after the call has been taken (its
+// error, if it failed), so that what the caller put into the aggregator before is durable.
+// Callers that come while one waits for its checkpoint share it: a burst of handoffs costs
+// one or two checkpoints, not one each. With no WAL it returns nil at once.
+func (r *Router) CheckpointSoon() error {
+	if r.log == nil {
+		return nil
+	}
+	r.soonMu.Lock()
+	rd, lead := r.soon, false
+	if rd == nil {
+		rd, lead = &checkpointRound{done: make(chan struct{})}, true
+		r.soon = rd
+	}
+	r.soonMu.Unlock()
+	if !lead {
+		<-rd.done
+		return rd.err
+	}
+	r.checkpointMu.Lock()
+	// From here a new caller starts the next round: this one's checkpoint begins after every
+	// caller that joined it.
+	r.soonMu.Lock()
+	r.soon = nil
+	r.soonMu.Unlock()
+	rd.err = r.checkpointLocked()
+	r.checkpointMu.Unlock()
+	close(rd.done)
+	return rd.err
+}
+
+// checkpointLocked is Checkpoint with checkpointMu held.
+func (r *Router) checkpointLocked() error {
 	index, err := r.checkpoint()
 	r.lastResult.Store(&CheckpointResult{Time: time.Now(), Index: index, Err: err})
 	if err != nil {

@@ -50,6 +50,9 @@ type Router struct {
 	checkpointMu   sync.Mutex
 	lastCheckpoint uint64
 	hasCheckpoint  bool
+	// soon is the CheckpointSoon round callers join, until its checkpoint begins.
+	soonMu sync.Mutex
+	soon   *checkpointRound
 	// lastResult is the outcome of the last checkpoint attempt, for the status page.
 	lastResult atomic.Pointer[CheckpointResult]
 	// delivered are, by downstream name, the marks of what each remote-write downstream

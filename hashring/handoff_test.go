@@ -1,0 +1,87 @@
+package hashring
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// A handoff whose answer the sender did not get (it timed out while the receiver merged) is
+// sent again with the same id: the receiver must merge it once and answer both attempts
+// alike, or the outputs it carries would count twice.
+func TestARetriedHandoffIsMergedOnce(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	recv, err := NewForwarder("node-b", DefaultForwardConfig(), time.Minute, reg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var merges atomic.Int32
+	release := make(chan struct{})
+	srv := httptest.NewServer(recv.HandoffHandler(func(body []byte) error {
+		merges.Add(1)
+		<-release // a slow merge (it waits for a checkpoint): the first attempt times out
+		if string(body) == "bad" {
+			return errBadHandoff
+		}
+		return nil
+	}))
+	defer srv.Close()
+
+	send, err := NewForwarder("node-a", DefaultForwardConfig(), time.Minute, prometheus.NewRegistry(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	send.addrs.Store(&map[string]string{"node-b": strings.TrimPrefix(srv.URL, "http://")})
+	client := &http.Client{Transport: send.transport()}
+
+	short, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := send.postHandoff(short, client, "node-b", "node-a/1", []byte("state")); err == nil {
+		t.Fatal("the first attempt was answered while the merge was held")
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = send.postHandoff(context.Background(), client, "node-b", "node-a/1", []byte("state"))
+		}()
+	}
+	time.Sleep(100 * time.Millisecond) // the retries wait for the first merge
+	close(release)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("retry %d: %v, want it accepted", i, err)
+		}
+	}
+	if n := merges.Load(); n != 1 {
+		t.Errorf("merged %d times, want once", n)
+	}
+	if err := send.postHandoff(context.Background(), client, "node-b", "node-a/2", []byte("state")); err != nil || merges.Load() != 2 {
+		t.Errorf("another handoff: %v, %d merges; want it merged too", err, merges.Load())
+	}
+	if err := send.postHandoff(context.Background(), client, "node-b", "node-a/3", []byte("bad")); err == nil || !strings.Contains(err.Error(), "400") {
+		t.Errorf("a refused handoff: %v, want a 400", err)
+	}
+	if err := send.postHandoff(context.Background(), client, "node-b", "node-a/3", []byte("bad")); err == nil || !strings.Contains(err.Error(), "400") {
+		t.Errorf("a refused handoff sent again: %v, want the same 400", err)
+	}
+	for result, want := range map[string]float64{"ok": 2, "duplicate": 3, "refused": 1} {
+		if got := testutil.ToFloat64(recv.metrics.handoffsReceived.WithLabelValues("node-a", result)); got != want {
+			t.Errorf("handoffs received, result %q: %v, want %v", result, got, want)
+		}
+	}
+}
+
+var errBadHandoff = errors.New("not a handoff")
