@@ -219,9 +219,11 @@ func scrapeRunningCardinal(bin, dsn string) (exposition, error) {
 		}
 		return nil
 	}
+	// load sends 50 series of one counter in 16 groups: 16 outputs, so that each member of
+	// two owns some (all 16 on one member has a chance of 2^-15) whatever the placement.
 	load := func() error {
 		out, err := exec.CommandContext(ctx, bin, "loadgen", "--url", "http://"+addrs[0]+"/api/v1/write", "--duration", "1s",
-			"--series", "50", "--metrics", "1").CombinedOutput()
+			"--series", "50", "--metrics", "1", "--groups", "16").CombinedOutput()
 		if err != nil {
 			return fail("cardinal loadgen: %v\n%s", err, out)
 		}
