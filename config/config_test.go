@@ -285,7 +285,7 @@ func matcherStrings(ms []*rules.Matcher) []string {
 }
 
 func TestDownstreamNormalisation(t *testing.T) {
-	// The credential files exist (Validate reads them): one relative to the config's
+	// The credential files exist (CheckFiles reads them): one relative to the config's
 	// directory, one absolute elsewhere.
 	dir, elsewhere := t.TempDir(), t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, "secrets"), 0o755); err != nil {

@@ -258,6 +258,7 @@ downstream:
 			`cardinal.yaml:7: headers: "bad header" is not a valid HTTP header name`,
 			"cardinal.yaml:9: basic_auth: username is required",
 			"cardinal.yaml:11: basic_auth: password and password_file are mutually exclusive",
+			"cardinal.yaml:11: remote_write: basic_auth.password_file: open pw: no such file or directory",
 			"cardinal.yaml:12: remote_write: timeout must be more than 0",
 			"cardinal.yaml:14: queue.max_bytes must be more than 0",
 			"cardinal.yaml:15: queue.max_samples_per_send must be more than 0",

@@ -118,6 +118,15 @@ func SetAuthorization(h http.Header, basic *BasicAuth, bearerToken setting.Secre
 	return nil
 }
 
+// AuthorizationFileKey is the key of the file SetAuthorization reads, given the same basic
+// auth: basic_auth.password_file, else bearer_token_file.
+func AuthorizationFileKey(basic *BasicAuth) setting.Key {
+	if basic != nil {
+		return setting.At("basic_auth", "password_file")
+	}
+	return setting.At("bearer_token_file")
+}
+
 // protocolHeaders sets the headers of Remote Write 1.0 and cardinal's user agent.
 func protocolHeaders(h http.Header) {
 	h.Set("Content-Encoding", "snappy")

@@ -147,15 +147,8 @@ func (c *RemoteWriteConfig) Validate() error {
 // reports one it cannot read as a *setting.Error at its key. It is separate from Validate,
 // which looks at the settings alone: `cardinal check config --syntax-only` skips it.
 func (c *RemoteWriteConfig) CheckFiles() error {
-	if c.BasicAuth != nil && (c.BasicAuth.Username == "" || c.BearerToken != "" || c.BearerTokenFile != "") {
-		return nil // Validate refuses it
-	}
 	if err := SetAuthorization(http.Header{}, c.BasicAuth, c.BearerToken, c.BearerTokenFile); err != nil {
-		at := setting.At("bearer_token_file")
-		if c.BasicAuth != nil {
-			at = setting.At("basic_auth", "password_file")
-		}
-		return at.Errorf("remote_write: %v", err)
+		return AuthorizationFileKey(c.BasicAuth).Errorf("remote_write: %v", err)
 	}
 	return nil
 }

@@ -95,10 +95,8 @@ func (c *ForwardConfig) CheckFiles() error {
 			errs = append(errs, err)
 		}
 	}
-	if c.BasicAuth != nil && c.BasicAuth.Username != "" && c.BearerTokenFile == "" || c.BasicAuth == nil && c.BearerTokenFile != "" {
-		if _, err := authHeader(*c); err != nil {
-			errs = append(errs, err)
-		}
+	if _, err := authHeader(*c); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -133,11 +131,7 @@ func (t *TLSConfig) clientTLS() (*tls.Config, error) {
 func authHeader(cfg ForwardConfig) (http.Header, error) {
 	h := http.Header{}
 	if err := downstream.SetAuthorization(h, cfg.BasicAuth, "", cfg.BearerTokenFile); err != nil {
-		at := setting.At("bearer_token_file")
-		if cfg.BasicAuth != nil {
-			at = setting.At("basic_auth", "password_file")
-		}
-		return nil, at.Errorf("cluster.forward.%v", err)
+		return nil, downstream.AuthorizationFileKey(cfg.BasicAuth).Errorf("cluster.forward.%v", err)
 	}
 	return h, nil
 }

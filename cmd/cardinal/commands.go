@@ -95,11 +95,12 @@ func commonFlags(c command, args []string, stdout, stderr io.Writer) (int, bool)
 			}
 			return 0, true
 		case c.switches[a] != "":
-		case strings.HasPrefix(a, "-") && a != "-" && len(c.switches) == 0:
-			fmt.Fprintf(stderr, "cardinal %s: unknown flag %s (it takes no flags)\nusage: %s\n", strings.Join(c.words, " "), a, line)
-			return 2, true
 		case strings.HasPrefix(a, "-") && a != "-":
-			fmt.Fprintf(stderr, "cardinal %s: unknown flag %s\nusage: %s\n", strings.Join(c.words, " "), a, line)
+			none := ""
+			if len(c.switches) == 0 {
+				none = " (it takes no flags)"
+			}
+			fmt.Fprintf(stderr, "cardinal %s: unknown flag %s%s\nusage: %s\n", strings.Join(c.words, " "), a, none, line)
 			return 2, true
 		default:
 			files++
