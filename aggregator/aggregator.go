@@ -315,6 +315,16 @@ func (a *Aggregator) Stats() []RuleStats {
 	return out
 }
 
+// RulesSelecting returns the names of the rules that select series of the metric name by
+// their metric_name (a rule that matches names by a pattern is not listed).
+func (a *Aggregator) RulesSelecting(metric string) []string {
+	var names []string
+	for _, r := range a.index.Load().byName.lookup(metric) {
+		names = append(names, r.rule.Name)
+	}
+	return names
+}
+
 // String names the aggregator's rule count, for logs.
 func (a *Aggregator) String() string {
 	a.mu.Lock()

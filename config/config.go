@@ -4,6 +4,7 @@ import (
 	"github.com/cardinal-proxy/cardinal/aggregator"
 	"github.com/cardinal-proxy/cardinal/downstream"
 	"github.com/cardinal-proxy/cardinal/downstream/timescale"
+	"github.com/cardinal-proxy/cardinal/explore"
 	"github.com/cardinal-proxy/cardinal/hashring"
 	"github.com/cardinal-proxy/cardinal/remotewrite"
 	"github.com/cardinal-proxy/cardinal/rules"
@@ -33,6 +34,8 @@ type Config struct {
 	// Cluster makes this cardinal a member of a cluster of peers that route each output
 	// series to one owner; nil when the section is absent (it runs alone).
 	Cluster *hashring.Config `yaml:"cluster"`
+	// Explore is the live cardinality explorer (on unless switched off).
+	Explore explore.Config `yaml:"explore"`
 
 	// Rules are the compiled rules: inline ones first, then each rule file's, in glob order.
 	Rules []*rules.Rule `yaml:"-"`
@@ -83,5 +86,6 @@ func defaultConfig() Config {
 	return Config{
 		Server:     remotewrite.DefaultServerConfig(),
 		Aggregator: AggregatorSection{Config: aggregator.DefaultConfig()},
+		Explore:    explore.DefaultConfig(),
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/cardinal-proxy/cardinal/config/setting"
 	"github.com/cardinal-proxy/cardinal/downstream"
 	"github.com/cardinal-proxy/cardinal/downstream/timescale"
+	"github.com/cardinal-proxy/cardinal/explore"
 	"github.com/cardinal-proxy/cardinal/hashring"
 	"github.com/cardinal-proxy/cardinal/remotewrite"
 	"github.com/cardinal-proxy/cardinal/rules"
@@ -202,6 +203,8 @@ func section(goType string) (string, reflect.Type) {
 		return "cluster.forward", reflect.TypeFor[hashring.ForwardConfig]()
 	case "hashring.TLSConfig":
 		return "cluster.forward.tls", reflect.TypeFor[hashring.TLSConfig]()
+	case "explore.plainConfig", "explore.Config":
+		return "explore", reflect.TypeFor[explore.Config]()
 	case "timescale.plainConfig", "timescale.Config":
 		return "a downstream.timescaledb entry", reflect.TypeFor[timescale.Config]()
 	}

@@ -7,6 +7,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/cardinal-proxy/cardinal/config/setting"
+	"github.com/cardinal-proxy/cardinal/explore"
 	"github.com/cardinal-proxy/cardinal/hashring"
 	"github.com/cardinal-proxy/cardinal/remotewrite"
 	"github.com/cardinal-proxy/cardinal/rules"
@@ -25,7 +26,8 @@ func configHash(cfg *Config, srcs []rules.Source) uint64 {
 		Rules      []rules.RuleConfig       `yaml:"rules"`
 		WAL        *wal.Config              `yaml:"wal"`
 		Cluster    *hashring.Config         `yaml:"cluster"`
-	}{Server: cfg.Server, Aggregator: cfg.Aggregator, Downstream: cfg.Downstream, WAL: cfg.WAL, Cluster: cfg.Cluster}
+		Explore    explore.Config           `yaml:"explore"`
+	}{Server: cfg.Server, Aggregator: cfg.Aggregator, Downstream: cfg.Downstream, WAL: cfg.WAL, Cluster: cfg.Cluster, Explore: cfg.Explore}
 	for _, s := range srcs {
 		effective.Rules = append(effective.Rules, s.Config)
 	}

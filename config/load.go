@@ -81,6 +81,8 @@ func (l Loader) Parse(data []byte, filename string) (*Config, error) {
 		}
 	}
 
+	top.sub("explore").validate(&cfg.Explore)
+
 	srcs := make([]rules.Source, 0, len(cfg.RuleConfigs))
 	for i, rc := range cfg.RuleConfigs {
 		srcs = append(srcs, rules.Source{Config: rc, At: ruleLocator{file: filename, node: item(topValue(root, "rules"), i)}})

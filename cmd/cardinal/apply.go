@@ -16,8 +16,8 @@ func (s *server) Apply(old, next *config.Config) error {
 	}
 	s.agg.SetForwardUnmatched(next.Aggregator.ForwardUnmatched())
 	s.agg.SetWarnUnmatchedAfter(time.Duration(next.Aggregator.WarnUnmatchedAfter))
-	if !reflect.DeepEqual(next.Downstream, old.Downstream) || next.Server != old.Server {
-		s.logger.Warn("server and downstream changes take effect at the next restart")
+	if !reflect.DeepEqual(next.Downstream, old.Downstream) || next.Server != old.Server || next.Explore != old.Explore {
+		s.logger.Warn("server, downstream and explore changes take effect at the next restart")
 	}
 	return nil
 }

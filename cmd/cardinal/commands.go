@@ -39,6 +39,7 @@ func commands() []command {
 			switches: map[string]string{"--syntax-only": "check the settings only, without reading the certificate, password and token files they name"}},
 		{words: []string{"check", "rules"}, args: "FILE...", help: "validate rule files on their own", run: checkRules},
 		{words: []string{"test", "rules"}, args: "FILE...", help: "run rule unit tests", run: testRules},
+		{words: []string{"suggest"}, args: "(--url URL | --file FILE) [flags]", help: "write rules for the metrics with the most series (suggest --help)", run: runSuggest, ownFlags: true},
 		{words: []string{"loadgen"}, args: "[flags]", help: "generate remote-write load (loadgen --help)", run: runLoadgen, ownFlags: true},
 		{words: []string{"version"}, help: "print the version", run: func(_ []string, stdout, _ io.Writer) int { printVersion(stdout); return 0 }},
 	}

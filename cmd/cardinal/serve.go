@@ -25,6 +25,7 @@ import (
 	"github.com/cardinal-proxy/cardinal/cmd/cardinal/websecurity"
 	"github.com/cardinal-proxy/cardinal/config"
 	"github.com/cardinal-proxy/cardinal/downstream"
+	"github.com/cardinal-proxy/cardinal/explore"
 	"github.com/cardinal-proxy/cardinal/hashring"
 	"github.com/cardinal-proxy/cardinal/remotewrite"
 	"github.com/cardinal-proxy/cardinal/wal"
@@ -106,6 +107,7 @@ type server struct {
 	wal     *wal.Log              // nil without a WAL
 	web     *websecurity.Security // nil without --web.config.file
 	cluster *clusterNode          // nil without a cluster section
+	explore *explore.Explorer     // nil when explore.enabled is false
 	ready   atomic.Bool
 
 	reloader *reload.Reloader
@@ -184,6 +186,11 @@ func runServer(ctx context.Context, f *flags, logger *slog.Logger) error {
 		}
 		fwd = s.cluster.forwarder
 	}
+	var observer router.Observer
+	if cfg.Explore.Enabled {
+		s.explore = explore.New(cfg.Explore, s.reg, nil)
+		observer = s.explore
+	}
 	s.router = router.New(router.Options{
 		Aggregator:      s.agg,
 		Sinks:           s.sinks,
@@ -191,6 +198,7 @@ func runServer(ctx context.Context, f *flags, logger *slog.Logger) error {
 		Cluster:         fwd,
 		Limits:          cfg.Server.Limits.Limits(),
 		MaxRequestBytes: int(cfg.Server.MaxRequestBytes),
+		Observer:        observer,
 		Logger:          logger,
 	}, s.reg)
 	if s.wal != nil {
@@ -250,6 +258,9 @@ func runServer(ctx context.Context, f *flags, logger *slog.Logger) error {
 		go s.cluster.run(watchCtx, s.cluster.refresh)
 	}
 	go s.reloader.Run(watchCtx, reload.NotifyHUP(watchCtx), f.checkInterval)
+	if s.explore != nil {
+		go s.explore.Run(watchCtx)
+	}
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()

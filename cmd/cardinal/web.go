@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 
+	"github.com/cardinal-proxy/cardinal/explore"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -28,6 +29,9 @@ func (s *server) routes(rw http.Handler) http.Handler {
 	})
 	mux.Handle("/-/reload", s.reloader.Handler(s.flags.enableLifecycle))
 	mux.Handle("GET /{$}", s.statusPage())
+	explorePage := s.explorePage()
+	mux.Handle("GET "+explore.PagePath, explorePage)
+	mux.Handle("GET "+explore.APIPath, explorePage)
 	if s.flags.enablePprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

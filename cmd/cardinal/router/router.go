@@ -59,7 +59,8 @@ type Router struct {
 	// has acknowledged (with a WAL only).
 	delivered map[string]*deliveryMarks
 
-	metrics *metrics
+	observer Observer // nil without an explorer
+	metrics  *metrics
 }
 
 // Options configure a Router.
@@ -73,7 +74,16 @@ type Options struct {
 	// Limits and MaxRequestBytes are the receiver's, for decoding replayed requests.
 	Limits          remotewrite.Limits
 	MaxRequestBytes int
-	Logger          *slog.Logger
+	// Observer, if not nil, reads every request an agent sent once it is accepted (not
+	// requests peers forwarded, nor the WAL's replay): the cardinality explorer.
+	Observer Observer
+	Logger   *slog.Logger
+}
+
+// Observer reads the series of accepted requests. Labels may point into the request's
+// buffer: it copies what it keeps.
+type Observer interface {
+	Observe(series []prompb.TimeSeries)
 }
 
 // New returns a Router, registering its metrics with reg. With a WAL it tracks what each
@@ -85,7 +95,7 @@ func New(o Options, reg prometheus.Registerer) *Router {
 	}
 	r := &Router{
 		agg: o.Aggregator, sinks: o.Sinks, log: o.WAL, logger: o.Logger, cluster: o.Cluster,
-		limits: o.Limits, maxBytes: o.MaxRequestBytes,
+		limits: o.Limits, maxBytes: o.MaxRequestBytes, observer: o.Observer,
 		metrics: newMetrics(reg),
 	}
 	if r.log != nil {
@@ -123,17 +133,18 @@ func (r *Router) Append(ctx context.Context, req *prompb.WriteRequest, body []by
 			return fmt.Errorf("the forward queue to cluster member %q is full: %w", peer, remotewrite.ErrUnavailable)
 		}
 	}
-	if r.log == nil {
-		r.ingestRequest(req.Timeseries, fi, forwarded)
-		return nil
-	}
-	r.ingest.RLock()
-	defer r.ingest.RUnlock()
-	if err := r.logRequest(ctx, req, body, fi, forwarded); err != nil {
-		r.agg.NoteRefused()
-		return err
+	if r.log != nil {
+		r.ingest.RLock()
+		defer r.ingest.RUnlock()
+		if err := r.logRequest(ctx, req, body, fi, forwarded); err != nil {
+			r.agg.NoteRefused()
+			return err
+		}
 	}
 	r.ingestRequest(req.Timeseries, fi, forwarded)
+	if r.observer != nil && !forwarded {
+		r.observer.Observe(req.Timeseries)
+	}
 	return nil
 }
 

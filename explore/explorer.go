@@ -1,0 +1,125 @@
+package explore
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/prometheus/prompb"
+)
+
+// Explorer observes incoming series in scans and keeps the last complete scan's result.
+// Its methods are safe for concurrent use.
+type Explorer struct {
+	cfg Config
+	now func() time.Time
+
+	scanning atomic.Bool // read by every request: the only cost between scans
+	mu       sync.Mutex
+	cur      *scan   // the scan in progress; nil between scans
+	last     *Result // the last complete scan; nil before the first ends
+	metrics  *metrics
+}
+
+// New returns an Explorer for cfg, registering its metrics with reg. now is the clock (nil:
+// time.Now). It observes nothing until Run or StartScan starts a scan.
+func New(cfg Config, reg prometheus.Registerer, now func() time.Time) *Explorer {
+	if now == nil {
+		now = time.Now
+	}
+	return &Explorer{cfg: cfg, now: now, metrics: newMetrics(reg)}
+}
+
+// Observe reads the series of a request an agent sent. Labels may point into the request's
+// buffer: what is kept is copied.
+func (e *Explorer) Observe(series []prompb.TimeSeries) {
+	if e == nil || !e.scanning.Load() {
+		return
+	}
+	e.mu.Lock()
+	if e.cur != nil {
+		e.cur.observe(series)
+	}
+	e.mu.Unlock()
+}
+
+// StartScan starts a scan, ending the one in progress, if any.
+func (e *Explorer) StartScan() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.cur != nil {
+		e.endLocked()
+	}
+	e.cur = newScan(e.now(), int64(e.cfg.MemoryBudget), e.last)
+	e.scanning.Store(true)
+}
+
+// EndScan ends the scan in progress, whose result becomes the one Result returns.
+func (e *Explorer) EndScan() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.cur != nil {
+		e.endLocked()
+	}
+}
+
+func (e *Explorer) endLocked() {
+	e.scanning.Store(false)
+	start := time.Now()
+	r := e.cur.result(e.now(), true)
+	e.cur = nil
+	e.last = &r
+	e.metrics.scanned(&r, time.Since(start))
+}
+
+// Result returns the last complete scan's result, and whether there is one.
+func (e *Explorer) Result() (Result, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.last == nil {
+		return Result{}, false
+	}
+	return *e.last, true
+}
+
+// Progress returns the counts so far of the scan in progress, and whether one runs.
+func (e *Explorer) Progress() (Result, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.cur == nil {
+		return Result{}, false
+	}
+	return e.cur.result(e.now(), false), true
+}
+
+// Config returns the explorer's settings.
+func (e *Explorer) Config() Config { return e.cfg }
+
+// Run scans until ctx ends: two scans back to back (the second has the first's ranking for
+// its drop chains), then one of scan_for every scan_every.
+func (e *Explorer) Run(ctx context.Context) {
+	scanFor, every := time.Duration(e.cfg.ScanFor), time.Duration(e.cfg.ScanEvery)
+	wait := func(d time.Duration) bool {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			return true
+		}
+	}
+	defer e.EndScan()
+	for i := 0; ; i++ {
+		e.StartScan()
+		if !wait(scanFor) {
+			return
+		}
+		e.EndScan()
+		if i > 0 && !wait(every-scanFor) {
+			return
+		}
+	}
+}

@@ -1,0 +1,169 @@
+package explore
+
+import (
+	"cmp"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/prometheus/prometheus/prompb"
+
+	"github.com/cardinal-proxy/cardinal/rules"
+)
+
+// lightMetricBytes is what a metric without detail is charged: its map entry and name.
+const lightMetricBytes = 160
+
+// scan is one observation period: every series that arrives during it is observed once.
+type scan struct {
+	started time.Time
+	seen    filter
+	metrics map[string]*metricStats
+	// history is the last complete scan's result per metric: the chain order and priority.
+	history map[string]*Metric
+
+	budget, charged int64
+	shed            int    // metrics that lost their detail to the budget
+	other           counts // metrics past the budget even without detail
+	series, samples uint64
+
+	scratch []byte
+	last    *metricStats // the metric of the previous series, which the next often shares
+}
+
+// counts are the series and samples of metrics the scan could not keep apart.
+type counts struct {
+	series, samples uint64
+}
+
+// newScan starts a scan at now. last is the previous complete scan's result, if any.
+func newScan(now time.Time, budget int64, last *Result) *scan {
+	s := &scan{started: now, metrics: map[string]*metricStats{}, budget: budget, history: map[string]*Metric{}}
+	expect := uint64(1 << 20)
+	if last != nil {
+		expect = last.Series + last.Series/4
+		for i := range last.Metrics {
+			s.history[last.Metrics[i].Name] = &last.Metrics[i]
+		}
+	}
+	s.seen = newFilter(expect)
+	for s.seen.bytes() > budget/4 && len(s.seen.words) > minFilterWords {
+		s.seen = filter{words: s.seen.words[:len(s.seen.words)/2], shift: s.seen.shift + 1}
+	}
+	s.charged = s.seen.bytes()
+	return s
+}
+
+// observe reads the series of one request.
+func (s *scan) observe(series []prompb.TimeSeries) {
+	for i := range series {
+		ts := &series[i]
+		n := uint64(len(ts.Samples) + len(ts.Histograms))
+		s.samples += n
+		m := s.metric(ts.Labels)
+		s.scratch = s.scratch[:0]
+		for j := range ts.Labels {
+			s.scratch = append(append(append(append(s.scratch, ts.Labels[j].Name...), 0xff), ts.Labels[j].Value...), 0xff)
+		}
+		seen := s.seen.testAndSet(xxhash.Sum64(s.scratch))
+		if !seen {
+			s.series++
+		}
+		if m == nil {
+			s.other.samples += n
+			if !seen {
+				s.other.series++
+			}
+			continue
+		}
+		m.samples += n
+		if seen {
+			continue
+		}
+		m.series++
+		m.priority = max(m.priority, m.series)
+		if m.detail != nil {
+			var c int64
+			c, s.scratch = m.detail.observe(ts.Labels, s.scratch)
+			s.charged += c
+			if s.charged > s.budget {
+				s.shedDetail()
+			}
+		}
+	}
+}
+
+// metric returns the stats of the metric of a series, creating them if new; nil when the
+// budget cannot hold even a name more.
+func (s *scan) metric(lbls []prompb.Label) *metricStats {
+	name := metricName(lbls)
+	if s.last != nil && s.last.name == name {
+		return s.last
+	}
+	m, ok := s.metrics[name]
+	if !ok {
+		if s.charged+lightMetricBytes > s.budget {
+			return nil
+		}
+		m = &metricStats{name: string([]byte(name))} // the name points into the request
+		s.charged += lightMetricBytes + int64(len(name))
+		var chain []string
+		if h := s.history[name]; h != nil {
+			m.priority = h.Series
+			chain = h.chainOrder()
+		}
+		if s.charged+detailFloor > s.budget {
+			s.shedBelow(m.priority, s.budget-detailFloor)
+		}
+		if s.charged+detailFloor <= s.budget {
+			var c int64
+			m.detail, c = newDetail(chain)
+			s.charged += c
+		} else {
+			s.shed++
+		}
+		s.metrics[m.name] = m
+	}
+	s.last = m
+	return m
+}
+
+// detailFloor is the room a new metric's detail needs under the budget to be started.
+const detailFloor = 64 << 10
+
+// shedDetail drops the detail of the metrics with the lowest priority until the scan is
+// charged at most nine tenths of its budget.
+func (s *scan) shedDetail() { s.shedBelow(math.MaxUint64, s.budget/10*9) }
+
+// shedBelow drops the detail of metrics of priority below limit, lowest first, until the
+// scan is charged at most goal.
+func (s *scan) shedBelow(limit uint64, goal int64) {
+	detailed := make([]*metricStats, 0, len(s.metrics))
+	for _, m := range s.metrics {
+		if m.detail != nil && m.priority < limit {
+			detailed = append(detailed, m)
+		}
+	}
+	slices.SortFunc(detailed, func(a, b *metricStats) int {
+		return cmp.Or(cmp.Compare(a.priority, b.priority), cmp.Compare(a.name, b.name))
+	})
+	for _, m := range detailed {
+		if s.charged <= goal {
+			return
+		}
+		s.charged -= m.detail.charged()
+		m.detail = nil
+		s.shed++
+	}
+}
+
+// metricName returns the value of __name__.
+func metricName(lbls []prompb.Label) string {
+	for i := range lbls {
+		if lbls[i].Name == rules.MetricNameLabel {
+			return lbls[i].Value
+		}
+	}
+	return ""
+}
