@@ -11,7 +11,7 @@ import (
 type Config struct {
 	// Enabled switches the explorer on (the default). Off, it costs nothing per request.
 	Enabled bool `yaml:"enabled"`
-	// ScanEvery is how often a scan starts (default 10m); between scans the explorer only
+	// ScanEvery is how often a scan starts (default 15m); between scans the explorer only
 	// reads one flag per request. The first two scans run back to back at start-up.
 	ScanEvery setting.Duration `yaml:"scan_every"`
 	// ScanFor is how long a scan observes incoming series (default 2m). It must cover the
@@ -27,7 +27,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Enabled:      true,
-		ScanEvery:    setting.Duration(10 * time.Minute),
+		ScanEvery:    setting.Duration(15 * time.Minute),
 		ScanFor:      setting.Duration(2 * time.Minute),
 		MemoryBudget: 64 << 20,
 	}

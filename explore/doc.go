@@ -4,7 +4,7 @@
 // would remain if the label were dropped (alone, and together with the labels ranked above
 // it). The suggest command turns those estimates into rules.
 //
-// The explorer works in scans (docs/design.md §8.1): for scan_for out of every scan_every
+// The explorer works in scans (docs/design.md §9): for scan_for out of every scan_every
 // it reads every incoming series once, through a filter that lets each series through once
 // per scan; between scans a request costs one atomic load. Distinct counts come from
 // HyperLogLog sketches (github.com/axiomhq/hyperloglog), whose sparse form is exact for small

@@ -17,10 +17,13 @@ type Explorer struct {
 	now func() time.Time
 
 	scanning atomic.Bool // read by every request: the only cost between scans
-	mu       sync.Mutex
+	// mu guards the scans: requests observe under its read lock (observeFast), and take
+	// the write lock only for what is new to the scan (observeSlow).
+	mu       sync.RWMutex
 	cur      *scan   // the scan in progress; nil between scans
 	last     *Result // the last complete scan; nil before the first ends
 	metrics  *metrics
+	buffers  sync.Pool // of *buffers
 }
 
 // New returns an Explorer for cfg, registering its metrics with reg. now is the clock (nil:
@@ -29,7 +32,9 @@ func New(cfg Config, reg prometheus.Registerer, now func() time.Time) *Explorer 
 	if now == nil {
 		now = time.Now
 	}
-	return &Explorer{cfg: cfg, now: now, metrics: newMetrics(reg)}
+	e := &Explorer{cfg: cfg, now: now, metrics: newMetrics(reg)}
+	e.buffers.New = func() any { return &buffers{} }
+	return e
 }
 
 // Observe reads the series of a request an agent sent. Labels may point into the request's
@@ -38,11 +43,30 @@ func (e *Explorer) Observe(series []prompb.TimeSeries) {
 	if e == nil || !e.scanning.Load() {
 		return
 	}
-	e.mu.Lock()
-	if e.cur != nil {
-		e.cur.observe(series)
+	b := e.buffers.Get().(*buffers)
+	e.mu.RLock()
+	s := e.cur
+	if s != nil {
+		b.todo = b.todo[:0]
+		s.observeFast(series, b)
 	}
-	e.mu.Unlock()
+	e.mu.RUnlock()
+	if s != nil && len(b.todo) > 0 {
+		e.mu.Lock()
+		if e.cur == s { // the scan may have ended meanwhile
+			s.observeSlow(series, b.todo)
+		}
+		e.mu.Unlock()
+	}
+	e.buffers.Put(b)
+}
+
+// buffers are one Observe call's scratch space.
+type buffers struct {
+	key     []byte
+	hashes  []uint64
+	todo    []pending
+	touched uint64 // keeps observeFast's loads from being optimised away
 }
 
 // StartScan starts a scan, ending the one in progress, if any.

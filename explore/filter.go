@@ -1,6 +1,9 @@
 package explore
 
-import "math/bits"
+import (
+	"math/bits"
+	"sync/atomic"
+)
 
 // filter remembers which series a scan has already seen: a blocked Bloom filter with three
 // bits per series, all in one 64-bit word, so a lookup touches one cache line. Sized at 32
@@ -27,15 +30,15 @@ func newFilter(series uint64) filter {
 	return filter{words: make([]uint64, words), shift: uint(64 - bits.TrailingZeros64(words))}
 }
 
-// testAndSet reports whether the series of hash h was seen, and marks it seen.
+// testAndSet reports whether the series of hash h was seen, and marks it seen. It is safe
+// for concurrent use: of two callers with one new hash, exactly one is told it is new.
 func (f *filter) testAndSet(h uint64) bool {
 	w := &f.words[h>>f.shift]
 	mask := uint64(1)<<(h&63) | uint64(1)<<(h>>6&63) | uint64(1)<<(h>>12&63)
-	if *w&mask == mask {
+	if atomic.LoadUint64(w)&mask == mask {
 		return true
 	}
-	*w |= mask
-	return false
+	return atomic.OrUint64(w, mask)&mask == mask
 }
 
 // bytes is the filter's memory.

@@ -1,6 +1,7 @@
 package explore
 
 import (
+	"sync/atomic"
 	"strings"
 
 	"github.com/cespare/xxhash/v2"
@@ -16,8 +17,8 @@ const maxLabelsPerMetric = 64
 // metricStats is what a scan learned of one metric name.
 type metricStats struct {
 	name    string
-	series  uint64 // distinct series (each is observed once per scan)
-	samples uint64
+	series  uint64        // distinct series (each is observed once per scan)
+	samples atomic.Uint64 // added to under the explorer's read lock
 	// priority orders metrics for the memory budget: the larger of this scan's series and
 	// the last scan's, so a busy metric seen early in a scan is not shed for a quiet one.
 	priority uint64

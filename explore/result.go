@@ -104,20 +104,20 @@ func reduction(before, after uint64) float64 {
 func (s *scan) result(end time.Time, complete bool) Result {
 	r := Result{
 		Started: s.started, Ended: end, Complete: complete,
-		Series: s.series, Samples: s.samples,
+		Series: s.series, Samples: s.samples.Load(),
 		MetricsTotal: len(s.metrics), ShedMetrics: s.shed,
 		UntrackedSeries: s.other.series, UntrackedSamples: s.other.samples,
 		MemoryBytes: s.charged, BudgetBytes: s.budget,
 	}
 	secs := end.Sub(s.started).Seconds()
 	if secs > 0 {
-		r.SamplesPerSecond = float64(s.samples) / secs
+		r.SamplesPerSecond = float64(r.Samples) / secs
 	}
 	r.Metrics = make([]Metric, 0, len(s.metrics))
 	for _, ms := range s.metrics {
 		m := Metric{Name: ms.name, Series: ms.series}
 		if secs > 0 {
-			m.SamplesPerSecond = float64(ms.samples) / secs
+			m.SamplesPerSecond = float64(ms.samples.Load()) / secs
 		}
 		if complete && ms.detail != nil {
 			m.Detailed = true

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"math"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/cespare/xxhash/v2"
@@ -24,11 +25,12 @@ type scan struct {
 	history map[string]*Metric
 
 	budget, charged int64
-	shed            int    // metrics that lost their detail to the budget
-	other           counts // metrics past the budget even without detail
-	series, samples uint64
+	shed    int    // metrics that lost their detail to the budget
+	other   counts // metrics past the budget even without detail
+	series  uint64
+	samples atomic.Uint64 // added to under the read lock
 
-	scratch []byte
+	scratch []byte       // for the slow path, under the write lock
 	last    *metricStats // the metric of the previous series, which the next often shares
 }
 
@@ -55,32 +57,82 @@ func newScan(now time.Time, budget int64, last *Result) *scan {
 	return s
 }
 
-// observe reads the series of one request.
-func (s *scan) observe(series []prompb.TimeSeries) {
+// pending is a series the fast path leaves to the slow one: the i-th of its request, seen
+// for the first time in the scan (fresh), or of a metric the scan has no stats for yet.
+type pending struct {
+	i     int32
+	fresh bool
+}
+
+// observeFast reads the series of one request under the explorer's read lock, concurrently
+// with other requests: it marks each series seen and counts the samples of series already
+// seen, and leaves the others in b.todo, for the write lock (observeSlow). In the steady
+// state of a scan (every series seen) that is all but nothing, so requests do not queue
+// behind one another.
+func (s *scan) observeFast(series []prompb.TimeSeries, b *buffers) {
+	// First every series' hash, loading its filter word: the loads are independent, so the
+	// processor overlaps their cache misses, which a test-and-set right after each hash
+	// would wait out one by one.
+	b.hashes = b.hashes[:0]
+	var touched uint64
+	for i := range series {
+		key := b.key[:0]
+		for _, l := range series[i].Labels {
+			key = append(append(append(append(key, l.Name...), 0xff), l.Value...), 0xff)
+		}
+		b.key = key
+		h := xxhash.Sum64(key)
+		b.hashes = append(b.hashes, h)
+		touched += s.seen.words[h>>s.seen.shift]
+	}
+	b.touched = touched
+	var last *metricStats
+	var lastName string
+	var run, total uint64 // samples of last not yet added, and of the request
 	for i := range series {
 		ts := &series[i]
 		n := uint64(len(ts.Samples) + len(ts.Histograms))
-		s.samples += n
+		total += n
+		fresh := !s.seen.testAndSet(b.hashes[i])
+		name := metricName(ts.Labels)
+		if last == nil || name != lastName {
+			if last != nil {
+				last.samples.Add(run)
+			}
+			last, lastName, run = s.metrics[name], name, 0
+		}
+		if fresh || last == nil {
+			b.todo = append(b.todo, pending{i: int32(i), fresh: fresh})
+			continue
+		}
+		run += n
+	}
+	if last != nil {
+		last.samples.Add(run)
+	}
+	s.samples.Add(total)
+}
+
+// observeSlow reads what observeFast left, under the explorer's write lock: it creates the
+// stats of new metrics and adds new series to their metric's sketches.
+func (s *scan) observeSlow(series []prompb.TimeSeries, todo []pending) {
+	for _, p := range todo {
+		ts := &series[p.i]
+		n := uint64(len(ts.Samples) + len(ts.Histograms))
 		m := s.metric(ts.Labels)
-		s.scratch = s.scratch[:0]
-		for j := range ts.Labels {
-			s.scratch = append(append(append(append(s.scratch, ts.Labels[j].Name...), 0xff), ts.Labels[j].Value...), 0xff)
-		}
-		seen := s.seen.testAndSet(xxhash.Sum64(s.scratch))
-		if !seen {
-			s.series++
-		}
 		if m == nil {
 			s.other.samples += n
-			if !seen {
+			if p.fresh {
 				s.other.series++
+				s.series++
 			}
 			continue
 		}
-		m.samples += n
-		if seen {
+		m.samples.Add(n)
+		if !p.fresh {
 			continue
 		}
+		s.series++
 		m.series++
 		m.priority = max(m.priority, m.series)
 		if m.detail != nil {

@@ -25,7 +25,22 @@ import (
 // series. Then live data at 300k samples/s for 40 s, during which windows of 1M inputs
 // close every 15 s: ack latency, CPU per sample including those flushes, and the longest
 // shard-lock hold of any flush, read from cardinal's own metrics.
-func BenchmarkEndToEnd(b *testing.B) { benchScenario(b, "") }
+//
+// The cardinality explorer is off here, so that these figures stay comparable across
+// versions; BenchmarkEndToEndExplore measures what it adds.
+func BenchmarkEndToEnd(b *testing.B) { benchScenario(b, exploreOff) }
+
+// exploreOff switches the cardinality explorer off.
+const exploreOff = "explore: {enabled: false}\n"
+
+// BenchmarkEndToEndExplore is BenchmarkEndToEnd with the cardinality explorer off and then
+// scanning for the whole run (scan_for = scan_every = 1h): the difference in CPU per sample
+// is what the explorer adds while it scans. With the default duty cycle (scan_for 2m of
+// every scan_every 15m) it adds 2/15 of that on average.
+func BenchmarkEndToEndExplore(b *testing.B) {
+	b.Run("explore=off", func(b *testing.B) { benchScenario(b, exploreOff) })
+	b.Run("explore=scanning", func(b *testing.B) { benchScenario(b, "explore: {scan_for: 1h, scan_every: 1h}\n") })
+}
 
 // BenchmarkEndToEndWAL is BenchmarkEndToEnd with a write-ahead log, for each fsync mode that
 // changes the request path (never behaves as interval but for the background fsync): the
@@ -34,16 +49,16 @@ func BenchmarkEndToEnd(b *testing.B) { benchScenario(b, "") }
 func BenchmarkEndToEndWAL(b *testing.B) {
 	for _, fsync := range []string{"interval", "always"} {
 		b.Run("fsync="+fsync, func(b *testing.B) {
-			benchScenario(b, fmt.Sprintf("wal:\n  dir: %s\n  fsync: %s\n  checkpoint_interval: 30s\n  max_bytes: 4GiB\n", b.TempDir(), fsync))
+			benchScenario(b, exploreOff+fmt.Sprintf("wal:\n  dir: %s\n  fsync: %s\n  checkpoint_interval: 30s\n  max_bytes: 4GiB\n", b.TempDir(), fsync))
 		})
 	}
 }
 
-// benchScenario runs the scenario of BenchmarkEndToEnd with walYAML (a wal section, or "")
-// in cardinal's configuration.
-func benchScenario(b *testing.B, walYAML string) {
+// benchScenario runs the scenario of BenchmarkEndToEnd with extraYAML (top-level sections:
+// wal, explore) in cardinal's configuration.
+func benchScenario(b *testing.B, extraYAML string) {
 	var cfg strings.Builder
-	cfg.WriteString("aggregator:\n  flush_interval: 15s\n  flush_delay: 10s\ndownstream:\n  file: {path: /dev/null}\n" + walYAML + "rules:\n")
+	cfg.WriteString("aggregator:\n  flush_interval: 15s\n  flush_delay: 10s\ndownstream:\n  file: {path: /dev/null}\n" + extraYAML + "rules:\n")
 	for m := range 100 {
 		fmt.Fprintf(&cfg, "  - metric_name: loadgen_counter_%d_total\n    type: counter\n    drop_labels: [pod, instance]\n", m)
 	}
@@ -87,7 +102,7 @@ func benchScenario(b *testing.B, walYAML string) {
 			steady.Receiver.RSSBytesPerActiveSeries, steady.Latency.P50*1000, steady.Latency.P99*1000)
 		b.Logf("run %d, at 300k samples/s: p50 %.1f ms, p99 %.1f ms, max %.1f ms, %.3f CPU µs/sample, longest flush lock hold %.2f ms",
 			run, live.Latency.P50*1000, live.Latency.P99*1000, live.Latency.Max*1000, live.Receiver.CPUSecondsPerMillionSamples, flushLock)
-		if walYAML != "" {
+		if strings.Contains(extraYAML, "wal:") {
 			cpBytes := maxMetric(b, card.URL, "cardinal_wal_checkpoint_bytes")
 			cpSeconds := histogramMean(b, card.URL, "cardinal_wal_checkpoint_duration_seconds")
 			if err := card.Signal(syscall.SIGKILL); err != nil {
