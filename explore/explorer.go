@@ -2,6 +2,7 @@ package explore
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,12 +20,18 @@ type Explorer struct {
 	scanning atomic.Bool // read by every request: the only cost between scans
 	// mu guards the scans: requests observe under its read lock (observeFast), and take
 	// the write lock only for what is new to the scan (observeSlow).
-	mu       sync.RWMutex
-	cur      *scan   // the scan in progress; nil between scans
-	last     *Result // the last complete scan; nil before the first ends
-	metrics  *metrics
-	buffers  sync.Pool // of *buffers
+	mu      sync.RWMutex
+	cur     *scan   // the scan in progress; nil between scans
+	last    *Result // the last complete scan; nil before the first ends
+	metrics *metrics
+	buffers sync.Pool // of *buffers
+
+	typesMu sync.Mutex
+	types   map[string]string // metric family name -> type, from the agents' metadata
 }
+
+// maxTypes bounds the metric families whose type the explorer remembers.
+const maxTypes = 100_000
 
 // New returns an Explorer for cfg, registering its metrics with reg. now is the clock (nil:
 // time.Now). It observes nothing until Run or StartScan starts a scan.
@@ -32,7 +39,7 @@ func New(cfg Config, reg prometheus.Registerer, now func() time.Time) *Explorer 
 	if now == nil {
 		now = time.Now
 	}
-	e := &Explorer{cfg: cfg, now: now, metrics: newMetrics(reg)}
+	e := &Explorer{cfg: cfg, now: now, metrics: newMetrics(reg), types: map[string]string{}}
 	e.buffers.New = func() any { return &buffers{} }
 	return e
 }
@@ -69,6 +76,44 @@ type buffers struct {
 	touched uint64 // keeps observeFast's loads from being optimised away
 }
 
+// ObserveMetadata reads the metric metadata a request carried (Prometheus sends it every
+// minute by default): the type of each metric family, which suggest prefers to the name.
+func (e *Explorer) ObserveMetadata(md []prompb.MetricMetadata) {
+	if e == nil || len(md) == 0 {
+		return
+	}
+	e.typesMu.Lock()
+	defer e.typesMu.Unlock()
+	for i := range md {
+		name := md[i].MetricFamilyName
+		t := strings.ToLower(md[i].Type.String())
+		if old, ok := e.types[name]; ok && old == t {
+			continue
+		}
+		if _, ok := e.types[name]; ok || len(e.types) < maxTypes {
+			e.types[strings.Clone(name)] = t
+		}
+	}
+}
+
+// typeOf returns the type the metadata gives the family of a metric name, or "": the name
+// itself, or the name less the suffix of a counter, histogram or summary series.
+func (e *Explorer) typeOf(name string) string {
+	e.typesMu.Lock()
+	defer e.typesMu.Unlock()
+	if t, ok := e.types[name]; ok {
+		return t
+	}
+	for _, suffix := range []string{"_total", "_bucket", "_sum", "_count", "_created"} {
+		if base, ok := strings.CutSuffix(name, suffix); ok {
+			if t, ok := e.types[base]; ok {
+				return t
+			}
+		}
+	}
+	return ""
+}
+
 // StartScan starts a scan, ending the one in progress, if any.
 func (e *Explorer) StartScan() {
 	e.mu.Lock()
@@ -93,6 +138,9 @@ func (e *Explorer) endLocked() {
 	e.scanning.Store(false)
 	start := time.Now()
 	r := e.cur.result(e.now(), true)
+	for i := range r.Metrics {
+		r.Metrics[i].Type = e.typeOf(r.Metrics[i].Name)
+	}
 	e.cur = nil
 	e.last = &r
 	e.metrics.scanned(&r, time.Since(start))

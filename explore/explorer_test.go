@@ -131,3 +131,44 @@ func TestEstimatesAreWithinTwoPercentOfKnownCardinalities(t *testing.T) {
 		}
 	}
 }
+
+// TestMetadataGivesTheRuleType checks that the agents' metadata types a metric's family,
+// by the family name alone or less a series suffix, and that suggest prefers it to the name.
+func TestMetadataGivesTheRuleType(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1e9, 0)}
+	e := New(DefaultConfig(), nil, clk.now)
+	e.ObserveMetadata([]prompb.MetricMetadata{
+		{MetricFamilyName: "jobs_done", Type: prompb.MetricMetadata_COUNTER},       // a counter without _total
+		{MetricFamilyName: "queue_depth_total", Type: prompb.MetricMetadata_GAUGE}, // a gauge that is
+		{MetricFamilyName: "http_requests", Type: prompb.MetricMetadata_COUNTER},   // OpenMetrics: the family less _total
+		{MetricFamilyName: "rpc_seconds", Type: prompb.MetricMetadata_SUMMARY},     // _sum and _count only
+	})
+	pops := []population{
+		{name: "jobs_done", series: 300, instances: 3, groups: 2},
+		{name: "queue_depth_total", series: 300, instances: 3, groups: 2},
+		{name: "http_requests_total", series: 300, instances: 3, groups: 2},
+		{name: "rpc_seconds_count", series: 300, instances: 3, groups: 2},
+		{name: "untyped", series: 300, instances: 3, groups: 2},
+	}
+	e.StartScan()
+	send(e, 1, pops...)
+	e.EndScan()
+	r, _ := e.Result()
+	want := map[string]string{"jobs_done": "counter", "queue_depth_total": "gauge", "http_requests_total": "counter", "rpc_seconds_count": "summary", "untyped": ""}
+	for _, m := range r.Metrics {
+		if m.Type != want[m.Name] {
+			t.Errorf("%s has type %q, want %q", m.Name, m.Type, want[m.Name])
+		}
+	}
+	s := Suggest(r, SuggestOptions{Top: 10, Target: 10})
+	rules := map[string]string{}
+	for _, rule := range s.Rules {
+		rules[rule.Metric] = rule.Type
+	}
+	wantRules := map[string]string{"jobs_done": "counter", "queue_depth_total": "gauge", "http_requests_total": "counter", "rpc_seconds": "summary", "untyped": "gauge"}
+	for m, typ := range wantRules {
+		if rules[m] != typ {
+			t.Errorf("suggested rule for %s has type %q, want %q (all: %v)", m, rules[m], typ, rules)
+		}
+	}
+}

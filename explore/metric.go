@@ -1,8 +1,8 @@
 package explore
 
 import (
-	"sync/atomic"
 	"strings"
+	"sync/atomic"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/prometheus/prometheus/prompb"

@@ -33,7 +33,10 @@ type Result struct {
 
 // Metric is one metric name of a scan.
 type Metric struct {
-	Name             string  `json:"name"`
+	Name string `json:"name"`
+	// Type is what the agents' metadata says of the metric's family (counter, gauge,
+	// histogram, summary, ...), "" when none came.
+	Type             string  `json:"type,omitempty"`
 	Series           uint64  `json:"series"`
 	SamplesPerSecond float64 `json:"samples_per_second"`
 	// Detailed is false when only the counts were kept (memory budget, or a scan in

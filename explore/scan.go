@@ -25,10 +25,10 @@ type scan struct {
 	history map[string]*Metric
 
 	budget, charged int64
-	shed    int    // metrics that lost their detail to the budget
-	other   counts // metrics past the budget even without detail
-	series  uint64
-	samples atomic.Uint64 // added to under the read lock
+	shed            int    // metrics that lost their detail to the budget
+	other           counts // metrics past the budget even without detail
+	series          uint64
+	samples         atomic.Uint64 // added to under the read lock
 
 	scratch []byte       // for the slow path, under the write lock
 	last    *metricStats // the metric of the previous series, which the next often shares

@@ -123,6 +123,22 @@ func families(ms []Metric) []*family {
 	return out
 }
 
+// ruleType is the type of the family's rule: the agents' metadata where it names a type a
+// rule has (a counter not named _total, a gauge that is), else what the names say.
+func (f *family) ruleType() string {
+	for _, m := range f.members {
+		switch m.Type {
+		case "counter", "gauge":
+			if f.typ == "counter" || f.typ == "gauge" {
+				return m.Type
+			}
+		case "histogram", "summary":
+			return m.Type
+		}
+	}
+	return f.typ
+}
+
 func hasLabel(m *Metric, name string) bool {
 	for _, l := range m.Labels {
 		if l.Name == name {
@@ -174,7 +190,7 @@ func Suggest(r Result, o SuggestOptions) Suggestion {
 			s.Skipped = append(s.Skipped, fmt.Sprintf("%s: %d series, and no label outside --keep saves any: %s", f.base, f.series, note))
 			continue
 		}
-		rule := SuggestedRule{Metric: f.base, Type: f.typ, Drop: drop, SeriesIn: f.series, SeriesOut: out, Note: note}
+		rule := SuggestedRule{Metric: f.base, Type: f.ruleType(), Drop: drop, SeriesIn: f.series, SeriesOut: out, Note: note}
 		for _, m := range f.members {
 			rule.Members = append(rule.Members, *m)
 		}
@@ -296,9 +312,9 @@ func (s Suggestion) RulesYAML() string {
 	}
 	fmt.Fprintf(&b, "# Rules suggested by `cardinal suggest` from %s, scan of %s (%s).\n", src,
 		s.Result.Started.UTC().Format(time.RFC3339), s.Result.Ended.Sub(s.Result.Started).Round(time.Second))
-	fmt.Fprintf(&b, "# The top %d metrics by series, each brought under %d series", s.Options.Top, s.Options.Target)
+	fmt.Fprintf(&b, "# Considered: the top %d metric families by series (a histogram's _bucket, _sum and _count\n# are one), each to be brought under %d series", s.Options.Top, s.Options.Target)
 	if len(s.Options.Keep) > 0 {
-		fmt.Fprintf(&b, " keeping %s", strings.Join(s.Options.Keep, ", "))
+		fmt.Fprintf(&b, ", keeping %s", strings.Join(s.Options.Keep, ", "))
 	}
 	b.WriteString(".\n# Series counts are the explorer's estimates. Check the file with `cardinal check config`.\n")
 	for _, note := range s.Skipped {

@@ -94,6 +94,9 @@ func suggest(f suggestFlags, stdout io.Writer) error {
 		_, err := io.WriteString(stdout, s.RulesYAML())
 		return err
 	}
+	if err := os.MkdirAll(filepath.Dir(f.output), 0o755); err != nil {
+		return err
+	}
 	if err := os.WriteFile(f.output, []byte(s.RulesYAML()), 0o644); err != nil {
 		return err
 	}
@@ -103,6 +106,9 @@ func suggest(f suggestFlags, stdout io.Writer) error {
 	rel, err := filepath.Rel(filepath.Dir(f.tests), f.output)
 	if err != nil {
 		rel, _ = filepath.Abs(f.output)
+	}
+	if err := os.MkdirAll(filepath.Dir(f.tests), 0o755); err != nil {
+		return err
 	}
 	return os.WriteFile(f.tests, []byte(s.TestsYAML(rel)), 0o644)
 }

@@ -80,10 +80,11 @@ type Options struct {
 	Logger   *slog.Logger
 }
 
-// Observer reads the series of accepted requests. Labels may point into the request's
-// buffer: it copies what it keeps.
+// Observer reads the series and metadata of accepted requests. Labels may point into the
+// request's buffer: it copies what it keeps.
 type Observer interface {
 	Observe(series []prompb.TimeSeries)
+	ObserveMetadata(md []prompb.MetricMetadata)
 }
 
 // New returns a Router, registering its metrics with reg. With a WAL it tracks what each
@@ -144,6 +145,7 @@ func (r *Router) Append(ctx context.Context, req *prompb.WriteRequest, body []by
 	r.ingestRequest(req.Timeseries, fi, forwarded)
 	if r.observer != nil && !forwarded {
 		r.observer.Observe(req.Timeseries)
+		r.observer.ObserveMetadata(req.Metadata)
 	}
 	return nil
 }
