@@ -180,6 +180,20 @@ explore:
 		cardinalCmd(t, "check", "config", c.ConfigPath)
 		cardinalCmd(t, "test", "rules", testsFile)
 
+		// The same from a saved answer of the API: the same rules.
+		_, _, saved := httpGet(t, c.URL+explore.APIPath+"?limit=1000")
+		savedPath := filepath.Join(dir, "scan.json")
+		if err := os.WriteFile(savedPath, []byte(saved), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		fromFile := cardinalCmd(t, "suggest", "--file="+savedPath, "--keep=job,group", "--target=150", "--top=3")
+		if rulesOf(fromFile) != rulesOf(string(text)) {
+			t.Errorf("suggest --file gave other rules than --url:\n%s\nvs\n%s", fromFile, text)
+		}
+		// The file as written passes check rules (check config passed above, on the
+		// configuration that loads it).
+		cardinalCmd(t, "check", "rules", rulesFile)
+
 		promised := map[string]float64{} // rule metric -> reduction
 		for _, m := range regexp.MustCompile(`(?m)^  # (\S+): (\d+) series -> about (\d+) `).FindAllStringSubmatch(string(text), -1) {
 			in, _ := strconv.ParseFloat(m[2], 64)
@@ -232,6 +246,17 @@ explore:
 			}
 		}
 	})
+}
+
+// rulesOf is a rules file without its comments.
+func rulesOf(text string) string {
+	var b strings.Builder
+	for line := range strings.Lines(text) {
+		if !strings.HasPrefix(strings.TrimSpace(line), "#") {
+			b.WriteString(line)
+		}
+	}
+	return b.String()
 }
 
 func typeOf(metric string) string {
