@@ -36,7 +36,7 @@ func BenchmarkCluster(b *testing.B) {
 				}
 				cards := make([]*cardinalServer, n)
 				for i := range cards {
-					cfg := "aggregator:\n  flush_interval: 15s\n  flush_delay: 10s\ndownstream:\n  file: {path: /dev/null}\n"
+					cfg := "aggregator:\n  flush_interval: 15s\n  flush_delay: 10s\ndownstream:\n  file: {path: /dev/null}\n" + exploreOff
 					if n > 1 {
 						cfg += fmt.Sprintf("cluster:\n  name: bench-%d\n  peers: [%s]\n  refresh_interval: 1s\n  probe_timeout: 1s\n", i, strings.Join(addrs, ", "))
 					}
