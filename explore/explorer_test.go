@@ -1,11 +1,15 @@
 package explore
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"testing"
 	"time"
 
+	"github.com/cardinal-proxy/cardinal/config/setting"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/prometheus/prompb"
 )
 
@@ -170,5 +174,39 @@ func TestMetadataGivesTheRuleType(t *testing.T) {
 		if rules[m] != typ {
 			t.Errorf("suggested rule for %s has type %q, want %q (all: %v)", m, rules[m], typ, rules)
 		}
+	}
+}
+
+// TestRunScansUntilCancelled runs the scan schedule with short periods: scans complete and
+// their results replace one another, observation happens only while one runs, and Run
+// returns when its context ends.
+func TestRunScansUntilCancelled(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.ScanFor, cfg.ScanEvery = setting.Duration(20*time.Millisecond), setting.Duration(40*time.Millisecond)
+	reg := prometheus.NewRegistry()
+	e := New(cfg, reg, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); e.Run(ctx) }()
+	p := population{name: "m_total", series: 50, instances: 5, groups: 2}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		send(e, 1, p)
+		if r, ok := e.Result(); ok && r.Series == 50 && testutil.ToFloat64(e.metrics.scans) >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no three scans with the series in 10s: %v", testutil.ToFloat64(e.metrics.scans))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after its context ended")
+	}
+	if e.scanning.Load() {
+		t.Error("still scanning after Run returned")
 	}
 }
