@@ -7,10 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cardinal-proxy/cardinal/config/setting"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/prometheus/prompb"
+
+	"github.com/cardinal-proxy/cardinal/config/setting"
 )
 
 // population is a synthetic metric like the load generator's: series j has pod j, instance

@@ -4,8 +4,9 @@ import (
 	"net/http"
 	"net/http/pprof"
 
-	"github.com/cardinal-proxy/cardinal/explore"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/cardinal-proxy/cardinal/explore"
 )
 
 // routes is the HTTP interface of docs/design.md §7, behind the authentication of
