@@ -51,21 +51,32 @@ func (e *Explorer) Observe(series []prompb.TimeSeries) {
 		return
 	}
 	b := e.buffers.Get().(*buffers)
-	e.mu.RLock()
-	s := e.cur
-	if s != nil {
-		b.todo = b.todo[:0]
-		s.observeFast(series, b)
-	}
-	e.mu.RUnlock()
+	b.todo = b.todo[:0]
+	s := e.observeFast(series, b)
 	if s != nil && len(b.todo) > 0 {
-		e.mu.Lock()
-		if e.cur == s { // the scan may have ended meanwhile
-			s.observeSlow(series, b.todo)
-		}
-		e.mu.Unlock()
+		e.observeSlow(s, series, b.todo)
 	}
 	e.buffers.Put(b)
+}
+
+// observeFast runs the fast path of the scan in progress under the read lock and returns
+// that scan (nil if none).
+func (e *Explorer) observeFast(series []prompb.TimeSeries, b *buffers) *scan {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.cur != nil {
+		e.cur.observeFast(series, b)
+	}
+	return e.cur
+}
+
+// observeSlow runs s.observeSlow under the write lock, if s is still the scan in progress.
+func (e *Explorer) observeSlow(s *scan, series []prompb.TimeSeries, todo []pending) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.cur == s { // the scan may have ended meanwhile
+		s.observeSlow(series, todo)
+	}
 }
 
 // buffers are one Observe call's scratch space.
@@ -148,8 +159,8 @@ func (e *Explorer) endLocked() {
 
 // Result returns the last complete scan's result, and whether there is one.
 func (e *Explorer) Result() (Result, bool) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.mu.RLock()
+	defer e.mu.RUnlock()
 	if e.last == nil {
 		return Result{}, false
 	}
@@ -158,8 +169,8 @@ func (e *Explorer) Result() (Result, bool) {
 
 // Progress returns the counts so far of the scan in progress, and whether one runs.
 func (e *Explorer) Progress() (Result, bool) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.mu.RLock() // result of a running scan only reads what writers change under the lock
+	defer e.mu.RUnlock()
 	if e.cur == nil {
 		return Result{}, false
 	}

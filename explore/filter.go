@@ -21,10 +21,12 @@ const bitsPerSeries = 16
 // minFilterWords is the smallest filter: 64 Ki words (512 KiB) hold 256k series.
 const minFilterWords = 1 << 16
 
-// newFilter returns a filter for about series series.
-func newFilter(series uint64) filter {
+// newFilter returns a filter for about series series, of at most maxBytes (but at least
+// minFilterWords). A filter too small for its series takes more new series for seen ones:
+// the counts come out low.
+func newFilter(series uint64, maxBytes int64) filter {
 	words := uint64(minFilterWords)
-	for words*64 < series*bitsPerSeries {
+	for words*64 < series*bitsPerSeries && int64(words)*16 <= maxBytes {
 		words *= 2
 	}
 	return filter{words: make([]uint64, words), shift: uint(64 - bits.TrailingZeros64(words))}

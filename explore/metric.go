@@ -27,6 +27,9 @@ type metricStats struct {
 
 // detail is a metric's per-label sketches.
 type detail struct {
+	// all sketches every series of the scan: a label first seen after some series starts
+	// its without sketch as a copy, since the series before it did not carry it.
+	all    sketch
 	labels []*labelStats
 	// chain is the order in which labels are dropped one after another, from the last
 	// scan's ranking (empty in a metric's first scan); prefix[i] sketches the series left
@@ -53,6 +56,8 @@ type labelStats struct {
 func newDetail(chain []string) (*detail, int64) {
 	d := &detail{}
 	var charged int64 = 64
+	d.all, charged = newSketch()
+	charged += 64
 	for _, name := range chain {
 		ls, c := d.add(name)
 		charged += c
@@ -64,12 +69,18 @@ func newDetail(chain []string) (*detail, int64) {
 	return d, charged
 }
 
-// add appends a label and returns it with the bytes it is charged.
+// add appends a label and returns it with the bytes it is charged. Its without sketch
+// starts as a copy of all: the series seen so far did not carry the label, so dropping it
+// leaves them as they are.
 func (d *detail) add(name string) (*labelStats, int64) {
 	ls := &labelStats{name: name}
 	var c1, c2 int64
 	ls.values, c1 = newSketch()
 	ls.without, c2 = newSketch()
+	if d.all.inserts > 0 {
+		ls.without = sketch{hll: d.all.hll.Clone(), inserts: d.all.inserts, charged: d.all.charged}
+		c2 = d.all.charged
+	}
 	d.labels = append(d.labels, ls)
 	return ls, 96 + int64(len(name)) + c1 + c2
 }
@@ -78,7 +89,7 @@ func (d *detail) add(name string) (*labelStats, int64) {
 // charging *charged) if new; nil past maxLabelsPerMetric. Series of a metric mostly carry the
 // same labels in the same order, so the i-th is tried first.
 func (d *detail) label(name string, i int, charged *int64) *labelStats {
-	if i < len(d.labels) && d.labels[i].name == name {
+	if i >= 0 && i < len(d.labels) && d.labels[i].name == name {
 		return d.labels[i]
 	}
 	for _, ls := range d.labels {
@@ -101,6 +112,7 @@ func (d *detail) label(name string, i int, charged *int64) *labelStats {
 func (d *detail) observe(lbls []prompb.Label, scratch []byte) (charged int64, _ []byte) {
 	d.gen++
 	var all uint64
+	pos := 0 // the label's position among the series' labels other than __name__
 	for i := range lbls {
 		l := &lbls[i]
 		if l.Name == rules.MetricNameLabel {
@@ -109,7 +121,8 @@ func (d *detail) observe(lbls []prompb.Label, scratch []byte) (charged int64, _ 
 		scratch = append(append(append(scratch[:0], l.Name...), 0xff), l.Value...)
 		h := xxhash.Sum64(scratch)
 		all += h
-		ls := d.label(l.Name, i-1, &charged)
+		ls := d.label(l.Name, pos, &charged)
+		pos++
 		if ls == nil {
 			continue
 		}
@@ -124,6 +137,7 @@ func (d *detail) observe(lbls []prompb.Label, scratch []byte) (charged int64, _ 
 			charged += ls.without.insert(all)
 		}
 	}
+	charged += d.all.insert(all)
 	rest := all
 	for i, ls := range d.chain {
 		if ls.gen == d.gen {
@@ -136,7 +150,7 @@ func (d *detail) observe(lbls []prompb.Label, scratch []byte) (charged int64, _ 
 
 // charged is what the detail is charged in all, to give back when it is shed.
 func (d *detail) charged() int64 {
-	c := int64(64)
+	c := int64(64) + d.all.charged
 	for _, ls := range d.labels {
 		c += 96 + int64(len(ls.name)) + ls.values.charged + ls.without.charged
 	}

@@ -30,6 +30,10 @@ type scan struct {
 	series          uint64
 	samples         atomic.Uint64 // added to under the read lock
 
+	// lowest is at most the lowest priority of a metric with detail (priorities only grow):
+	// a new metric of no higher priority need not look for detail to shed.
+	lowest uint64
+
 	scratch []byte       // for the slow path, under the write lock
 	last    *metricStats // the metric of the previous series, which the next often shares
 }
@@ -49,10 +53,7 @@ func newScan(now time.Time, budget int64, last *Result) *scan {
 			s.history[last.Metrics[i].Name] = &last.Metrics[i]
 		}
 	}
-	s.seen = newFilter(expect)
-	for s.seen.bytes() > budget/4 && len(s.seen.words) > minFilterWords {
-		s.seen = filter{words: s.seen.words[:len(s.seen.words)/2], shift: s.seen.shift + 1}
-	}
+	s.seen = newFilter(expect, budget/4)
 	s.charged = s.seen.bytes()
 	return s
 }
@@ -83,7 +84,7 @@ func (s *scan) observeFast(series []prompb.TimeSeries, b *buffers) {
 		b.key = key
 		h := xxhash.Sum64(key)
 		b.hashes = append(b.hashes, h)
-		touched += s.seen.words[h>>s.seen.shift]
+		touched += atomic.LoadUint64(&s.seen.words[h>>s.seen.shift])
 	}
 	b.touched = touched
 	var last *metricStats
@@ -155,23 +156,28 @@ func (s *scan) metric(lbls []prompb.Label) *metricStats {
 	}
 	m, ok := s.metrics[name]
 	if !ok {
-		if s.charged+lightMetricBytes > s.budget {
-			return nil
-		}
-		m = &metricStats{name: string([]byte(name))} // the name points into the request
-		s.charged += lightMetricBytes + int64(len(name))
+		var priority uint64
 		var chain []string
 		if h := s.history[name]; h != nil {
-			m.priority = h.Series
-			chain = h.chainOrder()
+			priority, chain = h.Series, h.chainOrder()
 		}
+		cost := lightMetricBytes + int64(len(name))
+		if s.charged+cost > s.budget {
+			s.makeRoom(priority, cost)
+			if s.charged+cost > s.budget {
+				return nil
+			}
+		}
+		m = &metricStats{name: string([]byte(name)), priority: priority} // name points into the request
+		s.charged += cost
 		if s.charged+detailFloor > s.budget {
-			s.shedBelow(m.priority, s.budget-detailFloor)
+			s.makeRoom(priority, detailFloor)
 		}
 		if s.charged+detailFloor <= s.budget {
 			var c int64
 			m.detail, c = newDetail(chain)
 			s.charged += c
+			s.lowest = min(s.lowest, priority)
 		} else {
 			s.shed++
 		}
@@ -188,20 +194,33 @@ const detailFloor = 64 << 10
 // charged at most nine tenths of its budget.
 func (s *scan) shedDetail() { s.shedBelow(math.MaxUint64, s.budget/10*9) }
 
+// makeRoom sheds the detail of metrics of lower priority than a new one's, for need more
+// bytes: down to nine tenths of the budget less need, so that the next new metrics find
+// room without shedding again. It does nothing (in constant time) when no detailed metric
+// can have a lower priority: then the new one is the one to go without.
+func (s *scan) makeRoom(priority uint64, need int64) {
+	if priority <= s.lowest {
+		return
+	}
+	s.shedBelow(priority, s.budget/10*9-need)
+}
+
 // shedBelow drops the detail of metrics of priority below limit, lowest first, until the
-// scan is charged at most goal.
+// scan is charged at most goal, and updates lowest.
 func (s *scan) shedBelow(limit uint64, goal int64) {
 	detailed := make([]*metricStats, 0, len(s.metrics))
 	for _, m := range s.metrics {
-		if m.detail != nil && m.priority < limit {
+		if m.detail != nil {
 			detailed = append(detailed, m)
 		}
 	}
 	slices.SortFunc(detailed, func(a, b *metricStats) int {
 		return cmp.Or(cmp.Compare(a.priority, b.priority), cmp.Compare(a.name, b.name))
 	})
+	s.lowest = math.MaxUint64
 	for _, m := range detailed {
-		if s.charged <= goal {
+		if s.charged <= goal || m.priority >= limit {
+			s.lowest = m.priority
 			return
 		}
 		s.charged -= m.detail.charged()

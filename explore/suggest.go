@@ -173,6 +173,10 @@ func Suggest(r Result, o SuggestOptions) Suggestion {
 		fams = fams[:o.Top]
 	}
 	for _, f := range fams {
+		if bad := unruly(f); bad != "" {
+			s.Skipped = append(s.Skipped, fmt.Sprintf("%q: %d series, but %s: a rule cannot name it", f.base, f.series, bad))
+			continue
+		}
 		if rules := coveredBy(f); rules != "" {
 			s.Skipped = append(s.Skipped, fmt.Sprintf("%s: already aggregated (%s)", f.base, rules))
 			continue
@@ -203,6 +207,28 @@ func Suggest(r Result, o SuggestOptions) Suggestion {
 		s.Rules = append(s.Rules, rule)
 	}
 	return s
+}
+
+// legacyMetric and legacyLabel are the names a rule may use (UTF-8 names reach the
+// receiver, but rules take only these).
+var (
+	legacyMetric = regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*$`)
+	legacyLabel  = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+)
+
+// unruly says which name of a family a rule could not use, or "".
+func unruly(f *family) string {
+	if !legacyMetric.MatchString(f.base) {
+		return fmt.Sprintf("the metric name %q", f.base)
+	}
+	for _, m := range f.members {
+		for _, l := range m.Labels {
+			if !legacyLabel.MatchString(l.Name) {
+				return fmt.Sprintf("the label name %q", l.Name)
+			}
+		}
+	}
+	return ""
 }
 
 // coveredBy names the rules that already select a family's metrics, or "".
@@ -238,8 +264,12 @@ func chooseDrop(f *family, keep map[string]bool, target uint64) (drop []string, 
 	for _, l := range m.Labels {
 		if !keep[l.Name] && l.SeriesWithout < m.Series {
 			drop, out = []string{l.Name}, f.out([]string{l.Name}, l.SeriesWithout)
-			if out > target {
+			switch {
+			case out <= target:
+			case len(m.Drops) == 0:
 				note = fmt.Sprintf("only one label is suggested: the explorer's first scan ranks labels, and the next one measures dropping several; %d series stay above the target of %d", out, target)
+			default:
+				note = fmt.Sprintf("the label with the most values is a --keep label, so one other is dropped; %d series stay above the target of %d", out, target)
 			}
 			return drop, out, note
 		}
@@ -276,12 +306,18 @@ func membersOut(m, lead *Metric, drop []string, leadOut uint64) uint64 {
 			return l.SeriesWithout
 		}
 	}
-	// A histogram's _sum or _count: the buckets' series without le.
-	if le := labelOf(lead, "le"); le != nil && le.Values > 0 {
-		return max(1, leadOut/le.Values)
+	// A histogram's _sum or _count: the buckets' series without le; a summary's, its
+	// quantile series' without quantile.
+	for _, per := range []string{"le", "quantile"} {
+		if l := labelOf(lead, per); l != nil && l.Values > 0 {
+			return max(1, leadOut/l.Values)
+		}
 	}
 	return leadOut
 }
+
+// oneLine keeps a comment on one line, whatever names it quotes.
+func oneLine(s string) string { return strings.NewReplacer("\n", " ", "\r", " ").Replace(s) }
 
 // plainName matches what YAML reads as a plain string.
 var plainName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_:]*$`)
@@ -318,7 +354,7 @@ func (s Suggestion) RulesYAML() string {
 	}
 	b.WriteString(".\n# Series counts are the explorer's estimates. Check the file with `cardinal check config`.\n")
 	for _, note := range s.Skipped {
-		fmt.Fprintf(&b, "# Left alone: %s.\n", note)
+		fmt.Fprintf(&b, "# Left alone: %s.\n", oneLine(note))
 	}
 	if len(s.Rules) == 0 {
 		b.WriteString("rules: []\n")
@@ -339,7 +375,7 @@ func (s Suggestion) RulesYAML() string {
 		}
 		b.WriteString("\n")
 		if r.Note != "" {
-			fmt.Fprintf(&b, "  # Note: %s.\n", r.Note)
+			fmt.Fprintf(&b, "  # Note: %s.\n", oneLine(r.Note))
 		}
 		fmt.Fprintf(&b, "  - metric_name: %s\n    type: %s\n    drop_labels: %s\n", yamlString(r.Metric), r.Type, yamlList(r.Drop))
 	}

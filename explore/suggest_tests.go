@@ -23,7 +23,7 @@ func (s Suggestion) TestsYAML(rulesFile string) string {
 	}
 	b.WriteString("tests:\n")
 	for _, r := range s.Rules {
-		fmt.Fprintf(&b, "  - name: %s drops %s\n    interval: 15s\n    input_series:\n", yamlString(r.Metric), strings.Join(r.Drop, ", "))
+		fmt.Fprintf(&b, "  - name: %q\n    interval: 15s\n    input_series:\n", r.Metric+" drops "+strings.Join(r.Drop, ", "))
 		switch r.Type {
 		case "counter":
 			writeInput(&b, r.Metric, r, "a", "0+10x20")
