@@ -60,6 +60,8 @@ type Aggregator struct {
 	// strays is set by a request routed by a sender's ring other than this member's: the
 	// next flush tick hands off what it started that this member does not own.
 	strays atomic.Bool
+	// ha holds the elections of the rules with ha (ha.go).
+	ha haTracker
 
 	forwardUnmatched   atomic.Bool
 	warnUnmatchedAfter atomic.Int64 // ns
@@ -125,7 +127,7 @@ func (a *Aggregator) SetRules(rs []*rules.Rule) error {
 		if err != nil {
 			return err
 		}
-		st.own = &a.own
+		st.own, st.elections = &a.own, &a.ha
 		next = append(next, st)
 	}
 	idx := &ruleIndex{}
@@ -263,6 +265,11 @@ type RuleStats struct {
 	// NotOwned counts samples of requests forwarded by peers that feed an output another
 	// member owns by the sender's ring (it sent them there too), so they were not counted.
 	NotOwned uint64
+	// HADeduplicated counts samples of HA replicas that were not elected; HAUnnamed those
+	// of series without the replica label, counted as without ha. Both are 0 without ha.
+	HADeduplicated, HAUnnamed uint64
+	// HA is the rule's election settings, nil without.
+	HA *rules.HA
 	// Interval is the rule's window length: a flush closes one window per interval.
 	Interval time.Duration
 	// MaxInputSeries and MaxOutputSeries are the rule's cardinality limits (0: unlimited).
@@ -286,6 +293,9 @@ func (a *Aggregator) Stats() []RuleStats {
 			LastFlushDuration:    time.Duration(r.lastFlushDur.Load()),
 			LastFlushMaxLockHold: time.Duration(r.lastFlushHold.Load()),
 			NotOwned:             r.notOwned.Load(),
+			HADeduplicated:       r.haDeduplicated.Load(),
+			HAUnnamed:            r.haUnnamed.Load(),
+			HA:                   r.rule.HA,
 			Interval:             r.rule.Interval,
 			MaxInputSeries:       r.rule.MaxInputSeries,
 			MaxOutputSeries:      r.rule.MaxOutputSeries,

@@ -19,14 +19,17 @@ import (
 // that a torn or damaged file is refused rather than half-believed. The frames are: the rule
 // count; then per rule a head (fingerprint, name), one frame per lock shard (its inputs,
 // outputs and native-histogram state: see shardEncoder), and a tail (started, startK, startT,
-// closedK). Integers are varints, floats their 8 raw bytes (values are restored bit for bit),
+// closedK); last (from version 2) the HA elections: their count, then per group its group
+// and replica label names, its group, its elected replica and that one's newest sample
+// timestamp. Integers are varints, floats their 8 raw bytes (values are restored bit for bit),
 // hashes 8 fixed bytes.
 
 // checkpointMagic opens every checkpoint.
 const checkpointMagic = "CRDLCKPT"
 
-// checkpointVersion is the encoding's version; Restore refuses any other.
-const checkpointVersion = 1
+// checkpointVersion is the encoding's version; Restore reads it and version 1 (no HA
+// elections), and refuses any other.
+const checkpointVersion = 2
 
 // maxFrame bounds a frame's length, so that a damaged length cannot make Restore allocate
 // without limit. A rule shard of a few million inputs fits.
@@ -133,6 +136,17 @@ func (a *Aggregator) checkpoint(w io.Writer) (checkpointStats, error) {
 		}
 		fw.frame(enc.buf)
 	}
+	enc.reset()
+	groups := a.HAGroups()
+	enc.uvarint(uint64(len(groups)))
+	for _, g := range groups {
+		enc.string(g.GroupLabel)
+		enc.string(g.ReplicaLabel)
+		enc.string(g.Group)
+		enc.string(g.Elected)
+		enc.varint(g.Newest.UnixMilli())
+	}
+	fw.frame(enc.buf)
 	if err := fw.flush(); err != nil {
 		return st, fmt.Errorf("checkpoint: %w", err)
 	}

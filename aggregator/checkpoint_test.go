@@ -427,7 +427,7 @@ func TestCorruptCheckpointIsRefusedAndLoadsNothing(t *testing.T) {
 		{"truncated_by_one_byte", ckpt[:len(ckpt)-1]},
 		{"byte_flipped_in_a_frame", flip(len(ckpt) / 3)},
 		{"byte_flipped_near_the_end", flip(len(ckpt) - 6)},
-		{"unknown_version", append([]byte(checkpointMagic), append([]byte{2}, ckpt[len(checkpointMagic)+1:]...)...)},
+		{"unknown_version", append([]byte(checkpointMagic), append([]byte{checkpointVersion + 1}, ckpt[len(checkpointMagic)+1:]...)...)},
 		{"trailing_data", append(slices.Clone(ckpt), 0)},
 	}
 	for _, tt := range tests {

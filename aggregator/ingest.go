@@ -33,7 +33,9 @@ type batch struct {
 	peers   []int  // the members the current series is forwarded to
 	kept    []byte // scratch for seriesHashes
 	dropped []byte
-	touched uint64 // keeps touchInputs' loads from being optimised away
+	touched uint64     // keeps touchInputs' loads from being optimised away
+	haLast  *haGroup   // the HA group looked up last
+	ha      []haCounts // what the request's series did under elections
 }
 
 // seriesHashes returns the two hashes that place one input series of rule r: out, of the
@@ -54,6 +56,7 @@ func (r *ruleState) seriesHashes(kept, dropped []byte, lbls []prompb.Label) (in,
 	for i := range lbls {
 		l := &lbls[i]
 		switch {
+		case l.Name == r.replica: // never true without ha: no label name is empty
 		case l.Name == rules.MetricNameLabel:
 			if !r.oneName {
 				kept = appendLabel(kept, l)
@@ -138,6 +141,9 @@ func (a *Aggregator) IngestRoute(series []prompb.TimeSeries, rt Route) {
 		}
 	}
 	a.apply(b, series)
+	if len(b.ha) > 0 {
+		b.flushHA()
+	}
 	if rt.Disagrees {
 		a.strays.Store(true)
 	}
@@ -183,6 +189,9 @@ func (b *batch) place(r *ruleState, ts *prompb.TimeSeries, i int, name string) b
 
 // add adds the entry of series ts, the i-th of the request, named name, for rule r.
 func (b *batch) add(r *ruleState, ts *prompb.TimeSeries, i int, name string) {
+	if r.replica != "" && !b.haAccept(r.elections, r, ts) {
+		return // another replica of its HA group is elected
+	}
 	var inHash, oh uint64
 	inHash, oh, b.kept, b.dropped = r.seriesHashes(b.kept, b.dropped, ts.Labels)
 	// The entry is written in place: append(b.entries, entry{...}) would build it on the

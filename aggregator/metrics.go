@@ -13,6 +13,8 @@ type collector struct {
 	interval, maxInputs, maxOutputs                    *prometheus.Desc
 	forwarded, unmatchedDropped                        *prometheus.Desc
 	notOwned, peerUnmatched                            *prometheus.Desc
+	haDeduplicated, haUnnamed                          *prometheus.Desc
+	haElected, haNewest, haFailovers                   *prometheus.Desc
 }
 
 // Collector returns a prometheus.Collector for the aggregator's self-metrics.
@@ -38,11 +40,21 @@ func (a *Aggregator) Collector() prometheus.Collector {
 		unmatchedDropped: d("unmatched_samples_dropped_total", "Samples of series that matched no rule, dropped (unmatched: drop)."),
 		notOwned:         d("peer_samples_not_owned_total", "Samples forwarded by a peer for a rule whose output another member owns by the sender's ring: aggregated there, not here.", "rule"),
 		peerUnmatched:    d("peer_unmatched_samples_total", "Samples forwarded by a peer that match no rule here: the members' rules differ."),
+		haDeduplicated: prometheus.NewDesc("cardinal_ha_samples_deduplicated_total",
+			"Samples of a Prometheus HA replica that is not the elected one of its group, not counted by the rule (answered 2xx).", []string{"rule"}, nil),
+		haUnnamed: prometheus.NewDesc("cardinal_ha_samples_without_replica_total",
+			"Samples of a rule with ha whose series carry no replica label: counted as without ha.", []string{"rule"}, nil),
+		haElected: prometheus.NewDesc("cardinal_ha_elected_replica",
+			"The elected replica of each Prometheus HA group (1 per group): only its samples are counted.", []string{"group_label", "replica_label", "group", "replica"}, nil),
+		haNewest: prometheus.NewDesc("cardinal_ha_elected_newest_sample_timestamp_seconds",
+			"Timestamp of the newest sample counted from the elected replica of each HA group.", []string{"group_label", "replica_label", "group"}, nil),
+		haFailovers: prometheus.NewDesc("cardinal_ha_failovers_total",
+			"Elections of another replica after the elected one fell failover_timeout behind, per HA group.", []string{"group_label", "replica_label", "group"}, nil),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.inputs, c.outputs, c.samples, c.dropped, c.resets, c.flushed, c.lastFlush, c.flushDur, c.flushHold, c.interval, c.maxInputs, c.maxOutputs, c.forwarded, c.unmatchedDropped, c.notOwned, c.peerUnmatched} {
+	for _, d := range []*prometheus.Desc{c.inputs, c.outputs, c.samples, c.dropped, c.resets, c.flushed, c.lastFlush, c.flushDur, c.flushHold, c.interval, c.maxInputs, c.maxOutputs, c.forwarded, c.unmatchedDropped, c.notOwned, c.peerUnmatched, c.haDeduplicated, c.haUnnamed, c.haElected, c.haNewest, c.haFailovers} {
 		ch <- d
 	}
 }
@@ -64,6 +76,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.flushHold, prometheus.GaugeValue, s.LastFlushMaxLockHold.Seconds(), s.Name)
 		ch <- prometheus.MustNewConstMetric(c.notOwned, prometheus.CounterValue, float64(s.NotOwned), s.Name)
 		ch <- prometheus.MustNewConstMetric(c.interval, prometheus.GaugeValue, s.Interval.Seconds(), s.Name)
+		if s.HA != nil {
+			ch <- prometheus.MustNewConstMetric(c.haDeduplicated, prometheus.CounterValue, float64(s.HADeduplicated), s.Name)
+			ch <- prometheus.MustNewConstMetric(c.haUnnamed, prometheus.CounterValue, float64(s.HAUnnamed), s.Name)
+		}
 		if s.MaxInputSeries > 0 {
 			ch <- prometheus.MustNewConstMetric(c.maxInputs, prometheus.GaugeValue, float64(s.MaxInputSeries), s.Name)
 		}
@@ -74,4 +90,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.forwarded, prometheus.CounterValue, float64(c.a.forwarded.Load()))
 	ch <- prometheus.MustNewConstMetric(c.unmatchedDropped, prometheus.CounterValue, float64(c.a.unmatchedDropped.Load()))
 	ch <- prometheus.MustNewConstMetric(c.peerUnmatched, prometheus.CounterValue, float64(c.a.peerUnmatched.Load()))
+	for _, g := range c.a.HAGroups() {
+		ch <- prometheus.MustNewConstMetric(c.haElected, prometheus.GaugeValue, 1, g.GroupLabel, g.ReplicaLabel, g.Group, g.Elected)
+		ch <- prometheus.MustNewConstMetric(c.haNewest, prometheus.GaugeValue, float64(g.Newest.UnixMilli())/1000, g.GroupLabel, g.ReplicaLabel, g.Group)
+		ch <- prometheus.MustNewConstMetric(c.haFailovers, prometheus.CounterValue, float64(g.Failovers), g.GroupLabel, g.ReplicaLabel, g.Group)
+	}
 }

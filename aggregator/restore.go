@@ -54,9 +54,15 @@ func (a *Aggregator) Restore(r io.Reader) (RestoreStats, error) {
 		}
 		byPrint[st.rule.Fingerprint] = append(byPrint[st.rule.Fingerprint], st)
 	}
-	loaded, err := a.readCheckpoint(bufio.NewReaderSize(r, 1<<16), byPrint, &stats)
+	var groups []*haGroup
+	loaded, err := a.readCheckpoint(bufio.NewReaderSize(r, 1<<16), byPrint, &stats, &groups)
 	if err != nil {
 		return RestoreStats{}, fmt.Errorf("restore: %w", err)
+	}
+	for _, g := range groups {
+		into := a.ha.group(g.key)
+		into.elected.Store(g.elected.Load())
+		into.newest.Store(g.newest.Load())
 	}
 	for _, lr := range loaded {
 		for s := range numShards {
@@ -82,14 +88,15 @@ func (a *Aggregator) Restore(r io.Reader) (RestoreStats, error) {
 }
 
 // readCheckpoint reads a whole checkpoint and returns the state of the rules that continue.
-func (a *Aggregator) readCheckpoint(br *bufio.Reader, byPrint map[uint64][]*ruleState, stats *RestoreStats) ([]*restoredRule, error) {
+func (a *Aggregator) readCheckpoint(br *bufio.Reader, byPrint map[uint64][]*ruleState, stats *RestoreStats, groups *[]*haGroup) ([]*restoredRule, error) {
 	fr := frameReader{r: br}
 	magic := make([]byte, len(checkpointMagic))
 	if _, err := io.ReadFull(br, magic); err != nil || string(magic) != checkpointMagic {
 		return nil, fmt.Errorf("%w: not a checkpoint", ErrCorruptCheckpoint)
 	}
-	if v, err := binary.ReadUvarint(br); err != nil || v != checkpointVersion {
-		return nil, fmt.Errorf("%w: version %d, want %d", ErrCorruptCheckpoint, v, checkpointVersion)
+	version, err := binary.ReadUvarint(br)
+	if err != nil || version < 1 || version > checkpointVersion {
+		return nil, fmt.Errorf("%w: version %d, want 1 to %d", ErrCorruptCheckpoint, version, checkpointVersion)
 	}
 	var d frameDecoder
 	frame := func(what string) error {
@@ -172,8 +179,26 @@ func (a *Aggregator) readCheckpoint(br *bufio.Reader, byPrint map[uint64][]*rule
 			stats.OutputSeries += lr.outputs
 		}
 	}
+	if version >= 2 {
+		if err := frame("ha"); err != nil {
+			return nil, err
+		}
+		for range d.uvarint() {
+			g := &haGroup{key: haKey{groupLabel: d.string(), replicaLabel: d.string(), group: d.string()}}
+			elected := d.string()
+			g.elected.Store(&elected)
+			g.newest.Store(d.varint())
+			if d.err != nil {
+				break
+			}
+			*groups = append(*groups, g)
+		}
+		if err := done("ha"); err != nil {
+			return nil, err
+		}
+	}
 	if _, err := br.Peek(1); err != io.EOF {
-		return nil, fmt.Errorf("%w: data after the last rule", ErrCorruptCheckpoint)
+		return nil, fmt.Errorf("%w: data after the last frame", ErrCorruptCheckpoint)
 	}
 	return loaded, nil
 }

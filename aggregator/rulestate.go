@@ -27,6 +27,14 @@ type ruleState struct {
 
 	own *atomic.Pointer[Ownership] // the aggregator's, in a cluster; nil for a rule outside one
 
+	// With ha: the aggregator's elections, the replica label (left out of every series
+	// identity and output) and the failover timeout in ms. replica is "" without ha.
+	elections      *haTracker
+	replica        string
+	failover       int64
+	haDeduplicated atomic.Uint64 // samples of replicas not elected
+	haUnnamed      atomic.Uint64 // samples of series without the replica label
+
 	placeBase  uint64 // placeSeed: the series-independent part of the rule's placement keys
 	placeNamed bool   // placeByName: the input metric name is part of its placement keys
 
@@ -72,6 +80,10 @@ func newRuleState(r *rules.Rule) (*ruleState, error) {
 		stale:    r.Staleness.Milliseconds(),
 	}
 	st.nativeAny, st.nativePartial = nativeSupport(r.Type, outs)
+	st.replica = haReplica(r)
+	if r.HA != nil {
+		st.failover = r.HA.FailoverTimeout.Milliseconds()
+	}
 	st.oneName = len(st.metricNames()) == 1
 	st.grouping = newNameSet(r.Without)
 	if r.ByMode {
@@ -130,6 +142,9 @@ func (r *ruleState) floatsUnaggregatable(name string) bool {
 
 // keeps reports whether the rule keeps label name in its output series.
 func (r *ruleState) keeps(name string) bool {
+	if name == r.replica {
+		return false
+	}
 	return name == rules.MetricNameLabel || r.grouping.has(name) == r.rule.ByMode
 }
 

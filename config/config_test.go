@@ -115,7 +115,8 @@ rules:
 		t.Errorf("server = %+v, want %+v", cfg.Server, wantServer)
 	}
 	wantAgg := AggregatorSection{Config: aggregator.Config{Defaults: rules.Defaults{FlushInterval: setting.Duration(15 * time.Second), FlushDelay: setting.Duration(10 * time.Second),
-		Staleness: setting.Duration(5 * time.Minute)}, Unmatched: aggregator.UnmatchedForward, WarnUnmatchedAfter: setting.Duration(10 * time.Minute)}}
+		Staleness: setting.Duration(5 * time.Minute), HA: rules.HAConfig{GroupLabel: "cluster", ReplicaLabel: "__replica__",
+			FailoverTimeout: setting.Duration(30 * time.Second)}}, Unmatched: aggregator.UnmatchedForward, WarnUnmatchedAfter: setting.Duration(10 * time.Minute)}}
 	if cfg.Aggregator != wantAgg {
 		t.Errorf("aggregator = %+v, want %+v", cfg.Aggregator, wantAgg)
 	}

@@ -179,6 +179,10 @@ func section(goType string) (string, reflect.Type) {
 		return "server.limits", reflect.TypeFor[remotewrite.LimitsConfig]()
 	case "config.AggregatorSection", "aggregator.Config", "rules.Defaults":
 		return "aggregator", reflect.TypeFor[AggregatorSection]()
+	case "rules.HAConfig":
+		return "aggregator.ha", reflect.TypeFor[rules.HAConfig]()
+	case "rules.RuleHAConfig":
+		return "a rule's ha", reflect.TypeFor[rules.RuleHAConfig]()
 	case "rules.RuleConfig":
 		return "a rule", reflect.TypeFor[rules.RuleConfig]()
 	case "config.ruleFile":

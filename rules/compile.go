@@ -92,6 +92,7 @@ func compileRule(src *ruleSource, defaults Defaults, p *setting.Problems) *Rule 
 	}
 	src.compileTiming(r, defaults, p)
 	src.compileAddLabels(r, p)
+	src.compileHA(r, defaults, p)
 	if c.OutputName != "" && !validMetricName(c.OutputName) {
 		src.errorf(p, "output_name", "output_name %q is not a valid metric name ([a-zA-Z_:][a-zA-Z0-9_:]*)", c.OutputName)
 	}

@@ -21,6 +21,8 @@ type Defaults struct {
 	// Staleness is the default time an input series lives without samples (default 5m,
 	// Prometheus's lookback).
 	Staleness setting.Duration `yaml:"staleness"`
+	// HA is the election of one replica per Prometheus HA group (off by default).
+	HA HAConfig `yaml:"ha"`
 }
 
 // DefaultDefaults are the documented rule defaults (docs/design.md §3.2, §3.6).
@@ -29,6 +31,7 @@ func DefaultDefaults() Defaults {
 		FlushInterval: setting.Duration(15 * time.Second),
 		FlushDelay:    setting.Duration(10 * time.Second),
 		Staleness:     setting.Duration(5 * time.Minute),
+		HA:            DefaultHA(),
 	}
 }
 
@@ -44,5 +47,6 @@ func (d *Defaults) Validate() error {
 	if d.Staleness <= 0 {
 		errs = append(errs, setting.At("staleness").Errorf("aggregator.staleness must be more than 0 (it is how long an input series lives without samples)"))
 	}
+	errs = append(errs, d.HA.problems("aggregator.ha.")...)
 	return errors.Join(errs...)
 }

@@ -38,6 +38,12 @@ func fingerprint(r *Rule) uint64 {
 	f.str(string(r.FirstSample))
 	f.int(int64(r.MaxInputSeries))
 	f.int(int64(r.MaxOutputSeries))
+	if r.HA != nil { // absent from the hash when off, so fingerprints from before ha stay valid
+		f.str("ha")
+		f.str(r.HA.GroupLabel)
+		f.str(r.HA.ReplicaLabel)
+		f.int(int64(r.HA.FailoverTimeout))
+	}
 	return f.d.Sum64()
 }
 

@@ -115,6 +115,8 @@ func TestFingerprintCoversEveryRuleField(t *testing.T) {
 				*x++
 			case *time.Duration:
 				*x++
+			case **HA:
+				*x = &HA{GroupLabel: "cluster", ReplicaLabel: "__replica__", FailoverTimeout: time.Minute}
 			default:
 				t.Fatalf("no mutation for field %s of type %s: teach this test and fingerprint() about it", f.Name, f.Type)
 			}
@@ -122,6 +124,18 @@ func TestFingerprintCoversEveryRuleField(t *testing.T) {
 				t.Errorf("fingerprint ignores Rule.%s", f.Name)
 			}
 		})
+	}
+	// Each setting of the election counts too.
+	ha := HA{GroupLabel: "cluster", ReplicaLabel: "__replica__", FailoverTimeout: time.Minute}
+	with := func(h HA) uint64 { r := *base; r.HA = &h; return fingerprint(&r) }
+	for name, h := range map[string]HA{
+		"group_label":      {GroupLabel: "prometheus", ReplicaLabel: ha.ReplicaLabel, FailoverTimeout: ha.FailoverTimeout},
+		"replica_label":    {GroupLabel: ha.GroupLabel, ReplicaLabel: "prometheus_replica", FailoverTimeout: ha.FailoverTimeout},
+		"failover_timeout": {GroupLabel: ha.GroupLabel, ReplicaLabel: ha.ReplicaLabel, FailoverTimeout: time.Second},
+	} {
+		if with(h) == with(ha) {
+			t.Errorf("fingerprint ignores ha.%s", name)
+		}
 	}
 	renamed := *base
 	renamed.Name, renamed.Source = "other", "elsewhere.yaml:1"

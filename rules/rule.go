@@ -78,6 +78,10 @@ type Rule struct {
 	MaxInputSeries  int
 	MaxOutputSeries int
 
+	// HA, when set, makes the rule count the samples of one elected replica per Prometheus
+	// HA group; the replica label never reaches an output.
+	HA *HA
+
 	// Fingerprint is a hash of every field that affects aggregation; two rules with the same
 	// fingerprint aggregate identically.
 	Fingerprint uint64

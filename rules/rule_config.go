@@ -36,4 +36,6 @@ type RuleConfig struct {
 	// MaxInputSeries and MaxOutputSeries cap the rule's cardinality (0 = unlimited).
 	MaxInputSeries  int `yaml:"max_input_series"`
 	MaxOutputSeries int `yaml:"max_output_series"`
+	// HA overrides keys of the aggregator's ha block for this rule.
+	HA *RuleHAConfig `yaml:"ha"`
 }

@@ -1,0 +1,231 @@
+package aggregator
+
+import (
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/prometheus/prompb"
+
+	"github.com/cardinal-proxy/cardinal/rules"
+)
+
+// The HA election (docs/design.md §3.9). A Prometheus HA pair is two or more replicas that
+// scrape the same targets and all remote-write, told apart by a replica label; a rule with
+// ha counts, per HA group, the samples of one elected replica and drops the others'. The
+// replica label is left out of the input series' identity (seriesHashes), so the replicas'
+// copies of one target series are one input: when another replica takes over, its counter
+// continues from the last value the elected one gave, and the increase across the switch is
+// the target's own. Failover is judged by sample timestamps, not the wall clock: a replica
+// takes over when its samples are failover_timeout newer than the elected replica's newest.
+// So a replay of the write-ahead log elects exactly as the live run did, and a replica that
+// catches up on an old backlog never wins against one that is current.
+
+// haKey names one HA group under one pair of label names.
+type haKey struct {
+	groupLabel, replicaLabel, group string
+}
+
+// haGroup is the election of one HA group.
+type haGroup struct {
+	key      haKey
+	mu       sync.Mutex             // serialises elections; the elected replica's samples take no lock
+	elected  atomic.Pointer[string] // the replica whose samples count
+	newest   atomic.Int64           // newest sample timestamp (ms) accepted from it
+	switches atomic.Uint64          // failovers: another replica elected after the first
+}
+
+// accept reports whether a series of replica whose newest sample is at t counts, electing
+// replica when the group has none or its elected replica has fallen timeout behind.
+func (g *haGroup) accept(replica string, t, timeout int64) bool {
+	if e := g.elected.Load(); e != nil && *e == replica {
+		for n := g.newest.Load(); t > n && !g.newest.CompareAndSwap(n, t); n = g.newest.Load() {
+		}
+		return true
+	}
+	if e := g.elected.Load(); e != nil && t <= g.newest.Load()+timeout {
+		return false // the usual verdict on the other replicas, without the lock
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	e := g.elected.Load()
+	switch {
+	case e != nil && *e == replica:
+		// Elected meanwhile by another request of this replica.
+	case e == nil:
+		g.elect(replica, t)
+	case t > g.newest.Load()+timeout:
+		g.elect(replica, t)
+		g.switches.Add(1)
+	default:
+		return false
+	}
+	for n := g.newest.Load(); t > n && !g.newest.CompareAndSwap(n, t); n = g.newest.Load() {
+	}
+	return true
+}
+
+// elect makes replica the elected one, its samples counting from t. Under g.mu.
+func (g *haGroup) elect(replica string, t int64) {
+	r := strings.Clone(replica) // it points into a request buffer
+	g.elected.Store(&r)
+	g.newest.Store(t)
+}
+
+// haTracker holds the elections of an aggregator, shared by its rules: the rules that name
+// the same labels see one elected replica per group.
+type haTracker struct {
+	mu     sync.RWMutex
+	groups map[haKey]*haGroup
+}
+
+// group returns the election of key, creating it. The key's strings may point into a
+// request buffer; a new group keeps copies.
+func (h *haTracker) group(k haKey) *haGroup {
+	h.mu.RLock()
+	g := h.groups[k]
+	h.mu.RUnlock()
+	if g != nil {
+		return g
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if g = h.groups[k]; g == nil {
+		k = haKey{strings.Clone(k.groupLabel), strings.Clone(k.replicaLabel), strings.Clone(k.group)}
+		g = &haGroup{key: k}
+		if h.groups == nil {
+			h.groups = map[haKey]*haGroup{}
+		}
+		h.groups[k] = g
+	}
+	return g
+}
+
+// all returns every group, sorted by key.
+func (h *haTracker) all() []*haGroup {
+	h.mu.RLock()
+	out := make([]*haGroup, 0, len(h.groups))
+	for _, g := range h.groups {
+		out = append(out, g)
+	}
+	h.mu.RUnlock()
+	slices.SortFunc(out, func(a, b *haGroup) int {
+		return strings.Compare(a.key.groupLabel+"\xff"+a.key.replicaLabel+"\xff"+a.key.group,
+			b.key.groupLabel+"\xff"+b.key.replicaLabel+"\xff"+b.key.group)
+	})
+	return out
+}
+
+// haCounts are what one request's series did under a rule's election, added to the rule's
+// counters once per request.
+type haCounts struct {
+	r                     *ruleState
+	deduplicated, unnamed uint64
+}
+
+// haAccept reports whether series ts counts for rule r, whose election settings are set,
+// and counts its samples: dropped as deduplicated when another replica of its group is
+// elected, or unnamed when it carries no replica label (it counts, as without ha).
+func (b *batch) haAccept(h *haTracker, r *ruleState, ts *prompb.TimeSeries) bool {
+	set := r.rule.HA
+	var group, replica string
+	hasReplica := false
+	for i := range ts.Labels {
+		switch l := &ts.Labels[i]; l.Name {
+		case set.GroupLabel:
+			group = l.Value
+		case set.ReplicaLabel:
+			replica, hasReplica = l.Value, true
+		}
+	}
+	n := uint64(len(ts.Samples) + len(ts.Histograms))
+	if !hasReplica {
+		b.haCount(r).unnamed += n
+		return true
+	}
+	// The series of a request mostly come from one replica of one group: the last group
+	// looked up is tried first.
+	g := b.haLast
+	if g == nil || g.key.group != group || g.key.groupLabel != set.GroupLabel || g.key.replicaLabel != set.ReplicaLabel {
+		g = h.group(haKey{set.GroupLabel, set.ReplicaLabel, group})
+		b.haLast = g
+	}
+	if g.accept(replica, newestTimestamp(ts), r.failover) {
+		return true
+	}
+	b.haCount(r).deduplicated += n
+	return false
+}
+
+// haCount returns the request's counts for rule r.
+func (b *batch) haCount(r *ruleState) *haCounts {
+	for i := len(b.ha) - 1; i >= 0; i-- {
+		if b.ha[i].r == r {
+			return &b.ha[i]
+		}
+	}
+	b.ha = append(b.ha, haCounts{r: r})
+	return &b.ha[len(b.ha)-1]
+}
+
+// flushHA adds the request's counts to its rules' counters.
+func (b *batch) flushHA() {
+	for i := range b.ha {
+		c := &b.ha[i]
+		if c.deduplicated > 0 {
+			c.r.haDeduplicated.Add(c.deduplicated)
+		}
+		if c.unnamed > 0 {
+			c.r.haUnnamed.Add(c.unnamed)
+		}
+	}
+	b.ha = b.ha[:0]
+}
+
+// newestTimestamp returns the timestamp of a series' newest sample (samples are in order).
+func newestTimestamp(ts *prompb.TimeSeries) int64 {
+	var t int64
+	if n := len(ts.Samples); n > 0 {
+		t = ts.Samples[n-1].Timestamp
+	}
+	if n := len(ts.Histograms); n > 0 {
+		t = max(t, ts.Histograms[n-1].Timestamp)
+	}
+	return t
+}
+
+// HAGroup is one HA group's election, for the status page and metrics.
+type HAGroup struct {
+	// GroupLabel and ReplicaLabel are the label names; Group the group label's value.
+	GroupLabel, ReplicaLabel, Group string
+	// Elected is the replica whose samples count.
+	Elected string
+	// Newest is the newest sample accepted from it.
+	Newest time.Time
+	// Failovers counts the elections after the first since the process started.
+	Failovers uint64
+}
+
+// HAGroups returns the elections of every HA group seen, sorted.
+func (a *Aggregator) HAGroups() []HAGroup {
+	var out []HAGroup
+	for _, g := range a.ha.all() {
+		e := g.elected.Load()
+		if e == nil {
+			continue
+		}
+		out = append(out, HAGroup{GroupLabel: g.key.groupLabel, ReplicaLabel: g.key.replicaLabel, Group: g.key.group,
+			Elected: *e, Newest: time.UnixMilli(g.newest.Load()), Failovers: g.switches.Load()})
+	}
+	return out
+}
+
+// haReplica returns the replica label of a rule with ha, or "" (no label name is empty).
+func haReplica(r *rules.Rule) string {
+	if r.HA == nil {
+		return ""
+	}
+	return r.HA.ReplicaLabel
+}
