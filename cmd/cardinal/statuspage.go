@@ -26,6 +26,7 @@ func (s *server) statusPage() *status.Handler {
 		Version:     version,
 		ConfigFile:  s.flags.configFile,
 		Rules:       s.agg,
+		HA:          s.agg,
 		Reloads:     s.reloader,
 		WAL:         s.router,
 		Cluster:     cluster,

@@ -1,6 +1,6 @@
 // Package status serves cardinal's status page: the version and configuration file, the
 // warnings about rules that do nothing useful, every rule with its input and output series
-// and the cardinality reduction between them, the write-ahead log, the cluster's ring, and
+// and the cardinality reduction between them, the Prometheus HA elections, the write-ahead log, the cluster's ring, and
 // every downstream with whether its queue is full and the health of the jobs its database
 // runs for it. It reads them through the small interfaces below; building them from the
 // running proxy is left to cmd/cardinal.
@@ -41,6 +41,12 @@ var statusTemplate = template.Must(template.New("status").Funcs(template.FuncMap
 // Rules is what the page needs of the aggregator: a snapshot of every rule's counters.
 type Rules interface {
 	Stats() []aggregator.RuleStats
+}
+
+// HA is what the page needs of the aggregator's HA elections: the elected replica of every
+// Prometheus HA group seen.
+type HA interface {
+	HAGroups() []aggregator.HAGroup
 }
 
 // Queue is what the page needs of a downstream's sink: whether its bounded queue is full,
@@ -105,6 +111,8 @@ type Options struct {
 	Rules      Rules
 	// Reloads, when set, gives the outcome of the last configuration reload.
 	Reloads Reloads
+	// HA, when set, gives the HA elections.
+	HA HA
 	// WAL, when set, gives the state of the write-ahead log.
 	WAL WAL
 	// Cluster, when set, gives the ring of a cluster member.
@@ -136,6 +144,9 @@ type page struct {
 	WAL        *walRow
 	Cluster    *ClusterStatus
 	Rules      []aggregator.RuleStats
+	// HARules are the rules with ha; HAGroups the elections.
+	HARules  []aggregator.RuleStats
+	HAGroups []aggregator.HAGroup
 	// Warnings are the rules' no-op warnings that hold now, each naming its rule.
 	Warnings    []string
 	Downstreams []downstreamRow
@@ -169,6 +180,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	p := page{Version: h.opts.Version, ConfigFile: h.opts.ConfigFile, Rules: h.opts.Rules.Stats()}
 	for _, r := range p.Rules {
 		p.Warnings = append(p.Warnings, r.Warnings...)
+		if r.HA != nil {
+			p.HARules = append(p.HARules, r)
+		}
+	}
+	if h.opts.HA != nil {
+		p.HAGroups = h.opts.HA.HAGroups()
 	}
 	if h.opts.Reloads != nil {
 		if o, ok := h.opts.Reloads.Last(); ok {

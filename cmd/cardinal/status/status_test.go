@@ -14,6 +14,7 @@ import (
 	"github.com/cardinal-proxy/cardinal/cmd/cardinal/reload"
 	"github.com/cardinal-proxy/cardinal/cmd/cardinal/router"
 	"github.com/cardinal-proxy/cardinal/downstream/timescale"
+	"github.com/cardinal-proxy/cardinal/rules"
 )
 
 type fixedRules []aggregator.RuleStats
@@ -199,5 +200,39 @@ func TestPageShowsTheDatabaseJobs(t *testing.T) {
 	}
 	if strings.Contains(body, "plain-db: TimescaleDB jobs") {
 		t.Errorf("a downstream without jobs has a jobs table:\n%s", body)
+	}
+}
+
+type haGroups []aggregator.HAGroup
+
+func (g haGroups) HAGroups() []aggregator.HAGroup { return g }
+
+// The HA elections are listed, with each ha rule's deduplicated samples; without ha rules
+// or groups the section is absent.
+func TestPageShowsTheHAGroups(t *testing.T) {
+	get := func(o Options) string {
+		rec := httptest.NewRecorder()
+		NewHandler(o).ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+		return rec.Body.String()
+	}
+	if body := get(Options{Rules: fixedRules{{Name: "plain"}}, HA: haGroups{}}); strings.Contains(body, "HA groups") {
+		t.Errorf("HA section without ha rules:\n%s", body)
+	}
+	ha := &rules.HA{GroupLabel: "prometheus", ReplicaLabel: "prometheus_replica", FailoverTimeout: 30 * time.Second}
+	body := get(Options{
+		Rules: fixedRules{{Name: "req", HA: ha, HADeduplicated: 1234, HAUnnamed: 5}, {Name: "plain"}},
+		HA: haGroups{{GroupLabel: "prometheus", ReplicaLabel: "prometheus_replica", Group: "monitoring/k8s",
+			Elected: "prometheus-k8s-1", Newest: time.Now(), Failovers: 2}},
+	})
+	for _, want := range []string{
+		"<td>prometheus</td><td>monitoring/k8s</td><td>prometheus_replica</td><td>prometheus-k8s-1</td><td>0s ago</td><td class=\"num\">2</td>",
+		"<td>req</td><td>prometheus</td><td>prometheus_replica</td><td>30s</td><td class=\"num\">1234</td><td class=\"num\">5</td>",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %q:\n%s", want, body)
+		}
+	}
+	if strings.Contains(body, "<td>plain</td><td>prometheus") {
+		t.Error("a rule without ha is listed among the HA rules")
 	}
 }
