@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,6 +20,12 @@ import (
 // benchSetup builds metrics×pods counter series in requests of perReq series, with one rule
 // per metric dropping pod and instance (the docs/design.md §6 scenario, scaled by the arguments).
 func benchSetup(b *testing.B, metrics, pods, perReq int) (*Aggregator, [][]prompb.TimeSeries) {
+	return benchSetupWith(b, metrics, pods, perReq, nil, nil)
+}
+
+// benchSetupWith is benchSetup with extra labels on every series (sorted in) and, when ha is
+// set, the election on every rule.
+func benchSetupWith(b *testing.B, metrics, pods, perReq int, extra []prompb.Label, ha *rules.HA) (*Aggregator, [][]prompb.TimeSeries) {
 	b.Helper()
 	var rs []*rules.Rule
 	names := make([]string, metrics)
@@ -25,6 +33,7 @@ func benchSetup(b *testing.B, metrics, pods, perReq int) (*Aggregator, [][]promp
 		names[m] = fmt.Sprintf("bench_metric_%03d_total", m)
 		r := counterRule(names[m])
 		r.Interval, r.FlushDelay, r.Staleness = 15*time.Second, 10*time.Second, 5*time.Minute
+		r.HA = ha
 		rs = append(rs, r)
 	}
 	// Pod-major, as agents send a scrape: every metric of pod 0, then of pod 1, ... so a
@@ -43,6 +52,9 @@ func benchSetup(b *testing.B, metrics, pods, perReq int) (*Aggregator, [][]promp
 				},
 				Samples: []prompb.Sample{{}},
 			})
+			ls := &all[len(all)-1].Labels
+			*ls = append(*ls, extra...)
+			slices.SortFunc(*ls, func(x, y prompb.Label) int { return strings.Compare(x.Name, y.Name) })
 		}
 	}
 	var reqs [][]prompb.TimeSeries
@@ -68,6 +80,11 @@ func BenchmarkIngest(b *testing.B) {
 
 func benchIngest(b *testing.B, pods int) {
 	a, reqs := benchSetup(b, 100, pods, 2000)
+	benchIngestReqs(b, a, reqs)
+}
+
+// benchIngestReqs ingests reqs round after round on warm state and reports ns per sample.
+func benchIngestReqs(b *testing.B, a *Aggregator, reqs [][]prompb.TimeSeries) {
 	ts := int64(1_700_000_000_000)
 	round := func() {
 		ts += 15000
@@ -94,6 +111,34 @@ func benchIngest(b *testing.B, pods int) {
 		n++
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n*2000), "ns/sample")
+}
+
+// BenchmarkIngestHA is BenchmarkIngest's 1M inputs with each series carrying an HA pair's
+// group and replica labels: without ha (the baseline), with ha and one replica writing (the
+// cost of the election on counted samples), and with ha and both replicas writing in turn
+// (half the samples deduplicated; ns/sample over all of them).
+func BenchmarkIngestHA(b *testing.B) {
+	set := &rules.HA{GroupLabel: "cluster", ReplicaLabel: "__replica__", FailoverTimeout: 30 * time.Second}
+	labels := func(replica string) []prompb.Label {
+		return []prompb.Label{{Name: "cluster", Value: "prod-eu-1"}, {Name: "__replica__", Value: replica}}
+	}
+	b.Run("ha=off", func(b *testing.B) {
+		a, reqs := benchSetupWith(b, 100, 10000, 2000, labels("prometheus-0"), nil)
+		benchIngestReqs(b, a, reqs)
+	})
+	b.Run("ha=on/one_replica", func(b *testing.B) {
+		a, reqs := benchSetupWith(b, 100, 10000, 2000, labels("prometheus-0"), set)
+		benchIngestReqs(b, a, reqs)
+	})
+	b.Run("ha=on/two_replicas", func(b *testing.B) {
+		a, reqs := benchSetupWith(b, 100, 10000, 2000, labels("prometheus-0"), set)
+		_, second := benchSetupWith(b, 100, 10000, 2000, labels("prometheus-1"), nil)
+		var both [][]prompb.TimeSeries
+		for i := range reqs {
+			both = append(both, reqs[i], second[i])
+		}
+		benchIngestReqs(b, a, both)
+	})
 }
 
 // BenchmarkFlush measures closing one window of 100k inputs feeding 100 outputs.

@@ -20,8 +20,8 @@ import (
 // count; then per rule a head (fingerprint, name), one frame per lock shard (its inputs,
 // outputs and native-histogram state: see shardEncoder), and a tail (started, startK, startT,
 // closedK); last (from version 2) the HA elections: their count, then per group its group
-// and replica label names, its group, its elected replica and that one's newest sample
-// timestamp. Integers are varints, floats their 8 raw bytes (values are restored bit for bit),
+// and replica label names, its group, its elected replica, that one's newest sample
+// timestamp and the previous replica's newest at the last failover (0: none). Integers are varints, floats their 8 raw bytes (values are restored bit for bit),
 // hashes 8 fixed bytes.
 
 // checkpointMagic opens every checkpoint.
@@ -145,6 +145,7 @@ func (a *Aggregator) checkpoint(w io.Writer) (checkpointStats, error) {
 		enc.string(g.Group)
 		enc.string(g.Elected)
 		enc.varint(g.Newest.UnixMilli())
+		enc.varint(g.From.UnixMilli())
 	}
 	fw.frame(enc.buf)
 	if err := fw.flush(); err != nil {

@@ -12,13 +12,15 @@ import (
 	"github.com/cardinal-proxy/cardinal/rules"
 )
 
-// The HA election (docs/design.md §3.9). A Prometheus HA pair is two or more replicas that
+// The HA election (docs/design.md §3.8). A Prometheus HA pair is two or more replicas that
 // scrape the same targets and all remote-write, told apart by a replica label; a rule with
 // ha counts, per HA group, the samples of one elected replica and drops the others'. The
 // replica label is left out of the input series' identity (seriesHashes), so the replicas'
 // copies of one target series are one input: when another replica takes over, its counter
 // continues from the last value the elected one gave, and the increase across the switch is
-// the target's own. Failover is judged by sample timestamps, not the wall clock: a replica
+// the target's own. The one exception is a counter that the new replica reads lower than the
+// old one did: its first sample after the switch is a new baseline, not a reset (replicas
+// that disagree on a value, as behind a load balancer, must not make a reset's jump). Failover is judged by sample timestamps, not the wall clock: a replica
 // takes over when its samples are failover_timeout newer than the elected replica's newest.
 // So a replay of the write-ahead log elects exactly as the live run did, and a replica that
 // catches up on an old backlog never wins against one that is current.
@@ -35,6 +37,9 @@ type haGroup struct {
 	elected  atomic.Pointer[string] // the replica whose samples count
 	newest   atomic.Int64           // newest sample timestamp (ms) accepted from it
 	switches atomic.Uint64          // failovers: another replica elected after the first
+	// from is the newest sample timestamp of the replica elected before the last failover
+	// (0 before any): an input whose last sample is no newer came from that replica.
+	from atomic.Int64
 }
 
 // accept reports whether a series of replica whose newest sample is at t counts, electing
@@ -57,6 +62,7 @@ func (g *haGroup) accept(replica string, t, timeout int64) bool {
 	case e == nil:
 		g.elect(replica, t)
 	case t > g.newest.Load()+timeout:
+		g.from.Store(g.newest.Load())
 		g.elect(replica, t)
 		g.switches.Add(1)
 	default:
@@ -127,8 +133,10 @@ type haCounts struct {
 
 // haAccept reports whether series ts counts for rule r, whose election settings are set,
 // and counts its samples: dropped as deduplicated when another replica of its group is
-// elected, or unnamed when it carries no replica label (it counts, as without ha).
-func (b *batch) haAccept(h *haTracker, r *ruleState, ts *prompb.TimeSeries) bool {
+// elected, or unnamed when it carries no replica label (it counts, as without ha). With a
+// series that counts it returns its group's from: the newest sample of the replica elected
+// before the last failover (0: none).
+func (b *batch) haAccept(h *haTracker, r *ruleState, ts *prompb.TimeSeries) (bool, int64) {
 	set := r.rule.HA
 	var group, replica string
 	hasReplica := false
@@ -143,7 +151,7 @@ func (b *batch) haAccept(h *haTracker, r *ruleState, ts *prompb.TimeSeries) bool
 	n := uint64(len(ts.Samples) + len(ts.Histograms))
 	if !hasReplica {
 		b.haCount(r).unnamed += n
-		return true
+		return true, 0
 	}
 	// The series of a request mostly come from one replica of one group: the last group
 	// looked up is tried first.
@@ -153,10 +161,10 @@ func (b *batch) haAccept(h *haTracker, r *ruleState, ts *prompb.TimeSeries) bool
 		b.haLast = g
 	}
 	if g.accept(replica, newestTimestamp(ts), r.failover) {
-		return true
+		return true, g.from.Load()
 	}
 	b.haCount(r).deduplicated += n
-	return false
+	return false, 0
 }
 
 // haCount returns the request's counts for rule r.
@@ -206,6 +214,9 @@ type HAGroup struct {
 	Newest time.Time
 	// Failovers counts the elections after the first since the process started.
 	Failovers uint64
+	// From is the newest sample of the replica elected before the last failover (zero
+	// time: none since the group was first seen or restored).
+	From time.Time
 }
 
 // HAGroups returns the elections of every HA group seen, sorted.
@@ -218,6 +229,9 @@ func (a *Aggregator) HAGroups() []HAGroup {
 		}
 		out = append(out, HAGroup{GroupLabel: g.key.groupLabel, ReplicaLabel: g.key.replicaLabel, Group: g.key.group,
 			Elected: *e, Newest: time.UnixMilli(g.newest.Load()), Failovers: g.switches.Load()})
+		if f := g.from.Load(); f != 0 {
+			out[len(out)-1].From = time.UnixMilli(f)
+		}
 	}
 	return out
 }

@@ -118,6 +118,33 @@ func TestHAFailoverContinuesTheCounters(t *testing.T) {
 	}
 }
 
+func TestHAFailoverToAReplicaReadingLowerIsNotAReset(t *testing.T) {
+	// Replicas that disagree on a value (each reads another backend behind a load balancer):
+	// b reads 1000 less than a. Taking b's first value as a reset would add all of it.
+	a, out, _, clk := newTestAggregator(t, 0, haRule("req", 30*time.Second))
+	scrape := func(rep string, s, offset float64) []prompb.TimeSeries {
+		return []prompb.TimeSeries{series("req{cluster=prod,__replica__="+rep+",pod=a}", s, offset+s)}
+	}
+	for s := 0.0; s < 200; s += 10 {
+		if s <= 100 {
+			a.Ingest(scrape("a", s, 1000))
+		}
+		a.Ingest(scrape("b", s+5, 0))
+	}
+	flushAt(a, clk, 300)
+	got := totals(t, out, "req{cluster=prod}")
+	// a's increase to 100 s, then b's from its first counted sample (135 s) to 195 s.
+	if last := got[len(got)-1]; !strings.HasSuffix(last, "=160") {
+		t.Errorf("totals %v, want 100 + 60 = 160 at the end", got)
+	}
+	if r := a.Stats()[0].CounterResets; r != 0 {
+		t.Errorf("%d counter resets, want none", r)
+	}
+	if g := a.HAGroups()[0]; g.From != time.Unix(100, 0) {
+		t.Errorf("group %+v, want from = a's newest sample at the failover, 100 s", g)
+	}
+}
+
 func TestHAFlappingReplicaDoesNotTakeOver(t *testing.T) {
 	a, _, _, _ := newTestAggregator(t, 0, haRule("req", 30*time.Second))
 	elected := func() string { return a.HAGroups()[0].Elected }
@@ -240,6 +267,7 @@ func haFrameLen(t *testing.T, a *Aggregator) int {
 		e.string(g.Group)
 		e.string(g.Elected)
 		e.varint(g.Newest.UnixMilli())
+		e.varint(g.From.UnixMilli())
 	}
 	n := len(e.buf)
 	return n + 4 + len(fmt.Appendf(nil, "%c", byte(n))) // one-byte length for a short frame

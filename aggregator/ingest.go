@@ -18,6 +18,7 @@ type entry struct {
 	outHash uint64 // kept labels: identifies the output series, picks the shard
 	t       int64  // with one: the sample, copied while the series is in cache
 	v       float64
+	haFrom  int64 // with ha: the newest sample of the replica elected before the last failover
 	series  int32
 	slot    int32 // where touchInputs found the input in its table, or -1: a hint for ingestSample
 	shard   uint8
@@ -189,8 +190,12 @@ func (b *batch) place(r *ruleState, ts *prompb.TimeSeries, i int, name string) b
 
 // add adds the entry of series ts, the i-th of the request, named name, for rule r.
 func (b *batch) add(r *ruleState, ts *prompb.TimeSeries, i int, name string) {
-	if r.replica != "" && !b.haAccept(r.elections, r, ts) {
-		return // another replica of its HA group is elected
+	var haFrom int64
+	if r.replica != "" {
+		var ok bool
+		if ok, haFrom = b.haAccept(r.elections, r, ts); !ok {
+			return // another replica of its HA group is elected
+		}
 	}
 	var inHash, oh uint64
 	inHash, oh, b.kept, b.dropped = r.seriesHashes(b.kept, b.dropped, ts.Labels)
@@ -203,6 +208,7 @@ func (b *batch) add(r *ruleState, ts *prompb.TimeSeries, i int, name string) {
 	b.entries = b.entries[:len(b.entries)+1]
 	e := &b.entries[len(b.entries)-1]
 	e.r, e.inHash, e.outHash, e.series, e.slot, e.shard = r, inHash, oh, int32(i), -1, uint8(oh%numShards)
+	e.haFrom = haFrom
 	e.skip = r.floatsUnaggregatable(name)
 	e.one = len(ts.Samples) == 1 && len(ts.Histograms) == 0
 	e.t, e.v = 0, 0

@@ -63,6 +63,7 @@ func (a *Aggregator) Restore(r io.Reader) (RestoreStats, error) {
 		into := a.ha.group(g.key)
 		into.elected.Store(g.elected.Load())
 		into.newest.Store(g.newest.Load())
+		into.from.Store(g.from.Load())
 	}
 	for _, lr := range loaded {
 		for s := range numShards {
@@ -188,6 +189,7 @@ func (a *Aggregator) readCheckpoint(br *bufio.Reader, byPrint map[uint64][]*rule
 			elected := d.string()
 			g.elected.Store(&elected)
 			g.newest.Store(d.varint())
+			g.from.Store(d.varint())
 			if d.err != nil {
 				break
 			}

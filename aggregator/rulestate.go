@@ -296,6 +296,9 @@ func (r *ruleState) ingestSample(rs *ruleShard, e *entry, series []prompb.TimeSe
 		case stale || value.IsStaleNaN(in.v): // an end marker, or a baseline after one
 		case v >= in.v:
 			w.increase += v - in.v
+		case in.t <= e.haFrom:
+			// The first sample from the replica elected by a failover, lower than the old
+			// replica's last: the replicas disagree, and this is a new baseline (§3.8).
 		default:
 			w.increase += v
 			rs.stats.resets++

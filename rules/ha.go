@@ -11,7 +11,7 @@ import (
 // HAConfig is the aggregator's ha block: how the replicas of a Prometheus HA pair (two or
 // more identical Prometheus servers that scrape the same targets and all remote-write) are
 // told apart, so that a rule counts the samples of one elected replica per group and not
-// the sum of all of them (docs/design.md §3.9). Every rule inherits it; a rule's own ha
+// the sum of all of them (docs/design.md §3.8). Every rule inherits it; a rule's own ha
 // block overrides any of its keys.
 type HAConfig struct {
 	// Enabled turns the election on (default off).

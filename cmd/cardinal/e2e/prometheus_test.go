@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net/http"
 	"net/url"
@@ -27,6 +28,8 @@ type prometheusOptions struct {
 	Scrape map[string][]string
 	// RemoteWrite lists remote_write URLs; they flush batches every second.
 	RemoteWrite []string
+	// ExternalLabels are the global external_labels (an HA pair's replica label).
+	ExternalLabels map[string]string
 	// ExtraFlags are appended to the command line (e.g. --query.lookback-delta=1m).
 	ExtraFlags []string
 }
@@ -86,6 +89,12 @@ func prometheusConfig(opts prometheusOptions) string {
 	fmt.Fprintf(&b, "global:\n  scrape_interval: %s\n  scrape_timeout: %s\n", interval, interval)
 	if !opts.Agent {
 		fmt.Fprintf(&b, "  evaluation_interval: %s\n", interval)
+	}
+	if len(opts.ExternalLabels) > 0 {
+		b.WriteString("  external_labels:\n")
+		for _, k := range slices.Sorted(maps.Keys(opts.ExternalLabels)) {
+			fmt.Fprintf(&b, "    %s: %q\n", k, opts.ExternalLabels[k])
+		}
 	}
 	if len(opts.Scrape) > 0 {
 		b.WriteString("scrape_configs:\n")

@@ -175,7 +175,8 @@ func parseExposition(text string) exposition {
 // TestReadmeMetricTablesMatchMetrics compares every cardinal_ metric and reason the README
 // names (its tables of metrics, answers and limits, and the prose next to them) with what a
 // running cardinal exports: one with a WAL, a remote-write, a file and a TimescaleDB
-// downstream, a memory limit and a web config, after a request and a flush, so that every
+// downstream, a memory limit, a web config and a rule with ha, after a request (from an HA
+// replica) and a flush, so that every
 // family exists. Every reason value is exported from the start (at 0), so the comparison goes
 // both ways: a renamed metric or reason, or a reason added without a line in the README,
 // fails here.
@@ -205,10 +206,11 @@ rules:
     drop_labels: [pod]
     max_input_series: 1000
     max_output_series: 100
+    ha: {enabled: true}
 `, freePort(t), filepath.Join(dir, "out.txt"), freePort(t), filepath.Join(dir, "wal"), freePort(t)), "--web.config.file="+webConfig)
 	auth := map[string]string{"Authorization": "Bearer readme-token"}
 	now := time.Now().UnixMilli()
-	body := rwBody(t, prompb.TimeSeries{Labels: labelSet("readme_total", "pod", "a"), Samples: []prompb.Sample{{Value: 1, Timestamp: now}}})
+	body := rwBody(t, prompb.TimeSeries{Labels: labelSet("readme_total", "pod", "a", "cluster", "readme", "__replica__", "r1"), Samples: []prompb.Sample{{Value: 1, Timestamp: now}}})
 	if code, msg := postRaw(t, c.WriteURL, body, auth); code != http.StatusNoContent {
 		t.Fatalf("push: %d %s", code, msg)
 	}
