@@ -176,13 +176,19 @@ func (a *Aggregator) Run(ctx context.Context) {
 	defer a.startLimitLog(ctx)() // logs rules whose limits drop series, at most once a minute each
 	t := time.NewTicker(a.opts.FlushTick)
 	defer t.Stop()
+	var forgotAt time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 			a.Flush(false)
-			a.checkNoOps(a.opts.Now())
+			now := a.opts.Now()
+			a.checkNoOps(now)
+			if now.Sub(forgotAt) >= time.Minute {
+				a.ha.forget(now.Add(-haForget).UnixMilli())
+				forgotAt = now
+			}
 		}
 	}
 }

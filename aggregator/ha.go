@@ -30,6 +30,15 @@ type haKey struct {
 	groupLabel, replicaLabel, group string
 }
 
+// maxHAGroups bounds the elections an aggregator holds, so that a client sending ever new
+// group values cannot grow them without limit. A series of a group past it is counted as
+// without a replica label (an operator sees it in cardinal_ha_samples_without_replica_total).
+const maxHAGroups = 10000
+
+// haForget is how long a group may go unseen before its election is forgotten: a
+// Prometheus pair that was decommissioned leaves the metrics and the status page.
+const haForget = time.Hour
+
 // haGroup is the election of one HA group.
 type haGroup struct {
 	key      haKey
@@ -40,6 +49,8 @@ type haGroup struct {
 	// from is the newest sample timestamp of the replica elected before the last failover
 	// (0 before any): an input whose last sample is no newer came from that replica.
 	from atomic.Int64
+	// seen is the wall clock (ms) of the last request with a series of the group.
+	seen atomic.Int64
 }
 
 // accept reports whether a series of replica whose newest sample is at t counts, electing
@@ -87,18 +98,23 @@ type haTracker struct {
 	groups map[haKey]*haGroup
 }
 
-// group returns the election of key, creating it. The key's strings may point into a
-// request buffer; a new group keeps copies.
-func (h *haTracker) group(k haKey) *haGroup {
+// group returns the election of key, creating it, and notes it seen at now (wall clock, ms);
+// nil when maxHAGroups are held. The key's strings may point into a request buffer; a new
+// group keeps copies.
+func (h *haTracker) group(k haKey, now int64) *haGroup {
 	h.mu.RLock()
 	g := h.groups[k]
 	h.mu.RUnlock()
 	if g != nil {
+		g.seen.Store(now)
 		return g
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if g = h.groups[k]; g == nil {
+		if len(h.groups) >= maxHAGroups {
+			return nil
+		}
 		k = haKey{strings.Clone(k.groupLabel), strings.Clone(k.replicaLabel), strings.Clone(k.group)}
 		g = &haGroup{key: k}
 		if h.groups == nil {
@@ -106,7 +122,19 @@ func (h *haTracker) group(k haKey) *haGroup {
 		}
 		h.groups[k] = g
 	}
+	g.seen.Store(now)
 	return g
+}
+
+// forget drops the elections of the groups not seen since before (wall clock, ms).
+func (h *haTracker) forget(before int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for k, g := range h.groups {
+		if g.seen.Load() < before {
+			delete(h.groups, k)
+		}
+	}
 }
 
 // all returns every group, sorted by key.
@@ -154,10 +182,13 @@ func (b *batch) haAccept(h *haTracker, r *ruleState, ts *prompb.TimeSeries) (boo
 		return true, 0
 	}
 	// The series of a request mostly come from one replica of one group: the last group
-	// looked up is tried first.
+	// the request looked up is tried first.
 	g := b.haLast
 	if g == nil || g.key.group != group || g.key.groupLabel != set.GroupLabel || g.key.replicaLabel != set.ReplicaLabel {
-		g = h.group(haKey{set.GroupLabel, set.ReplicaLabel, group})
+		if g = h.group(haKey{set.GroupLabel, set.ReplicaLabel, group}, b.now); g == nil {
+			b.haCount(r).unnamed += n
+			return true, 0
+		}
 		b.haLast = g
 	}
 	if g.accept(replica, newestTimestamp(ts), r.failover) {

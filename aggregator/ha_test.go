@@ -334,3 +334,23 @@ func labelValue(ls []prompb.Label, name string) string {
 	}
 	return ""
 }
+
+func TestHAGroupsAreBoundedAndForgotten(t *testing.T) {
+	a, _, _, clk := newTestAggregator(t, 0, haRule("req", 30*time.Second))
+	for g := range maxHAGroups + 5 {
+		a.Ingest([]prompb.TimeSeries{series(fmt.Sprintf("req{cluster=c%d,__replica__=a,pod=a}", g), 1, 1)})
+	}
+	if n := len(a.HAGroups()); n != maxHAGroups {
+		t.Errorf("%d groups, want at most %d", n, maxHAGroups)
+	}
+	if u := a.Stats()[0].HAUnnamed; u != 5 {
+		t.Errorf("%d samples past the bound counted as without replica, want 5", u)
+	}
+	// An hour later, only the group still writing is remembered.
+	clk.t = clk.t.Add(haForget + time.Minute)
+	a.Ingest([]prompb.TimeSeries{series("req{cluster=c7,__replica__=a,pod=a}", 3700, 2)})
+	a.ha.forget(clk.t.Add(-haForget).UnixMilli())
+	if g := a.HAGroups(); len(g) != 1 || g[0].Group != "c7" {
+		t.Errorf("after forgetting: %d groups (%v...), want only c7", len(g), g[:min(len(g), 2)])
+	}
+}

@@ -35,7 +35,8 @@ type batch struct {
 	kept    []byte // scratch for seriesHashes
 	dropped []byte
 	touched uint64     // keeps touchInputs' loads from being optimised away
-	haLast  *haGroup   // the HA group looked up last
+	haLast  *haGroup   // the HA group the request looked up last
+	now     int64      // wall clock at the request's start, ms
 	ha      []haCounts // what the request's series did under elections
 }
 
@@ -106,6 +107,7 @@ func (a *Aggregator) IngestRoute(series []prompb.TimeSeries, rt Route) {
 	idx := a.index.Load()
 	b := a.batches.Get().(*batch)
 	b.entries = b.entries[:0]
+	b.haLast, b.now = nil, a.opts.Now().UnixMilli()
 	b.forward = nil
 	var lastName string
 	var named []*ruleState // the rules of lastName: series of one metric tend to come together
@@ -237,7 +239,7 @@ func (a *Aggregator) apply(b *batch, series []prompb.TimeSeries) {
 		b.sorted[pos[e.shard]] = *e
 		pos[e.shard]++
 	}
-	now := a.opts.Now().UnixMilli()
+	now := b.now
 	maxFuture := a.opts.MaxFuture.Milliseconds()
 	for s := 0; s < numShards; s++ {
 		es := b.sorted[counts[s]:counts[s+1]]

@@ -60,7 +60,10 @@ func (a *Aggregator) Restore(r io.Reader) (RestoreStats, error) {
 		return RestoreStats{}, fmt.Errorf("restore: %w", err)
 	}
 	for _, g := range groups {
-		into := a.ha.group(g.key)
+		into := a.ha.group(g.key, a.opts.Now().UnixMilli())
+		if into == nil {
+			break // maxHAGroups: a checkpoint holds no more than a run did
+		}
 		into.elected.Store(g.elected.Load())
 		into.newest.Store(g.newest.Load())
 		into.from.Store(g.from.Load())

@@ -139,6 +139,7 @@ rules:
     drop_labels: [pod, instance]
     max_input_series: 100000
     max_output_series: 1000
+    ha: {enabled: true}
 `
 
 // exposition is what a /metrics page holds: for each sample name (histograms with their
@@ -220,10 +221,12 @@ func scrapeRunningCardinal(bin, dsn string) (exposition, error) {
 		return nil
 	}
 	// load sends 50 series of one counter in 16 groups: 16 outputs, so that each member of
-	// two owns some (all 16 on one member has a chance of 2^-15) whatever the placement.
+	// two owns some (all 16 on one member has a chance of 2^-15) whatever the placement. They
+	// come from one replica of an HA pair, so that the elections' metrics exist.
 	load := func() error {
 		out, err := exec.CommandContext(ctx, bin, "loadgen", "--url", "http://"+addrs[0]+"/api/v1/write", "--duration", "1s",
-			"--series", "50", "--metrics", "1", "--groups", "16").CombinedOutput()
+			"--series", "50", "--metrics", "1", "--groups", "16",
+			"--labels", "job=loadgen,cluster=deploytest,__replica__=replica-0").CombinedOutput()
 		if err != nil {
 			return fail("cardinal loadgen: %v\n%s", err, out)
 		}
