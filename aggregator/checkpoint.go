@@ -137,22 +137,30 @@ func (a *Aggregator) checkpoint(w io.Writer) (checkpointStats, error) {
 		fw.frame(enc.buf)
 	}
 	enc.reset()
-	groups := a.HAGroups()
-	enc.uvarint(uint64(len(groups)))
-	for _, g := range groups {
-		enc.string(g.GroupLabel)
-		enc.string(g.ReplicaLabel)
-		enc.string(g.Group)
-		enc.string(g.Elected)
-		enc.varint(g.Newest.UnixMilli())
-		enc.varint(g.From.UnixMilli())
-	}
+	enc.haGroups(a.HAGroups())
 	fw.frame(enc.buf)
 	if err := fw.flush(); err != nil {
 		return st, fmt.Errorf("checkpoint: %w", err)
 	}
 	st.bytes = fw.n
 	return st, nil
+}
+
+// haGroups encodes the payload of the elections' frame.
+func (e *shardEncoder) haGroups(groups []HAGroup) {
+	e.uvarint(uint64(len(groups)))
+	for _, g := range groups {
+		e.string(g.GroupLabel)
+		e.string(g.ReplicaLabel)
+		e.string(g.Group)
+		e.string(g.Elected)
+		e.varint(g.Newest.UnixMilli())
+		var from int64
+		if !g.From.IsZero() {
+			from = g.From.UnixMilli()
+		}
+		e.varint(from)
+	}
 }
 
 // frameWriter writes checkpoint frames, keeping the first error.

@@ -259,18 +259,12 @@ func haFrameLen(t *testing.T, a *Aggregator) int {
 	t.Helper()
 	var e shardEncoder
 	e.reset()
-	g := a.HAGroups()
-	e.uvarint(uint64(len(g)))
-	for _, g := range g {
-		e.string(g.GroupLabel)
-		e.string(g.ReplicaLabel)
-		e.string(g.Group)
-		e.string(g.Elected)
-		e.varint(g.Newest.UnixMilli())
-		e.varint(g.From.UnixMilli())
-	}
+	e.haGroups(a.HAGroups())
 	n := len(e.buf)
-	return n + 4 + len(fmt.Appendf(nil, "%c", byte(n))) // one-byte length for a short frame
+	if n >= 128 {
+		t.Fatalf("a %d-byte frame: its length takes more than one byte", n)
+	}
+	return 1 + n + 4 // length, payload, checksum
 }
 
 func TestHARulesShareTheElection(t *testing.T) {
