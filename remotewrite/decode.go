@@ -56,6 +56,11 @@ type Decoder struct {
 	countFloats     []prompb.Histogram_CountFloat
 	zeroCountInts   []prompb.Histogram_ZeroCountInt
 	zeroCountFloats []prompb.Histogram_ZeroCountFloat
+
+	// A Remote Write 2.0 request's symbol table, and its series' created timestamps
+	// (decode_v2.go).
+	symbols v2Symbols
+	created []int64
 }
 
 // NewDecoder returns a Decoder that refuses bodies whose decoded size exceeds maxDecodedBytes
@@ -80,39 +85,49 @@ func (d *Decoder) SetLimits(l Limits) {
 // the result into req, replacing its contents. The decoded length is checked against the
 // limit before anything is allocated.
 func (d *Decoder) Decode(compressed []byte, req *prompb.WriteRequest) error {
+	out, err := d.uncompress(compressed)
+	if err != nil {
+		return err
+	}
+	return d.Unmarshal(out, req)
+}
+
+// DecodeV2 is Decode for a Remote Write 2.0 body (io.prometheus.write.v2.Request): see
+// UnmarshalV2.
+func (d *Decoder) DecodeV2(compressed []byte, req *prompb.WriteRequest) error {
+	out, err := d.uncompress(compressed)
+	if err != nil {
+		return err
+	}
+	return d.UnmarshalV2(out, req)
+}
+
+// uncompress snappy-decodes (block format) compressed into the Decoder's buffer, checking
+// the decoded length against the limit before anything is allocated.
+func (d *Decoder) uncompress(compressed []byte) ([]byte, error) {
 	n, err := snappy.DecodedLen(compressed)
 	if err != nil {
-		return fmt.Errorf("%w: snappy: %w", ErrMalformedRequest, err)
+		return nil, fmt.Errorf("%w: snappy: %w", ErrMalformedRequest, err)
 	}
 	if d.maxDecodedBytes > 0 && n > d.maxDecodedBytes {
-		return fmt.Errorf("%w: decoded body is %d bytes, limit is %d", ErrRequestTooLarge, n, d.maxDecodedBytes)
+		return nil, fmt.Errorf("%w: decoded body is %d bytes, limit is %d", ErrRequestTooLarge, n, d.maxDecodedBytes)
 	}
 	if cap(d.buf) < n {
 		d.buf = make([]byte, n)
 	}
 	out, err := snappy.Decode(d.buf[:cap(d.buf)], compressed)
 	if err != nil {
-		return fmt.Errorf("%w: snappy: %w", ErrMalformedRequest, err)
+		return nil, fmt.Errorf("%w: snappy: %w", ErrMalformedRequest, err)
 	}
-	return d.Unmarshal(out, req)
+	return out, nil
 }
 
 // Unmarshal decodes the protobuf WriteRequest in data into req, replacing its contents.
 // Strings in req point into data. Unknown fields are skipped; metadata and exemplars are
 // decoded too.
 func (d *Decoder) Unmarshal(data []byte, req *prompb.WriteRequest) error {
-	req.Timeseries = req.Timeseries[:0]
-	req.Metadata = req.Metadata[:0]
-	req.XXX_unrecognized = nil
-	req.XXX_sizecache = 0
-	d.countInts = d.countInts[:0]
-	d.countFloats = d.countFloats[:0]
-	d.zeroCountInts = d.zeroCountInts[:0]
-	d.zeroCountFloats = d.zeroCountFloats[:0]
-	d.facts = d.facts[:0]
-	d.labels = d.labels[:0]
-	d.samples = d.samples[:0]
-
+	d.reset(req)
+	d.created = d.created[:0]
 	b := data
 	for i := 0; i < len(b); {
 		num, wt, j := tagAt(b, i)
@@ -156,6 +171,21 @@ func (d *Decoder) Unmarshal(data []byte, req *prompb.WriteRequest) error {
 		}
 	}
 	return nil
+}
+
+// reset empties req and the Decoder's per-request state, keeping their memory.
+func (d *Decoder) reset(req *prompb.WriteRequest) {
+	req.Timeseries = req.Timeseries[:0]
+	req.Metadata = req.Metadata[:0]
+	req.XXX_unrecognized = nil
+	req.XXX_sizecache = 0
+	d.countInts = d.countInts[:0]
+	d.countFloats = d.countFloats[:0]
+	d.zeroCountInts = d.zeroCountInts[:0]
+	d.zeroCountFloats = d.zeroCountFloats[:0]
+	d.facts = d.facts[:0]
+	d.labels = d.labels[:0]
+	d.samples = d.samples[:0]
 }
 
 // unmarshalSeries is the hot loop. It handles only the fields every encoder writes, a label

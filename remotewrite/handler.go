@@ -23,7 +23,7 @@ import (
 var ErrUnavailable = errors.New("temporarily unavailable")
 
 // ErrUnsupportedMediaType is returned (wrapped) for a body in a compression or message format
-// the receiver does not speak, such as zstd or Remote Write 2.0. The receiver answers 415.
+// the receiver does not speak, such as zstd. The receiver answers 415.
 var ErrUnsupportedMediaType = errors.New("unsupported media type")
 
 // The paths Prometheus senders post to; mount the Handler on both.
@@ -59,9 +59,11 @@ type HandlerOptions struct {
 	MemoryGuard *MemoryGuard
 }
 
-// Handler is the Remote Write 1.0 receiver: it decodes and validates requests, hands them to
-// an Appender and answers with the Prometheus status-code contract (204, 400, 405, 408, 413,
-// 415, 500, 503). It is safe for concurrent use.
+// Handler is the remote-write receiver, 1.0 and 2.0 on one endpoint told apart by
+// Content-Type: it decodes and validates requests, hands them to an Appender (2.0 as 1.0
+// types) and answers with the Prometheus status-code contract (204, 400, 405, 408, 413,
+// 415, 500, 503), with the X-Prometheus-Remote-Write-*-Written headers on every answer to
+// a 2.0 request after negotiation. It is safe for concurrent use.
 type Handler struct {
 	app      Appender
 	maxBytes int64
@@ -122,8 +124,15 @@ func (h *Handler) handle(w http.ResponseWriter, r *http.Request) (code int, reas
 		w.Header().Set("Allow", http.MethodPost)
 		return http.StatusMethodNotAllowed, reasonMethod, fmt.Sprintf("method %s not allowed: remote write uses POST", r.Method)
 	}
-	if err := checkContentHeaders(r.Header); err != nil {
+	proto, err := checkContentHeaders(r.Header)
+	if err != nil {
 		return http.StatusUnsupportedMediaType, reasonMediaType, err.Error()
+	}
+	// A 2.0 sender reads what was written from headers on every answer after negotiation;
+	// a 2xx without them means a 1.0 receiver, and its data not written.
+	var written writtenCounts
+	if proto == protoV2 {
+		defer func() { written.set(w.Header()) }()
 	}
 	if r.ContentLength > h.maxBytes {
 		return http.StatusRequestEntityTooLarge, reasonTooLarge, fmt.Sprintf("%v: body is %d bytes, limit is %d", ErrRequestTooLarge, r.ContentLength, h.maxBytes)
@@ -150,7 +159,11 @@ func (h *Handler) handle(w http.ResponseWriter, r *http.Request) (code int, reas
 		}
 		return http.StatusBadRequest, reasonReadError, fmt.Sprintf("reading body: %v", err)
 	}
-	if err := s.dec.Decode(body, &s.req); err != nil {
+	decode := s.dec.Decode
+	if proto == protoV2 {
+		decode = s.dec.DecodeV2
+	}
+	if err := decode(body, &s.req); err != nil {
 		switch {
 		case errors.Is(err, ErrTooManySeries):
 			return http.StatusRequestEntityTooLarge, reasonTooManySeries, err.Error()
@@ -161,7 +174,11 @@ func (h *Handler) handle(w http.ResponseWriter, r *http.Request) (code int, reas
 	}
 
 	var firstInvalid error
-	invalid, samples := removeInvalidSeries(&s.req, h.limits, s.dec.facts, func(err error) {
+	facts := decodedFacts{labels: s.dec.facts}
+	if proto == protoV2 {
+		facts.v2, facts.created = true, s.dec.created
+	}
+	invalid, samples := removeInvalid(&s.req, h.limits, facts, func(err error) {
 		if firstInvalid == nil {
 			firstInvalid = err
 		}
@@ -170,8 +187,8 @@ func (h *Handler) handle(w http.ResponseWriter, r *http.Request) (code int, reas
 
 	if len(s.req.Timeseries) > 0 {
 		whole := body
-		if invalid > 0 {
-			whole = nil
+		if invalid > 0 || proto == protoV2 {
+			whole = nil // the Appender re-encodes what it keeps as 1.0
 		}
 		if err := h.app.Append(r.Context(), &s.req, whole); err != nil {
 			switch {
@@ -185,6 +202,9 @@ func (h *Handler) handle(w http.ResponseWriter, r *http.Request) (code int, reas
 			}
 		}
 		h.metrics.samples.Add(float64(samples))
+		if proto == protoV2 {
+			written = countWritten(s.req.Timeseries)
+		}
 	}
 	if invalid > 0 {
 		msg := firstInvalid.Error()
@@ -196,31 +216,41 @@ func (h *Handler) handle(w http.ResponseWriter, r *http.Request) (code int, reas
 	return http.StatusNoContent, "", ""
 }
 
-// checkContentHeaders accepts Remote Write 1.0 (snappy, application/x-protobuf with no proto
-// parameter or proto=prometheus.WriteRequest; missing headers are taken to mean the same, as
-// Prometheus does) and refuses everything else with ErrUnsupportedMediaType.
-func checkContentHeaders(hdr http.Header) error {
+// protocol is the remote-write message a request carries.
+type protocol int
+
+const (
+	protoV1 protocol = iota // prometheus.WriteRequest
+	protoV2                 // io.prometheus.write.v2.Request
+)
+
+// checkContentHeaders tells Remote Write 1.0 (application/x-protobuf with no proto
+// parameter or proto=prometheus.WriteRequest; a missing Content-Type is taken to mean the
+// same, as Prometheus does) from 2.0 (proto=io.prometheus.write.v2.Request), both snappy
+// (a missing Content-Encoding too), and refuses everything else with
+// ErrUnsupportedMediaType: the one answer, 415, for what the receiver does not speak.
+func checkContentHeaders(hdr http.Header) (protocol, error) {
 	if enc := hdr.Get("Content-Encoding"); enc != "" && !strings.EqualFold(strings.TrimSpace(enc), "snappy") {
-		return fmt.Errorf("%w: Content-Encoding %s; remote write 1.0 bodies are snappy block-compressed", ErrUnsupportedMediaType, quoteHeader(enc))
+		return 0, fmt.Errorf("%w: Content-Encoding %s; remote write bodies are snappy block-compressed", ErrUnsupportedMediaType, quoteHeader(enc))
 	}
 	ct := hdr.Get("Content-Type")
 	if ct == "" || ct == "application/x-protobuf" {
-		return nil
+		return protoV1, nil
 	}
 	mediaType, params, err := mime.ParseMediaType(ct)
 	if err != nil {
-		return fmt.Errorf("%w: Content-Type %s: %v", ErrUnsupportedMediaType, quoteHeader(ct), err)
+		return 0, fmt.Errorf("%w: Content-Type %s: %v", ErrUnsupportedMediaType, quoteHeader(ct), err)
 	}
 	if mediaType != "application/x-protobuf" {
-		return fmt.Errorf("%w: Content-Type %s; remote write uses application/x-protobuf", ErrUnsupportedMediaType, quoteHeader(ct))
+		return 0, fmt.Errorf("%w: Content-Type %s; remote write uses application/x-protobuf", ErrUnsupportedMediaType, quoteHeader(ct))
 	}
 	switch proto := params["proto"]; proto {
 	case "", "prometheus.WriteRequest":
-		return nil
+		return protoV1, nil
 	case "io.prometheus.write.v2.Request":
-		return fmt.Errorf("%w: remote write 2.0 (proto=io.prometheus.write.v2.Request) is not supported; configure the sender with protobuf_message: prometheus.WriteRequest", ErrUnsupportedMediaType)
+		return protoV2, nil
 	default:
-		return fmt.Errorf("%w: protobuf message %s; only prometheus.WriteRequest (remote write 1.0) is supported", ErrUnsupportedMediaType, quoteHeader(proto))
+		return 0, fmt.Errorf("%w: protobuf message %s; remote write is prometheus.WriteRequest (1.0) or io.prometheus.write.v2.Request (2.0)", ErrUnsupportedMediaType, quoteHeader(proto))
 	}
 }
 

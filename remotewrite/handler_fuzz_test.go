@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -61,11 +62,15 @@ func FuzzHandler(f *testing.F) {
 		if strings.Count(strings.TrimSuffix(rec.Body.String(), "\n"), "\n") > 0 {
 			t.Fatalf("answer is more than one line: %q", rec.Body)
 		}
-		if (code == 415) != !acceptedHeaders(encoding, contentType) {
+		accepted, v2 := acceptedHeaders(encoding, contentType)
+		if (code == 415) != !accepted {
 			t.Fatalf("encoding %q, content type %q: status %d", encoding, contentType, code)
 		}
 		if code == 415 {
 			return
+		}
+		if hasWritten := rec.Header().Get(HeaderSamplesWritten) != ""; hasWritten != v2 {
+			t.Fatalf("content type %q: -Written headers present: %v", contentType, hasWritten)
 		}
 		if len(sent) > fuzzMaxRequestBytes {
 			if code != 413 {
@@ -73,7 +78,7 @@ func FuzzHandler(f *testing.F) {
 			}
 			return
 		}
-		want, wantCode, ok := expectedOutcome(sent)
+		want, wantCode, ok := expectedOutcome(sent, v2)
 		if !ok {
 			return // the one input the Decoder refuses and gogo reads on from (see errPackedOverrun)
 		}
@@ -83,13 +88,21 @@ func FuzzHandler(f *testing.F) {
 		if diff := diffRequests(want, app.series); diff != "" {
 			t.Fatalf("appended series differ from gogo's valid series: %s", diff)
 		}
+		if v2 {
+			c := countWritten(want)
+			for h, n := range map[string]int{HeaderSamplesWritten: c.samples, HeaderHistogramsWritten: c.histograms, HeaderExemplarsWritten: c.exemplars} {
+				if got := rec.Header().Get(h); got != fmt.Sprint(n) {
+					t.Fatalf("%s: %q, want %d (status %d)", h, got, n, code)
+				}
+			}
+		}
 	})
 }
 
 // expectedOutcome decodes a body with snappy and gogo/protobuf, validates it as the Handler
 // should, and returns the valid series and the status code. ok is false for the one input
 // where the Decoder is deliberately stricter than gogo.
-func expectedOutcome(sent []byte) (valid []prompb.TimeSeries, code int, ok bool) {
+func expectedOutcome(sent []byte, v2 bool) (valid []prompb.TimeSeries, code int, ok bool) {
 	n, err := snappy.DecodedLen(sent)
 	if err != nil {
 		return nil, 400, true
@@ -102,11 +115,20 @@ func expectedOutcome(sent []byte) (valid []prompb.TimeSeries, code int, ok bool)
 		return nil, 400, true
 	}
 	var req prompb.WriteRequest
-	if err := req.Unmarshal(raw); err != nil {
-		return nil, 400, true
-	}
-	if err := NewDecoder(0).Unmarshal(raw, &prompb.WriteRequest{}); errors.Is(err, errPackedOverrun) {
-		return nil, 0, false
+	if v2 {
+		if req, _, err = referenceV2(raw); err != nil {
+			return nil, 400, true
+		}
+		if err := NewDecoder(0).UnmarshalV2(raw, &prompb.WriteRequest{}); err != nil && strings.Contains(err.Error(), "packed field element") {
+			return nil, 0, false
+		}
+	} else {
+		if err := req.Unmarshal(raw); err != nil {
+			return nil, 400, true
+		}
+		if err := NewDecoder(0).Unmarshal(raw, &prompb.WriteRequest{}); errors.Is(err, errPackedOverrun) {
+			return nil, 0, false
+		}
 	}
 	limits := fuzzLimits()
 	if len(req.Timeseries) > limits.MaxSeriesPerRequest {
@@ -115,6 +137,12 @@ func expectedOutcome(sent []byte) (valid []prompb.TimeSeries, code int, ok bool)
 	code = 204
 	for i := range req.Timeseries {
 		ts := &req.Timeseries[i]
+		if v2 {
+			if err := validateV2Series(ts, false); err != nil {
+				code = 400
+				continue
+			}
+		}
 		if err := validateSeries(ts, limits.bounds()); err != nil {
 			code = 400
 			continue
@@ -124,16 +152,19 @@ func expectedOutcome(sent []byte) (valid []prompb.TimeSeries, code int, ok bool)
 	return valid, code, true
 }
 
-// acceptedHeaders reports whether the receiver must accept these headers as Remote Write 1.0.
-func acceptedHeaders(encoding, contentType string) bool {
+// acceptedHeaders reports whether the receiver must accept these headers, and whether as
+// Remote Write 2.0.
+func acceptedHeaders(encoding, contentType string) (ok, v2 bool) {
 	if encoding != "" && !strings.EqualFold(encoding, "snappy") {
-		return false
+		return false, false
 	}
 	switch contentType {
 	case "", "application/x-protobuf", "application/x-protobuf;proto=prometheus.WriteRequest":
-		return true
+		return true, false
+	case "application/x-protobuf;proto=io.prometheus.write.v2.Request":
+		return true, true
 	}
-	return false
+	return false, false
 }
 
 func setHeader(h map[string][]string, k, v string) {

@@ -95,7 +95,7 @@ func TestHandlerStatusCodes(t *testing.T) {
 		{"put_is_405", "PUT", rw1, bytes.NewReader(valid), nil, 405, "POST", 0},
 		{"zstd_is_415", "POST", with("Content-Encoding", "zstd"), bytes.NewReader(valid), nil, 415, "zstd", 0},
 		{"gzip_is_415", "POST", with("Content-Encoding", "gzip"), bytes.NewReader(valid), nil, 415, "gzip", 0},
-		{"remote_write_2_is_415", "POST", with("Content-Type", "application/x-protobuf;proto=io.prometheus.write.v2.Request"), bytes.NewReader(valid), nil, 415, "remote write 2.0", 0},
+		{"unknown_proto_is_415", "POST", with("Content-Type", "application/x-protobuf;proto=io.prometheus.write.v3.Request"), bytes.NewReader(valid), nil, 415, "protobuf message", 0},
 		{"unknown_protobuf_message_is_415", "POST", with("Content-Type", "application/x-protobuf;proto=foo.Bar"), bytes.NewReader(valid), nil, 415, "foo.Bar", 0},
 		{"json_is_415", "POST", with("Content-Type", "application/json"), bytes.NewReader(valid), nil, 415, "application/json", 0},
 		{"unparsable_content_type_is_415", "POST", with("Content-Type", "application/x-protobuf;;=="), bytes.NewReader(valid), nil, 415, "Content-Type", 0},

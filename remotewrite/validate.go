@@ -153,19 +153,42 @@ func RemoveInvalidSeries(req *prompb.WriteRequest, limits Limits, reject func(er
 	return removed
 }
 
+// decodedFacts is what removeInvalidSeries knows of a request a Decoder just decoded.
+type decodedFacts struct {
+	// labels[i] is what the Decoder saw of series i (nil: nothing).
+	labels []labelFacts
+	// v2 applies the 2.0 specification's rules too (validateV2Series).
+	v2 bool
+	// created, when set, holds each series' created timestamp and is kept in step with
+	// the series as invalid ones are removed.
+	created []int64
+}
+
 // removeInvalidSeries is RemoveInvalidSeries for a request a Decoder just decoded: facts[i]
 // is what it saw of series i (nil: nothing), and series whose facts show them valid are
 // not read again. It also returns the samples and histograms of the series it kept, counted
 // while each series is in cache.
 func removeInvalidSeries(req *prompb.WriteRequest, limits Limits, facts []labelFacts, reject func(error)) (removed, samples int) {
+	return removeInvalid(req, limits, decodedFacts{labels: facts}, reject)
+}
+
+// removeInvalid is removeInvalidSeries with everything the Decoder knows (see decodedFacts).
+func removeInvalid(req *prompb.WriteRequest, limits Limits, df decodedFacts, reject func(error)) (removed, samples int) {
 	b := limits.bounds()
+	facts := df.labels
 	kept := 0
 	for i := range req.Timeseries {
 		ts := &req.Timeseries[i]
 		var err error
-		if i < len(facts) && facts[i].within(len(ts.Labels), b) {
+		plain := i < len(facts) && facts[i].within(len(ts.Labels), b)
+		if df.v2 {
+			err = validateV2Series(ts, plain)
+		}
+		switch {
+		case err != nil:
+		case plain:
 			err = validateHistograms(ts)
-		} else {
+		default:
 			err = validateSeries(ts, b)
 		}
 		if err != nil {
@@ -178,6 +201,9 @@ func removeInvalidSeries(req *prompb.WriteRequest, limits Limits, facts []labelF
 		samples += len(ts.Samples) + len(ts.Histograms)
 		if kept != i {
 			req.Timeseries[kept], req.Timeseries[i] = req.Timeseries[i], req.Timeseries[kept]
+			if i < len(df.created) {
+				df.created[kept] = df.created[i]
+			}
 		}
 		kept++
 	}
@@ -199,6 +225,14 @@ func rejectReason(err error) string {
 		return "invalid_utf8"
 	case errors.Is(err, ErrInvalidHistogram):
 		return "invalid_histogram"
+	case errors.Is(err, ErrUnsortedLabels):
+		return "unsorted_labels"
+	case errors.Is(err, ErrEmptyLabelValue):
+		return "empty_label_value"
+	case errors.Is(err, ErrSamplesAndHistograms):
+		return "samples_and_histograms"
+	case errors.Is(err, ErrNoSamples):
+		return "no_samples"
 	case errors.Is(err, ErrTooManyLabels):
 		return "too_many_labels"
 	case errors.Is(err, ErrLabelNameTooLong):
