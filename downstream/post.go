@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -69,9 +70,17 @@ func (s *sender) sendBatch(shard int, b *batchBuffers) {
 	}
 	for attempt := 0; ; attempt++ {
 		res := s.post(body)
+		if res.outcome == sendOK && s.endpoint.v2 {
+			res = s.checkWritten(res, series)
+		}
 		switch res.outcome {
 		case sendOK:
-			s.metrics.sent.Add(float64(samples))
+			s.metrics.sent.Add(float64(samples - res.unwritten))
+			if res.unwritten > 0 {
+				s.metrics.failed.Add(float64(res.unwritten))
+				s.logLimiter.log(s.logger, slog.LevelWarn, "downstream acknowledged a 2.0 request but wrote fewer samples than sent; the rest are lost",
+					"samples", samples, "unwritten", res.unwritten, "written", res.detail)
+			}
 			s.noteDelivered(series, hashes)
 			return
 		case sendRefused:
@@ -131,6 +140,36 @@ type sendResult struct {
 	status     int
 	detail     string        // first line of a refusal's body, or the network error; no credentials
 	retryAfter time.Duration // from a 429 or 503's Retry-After header, or 0
+	// written holds a 2.0 receiver's X-Prometheus-Remote-Write-*-Written headers: samples,
+	// histograms, and whether any of the three was there.
+	written    [2]int64
+	hasWritten bool
+	// unwritten is what a 2xx said was not written (2.0 only).
+	unwritten int
+}
+
+// checkWritten judges a 2xx to a 2.0 request by what the receiver says it wrote: without
+// any -Written header it is a 1.0 receiver that took the body for an empty 1.0 request, and
+// nothing was written (refused, as Prometheus does: the entry must send 1.0); with them,
+// the samples and histograms it did not write are lost (a 2.0 receiver must not answer 2xx
+// to a partial write, so this is the receiver's fault, logged and counted).
+func (s *sender) checkWritten(res sendResult, series []prompb.TimeSeries) sendResult {
+	var floats, hists int64
+	for i := range series {
+		floats += int64(len(series[i].Samples))
+		hists += int64(len(series[i].Histograms))
+	}
+	if !res.hasWritten {
+		if floats+hists == 0 {
+			return res
+		}
+		res.outcome = sendRefused
+		res.detail = "a 2xx without X-Prometheus-Remote-Write-*-Written headers: the receiver does not speak Remote Write 2.0; set protobuf_message: " + MessageV1
+		return res
+	}
+	res.unwritten = int(max(0, floats-res.written[0]) + max(0, hists-res.written[1]))
+	res.detail = fmt.Sprintf("samples %d of %d, histograms %d of %d", res.written[0], floats, res.written[1], hists)
+	return res
 }
 
 // post sends body once.
@@ -160,6 +199,7 @@ func (s *sender) post(body []byte) sendResult {
 	switch code := resp.StatusCode; {
 	case code/100 == 2:
 		res.outcome = sendOK
+		res.written, res.hasWritten = writtenHeaders(resp.Header)
 	case code == http.StatusTooManyRequests || code/100 == 5:
 		res.outcome = sendRetry
 		res.detail = firstLine(resp.Body)
@@ -171,6 +211,22 @@ func (s *sender) post(body []byte) sendResult {
 		res.detail = firstLine(resp.Body)
 	}
 	return res
+}
+
+// writtenHeaders reads a 2.0 receiver's -Samples-Written and -Histograms-Written headers
+// (a missing or unreadable one counts 0) and reports whether any of the three was sent.
+func writtenHeaders(h http.Header) (written [2]int64, any bool) {
+	for i, name := range []string{remotewrite.HeaderSamplesWritten, remotewrite.HeaderHistogramsWritten, remotewrite.HeaderExemplarsWritten} {
+		v := h.Get(name)
+		if v == "" {
+			continue
+		}
+		any = true
+		if i < 2 {
+			written[i], _ = strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return written, any
 }
 
 // redactError renders a request error without the URL it carries, which may hold credentials.

@@ -18,7 +18,8 @@ import (
 )
 
 // RemoteWrite is the sink of one remote_write entry: it sends series to a Remote Write 1.0
-// receiver (Prometheus, Mimir, Thanos, VictoriaMetrics) from a byte-bounded, sharded Queue.
+// or 2.0 receiver (Prometheus, Mimir, Thanos, VictoriaMetrics) from a byte-bounded, sharded
+// Queue.
 type RemoteWrite struct {
 	s *sender
 }
@@ -47,6 +48,7 @@ func NewRemoteWrite(cfg RemoteWriteConfig, reg prometheus.Registerer, logger *sl
 		displayURL: redactURL(u),
 		header:     header,
 		timeout:    time.Duration(cfg.Timeout),
+		v2:         cfg.ProtobufMessage == MessageV2,
 	}
 	q := NewQueue(int64(cfg.Queue.MaxBytes), cfg.Queue.Shards)
 	bo := Backoff{Min: time.Duration(cfg.Queue.MinBackoff), Max: time.Duration(cfg.Queue.MaxBackoff)}
@@ -86,7 +88,7 @@ func requestHeader(cfg RemoteWriteConfig) (http.Header, error) {
 	if err := SetAuthorization(h, cfg.BasicAuth, cfg.BearerToken, cfg.BearerTokenFile); err != nil {
 		return nil, err
 	}
-	protocolHeaders(h)
+	protocolHeaders(h, cfg.ProtobufMessage == MessageV2)
 	return h, nil
 }
 
@@ -127,11 +129,16 @@ func AuthorizationFileKey(basic *BasicAuth) setting.Key {
 	return setting.At("bearer_token_file")
 }
 
-// protocolHeaders sets the headers of Remote Write 1.0 and cardinal's user agent.
-func protocolHeaders(h http.Header) {
+// protocolHeaders sets the headers of Remote Write 1.0, or 2.0, and cardinal's user agent.
+func protocolHeaders(h http.Header, v2 bool) {
 	h.Set("Content-Encoding", "snappy")
-	h.Set("Content-Type", "application/x-protobuf")
-	h.Set("X-Prometheus-Remote-Write-Version", "0.1.0")
+	if v2 {
+		h.Set("Content-Type", "application/x-protobuf;proto="+MessageV2)
+		h.Set("X-Prometheus-Remote-Write-Version", "2.0.0")
+	} else {
+		h.Set("Content-Type", "application/x-protobuf")
+		h.Set("X-Prometheus-Remote-Write-Version", "0.1.0")
+	}
 	h.Set("User-Agent", userAgent())
 }
 

@@ -36,7 +36,16 @@ type RemoteWriteConfig struct {
 	Timeout setting.Duration `yaml:"timeout"`
 	// Queue bounds and shapes what is waiting to be sent.
 	Queue QueueConfig `yaml:"queue"`
+	// ProtobufMessage is the message sent, as Prometheus names it: prometheus.WriteRequest
+	// (Remote Write 1.0, the default) or io.prometheus.write.v2.Request (2.0).
+	ProtobufMessage string `yaml:"protobuf_message"`
 }
+
+// The protobuf messages a remote_write entry can send.
+const (
+	MessageV1 = "prometheus.WriteRequest"
+	MessageV2 = "io.prometheus.write.v2.Request"
+)
 
 // BasicAuth is HTTP basic authentication; the password comes inline or from a file.
 type BasicAuth struct {
@@ -136,6 +145,9 @@ func (c *RemoteWriteConfig) Validate() error {
 	}
 	if c.Timeout <= 0 {
 		add(setting.At("timeout").Errorf("remote_write: timeout must be more than 0"))
+	}
+	if m := c.ProtobufMessage; m != "" && m != MessageV1 && m != MessageV2 {
+		add(setting.At("protobuf_message").Errorf("remote_write: protobuf_message must be %s (Remote Write 1.0, the default) or %s (2.0), not %q", MessageV1, MessageV2, m))
 	}
 	for _, e := range setting.Errors(c.Queue.Validate()) {
 		add(&setting.Error{Key: append(setting.At("queue"), e.Key...), Msg: e.Msg})

@@ -25,6 +25,8 @@ type endpoint struct {
 	displayURL string // without credentials or query, for logs and errors
 	header     http.Header
 	timeout    time.Duration // bounds one request
+	// v2 sends Remote Write 2.0, whose receiver must say what it wrote (-Written headers).
+	v2 bool
 }
 
 // sender sends the series of a Queue to one endpoint: one goroutine per queue shard sends
@@ -163,7 +165,10 @@ func (s *sender) stop(ctx context.Context) error {
 // gives up.
 func (s *sender) runShard(shard int) {
 	defer s.wg.Done()
-	var b batchBuffers
+	b := batchBuffers{enc: &remotewrite.Encoder{}}
+	if s.endpoint.v2 {
+		b.enc = &remotewrite.EncoderV2{}
+	}
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for s.waitForBatch(shard, timer) {
@@ -171,9 +176,14 @@ func (s *sender) runShard(shard int) {
 	}
 }
 
+// encoder marshals a batch into a request body (remotewrite.Encoder, remotewrite.EncoderV2).
+type encoder interface {
+	Encode(series []prompb.TimeSeries) ([]byte, error)
+}
+
 // batchBuffers are one shard's buffers, reused from batch to batch.
 type batchBuffers struct {
-	enc         remotewrite.Encoder
+	enc         encoder
 	taken       []prompb.TimeSeries
 	takenHashes []uint64
 	marks       []int64

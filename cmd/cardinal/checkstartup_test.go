@@ -40,6 +40,8 @@ var checkVsStartup = []struct {
 	{"remote_write_url_bad_port", "downstream:\n  remote_write:\n    - url: 'http://h:99999999999/api/v1/write'\n", false},
 	{"remote_write_reserved_header", "downstream:\n  remote_write:\n    - url: http://127.0.0.1:1/api/v1/write\n      headers: {Content-Encoding: zstd}\n", false},
 	{"remote_write_two_auths", "downstream:\n  remote_write:\n    - url: http://127.0.0.1:1/api/v1/write\n      bearer_token: t\n      basic_auth: {username: u, password: p}\n", false},
+	{"remote_write_protobuf_message_unknown", "downstream:\n  remote_write:\n    - url: http://127.0.0.1:1/api/v1/write\n      protobuf_message: io.prometheus.write.v3.Request\n", false},
+	{"remote_write_protobuf_message_v2", "downstream:\n  remote_write:\n    - url: http://127.0.0.1:1/api/v1/write\n      protobuf_message: io.prometheus.write.v2.Request\n", true},
 	{"remote_write_timeout_zero", "downstream:\n  remote_write:\n    - url: http://127.0.0.1:1/api/v1/write\n      timeout: 0s\n", false},
 	{"queue_max_bytes_zero", "downstream:\n  remote_write:\n    - url: http://127.0.0.1:1/api/v1/write\n      queue: {max_bytes: 0}\n", false},
 	{"queue_max_samples_zero", "downstream:\n  remote_write:\n    - url: http://127.0.0.1:1/api/v1/write\n      queue: {max_samples_per_send: 0}\n", false},

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/golang/snappy"
+	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 )
 
@@ -121,4 +123,66 @@ rules:
 		}
 		return ok, fmt.Errorf("aggregate %v", got)
 	})
+}
+
+// TestRemoteWrite2_sender_to_a_2_0_receiver_and_to_a_1_0_one runs a cardinal whose
+// downstreams are set to send Remote Write 2.0: one is a second cardinal (which speaks 2.0
+// and forwards what no rule selects, as 1.0, to a Prometheus), the other Debian's
+// Prometheus 2.42, which does not speak 2.0: it decodes the body as an empty 1.0 request and
+// answers 204 without -Written headers, which the sender must count as failed, not sent.
+func TestRemoteWrite2_sender_to_a_2_0_receiver_and_to_a_1_0_one(t *testing.T) {
+	prom := startPrometheus(t, prometheusOptions{})
+	old := startPrometheus(t, prometheusOptions{})
+	relay := startCardinal(t, fmt.Sprintf(`
+aggregator: {unmatched: forward}
+downstream:
+  remote_write:
+    - url: %s
+`, prom.WriteURL))
+	card := startCardinal(t, fmt.Sprintf(`
+aggregator:
+  flush_interval: 2s
+  flush_delay: 1s
+downstream:
+  remote_write:
+    - name: relay
+      url: %s
+      protobuf_message: io.prometheus.write.v2.Request
+    - name: old
+      url: %s
+      protobuf_message: io.prometheus.write.v2.Request
+rules:
+  - metric_name: rw2_sent_total
+    type: counter
+    drop_labels: [pod]
+`, relay.WriteURL, old.WriteURL))
+	start := time.Now().Add(-20 * time.Second).Truncate(time.Second)
+	for r := range 10 {
+		ms := start.Add(time.Duration(r) * 2 * time.Second).UnixMilli()
+		var series []prompb.TimeSeries
+		for _, pod := range []string{"a", "b"} {
+			series = append(series, prompb.TimeSeries{Labels: labelSet("rw2_sent_total", "pod", pod),
+				Samples: []prompb.Sample{{Value: float64(10 * r), Timestamp: ms}}})
+		}
+		if code := pushRW(t, card.WriteURL, series); code != http.StatusNoContent {
+			t.Fatalf("round %d: %d", r, code)
+		}
+	}
+	// 2 pods × 10 per round, 9 increases after the baseline.
+	eventually(t, 60*time.Second, "the aggregate through the 2.0 relay", func() (bool, error) {
+		got := query(t, prom.URL, `last_over_time(rw2_sent_total[5m])`, time.Now())
+		return got[`{__name__="rw2_sent_total"}`] == 180, fmt.Errorf("%v", got)
+	})
+	eventually(t, 30*time.Second, "the 1.0 receiver's samples counted as failed", func() (bool, error) {
+		ms := scrapeCardinal(t, card.URL)
+		failed, _ := metricValue(ms, "cardinal_downstream_samples_failed_total", "downstream", "old")
+		sent, _ := metricValue(ms, "cardinal_downstream_samples_sent_total", "downstream", "old")
+		return failed > 0 && sent == 0, fmt.Errorf("old: failed %v, sent %v", failed, sent)
+	})
+	if n := query(t, old.URL, `count({__name__=~"rw2.*"})`, time.Now()); len(n) != 0 {
+		t.Errorf("the 1.0 receiver stored %v", n)
+	}
+	if !strings.Contains(card.Log(), "does not speak Remote Write 2.0") {
+		t.Errorf("cardinal's log does not say why the 1.0 receiver's samples failed:\n%s", card.Log())
+	}
 }
