@@ -69,7 +69,7 @@ rules:
 				ts := writev2.TimeSeries{
 					LabelsRefs: []uint32{st.Symbolize("__name__"), st.Symbolize("rw2_requests_total"),
 						st.Symbolize("code"), st.Symbolize(fmt.Sprint(code)), st.Symbolize("pod"), st.Symbolize(pod)},
-					Samples:  []writev2.Sample{{Value: float64((p+1)*code/100*round), Timestamp: ms}},
+					Samples:  []writev2.Sample{{Value: float64((p + 1) * code / 100 * round), Timestamp: ms}},
 					Metadata: writev2.Metadata{Type: writev2.Metadata_METRIC_TYPE_COUNTER, HelpRef: st.Symbolize("Requests served.")},
 				}
 				req.Timeseries = append(req.Timeseries, ts)
