@@ -21,11 +21,23 @@ func (e *Encoder) Encode(series []prompb.TimeSeries) ([]byte, error) {
 	e.req.Timeseries = series
 	defer func() { e.req.Timeseries = nil }() // do not keep the caller's series alive
 
-	size := e.req.Size()
-	if cap(e.proto) < size {
-		e.proto = make([]byte, size)
+	return marshalSnappy(&e.req, &e.proto, &e.out)
+}
+
+// sizedMarshaler is a generated protobuf message.
+type sizedMarshaler interface {
+	Size() int
+	MarshalToSizedBuffer([]byte) (int, error)
+}
+
+// marshalSnappy marshals m into *proto and snappy-compresses (block format) it into *out,
+// growing both buffers as needed; the result is valid until they are reused.
+func marshalSnappy(m sizedMarshaler, proto, out *[]byte) ([]byte, error) {
+	size := m.Size()
+	if cap(*proto) < size {
+		*proto = make([]byte, size)
 	}
-	n, err := e.req.MarshalToSizedBuffer(e.proto[:size])
+	n, err := m.MarshalToSizedBuffer((*proto)[:size])
 	if err != nil {
 		return nil, fmt.Errorf("marshalling write request: %w", err)
 	}
@@ -36,8 +48,8 @@ func (e *Encoder) Encode(series []prompb.TimeSeries) ([]byte, error) {
 	if limit < 0 {
 		return nil, fmt.Errorf("write request of %d bytes is too large for snappy", size)
 	}
-	if cap(e.out) < limit {
-		e.out = make([]byte, limit)
+	if cap(*out) < limit {
+		*out = make([]byte, limit)
 	}
-	return snappy.Encode(e.out[:cap(e.out)], e.proto[:size]), nil
+	return snappy.Encode((*out)[:cap(*out)], (*proto)[:size]), nil
 }

@@ -1,9 +1,6 @@
 package remotewrite
 
 import (
-	"fmt"
-
-	"github.com/golang/snappy"
 	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 )
@@ -59,25 +56,7 @@ func (e *EncoderV2) Encode(series []prompb.TimeSeries) ([]byte, error) {
 		}
 	}()
 
-	size := e.req.Size()
-	if cap(e.proto) < size {
-		e.proto = make([]byte, size)
-	}
-	n, err := e.req.MarshalToSizedBuffer(e.proto[:size])
-	if err != nil {
-		return nil, fmt.Errorf("marshalling 2.0 write request: %w", err)
-	}
-	if n != size {
-		return nil, fmt.Errorf("marshalling 2.0 write request: wrote %d bytes, expected %d", n, size)
-	}
-	limit := snappy.MaxEncodedLen(size)
-	if limit < 0 {
-		return nil, fmt.Errorf("write request of %d bytes is too large for snappy", size)
-	}
-	if cap(e.out) < limit {
-		e.out = make([]byte, limit)
-	}
-	return snappy.Encode(e.out[:cap(e.out)], e.proto[:size]), nil
+	return marshalSnappy(&e.req, &e.proto, &e.out)
 }
 
 // histogramV2 is a native histogram in the 2.0 message: the same fields, under the same
