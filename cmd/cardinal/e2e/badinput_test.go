@@ -107,7 +107,7 @@ func badRequests(t testing.TB, now time.Time) []badRequest {
 		{"zstd_encoding", valid, map[string]string{"Content-Encoding": "zstd"}, 415},
 		{"gzip_encoding", valid, map[string]string{"Content-Encoding": "gzip"}, 415},
 		{"json_content_type", valid, map[string]string{"Content-Type": "application/json"}, 415},
-		{"remote_write_2", valid, map[string]string{"Content-Type": "application/x-protobuf;proto=io.prometheus.write.v2.Request"}, 415},
+		{"unknown_protobuf_message", valid, map[string]string{"Content-Type": "application/x-protobuf;proto=io.prometheus.write.v3.Request"}, 415},
 		{"body_over_the_limit", bytes.Repeat([]byte{0x0a}, 80<<10), nil, 413},
 		{"too_many_series", rwBody(t, tooMany...), nil, 413},
 		{"too_many_labels", one(1, ms, counter(wide...)...), nil, 400},
