@@ -274,6 +274,9 @@ type RuleStats struct {
 	// HADeduplicated counts samples of HA replicas that were not elected; HAUnnamed those
 	// of series without the replica label, counted as without ha. Both are 0 without ha.
 	HADeduplicated, HAUnnamed uint64
+	// TypeMismatches counts metadata that declares a metric the rule selects of the other
+	// kind than the rule's type (counter-like or gauge-like).
+	TypeMismatches uint64
 	// HA is the rule's election settings, nil without.
 	HA *rules.HA
 	// Interval is the rule's window length: a flush closes one window per interval.
@@ -301,6 +304,7 @@ func (a *Aggregator) Stats() []RuleStats {
 			NotOwned:             r.notOwned.Load(),
 			HADeduplicated:       r.haDeduplicated.Load(),
 			HAUnnamed:            r.haUnnamed.Load(),
+			TypeMismatches:       r.typeMismatches.Load(),
 			HA:                   r.rule.HA,
 			Interval:             r.rule.Interval,
 			MaxInputSeries:       r.rule.MaxInputSeries,

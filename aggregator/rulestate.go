@@ -35,6 +35,11 @@ type ruleState struct {
 	haDeduplicated atomic.Uint64 // samples of replicas not elected
 	haUnnamed      atomic.Uint64 // samples of series without the replica label
 
+	// typeMismatches counts metadata declaring a selected metric of the other kind
+	// (counter-like vs gauge-like); the first is logged (metadata.go).
+	typeMismatches     atomic.Uint64
+	typeMismatchLogged atomic.Bool
+
 	placeBase  uint64 // placeSeed: the series-independent part of the rule's placement keys
 	placeNamed bool   // placeByName: the input metric name is part of its placement keys
 

@@ -110,6 +110,26 @@ rules:
 	if v, _ := metricValue(scrapeCardinal(t, card.URL), "cardinal_receiver_rejected_series_total", "reason", "unsorted_labels"); v != 1 {
 		t.Errorf("rejected series for unsorted labels: %v, want 1", v)
 	}
+	// The metadata said counter, as the rule is: no mismatch. One request declaring the
+	// metric a gauge is counted, and logged.
+	if v, _ := metricValue(scrapeCardinal(t, card.URL), "cardinal_aggregator_metadata_type_mismatches_total", "rule", "rw2_requests_total"); v != 0 {
+		t.Errorf("type mismatches %v before a gauge was declared, want 0", v)
+	}
+	gauge := request(rounds, start.Add(time.Duration(rounds)*2*time.Second).UnixMilli(), false)
+	for i := range gauge.Timeseries {
+		gauge.Timeseries[i].Metadata.Type = writev2.Metadata_METRIC_TYPE_GAUGE
+	}
+	gauge.Timeseries = gauge.Timeseries[:1]
+	gauge.Timeseries[0].Samples[0].Value = float64(2 * (rounds - 1)) // pod a, code 200, unchanged: nothing counted
+	if resp, msg := post(gauge); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("gauge metadata: %d %q", resp.StatusCode, msg)
+	}
+	if v, _ := metricValue(scrapeCardinal(t, card.URL), "cardinal_aggregator_metadata_type_mismatches_total", "rule", "rw2_requests_total"); v != 1 {
+		t.Errorf("type mismatches %v after a gauge was declared, want 1", v)
+	}
+	if !strings.Contains(card.Log(), "declared_type=gauge") {
+		t.Errorf("the mismatch is not logged:\n%s", card.Log())
+	}
 	// Per code, the pods' counters sum to (1+2+3)×code/100 per round: the running total
 	// after the last round counts rounds-1 increases from the first (a baseline).
 	eventually(t, 60*time.Second, "the aggregate of the last round downstream", func() (bool, error) {

@@ -143,6 +143,9 @@ func (r *Router) Append(ctx context.Context, req *prompb.WriteRequest, body []by
 		}
 	}
 	r.ingestRequest(req.Timeseries, fi, forwarded)
+	if len(req.Metadata) > 0 && !forwarded {
+		r.agg.CheckMetadata(req.Metadata)
+	}
 	if r.observer != nil && !forwarded {
 		r.observer.Observe(req.Timeseries)
 		r.observer.ObserveMetadata(req.Metadata)
