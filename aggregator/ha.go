@@ -57,8 +57,7 @@ type haGroup struct {
 // replica when the group has none or its elected replica has fallen timeout behind.
 func (g *haGroup) accept(replica string, t, timeout int64) bool {
 	if e := g.elected.Load(); e != nil && *e == replica {
-		for n := g.newest.Load(); t > n && !g.newest.CompareAndSwap(n, t); n = g.newest.Load() {
-		}
+		g.advance(t)
 		return true
 	}
 	if e := g.elected.Load(); e != nil && t <= g.newest.Load()+timeout {
@@ -79,9 +78,14 @@ func (g *haGroup) accept(replica string, t, timeout int64) bool {
 	default:
 		return false
 	}
+	g.advance(t)
+	return true
+}
+
+// advance raises the elected replica's newest sample timestamp to t, if t is newer.
+func (g *haGroup) advance(t int64) {
 	for n := g.newest.Load(); t > n && !g.newest.CompareAndSwap(n, t); n = g.newest.Load() {
 	}
-	return true
 }
 
 // elect makes replica the elected one, its samples counting from t. Under g.mu.

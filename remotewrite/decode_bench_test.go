@@ -20,36 +20,8 @@ func BenchmarkDecode(b *testing.B) {
 	}
 	body := snappy.Encode(nil, raw)
 
-	b.Run("snappy_and_protobuf", func(b *testing.B) {
-		d := NewDecoder(DefaultMaxRequestBytes)
-		var got prompb.WriteRequest
-		if err := d.Decode(body, &got); err != nil { // warm up: size the reused buffers
-			b.Fatal(err)
-		}
-		b.SetBytes(int64(len(body)))
-		b.ReportAllocs()
-		for b.Loop() {
-			if err := d.Decode(body, &got); err != nil {
-				b.Fatal(err)
-			}
-		}
-		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/samples, "ns/sample")
-	})
-	b.Run("protobuf_only", func(b *testing.B) {
-		d := NewDecoder(0)
-		var got prompb.WriteRequest
-		if err := d.Unmarshal(raw, &got); err != nil {
-			b.Fatal(err)
-		}
-		b.SetBytes(int64(len(raw)))
-		b.ReportAllocs()
-		for b.Loop() {
-			if err := d.Unmarshal(raw, &got); err != nil {
-				b.Fatal(err)
-			}
-		}
-		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/samples, "ns/sample")
-	})
+	b.Run("snappy_and_protobuf", func(b *testing.B) { benchDecoding(b, body, samples, DefaultMaxRequestBytes, (*Decoder).Decode) })
+	b.Run("protobuf_only", func(b *testing.B) { benchDecoding(b, raw, samples, 0, (*Decoder).Unmarshal) })
 	b.Run("scrape_like", func(b *testing.B) {
 		benchDecodeBody(b, scrapeLikeRequest(), (*Decoder).Decode, func(r *prompb.WriteRequest) ([]byte, error) { return r.Marshal() })
 	})
@@ -80,36 +52,8 @@ func BenchmarkDecodeV2(b *testing.B) {
 	}
 	body := snappy.Encode(nil, raw)
 
-	b.Run("snappy_and_protobuf", func(b *testing.B) {
-		d := NewDecoder(DefaultMaxRequestBytes)
-		var got prompb.WriteRequest
-		if err := d.DecodeV2(body, &got); err != nil {
-			b.Fatal(err)
-		}
-		b.SetBytes(int64(len(body)))
-		b.ReportAllocs()
-		for b.Loop() {
-			if err := d.DecodeV2(body, &got); err != nil {
-				b.Fatal(err)
-			}
-		}
-		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/samples, "ns/sample")
-	})
-	b.Run("protobuf_only", func(b *testing.B) {
-		d := NewDecoder(0)
-		var got prompb.WriteRequest
-		if err := d.UnmarshalV2(raw, &got); err != nil {
-			b.Fatal(err)
-		}
-		b.SetBytes(int64(len(raw)))
-		b.ReportAllocs()
-		for b.Loop() {
-			if err := d.UnmarshalV2(raw, &got); err != nil {
-				b.Fatal(err)
-			}
-		}
-		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/samples, "ns/sample")
-	})
+	b.Run("snappy_and_protobuf", func(b *testing.B) { benchDecoding(b, body, samples, DefaultMaxRequestBytes, (*Decoder).DecodeV2) })
+	b.Run("protobuf_only", func(b *testing.B) { benchDecoding(b, raw, samples, 0, (*Decoder).UnmarshalV2) })
 	b.Run("scrape_like", func(b *testing.B) {
 		benchDecodeBody(b, scrapeLikeRequest(), (*Decoder).DecodeV2, func(r *prompb.WriteRequest) ([]byte, error) {
 			v2 := asV2(r)
@@ -178,18 +122,23 @@ func benchDecodeBody(b *testing.B, req prompb.WriteRequest, decode func(*Decoder
 	if err != nil {
 		b.Fatal(err)
 	}
-	body := snappy.Encode(nil, raw)
-	d := NewDecoder(DefaultMaxRequestBytes)
+	benchDecoding(b, snappy.Encode(nil, raw), len(req.Timeseries), DefaultMaxRequestBytes, decode)
+}
+
+// benchDecoding measures decode on data with a warm Decoder (limit maxBytes) and reports ns
+// per sample for a request of samples single-sample series.
+func benchDecoding(b *testing.B, data []byte, samples, maxBytes int, decode func(*Decoder, []byte, *prompb.WriteRequest) error) {
+	d := NewDecoder(maxBytes)
 	var got prompb.WriteRequest
-	if err := decode(d, body, &got); err != nil {
+	if err := decode(d, data, &got); err != nil { // warm up: size the reused buffers
 		b.Fatal(err)
 	}
-	b.SetBytes(int64(len(body)))
+	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := decode(d, body, &got); err != nil {
+		if err := decode(d, data, &got); err != nil {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(req.Timeseries)), "ns/sample")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(samples), "ns/sample")
 }
