@@ -276,7 +276,7 @@ func (a *Aggregator) apply(b *batch, series []prompb.TimeSeries) {
 				}
 			}
 			if len(ts.Histograms) > 0 {
-				e.r.ingestHistograms(rs, e, ts.Labels, ts.Histograms, now, maxFuture)
+				e.r.ingestHistograms(rs, e, ts, now, maxFuture)
 			}
 		}
 		a.locks[s].Unlock()

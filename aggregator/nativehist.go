@@ -116,7 +116,8 @@ func nativeSupport(t rules.Type, outs []compiledOutput) (some, partial bool) {
 
 // ingestHistograms applies the native histogram samples of one input series to the rule's
 // state in shard rs.
-func (r *ruleState) ingestHistograms(rs *ruleShard, e *entry, lbls []prompb.Label, hs []prompb.Histogram, now, maxFuture int64) {
+func (r *ruleState) ingestHistograms(rs *ruleShard, e *entry, ts *prompb.TimeSeries, now, maxFuture int64) {
+	hs := ts.Histograms
 	if !r.nativeAny {
 		rs.stats.dropped[dropUnaggregatable] += uint64(len(hs))
 		return
@@ -129,7 +130,7 @@ func (r *ruleState) ingestHistograms(rs *ruleShard, e *entry, lbls []prompb.Labe
 		rs.native = &nativeShard{inputs: map[uint64]*nativeInput{}, outputs: map[uint64]*nativeOutput{}}
 	}
 	for i := range hs {
-		r.ingestHistogram(rs, e, lbls, &hs[i], now, maxFuture)
+		r.ingestHistogram(rs, e, ts, &hs[i], now, maxFuture)
 	}
 }
 
@@ -137,7 +138,8 @@ func (r *ruleState) ingestHistograms(rs *ruleShard, e *entry, lbls []prompb.Labe
 // and NaN samples are dropped, a stale marker (Sum is the stale NaN) ends the input, a
 // timestamp at or before the last accepted one is a duplicate, and a gauge sample for a closed
 // window is late.
-func (r *ruleState) ingestHistogram(rs *ruleShard, e *entry, lbls []prompb.Label, hp *prompb.Histogram, now, maxFuture int64) {
+func (r *ruleState) ingestHistogram(rs *ruleShard, e *entry, ts *prompb.TimeSeries, hp *prompb.Histogram, now, maxFuture int64) {
+	lbls := ts.Labels
 	t := hp.Timestamp
 	stale := value.IsStaleNaN(hp.Sum)
 	nan := !stale && (math.IsNaN(hp.Sum) || math.IsNaN(hp.GetCountFloat()) || math.IsNaN(hp.GetZeroCountFloat()))
@@ -168,8 +170,8 @@ func (r *ruleState) ingestHistogram(rs *ruleShard, e *entry, lbls []prompb.Label
 		rs.stats.ingested++
 		w := o.window(k)
 		w.samples++
-		if r.counter && r.rule.FirstSample == rules.FirstSampleCount && t > r.startT.Load()+r.stale {
-			// A new series that began at zero after the rule was warm.
+		if r.countsFirst(ts, t, false) {
+			// A new series that began at zero after the rule started.
 			if !o.addTo(w, h, false) {
 				rs.stats.dropped[dropUnaggregatable]++
 			}

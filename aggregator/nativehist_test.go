@@ -148,6 +148,22 @@ func TestNativeHistograms(t *testing.T) {
 			},
 		},
 		{
+			// pod=b began at zero after the rule started (a Remote Write 2.0 created
+			// timestamp says so): its first histogram counts in full.
+			name: "created_timestamp_counts_the_first_sample_from_zero",
+			rule: counterRule("lat"),
+			steps: []step{
+				ingestAt(2, nseries("lat{pod=a}", at(1, nh(0, 1, 0, 1)))),
+				ingestAt(16, nseries("lat{pod=a}", at(11, nh(0, 2, 0, 2))), created(nseries("lat{pod=b}", at(15, nh(0, 500, 0, 100))), 14)),
+				ingestAt(22, nseries("lat{pod=b}", at(21, nh(0, 505, 0, 101)))),
+				flushWall(35),
+			},
+			want: []string{
+				"lat{}@20=UNKNOWN s0 {count:101, sum:501, (0.5,1]:101}",
+				"lat{}@30=NO s0 {count:102, sum:506, (0.5,1]:102}",
+			},
+		},
+		{
 			name: "duplicate_samples_are_ignored",
 			rule: counterRule("lat"),
 			steps: []step{

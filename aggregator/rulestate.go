@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/prompb"
 
+	"github.com/cardinal-proxy/cardinal/remotewrite"
 	"github.com/cardinal-proxy/cardinal/rules"
 )
 
@@ -349,10 +350,32 @@ func (r *ruleState) ingestNew(rs *ruleShard, e *entry, series []prompb.TimeSerie
 	rs.stats.ingested++
 	w := o.window(k)
 	w.samples++
-	if r.counter && r.rule.FirstSample == rules.FirstSampleCount && t > r.startT.Load()+r.stale {
-		w.increase += v // a new series that began at zero after the rule was warm
+	if r.countsFirst(&series[e.series], t, o.held || r.handedOffLater(o)) {
+		w.increase += v // a new series that began at zero after the rule started
 	}
 	o.firstK = min(o.firstK, k)
+}
+
+// countsFirst reports whether the first sample, at t, of a new counter input series ts
+// counts in full, as an increase from zero, rather than as a baseline (docs/design.md §3.3):
+// when the rule says first_sample: count and has been running for longer than its
+// staleness period, or when the series carries a created timestamp (Remote Write 2.0) at or
+// after the rule's first sample and within the staleness period before t: the counter
+// started from zero while the rule was watching. An older created timestamp is a counter
+// that was already running, or one this rule saw before and let go stale, whose earlier
+// increase must not count twice. held says the input's output waits for a handoff, which
+// bridges the input from what the old owner saw instead.
+func (r *ruleState) countsFirst(ts *prompb.TimeSeries, t int64, held bool) bool {
+	switch {
+	case !r.counter:
+		return false
+	case r.rule.FirstSample == rules.FirstSampleCount && t > r.startT.Load()+r.stale:
+		return true
+	case held || len(ts.XXX_unrecognized) == 0:
+		return false
+	}
+	ct := remotewrite.CreatedTimestamp(ts)
+	return ct > 0 && ct >= r.startT.Load() && ct <= t && ct >= t-r.stale
 }
 
 // ingestGauge applies a gauge sample in window k to output o of input in, and reports

@@ -57,10 +57,10 @@ type Decoder struct {
 	zeroCountInts   []prompb.Histogram_ZeroCountInt
 	zeroCountFloats []prompb.Histogram_ZeroCountFloat
 
-	// A Remote Write 2.0 request's symbol table, and its series' created timestamps
-	// (decode_v2.go).
+	// A Remote Write 2.0 request's symbol table (decode_v2.go), and its series' created
+	// timestamps, encoded as 1.0 carries them (created.go).
 	symbols v2Symbols
-	created []int64
+	created []byte
 }
 
 // NewDecoder returns a Decoder that refuses bodies whose decoded size exceeds maxDecodedBytes
@@ -127,7 +127,6 @@ func (d *Decoder) uncompress(compressed []byte) ([]byte, error) {
 // decoded too.
 func (d *Decoder) Unmarshal(data []byte, req *prompb.WriteRequest) error {
 	d.reset(req)
-	d.created = d.created[:0]
 	b := data
 	for i := 0; i < len(b); {
 		num, wt, j := tagAt(b, i)
@@ -186,6 +185,7 @@ func (d *Decoder) reset(req *prompb.WriteRequest) {
 	d.facts = d.facts[:0]
 	d.labels = d.labels[:0]
 	d.samples = d.samples[:0]
+	d.created = d.created[:0]
 }
 
 // unmarshalSeries is the hot loop. It handles only the fields every encoder writes, a label
@@ -260,8 +260,12 @@ func (d *Decoder) seriesField(b []byte, i int, ts *prompb.TimeSeries, room bool)
 		return 0, false, wireError(j, "TimeSeries")
 	}
 	if num < 1 || num >= int32(len(seriesFields)) {
+		start := i
 		if i = skipField(b, j, num, wt); i < 0 {
 			return 0, false, wireError(i, "TimeSeries")
+		}
+		if num == createdField && wt == wireVarint {
+			ts.XXX_unrecognized = b[start:i:i] // cardinal's own records carry it (created.go)
 		}
 		return i, false, nil
 	}

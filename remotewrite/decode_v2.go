@@ -28,15 +28,6 @@ type v2Symbol struct {
 	plain bool
 }
 
-// Created returns the created timestamp (ms) of the i-th series the last Remote Write 2.0
-// request decoded into, or 0 when it has none (and always after a 1.0 request).
-func (d *Decoder) Created(i int) int64 {
-	if i < len(d.created) {
-		return d.created[i]
-	}
-	return 0
-}
-
 // UnmarshalV2 decodes the protobuf io.prometheus.write.v2.Request in data into req,
 // replacing its contents. Strings in req point into data. A reference outside the symbol
 // table, a symbol table whose first symbol is not empty, or an odd number of label
@@ -66,7 +57,6 @@ func refErrorf(format string, args ...any) error { return &refError{msg: fmt.Spr
 // before any series.
 func (d *Decoder) unmarshalV2(data []byte, req *prompb.WriteRequest, tableFirst bool) error {
 	d.reset(req)
-	d.created = d.created[:0]
 	d.symbols.syms = d.symbols.syms[:0]
 	if tableFirst {
 		if err := d.readSymbols(data); err != nil {
@@ -111,7 +101,13 @@ func (d *Decoder) unmarshalV2(data []byte, req *prompb.WriteRequest, tableFirst 
 			return err
 		}
 		d.facts = append(d.facts, facts)
-		d.created = append(d.created, created)
+		if created != 0 {
+			// Carried as 1.0's unrecognized bytes (see CreatedTimestamp), cut from one
+			// buffer per request.
+			n := len(d.created)
+			d.created = appendCreated(d.created, created)
+			ts.XXX_unrecognized = d.created[n:len(d.created):len(d.created)]
+		}
 		i = e
 	}
 	return nil

@@ -124,8 +124,8 @@ func checkV2AgainstReference(t *testing.T, d *Decoder, data []byte, got *prompb.
 			t.Fatalf("Decoder and reference disagree: %s; input %x", diff, data)
 		}
 		for i, c := range wantCreated {
-			if d.Created(i) != c {
-				t.Fatalf("series %d: created %d, want %d", i, d.Created(i), c)
+			if got := CreatedTimestamp(&got.Timeseries[i]); got != c {
+				t.Fatalf("series %d: created %d, want %d", i, got, c)
 			}
 		}
 	}

@@ -40,6 +40,7 @@ func (e *EncoderV2) Encode(series []prompb.TimeSeries) ([]byte, error) {
 			out.Exemplars, out.Metadata, out.CreatedTimestamp = out.Exemplars[:0], writev2.Metadata{}, 0
 		}
 		out.LabelsRefs = e.refs[from:len(e.refs):len(e.refs)]
+		out.CreatedTimestamp = CreatedTimestamp(s)
 		for _, smp := range s.Samples {
 			out.Samples = append(out.Samples, writev2.Sample{Value: smp.Value, Timestamp: smp.Timestamp})
 		}

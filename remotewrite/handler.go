@@ -176,7 +176,7 @@ func (h *Handler) handle(w http.ResponseWriter, r *http.Request) (code int, reas
 	var firstInvalid error
 	facts := decodedFacts{labels: s.dec.facts}
 	if proto == protoV2 {
-		facts.v2, facts.created = true, s.dec.created
+		facts.v2 = true
 	}
 	invalid, samples := removeInvalid(&s.req, h.limits, facts, func(err error) {
 		if firstInvalid == nil {

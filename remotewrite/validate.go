@@ -159,9 +159,6 @@ type decodedFacts struct {
 	labels []labelFacts
 	// v2 applies the 2.0 specification's rules too (validateV2Series).
 	v2 bool
-	// created, when set, holds each series' created timestamp and is kept in step with
-	// the series as invalid ones are removed.
-	created []int64
 }
 
 // removeInvalidSeries is RemoveInvalidSeries for a request a Decoder just decoded: facts[i]
@@ -201,9 +198,6 @@ func removeInvalid(req *prompb.WriteRequest, limits Limits, df decodedFacts, rej
 		samples += len(ts.Samples) + len(ts.Histograms)
 		if kept != i {
 			req.Timeseries[kept], req.Timeseries[i] = req.Timeseries[i], req.Timeseries[kept]
-			if i < len(df.created) {
-				df.created[kept] = df.created[i]
-			}
 		}
 		kept++
 	}
