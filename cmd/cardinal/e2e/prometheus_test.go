@@ -32,6 +32,18 @@ type prometheusOptions struct {
 	ExternalLabels map[string]string
 	// ExtraFlags are appended to the command line (e.g. --query.lookback-delta=1m).
 	ExtraFlags []string
+
+	// Prometheus3 is the path of a Prometheus 3.x binary (requirePrometheus3) to run instead
+	// of Debian's 2.42 from PATH; its agent mode is --agent.
+	Prometheus3 string
+	// ProtobufMessage is the protobuf_message of every remote_write entry (Prometheus 3):
+	// io.prometheus.write.v2.Request sends Remote Write 2.0. Empty leaves the key out (1.0).
+	ProtobufMessage string
+	// NativeHistograms (Prometheus 3) scrapes native histograms, protobuf first, keeping their
+	// classic buckets (always_scrape_classic_histograms), sends them by remote write
+	// (send_native_histograms) and stores those received: 3.7 needs
+	// --enable-feature=native-histograms for the scraping and the storing.
+	NativeHistograms bool
 }
 
 // prometheusServer is a Prometheus process owned by one test.
@@ -50,7 +62,10 @@ type prometheusServer struct {
 // /-/ready. The process is stopped when the test ends; its log is printed if the test fails.
 func startPrometheus(t testing.TB, opts prometheusOptions) *prometheusServer {
 	t.Helper()
-	bin := requireBinary(t, "prometheus")
+	bin := opts.Prometheus3
+	if bin == "" {
+		bin = requireBinary(t, "prometheus")
+	}
 	dir := t.TempDir()
 	configPath := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(configPath, []byte(prometheusConfig(opts)), 0o644); err != nil {
@@ -58,16 +73,25 @@ func startPrometheus(t testing.TB, opts prometheusOptions) *prometheusServer {
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	args := []string{"--config.file=" + configPath, "--web.listen-address=" + addr, "--log.level=info"}
-	if opts.Agent {
+	switch {
+	case opts.Agent && opts.Prometheus3 != "":
+		args = append(args, "--agent", "--storage.agent.path="+filepath.Join(dir, "agent"))
+	case opts.Agent:
 		args = append(args, "--enable-feature=agent", "--storage.agent.path="+filepath.Join(dir, "agent"))
-	} else {
+	default:
 		args = append(args, "--web.enable-remote-write-receiver", "--storage.tsdb.path="+filepath.Join(dir, "data"),
 			"--storage.tsdb.retention.time=1d")
 	}
+	if opts.NativeHistograms {
+		args = append(args, "--enable-feature=native-histograms")
+	}
 	args = append(args, opts.ExtraFlags...)
 	name := "prometheus"
+	if opts.Prometheus3 != "" {
+		name = "prometheus3"
+	}
 	if opts.Agent {
-		name = "prometheus-agent"
+		name += "-agent"
 	}
 	p := &prometheusServer{
 		URL:      "http://" + addr,
@@ -104,7 +128,11 @@ func prometheusConfig(opts prometheusOptions) string {
 		}
 		slices.Sort(jobs)
 		for _, job := range jobs {
-			fmt.Fprintf(&b, "  - job_name: %q\n    static_configs:\n      - targets: [", job)
+			fmt.Fprintf(&b, "  - job_name: %q\n", job)
+			if opts.NativeHistograms {
+				b.WriteString("    always_scrape_classic_histograms: true\n")
+			}
+			b.WriteString("    static_configs:\n      - targets: [")
 			for i, target := range opts.Scrape[job] {
 				if i > 0 {
 					b.WriteString(", ")
@@ -117,7 +145,14 @@ func prometheusConfig(opts prometheusOptions) string {
 	if len(opts.RemoteWrite) > 0 {
 		b.WriteString("remote_write:\n")
 		for _, u := range opts.RemoteWrite {
-			fmt.Fprintf(&b, "  - url: %q\n    queue_config:\n      batch_send_deadline: 1s\n      min_backoff: 100ms\n      max_backoff: 1s\n", u)
+			fmt.Fprintf(&b, "  - url: %q\n", u)
+			if opts.ProtobufMessage != "" {
+				fmt.Fprintf(&b, "    protobuf_message: %s\n", opts.ProtobufMessage)
+			}
+			if opts.NativeHistograms {
+				b.WriteString("    send_native_histograms: true\n")
+			}
+			b.WriteString("    queue_config:\n      batch_send_deadline: 1s\n      min_backoff: 100ms\n      max_backoff: 1s\n")
 		}
 	}
 	return b.String()
