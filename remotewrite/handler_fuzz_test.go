@@ -138,7 +138,7 @@ func expectedOutcome(sent []byte, v2 bool) (valid []prompb.TimeSeries, code int,
 	for i := range req.Timeseries {
 		ts := &req.Timeseries[i]
 		if v2 {
-			if err := validateV2Series(ts, false); err != nil {
+			if err := validateV2Series(ts); err != nil {
 				code = 400
 				continue
 			}

@@ -66,7 +66,7 @@ func newReceiverMetrics(reg prometheus.Registerer) *receiverMetrics {
 func (m *receiverMetrics) initReasons() *receiverMetrics {
 	for _, r := range []string{"missing_metric_name", "empty_label_name", "duplicate_label_name", "invalid_utf8",
 		"invalid_histogram", "too_many_labels", "label_name_too_long", "label_value_too_long",
-		"unsorted_labels", "empty_label_value", "samples_and_histograms", "no_samples"} {
+		"samples_and_histograms", "no_samples"} {
 		m.rejectedSeries.WithLabelValues(r)
 	}
 	for _, r := range []string{reasonMethod, reasonMediaType, reasonTooLarge, reasonTooManySeries, reasonReadTimeout,

@@ -16,26 +16,28 @@ import (
 const contentTypeV2 = "application/x-protobuf;proto=io.prometheus.write.v2.Request"
 
 // v2Request builds a 2.0 request from label sets (alternating names and values) with one
-// sample each; a label set starting with "!hist" carries a histogram instead, "!ex" adds
-// an exemplar.
+// sample each; a label set starting with "!hist" carries a histogram instead, "!none"
+// nothing, "!ex" adds an exemplar.
 func v2Request(t *testing.T, sets ...[]string) []byte {
 	t.Helper()
 	st := writev2.NewSymbolTable()
 	var req writev2.Request
 	for _, set := range sets {
 		var ts writev2.TimeSeries
-		hist, ex := false, false
+		hist, ex, none := false, false, false
 		for len(set) > 0 && strings.HasPrefix(set[0], "!") {
-			hist, ex = hist || set[0] == "!hist", ex || set[0] == "!ex"
+			hist, ex, none = hist || set[0] == "!hist", ex || set[0] == "!ex", none || set[0] == "!none"
 			set = set[1:]
 		}
 		for i := 0; i+1 < len(set); i += 2 {
 			ts.LabelsRefs = append(ts.LabelsRefs, st.Symbolize(set[i]), st.Symbolize(set[i+1]))
 		}
-		if hist {
+		switch {
+		case none:
+		case hist:
 			ts.Histograms = []writev2.Histogram{{Count: &writev2.Histogram_CountInt{CountInt: 1}, Sum: 1, Timestamp: 1000,
 				ZeroCount: &writev2.Histogram_ZeroCountInt{ZeroCountInt: 1}}}
-		} else {
+		default:
 			ts.Samples = []writev2.Sample{{Value: 1, Timestamp: 1000}}
 		}
 		if ex {
@@ -109,10 +111,14 @@ func TestHandlerV2(t *testing.T) {
 	}{
 		{name: "samples_histograms_exemplars", code: 204, written: [3]string{"2", "1", "1"}, series: 3,
 			body: v2Request(t, good, []string{"!ex", "__name__", "req_total", "job", "web"}, []string{"!hist", "__name__", "lat", "job", "api"})},
-		{name: "unsorted_labels_refused_rest_taken", code: 400, written: [3]string{"1", "0", "0"}, series: 1, msg: "labels not sorted by name",
+		// As Prometheus does, and the conformance suite expects: labels are sorted and empty
+		// values dropped rather than the series refused.
+		{name: "unsorted_labels_sorted", code: 204, written: [3]string{"2", "0", "0"}, series: 2,
 			body: v2Request(t, good, []string{"job", "api", "__name__", "x"})},
-		{name: "empty_label_value_refused", code: 400, written: [3]string{"1", "0", "0"}, series: 1, msg: "empty label value",
+		{name: "empty_label_value_dropped", code: 204, written: [3]string{"2", "0", "0"}, series: 2,
 			body: v2Request(t, good, []string{"__name__", "x", "job", ""})},
+		{name: "no_samples_refused_rest_taken", code: 400, written: [3]string{"1", "0", "0"}, series: 1, msg: "no samples or histograms",
+			body: v2Request(t, good, []string{"!none", "__name__", "x"})},
 		{name: "missing_name_refused", code: 400, written: [3]string{"0", "0", "0"}, msg: "missing metric name",
 			body: v2Request(t, []string{"job", "api"})},
 		{name: "corrupt_body_is_400_not_415", code: 400, written: [3]string{"0", "0", "0"}, msg: "malformed",

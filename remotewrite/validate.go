@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -179,7 +180,7 @@ func removeInvalid(req *prompb.WriteRequest, limits Limits, df decodedFacts, rej
 		var err error
 		plain := i < len(facts) && facts[i].within(len(ts.Labels), b)
 		if df.v2 {
-			err = validateV2Series(ts, plain)
+			err = validateV2Series(ts)
 		}
 		switch {
 		case err != nil:
@@ -219,10 +220,6 @@ func rejectReason(err error) string {
 		return "invalid_utf8"
 	case errors.Is(err, ErrInvalidHistogram):
 		return "invalid_histogram"
-	case errors.Is(err, ErrUnsortedLabels):
-		return "unsorted_labels"
-	case errors.Is(err, ErrEmptyLabelValue):
-		return "empty_label_value"
 	case errors.Is(err, ErrSamplesAndHistograms):
 		return "samples_and_histograms"
 	case errors.Is(err, ErrNoSamples):
@@ -305,6 +302,9 @@ func validateHistogram(h *prompb.Histogram) error {
 		if len(h.NegativeSpans) > 0 || len(h.NegativeDeltas) > 0 || len(h.NegativeCounts) > 0 {
 			return errors.New("custom-buckets schema with negative buckets")
 		}
+		if err := checkCustomBounds(h.CustomValues, h.PositiveSpans); err != nil {
+			return err
+		}
 	default:
 		return fmt.Errorf("unknown schema %d", h.Schema)
 	}
@@ -339,10 +339,45 @@ func validateHistogram(h *prompb.Histogram) error {
 	if err := checkSpans("positive", h.PositiveSpans, len(h.PositiveDeltas)); err != nil {
 		return err
 	}
-	if err := checkDeltas(h.NegativeDeltas); err != nil {
+	neg, err := checkDeltas(h.NegativeDeltas)
+	if err != nil {
 		return err
 	}
-	return checkDeltas(h.PositiveDeltas)
+	pos, err := checkDeltas(h.PositiveDeltas)
+	if err != nil {
+		return err
+	}
+	// The count is every observation's; a NaN sum means some were NaN, which no bucket
+	// holds. (Prometheus's own check.)
+	inBuckets, count := neg+pos+h.GetZeroCountInt(), h.GetCountInt()
+	if inBuckets != count && (!math.IsNaN(h.Sum) || inBuckets > count) {
+		return fmt.Errorf("%d observations in buckets but a count of %d", inBuckets, count)
+	}
+	return nil
+}
+
+// checkCustomBounds checks the bucket bounds of a custom-buckets histogram: strictly
+// increasing, without the implicit +Inf, and enough for the buckets the spans place.
+func checkCustomBounds(bounds []float64, spans []prompb.BucketSpan) error {
+	for i, b := range bounds {
+		switch {
+		case math.IsNaN(b) || i > 0 && b <= bounds[i-1]:
+			return fmt.Errorf("custom bucket bounds not strictly increasing (%g after %g)", b, bounds[max(i-1, 0)])
+		case math.IsInf(b, 1):
+			return errors.New("custom bucket bounds end in +Inf, which is implicit")
+		}
+	}
+	covered := 0
+	for i, s := range spans {
+		if i == 0 && s.Offset < 0 {
+			return fmt.Errorf("custom-buckets span with negative offset %d", s.Offset)
+		}
+		covered += int(s.Offset) + int(s.Length)
+	}
+	if covered > len(bounds)+1 {
+		return fmt.Errorf("%d custom bounds cannot hold the %d buckets the spans cover", len(bounds), covered)
+	}
+	return nil
 }
 
 func checkSpans(side string, spans []prompb.BucketSpan, buckets int) error {
@@ -359,13 +394,17 @@ func checkSpans(side string, spans []prompb.BucketSpan, buckets int) error {
 	return nil
 }
 
-func checkDeltas(deltas []int64) error {
+// checkDeltas checks that the bucket counts the deltas encode are never negative, and
+// returns their sum.
+func checkDeltas(deltas []int64) (uint64, error) {
 	var count int64
+	var total uint64
 	for _, d := range deltas {
 		count += d
 		if count < 0 {
-			return errors.New("negative bucket count")
+			return 0, errors.New("negative bucket count")
 		}
+		total += uint64(count)
 	}
-	return nil
+	return total, nil
 }

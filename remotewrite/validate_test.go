@@ -2,6 +2,7 @@ package remotewrite
 
 import (
 	"errors"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -39,15 +40,36 @@ func TestValidateSeries(t *testing.T) {
 		{"invalid_utf8_in_metric_name", labels("__name__", "u\xc3p"), nil, ErrInvalidUTF8, nil},
 		{"invalid_utf8_in_label_value", labels("__name__", "up", "job", "\xff"), nil, ErrInvalidUTF8, nil},
 		{"valid_integer_histogram", labels("__name__", "h"), []prompb.Histogram{{
-			Count: &prompb.Histogram_CountInt{CountInt: 5}, Schema: 3,
+			Count: &prompb.Histogram_CountInt{CountInt: 6}, Schema: 3,
 			PositiveSpans: []prompb.BucketSpan{{Offset: -2, Length: 2}, {Offset: 1, Length: 1}}, PositiveDeltas: []int64{1, 2, -1},
 		}}, nil, labels("__name__", "h")},
+		{"integer_histogram_count_is_not_its_buckets", labels("__name__", "h"), []prompb.Histogram{{
+			Count: &prompb.Histogram_CountInt{CountInt: 99}, Schema: 0, ZeroCount: &prompb.Histogram_ZeroCountInt{ZeroCountInt: 1},
+			PositiveSpans: []prompb.BucketSpan{{Offset: 0, Length: 2}}, PositiveDeltas: []int64{1, 1},
+		}}, ErrInvalidHistogram, nil},
+		{"integer_histogram_with_nan_sum_counts_nan_observations", labels("__name__", "h"), []prompb.Histogram{{
+			Count: &prompb.Histogram_CountInt{CountInt: 5}, Sum: math.NaN(), Schema: 0,
+			PositiveSpans: []prompb.BucketSpan{{Offset: 0, Length: 2}}, PositiveDeltas: []int64{1, 1},
+		}}, nil, labels("__name__", "h")},
+		{"custom_bounds_not_increasing", labels("__name__", "h"), []prompb.Histogram{{
+			Count: &prompb.Histogram_CountInt{CountInt: 3}, Schema: -53, CustomValues: []float64{1, 0.5},
+			PositiveSpans: []prompb.BucketSpan{{Length: 3}}, PositiveDeltas: []int64{1, 0, 0},
+		}}, ErrInvalidHistogram, nil},
+		{"custom_bounds_with_explicit_inf", labels("__name__", "h"), []prompb.Histogram{{
+			Count: &prompb.Histogram_CountInt{CountInt: 1}, Schema: -53, CustomValues: []float64{1, math.Inf(1)},
+			PositiveSpans: []prompb.BucketSpan{{Length: 1}}, PositiveDeltas: []int64{1},
+		}}, ErrInvalidHistogram, nil},
+		{"custom_bounds_too_few_for_the_spans", labels("__name__", "h"), []prompb.Histogram{{
+			Count: &prompb.Histogram_CountInt{CountInt: 1}, Schema: -53, CustomValues: []float64{1},
+			PositiveSpans: []prompb.BucketSpan{{Offset: 2, Length: 1}}, PositiveDeltas: []int64{1},
+		}}, ErrInvalidHistogram, nil},
 		{"valid_float_histogram", labels("__name__", "h"), []prompb.Histogram{{
 			Count: &prompb.Histogram_CountFloat{CountFloat: 5}, Schema: -4,
 			NegativeSpans: []prompb.BucketSpan{{Offset: 0, Length: 2}}, NegativeCounts: []float64{1, 4},
 		}}, nil, labels("__name__", "h")},
 		{"valid_custom_buckets_histogram", labels("__name__", "h"), []prompb.Histogram{{
-			Schema: -53, CustomValues: []float64{1, 5}, PositiveSpans: []prompb.BucketSpan{{Length: 3}}, PositiveDeltas: []int64{1, 0, 0},
+			Count: &prompb.Histogram_CountInt{CountInt: 3}, Schema: -53, CustomValues: []float64{1, 5},
+			PositiveSpans: []prompb.BucketSpan{{Length: 3}}, PositiveDeltas: []int64{1, 0, 0},
 		}}, nil, labels("__name__", "h")},
 		{"histogram_unknown_schema", labels("__name__", "h"), []prompb.Histogram{{Schema: 9}}, ErrInvalidHistogram, nil},
 		{"histogram_spans_cover_more_buckets_than_present", labels("__name__", "h"), []prompb.Histogram{{

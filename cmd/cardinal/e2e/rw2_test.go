@@ -60,7 +60,7 @@ rules:
 		return resp, msg.String()
 	}
 	// request is one scrape round at ms: pods a, b, c of code 200 and 500, each counter at
-	// (pod+1)×(code/100)×round; bad adds a series with its labels out of order.
+	// (pod+1)×(code/100)×round; bad adds a series with no sample, which 2.0 forbids.
 	request := func(round int, ms int64, bad bool) *writev2.Request {
 		st := writev2.NewSymbolTable()
 		var req writev2.Request
@@ -77,8 +77,7 @@ rules:
 		}
 		if bad {
 			req.Timeseries = append(req.Timeseries, writev2.TimeSeries{
-				LabelsRefs: []uint32{st.Symbolize("pod"), st.Symbolize("a"), st.Symbolize("__name__"), st.Symbolize("rw2_requests_total")},
-				Samples:    []writev2.Sample{{Value: 1, Timestamp: ms}},
+				LabelsRefs: []uint32{st.Symbolize("__name__"), st.Symbolize("rw2_requests_total"), st.Symbolize("pod"), st.Symbolize("d")},
 			})
 		}
 		req.Symbols = st.Symbols()
@@ -107,8 +106,8 @@ rules:
 			}
 		}
 	}
-	if v, _ := metricValue(scrapeCardinal(t, card.URL), "cardinal_receiver_rejected_series_total", "reason", "unsorted_labels"); v != 1 {
-		t.Errorf("rejected series for unsorted labels: %v, want 1", v)
+	if v, _ := metricValue(scrapeCardinal(t, card.URL), "cardinal_receiver_rejected_series_total", "reason", "no_samples"); v != 1 {
+		t.Errorf("rejected series without samples: %v, want 1", v)
 	}
 	// The metadata said counter, as the rule is: no mismatch. One request declaring the
 	// metric a gauge is counted, and logged.
