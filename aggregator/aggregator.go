@@ -45,6 +45,8 @@ type Aggregator struct {
 	locks [numShards]paddedMutex
 
 	index atomic.Pointer[ruleIndex]
+	// outMeta is the metadata of the outputs, learned from the inputs' (CheckMetadata).
+	outMeta outputMetadata
 	// swap is held for reading by Ingest while it uses a rule index, and for writing by
 	// SetRules to replace the index: once SetRules has it, no request can still write into
 	// the state of a rule it is about to flush and drop.
@@ -147,6 +149,7 @@ func (a *Aggregator) SetRules(rs []*rules.Rule) error {
 	a.index.Store(idx)
 	a.swap.Unlock()
 	a.rules = next
+	a.outMeta.prune(next)
 	for _, sts := range old {
 		for _, st := range sts {
 			a.send(a.flushRule(st, true, false, nil))

@@ -9,9 +9,10 @@ import (
 // Prometheus text format writes it).
 var metadataFamilySuffixes = []string{"", "_total", "_bucket", "_sum", "_count"}
 
-// CheckMetadata compares the types agents declare for their metrics (remote-write metadata:
-// 1.0's metadata messages, 2.0's inline metadata) with the rules that select those metrics
-// by name. A rule with counter semantics (counter, histogram, summary) on a metric declared a
+// CheckMetadata reads the metadata agents declare for their metrics (remote-write metadata:
+// 1.0's metadata messages, 2.0's inline metadata) for the rules that select those metrics by
+// name. It keeps the type, unit and help for the outputs those rules make of them (see
+// MetadataOf), and compares the declared type with the rule's: a rule with counter semantics (counter, histogram, summary) on a metric declared a
 // gauge (or gauge histogram), or a gauge rule on one declared a counter, histogram or
 // summary, aggregates with the wrong arithmetic: each such declaration is counted for the
 // rule (cardinal_aggregator_metadata_type_mismatches_total) and the first one is logged. A
@@ -22,20 +23,22 @@ func (a *Aggregator) CheckMetadata(md []prompb.MetricMetadata) {
 		return
 	}
 	idx := a.index.Load()
+	now := a.opts.Now()
 	for i := range md {
 		m := &md[i]
-		var counterLike bool
+		var counterLike, judged bool
 		switch m.Type {
 		case prompb.MetricMetadata_COUNTER, prompb.MetricMetadata_HISTOGRAM, prompb.MetricMetadata_SUMMARY:
-			counterLike = true
+			counterLike, judged = true, true
 		case prompb.MetricMetadata_GAUGE, prompb.MetricMetadata_GAUGEHISTOGRAM:
-		default:
-			continue
+			judged = true
 		}
 		var seen []*ruleState
 		for _, suffix := range metadataFamilySuffixes {
-			for _, r := range idx.byName.lookup(m.MetricFamilyName + suffix) {
-				if r.counter == counterLike || containsRule(seen, r) {
+			name := m.MetricFamilyName + suffix
+			for _, r := range idx.byName.lookup(name) {
+				a.outMeta.record(r, name, m, now)
+				if !judged || r.counter == counterLike || containsRule(seen, r) {
 					continue
 				}
 				seen = append(seen, r)

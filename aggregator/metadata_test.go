@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/prometheus/prompb"
 
@@ -49,5 +50,88 @@ func TestCheckMetadataCountsAndLogsTypeMismatchesOnce(t *testing.T) {
 		if s.Name == "lat" && s.TypeMismatches != 1 {
 			t.Errorf("lat: %d mismatches for a gauge histogram, want 1", s.TypeMismatches)
 		}
+	}
+}
+
+// The outputs get the metadata of their inputs, typed by what each output is: a counter's
+// total a counter, its rate a gauge without the unit; a histogram's total a histogram of
+// the family its components share.
+func TestOutputsGetTheirInputsMetadata(t *testing.T) {
+	req := counterRule("req_total", rules.OutputTotal, rules.OutputRate)
+	hist := counterRule("lat")
+	hist.Type, hist.MetricNames, hist.BaseName = rules.Histogram, []string{"lat_bucket", "lat_count", "lat_sum"}, "lat"
+	hist.Outputs = []string{rules.OutputTotal}
+	temp := gaugeRule("temp", rules.OutputMax)
+	temp.OutputName = "room_temp"
+	a := New(Options{Output: &collectSink{}})
+	if err := a.SetRules([]*rules.Rule{req, hist, temp}); err != nil {
+		t.Fatal(err)
+	}
+	a.CheckMetadata([]prompb.MetricMetadata{
+		{MetricFamilyName: "req", Type: prompb.MetricMetadata_COUNTER, Help: "Requests served.", Unit: "requests"},
+		{MetricFamilyName: "lat", Type: prompb.MetricMetadata_HISTOGRAM, Help: "Latency.", Unit: "seconds"},
+		{MetricFamilyName: "temp", Type: prompb.MetricMetadata_GAUGE, Help: "Temperature.", Unit: "celsius"},
+		{MetricFamilyName: "other", Type: prompb.MetricMetadata_GAUGE, Help: "No rule."},
+	})
+	want := map[string]prompb.MetricMetadata{
+		"req_total":      {MetricFamilyName: "req_total", Type: prompb.MetricMetadata_COUNTER, Help: "Requests served.", Unit: "requests"},
+		"req_total:rate": {MetricFamilyName: "req_total:rate", Type: prompb.MetricMetadata_GAUGE, Help: "Requests served. (rate per window, aggregated by cardinal)"},
+		"lat_bucket":     {MetricFamilyName: "lat", Type: prompb.MetricMetadata_HISTOGRAM, Help: "Latency.", Unit: "seconds"},
+		"lat_count":      {MetricFamilyName: "lat", Type: prompb.MetricMetadata_HISTOGRAM, Help: "Latency.", Unit: "seconds"},
+		"lat":            {MetricFamilyName: "lat", Type: prompb.MetricMetadata_HISTOGRAM, Help: "Latency.", Unit: "seconds"}, // native
+		"room_temp":      {MetricFamilyName: "room_temp", Type: prompb.MetricMetadata_GAUGE, Help: "Temperature.", Unit: "celsius"},
+	}
+	for name, w := range want {
+		got, ok := a.MetadataOf(name)
+		if !ok || got.String() != w.String() {
+			t.Errorf("%s: got %v (%v), want %v", name, got, ok, w)
+		}
+	}
+	for _, name := range []string{"other", "temp", "req"} {
+		if got, ok := a.MetadataOf(name); ok {
+			t.Errorf("%s is no output, has metadata %v", name, got)
+		}
+	}
+	var fams []string
+	for _, m := range a.Metadata() {
+		fams = append(fams, m.MetricFamilyName)
+	}
+	if got := strings.Join(fams, " "); got != "lat req_total req_total:rate room_temp" {
+		t.Errorf("families %q", got)
+	}
+
+	// A rule that a reload removes takes its outputs' metadata with it.
+	if err := a.SetRules([]*rules.Rule{req}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := a.MetadataOf("room_temp"); ok {
+		t.Error("room_temp kept its metadata after its rule was removed")
+	}
+	if _, ok := a.MetadataOf("req_total"); !ok {
+		t.Error("req_total lost its metadata in a reload that kept its rule")
+	}
+}
+
+// Agents that disagree on a metric's help change it at most once a minute; a new type is
+// taken at once.
+func TestOutputMetadataChangesAreBounded(t *testing.T) {
+	a, _, _, clk := newTestAggregator(t, 1, counterRule("req_total"))
+	declare := func(help string, typ prompb.MetricMetadata_MetricType) {
+		a.CheckMetadata([]prompb.MetricMetadata{{MetricFamilyName: "req_total", Type: typ, Help: help}})
+	}
+	help := func() string { m, _ := a.MetadataOf("req_total"); return m.Help }
+	declare("v1", prompb.MetricMetadata_COUNTER)
+	declare("v2", prompb.MetricMetadata_COUNTER)
+	if help() != "v1" {
+		t.Errorf("help %q right after v1, want v1", help())
+	}
+	clk.t = clk.t.Add(time.Minute)
+	declare("v2", prompb.MetricMetadata_COUNTER)
+	if help() != "v2" {
+		t.Errorf("help %q a minute later, want v2", help())
+	}
+	declare("v3", prompb.MetricMetadata_UNKNOWN)
+	if help() != "v3" {
+		t.Errorf("help %q after a change of type, want v3", help())
 	}
 }

@@ -122,7 +122,8 @@ rules:
 	}
 	wantRW := downstream.RemoteWriteConfig{Name: "a:9090", URL: "http://a:9090/api/v1/write", Timeout: setting.Duration(30 * time.Second),
 		Queue: downstream.QueueConfig{MaxBytes: 64 << 20, MaxSamplesPerSend: 2000, Shards: 4,
-			MinBackoff: setting.Duration(30 * time.Millisecond), MaxBackoff: setting.Duration(5 * time.Second)}}
+			MinBackoff: setting.Duration(30 * time.Millisecond), MaxBackoff: setting.Duration(5 * time.Second)},
+		MetadataConfig: downstream.MetadataConfig{Send: true, SendInterval: setting.Duration(time.Minute), MaxSamplesPerSend: 500}}
 	if !reflect.DeepEqual(cfg.Downstream.RemoteWrite, []downstream.RemoteWriteConfig{wantRW}) {
 		t.Errorf("remote_write = %+v, want %+v", cfg.Downstream.RemoteWrite, wantRW)
 	}

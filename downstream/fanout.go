@@ -44,6 +44,16 @@ func (f Fanout) Start() {
 	}
 }
 
+// SendMetadata gives src to every sink that sends metadata (remote write); call it before
+// Start.
+func (f Fanout) SendMetadata(src OutputMetadata) {
+	for _, n := range f {
+		if m, ok := n.Sink.(interface{ SendMetadata(OutputMetadata) }); ok {
+			m.SendMetadata(src)
+		}
+	}
+}
+
 // Shutdown drains every sink in parallel until ctx is done, and joins their errors, each
 // prefixed with the sink's name.
 func (f Fanout) Shutdown(ctx context.Context) error {

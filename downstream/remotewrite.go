@@ -54,6 +54,7 @@ func NewRemoteWrite(cfg RemoteWriteConfig, reg prometheus.Registerer, logger *sl
 	bo := Backoff{Min: time.Duration(cfg.Queue.MinBackoff), Max: time.Duration(cfg.Queue.MaxBackoff)}
 	s := newSender(ep, q, cfg.Queue.MaxSamplesPerSend, bo, newSenderMetrics(reg, cfg.Name),
 		logger.With("downstream", cfg.Name, "url", ep.displayURL))
+	s.metadataCfg, s.metadataMetrics = cfg.MetadataConfig, newMetadataMetrics(reg, cfg.Name)
 	return &RemoteWrite{s: s}, nil
 }
 

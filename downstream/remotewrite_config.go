@@ -39,6 +39,20 @@ type RemoteWriteConfig struct {
 	// ProtobufMessage is the message sent, as Prometheus names it: prometheus.WriteRequest
 	// (Remote Write 1.0, the default) or io.prometheus.write.v2.Request (2.0).
 	ProtobufMessage string `yaml:"protobuf_message"`
+	// MetadataConfig sends the outputs' metadata (type, unit, help), as Prometheus's
+	// metadata_config does.
+	MetadataConfig MetadataConfig `yaml:"metadata_config"`
+}
+
+// MetadataConfig says whether and how a remote_write entry sends metadata: Remote Write 1.0
+// in metadata-only requests every SendInterval, 2.0 inline with every series.
+type MetadataConfig struct {
+	// Send turns it on (default true).
+	Send bool `yaml:"send"`
+	// SendInterval is how often 1.0 sends every output family's metadata (default 1m).
+	SendInterval setting.Duration `yaml:"send_interval"`
+	// MaxSamplesPerSend caps the families of one 1.0 metadata request (default 500).
+	MaxSamplesPerSend int `yaml:"max_samples_per_send"`
 }
 
 // The protobuf messages a remote_write entry can send.
@@ -74,6 +88,11 @@ type QueueConfig struct {
 func DefaultRemoteWriteConfig() RemoteWriteConfig {
 	return RemoteWriteConfig{
 		Timeout: setting.Duration(30 * time.Second),
+		MetadataConfig: MetadataConfig{
+			Send:              true,
+			SendInterval:      setting.Duration(time.Minute),
+			MaxSamplesPerSend: 500,
+		},
 		Queue: QueueConfig{
 			MaxBytes:          64 << 20,
 			MaxSamplesPerSend: 2000,
@@ -148,6 +167,12 @@ func (c *RemoteWriteConfig) Validate() error {
 	}
 	if m := c.ProtobufMessage; m != "" && m != MessageV1 && m != MessageV2 {
 		add(setting.At("protobuf_message").Errorf("remote_write: protobuf_message must be %s (Remote Write 1.0, the default) or %s (2.0), not %q", MessageV1, MessageV2, m))
+	}
+	if m := c.MetadataConfig; m.Send && m.SendInterval <= 0 {
+		add(setting.At("metadata_config", "send_interval").Errorf("remote_write: metadata_config.send_interval must be more than 0"))
+	}
+	if m := c.MetadataConfig; m.Send && m.MaxSamplesPerSend <= 0 {
+		add(setting.At("metadata_config", "max_samples_per_send").Errorf("remote_write: metadata_config.max_samples_per_send must be more than 0"))
 	}
 	for _, e := range setting.Errors(c.Queue.Validate()) {
 		add(&setting.Error{Key: append(setting.At("queue"), e.Key...), Msg: e.Msg})

@@ -49,6 +49,11 @@ type sender struct {
 	// delivery, when set before start, is told of every acknowledged batch and keeps
 	// samples the receiver already has from being sent again.
 	delivery Delivery
+	// metadata, when set before start, gives the series' metadata to send (metadata.go),
+	// as metadataCfg says.
+	metadata        OutputMetadata
+	metadataCfg     MetadataConfig
+	metadataMetrics metadataMetrics
 
 	// mu orders Start against Shutdown.
 	mu      sync.Mutex
@@ -98,6 +103,10 @@ func (s *sender) start() {
 	for shard := range s.queue.Shards() {
 		s.wg.Add(1)
 		go s.runShard(shard)
+	}
+	if s.metadata != nil && !s.endpoint.v2 {
+		s.wg.Add(1)
+		go s.runMetadata()
 	}
 }
 
@@ -167,7 +176,11 @@ func (s *sender) runShard(shard int) {
 	defer s.wg.Done()
 	b := batchBuffers{enc: &remotewrite.Encoder{}}
 	if s.endpoint.v2 {
-		b.enc = &remotewrite.EncoderV2{}
+		enc := &remotewrite.EncoderV2{}
+		if s.metadata != nil {
+			enc.Metadata = s.metadata.MetadataOf
+		}
+		b.enc = enc
 	}
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()

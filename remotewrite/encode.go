@@ -24,6 +24,15 @@ func (e *Encoder) Encode(series []prompb.TimeSeries) ([]byte, error) {
 	return marshalSnappy(&e.req, &e.proto, &e.out)
 }
 
+// EncodeMetadata returns the body of a WriteRequest holding only metadata, as Prometheus
+// sends it: a request of its own, apart from the samples.
+func (e *Encoder) EncodeMetadata(md []prompb.MetricMetadata) ([]byte, error) {
+	e.req.Metadata = md
+	defer func() { e.req.Metadata = nil }()
+
+	return marshalSnappy(&e.req, &e.proto, &e.out)
+}
+
 // sizedMarshaler is a generated protobuf message.
 type sizedMarshaler interface {
 	Size() int

@@ -7,10 +7,15 @@ import (
 
 // An EncoderV2 marshals series into a snappy-compressed (block format) Remote Write 2.0
 // body (io.prometheus.write.v2.Request): one symbol table for the request, label references
-// per series, native histograms as histograms. It reuses its buffers: the returned bytes are
+// per series, native histograms as histograms, each series' created timestamp, and its
+// metadata when Metadata gives it. It reuses its buffers: the returned bytes are
 // valid until the next call. The zero value is ready to use; it is not safe for concurrent
 // use.
 type EncoderV2 struct {
+	// Metadata, when set, gives the metadata (type, unit, help) sent inline with each
+	// series, by metric name.
+	Metadata func(name string) (prompb.MetricMetadata, bool)
+
 	symbols writev2.SymbolsTable
 	ready   bool
 	req     writev2.Request
@@ -41,6 +46,15 @@ func (e *EncoderV2) Encode(series []prompb.TimeSeries) ([]byte, error) {
 		}
 		out.LabelsRefs = e.refs[from:len(e.refs):len(e.refs)]
 		out.CreatedTimestamp = CreatedTimestamp(s)
+		if e.Metadata != nil {
+			if md, ok := e.Metadata(labelValueOf(s.Labels, metricNameLabel)); ok {
+				out.Metadata = writev2.Metadata{
+					Type:    writev2.Metadata_MetricType(md.Type), // the same numbers in both messages
+					HelpRef: e.symbols.Symbolize(md.Help),
+					UnitRef: e.symbols.Symbolize(md.Unit),
+				}
+			}
+		}
 		for _, smp := range s.Samples {
 			out.Samples = append(out.Samples, writev2.Sample{Value: smp.Value, Timestamp: smp.Timestamp})
 		}

@@ -185,7 +185,7 @@ func (h *Handler) handle(w http.ResponseWriter, r *http.Request) (code int, reas
 		h.metrics.rejectedSeries.WithLabelValues(rejectReason(err)).Inc()
 	})
 
-	if len(s.req.Timeseries) > 0 {
+	if len(s.req.Timeseries) > 0 || len(s.req.Metadata) > 0 {
 		whole := body
 		if invalid > 0 || proto == protoV2 {
 			whole = nil // the Appender re-encodes what it keeps as 1.0

@@ -70,7 +70,7 @@ func (s *ruleSource) compileMatch(r *Rule, p *setting.Problems) {
 // stripping _sum or _count comes with a warning that says how to select such a histogram.
 func (s *ruleSource) setMetricName(r *Rule, name, key string, p *setting.Problems) {
 	base := name
-	if suffix := componentSuffix(r.Type, name); suffix != "" {
+	if suffix := ComponentSuffix(r.Type, name); suffix != "" {
 		base = strings.TrimSuffix(name, suffix)
 		if suffix != "_bucket" {
 			whole := name + "_sum"

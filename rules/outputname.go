@@ -29,6 +29,9 @@ func (r *Rule) outputBaseName(input string) string {
 	return r.OutputName
 }
 
+// PlainOutput reports whether output keeps the plain metric name (no ":" kind suffix).
+func (r *Rule) PlainOutput(output string) bool { return r.outputSuffix(output) == "" }
+
 // outputSuffix is "" for the output that keeps the plain name, else ":" + output.
 func (r *Rule) outputSuffix(output string) string {
 	def := r.Type.DefaultOutput()
@@ -41,9 +44,9 @@ func (r *Rule) outputSuffix(output string) string {
 	return ":" + output
 }
 
-// componentSuffix is the part of a histogram or summary series name that names the component
+// ComponentSuffix is the part of a histogram or summary series name that names the component
 // (_bucket, _sum, _count), or "".
-func componentSuffix(t Type, name string) string {
+func ComponentSuffix(t Type, name string) string {
 	var suffixes []string
 	switch t {
 	case Histogram:

@@ -167,6 +167,7 @@ func runServer(ctx context.Context, f *flags, logger *slog.Logger) error {
 	if err := s.agg.SetRules(cfg.Rules); err != nil {
 		return err
 	}
+	s.sinks.SendMetadata(s.agg)
 	s.reg.MustRegister(s.agg.Collector())
 	s.reloader = reload.New(f.configFile, cfg, s, s.reg, logger)
 	if cfg.WAL != nil {

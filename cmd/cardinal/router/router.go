@@ -123,6 +123,11 @@ func (r *Router) Append(ctx context.Context, req *prompb.WriteRequest, body []by
 	if r.stopping.Load() {
 		return fmt.Errorf("shutting down: %w", remotewrite.ErrUnavailable)
 	}
+	if len(req.Timeseries) == 0 {
+		// Metadata alone, as Prometheus sends 1.0 metadata: nothing to log or aggregate.
+		r.readMetadata(ctx, req.Metadata)
+		return nil
+	}
 	if name, full := r.sinks.FullSink(); full {
 		r.agg.NoteRefused()
 		return fmt.Errorf("downstream %q queue is full: %w", name, remotewrite.ErrUnavailable)
@@ -143,14 +148,23 @@ func (r *Router) Append(ctx context.Context, req *prompb.WriteRequest, body []by
 		}
 	}
 	r.ingestRequest(req.Timeseries, fi, forwarded)
-	if len(req.Metadata) > 0 && !forwarded {
-		r.agg.CheckMetadata(req.Metadata)
-	}
 	if r.observer != nil && !forwarded {
 		r.observer.Observe(req.Timeseries)
-		r.observer.ObserveMetadata(req.Metadata)
 	}
+	r.readMetadata(ctx, req.Metadata)
 	return nil
+}
+
+// readMetadata gives the metadata an agent sent to the aggregator (its outputs' metadata,
+// the type check) and the explorer. What a peer forwards has none.
+func (r *Router) readMetadata(ctx context.Context, md []prompb.MetricMetadata) {
+	if _, forwarded := hashring.ForwardInfoFrom(ctx); forwarded || len(md) == 0 {
+		return
+	}
+	r.agg.CheckMetadata(md)
+	if r.observer != nil {
+		r.observer.ObserveMetadata(md)
+	}
 }
 
 // ingestRequest aggregates a request's series: alone, all of them; in a cluster, what this
