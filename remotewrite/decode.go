@@ -107,7 +107,7 @@ func (d *Decoder) DecodeV2(compressed []byte, req *prompb.WriteRequest) error {
 func (d *Decoder) uncompress(compressed []byte) ([]byte, error) {
 	n, err := snappy.DecodedLen(compressed)
 	if err != nil {
-		return nil, fmt.Errorf("%w: snappy: %w", ErrMalformedRequest, err)
+		return nil, fmt.Errorf("%w: %w", ErrMalformedRequest, err) // "snappy: corrupt input"
 	}
 	if d.maxDecodedBytes > 0 && n > d.maxDecodedBytes {
 		return nil, fmt.Errorf("%w: decoded body is %d bytes, limit is %d", ErrRequestTooLarge, n, d.maxDecodedBytes)
@@ -117,7 +117,7 @@ func (d *Decoder) uncompress(compressed []byte) ([]byte, error) {
 	}
 	out, err := snappy.Decode(d.buf[:cap(d.buf)], compressed)
 	if err != nil {
-		return nil, fmt.Errorf("%w: snappy: %w", ErrMalformedRequest, err)
+		return nil, fmt.Errorf("%w: %w", ErrMalformedRequest, err) // "snappy: corrupt input"
 	}
 	return out, nil
 }
