@@ -280,6 +280,8 @@ type RuleStats struct {
 	// TypeMismatches counts metadata that declares a metric the rule selects of the other
 	// kind than the rule's type (counter-like or gauge-like).
 	TypeMismatches uint64
+	// ExemplarsDropped counts exemplars of selected series not passed on to an output.
+	ExemplarsDropped uint64
 	// HA is the rule's election settings, nil without.
 	HA *rules.HA
 	// Interval is the rule's window length: a flush closes one window per interval.
@@ -308,6 +310,7 @@ func (a *Aggregator) Stats() []RuleStats {
 			HADeduplicated:       r.haDeduplicated.Load(),
 			HAUnnamed:            r.haUnnamed.Load(),
 			TypeMismatches:       r.typeMismatches.Load(),
+			ExemplarsDropped:     r.exemplarsDropped.Load(),
 			HA:                   r.rule.HA,
 			Interval:             r.rule.Interval,
 			MaxInputSeries:       r.rule.MaxInputSeries,

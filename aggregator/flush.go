@@ -16,6 +16,7 @@ type emitted struct {
 	v      float64
 	t      int64
 	h      *histogram.FloatHistogram // a native histogram sample instead of v; owned by the flush
+	ex     []prompb.Exemplar         // exemplars passed on with the sample (exemplars.go)
 }
 
 // closeTarget returns the newest window of rule r that may close now: the watermark (the
@@ -131,11 +132,11 @@ func appendSeries(out []prompb.TimeSeries, es []emitted) []prompb.TimeSeries {
 		if e.h != nil {
 			h := prompb.FromFloatHistogram(e.t, e.h)
 			h.CustomValues = e.h.CustomValues // bucket bounds of a custom-buckets histogram
-			out = append(out, prompb.TimeSeries{Labels: e.labels, Histograms: []prompb.Histogram{h}})
+			out = append(out, prompb.TimeSeries{Labels: e.labels, Histograms: []prompb.Histogram{h}, Exemplars: e.ex})
 			continue
 		}
 		samples[i] = prompb.Sample{Value: e.v, Timestamp: e.t}
-		out = append(out, prompb.TimeSeries{Labels: e.labels, Samples: samples[i : i+1 : i+1]})
+		out = append(out, prompb.TimeSeries{Labels: e.labels, Samples: samples[i : i+1 : i+1], Exemplars: e.ex})
 	}
 	return out
 }
@@ -194,14 +195,20 @@ func (r *ruleState) closeOutput(rs *ruleShard, idx uint32, o *outputState, k int
 	res.total = o.total
 	switch r.outputFate(k, o.firstK, o.live, res.acc.samples, res.acc.count, emit) {
 	case fateEmit:
+		var ex []prompb.Exemplar
+		if rs.exemplars != nil {
+			ex = rs.takeExemplars(o.hash, end)
+		}
 		for i, co := range r.outputs {
 			if v, ok := co.kind.value(res); ok {
-				buf = append(buf, emitted{labels: o.labels[i], v: v, t: end})
+				buf = append(buf, emitted{labels: o.labels[i], v: v, t: end, ex: ex})
+				ex = nil // with the first kind's sample only
 				o.emitted = true
 			}
 		}
 		o.emittedK = k
 	case fateEnd:
+		delete(rs.exemplars, o.hash)
 		if o.emitted {
 			for i := range r.outputs {
 				buf = append(buf, emitted{labels: o.labels[i], v: staleNaN(), t: end})
@@ -294,9 +301,14 @@ func (r *ruleState) closeNativeWindow(rs *ruleShard, k int64, buf []emitted, own
 		}
 		switch r.outputFate(k, o.firstK, o.live, res.acc.samples, res.acc.count, emit) {
 		case fateEmit:
+			var ex []prompb.Exemplar
+			if rs.exemplars != nil {
+				ex = rs.takeExemplars(hash, end)
+			}
 			for i, co := range r.outputs {
 				if e, ok := nativeSample(co.kind, &res); ok {
-					e.labels, e.t = o.labels[i], end
+					e.labels, e.t, e.ex = o.labels[i], end, ex
+					ex = nil // with the first kind's sample only
 					buf = append(buf, e)
 					o.emitted = true
 				}
@@ -311,6 +323,7 @@ func (r *ruleState) closeNativeWindow(rs *ruleShard, k int64, buf []emitted, own
 				}
 			}
 			delete(ns.outputs, hash)
+			delete(rs.exemplars, hash)
 			r.outputN.Add(-1)
 		}
 	}

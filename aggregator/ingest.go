@@ -24,6 +24,7 @@ type entry struct {
 	shard   uint8
 	skip    bool // the series' float samples cannot be aggregated by the rule (a summary's quantiles)
 	one     bool // the series has exactly one float sample (t, v) and no histogram: the usual case
+	ex      bool // the series has exemplars the rule keeps
 }
 
 // batch is the reusable scratch space of one Ingest call.
@@ -213,6 +214,14 @@ func (b *batch) add(r *ruleState, ts *prompb.TimeSeries, i int, name string) {
 	e.haFrom = haFrom
 	e.skip = r.floatsUnaggregatable(name)
 	e.one = len(ts.Samples) == 1 && len(ts.Histograms) == 0
+	e.ex = false
+	if len(ts.Exemplars) > 0 {
+		if r.rule.Exemplars > 0 {
+			e.one, e.ex = false, true // the general path passes them on
+		} else {
+			r.exemplarsDropped.Add(uint64(len(ts.Exemplars)))
+		}
+	}
 	e.t, e.v = 0, 0
 	if e.one {
 		e.t, e.v = ts.Samples[0].Timestamp, ts.Samples[0].Value
@@ -277,6 +286,9 @@ func (a *Aggregator) apply(b *batch, series []prompb.TimeSeries) {
 			}
 			if len(ts.Histograms) > 0 {
 				e.r.ingestHistograms(rs, e, ts, now, maxFuture)
+			}
+			if e.ex {
+				e.r.keepExemplars(rs, e.outHash, ts)
 			}
 		}
 		a.locks[s].Unlock()

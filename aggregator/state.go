@@ -96,6 +96,9 @@ type shardStats struct {
 // The fields every sample reads or writes come first, from maxT to stats.ingested, so that
 // they span as few cache lines as possible and touchInputs can load them all ahead.
 type ruleShard struct {
+	// exemplars are what outputs keep of their inputs' exemplars (exemplars.go), by output
+	// hash; nil unless the rule keeps exemplars.
+	exemplars map[uint64]*exemplarSet
 	maxT     int64 // newest sample timestamp seen, ms
 	lastRecv int64 // wall clock of the last sample, ms
 	closed   int64 // newest closed window

@@ -81,6 +81,7 @@ func compileRule(src *ruleSource, defaults Defaults, p *setting.Problems) *Rule 
 		KeepInput:       c.KeepInput,
 		MaxInputSeries:  c.MaxInputSeries,
 		MaxOutputSeries: c.MaxOutputSeries,
+		Exemplars:       c.Exemplars,
 	}
 	typeOK := src.checkType(p)
 	src.compileSelection(r, p)
@@ -101,6 +102,9 @@ func compileRule(src *ruleSource, defaults Defaults, p *setting.Problems) *Rule 
 	}
 	if c.MaxOutputSeries < 0 {
 		src.errorf(p, "max_output_series", "max_output_series must not be negative (0 means unlimited)")
+	}
+	if c.Exemplars < 0 || c.Exemplars > MaxExemplars {
+		src.errorf(p, "exemplars", "exemplars must be from 0 (drop them, the default) to %d, not %d", MaxExemplars, c.Exemplars)
 	}
 	if p.ErrorCount() > before {
 		return nil

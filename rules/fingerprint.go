@@ -44,6 +44,10 @@ func fingerprint(r *Rule) uint64 {
 		f.str(r.HA.ReplicaLabel)
 		f.int(int64(r.HA.FailoverTimeout))
 	}
+	if r.Exemplars > 0 { // absent when off, so fingerprints from before exemplars stay valid
+		f.str("exemplars")
+		f.int(int64(r.Exemplars))
+	}
 	return f.d.Sum64()
 }
 

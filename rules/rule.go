@@ -17,6 +17,9 @@ const (
 	Summary   Type = "summary"
 )
 
+// MaxExemplars bounds a rule's exemplars: what each output series keeps per window.
+const MaxExemplars = 100
+
 // FirstSample says what the first sample of a new counter input series counts for.
 type FirstSample string
 
@@ -77,6 +80,9 @@ type Rule struct {
 	// MaxInputSeries and MaxOutputSeries cap the rule's cardinality (0 = unlimited).
 	MaxInputSeries  int
 	MaxOutputSeries int
+	// Exemplars is how many of the newest exemplars of its inputs each output series
+	// carries per window; 0 drops them (counted).
+	Exemplars int
 
 	// HA, when set, makes the rule count the samples of one elected replica per Prometheus
 	// HA group; the replica label never reaches an output.

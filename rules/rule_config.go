@@ -36,6 +36,9 @@ type RuleConfig struct {
 	// MaxInputSeries and MaxOutputSeries cap the rule's cardinality (0 = unlimited).
 	MaxInputSeries  int `yaml:"max_input_series"`
 	MaxOutputSeries int `yaml:"max_output_series"`
+	// Exemplars is how many of the newest exemplars each output series keeps per window
+	// (0, the default, drops them and counts them).
+	Exemplars int `yaml:"exemplars"`
 	// HA overrides keys of the aggregator's ha block for this rule.
 	HA *RuleHAConfig `yaml:"ha"`
 }
