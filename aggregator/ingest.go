@@ -33,6 +33,11 @@ type batch struct {
 	sorted  []entry
 	forward []prompb.TimeSeries
 	peers   []int  // the members the current series is forwarded to
+	// In a cluster, each (series, rule) pair the request selects, its placement key and
+	// its owner, looked up for the whole request at once (IngestRoute).
+	placed []placed
+	keys   []uint64
+	owners []int
 	kept    []byte // scratch for seriesHashes
 	dropped []byte
 	touched uint64     // keeps touchInputs' loads from being optimised away
@@ -110,38 +115,29 @@ func (a *Aggregator) IngestRoute(series []prompb.TimeSeries, rt Route) {
 	b.entries = b.entries[:0]
 	b.haLast, b.now = nil, a.opts.Now().UnixMilli()
 	b.forward = nil
-	var lastName string
-	var named []*ruleState // the rules of lastName: series of one metric tend to come together
-	for i := range series {
-		ts := &series[i]
-		name := metricName(ts.Labels)
-		if i == 0 || name != lastName {
-			named, lastName = idx.byName.lookup(name), name
-		}
-		matched, keep := false, false
-		b.peers = b.peers[:0]
-		for _, r := range named {
-			if b.route(r, ts, i, name, &rt) {
-				matched, keep = true, keep || r.rule.KeepInput
+	if rt.Router != nil {
+		a.route(b, idx, series, &rt)
+	} else {
+		var lastName string
+		var named []*ruleState // the rules of lastName: series of one metric tend to come together
+		for i := range series {
+			ts := &series[i]
+			name := metricName(ts.Labels)
+			if i == 0 || name != lastName {
+				named, lastName = idx.byName.lookup(name), name
 			}
-		}
-		for _, r := range idx.scan {
-			if b.route(r, ts, i, name, &rt) {
-				matched, keep = true, keep || r.rule.KeepInput
+			matched, keep := false, false
+			for _, r := range named {
+				if b.place(r, ts, i, name) {
+					matched, keep = true, keep || r.rule.KeepInput
+				}
 			}
-		}
-		switch {
-		case rt.Forwarded:
-			if !matched {
-				a.peerUnmatched.Add(uint64(len(ts.Samples) + len(ts.Histograms)))
+			for _, r := range idx.scan {
+				if b.place(r, ts, i, name) {
+					matched, keep = true, keep || r.rule.KeepInput
+				}
 			}
-		case keep || (!matched && a.forwardUnmatched.Load()):
-			b.forward = append(b.forward, cloneSeries(ts))
-		case !matched:
-			a.unmatchedDropped.Add(uint64(len(ts.Samples) + len(ts.Histograms)))
-		}
-		for _, p := range b.peers {
-			rt.Forward(p, ts)
+			a.unaggregated(b, ts, matched, keep, &rt)
 		}
 	}
 	a.apply(b, series)
@@ -159,26 +155,21 @@ func (a *Aggregator) IngestRoute(series []prompb.TimeSeries, rt Route) {
 	a.batches.Put(b)
 }
 
-// route places series ts for rule r, if the rule selects it, and reports whether it did:
-// an output this member owns gets an entry (place); one another member owns adds that
-// member to b.peers, once, or, in a forwarded request, is counted and left to its owner.
-func (b *batch) route(r *ruleState, ts *prompb.TimeSeries, i int, name string, rt *Route) bool {
-	if rt.Router == nil {
-		return b.place(r, ts, i, name)
-	}
-	if !r.rule.MatchLabels(ts.Labels) {
-		return false
-	}
-	owner := rt.Router.Owner(r.placeKeyOfInput(ts.Labels, name))
+// unaggregated does what is left to do with series ts once its rules have placed it:
+// forward it raw downstream (keep_input, or no rule matched and unmatched series are
+// forwarded) or count it dropped; a forwarded request's unmatched series are counted (the
+// peer wrote them downstream).
+func (a *Aggregator) unaggregated(b *batch, ts *prompb.TimeSeries, matched, keep bool, rt *Route) {
 	switch {
-	case owner == Local:
-		b.add(r, ts, i, name)
-	case rt.Forward == nil:
-		r.notOwned.Add(uint64(len(ts.Samples) + len(ts.Histograms)))
-	case !slices.Contains(b.peers, owner):
-		b.peers = append(b.peers, owner)
+	case rt.Forwarded:
+		if !matched {
+			a.peerUnmatched.Add(uint64(len(ts.Samples) + len(ts.Histograms)))
+		}
+	case keep || (!matched && a.forwardUnmatched.Load()):
+		b.forward = append(b.forward, cloneSeries(ts))
+	case !matched:
+		a.unmatchedDropped.Add(uint64(len(ts.Samples) + len(ts.Histograms)))
 	}
-	return true
 }
 
 // place adds the entry of series ts, the i-th of the request, named name, for rule r, if the

@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/prometheus/prometheus/prompb"
 
 	"github.com/cardinal-proxy/cardinal/rules"
@@ -161,5 +163,23 @@ func TestTwoMembersEqualOne(t *testing.T) {
 		// A series that feeds two rules owned by different members reaches both and is
 		// counted where it is not owned.
 		t.Logf("member %d: %d samples not owned", m, notOwned)
+	}
+}
+
+// placeLabel hashes name, 0xff, value whatever their length: the placement key must not
+// change with how it is computed, or members of two versions would disagree on owners.
+func TestPlaceLabelIsOneHashOfNameAndValue(t *testing.T) {
+	for _, n := range []int{0, 1, 100, 190, 191, 192, 500} {
+		value := strings.Repeat("v", n)
+		want := xxhash.Sum64String("job\xff" + value)
+		if got := placeLabel("job", value); got != want {
+			t.Errorf("value of %d bytes: %x, want %x", n, got, want)
+		}
+	}
+}
+
+func BenchmarkPlaceLabel(b *testing.B) {
+	for b.Loop() {
+		placeLabel("namespace", "kube-system-monitoring")
 	}
 }

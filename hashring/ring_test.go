@@ -405,3 +405,23 @@ func BenchmarkOwnerOfKey(b *testing.B) {
 		i++
 	}
 }
+
+// OwnersOf answers as Owner does, key by key, for the viewing member and the others, and
+// for an empty ring.
+func TestOwnersOfIsOwner(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	keys := make([]uint64, 5000)
+	for i := range keys {
+		keys[i] = rng.Uint64()
+	}
+	ring := New(membersOf([]string{"a", "b", "c"}))
+	for _, v := range []View{NewView(ring, "a"), NewView(ring, "c"), NewView(ring, "not-a-member"), NewView(New(nil), "a")} {
+		owners := make([]int, len(keys))
+		v.OwnersOf(keys, owners)
+		for i, k := range keys {
+			if owners[i] != v.Owner(k) {
+				t.Fatalf("key %x: OwnersOf says %d, Owner %d", k, owners[i], v.Owner(k))
+			}
+		}
+	}
+}
