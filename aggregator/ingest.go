@@ -32,12 +32,12 @@ type batch struct {
 	entries []entry
 	sorted  []entry
 	forward []prompb.TimeSeries
-	peers   []int  // the members the current series is forwarded to
+	peers   []int // the members the current series is forwarded to
 	// In a cluster, each (series, rule) pair the request selects, its placement key and
 	// its owner, looked up for the whole request at once (IngestRoute).
-	placed []placed
-	keys   []uint64
-	owners []int
+	placed  []placed
+	keys    []uint64
+	owners  []int
 	kept    []byte // scratch for seriesHashes
 	dropped []byte
 	touched uint64     // keeps touchInputs' loads from being optimised away

@@ -38,10 +38,10 @@ type ruleState struct {
 
 	// typeMismatches counts metadata declaring a selected metric of the other kind
 	// (counter-like vs gauge-like); the first is logged (metadata.go).
-	typeMismatches     atomic.Uint64
+	typeMismatches atomic.Uint64
 	// exemplarsDropped counts exemplars of selected series not passed on: the rule keeps
 	// none, or more than it keeps came in one window.
-	exemplarsDropped atomic.Uint64
+	exemplarsDropped   atomic.Uint64
 	typeMismatchLogged atomic.Bool
 
 	placeBase  uint64 // placeSeed: the series-independent part of the rule's placement keys

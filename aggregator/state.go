@@ -96,9 +96,6 @@ type shardStats struct {
 // The fields every sample reads or writes come first, from maxT to stats.ingested, so that
 // they span as few cache lines as possible and touchInputs can load them all ahead.
 type ruleShard struct {
-	// exemplars are what outputs keep of their inputs' exemplars (exemplars.go), by output
-	// hash; nil unless the rule keeps exemplars.
-	exemplars map[uint64]*exemplarSet
 	maxT     int64 // newest sample timestamp seen, ms
 	lastRecv int64 // wall clock of the last sample, ms
 	closed   int64 // newest closed window
@@ -115,6 +112,9 @@ type ruleShard struct {
 	// firsts are the first samples of counter inputs begun in outputs held for a handoff:
 	// their increase from the previous owner's last sample counts once it arrives.
 	firsts map[uint64]firstSample
+	// exemplars are what outputs keep of their inputs' exemplars (exemplars.go), by output
+	// hash; nil unless the rule keeps exemplars.
+	exemplars map[uint64]*exemplarSet
 
 	// What a window close needs to know to skip reading every input of a counter rule:
 	// oldestT is at most the last timestamp of any input, and staleMarked is set once any
