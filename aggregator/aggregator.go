@@ -280,6 +280,9 @@ type RuleStats struct {
 	// TypeMismatches counts metadata that declares a metric the rule selects of the other
 	// kind than the rule's type (counter-like or gauge-like).
 	TypeMismatches uint64
+	// LateCounted counts counter samples for a window already closed, whose increase was
+	// credited to the oldest open window instead.
+	LateCounted uint64
 	// ExemplarsDropped counts exemplars of selected series not passed on to an output.
 	ExemplarsDropped uint64
 	// HA is the rule's election settings, nil without.
@@ -326,6 +329,7 @@ func (a *Aggregator) Stats() []RuleStats {
 			ss := &r.shards[s].stats
 			sum.ingested += ss.ingested
 			sum.resets += ss.resets
+			sum.late += ss.late
 			sum.seriesFlushed += ss.seriesFlushed
 			for i := range sum.dropped {
 				sum.dropped[i] += ss.dropped[i]
@@ -333,6 +337,7 @@ func (a *Aggregator) Stats() []RuleStats {
 			a.locks[s].Unlock()
 		}
 		st.Samples, st.CounterResets, st.SeriesFlushed = sum.ingested, sum.resets, sum.seriesFlushed
+		st.LateCounted = sum.late
 		for i, n := range sum.dropped {
 			st.Dropped[dropReasonNames[i]] = n
 		}

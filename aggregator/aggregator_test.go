@@ -245,3 +245,31 @@ func TestCounterInputsLeaveWhileOthersStay(t *testing.T) {
 		})
 	}
 }
+
+// A counter sample for a closed window counts in the oldest open one, and is counted as
+// late: a classic input seen before, a new one, and a native histogram input.
+func TestLateCounterSamplesAreCounted(t *testing.T) {
+	a, out, _ := runSteps(t, counterRule("req_total"), []step{
+		ingestAt(2, series("req_total{pod=a}", 1, 0), series("req_total{pod=b}", 1, 0)),
+		ingestAt(12, series("req_total{pod=a}", 11, 5)),
+		ingestAt(25, series("req_total{pod=a}", 24, 6)),                                    // closes window 2
+		ingestAt(26, series("req_total{pod=b}", 15, 9), series("req_total{pod=c}", 16, 4)), // both for window 2
+		flushWall(50),
+	})
+	if got, want := out.points(), []string{"req_total{}@20=5", "req_total{}@30=15", "req_total{}@40=15"}; !slices.Equal(got, want) {
+		t.Errorf("got %q want %q", got, want)
+	}
+	if got := a.Stats()[0].LateCounted; got != 2 {
+		t.Errorf("%d late samples counted, want 2 (b's and c's)", got)
+	}
+
+	an, _, _ := runSteps(t, counterRule("lat"), []step{
+		ingestAt(2, nseries("lat{pod=a}", at(1, nh(0, 1, 0, 1))), nseries("lat{pod=b}", at(1, nh(0, 1, 0, 1)))),
+		ingestAt(25, nseries("lat{pod=a}", at(24, nh(0, 2, 0, 2)))),
+		ingestAt(26, nseries("lat{pod=b}", at(15, nh(0, 3, 0, 3)))), // window 2 is closed
+		flushWall(40),
+	})
+	if got := an.Stats()[0].LateCounted; got != 1 {
+		t.Errorf("native: %d late samples counted, want 1", got)
+	}
+}

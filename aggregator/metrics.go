@@ -17,6 +17,7 @@ type collector struct {
 	haElected, haNewest, haFailovers                   *prometheus.Desc
 	typeMismatches                                     *prometheus.Desc
 	exemplarsDropped                                   *prometheus.Desc
+	late                                               *prometheus.Desc
 }
 
 // Collector returns a prometheus.Collector for the aggregator's self-metrics.
@@ -42,6 +43,7 @@ func (a *Aggregator) Collector() prometheus.Collector {
 		unmatchedDropped: d("unmatched_samples_dropped_total", "Samples of series that matched no rule, dropped (unmatched: drop)."),
 		notOwned:         d("peer_samples_not_owned_total", "Samples forwarded by a peer for a rule whose output another member owns by the sender's ring: aggregated there, not here.", "rule"),
 		peerUnmatched:    d("peer_unmatched_samples_total", "Samples forwarded by a peer that match no rule here: the members' rules differ."),
+		late:             d("samples_late_total", "Samples of counter inputs (classic or native) for a window already closed (later than flush_delay): their increase is counted in the oldest open window instead of their own. Gauge samples that late are dropped (samples_dropped_total, reason late).", "rule"),
 		exemplarsDropped: d("exemplars_dropped_total", "Exemplars of series the rule selects that no output carries on: the rule keeps none (exemplars: 0, the default), or more came for an output in one window than it keeps (the oldest go).", "rule"),
 		typeMismatches:   d("metadata_type_mismatches_total", "Metadata from agents that declares a metric the rule selects a gauge when the rule counts (counter, histogram, summary), or a counter-like type when the rule is a gauge rule. The first is logged.", "rule"),
 		haDeduplicated: prometheus.NewDesc("cardinal_ha_samples_deduplicated_total",
@@ -58,7 +60,7 @@ func (a *Aggregator) Collector() prometheus.Collector {
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.inputs, c.outputs, c.samples, c.dropped, c.resets, c.flushed, c.lastFlush, c.flushDur, c.flushHold, c.interval, c.maxInputs, c.maxOutputs, c.forwarded, c.unmatchedDropped, c.notOwned, c.peerUnmatched, c.haDeduplicated, c.haUnnamed, c.haElected, c.haNewest, c.haFailovers, c.typeMismatches, c.exemplarsDropped} {
+	for _, d := range []*prometheus.Desc{c.inputs, c.outputs, c.samples, c.dropped, c.resets, c.flushed, c.lastFlush, c.flushDur, c.flushHold, c.interval, c.maxInputs, c.maxOutputs, c.forwarded, c.unmatchedDropped, c.notOwned, c.peerUnmatched, c.haDeduplicated, c.haUnnamed, c.haElected, c.haNewest, c.haFailovers, c.typeMismatches, c.exemplarsDropped, c.late} {
 		ch <- d
 	}
 }
@@ -81,6 +83,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.notOwned, prometheus.CounterValue, float64(s.NotOwned), s.Name)
 		ch <- prometheus.MustNewConstMetric(c.typeMismatches, prometheus.CounterValue, float64(s.TypeMismatches), s.Name)
 		ch <- prometheus.MustNewConstMetric(c.exemplarsDropped, prometheus.CounterValue, float64(s.ExemplarsDropped), s.Name)
+		ch <- prometheus.MustNewConstMetric(c.late, prometheus.CounterValue, float64(s.LateCounted), s.Name)
 		ch <- prometheus.MustNewConstMetric(c.interval, prometheus.GaugeValue, s.Interval.Seconds(), s.Name)
 		if s.HA != nil {
 			ch <- prometheus.MustNewConstMetric(c.haDeduplicated, prometheus.CounterValue, float64(s.HADeduplicated), s.Name)

@@ -207,7 +207,11 @@ func (r *ruleState) ingestHistogram(rs *ruleShard, e *entry, ts *prompb.TimeSeri
 // reset hint (YES is a reset, NO is none) and otherwise compares every bucket, the zero
 // bucket and the count, as PromQL's rate does.
 func (r *ruleState) ingestNativeCounter(rs *ruleShard, in *nativeInput, h *histogram.FloatHistogram, k int64) {
-	w := in.out.window(max(k, rs.closed+1))
+	if k <= rs.closed {
+		k = rs.closed + 1
+		rs.stats.late++
+	}
+	w := in.out.window(k)
 	w.samples++
 	if h == nil || in.last == nil {
 		return // an end marker, or a baseline after one

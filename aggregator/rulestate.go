@@ -266,7 +266,11 @@ func (r *ruleState) admitNew(rs *ruleShard, k int64) (int64, bool) {
 		rs.stats.dropped[dropLimit]++
 		return 0, false
 	}
-	return max(k, rs.closed+1), true
+	if k <= rs.closed {
+		rs.stats.late++ // a counter's: it counts in the oldest open window
+		return rs.closed + 1, true
+	}
+	return k, true
 }
 
 // ingestSample applies one sample of one input series to the rule's state in shard rs.
@@ -299,7 +303,11 @@ func (r *ruleState) ingestSample(rs *ruleShard, e *entry, series []prompb.TimeSe
 	if r.counter {
 		// The increase over the input's previous value. A sample for a closed window is
 		// credited to the oldest open one, so the running total loses nothing.
-		w := o.window(max(k, rs.closed+1))
+		if k <= rs.closed {
+			k = rs.closed + 1
+			rs.stats.late++
+		}
+		w := o.window(k)
 		w.samples++
 		switch {
 		case stale || value.IsStaleNaN(in.v): // an end marker, or a baseline after one

@@ -88,6 +88,8 @@ type shardStats struct {
 	resets        uint64
 	seriesFlushed uint64
 	handedOff     uint64 // outputs handed off to another member
+	// late counts counter samples for a closed window, credited to the oldest open one.
+	late uint64
 }
 
 // ruleShard is the part of one rule's state that lives under one shard lock: the input and
