@@ -44,6 +44,11 @@ type prometheusOptions struct {
 	// (send_native_histograms) and stores those received: 3.7 needs
 	// --enable-feature=native-histograms for the scraping and the storing.
 	NativeHistograms bool
+	// InOrder sends remote write from one queue shard (max_shards: 1), so that samples
+	// arrive in the order they were scraped: with several shards, one can deliver a later
+	// scrape before another delivers an earlier one, whose samples then reach cardinal
+	// after their window closed.
+	InOrder bool
 }
 
 // prometheusServer is a Prometheus process owned by one test.
@@ -153,6 +158,9 @@ func prometheusConfig(opts prometheusOptions) string {
 				b.WriteString("    send_native_histograms: true\n")
 			}
 			b.WriteString("    queue_config:\n      batch_send_deadline: 1s\n      min_backoff: 100ms\n      max_backoff: 1s\n")
+			if opts.InOrder {
+				b.WriteString("      min_shards: 1\n      max_shards: 1\n")
+			}
 		}
 	}
 	return b.String()
