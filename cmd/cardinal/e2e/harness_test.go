@@ -58,12 +58,18 @@ func requireBinary(t testing.TB, name string) string {
 	if err == nil {
 		return path
 	}
-	msg := fmt.Sprintf("%s not found in PATH (%v): install it (Debian: apt-get install prometheus prometheus-node-exporter) to run this test", name, err)
+	missingBinary(t, fmt.Sprintf("%s not found in PATH (%v): install it (Debian: apt-get install prometheus prometheus-node-exporter) to run this test", name, err))
+	return ""
+}
+
+// missingBinary skips the test for a binary it cannot find, saying msg, or fails it under
+// CI=true, where every binary must be there.
+func missingBinary(t testing.TB, msg string) {
+	t.Helper()
 	if inCI() {
 		t.Fatal(msg)
 	}
 	t.Skip(msg)
-	return ""
 }
 
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
