@@ -247,21 +247,15 @@ func (d *frameDecoder) inputs(rs *ruleShard) int64 {
 
 // native decodes a shard's native-histogram state and returns its live inputs and outputs.
 func (d *frameDecoder) native(rs *ruleShard, nKinds int) (inputs, outputs int64) {
-	ns := &nativeShard{inputs: map[uint64]*nativeInput{}, outputs: map[uint64]*nativeOutput{}}
+	ns := newNativeShard()
 	rs.native = ns
 	for range d.count(8 + 1) {
-		o := &nativeOutput{hash: d.u64(), labels: d.labelSets(), firstK: d.varint()}
-		if len(o.labels) != nKinds {
+		o := d.nativeOutput()
+		if d.err == nil && len(o.labels) != nKinds {
 			d.fail(fmt.Errorf("native output has %d label sets, the rule %d kinds", len(o.labels), nKinds))
-			return 0, 0
 		}
-		o.layout, o.total, o.emitted = d.histogram(), d.optHistogram(), d.bool()
-		for range d.count(4) {
-			w := nativeWindow{k: d.varint(), samples: d.int32(), count: d.int32(), acc: d.optHistogram()}
-			if n := len(o.wins); n > 0 && o.wins[n-1].k >= w.k {
-				d.fail(errors.New("windows out of order"))
-			}
-			o.wins = append(o.wins, w)
+		if d.err != nil {
+			return 0, 0
 		}
 		if _, dup := ns.outputs[o.hash]; dup {
 			d.fail(errors.New("native output hash twice"))
@@ -286,6 +280,20 @@ func (d *frameDecoder) native(rs *ruleShard, nKinds int) (inputs, outputs int64)
 	return int64(len(ns.inputs)), int64(len(ns.outputs))
 }
 
+// nativeOutput reads what shardEncoder.nativeOutput wrote.
+func (d *frameDecoder) nativeOutput() *nativeOutput {
+	o := &nativeOutput{hash: d.u64(), labels: d.labelSets(), firstK: d.varint()}
+	o.layout, o.total, o.emitted = d.histogram(), d.optHistogram(), d.bool()
+	for range d.count(4) {
+		w := nativeWindow{k: d.varint(), samples: d.int32(), count: d.int32(), acc: d.optHistogram()}
+		if n := len(o.wins); n > 0 && o.wins[n-1].k >= w.k {
+			d.fail(errors.New("windows out of order"))
+		}
+		o.wins = append(o.wins, w)
+	}
+	return o
+}
+
 func (d *frameDecoder) optHistogram() *histogram.FloatHistogram {
 	if !d.bool() {
 		return nil
@@ -299,6 +307,11 @@ func (d *frameDecoder) histogram() *histogram.FloatHistogram {
 	h.PositiveSpans, h.PositiveBuckets = d.spans(), d.floats()
 	h.NegativeSpans, h.NegativeBuckets = d.spans(), d.floats()
 	h.CustomValues = d.floats()
+	// Adding a histogram whose spans and buckets disagree panics: a corrupt frame is
+	// refused here instead.
+	if err := h.Validate(); d.err == nil && err != nil {
+		d.fail(fmt.Errorf("histogram: %w", err))
+	}
 	return h
 }
 

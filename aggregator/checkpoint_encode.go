@@ -162,19 +162,7 @@ func (e *shardEncoder) window(w *windowAcc) {
 func (e *shardEncoder) native(ns *nativeShard) {
 	e.uvarint(uint64(len(ns.outputs)))
 	for _, o := range ns.outputs {
-		e.u64(o.hash)
-		e.labelSets(o.labels)
-		e.varint(o.firstK)
-		e.histogram(o.layout)
-		e.optHistogram(o.total)
-		e.bool(o.emitted)
-		e.uvarint(uint64(len(o.wins)))
-		for _, w := range o.wins {
-			e.varint(w.k)
-			e.varint(int64(w.samples))
-			e.varint(int64(w.count))
-			e.optHistogram(w.acc)
-		}
+		e.nativeOutput(o)
 	}
 	e.uvarint(uint64(len(ns.inputs)))
 	for hash, in := range ns.inputs {
@@ -182,6 +170,24 @@ func (e *shardEncoder) native(ns *nativeShard) {
 		e.varint(in.t)
 		e.optHistogram(in.last)
 		e.u64(in.out.hash)
+	}
+}
+
+// nativeOutput writes one native output: its hash, labels, first window, bucket layout,
+// running total, whether it emitted, and its open windows.
+func (e *shardEncoder) nativeOutput(o *nativeOutput) {
+	e.u64(o.hash)
+	e.labelSets(o.labels)
+	e.varint(o.firstK)
+	e.histogram(o.layout)
+	e.optHistogram(o.total)
+	e.bool(o.emitted)
+	e.uvarint(uint64(len(o.wins)))
+	for _, w := range o.wins {
+		e.varint(w.k)
+		e.varint(int64(w.samples))
+		e.varint(int64(w.count))
+		e.optHistogram(w.acc)
 	}
 }
 

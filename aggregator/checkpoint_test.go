@@ -554,22 +554,40 @@ func TestCheckpointDuringIngestionIsRepairedByReplay(t *testing.T) {
 	}
 }
 
-// TestCheckpointEncodesEveryHistogramField round-trips a histogram with every field set.
+// TestCheckpointEncodesEveryHistogramField round-trips histograms with every field set: an
+// exponential one, and one of custom buckets (the only kind with custom bounds). One whose
+// spans and buckets disagree is refused.
 func TestCheckpointEncodesEveryHistogramField(t *testing.T) {
-	h := &histogram.FloatHistogram{
+	exp := &histogram.FloatHistogram{
 		CounterResetHint: histogram.NotCounterReset, Schema: -3, ZeroThreshold: 1e-9, ZeroCount: 2.5,
 		Count: 19.25, Sum: -4.125,
 		PositiveSpans: []histogram.Span{{Offset: -2, Length: 2}, {Offset: 3, Length: 1}}, PositiveBuckets: []float64{1, 2, 3},
 		NegativeSpans: []histogram.Span{{Offset: 1, Length: 1}}, NegativeBuckets: []float64{math.Inf(1)},
+	}
+	custom := &histogram.FloatHistogram{
+		CounterResetHint: histogram.CounterReset, Schema: histogram.CustomBucketsSchema, Count: 6, Sum: 2,
+		PositiveSpans: []histogram.Span{{Offset: 0, Length: 3}}, PositiveBuckets: []float64{1, 2, 3},
 		CustomValues: []float64{0.5, 1},
 	}
+	for _, h := range []*histogram.FloatHistogram{exp, custom} {
+		var e shardEncoder
+		e.reset()
+		e.histogram(h)
+		var d frameDecoder
+		d.reset(e.buf)
+		got := d.histogram()
+		if d.err != nil || len(d.b) != 0 || fmt.Sprintf("%#v", *got) != fmt.Sprintf("%#v", *h) {
+			t.Errorf("round trip: %#v (err %v), want %#v", *got, d.err, *h)
+		}
+	}
+	bad := exp.Copy()
+	bad.PositiveSpans[0].Length = 5
 	var e shardEncoder
 	e.reset()
-	e.histogram(h)
+	e.histogram(bad)
 	var d frameDecoder
 	d.reset(e.buf)
-	got := d.histogram()
-	if d.err != nil || len(d.b) != 0 || fmt.Sprintf("%#v", *got) != fmt.Sprintf("%#v", *h) {
-		t.Errorf("round trip: %#v (err %v), want %#v", *got, d.err, *h)
+	if d.histogram(); d.err == nil {
+		t.Error("a histogram with more span than buckets was decoded")
 	}
 }

@@ -264,73 +264,91 @@ func (r *ruleState) closeInputs(rs *ruleShard, k int64) {
 	rs.oldestT, rs.staleMarked = oldest, marked
 }
 
-// closeNativeWindow is closeWindow for the native-histogram state: it expires inputs, adds
-// each counter output's window increase to its running total (in the coarser schema of the
-// two), and appends each live output's samples. An output left with no input emits one stale
-// marker per kind (a histogram whose Sum is the stale NaN, or a float stale NaN for count)
-// and is freed; the native state itself is freed once it holds nothing.
-//
-// Native-histogram state is not handed off (docs/design.md §5): in a cluster, an output this
-// member does not own is neither emitted nor ended with a stale marker here; its owner
-// writes it.
+// closeNativeWindow is closeWindow for the native-histogram state: it expires inputs, and
+// closes window k of every output (closeNativeOutput). Like closeWindow, it leaves the
+// outputs held for a handoff open, and emits a released output's earlier windows first, in
+// order. The native state itself is freed once it holds nothing.
 func (r *ruleState) closeNativeWindow(rs *ruleShard, k int64, buf []emitted, own Ownership) []emitted {
 	r.expireNative(rs, k)
 	ns := rs.native
-	end := k * r.interval
-	emit := k > r.startK.Load()
+	startK := r.startK.Load()
 	res := nativeResult{interval: float64(r.interval) / 1000}
 	for hash, o := range ns.outputs {
-		res.acc = o.takeWindow(k)
-		if res.acc.acc != nil {
-			res.acc.acc.Compact(0)
+		if o.held {
+			if own != nil && own.Awaits(o.place) {
+				continue // waiting for a handoff: its windows stay open, to be emitted after
+			}
+			r.releaseNative(ns, o) // no handoff came in time: it goes on from its own state
 		}
-		if r.counter && res.acc.acc != nil {
-			if _, _, err := o.total.Add(res.acc.acc); err != nil {
-				rs.stats.dropped[dropUnaggregatable] += uint64(res.acc.samples)
-			}
-			o.total.Compact(0)
+		owned := own == nil || own.Owns(o.place)
+		gone := false
+		for len(o.wins) > 0 && o.wins[0].k < k && !gone {
+			kk := o.wins[0].k
+			buf, gone = r.closeNativeOutput(rs, hash, o, kk, owned && kk > startK, owned, buf, &res)
 		}
-		res.total, res.first = o.total, !o.emitted
-		if own != nil && !own.Owns(r.placeKeyOfOutput(o.labels[0])) {
-			o.emitted = false // not ours to write: no sample, and no stale marker when it ends
-			if r.outputFate(k, o.firstK, o.live, res.acc.samples, res.acc.count, false) == fateEnd {
-				delete(ns.outputs, hash)
-				r.outputN.Add(-1)
-			}
-			continue
-		}
-		switch r.outputFate(k, o.firstK, o.live, res.acc.samples, res.acc.count, emit) {
-		case fateEmit:
-			var ex []prompb.Exemplar
-			if rs.exemplars != nil {
-				ex = rs.takeExemplars(hash, end)
-			}
-			for i, co := range r.outputs {
-				if e, ok := nativeSample(co.kind, &res); ok {
-					e.labels, e.t, e.ex = o.labels[i], end, ex
-					ex = nil // with the first kind's sample only
-					buf = append(buf, e)
-					o.emitted = true
-				}
-			}
-		case fateEnd:
-			if o.emitted {
-				for i, co := range r.outputs {
-					if e, ok := nativeStaleMarker(co.kind); ok {
-						e.labels, e.t = o.labels[i], end
-						buf = append(buf, e)
-					}
-				}
-			}
-			delete(ns.outputs, hash)
-			delete(rs.exemplars, hash)
-			r.outputN.Add(-1)
+		if !gone {
+			buf, _ = r.closeNativeOutput(rs, hash, o, k, owned && k > startK, owned, buf, &res)
 		}
 	}
 	if len(ns.inputs) == 0 && len(ns.outputs) == 0 {
 		rs.native = nil
 	}
 	return buf
+}
+
+// closeNativeOutput closes window k of native output o (hash): a counter's window increase
+// joins its running total (in the coarser schema of the two), and it emits its samples
+// stamped with the window's end, or ends, when it has no input left (one stale marker per
+// kind if it ever emitted: a histogram whose Sum is the stale NaN, or a float stale NaN for
+// count; gone is true). emit is false for the rule's first window. An output another member
+// owns (owned false; it is handed off at the next flush) emits nothing and ends silently:
+// its owner writes it.
+func (r *ruleState) closeNativeOutput(rs *ruleShard, hash uint64, o *nativeOutput, k int64, emit, owned bool, buf []emitted, res *nativeResult) (_ []emitted, gone bool) {
+	end := k * r.interval
+	res.acc = o.takeWindow(k)
+	if res.acc.acc != nil {
+		res.acc.acc.Compact(0)
+	}
+	if r.counter && res.acc.acc != nil {
+		if _, _, err := o.total.Add(res.acc.acc); err != nil {
+			rs.stats.dropped[dropUnaggregatable] += uint64(res.acc.samples)
+		}
+		o.total.Compact(0)
+	}
+	res.total, res.first = o.total, !o.emitted
+	if !owned {
+		o.emitted = false
+	}
+	switch r.outputFate(k, o.firstK, o.live, res.acc.samples, res.acc.count, emit) {
+	case fateEmit:
+		var ex []prompb.Exemplar
+		if rs.exemplars != nil {
+			ex = rs.takeExemplars(hash, end)
+		}
+		for i, co := range r.outputs {
+			if e, ok := nativeSample(co.kind, res); ok {
+				e.labels, e.t, e.ex = o.labels[i], end, ex
+				ex = nil // with the first kind's sample only
+				buf = append(buf, e)
+				o.emitted = true
+			}
+		}
+		o.emittedK = k
+	case fateEnd:
+		if o.emitted {
+			for i, co := range r.outputs {
+				if e, ok := nativeStaleMarker(co.kind); ok {
+					e.labels, e.t = o.labels[i], end
+					buf = append(buf, e)
+				}
+			}
+		}
+		delete(rs.native.outputs, hash)
+		delete(rs.exemplars, hash)
+		r.outputN.Add(-1)
+		return buf, true
+	}
+	return buf, false
 }
 
 // retire ends every output series of a rule that a reload removed or changed, after its last

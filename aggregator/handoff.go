@@ -39,8 +39,13 @@ func (a *Aggregator) ownership() Ownership {
 	return nil
 }
 
-// handoffMagic opens an encoded Handoff.
-const handoffMagic = "CRDLHOFF\x01"
+// handoffMagic opens an encoded Handoff of float outputs only, which every version reads;
+// handoffMagicNative one that also has native-histogram outputs: the float outputs (after
+// their count), then the native ones.
+const (
+	handoffMagic       = "CRDLHOFF\x01"
+	handoffMagicNative = "CRDLHOFF\x02"
+)
 
 // Handoff is the state of output series this member no longer owns, taken out of the
 // aggregator by a flush for their owners: per output its labels, running total, open windows
@@ -48,6 +53,7 @@ const handoffMagic = "CRDLHOFF\x01"
 // as if it had aggregated them from the start.
 type Handoff struct {
 	Outputs []HandoffOutput
+	Native  []HandoffNative
 }
 
 // HandoffOutput is one output series of a Handoff.
@@ -73,21 +79,35 @@ type handoffInput struct {
 }
 
 // Len is the number of output series in h.
-func (h *Handoff) Len() int { return len(h.Outputs) }
+func (h *Handoff) Len() int { return len(h.Outputs) + len(h.Native) }
 
 // Encode returns the outputs for which keep is true in the form Merge reads, or nil if there
 // are none.
 func (h *Handoff) Encode(keep func(key uint64) bool) []byte {
+	var floats, natives []int
+	for i := range h.Outputs {
+		if keep(h.Outputs[i].Key) {
+			floats = append(floats, i)
+		}
+	}
+	for i := range h.Native {
+		if keep(h.Native[i].Key) {
+			natives = append(natives, i)
+		}
+	}
+	if len(floats)+len(natives) == 0 {
+		return nil
+	}
 	var e shardEncoder
 	e.reset()
-	e.buf = append(e.buf, handoffMagic...)
-	n := 0
-	for i := range h.Outputs {
+	if len(natives) == 0 {
+		e.buf = append(e.buf, handoffMagic...)
+	} else {
+		e.buf = append(e.buf, handoffMagicNative...)
+		e.uvarint(uint64(len(floats)))
+	}
+	for _, i := range floats {
 		ho := &h.Outputs[i]
-		if !keep(ho.Key) {
-			continue
-		}
-		n++
 		e.u64(ho.rule)
 		e.varint(ho.closed)
 		e.u64(ho.out.hash)
@@ -111,8 +131,8 @@ func (h *Handoff) Encode(keep func(key uint64) bool) []byte {
 			}
 		}
 	}
-	if n == 0 {
-		return nil
+	for _, i := range natives {
+		e.handoffNative(&h.Native[i])
 	}
 	return e.buf
 }
@@ -120,6 +140,7 @@ func (h *Handoff) Encode(keep func(key uint64) bool) []byte {
 // exportUnowned takes out of one rule shard, under its lock, the outputs this member does not
 // own, with the inputs that feed them, and appends them to h.
 func (r *ruleState) exportUnowned(rs *ruleShard, own Ownership, h *Handoff) {
+	r.exportNative(rs, own, h)
 	var gone map[uint32]int // output index -> its position in h.Outputs
 	for idx, o := range rs.outputs {
 		if o == nil || own.Owns(o.place) {
@@ -181,7 +202,8 @@ type MergeStats struct {
 // counted. An output it held waiting for the handoff is released.
 func (a *Aggregator) Merge(b []byte) (MergeStats, error) {
 	var st MergeStats
-	if len(b) < len(handoffMagic) || string(b[:len(handoffMagic)]) != handoffMagic {
+	native := len(b) >= len(handoffMagicNative) && string(b[:len(handoffMagicNative)]) == handoffMagicNative
+	if !native && (len(b) < len(handoffMagic) || string(b[:len(handoffMagic)]) != handoffMagic) {
 		return st, errors.New("not a cardinal handoff")
 	}
 	a.swap.RLock()
@@ -194,7 +216,11 @@ func (a *Aggregator) Merge(b []byte) (MergeStats, error) {
 	a.mu.Unlock()
 	var d frameDecoder
 	d.reset(b[len(handoffMagic):])
-	for len(d.b) > 0 && d.err == nil {
+	floats := -1 // all that follows
+	if native {
+		floats = int(d.count(1))
+	}
+	for ; len(d.b) > 0 && d.err == nil && floats != 0; floats-- {
 		fp, closed, hash := d.u64(), d.varint(), d.u64()
 		labels := d.labelSets()
 		o := newOutputState(hash, labels, d.varint())
@@ -227,6 +253,22 @@ func (a *Aggregator) Merge(b []byte) (MergeStats, error) {
 		a.locks[s].Unlock()
 		st.Outputs++
 	}
+	for native && len(d.b) > 0 && d.err == nil {
+		fp, closed, o, inputs := d.handoffNative()
+		if d.err != nil {
+			break
+		}
+		r := byPrint[fp]
+		if r == nil || len(o.labels) != len(r.outputs) {
+			st.Unknown++
+			continue
+		}
+		s := int(o.hash % numShards)
+		a.locks[s].Lock()
+		r.mergeNative(&r.shards[s], o, closed, inputs, &st)
+		a.locks[s].Unlock()
+		st.Outputs++
+	}
 	if d.err != nil {
 		return st, fmt.Errorf("handoff: %w", d.err)
 	}
@@ -235,23 +277,7 @@ func (a *Aggregator) Merge(b []byte) (MergeStats, error) {
 
 // merge adds one handed-off output and its inputs to a rule shard.
 func (r *ruleState) merge(rs *ruleShard, in *outputState, closed int64, inputs []handoffInput, st *MergeStats) {
-	if !r.started.Load() {
-		r.start(closed*r.interval + 1)
-		r.closedK.Store(closed)
-	}
-	// The rule's windows after the previous owner's last closed one are whole: its own first
-	// window (partial, never emitted, when the rule started here on the first samples it was
-	// forwarded) is not partial any more once the previous owner's state is in.
-	for {
-		k := r.startK.Load()
-		if k <= closed || r.startK.CompareAndSwap(k, closed) {
-			break
-		}
-	}
-	if !rs.ready {
-		r.initShard(rs)
-		rs.closed = max(rs.closed, closed)
-	}
+	r.mergeStart(rs, closed)
 	idx, ok := rs.outputIdx[in.hash]
 	if !ok {
 		if len(rs.outputs) >= maxOuts {
@@ -313,6 +339,28 @@ func (r *ruleState) merge(rs *ruleShard, in *outputState, closed int64, inputs [
 		if f.out == idx {
 			delete(rs.firsts, h)
 		}
+	}
+}
+
+// mergeStart prepares a rule shard for a handoff's output whose previous owner had closed
+// the rule's windows up to closed.
+func (r *ruleState) mergeStart(rs *ruleShard, closed int64) {
+	if !r.started.Load() {
+		r.start(closed*r.interval + 1)
+		r.closedK.Store(closed)
+	}
+	// The rule's windows after the previous owner's last closed one are whole: its own first
+	// window (partial, never emitted, when the rule started here on the first samples it was
+	// forwarded) is not partial any more once the previous owner's state is in.
+	for {
+		k := r.startK.Load()
+		if k <= closed || r.startK.CompareAndSwap(k, closed) {
+			break
+		}
+	}
+	if !rs.ready {
+		r.initShard(rs)
+		rs.closed = max(rs.closed, closed)
 	}
 }
 

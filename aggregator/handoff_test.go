@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/prometheus/prometheus/prompb"
+
+	"github.com/cardinal-proxy/cardinal/rules"
 )
 
 // parity owns the keys of one parity: the ring of two members after a join.
@@ -23,6 +25,34 @@ type alone struct{}
 
 func (alone) Owner(uint64) int { return Local }
 
+// joinRules are placementRules with rules of native histograms: a counter (rate and total,
+// whose running total is the one a handoff must continue) and a gauge (sum and count).
+func joinRules() []*rules.Rule {
+	lat := histogramRule("nlat", "rate", "total")
+	queue := gaugeRule("nqueue", "sum", "count")
+	return append(placementRules(), lat, queue)
+}
+
+// nativeStep is the native histogram samples of the join test's step: per job and pod, a
+// counter that grows (and resets once after the switch, as the float counters do) and a
+// gauge.
+func nativeStep(step int, ts float64) []prompb.TimeSeries {
+	var out []prompb.TimeSeries
+	for pod := range 4 {
+		for job := range 3 {
+			n := int64(step*(pod+1) + job)
+			if step == 20 && pod == 1 {
+				n = 1
+			}
+			spec := fmt.Sprintf("{job=j%d,pod=p%d,code=%d}", job, pod, 200+100*(pod%2))
+			out = append(out,
+				nseries("nlat"+spec, at(ts, nh(0, float64(2*n), 0, n, n/2+1))),
+				nseries("nqueue"+spec, gaugeAt(ts, nh(0, float64(pod), 0, int64(pod+job), 1))))
+		}
+	}
+	return out
+}
+
 // TestJoinHandsStateOverWithoutResetOrDoubleCount runs a member alone, then a second joins:
 // from the switch on, each routes by parity, the first hands the state of the outputs it
 // lost to the second. Whether the handoff arrives before or after the second member's first
@@ -34,12 +64,14 @@ func (alone) Owner(uint64) int { return Local }
 // the first member gets, after its handoff, samples of outputs it gave away. What they start
 // must reach the new owner before those inputs' next samples do, or their increase lands in
 // the next window.
+//
+// Native histograms, counters and gauges, go through the same and must come out the same.
 func TestJoinHandsStateOverWithoutResetOrDoubleCount(t *testing.T) {
 	for _, when := range []string{"before_samples", "after_samples", "after_a_window_closed", "a_sender_still_on_the_old_ring"} {
 		handoffFirst := when == "before_samples" || when == "a_sender_still_on_the_old_ring"
 		lagging := when == "a_sender_still_on_the_old_ring"
 		t.Run(when, func(t *testing.T) {
-			single, singleOut, _, singleClk := newTestAggregator(t, 0, placementRules()...)
+			single, singleOut, _, singleClk := newTestAggregator(t, 0, joinRules()...)
 			var members [2]*Aggregator
 			var outs [2]*collectSink
 			var handoffs [][]byte
@@ -51,7 +83,7 @@ func TestJoinHandsStateOverWithoutResetOrDoubleCount(t *testing.T) {
 						handoffs = append(handoffs, b)
 					}
 				}})
-				if err := members[i].SetRules(placementRules()); err != nil {
+				if err := members[i].SetRules(joinRules()); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -85,6 +117,7 @@ func TestJoinHandsStateOverWithoutResetOrDoubleCount(t *testing.T) {
 						}
 					}
 				}
+				all = append(all, nativeStep(step, ts)...)
 				single.Ingest(all)
 				if step == switchStep {
 					joined = true
@@ -154,6 +187,15 @@ func TestJoinHandsStateOverWithoutResetOrDoubleCount(t *testing.T) {
 			want := singleOut.points()
 			if len(want) == 0 || !slices.Equal(got, want) {
 				t.Errorf("two members emitted %d points, one emitted %d", len(got), len(want))
+				for _, p := range diff(got, want) {
+					t.Log(p)
+				}
+			}
+			got = append(outs[0].nativePoints(), outs[1].nativePoints()...)
+			slices.Sort(got)
+			want = singleOut.nativePoints()
+			if len(want) == 0 || !slices.Equal(got, want) {
+				t.Errorf("two members emitted %d native histograms, one emitted %d", len(got), len(want))
 				for _, p := range diff(got, want) {
 					t.Log(p)
 				}

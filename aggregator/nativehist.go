@@ -22,6 +22,15 @@ type nativeShard struct {
 	inputs  map[uint64]*nativeInput  // by input hash
 	outputs map[uint64]*nativeOutput // by output hash
 	peak    int                      // most inputs since inputs was last rebuilt
+	// firsts are the first histograms of counter inputs begun, as baselines, in outputs
+	// held for a handoff or owned by another member: a handoff bridges them (see
+	// ruleShard.firsts).
+	firsts map[uint64]nativeFirst
+}
+
+// newNativeShard returns an empty nativeShard.
+func newNativeShard() *nativeShard {
+	return &nativeShard{inputs: map[uint64]*nativeInput{}, outputs: map[uint64]*nativeOutput{}}
 }
 
 // nativeInput is what a rule keeps per input series of native histograms.
@@ -40,7 +49,11 @@ type nativeOutput struct {
 	layout  *histogram.FloatHistogram // empty, in the bucket layout of the first input
 	total   *histogram.FloatHistogram // counter: running total through the last closed window
 	emitted bool                      // has emitted a sample (so death needs a stale marker)
-	wins    []nativeWindow
+	// emittedK is the newest window it emitted (a handoff's windows up to it are written).
+	emittedK int64
+	held     bool   // new after a ring change, waiting for a handoff: not emitted yet
+	place    uint64 // placement key: which member of a cluster owns it
+	wins     []nativeWindow
 }
 
 // nativeWindow accumulates what one open window of one native output has seen.
@@ -127,7 +140,7 @@ func (r *ruleState) ingestHistograms(rs *ruleShard, e *entry, ts *prompb.TimeSer
 		rs.stats.dropped[dropUnaggregatable] += uint64(len(hs))
 	}
 	if rs.native == nil {
-		rs.native = &nativeShard{inputs: map[uint64]*nativeInput{}, outputs: map[uint64]*nativeOutput{}}
+		rs.native = newNativeShard()
 	}
 	for i := range hs {
 		r.ingestHistogram(rs, e, ts, &hs[i], now, maxFuture)
@@ -167,10 +180,17 @@ func (r *ruleState) ingestHistogram(rs *ruleShard, e *entry, ts *prompb.TimeSeri
 		r.noteLabels(lbls)
 		ns.inputs[e.inHash] = &nativeInput{t: t, last: h, out: o}
 		ns.peak = max(ns.peak, len(ns.inputs))
+		handedOff := o.held || r.nativeHandedOffLater(o)
+		if r.counter && handedOff {
+			if ns.firsts == nil {
+				ns.firsts = map[uint64]nativeFirst{}
+			}
+			ns.firsts[e.inHash] = nativeFirst{t: t, h: h, out: o}
+		}
 		rs.stats.ingested++
 		w := o.window(k)
 		w.samples++
-		if r.countsFirst(ts, t, false) {
+		if r.countsFirst(ts, t, handedOff) {
 			// A new series that began at zero after the rule started.
 			if !o.addTo(w, h, false) {
 				rs.stats.dropped[dropUnaggregatable]++
@@ -267,8 +287,18 @@ func (r *ruleState) nativeOutputFor(ns *nativeShard, hash uint64, lbls []prompb.
 	if r.counter {
 		o.total = emptyLike(first)
 	}
+	o.place = r.placeKeyOfOutput(o.labels[0])
+	if own := r.ownership(); own != nil && own.Awaits(o.place) {
+		o.held = true
+	}
 	ns.outputs[hash] = o
 	return o, true
+}
+
+// nativeHandedOffLater is handedOffLater for a native output.
+func (r *ruleState) nativeHandedOffLater(o *nativeOutput) bool {
+	own := r.ownership()
+	return own != nil && !own.Owns(o.place)
 }
 
 // emptyLike returns a histogram with no observations in the bucket layout of h.

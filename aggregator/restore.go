@@ -75,6 +75,11 @@ func (a *Aggregator) Restore(r io.Reader) (RestoreStats, error) {
 					o.place = lr.into.placeKeyOfOutput(o.labels[0])
 				}
 			}
+			if ns := lr.shards[s].native; ns != nil {
+				for _, o := range ns.outputs {
+					o.place = lr.into.placeKeyOfOutput(o.labels[0])
+				}
+			}
 			a.locks[s].Lock()
 			lr.into.shards[s] = lr.shards[s]
 			a.locks[s].Unlock()

@@ -1,0 +1,231 @@
+package aggregator
+
+import (
+	"github.com/prometheus/prometheus/model/histogram"
+	"github.com/prometheus/prometheus/model/value"
+)
+
+// Native-histogram outputs are handed off like float ones (handoff.go): the output with its
+// running total and open windows, and its inputs with their last histograms, so that the new
+// owner continues the cumulative histogram without a reset or a double count.
+
+// HandoffNative is one native-histogram output series of a Handoff.
+type HandoffNative struct {
+	// Key is the output's placement key: it says which member owns it.
+	Key    uint64
+	rule   uint64
+	closed int64
+	out    *nativeOutput // taken out of its shard: the handoff owns it
+	inputs []nativeHandoffInput
+}
+
+// nativeHandoffInput is one input of a handed-off native output.
+type nativeHandoffInput struct {
+	hash uint64
+	t    int64
+	last *histogram.FloatHistogram // nil after a stale marker
+	// first is the input's first histogram here when it began here as a baseline (its
+	// observations not counted): the owner counts the increase to it from its own last one.
+	first nativeFirst
+}
+
+// nativeFirst is the first histogram of a native counter input begun as a baseline in an
+// output that a handoff may continue (h is nil when there is none).
+type nativeFirst struct {
+	t   int64
+	h   *histogram.FloatHistogram
+	out *nativeOutput
+}
+
+// exportNative takes out of one rule shard, under its lock, the native outputs this member
+// does not own, with the inputs that feed them, and appends them to h.
+func (r *ruleState) exportNative(rs *ruleShard, own Ownership, h *Handoff) {
+	ns := rs.native
+	if ns == nil {
+		return
+	}
+	var gone map[*nativeOutput]int // output -> its position in h.Native
+	for hash, o := range ns.outputs {
+		if own.Owns(o.place) {
+			continue
+		}
+		if gone == nil {
+			gone = map[*nativeOutput]int{}
+		}
+		gone[o] = len(h.Native)
+		h.Native = append(h.Native, HandoffNative{Key: o.place, rule: r.rule.Fingerprint, closed: rs.closed, out: o})
+		delete(ns.outputs, hash)
+		delete(rs.exemplars, hash)
+		r.outputN.Add(-1)
+	}
+	if gone == nil {
+		return
+	}
+	for key, in := range ns.inputs {
+		at, ok := gone[in.out]
+		if !ok {
+			continue
+		}
+		hi := nativeHandoffInput{hash: key, t: in.t, last: in.last}
+		if f, ok := ns.firsts[key]; ok {
+			hi.first = f
+			delete(ns.firsts, key)
+		}
+		h.Native[at].inputs = append(h.Native[at].inputs, hi)
+		delete(ns.inputs, key)
+		r.inputs.Add(-1)
+	}
+	if len(ns.inputs) == 0 && len(ns.outputs) == 0 {
+		rs.native = nil
+	}
+	rs.stats.handedOff += uint64(len(gone))
+}
+
+// encodeNative writes one handed-off native output in the form decodeNative reads.
+func (e *shardEncoder) handoffNative(hn *HandoffNative) {
+	e.u64(hn.rule)
+	e.varint(hn.closed)
+	e.nativeOutput(hn.out)
+	e.uvarint(uint64(len(hn.inputs)))
+	for _, in := range hn.inputs {
+		e.u64(in.hash)
+		e.varint(in.t)
+		e.optHistogram(in.last)
+		e.optHistogram(in.first.h)
+		if in.first.h != nil {
+			e.varint(in.first.t)
+		}
+	}
+}
+
+// handoffNative reads what shardEncoder.handoffNative wrote.
+func (d *frameDecoder) handoffNative() (fp uint64, closed int64, o *nativeOutput, inputs []nativeHandoffInput) {
+	fp, closed = d.u64(), d.varint()
+	o = d.nativeOutput()
+	inputs = make([]nativeHandoffInput, d.count(8+1+1+1))
+	for i := range inputs {
+		in := &inputs[i]
+		in.hash, in.t, in.last = d.u64(), d.varint(), d.optHistogram()
+		if in.first.h = d.optHistogram(); in.first.h != nil {
+			in.first.t = d.varint()
+		}
+	}
+	return fp, closed, o, inputs
+}
+
+// mergeNative adds one handed-off native output and its inputs to a rule shard: merge for
+// native histograms.
+func (r *ruleState) mergeNative(rs *ruleShard, in *nativeOutput, closed int64, inputs []nativeHandoffInput, st *MergeStats) {
+	r.mergeStart(rs, closed)
+	if rs.native == nil {
+		rs.native = newNativeShard()
+	}
+	ns := rs.native
+	o, ok := ns.outputs[in.hash]
+	if !ok {
+		if max := r.rule.MaxOutputSeries; max > 0 && r.outputN.Load() >= int64(max) {
+			return
+		}
+		o = &nativeOutput{hash: in.hash, labels: in.labels, firstK: in.firstK, layout: in.layout,
+			emitted: in.emitted, emittedK: closed, place: r.placeKeyOfOutput(in.labels[0])}
+		if r.counter {
+			o.total = emptyLike(in.layout)
+		}
+		ns.outputs[in.hash] = o
+		r.outputN.Add(1)
+	}
+	o.held = false
+	o.emitted = o.emitted || in.emitted
+	o.firstK = min(o.firstK, in.firstK)
+	if in.total != nil && o.total != nil {
+		r.addNativeTotal(rs, o, in.total)
+	}
+	// As merge: the previous owner emitted its windows up to closed; the later ones are
+	// this member's to emit.
+	written := max(closed, o.emittedK)
+	for i := range in.wins {
+		w := &in.wins[i]
+		if w.k <= written {
+			if r.counter && w.acc != nil {
+				r.addNativeTotal(rs, o, w.acc) // a gauge's histogram for a written window is lost
+			}
+			continue
+		}
+		dst := o.window(w.k)
+		dst.samples += w.samples
+		dst.count += w.count
+		if w.acc != nil && !o.addTo(dst, w.acc, true) {
+			rs.stats.dropped[dropUnaggregatable] += uint64(w.samples)
+		}
+	}
+	for _, hi := range inputs {
+		st.Inputs++
+		mine, ok := ns.inputs[hi.hash]
+		if !ok {
+			ns.inputs[hi.hash] = &nativeInput{t: hi.t, last: hi.last, out: o}
+			ns.peak = max(ns.peak, len(ns.inputs))
+			o.live++
+			r.inputs.Add(1)
+			continue
+		}
+		// Of the two views of one input, the later began with a baseline: the increase
+		// from the earlier view's last histogram to it counts.
+		if first, began := ns.firsts[hi.hash]; began && r.counter && hi.t < first.t {
+			r.bridgeNative(rs, o, hi.last, first)
+			st.Bridged++
+		} else if hi.first.h != nil && r.counter && mine.t < hi.first.t {
+			r.bridgeNative(rs, o, mine.last, hi.first)
+			st.Bridged++
+		}
+		if hi.t > mine.t {
+			mine.t, mine.last = hi.t, hi.last
+		}
+	}
+	for h, f := range ns.firsts {
+		if f.out == o {
+			delete(ns.firsts, h)
+		}
+	}
+}
+
+// addNativeTotal adds h to the running total of counter output o.
+func (r *ruleState) addNativeTotal(rs *ruleShard, o *nativeOutput, h *histogram.FloatHistogram) {
+	if _, _, err := o.total.Add(h); err != nil {
+		rs.stats.dropped[dropUnaggregatable]++
+		return
+	}
+	o.total.Compact(0)
+}
+
+// bridgeNative counts, in native output o, the increase of a counter input from prev, the
+// last histogram one member saw, to first, the baseline another began with.
+func (r *ruleState) bridgeNative(rs *ruleShard, o *nativeOutput, prev *histogram.FloatHistogram, first nativeFirst) {
+	if prev == nil || first.h == nil || value.IsStaleNaN(prev.Sum) || value.IsStaleNaN(first.h.Sum) {
+		return // the series ended in between: its next sample is a new start
+	}
+	inc := first.h.Copy()
+	if !first.h.DetectReset(prev) {
+		if _, _, err := inc.Sub(prev); err != nil {
+			rs.stats.dropped[dropUnaggregatable]++
+			return
+		}
+	}
+	if k := windowOf(first.t, r.interval); k > o.emittedK {
+		if !o.addTo(o.window(k), inc, true) {
+			rs.stats.dropped[dropUnaggregatable]++
+		}
+		return
+	}
+	r.addNativeTotal(rs, o, inc)
+}
+
+// releaseNative stops holding native output o for a handoff and forgets its inputs' first
+// histograms.
+func (r *ruleState) releaseNative(ns *nativeShard, o *nativeOutput) {
+	o.held = false
+	for h, f := range ns.firsts {
+		if f.out == o {
+			delete(ns.firsts, h)
+		}
+	}
+}
