@@ -295,7 +295,7 @@ func TestHAInAClusterTheOwnerElects(t *testing.T) {
 	m1, out1, _, clk1 := newTestAggregator(t, 0, haRule("req", 30*time.Second))
 	for s := 0.0; s < 60; s += 10 {
 		var fwd []prompb.TimeSeries
-		m0.IngestRoute(replicaScrape("a", s), Route{Router: ownerRouter(0), Forward: func(_ int, ts *prompb.TimeSeries) {
+		m0.IngestRoute(replicaScrape("a", s), Route{Router: ownerRouter(0), Forward: func(_ int, ts *prompb.TimeSeries, _ int) {
 			fwd = append(fwd, cloneSeries(ts))
 		}})
 		for _, ts := range fwd {
@@ -304,7 +304,7 @@ func TestHAInAClusterTheOwnerElects(t *testing.T) {
 			}
 		}
 		m1.IngestRoute(fwd, Route{Router: ownerRouter(Local), Forwarded: true})
-		m1.IngestRoute(replicaScrape("b", s+5), Route{Router: ownerRouter(Local), Forward: func(int, *prompb.TimeSeries) {}})
+		m1.IngestRoute(replicaScrape("b", s+5), Route{Router: ownerRouter(Local), Forward: func(int, *prompb.TimeSeries, int) {}})
 	}
 	flushAt(m0, clk0, 100)
 	flushAt(m1, clk1, 100)

@@ -150,7 +150,7 @@ func TestJoinHandsStateOverWithoutResetOrDoubleCount(t *testing.T) {
 					}
 				}
 				if !joined {
-					members[0].IngestRoute(all, Route{Router: alone{}, Forward: func(int, *prompb.TimeSeries) { t.Fatal("alone forwards") }})
+					members[0].IngestRoute(all, Route{Router: alone{}, Forward: func(int, *prompb.TimeSeries, int) { t.Fatal("alone forwards") }})
 				} else {
 					// Half the agents write to each member; each forwards what the other owns.
 					for m := range members {
@@ -160,7 +160,7 @@ func TestJoinHandsStateOverWithoutResetOrDoubleCount(t *testing.T) {
 								mine = append(mine, all[i])
 							}
 						}
-						members[m].IngestRoute(mine, Route{Router: twoMembers(m), Forward: func(_ int, s *prompb.TimeSeries) { fwd = append(fwd, cloneSeries(s)) }})
+						members[m].IngestRoute(mine, Route{Router: twoMembers(m), Forward: func(_ int, s *prompb.TimeSeries, _ int) { fwd = append(fwd, cloneSeries(s)) }})
 						members[1-m].IngestRoute(fwd, Route{Router: twoMembers(1 - m), Forwarded: true})
 					}
 					if when == "after_samples" && step == switchStep {

@@ -26,11 +26,11 @@ type Route struct {
 	// Router places each (series, rule) pair; nil aggregates everything here.
 	Router Router
 	// Forward receives, once per series and owner, each input series that feeds an output
-	// another member owns. The series points into the request: Forward must copy (encode)
-	// what it keeps before it returns. Nil for a request forwarded by a peer, which is never
+	// another member owns, and its index in the request. The series points into the
+	// request: Forward must copy (encode) what it keeps before it returns. Nil for a request forwarded by a peer, which is never
 	// forwarded again (one hop): its pairs owned elsewhere are not aggregated here (the
 	// sender sent them to their owner) and are counted as not owned.
-	Forward func(owner int, ts *prompb.TimeSeries)
+	Forward func(owner int, ts *prompb.TimeSeries, i int)
 	// Forwarded marks a request a peer forwarded: the peer already wrote its raw series
 	// (unmatched, or keep_input) downstream, so nothing of it is forwarded raw again.
 	Forwarded bool

@@ -116,7 +116,7 @@ func TestTwoMembersEqualOne(t *testing.T) {
 		single.Ingest(all)
 		for m := range members {
 			var fwd []prompb.TimeSeries
-			members[m].IngestRoute(req[m], Route{Router: twoMembers(m), Forward: func(owner int, s *prompb.TimeSeries) {
+			members[m].IngestRoute(req[m], Route{Router: twoMembers(m), Forward: func(owner int, s *prompb.TimeSeries, _ int) {
 				if owner != 1-m {
 					t.Fatalf("member %d forwards to %d", m, owner)
 				}

@@ -70,7 +70,7 @@ func (a *Aggregator) route(b *batch, idx *ruleIndex, series []prompb.TimeSeries,
 		}
 		a.unaggregated(b, ts, matched, keep, rt)
 		for _, owner := range b.peers {
-			rt.Forward(owner, ts)
+			rt.Forward(owner, ts, i)
 		}
 	}
 	clear(b.placed) // keep no rule or request string alive in the pooled batch

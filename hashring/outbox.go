@@ -2,6 +2,8 @@ package hashring
 
 import (
 	"github.com/prometheus/prometheus/prompb"
+
+	"github.com/cardinal-proxy/cardinal/remotewrite"
 )
 
 // Outbox collects, while one request is aggregated, the series to forward to each owner, and
@@ -12,13 +14,19 @@ type Outbox struct {
 	View
 	peers   *peerSet
 	pool    *chunkPool
+	raw     [][]byte // the request's series as they arrived, if known (remotewrite.RawSeries)
 	to      [][]byte // encoded series per member index
 	samples []int
 	n       int // series collected
 }
 
-// Forward encodes series ts for the member at index owner (the aggregator's Route.Forward).
-func (o *Outbox) Forward(owner int, ts *prompb.TimeSeries) {
+// UseRaw gives the outbox the encodings of the request's series as they arrived
+// (remotewrite.RawSeries): a series forwarded is then copied, not encoded again.
+func (o *Outbox) UseRaw(raw [][]byte) { o.raw = raw }
+
+// Forward encodes series ts, the i-th of the request, for the member at index owner (the
+// aggregator's Route.Forward).
+func (o *Outbox) Forward(owner int, ts *prompb.TimeSeries, i int) {
 	if o.to == nil {
 		o.to = make([][]byte, o.ring.Len())
 		o.samples = make([]int, o.ring.Len())
@@ -26,7 +34,11 @@ func (o *Outbox) Forward(owner int, ts *prompb.TimeSeries) {
 	if o.to[owner] == nil {
 		o.to[owner] = o.pool.get()
 	}
-	o.to[owner] = appendSeries(o.to[owner], ts)
+	var raw []byte
+	if i < len(o.raw) {
+		raw = o.raw[i]
+	}
+	o.to[owner] = remotewrite.AppendRawSeries(o.to[owner], raw, ts)
 	o.samples[owner] += len(ts.Samples) + len(ts.Histograms)
 	o.n++
 }

@@ -3,12 +3,10 @@ package hashring
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"slices"
 	"sync"
 	"time"
 
@@ -248,19 +246,6 @@ func (q *peerQueue) shutdown(ctx context.Context) error {
 		return fmt.Errorf("cluster peer %s: %d forwarded samples not delivered before the shutdown timeout", q.name, lost)
 	}
 	return nil
-}
-
-// appendSeries appends ts to b as a WriteRequest's field 1 (a TimeSeries).
-func appendSeries(b []byte, ts *prompb.TimeSeries) []byte {
-	n := ts.Size()
-	b = append(b, 0x0a)
-	b = binary.AppendUvarint(b, uint64(n))
-	start := len(b)
-	b = slices.Grow(b, n)[:start+n]
-	if _, err := ts.MarshalToSizedBuffer(b[start:]); err != nil {
-		panic(err) // sized above: cannot fail
-	}
-	return b
 }
 
 // chunkPool keeps the buffers of sent chunks for the series of later requests, so that

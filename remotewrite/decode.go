@@ -42,6 +42,9 @@ type Decoder struct {
 
 	// facts[i] is what reading the labels of the i-th series of the last request showed.
 	facts []labelFacts
+	// raw[i] is the i-th series of the last 1.0 request as it was encoded (its TimeSeries
+	// message, in the decompressed body): see RawSeries.
+	raw [][]byte
 
 	// Slabs backing every series' Labels and Samples: one contiguous array each, written
 	// front to back, instead of one cold array per series. A series gets a full slice of
@@ -150,6 +153,7 @@ func (d *Decoder) Unmarshal(data []byte, req *prompb.WriteRequest) error {
 				return err
 			}
 			d.facts = append(d.facts, facts)
+			d.raw = append(d.raw, b[s:e])
 			i = e
 		case 3:
 			s, e := bytesAt(b, j, wt)
@@ -183,6 +187,8 @@ func (d *Decoder) reset(req *prompb.WriteRequest) {
 	d.zeroCountInts = d.zeroCountInts[:0]
 	d.zeroCountFloats = d.zeroCountFloats[:0]
 	d.facts = d.facts[:0]
+	clear(d.raw) // keep no request body alive
+	d.raw = d.raw[:0]
 	d.labels = d.labels[:0]
 	d.samples = d.samples[:0]
 	d.created = d.created[:0]

@@ -174,7 +174,7 @@ func (h *Handler) handle(w http.ResponseWriter, r *http.Request) (code int, reas
 	}
 
 	var firstInvalid error
-	facts := decodedFacts{labels: s.dec.facts}
+	facts := decodedFacts{labels: s.dec.facts, raw: s.dec.raw}
 	if proto == protoV2 {
 		facts.v2 = true
 	}
@@ -190,7 +190,11 @@ func (h *Handler) handle(w http.ResponseWriter, r *http.Request) (code int, reas
 		if invalid > 0 || proto == protoV2 {
 			whole = nil // the Appender re-encodes what it keeps as 1.0
 		}
-		if err := h.app.Append(r.Context(), &s.req, whole); err != nil {
+		ctx := r.Context()
+		if proto != protoV2 {
+			ctx = withRawSeries(ctx, s.dec.raw[:len(s.req.Timeseries)])
+		}
+		if err := h.app.Append(ctx, &s.req, whole); err != nil {
 			switch {
 			case errors.Is(err, ErrUnavailable):
 				return http.StatusServiceUnavailable, reasonUnavailable, err.Error()

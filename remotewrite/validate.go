@@ -160,6 +160,10 @@ type decodedFacts struct {
 	labels []labelFacts
 	// v2 applies the 2.0 specification's rules too (validateV2Series).
 	v2 bool
+	// raw[i] is the encoding of series i (a 1.0 request's), kept aligned with the series
+	// that stay, and set to nil for a series that validation normalised: it no longer
+	// matches.
+	raw [][]byte
 }
 
 // removeInvalidSeries is RemoveInvalidSeries for a request a Decoder just decoded: facts[i]
@@ -188,6 +192,9 @@ func removeInvalid(req *prompb.WriteRequest, limits Limits, df decodedFacts, rej
 			err = validateHistograms(ts)
 		default:
 			err = validateSeries(ts, b)
+			if i < len(df.raw) {
+				df.raw[i] = nil // it may have sorted the labels or dropped empty ones
+			}
 		}
 		if err != nil {
 			reject(err)
@@ -199,6 +206,9 @@ func removeInvalid(req *prompb.WriteRequest, limits Limits, df decodedFacts, rej
 		samples += len(ts.Samples) + len(ts.Histograms)
 		if kept != i {
 			req.Timeseries[kept], req.Timeseries[i] = req.Timeseries[i], req.Timeseries[kept]
+			if i < len(df.raw) {
+				df.raw[kept] = df.raw[i]
+			}
 		}
 		kept++
 	}

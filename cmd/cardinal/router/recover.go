@@ -68,7 +68,7 @@ func (r *Router) Recover() (RecoverStats, error) {
 			}
 			remotewrite.RemoveInvalidSeries(&req, r.limits, func(error) {})
 			st.Samples += remotewrite.CountSamples(req.Timeseries)
-			r.ingestRequest(req.Timeseries, hashring.ForwardInfo{}, false)
+			r.ingestRequest(req.Timeseries, nil, hashring.ForwardInfo{}, false)
 		case recordForwarded:
 			fi, body, err := parseForwarded(payload)
 			if err != nil {
@@ -79,7 +79,7 @@ func (r *Router) Recover() (RecoverStats, error) {
 			}
 			remotewrite.RemoveInvalidSeries(&req, r.limits, func(error) {})
 			st.Samples += remotewrite.CountSamples(req.Timeseries)
-			r.ingestRequest(req.Timeseries, fi, true)
+			r.ingestRequest(req.Timeseries, nil, fi, true)
 		case recordDelivered:
 			if err := parseDelivered(payload, r.restoreMark); err != nil {
 				return fmt.Errorf("record %d: %w", index, err)
@@ -132,7 +132,7 @@ func (r *Router) restore(cp wal.Checkpoint, st *RecoverStats) error {
 		dec = remotewrite.NewDecoder(0)
 		if name == forwardQueues {
 			// What waited for peers is routed again, by the ring now in force.
-			r.ingestRequest(req.Timeseries, hashring.ForwardInfo{}, false)
+			r.ingestRequest(req.Timeseries, nil, hashring.ForwardInfo{}, false)
 			st.Requeued += len(req.Timeseries)
 			continue
 		}

@@ -147,7 +147,7 @@ func (r *Router) Append(ctx context.Context, req *prompb.WriteRequest, body []by
 			return err
 		}
 	}
-	r.ingestRequest(req.Timeseries, fi, forwarded)
+	r.ingestRequest(req.Timeseries, remotewrite.RawSeries(ctx), fi, forwarded)
 	if r.observer != nil && !forwarded {
 		r.observer.Observe(req.Timeseries)
 	}
@@ -168,9 +168,10 @@ func (r *Router) readMetadata(ctx context.Context, md []prompb.MetricMetadata) {
 }
 
 // ingestRequest aggregates a request's series: alone, all of them; in a cluster, what this
-// member owns, forwarding the rest to their owners, or, for a forwarded request, what the
-// sender's ring gives this member.
-func (r *Router) ingestRequest(series []prompb.TimeSeries, fi hashring.ForwardInfo, forwarded bool) {
+// member owns, forwarding the rest to their owners (raw, their encodings as they arrived,
+// when known: remotewrite.RawSeries), or, for a forwarded request, what the sender's ring
+// gives this member.
+func (r *Router) ingestRequest(series []prompb.TimeSeries, raw [][]byte, fi hashring.ForwardInfo, forwarded bool) {
 	switch {
 	case r.cluster == nil:
 		r.agg.Ingest(series)
@@ -179,6 +180,7 @@ func (r *Router) ingestRequest(series []prompb.TimeSeries, fi hashring.ForwardIn
 		r.agg.IngestRoute(series, aggregator.Route{Router: v, Forwarded: true, Disagrees: disagree})
 	default:
 		ob := r.cluster.Outbox()
+		ob.UseRaw(raw)
 		r.agg.IngestRoute(series, aggregator.Route{Router: ob, Forward: ob.Forward})
 		ob.Send()
 	}
