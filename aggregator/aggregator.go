@@ -2,12 +2,15 @@ package aggregator
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/prometheus/prometheus/prompb"
 
 	"github.com/cardinal-proxy/cardinal/rules"
@@ -84,6 +87,26 @@ type paddedMutex struct {
 type ruleIndex struct {
 	byName nameIndex    // rules that select series by metric name
 	scan   []*ruleState // rules that must look at every series
+	// version names the rule set (rulesVersion): members with the same version select and
+	// place every series alike.
+	version uint64
+}
+
+// rulesVersion hashes the fingerprints of a rule set, in sorted order: never 0.
+func rulesVersion(rs []*ruleState) uint64 {
+	prints := make([]uint64, len(rs))
+	for i, r := range rs {
+		prints[i] = r.rule.Fingerprint
+	}
+	slices.Sort(prints)
+	var d xxhash.Digest
+	d.Reset()
+	var buf [8]byte
+	for _, p := range prints {
+		binary.LittleEndian.PutUint64(buf[:], p)
+		_, _ = d.Write(buf[:])
+	}
+	return d.Sum64() | 1
 }
 
 // New returns an Aggregator with no rules; SetRules gives it some.
@@ -145,6 +168,7 @@ func (a *Aggregator) SetRules(rs []*rules.Rule) error {
 		}
 	}
 	idx.byName = newNameIndex(byName)
+	idx.version = rulesVersion(next)
 	a.swap.Lock()
 	a.index.Store(idx)
 	a.swap.Unlock()

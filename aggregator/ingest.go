@@ -35,15 +35,18 @@ type batch struct {
 	peers   []int // the members the current series is forwarded to
 	// In a cluster, each (series, rule) pair the request selects, its placement key and
 	// its owner, looked up for the whole request at once (IngestRoute).
-	placed  []placed
-	keys    []uint64
-	owners  []int
-	kept    []byte // scratch for seriesHashes
-	dropped []byte
-	touched uint64     // keeps touchInputs' loads from being optimised away
-	haLast  *haGroup   // the HA group the request looked up last
-	now     int64      // wall clock at the request's start, ms
-	ha      []haCounts // what the request's series did under elections
+	placed []placed
+	keys   []uint64 // placement keys of the pairs whose owner is looked up
+	looked []int32  // their positions in placed
+	owners []int    // the owner of each pair of placed
+	// lookedOwners is scratch for the owners of keys.
+	lookedOwners []int
+	kept         []byte // scratch for seriesHashes
+	dropped      []byte
+	touched      uint64     // keeps touchInputs' loads from being optimised away
+	haLast       *haGroup   // the HA group the request looked up last
+	now          int64      // wall clock at the request's start, ms
+	ha           []haCounts // what the request's series did under elections
 }
 
 // seriesHashes returns the two hashes that place one input series of rule r: out, of the
@@ -106,8 +109,10 @@ func metricName(lbls []prompb.Label) string {
 func (a *Aggregator) Ingest(series []prompb.TimeSeries) { a.IngestRoute(series, Route{}) }
 
 // IngestRoute is Ingest in a cluster: each (series, rule) pair whose output another member
-// owns goes to rt.Forward instead of being aggregated here (docs/design.md §5).
-func (a *Aggregator) IngestRoute(series []prompb.TimeSeries, rt Route) {
+// owns goes to rt.Forward instead of being aggregated here (docs/design.md §5). It returns
+// the version of the rule set it routed by, which a request forwarded to the owner carries
+// (Route.SenderRules).
+func (a *Aggregator) IngestRoute(series []prompb.TimeSeries, rt Route) (rules uint64) {
 	a.swap.RLock()
 	defer a.swap.RUnlock()
 	idx := a.index.Load()
@@ -153,6 +158,7 @@ func (a *Aggregator) IngestRoute(series []prompb.TimeSeries, rt Route) {
 	}
 	b.forward = nil
 	a.batches.Put(b)
+	return idx.version
 }
 
 // unaggregated does what is left to do with series ts once its rules have placed it:

@@ -34,6 +34,12 @@ type Route struct {
 	// Forwarded marks a request a peer forwarded: the peer already wrote its raw series
 	// (unmatched, or keep_input) downstream, so nothing of it is forwarded raw again.
 	Forwarded bool
+	// SenderRules is, for a forwarded request, the version of the rule set the sender routed
+	// it by (IngestRoute's result), or 0 if unknown. When it is this member's, and the
+	// request was routed by this member's ring (Disagrees false), a series that one rule
+	// alone selects was forwarded for that rule: it is aggregated without computing its
+	// placement again.
+	SenderRules uint64
 	// Disagrees marks a forwarded request routed by a ring other than this member's: its
 	// series may feed outputs this member has already handed off (a sender that has not yet
 	// seen the ring change). What they start here is handed off again at the next flush

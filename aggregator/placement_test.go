@@ -81,20 +81,45 @@ func (m twoMembers) Owner(key uint64) int {
 	return 1 - int(m)
 }
 
+// countingRouter is a Router that counts the keys it is asked about.
+type countingRouter struct {
+	Router
+	n *int
+}
+
+func (c countingRouter) Owner(key uint64) int {
+	*c.n++
+	return c.Router.Owner(key)
+}
+
 // TestTwoMembersEqualOne feeds the same history to one aggregator and to two that split it at
 // random and forward to each other by placement: together they must emit exactly what the one
-// does, and no output series may be emitted by both.
+// does, and no output series may be emitted by both. With the sender's rules version
+// (trusted), the owner places again only the series that several rules select, and the
+// result is the same.
 func TestTwoMembersEqualOne(t *testing.T) {
+	for _, trusted := range []bool{false, true} {
+		t.Run(fmt.Sprintf("trusted=%v", trusted), func(t *testing.T) { testTwoMembersEqualOne(t, trusted) })
+	}
+}
+
+func testTwoMembersEqualOne(t *testing.T, trusted bool) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	single, singleOut, _, singleClk := newTestAggregator(t, 0, placementRules()...)
+	// A second rule on http_requests_total: its series are pairs of two rules, which may
+	// be owned by different members.
+	byCode := counterRule("http_requests_total")
+	byCode.Name, byCode.OutputName, byCode.ByMode, byCode.By, byCode.Without = "by_code", "requests_by_code_total", true, []string{"code"}, nil
+	byCode.Fingerprint += 5
+	rs := append(placementRules(), byCode)
+	single, singleOut, _, singleClk := newTestAggregator(t, 0, rs...)
 	var members [2]*Aggregator
 	var outs [2]*collectSink
 	var clks [2]*testClock
 	for i := range members {
-		members[i], outs[i], _, clks[i] = newTestAggregator(t, 0, placementRules()...)
+		members[i], outs[i], _, clks[i] = newTestAggregator(t, 0, rs...)
 	}
 	names := []string{"http_requests_total", "rpc_calls_total", "rpc_errors_total", "lat_bucket", "lat_sum", "lat_count", "mem"}
-	var forwardedSeries int
+	var forwardedSeries, forwardedPairs, placedAgain int
 	for step := range 30 {
 		ts := float64(step*5 + 1)
 		var req [2][]prompb.TimeSeries
@@ -116,14 +141,26 @@ func TestTwoMembersEqualOne(t *testing.T) {
 		single.Ingest(all)
 		for m := range members {
 			var fwd []prompb.TimeSeries
-			members[m].IngestRoute(req[m], Route{Router: twoMembers(m), Forward: func(owner int, s *prompb.TimeSeries, _ int) {
+			rules := members[m].IngestRoute(req[m], Route{Router: twoMembers(m), Forward: func(owner int, s *prompb.TimeSeries, _ int) {
 				if owner != 1-m {
 					t.Fatalf("member %d forwards to %d", m, owner)
 				}
 				fwd = append(fwd, cloneSeries(s))
 			}})
 			forwardedSeries += len(fwd)
-			members[1-m].IngestRoute(fwd, Route{Router: twoMembers(1 - m), Forwarded: true})
+			idx := members[m].index.Load()
+			for i := range fwd {
+				for _, r := range append(idx.byName.lookup(metricName(fwd[i].Labels)), idx.scan...) {
+					if r.rule.MatchLabels(fwd[i].Labels) {
+						forwardedPairs++
+					}
+				}
+			}
+			rt := Route{Router: countingRouter{twoMembers(1 - m), &placedAgain}, Forwarded: true}
+			if trusted {
+				rt.SenderRules = rules
+			}
+			members[1-m].IngestRoute(fwd, rt)
 		}
 		wall := int64(ts) + 3
 		flushAt(single, singleClk, wall)
@@ -133,6 +170,15 @@ func TestTwoMembersEqualOne(t *testing.T) {
 	}
 	if forwardedSeries == 0 {
 		t.Fatal("nothing was forwarded")
+	}
+	// Untrusted, every pair of a forwarded series is placed again; trusted, only those of
+	// series that several rules select (some, and fewer).
+	t.Logf("%d series forwarded, %d pairs, %d placed again", forwardedSeries, forwardedPairs, placedAgain)
+	switch {
+	case !trusted && placedAgain != forwardedPairs:
+		t.Errorf("placed %d pairs again, want all %d", placedAgain, forwardedPairs)
+	case trusted && (placedAgain == 0 || placedAgain >= forwardedPairs):
+		t.Errorf("placed %d of %d pairs again, want those of series of several rules only", placedAgain, forwardedPairs)
 	}
 	got := append(outs[0].points(), outs[1].points()...)
 	slices.Sort(got)

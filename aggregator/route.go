@@ -6,10 +6,9 @@ import (
 	"github.com/prometheus/prometheus/prompb"
 )
 
-// placed is one (series, rule) pair of a request in a cluster, with its placement key.
+// placed is one (series, rule) pair of a request in a cluster.
 type placed struct {
 	r      *ruleState
-	name   string // the series' metric name
 	series int32
 }
 
@@ -20,14 +19,18 @@ type BatchRouter interface {
 }
 
 // route is IngestRoute's placement in a cluster, in three passes over the request: the
-// rules that select each series and the placement keys of those pairs; the owners of all the
+// rules that select each series, and the placement keys of those pairs; the owners of all the
 // keys, in one loop whose loads do not wait for each other (the ring's owner table is larger
 // than the CPU's cache, and looked up pair by pair its misses came one after another:
 // a sixth of a forwarding member's CPU); then, series by series, an entry for each pair
 // this member owns, the owners to forward the series to, and what is left (unaggregated).
 // A pair another member owns in a forwarded request is counted and left to its owner.
+//
+// A forwarded request routed by this member's ring and rules (Route.SenderRules) skips the
+// first two passes for a series of one pair: the sender sent it for that pair, so this
+// member owns it.
 func (a *Aggregator) route(b *batch, idx *ruleIndex, series []prompb.TimeSeries, rt *Route) {
-	b.placed, b.keys = b.placed[:0], b.keys[:0]
+	b.placed = b.placed[:0]
 	var lastName string
 	var named []*ruleState // the rules of lastName: series of one metric tend to come together
 	for i := range series {
@@ -37,20 +40,36 @@ func (a *Aggregator) route(b *batch, idx *ruleIndex, series []prompb.TimeSeries,
 			named, lastName = idx.byName.lookup(name), name
 		}
 		for _, r := range named {
-			b.selectPair(r, ts, i, name)
+			b.selectPair(r, ts, i)
 		}
 		for _, r := range idx.scan {
-			b.selectPair(r, ts, i, name)
+			b.selectPair(r, ts, i)
 		}
 	}
-	b.owners = slices.Grow(b.owners[:0], len(b.keys))[:len(b.keys)]
+	trusted := rt.Forwarded && !rt.Disagrees && rt.SenderRules != 0 && rt.SenderRules == idx.version
+	b.owners = slices.Grow(b.owners[:0], len(b.placed))[:len(b.placed)]
+	b.keys, b.looked = b.keys[:0], b.looked[:0]
+	for p := range b.placed {
+		pl := &b.placed[p]
+		if trusted && (p == 0 || b.placed[p-1].series != pl.series) && (p+1 == len(b.placed) || b.placed[p+1].series != pl.series) {
+			b.owners[p] = Local
+			continue
+		}
+		b.keys = append(b.keys, pl.r.placeKeyOfInput(series[pl.series].Labels, metricName(series[pl.series].Labels)))
+		b.looked = append(b.looked, int32(p))
+	}
+	owners := slices.Grow(b.lookedOwners[:0], len(b.keys))[:len(b.keys)]
 	if batch, ok := rt.Router.(BatchRouter); ok {
-		batch.OwnersOf(b.keys, b.owners)
+		batch.OwnersOf(b.keys, owners)
 	} else {
 		for i, k := range b.keys {
-			b.owners[i] = rt.Router.Owner(k)
+			owners[i] = rt.Router.Owner(k)
 		}
 	}
+	for i, p := range b.looked {
+		b.owners[p] = owners[i]
+	}
+	b.lookedOwners = owners
 	p := 0
 	for i := range series {
 		ts := &series[i]
@@ -61,7 +80,7 @@ func (a *Aggregator) route(b *batch, idx *ruleIndex, series []prompb.TimeSeries,
 			matched, keep = true, keep || pl.r.rule.KeepInput
 			switch owner := b.owners[p]; {
 			case owner == Local:
-				b.add(pl.r, ts, i, pl.name)
+				b.add(pl.r, ts, i, metricName(ts.Labels))
 			case rt.Forward == nil:
 				pl.r.notOwned.Add(uint64(len(ts.Samples) + len(ts.Histograms)))
 			case !slices.Contains(b.peers, owner):
@@ -76,12 +95,9 @@ func (a *Aggregator) route(b *batch, idx *ruleIndex, series []prompb.TimeSeries,
 	clear(b.placed) // keep no rule or request string alive in the pooled batch
 }
 
-// selectPair notes the pair (series ts, the i-th of the request, named name; rule r) and its
-// placement key, if r selects ts.
-func (b *batch) selectPair(r *ruleState, ts *prompb.TimeSeries, i int, name string) {
-	if !r.rule.MatchLabels(ts.Labels) {
-		return
+// selectPair notes the pair (series ts, the i-th of the request; rule r), if r selects ts.
+func (b *batch) selectPair(r *ruleState, ts *prompb.TimeSeries, i int) {
+	if r.rule.MatchLabels(ts.Labels) {
+		b.placed = append(b.placed, placed{r: r, series: int32(i)})
 	}
-	b.placed = append(b.placed, placed{r: r, name: name, series: int32(i)})
-	b.keys = append(b.keys, r.placeKeyOfInput(ts.Labels, name))
 }

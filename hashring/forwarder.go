@@ -311,8 +311,8 @@ func (f *Forwarder) Shutdown(ctx context.Context) error {
 }
 
 // send queues a chunk of encoded series for the member at index i.
-func (ps *peerSet) send(i int, chunk []byte, samples int) {
-	ps.queues[i].push(chunk, samples)
+func (ps *peerSet) send(i int, chunk []byte, samples int, rules uint64) {
+	ps.queues[i].push(chunk, samples, rules)
 	ps.sent[i].Add(float64(samples))
 }
 

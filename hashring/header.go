@@ -4,16 +4,19 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 )
 
 // The headers of a forwarded request: who sent it, and the ring it routed by (its version and
 // its member names), so that the owner aggregates exactly what the sender meant it to even
-// when the two do not agree on the ring yet.
+// when the two do not agree on the ring yet; and the version of the rule set it routed by
+// (hexadecimal), which lets an owner with the same rules and ring skip placing again.
 const (
 	HeaderForwardedBy = "X-Cardinal-Forwarded-By"
 	HeaderRingVersion = "X-Cardinal-Ring-Version"
 	HeaderRingMembers = "X-Cardinal-Ring-Members"
+	HeaderRules       = "X-Cardinal-Rules-Version"
 )
 
 // ForwardInfo is what a forwarded request says about its sender.
@@ -24,6 +27,9 @@ type ForwardInfo struct {
 	Version string
 	// Members are the names of the sender's ring, sorted.
 	Members []string
+	// Rules is the version of the rule set the sender routed by
+	// (aggregator.Route.SenderRules); 0 when the header is absent or unreadable.
+	Rules uint64
 }
 
 // ParseForwardInfo reads the forwarding headers; ok is false for a request an agent sent.
@@ -36,6 +42,7 @@ func ParseForwardInfo(h http.Header) (fi ForwardInfo, ok bool, err error) {
 	if m := h.Get(HeaderRingMembers); m != "" {
 		fi.Members = strings.Split(m, ",")
 	}
+	fi.Rules, _ = strconv.ParseUint(h.Get(HeaderRules), 16, 64) // 0 on error: place again
 	if len(fi.Members) == 0 || fi.Version == "" {
 		return fi, true, fmt.Errorf("a request forwarded by %q lacks %s or %s", from, HeaderRingVersion, HeaderRingMembers)
 	}

@@ -43,12 +43,12 @@ func (o *Outbox) Forward(owner int, ts *prompb.TimeSeries, i int) {
 	o.n++
 }
 
-// Send queues what was collected and reports how many series it forwarded. The outbox is
-// done with.
-func (o *Outbox) Send() int {
+// Send queues what was collected, routed by the rule set of version rules (the aggregator's
+// IngestRoute result), and reports how many series it forwarded. The outbox is done with.
+func (o *Outbox) Send(rules uint64) int {
 	for i, chunk := range o.to {
 		if len(chunk) > 0 {
-			o.peers.send(i, chunk, o.samples[i])
+			o.peers.send(i, chunk, o.samples[i], rules)
 		}
 	}
 	return o.n

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -42,6 +43,7 @@ type peerQueue struct {
 	chunks   [][]byte // waiting, in order
 	bytes    int64    // of chunks and inflight
 	samples  []int    // per chunk
+	rules    []uint64 // per chunk: the version of the rule set it was routed by
 	inflight [][]byte
 	wake     chan struct{}
 	closed   bool // no more chunks
@@ -61,9 +63,10 @@ func newPeerQueue(name, url string, header http.Header, client *http.Client, tim
 	return q
 }
 
-// push queues one chunk of encoded series holding samples samples. What arrives after
-// shutdown began is dropped (the checkpoint, with a WAL, has it).
-func (q *peerQueue) push(chunk []byte, samples int) {
+// push queues one chunk of encoded series holding samples samples, routed by the rule set
+// of version rules. What arrives after shutdown began is dropped (the checkpoint, with a
+// WAL, has it).
+func (q *peerQueue) push(chunk []byte, samples int, rules uint64) {
 	q.mu.Lock()
 	if q.closed {
 		q.mu.Unlock()
@@ -72,6 +75,7 @@ func (q *peerQueue) push(chunk []byte, samples int) {
 	}
 	q.chunks = append(q.chunks, chunk)
 	q.samples = append(q.samples, samples)
+	q.rules = append(q.rules, rules)
 	q.bytes += int64(len(chunk))
 	q.metrics.queueBytes.WithLabelValues(q.name).Set(float64(q.bytes))
 	q.mu.Unlock()
@@ -89,32 +93,33 @@ func (q *peerQueue) full() bool {
 }
 
 // take returns the next chunks to send, up to maxForwardBatch bytes (at least one), and their
-// samples; nil when the queue is closed and empty.
-func (q *peerQueue) take() ([][]byte, int) {
+// samples, and the version of the rule set they were all routed by (a batch never mixes
+// two); nil when the queue is closed and empty.
+func (q *peerQueue) take() ([][]byte, int, uint64) {
 	for {
 		q.mu.Lock()
 		if len(q.chunks) > 0 {
-			n, size, samples := 0, 0, 0
-			for n < len(q.chunks) && (n == 0 || size+len(q.chunks[n]) <= maxForwardBatch) {
+			n, size, samples, rules := 0, 0, 0, q.rules[0]
+			for n < len(q.chunks) && q.rules[n] == rules && (n == 0 || size+len(q.chunks[n]) <= maxForwardBatch) {
 				size += len(q.chunks[n])
 				samples += q.samples[n]
 				n++
 			}
 			batch := q.chunks[:n:n]
-			q.chunks, q.samples = q.chunks[n:], q.samples[n:]
+			q.chunks, q.samples, q.rules = q.chunks[n:], q.samples[n:], q.rules[n:]
 			q.inflight = batch
 			q.mu.Unlock()
-			return batch, samples
+			return batch, samples, rules
 		}
 		closed := q.closed
 		q.mu.Unlock()
 		if closed {
-			return nil, 0
+			return nil, 0, 0
 		}
 		select {
 		case <-q.wake:
 		case <-q.ctx.Done():
-			return nil, 0
+			return nil, 0, 0
 		}
 	}
 }
@@ -123,7 +128,7 @@ func (q *peerQueue) run() {
 	defer close(q.done)
 	var raw, body []byte
 	for {
-		batch, samples := q.take()
+		batch, samples, rules := q.take()
 		if batch == nil {
 			return
 		}
@@ -132,7 +137,7 @@ func (q *peerQueue) run() {
 			raw = append(raw, c...)
 		}
 		body = snappy.Encode(body[:cap(body)], raw)
-		q.send(body, samples)
+		q.send(body, samples, rules)
 		q.mu.Lock()
 		for _, c := range batch {
 			q.bytes -= int64(len(c))
@@ -145,9 +150,11 @@ func (q *peerQueue) run() {
 }
 
 // send posts one body until it is accepted, refused for good, or the queue is aborted.
-func (q *peerQueue) send(body []byte, samples int) {
+func (q *peerQueue) send(body []byte, samples int, rules uint64) {
+	header := q.header.Clone()
+	header.Set(HeaderRules, strconv.FormatUint(rules, 16))
 	for attempt := 0; ; attempt++ {
-		code, retryAfter, err := q.post(body)
+		code, retryAfter, err := q.post(body, header)
 		switch {
 		case err == nil && code/100 == 2:
 			q.metrics.forwardSent.WithLabelValues(q.name).Add(float64(samples))
@@ -175,14 +182,14 @@ func (q *peerQueue) send(body []byte, samples int) {
 	}
 }
 
-func (q *peerQueue) post(body []byte) (int, time.Duration, error) {
+func (q *peerQueue) post(body []byte, header http.Header) (int, time.Duration, error) {
 	ctx, cancel := context.WithTimeout(q.ctx, q.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, q.url, bytes.NewReader(body))
 	if err != nil {
 		return 0, 0, err
 	}
-	req.Header = q.header // read only, by the transport
+	req.Header = header // read only, by the transport
 	resp, err := q.client.Do(req)
 	if err != nil {
 		return 0, 0, err
@@ -239,7 +246,7 @@ func (q *peerQueue) shutdown(ctx context.Context) error {
 	for _, n := range q.samples {
 		lost += n
 	}
-	q.chunks, q.samples = nil, nil
+	q.chunks, q.samples, q.rules = nil, nil, nil
 	q.mu.Unlock()
 	if lost > 0 {
 		q.metrics.forwardDropped.WithLabelValues(q.name).Add(float64(lost))

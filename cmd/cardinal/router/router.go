@@ -177,12 +177,12 @@ func (r *Router) ingestRequest(series []prompb.TimeSeries, raw [][]byte, fi hash
 		r.agg.Ingest(series)
 	case forwarded:
 		v, disagree := r.cluster.SenderView(fi)
-		r.agg.IngestRoute(series, aggregator.Route{Router: v, Forwarded: true, Disagrees: disagree})
+		r.agg.IngestRoute(series, aggregator.Route{Router: v, Forwarded: true, Disagrees: disagree, SenderRules: fi.Rules})
 	default:
 		ob := r.cluster.Outbox()
 		ob.UseRaw(raw)
-		r.agg.IngestRoute(series, aggregator.Route{Router: ob, Forward: ob.Forward})
-		ob.Send()
+		rules := r.agg.IngestRoute(series, aggregator.Route{Router: ob, Forward: ob.Forward})
+		ob.Send(rules)
 	}
 }
 
