@@ -65,6 +65,8 @@ type Aggregator struct {
 	// strays is set by a request routed by a sender's ring other than this member's: the
 	// next flush tick hands off what it started that this member does not own.
 	strays atomic.Bool
+	// merged are the handoffs merged lately, by id (MergeOnce); under mu, and checkpointed.
+	merged mergedHandoffs
 	// ha holds the elections of the rules with ha (ha.go).
 	ha haTracker
 

@@ -19,17 +19,19 @@ import (
 // that a torn or damaged file is refused rather than half-believed. The frames are: the rule
 // count; then per rule a head (fingerprint, name), one frame per lock shard (its inputs,
 // outputs and native-histogram state: see shardEncoder), and a tail (started, startK, startT,
-// closedK); last (from version 2) the HA elections: their count, then per group its group
+// closedK); then (from version 2) the HA elections: their count, then per group its group
 // and replica label names, its group, its elected replica, that one's newest sample
-// timestamp and the previous replica's newest at the last failover (0: none). Integers are varints, floats their 8 raw bytes (values are restored bit for bit),
-// hashes 8 fixed bytes.
+// timestamp and the previous replica's newest at the last failover (0: none); last (from
+// version 3) the handoffs merged lately: their count, then per handoff its id and when it
+// was merged (unix ms). Integers are varints, floats their 8 raw bytes (values are restored
+// bit for bit), hashes 8 fixed bytes.
 
 // checkpointMagic opens every checkpoint.
 const checkpointMagic = "CRDLCKPT"
 
-// checkpointVersion is the encoding's version; Restore reads it and version 1 (no HA
-// elections), and refuses any other.
-const checkpointVersion = 2
+// checkpointVersion is the encoding's version; Restore reads it, version 2 (no merged
+// handoffs) and version 1 (no HA elections either), and refuses any other.
+const checkpointVersion = 3
 
 // maxFrame bounds a frame's length, so that a damaged length cannot make Restore allocate
 // without limit. A rule shard of a few million inputs fits.
@@ -138,6 +140,9 @@ func (a *Aggregator) checkpoint(w io.Writer) (checkpointStats, error) {
 	}
 	enc.reset()
 	enc.haGroups(a.HAGroups())
+	fw.frame(enc.buf)
+	enc.reset()
+	enc.mergedHandoffs(a.merged)
 	fw.frame(enc.buf)
 	if err := fw.flush(); err != nil {
 		return st, fmt.Errorf("checkpoint: %w", err)

@@ -254,17 +254,18 @@ func TestHAElectionSurvivesACheckpoint(t *testing.T) {
 	}
 }
 
-// haFrameLen is the length of the checkpoint's last frame, the elections.
+// haFrameLen is the length of the checkpoint's last two frames, the elections and the
+// merged handoffs (none).
 func haFrameLen(t *testing.T, a *Aggregator) int {
 	t.Helper()
 	var e shardEncoder
 	e.reset()
 	e.haGroups(a.HAGroups())
 	n := len(e.buf)
-	if n >= 128 {
-		t.Fatalf("a %d-byte frame: its length takes more than one byte", n)
+	if n >= 128 || len(a.merged) > 0 {
+		t.Fatalf("a %d-byte frame, or %d merged handoffs: lengths over one byte", n, len(a.merged))
 	}
-	return 1 + n + 4 // length, payload, checksum
+	return 1 + n + 4 + 1 + 1 + 4 // length, payload, checksum; the handoffs' count 0
 }
 
 func TestHARulesShareTheElection(t *testing.T) {

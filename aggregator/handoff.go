@@ -201,19 +201,42 @@ type MergeStats struct {
 // ring changed, the increase between the previous owner's last sample and its own first is
 // counted. An output it held waiting for the handoff is released.
 func (a *Aggregator) Merge(b []byte) (MergeStats, error) {
-	var st MergeStats
+	st, _, err := a.MergeOnce("", b)
+	return st, err
+}
+
+// MergeOnce is Merge for a handoff named id (its sender's, the same on every attempt to
+// deliver it): one already merged, here or before a restart from a checkpoint that holds
+// it, is not merged again, and already is true. The id is recorded with the merged state,
+// under the lock that checkpoints and flushes take, so a checkpoint holds both or neither.
+// An empty id is always merged.
+func (a *Aggregator) MergeOnce(id string, b []byte) (st MergeStats, already bool, err error) {
 	native := len(b) >= len(handoffMagicNative) && string(b[:len(handoffMagicNative)]) == handoffMagicNative
 	if !native && (len(b) < len(handoffMagic) || string(b[:len(handoffMagic)]) != handoffMagic) {
-		return st, errors.New("not a cardinal handoff")
+		return st, false, errors.New("not a cardinal handoff")
 	}
-	a.swap.RLock()
-	defer a.swap.RUnlock()
+	// The rules cannot change while mu is held (SetRules holds it too), and taking it alone
+	// keeps the order SetRules takes its locks in (mu, then swap).
 	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := a.opts.Now()
+	if a.merged.has(id, now) {
+		return st, true, nil
+	}
+	st, err = a.merge(b, native)
+	if err == nil {
+		a.merged.add(id, now)
+	}
+	return st, false, err
+}
+
+// merge is MergeOnce's merge, with mu held.
+func (a *Aggregator) merge(b []byte, native bool) (MergeStats, error) {
+	var st MergeStats
 	byPrint := make(map[uint64]*ruleState, len(a.rules))
 	for _, r := range a.rules {
 		byPrint[r.rule.Fingerprint] = r
 	}
-	a.mu.Unlock()
 	var d frameDecoder
 	d.reset(b[len(handoffMagic):])
 	floats := -1 // all that follows

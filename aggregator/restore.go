@@ -55,10 +55,12 @@ func (a *Aggregator) Restore(r io.Reader) (RestoreStats, error) {
 		byPrint[st.rule.Fingerprint] = append(byPrint[st.rule.Fingerprint], st)
 	}
 	var groups []*haGroup
-	loaded, err := a.readCheckpoint(bufio.NewReaderSize(r, 1<<16), byPrint, &stats, &groups)
+	var merged mergedHandoffs
+	loaded, err := a.readCheckpoint(bufio.NewReaderSize(r, 1<<16), byPrint, &stats, &groups, &merged)
 	if err != nil {
 		return RestoreStats{}, fmt.Errorf("restore: %w", err)
 	}
+	a.merged = merged
 	for _, g := range groups {
 		into := a.ha.group(g.key, a.opts.Now().UnixMilli())
 		if into == nil {
@@ -97,7 +99,7 @@ func (a *Aggregator) Restore(r io.Reader) (RestoreStats, error) {
 }
 
 // readCheckpoint reads a whole checkpoint and returns the state of the rules that continue.
-func (a *Aggregator) readCheckpoint(br *bufio.Reader, byPrint map[uint64][]*ruleState, stats *RestoreStats, groups *[]*haGroup) ([]*restoredRule, error) {
+func (a *Aggregator) readCheckpoint(br *bufio.Reader, byPrint map[uint64][]*ruleState, stats *RestoreStats, groups *[]*haGroup, merged *mergedHandoffs) ([]*restoredRule, error) {
 	fr := frameReader{r: br}
 	magic := make([]byte, len(checkpointMagic))
 	if _, err := io.ReadFull(br, magic); err != nil || string(magic) != checkpointMagic {
@@ -204,6 +206,15 @@ func (a *Aggregator) readCheckpoint(br *bufio.Reader, byPrint map[uint64][]*rule
 			*groups = append(*groups, g)
 		}
 		if err := done("ha"); err != nil {
+			return nil, err
+		}
+	}
+	if version >= 3 {
+		if err := frame("merged handoffs"); err != nil {
+			return nil, err
+		}
+		*merged = d.mergedHandoffs()
+		if err := done("merged handoffs"); err != nil {
 			return nil, err
 		}
 	}

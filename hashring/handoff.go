@@ -118,9 +118,10 @@ func (f *Forwarder) postHandoff(ctx context.Context, client *http.Client, name, 
 	return nil
 }
 
-// HandoffHandler receives handoffs and gives them to merge (aggregator.Merge); a body merge
-// refuses is a 400.
-func (f *Forwarder) HandoffHandler(merge func([]byte) error) http.Handler {
+// HandoffHandler receives handoffs and gives them to merge with their id (the sender's,
+// the same on every attempt: aggregator.MergeOnce); a body merge refuses is a 400. Attempts
+// that arrive while the first is being merged wait for its answer.
+func (f *Forwarder) HandoffHandler(merge func(id string, body []byte) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
@@ -133,9 +134,10 @@ func (f *Forwarder) HandoffHandler(merge func([]byte) error) http.Handler {
 			return
 		}
 		from := r.Header.Get(HeaderForwardedBy)
-		m, first := f.received.begin(r.Header.Get(headerHandoffID), time.Now(), 2*f.handoffTimeout)
+		id := r.Header.Get(headerHandoffID)
+		m, first := f.received.begin(id, time.Now(), 2*f.handoffTimeout)
 		if first {
-			m.err = merge(body)
+			m.err = merge(id, body)
 			close(m.done)
 		} else {
 			// The sender tried again (its request timed out, or the answer was lost):

@@ -3,6 +3,7 @@ package hashring
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -26,8 +27,11 @@ func TestARetriedHandoffIsMergedOnce(t *testing.T) {
 	}
 	var merges atomic.Int32
 	release := make(chan struct{})
-	srv := httptest.NewServer(recv.HandoffHandler(func(body []byte) error {
+	srv := httptest.NewServer(recv.HandoffHandler(func(id string, body []byte) error {
 		merges.Add(1)
+		if !strings.HasPrefix(id, "node-a/") {
+			return fmt.Errorf("handoff id %q does not name its sender", id) // merge refuses: a 400
+		}
 		<-release // a slow merge (it waits for a checkpoint): the first attempt times out
 		if string(body) == "bad" {
 			return errBadHandoff

@@ -125,11 +125,17 @@ func (s *server) handOff(h *aggregator.Handoff) {
 // mergeHandoff adds a handoff from a peer to the aggregator's state and, with a WAL, returns
 // once a checkpoint holds it: the peer drops the state when this returns, so a crash right
 // after must not lose it. A failed checkpoint is logged, not returned: the state is merged,
-// and the peer sending it again would count it twice.
-func (s *server) mergeHandoff(body []byte) error {
-	st, err := s.agg.Merge(body)
+// and the peer sends it again only to find it merged. One merged before (the peer's answer
+// was lost, maybe across a restart of this member) is acknowledged without merging it again:
+// the checkpoint that holds it holds its id too.
+func (s *server) mergeHandoff(id string, body []byte) error {
+	st, already, err := s.agg.MergeOnce(id, body)
 	if err != nil {
 		return err
+	}
+	if already {
+		s.logger.Info("cluster: handoff already merged; acknowledged again", "id", id)
+		return nil
 	}
 	durable := s.router.CheckpointSoon()
 	if durable != nil {
