@@ -51,9 +51,11 @@ fuzz:
 	  done; \
 	done
 
-## bench: Go benchmarks (decode, route+aggregate, flush, pipeline, SQL rows/s) and the end-to-end
-## scenario of docs/design.md §6 against the built binary: CPU µs/sample, RSS bytes/series,
-## ack latency at 300k samples/s, longest flush lock hold; with a WAL; with the explorer scanning
+## bench: Go benchmarks (decode, route+aggregate, flush, pipeline, SQL rows/s, forwarding's own
+## CPU) and the end-to-end scenario of docs/design.md §6 against the built binary: CPU
+## µs/sample, RSS bytes/series, ack latency at 300k samples/s, longest flush lock hold; with a
+## WAL; with the explorer scanning; in clusters of 1, 2 and 3 members (CPU per forwarded
+## sample, wire bytes, p99 ack, each member's CPU and series)
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./remotewrite/ ./aggregator/
 	$(GO) test -run '^$$' -bench '^BenchmarkWriteRows$$' -benchtime 3s ./downstream/timescale/
@@ -61,6 +63,8 @@ bench:
 	$(GO) test -run '^$$' -bench '^BenchmarkEndToEndWAL$$' -benchtime 1x -timeout 30m ./cmd/cardinal/e2e/
 	$(GO) test -run '^$$' -bench '^BenchmarkObserve$$' -benchtime 20000x ./explore/
 	$(GO) test -run '^$$' -bench '^BenchmarkEndToEndExplore$$' -benchtime 2x -timeout 30m ./cmd/cardinal/e2e/
+	$(GO) test -run '^$$' -bench '^BenchmarkForwardPath$$' -benchtime 6x ./hashring/
+	$(GO) test -run '^$$' -bench '^BenchmarkCluster$$' -benchtime 1x -timeout 30m ./cmd/cardinal/e2e/
 
 PROMETHEUS_VERSION ?= v0.307.3
 PROMTOOL := $(CACHE)/promtool-$(PROMETHEUS_VERSION)
