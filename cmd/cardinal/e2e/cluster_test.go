@@ -78,7 +78,10 @@ rules:
   - metric_name: crash_inflight
     type: gauge
     drop_labels: [pod]
-`, crashInterval, m.proxy.URL, filepath.Join(dir, "wal"), m.name, pf.path)
+  - metric_name: %s
+    type: histogram
+    drop_labels: [pod]
+`, crashInterval, m.proxy.URL, filepath.Join(dir, "wal"), m.name, pf.path, clusterNativeMetric)
 		m.config = filepath.Join(dir, "cardinal.yaml")
 		if err := os.WriteFile(m.config, []byte(cfg), 0o644); err != nil {
 			t.Fatal(err)

@@ -591,6 +591,8 @@ type crashProxy struct {
 	stored    map[string]map[int64]uint64 // series -> timestamp -> value bits
 	conflicts []string
 	newest    map[string]int64 // series -> newest timestamp stored
+	// histCounts are the native histograms stored: series -> timestamp -> observation count.
+	histCounts map[string]map[int64]float64
 }
 
 func startCrashProxy(t testing.TB, target string) *crashProxy {
@@ -598,6 +600,7 @@ func startCrashProxy(t testing.TB, target string) *crashProxy {
 	p := &crashProxy{
 		target: target, client: &http.Client{Timeout: 10 * time.Second},
 		statuses: map[int]int{}, stored: map[string]map[int64]uint64{}, newest: map[string]int64{},
+		histCounts: map[string]map[int64]float64{},
 	}
 	srv := httptest.NewServer(http.HandlerFunc(p.serve))
 	t.Cleanup(func() {
@@ -679,6 +682,15 @@ func (p *crashProxy) serve(w http.ResponseWriter, r *http.Request) {
 				byT[s.Timestamp] = bits
 				p.newest[key] = max(p.newest[key], s.Timestamp)
 			}
+		}
+		for _, h := range ts.Histograms {
+			if resp.StatusCode/100 != 2 || value.IsStaleNaN(h.Sum) {
+				continue
+			}
+			if p.histCounts[key] == nil {
+				p.histCounts[key] = map[int64]float64{}
+			}
+			p.histCounts[key][h.Timestamp] = h.ToFloatHistogram().Count
 		}
 	}
 	p.mu.Unlock()
