@@ -42,7 +42,8 @@ type Forwarder struct {
 
 	handoffTimeout time.Duration
 	chunks         chunkPool
-	received       handoffIDs // handoffs merged lately, so that a retried one merges once
+	received       handoffIDs      // handoffs merged lately, so that a retried one merges once
+	sending        pendingHandoffs // handoffs taken out and not yet delivered
 
 	mu       sync.Mutex
 	onChange func()

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -52,7 +54,10 @@ func (f *Forwarder) OnRingChange(fn func()) {
 
 // SendHandoff sends each owner its part of h, in the background, retrying with backoff for
 // up to the handoff timeout. A part that cannot be delivered is lost, logged and counted:
-// its owner goes on from the state it has.
+// its owner goes on from the state it has. Until a part is delivered or given up it is
+// pending (PendingHandoffs): registered before SendHandoff returns, so that a checkpoint,
+// which the flush that took the state out holds off, has it either in the aggregator or
+// here.
 func (f *Forwarder) SendHandoff(h Handoff) {
 	ps := f.cur.Load()
 	for i, m := range ps.view.ring.members {
@@ -63,20 +68,76 @@ func (f *Forwarder) SendHandoff(h Handoff) {
 		if body == nil {
 			continue
 		}
-		go f.deliverHandoff(m.Name, body)
+		var nonce [8]byte
+		_, _ = rand.Read(nonce[:])
+		p := PendingHandoff{Peer: m.Name, ID: f.self + "/" + hex.EncodeToString(nonce[:]), Body: body}
+		f.sending.add(p)
+		go f.deliverHandoff(p)
 	}
 }
 
-// deliverHandoff posts one handoff body to member name until it is accepted.
-func (f *Forwarder) deliverHandoff(name string, body []byte) {
+// PendingHandoff is a handoff taken out of the aggregator and not yet delivered: its owner's
+// name, its id (the same on every attempt, so that the owner merges it once) and its body.
+type PendingHandoff struct {
+	Peer, ID string
+	Body     []byte
+}
+
+// PendingHandoffs returns the handoffs not yet delivered, for a checkpoint.
+func (f *Forwarder) PendingHandoffs() []PendingHandoff { return f.sending.list() }
+
+// ResendHandoffs delivers handoffs a checkpoint held (PendingHandoffs before a restart) as
+// SendHandoff does, under their ids: an owner that merged one before answers it without
+// merging it again (aggregator.MergeOnce).
+func (f *Forwarder) ResendHandoffs(hs []PendingHandoff) {
+	for _, p := range hs {
+		f.sending.add(p)
+		go f.deliverHandoff(p)
+	}
+}
+
+// pendingHandoffs are the handoffs being delivered, by id.
+type pendingHandoffs struct {
+	mu sync.Mutex
+	m  map[string]PendingHandoff
+}
+
+func (p *pendingHandoffs) add(h PendingHandoff) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.m == nil {
+		p.m = map[string]PendingHandoff{}
+	}
+	p.m[h.ID] = h
+}
+
+func (p *pendingHandoffs) done(id string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.m, id)
+}
+
+func (p *pendingHandoffs) list() []PendingHandoff {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]PendingHandoff, 0, len(p.m))
+	for _, h := range p.m {
+		out = append(out, h)
+	}
+	slices.SortFunc(out, func(a, b PendingHandoff) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// deliverHandoff posts one handoff to its owner until it is accepted, or the handoff timeout
+// is over; either way it is no longer pending.
+func (f *Forwarder) deliverHandoff(p PendingHandoff) {
+	defer f.sending.done(p.ID)
+	name, id, body := p.Peer, p.ID, p.Body
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), f.handoffTimeout)
 	defer cancel()
 	client := &http.Client{Transport: f.transport(), Timeout: time.Duration(f.cfg.Timeout)}
 	bo := f.backoff()
-	var nonce [8]byte
-	_, _ = rand.Read(nonce[:])
-	id := f.self + "/" + hex.EncodeToString(nonce[:])
 	for attempt := 0; ; attempt++ {
 		err := f.postHandoff(ctx, client, name, id, body)
 		if err == nil {

@@ -89,3 +89,63 @@ func TestARetriedHandoffIsMergedOnce(t *testing.T) {
 }
 
 var errBadHandoff = errors.New("not a handoff")
+
+// bytesHandoff is a Handoff of one body, for every key.
+type bytesHandoff []byte
+
+func (b bytesHandoff) Encode(func(uint64) bool) []byte { return b }
+func (b bytesHandoff) Len() int                        { return 1 }
+
+// TestHandoffsArePendingUntilDelivered: a handoff is pending from SendHandoff until its
+// owner accepts it, so that a checkpoint in between keeps it; delivered again after a restart
+// (ResendHandoffs) it keeps its id, which lets the owner merge it once.
+func TestHandoffsArePendingUntilDelivered(t *testing.T) {
+	var mu sync.Mutex
+	var ids []string
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		mu.Lock()
+		ids = append(ids, r.Header.Get(headerHandoffID))
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	send, err := NewForwarder("node-a", DefaultForwardConfig(), time.Minute, prometheus.NewRegistry(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	send.SetMembers([]Member{{Name: "node-b", Addr: strings.TrimPrefix(srv.URL, "http://")}})
+	send.SendHandoff(bytesHandoff("state"))
+	pending := send.PendingHandoffs()
+	if len(pending) != 1 || pending[0].Peer != "node-b" || string(pending[0].Body) != "state" || !strings.HasPrefix(pending[0].ID, "node-a/") {
+		t.Fatalf("pending right after SendHandoff: %+v, want the handoff to node-b", pending)
+	}
+	close(release)
+	eventually(t, func() bool { return len(send.PendingHandoffs()) == 0 })
+
+	// A restarted sender delivers what its checkpoint held, under the same id.
+	again, err := NewForwarder("node-a", DefaultForwardConfig(), time.Minute, prometheus.NewRegistry(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again.SetMembers([]Member{{Name: "node-b", Addr: strings.TrimPrefix(srv.URL, "http://")}})
+	again.ResendHandoffs(pending)
+	eventually(t, func() bool { return len(again.PendingHandoffs()) == 0 })
+	mu.Lock()
+	defer mu.Unlock()
+	if len(ids) != 2 || ids[0] != pending[0].ID || ids[1] != pending[0].ID {
+		t.Errorf("the owner saw ids %v, want %s twice", ids, pending[0].ID)
+	}
+}
+
+// eventually waits up to 10 s for cond.
+func eventually(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met after 10s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/prometheus/prompb"
 
+	"github.com/cardinal-proxy/cardinal/hashring"
 	"github.com/cardinal-proxy/cardinal/remotewrite"
 )
 
@@ -22,17 +23,22 @@ import (
 //     (uvarint length and bytes);
 //   - from version 2, what each remote-write downstream had acknowledged (deliveryMarks): a
 //     uvarint count, then per downstream its name and its marks as in a recordDelivered;
+//   - from version 3, the cluster handoffs not yet delivered (hashring.PendingHandoff): a
+//     uvarint count, then per handoff its owner's name, its id and its body (each a uvarint
+//     length and bytes);
 //   - the aggregator's state, to the end (aggregator.Checkpoint).
 //
 // The sinks' part and the state are taken while flushes are held, so every output the
 // aggregator emitted before is either in a sink's part or was already written, and every
-// window it has not emitted is in its state: nothing is lost. What is emitted twice after a
+// window it has not emitted is in its state: nothing is lost. Likewise the state of every
+// output handed off is in the state or in a handoff not yet delivered, which a restart
+// delivers again under its id (its owner merges it once). What is emitted twice after a
 // restart (a sink's part written after the checkpoint, windows the replayed log closes again)
 // the remote-write sinks leave out by the marks, which are taken after the log position:
 // every recordDelivered up to it is in them, the later ones are replayed.
 const (
 	checkpointMagic   = "CRDLRTR"
-	checkpointVersion = 2
+	checkpointVersion = 3
 	// maxPendingBody bounds one sink's part, so that a damaged length cannot make a restore
 	// allocate without limit.
 	maxPendingBody = 1 << 32
@@ -117,11 +123,13 @@ func (r *Router) checkpoint() (uint64, error) {
 	r.ingest.Unlock()
 	pending := r.sinks.Pending()
 	marks := r.markSnapshots(pending)
+	var handoffs []hashring.PendingHandoff
 	if r.cluster != nil {
 		pending[forwardQueues] = r.cluster.Pending()
+		handoffs = r.cluster.PendingHandoffs()
 	}
 	err := r.log.WriteCheckpoint(pos, func(w io.Writer) error {
-		if err := writePending(w, pending, marks); err != nil {
+		if err := writePending(w, pending, marks, handoffs); err != nil {
 			return err
 		}
 		return r.agg.CheckpointHeld(w)
@@ -163,8 +171,9 @@ func (r *Router) markSnapshots(pending map[string][]prompb.TimeSeries) map[strin
 	return out
 }
 
-// writePending writes the magic, the sinks' part of a checkpoint and the downstreams' marks.
-func writePending(w io.Writer, pending map[string][]prompb.TimeSeries, marks map[string]sinkMarks) error {
+// writePending writes the magic, the sinks' part of a checkpoint, the downstreams' marks and
+// the handoffs not yet delivered.
+func writePending(w io.Writer, pending map[string][]prompb.TimeSeries, marks map[string]sinkMarks, handoffs []hashring.PendingHandoff) error {
 	buf := append([]byte(checkpointMagic), checkpointVersion)
 	buf = binary.AppendUvarint(buf, uint64(len(pending)))
 	var enc remotewrite.Encoder
@@ -184,53 +193,77 @@ func writePending(w io.Writer, pending map[string][]prompb.TimeSeries, marks map
 		buf = append(buf, name...)
 		buf = appendMarks(buf, marks[name].hashes, marks[name].timestamps)
 	}
+	buf = binary.AppendUvarint(buf, uint64(len(handoffs)))
+	for _, h := range handoffs {
+		for _, b := range [][]byte{[]byte(h.Peer), []byte(h.ID), h.Body} {
+			buf = binary.AppendUvarint(buf, uint64(len(b)))
+			buf = append(buf, b...)
+		}
+	}
 	_, err := w.Write(buf)
 	return err
 }
 
 // readPending reads the magic, the sinks' part of a checkpoint (the snappy body of each
-// sink's series, by name) and, from version 2, the downstreams' marks, passed to mark.
-func readPending(br *bufio.Reader, mark func(sink string, hash uint64, ts int64)) (map[string][]byte, error) {
+// sink's series, by name), from version 2 the downstreams' marks, passed to mark, and from
+// version 3 the handoffs not yet delivered.
+func readPending(br *bufio.Reader, mark func(sink string, hash uint64, ts int64)) (map[string][]byte, []hashring.PendingHandoff, error) {
 	magic := make([]byte, len(checkpointMagic)+1)
 	if _, err := io.ReadFull(br, magic); err != nil || string(magic[:len(checkpointMagic)]) != checkpointMagic {
-		return nil, fmt.Errorf("%w: no checkpoint header", errBadCheckpoint)
+		return nil, nil, fmt.Errorf("%w: no checkpoint header", errBadCheckpoint)
 	}
 	version := magic[len(checkpointMagic)]
 	if version < 1 || version > checkpointVersion {
-		return nil, fmt.Errorf("%w: version %d, this cardinal reads 1 to %d", errBadCheckpoint, version, checkpointVersion)
+		return nil, nil, fmt.Errorf("%w: version %d, this cardinal reads 1 to %d", errBadCheckpoint, version, checkpointVersion)
 	}
 	n, err := binary.ReadUvarint(br)
 	if err != nil {
-		return nil, fmt.Errorf("%w: sink count: %v", errBadCheckpoint, err)
+		return nil, nil, fmt.Errorf("%w: sink count: %v", errBadCheckpoint, err)
 	}
 	out := map[string][]byte{}
 	for range n {
 		name, err := readBytes(br, 1<<16)
 		if err != nil {
-			return nil, fmt.Errorf("%w: sink name: %v", errBadCheckpoint, err)
+			return nil, nil, fmt.Errorf("%w: sink name: %v", errBadCheckpoint, err)
 		}
 		body, err := readBytes(br, maxPendingBody)
 		if err != nil {
-			return nil, fmt.Errorf("%w: what downstream %q held: %v", errBadCheckpoint, name, err)
+			return nil, nil, fmt.Errorf("%w: what downstream %q held: %v", errBadCheckpoint, name, err)
 		}
 		out[string(name)] = body
 	}
 	if version < 2 {
-		return out, nil
+		return out, nil, nil
 	}
 	if n, err = binary.ReadUvarint(br); err != nil {
-		return nil, fmt.Errorf("%w: marks count: %v", errBadCheckpoint, err)
+		return nil, nil, fmt.Errorf("%w: marks count: %v", errBadCheckpoint, err)
 	}
 	for range n {
 		name, err := readBytes(br, 1<<16)
 		if err != nil {
-			return nil, fmt.Errorf("%w: marks name: %v", errBadCheckpoint, err)
+			return nil, nil, fmt.Errorf("%w: marks name: %v", errBadCheckpoint, err)
 		}
 		if err := readMarks(br, func(h uint64, ts int64) { mark(string(name), h, ts) }); err != nil {
-			return nil, fmt.Errorf("%w: what downstream %q acknowledged: %v", errBadCheckpoint, name, err)
+			return nil, nil, fmt.Errorf("%w: what downstream %q acknowledged: %v", errBadCheckpoint, name, err)
 		}
 	}
-	return out, nil
+	if version < 3 {
+		return out, nil, nil
+	}
+	if n, err = binary.ReadUvarint(br); err != nil {
+		return nil, nil, fmt.Errorf("%w: handoff count: %v", errBadCheckpoint, err)
+	}
+	var handoffs []hashring.PendingHandoff
+	for range n {
+		var parts [3][]byte
+		for i, limit := range []uint64{1 << 16, 1 << 16, maxPendingBody} {
+			if parts[i], err = readBytes(br, limit); err != nil {
+				return nil, nil, fmt.Errorf("%w: a handoff not yet delivered: %v", errBadCheckpoint, err)
+			}
+		}
+		handoffs = append(handoffs, hashring.PendingHandoff{Peer: string(parts[0]), ID: string(parts[1]), Body: parts[2]})
+	}
+	return out, handoffs, nil
 }
 
 // readMarks reads what appendMarks wrote from br.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"math"
 	"slices"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/prometheus/prometheus/prompb"
 
 	"github.com/cardinal-proxy/cardinal/downstream"
+	"github.com/cardinal-proxy/cardinal/hashring"
 )
 
 // trackedSink is a memorySink that, like a remote-write sink, is given a Delivery.
@@ -172,17 +174,49 @@ func TestCheckpointPrunesOldMarks(t *testing.T) {
 	}
 }
 
-// A checkpoint of version 1 (no marks) is still read.
+// A checkpoint of version 1 (no marks) or 2 (no handoffs) is still read.
 func TestVersion1CheckpointIsRead(t *testing.T) {
 	var buf bytes.Buffer
-	if err := writePending(&buf, map[string][]prompb.TimeSeries{"prom": nil}, nil); err != nil {
+	if err := writePending(&buf, map[string][]prompb.TimeSeries{"prom": nil}, nil, nil); err != nil {
 		t.Fatal(err)
 	}
-	v1 := buf.Bytes()
+	v2 := slices.Clone(buf.Bytes())
+	v2[len(checkpointMagic)] = 2
+	v2 = v2[:len(v2)-1] // no handoff count
+	pending, handoffs, err := readPending(bufio.NewReader(bytes.NewReader(v2)), func(string, uint64, int64) { t.Error("a mark in this checkpoint") })
+	if err != nil || len(pending) != 1 || handoffs != nil {
+		t.Errorf("version 2: readPending = %v, %v, %v", pending, handoffs, err)
+	}
+	v1 := v2[:len(v2)-1] // no marks count
 	v1[len(checkpointMagic)] = 1
-	v1 = v1[:len(v1)-1] // no marks count
-	pending, err := readPending(bufio.NewReader(bytes.NewReader(v1)), func(string, uint64, int64) { t.Error("a mark in a version 1 checkpoint") })
-	if err != nil || len(pending) != 1 {
-		t.Errorf("readPending = %v, %v", pending, err)
+	pending, handoffs, err = readPending(bufio.NewReader(bytes.NewReader(v1)), func(string, uint64, int64) { t.Error("a mark in a version 1 checkpoint") })
+	if err != nil || len(pending) != 1 || handoffs != nil {
+		t.Errorf("version 1: readPending = %v, %v, %v", pending, handoffs, err)
+	}
+}
+
+// Handoffs not yet delivered survive a checkpoint: peer, id and body, in order.
+func TestCheckpointKeepsPendingHandoffs(t *testing.T) {
+	want := []hashring.PendingHandoff{
+		{Peer: "node-b", ID: "node-a/01", Body: []byte("CRDLHOFF\x01 state")},
+		{Peer: "node-c", ID: "node-a/02", Body: bytes.Repeat([]byte{7}, 300)},
+	}
+	var buf bytes.Buffer
+	if err := writePending(&buf, map[string][]prompb.TimeSeries{"prom": nil}, nil, want); err != nil {
+		t.Fatal(err)
+	}
+	buf.WriteString("the aggregator's state")
+	br := bufio.NewReader(&buf)
+	_, got, err := readPending(br, func(string, uint64, int64) {})
+	if err != nil || len(got) != len(want) {
+		t.Fatalf("readPending: %v handoffs, %v", got, err)
+	}
+	for i := range want {
+		if got[i].Peer != want[i].Peer || got[i].ID != want[i].ID || !bytes.Equal(got[i].Body, want[i].Body) {
+			t.Errorf("handoff %d: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	if rest, _ := io.ReadAll(br); string(rest) != "the aggregator's state" {
+		t.Errorf("left %q for the aggregator", rest)
 	}
 }

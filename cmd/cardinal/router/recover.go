@@ -21,8 +21,9 @@ type RecoverStats struct {
 	Checkpoint    uint64
 	HasCheckpoint bool
 	Restored      aggregator.RestoreStats
-	// Requeued is the number of series put back into downstream queues.
-	Requeued int
+	// Requeued is the number of series put back into downstream queues; Handoffs the
+	// cluster handoffs being delivered again.
+	Requeued, Handoffs int
 	// Records and Samples were replayed from the log after the checkpoint; Delivered of
 	// the records note batches a downstream acknowledged.
 	Records, Samples, Delivered int
@@ -109,12 +110,21 @@ func (r *Router) restore(cp wal.Checkpoint, st *RecoverStats) error {
 	}
 	defer rc.Close()
 	br := bufio.NewReaderSize(rc, 1<<16)
-	pending, err := readPending(br, r.restoreMark)
+	pending, handoffs, err := readPending(br, r.restoreMark)
 	if err != nil {
 		return err
 	}
 	if st.Restored, err = r.agg.Restore(br); err != nil {
 		return err
+	}
+	switch {
+	case len(handoffs) == 0:
+	case r.cluster == nil:
+		r.logger.Warn("the checkpoint holds cluster handoffs not yet delivered, but no cluster is configured: they are dropped", "handoffs", len(handoffs))
+	default:
+		// Delivered again under their ids: an owner that merged one already says so.
+		r.cluster.ResendHandoffs(handoffs)
+		st.Handoffs = len(handoffs)
 	}
 	// The rest of the file is read so that the wal's checksum of the whole is verified.
 	if _, err := io.Copy(io.Discard, br); err != nil {
