@@ -16,6 +16,7 @@ type forwardMetrics struct {
 	handoffs         *prometheus.CounterVec
 	handoffBytes     *prometheus.CounterVec
 	handoffDuration  prometheus.Histogram
+	handoffsPending  prometheus.Gauge
 	handoffsReceived *prometheus.CounterVec
 	forwardSent      *prometheus.CounterVec
 	forwardBytes     *prometheus.CounterVec
@@ -52,6 +53,9 @@ func newForwardMetrics(reg prometheus.Registerer) *forwardMetrics {
 			Name: "cardinal_cluster_handoff_duration_seconds", Help: "Time from taking state out to its owner accepting it, per handoff.",
 			Buckets: []float64{.005, .01, .05, .1, .5, 1, 5, 10, 30, 60},
 		}),
+		handoffsPending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cardinal_cluster_handoffs_pending", Help: "Handoffs taken out of the aggregator and not yet delivered to their owner nor given up (kept in checkpoints).",
+		}),
 		handoffsReceived: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cardinal_cluster_handoffs_received_total", Help: "Handoffs received from each peer, by result: ok, refused, or duplicate (a retry of one merged already, answered without merging it again).",
 		}, []string{"peer", "result"}),
@@ -80,7 +84,7 @@ func newForwardMetrics(reg prometheus.Registerer) *forwardMetrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.shardsOwned, m.ringChanges, m.forwardedSamples, m.received, m.receivedBytes, m.disagreements,
-			m.handoffs, m.handoffBytes, m.handoffDuration, m.handoffsReceived,
+			m.handoffs, m.handoffBytes, m.handoffDuration, m.handoffsPending, m.handoffsReceived,
 			m.forwardSent, m.forwardBytes, m.forwardFailed, m.forwardDropped, m.forwardRetries, m.queueBytes)
 	}
 	return m

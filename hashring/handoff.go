@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // HandoffPath is where a member receives the state of outputs it gained from their previous
@@ -71,7 +73,7 @@ func (f *Forwarder) SendHandoff(h Handoff) {
 		var nonce [8]byte
 		_, _ = rand.Read(nonce[:])
 		p := PendingHandoff{Peer: m.Name, ID: f.self + "/" + hex.EncodeToString(nonce[:]), Body: body}
-		f.sending.add(p)
+		f.sending.add(p, f.metrics.handoffsPending)
 		go f.deliverHandoff(p)
 	}
 }
@@ -91,7 +93,7 @@ func (f *Forwarder) PendingHandoffs() []PendingHandoff { return f.sending.list()
 // merging it again (aggregator.MergeOnce).
 func (f *Forwarder) ResendHandoffs(hs []PendingHandoff) {
 	for _, p := range hs {
-		f.sending.add(p)
+		f.sending.add(p, f.metrics.handoffsPending)
 		go f.deliverHandoff(p)
 	}
 }
@@ -102,19 +104,23 @@ type pendingHandoffs struct {
 	m  map[string]PendingHandoff
 }
 
-func (p *pendingHandoffs) add(h PendingHandoff) {
+// add registers h, and shows the count in gauge.
+func (p *pendingHandoffs) add(h PendingHandoff, gauge prometheus.Gauge) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.m == nil {
 		p.m = map[string]PendingHandoff{}
 	}
 	p.m[h.ID] = h
+	gauge.Set(float64(len(p.m)))
 }
 
-func (p *pendingHandoffs) done(id string) {
+// done forgets handoff id, and shows the count in gauge.
+func (p *pendingHandoffs) done(id string, gauge prometheus.Gauge) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	delete(p.m, id)
+	gauge.Set(float64(len(p.m)))
 }
 
 func (p *pendingHandoffs) list() []PendingHandoff {
@@ -131,7 +137,7 @@ func (p *pendingHandoffs) list() []PendingHandoff {
 // deliverHandoff posts one handoff to its owner until it is accepted, or the handoff timeout
 // is over; either way it is no longer pending.
 func (f *Forwarder) deliverHandoff(p PendingHandoff) {
-	defer f.sending.done(p.ID)
+	defer f.sending.done(p.ID, f.metrics.handoffsPending)
 	name, id, body := p.Peer, p.ID, p.Body
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), f.handoffTimeout)

@@ -117,12 +117,18 @@ func TestHandoffsArePendingUntilDelivered(t *testing.T) {
 	}
 	send.SetMembers([]Member{{Name: "node-b", Addr: strings.TrimPrefix(srv.URL, "http://")}})
 	send.SendHandoff(bytesHandoff("state"))
+	if got := testutil.ToFloat64(send.metrics.handoffsPending); got != 1 {
+		t.Errorf("cardinal_cluster_handoffs_pending = %v while one is in flight, want 1", got)
+	}
 	pending := send.PendingHandoffs()
 	if len(pending) != 1 || pending[0].Peer != "node-b" || string(pending[0].Body) != "state" || !strings.HasPrefix(pending[0].ID, "node-a/") {
 		t.Fatalf("pending right after SendHandoff: %+v, want the handoff to node-b", pending)
 	}
 	close(release)
 	eventually(t, func() bool { return len(send.PendingHandoffs()) == 0 })
+	if got := testutil.ToFloat64(send.metrics.handoffsPending); got != 0 {
+		t.Errorf("cardinal_cluster_handoffs_pending = %v once delivered, want 0", got)
+	}
 
 	// A restarted sender delivers what its checkpoint held, under the same id.
 	again, err := NewForwarder("node-a", DefaultForwardConfig(), time.Minute, prometheus.NewRegistry(), nil)
