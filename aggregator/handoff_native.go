@@ -81,7 +81,7 @@ func (r *ruleState) exportNative(rs *ruleShard, own Ownership, h *Handoff) {
 	rs.stats.handedOff += uint64(len(gone))
 }
 
-// encodeNative writes one handed-off native output in the form decodeNative reads.
+// handoffNative writes one handed-off native output in the form frameDecoder.handoffNative reads.
 func (e *shardEncoder) handoffNative(hn *HandoffNative) {
 	e.u64(hn.rule)
 	e.varint(hn.closed)
