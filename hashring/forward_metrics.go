@@ -18,6 +18,7 @@ type forwardMetrics struct {
 	handoffDuration  prometheus.Histogram
 	handoffsPending  prometheus.Gauge
 	handoffsReceived *prometheus.CounterVec
+	handoffRingSyncs prometheus.Counter
 	forwardSent      *prometheus.CounterVec
 	forwardBytes     *prometheus.CounterVec
 	forwardFailed    *prometheus.CounterVec
@@ -59,6 +60,9 @@ func newForwardMetrics(reg prometheus.Registerer) *forwardMetrics {
 		handoffsReceived: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cardinal_cluster_handoffs_received_total", Help: "Handoffs received from each peer, by result: ok, refused, or duplicate (a retry of one merged already, answered without merging it again).",
 		}, []string{"peer", "result"}),
+		handoffRingSyncs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cardinal_cluster_handoff_ring_syncs_total", Help: "Handoffs received from a peer routing by another ring, which made this member run a membership round before merging them.",
+		}),
 		forwardSent: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cardinal_cluster_forward_sent_samples_total", Help: "Forwarded samples the peer acknowledged.",
 		}, []string{"peer"}),
@@ -84,7 +88,7 @@ func newForwardMetrics(reg prometheus.Registerer) *forwardMetrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.shardsOwned, m.ringChanges, m.forwardedSamples, m.received, m.receivedBytes, m.disagreements,
-			m.handoffs, m.handoffBytes, m.handoffDuration, m.handoffsPending, m.handoffsReceived,
+			m.handoffs, m.handoffBytes, m.handoffDuration, m.handoffsPending, m.handoffsReceived, m.handoffRingSyncs,
 			m.forwardSent, m.forwardBytes, m.forwardFailed, m.forwardDropped, m.forwardRetries, m.queueBytes)
 	}
 	return m

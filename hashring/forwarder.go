@@ -47,11 +47,13 @@ type Forwarder struct {
 
 	mu       sync.Mutex
 	onChange func()
-	draining map[*peerSet]bool
-	senders  map[string]*Ring // rings senders routed by, by version; a few at a time
-	closed   bool
-	started  bool // SetMembers has given the first member set
-	leaving  bool // Leave was called: this member is not in its own ring any more
+	// onDisagree brings the ring up to date when a handoff comes by another one.
+	onDisagree func(ctx context.Context)
+	draining   map[*peerSet]bool
+	senders    map[string]*Ring // rings senders routed by, by version; a few at a time
+	closed     bool
+	started    bool // SetMembers has given the first member set
+	leaving    bool // Leave was called: this member is not in its own ring any more
 }
 
 // peerSet is the queues of one ring: one per member, nil for this one.

@@ -171,6 +171,7 @@ func (f *Forwarder) postHandoff(ctx context.Context, client *http.Client, name, 
 		req.Header[k] = v
 	}
 	req.Header.Set(HeaderForwardedBy, f.self)
+	req.Header.Set(HeaderRingVersion, f.Ring().VersionString())
 	req.Header.Set(headerHandoffID, id)
 	req.Header.Set("Content-Type", "application/octet-stream")
 	resp, err := client.Do(req)
@@ -185,9 +186,38 @@ func (f *Forwarder) postHandoff(ctx context.Context, client *http.Client, name, 
 	return nil
 }
 
+// OnRingDisagreement sets fn, which the handoff handler calls before it merges a handoff
+// whose sender routes by another ring than the one in force here: fn should bring this
+// member's ring up to date (a membership round, then SetMembers). A member that leaves hands
+// its outputs over as soon as it has left its own ring, while the others still count it as
+// an owner until their next round; merged by that stale ring, the outputs would look like
+// strays at the next flush and go straight back to the member that is leaving.
+func (f *Forwarder) OnRingDisagreement(fn func(ctx context.Context)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.onDisagree = fn
+}
+
+// syncRing runs the OnRingDisagreement function if the handoff's sender routes by a ring
+// version (its header; none from an older member) other than the one in force.
+func (f *Forwarder) syncRing(ctx context.Context, version string) {
+	if version == "" || version == f.Ring().VersionString() {
+		return
+	}
+	f.mu.Lock()
+	fn := f.onDisagree
+	f.mu.Unlock()
+	if fn != nil {
+		f.metrics.handoffRingSyncs.Inc()
+		fn(ctx)
+	}
+}
+
 // HandoffHandler receives handoffs and gives them to merge with their id (the sender's,
 // the same on every attempt: aggregator.MergeOnce); a body merge refuses is a 400. Attempts
-// that arrive while the first is being merged wait for its answer.
+// that arrive while the first is being merged wait for its answer. A handoff from a member
+// that routes by another ring first brings this member's ring up to date
+// (OnRingDisagreement).
 func (f *Forwarder) HandoffHandler(merge func(id string, body []byte) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
@@ -204,6 +234,7 @@ func (f *Forwarder) HandoffHandler(merge func(id string, body []byte) error) htt
 		id := r.Header.Get(headerHandoffID)
 		m, first := f.received.begin(id, time.Now(), 2*f.handoffTimeout)
 		if first {
+			f.syncRing(r.Context(), r.Header.Get(HeaderRingVersion))
 			m.err = merge(id, body)
 			close(m.done)
 		} else {

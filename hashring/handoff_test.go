@@ -155,3 +155,70 @@ func eventually(t *testing.T, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestAHandoffByAnotherRingSyncsTheRingFirst: a member that leaves hands its outputs over
+// as soon as it has left its own ring, while the receiver still counts it as an owner. The
+// receiver must bring its ring up to date before it merges: merged by the stale ring, the
+// outputs would be strays at its next flush and go straight back to the member leaving (the
+// cluster test lost a window to this). A handoff by the same ring runs no round.
+func TestAHandoffByAnotherRingSyncsTheRingFirst(t *testing.T) {
+	c := newCluster(t, "a")
+	c.round(0)
+	c.want("start", "a")
+	recv, err := NewForwarder("self", DefaultForwardConfig(), time.Minute, prometheus.NewRegistry(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recv.SetMembers(c.m.Members())
+	recv.OnRingDisagreement(func(ctx context.Context) {
+		if err := c.m.Refresh(ctx); err != nil {
+			t.Errorf("Refresh: %v", err)
+			return
+		}
+		recv.SetMembers(c.m.Members())
+	})
+	var members []int
+	var ownedAll []bool
+	srv := httptest.NewServer(recv.HandoffHandler(func(string, []byte) error {
+		members = append(members, recv.Ring().Len())
+		owned := true
+		for k := range uint64(1000) {
+			owned = owned && recv.Owns(k*0x9e3779b97f4a7c15)
+		}
+		ownedAll = append(ownedAll, owned)
+		return nil
+	}))
+	defer srv.Close()
+
+	send, err := NewForwarder("a", DefaultForwardConfig(), time.Minute, prometheus.NewRegistry(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recvAt := Member{Name: "self", Addr: strings.TrimPrefix(srv.URL, "http://")}
+	send.SetMembers([]Member{recvAt})
+	client := &http.Client{Transport: send.transport()}
+	calls := func() int {
+		c.disc.mu.Lock()
+		defer c.disc.mu.Unlock()
+		return c.disc.calls
+	}
+	before := calls()
+	if err := send.postHandoff(t.Context(), client, "self", "a/1", []byte("state")); err != nil {
+		t.Fatal(err)
+	}
+	if calls() != before || members[0] != 2 {
+		t.Fatalf("a handoff by the same ring: %d rounds, merged with %d members; want none, 2", calls()-before, members[0])
+	}
+
+	send.Leave([]Member{recvAt})
+	c.prober.set(addrOf("a"), Identity{Name: "a", Leaving: true})
+	if err := send.postHandoff(t.Context(), client, "self", "a/2", []byte("state")); err != nil {
+		t.Fatal(err)
+	}
+	if members[1] != 1 || !ownedAll[1] {
+		t.Errorf("a handoff from a member leaving was merged by a ring of %d members (owning every key: %v); want this member alone", members[1], ownedAll[1])
+	}
+	if got := testutil.ToFloat64(recv.metrics.handoffRingSyncs); got != 1 {
+		t.Errorf("cardinal_cluster_handoff_ring_syncs_total = %v, want 1", got)
+	}
+}

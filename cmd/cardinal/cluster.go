@@ -72,6 +72,15 @@ func (s *server) startCluster(ctx context.Context, cfg *hashring.Config) error {
 	// at each window close for what arrives late; outputs it gained wait for them.
 	s.agg.SetOwnership(fwd)
 	fwd.OnRingChange(s.agg.HandOffNow)
+	fwd.OnRingDisagreement(func(ctx context.Context) {
+		ctx, cancel := context.WithTimeout(ctx, time.Duration(cfg.ProbeTimeout)+time.Second)
+		defer cancel()
+		if err := m.Refresh(ctx); err != nil {
+			s.logger.Warn("cluster: a handoff came by another ring, and the membership round it started failed; merging by the ring in force", "err", err)
+			return
+		}
+		fwd.SetMembers(m.Members())
+	})
 	s.logger.Info("cluster member", "name", name, "members", fwd.Ring().Len(), "ring", fwd.Ring().VersionString())
 	return nil
 }
