@@ -214,8 +214,8 @@ func TestHAReplicaLabelNeverReachesAnOutput(t *testing.T) {
 	}
 	// In a cluster, the replicas' copies of a series are placed on one member.
 	st := a.rules[0]
-	ka := st.placeKeyOfInput(series("req{cluster=prod,__replica__=a,pod=a}").Labels, "req")
-	kb := st.placeKeyOfInput(series("req{cluster=prod,__replica__=b,pod=a}").Labels, "req")
+	ka, _, _ := st.placeKeyOfInput(nil, series("req{cluster=prod,__replica__=a,pod=a}").Labels, "req")
+	kb, _, _ := st.placeKeyOfInput(nil, series("req{cluster=prod,__replica__=b,pod=a}").Labels, "req")
 	if ka != kb {
 		t.Errorf("placement keys of the two replicas' copies differ: %x, %x", ka, kb)
 	}

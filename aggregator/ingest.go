@@ -83,6 +83,22 @@ func (r *ruleState) seriesHashes(kept, dropped []byte, lbls []prompb.Label) (in,
 	return xxhash.Sum64(dropped), out, kept, dropped
 }
 
+// inputHash is seriesHashes' in for a series whose out is known: the hash of its dropped
+// labels followed by out. dropped is scratch.
+func (r *ruleState) inputHash(dropped []byte, lbls []prompb.Label, out uint64) (uint64, []byte) {
+	dropped = dropped[:0]
+	for i := range lbls {
+		l := &lbls[i]
+		switch {
+		case l.Name == r.replica, l.Name == rules.MetricNameLabel, r.grouping.has(l.Name) == r.rule.ByMode:
+		default:
+			dropped = appendLabel(dropped, l)
+		}
+	}
+	dropped = binary.LittleEndian.AppendUint64(dropped, out)
+	return xxhash.Sum64(dropped), dropped
+}
+
 // appendLabel appends name, 0xff, value, 0xff: the bytes of one label in a series key.
 func appendLabel(buf []byte, l *prompb.Label) []byte {
 	buf = append(buf, l.Name...)
@@ -190,6 +206,12 @@ func (b *batch) place(r *ruleState, ts *prompb.TimeSeries, i int, name string) b
 
 // add adds the entry of series ts, the i-th of the request, named name, for rule r.
 func (b *batch) add(r *ruleState, ts *prompb.TimeSeries, i int, name string) {
+	b.addHashed(r, ts, i, name, 0, false)
+}
+
+// addHashed is add for a series whose output hash under r is out when hasOut (placement
+// computed it): only its input hash is computed here.
+func (b *batch) addHashed(r *ruleState, ts *prompb.TimeSeries, i int, name string, out uint64, hasOut bool) {
 	var haFrom int64
 	if r.replica != "" {
 		var ok bool
@@ -198,7 +220,12 @@ func (b *batch) add(r *ruleState, ts *prompb.TimeSeries, i int, name string) {
 		}
 	}
 	var inHash, oh uint64
-	inHash, oh, b.kept, b.dropped = r.seriesHashes(b.kept, b.dropped, ts.Labels)
+	if hasOut {
+		oh = out
+		inHash, b.dropped = r.inputHash(b.dropped, ts.Labels, out)
+	} else {
+		inHash, oh, b.kept, b.dropped = r.seriesHashes(b.kept, b.dropped, ts.Labels)
+	}
 	// The entry is written in place: append(b.entries, entry{...}) would build it on the
 	// stack and copy it with wide loads of narrow stores just made, which the CPU cannot
 	// forward.

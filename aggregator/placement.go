@@ -50,10 +50,14 @@ type Route struct {
 
 // The placement key names an output series across the cluster: the rule, the output's
 // label set without le, and its metric name without a histogram's or summary's component
-// suffix, so that a histogram's buckets, _sum and _count land on one member. It is a sum of
-// one hash per label, so the input side (kept input labels, the rule's added labels and the
-// output name) and the output side (an output's labels) compute the same key without
-// sorting anything; a final mix spreads the sum over all 64 bits.
+// suffix, so that a histogram's buckets, _sum and _count land on one member. It is the sum
+// of the rule's seed (its name and added labels), the hash of the metric name when the rule
+// names outputs after their inputs, and one xxhash of the labels that tell its outputs apart
+// (kept, not added by the rule, not le), in the order of the series' labels; a final mix
+// spreads the sum over all 64 bits. Input labels are sorted (the receiver sorts them) and
+// so are an output's, so the input side and the output side (placeKeyOfOutput) hash the
+// same bytes. One hash of the labels together costs a member that forwards less than one
+// per label did: placement is computed for every series it receives.
 
 // placeSeed is the part of a rule's placement keys that does not depend on the series: its
 // name and its added labels.
@@ -109,27 +113,50 @@ func (r *ruleState) placeName(input string) uint64 {
 	return placeLabel(rules.MetricNameLabel, input)
 }
 
+// placesByKept reports whether the labels a placement key of r hashes are exactly those
+// seriesHashes keeps, in the same order: r selects one metric name (neither side has it),
+// is no classic histogram (le is kept but not placed), and adds no label it could keep (a
+// kept input label of an added label's name is not placed). Then the hash of the labels
+// placeKeyOfInput computes is the input's output hash, and a member that aggregates the
+// pair here does not hash its kept labels again.
+func (r *ruleState) placesByKept() bool {
+	if !r.oneName || r.rule.Type == rules.Histogram {
+		return false
+	}
+	for i := range r.rule.AddLabels {
+		if r.keeps(r.rule.AddLabels[i].Name) {
+			return false
+		}
+	}
+	return true
+}
+
 // placeKeyOfInput returns the placement key of the output series that input series lbls,
-// of metric name input, feeds.
-func (r *ruleState) placeKeyOfInput(lbls []prompb.Label, input string) uint64 {
+// of metric name input, feeds, and the hash of the labels it placed by (the output hash,
+// when r.placeKept); scratch is a buffer it may use, returned for reuse.
+func (r *ruleState) placeKeyOfInput(scratch []byte, lbls []prompb.Label, input string) (key, kept uint64, _ []byte) {
 	sum := r.placeBase
 	if r.placeNamed {
 		sum += r.placeName(input)
 	}
+	buf := scratch[:0]
 	for i := range lbls {
 		l := &lbls[i]
 		if l.Name == rules.MetricNameLabel || !r.keeps(l.Name) || r.placeSkips(l.Name) || hasLabel(r.rule.AddLabels, l.Name) {
 			continue
 		}
-		sum += placeLabel(l.Name, l.Value)
+		buf = appendLabel(buf, l)
 	}
-	return mix64(sum)
+	kept = xxhash.Sum64(buf)
+	return mix64(sum + kept), kept, buf
 }
 
 // placeKeyOfOutput returns the placement key of an output series from the labels of its
 // first output kind: the same key placeKeyOfInput gives its inputs.
 func (r *ruleState) placeKeyOfOutput(lbls []prompb.Label) uint64 {
-	sum := xxhash.Sum64String(r.rule.Name) // the added labels are among lbls
+	sum := r.placeBase // the added labels, which are among lbls too
+	var arr [256]byte
+	buf := arr[:0]
 	for i := range lbls {
 		l := &lbls[i]
 		switch {
@@ -139,12 +166,12 @@ func (r *ruleState) placeKeyOfOutput(lbls []prompb.Label) uint64 {
 				// kind's suffix, if any.
 				sum += r.placeName(strings.TrimSuffix(l.Value, r.rule.OutputMetricName("", r.outputs[0].name)))
 			}
-		case r.placeSkips(l.Name):
+		case r.placeSkips(l.Name), hasLabel(r.rule.AddLabels, l.Name):
 		default:
-			sum += placeLabel(l.Name, l.Value) // kept labels and added ones alike
+			buf = appendLabel(buf, l)
 		}
 	}
-	return mix64(sum)
+	return mix64(sum + xxhash.Sum64(buf))
 }
 
 // placeSkips reports whether a kept label is left out of the placement key: a classic

@@ -53,7 +53,7 @@ func TestPlacementKeyOfAnInputIsThatOfItsOutput(t *testing.T) {
 			if !slices.Contains(r.metricNames(), name) || !r.rule.MatchLabels(in.Labels) {
 				continue
 			}
-			key := r.placeKeyOfInput(in.Labels, name)
+			key, _, _ := r.placeKeyOfInput(nil, in.Labels, name)
 			for kind, out := range r.buildOutputLabels(in.Labels) {
 				if got := r.placeKeyOfOutput(out); got != key {
 					t.Errorf("rule %s: input %s: key %x, its output %s (kind %d) %x", r.rule.Name, labelString(in.Labels), key, labelString(out), kind, got)
@@ -227,5 +227,44 @@ func TestPlaceLabelIsOneHashOfNameAndValue(t *testing.T) {
 func BenchmarkPlaceLabel(b *testing.B) {
 	for b.Loop() {
 		placeLabel("namespace", "kube-system-monitoring")
+	}
+}
+
+// TestPlacementHashIsTheOutputHashWhereItCanBe: for a rule whose placement hashes exactly the
+// labels it keeps, a member that aggregates a pair it placed reuses the placement's hash as
+// the output hash (route, addHashed); it must be seriesHashes' out, and inputHash must then
+// give its in, or the pair would be aggregated as another series than on a member alone.
+func TestPlacementHashIsTheOutputHashWhereItCanBe(t *testing.T) {
+	added := gaugeRule("mem", "max")
+	added.Name = "mem_by_job"
+	added.ByMode, added.By, added.Without = true, []string{"job"}, nil
+	added.AddLabels = []prompb.Label{{Name: "region", Value: "eu"}}
+	added.Fingerprint += 9
+	a, _, _, _ := newTestAggregator(t, 0, append(placementRules(), added)...)
+	want := map[string]bool{"http_requests_total": false, "rpc": false, "lat": false, "mem": true, "mem_by_job": true}
+	inputs := []prompb.TimeSeries{
+		series("http_requests_total{job=api,pod=b,code=500,region=us}"),
+		series("rpc_calls_total{job=api,pod=a}"), series("lat_bucket{job=api,pod=b,le=+Inf}"),
+		series("mem{job=api,pod=a,node=x}"), series("mem{job=api,pod=a,node=x,region=us}"), series("mem{pod=a}"),
+	}
+	for _, r := range a.rules {
+		if r.placeKept != want[r.rule.Name] {
+			t.Errorf("rule %s: placeKept %v, want %v", r.rule.Name, r.placeKept, want[r.rule.Name])
+		}
+		if !r.placeKept {
+			continue
+		}
+		for _, in := range inputs {
+			name := metricName(in.Labels)
+			if !slices.Contains(r.metricNames(), name) {
+				continue
+			}
+			_, kept, _ := r.placeKeyOfInput(nil, in.Labels, name)
+			wantIn, wantOut, _, _ := r.seriesHashes(nil, nil, in.Labels)
+			gotIn, _ := r.inputHash(nil, in.Labels, kept)
+			if kept != wantOut || gotIn != wantIn {
+				t.Errorf("rule %s, %s: placement hash %x and input hash %x; seriesHashes gives %x, %x", r.rule.Name, labelString(in.Labels), kept, gotIn, wantOut, wantIn)
+			}
+		}
 	}
 }

@@ -10,6 +10,9 @@ import (
 type placed struct {
 	r      *ruleState
 	series int32
+	// out is the pair's output hash when placement computed it (ruleState.placeKept).
+	out    uint64
+	hasOut bool
 }
 
 // BatchRouter is a Router that looks up the owners of many keys at once: owners[i] is the
@@ -55,7 +58,10 @@ func (a *Aggregator) route(b *batch, idx *ruleIndex, series []prompb.TimeSeries,
 			b.owners[p] = Local
 			continue
 		}
-		b.keys = append(b.keys, pl.r.placeKeyOfInput(series[pl.series].Labels, metricName(series[pl.series].Labels)))
+		var key uint64
+		key, pl.out, b.kept = pl.r.placeKeyOfInput(b.kept, series[pl.series].Labels, metricName(series[pl.series].Labels))
+		pl.hasOut = pl.r.placeKept
+		b.keys = append(b.keys, key)
 		b.looked = append(b.looked, int32(p))
 	}
 	owners := slices.Grow(b.lookedOwners[:0], len(b.keys))[:len(b.keys)]
@@ -80,7 +86,7 @@ func (a *Aggregator) route(b *batch, idx *ruleIndex, series []prompb.TimeSeries,
 			matched, keep = true, keep || pl.r.rule.KeepInput
 			switch owner := b.owners[p]; {
 			case owner == Local:
-				b.add(pl.r, ts, i, metricName(ts.Labels))
+				b.addHashed(pl.r, ts, i, metricName(ts.Labels), pl.out, pl.hasOut)
 			case rt.Forward == nil:
 				pl.r.notOwned.Add(uint64(len(ts.Samples) + len(ts.Histograms)))
 			case !slices.Contains(b.peers, owner):

@@ -46,6 +46,9 @@ type ruleState struct {
 
 	placeBase  uint64 // placeSeed: the series-independent part of the rule's placement keys
 	placeNamed bool   // placeByName: the input metric name is part of its placement keys
+	// placeKept: the labels a placement key hashes are those seriesHashes keeps, so the
+	// hash placeKeyOfInput computes is the output hash too (placesByKept).
+	placeKept bool
 
 	nativeAny     bool // some output aggregates native histograms
 	nativePartial bool // some output cannot (avg, min, max, last), or the rule is a summary
@@ -99,6 +102,7 @@ func newRuleState(r *rules.Rule) (*ruleState, error) {
 		st.grouping = newNameSet(r.By)
 	}
 	st.placeBase, st.placeNamed = st.placeSeed(), st.placeByName()
+	st.placeKept = st.placesByKept()
 	// A rule built in code rather than compiled from a file may leave its timing unset.
 	def := rules.DefaultDefaults()
 	if st.interval <= 0 {
