@@ -31,13 +31,22 @@ func (f appendFunc) Append(ctx context.Context, req *prompb.WriteRequest, _ []by
 // in the e2e package measures, with them). The scenario is BenchmarkPipeline's (100 counter
 // rules, 1M input series in 2000-sample requests). Each iteration is one round of every
 // series, received two ways: by one member alone (a real remotewrite.Handler decoding each
-// body into an Aggregator), and by the sender and the owner of a two-member ring (the
+// body into an Aggregator), and by the sender and the owners of a ring of 2 or 3 members (the
 // sender's handler routes each request, aggregating its share and copying the rest into its
-// Outbox; the owner's chunk is snappy-encoded as a peer queue does and served to the owner's
-// handler, behind the Forwarder's Receiver, with the forwarding headers). extra-ns per
-// forwarded sample is the two members' time minus the one's, over the samples forwarded:
-// the sender's placement and copying plus the owner's decoding, without HTTP and TCP.
+// Outbox; each owner's chunk is snappy-encoded as a peer queue does and served to the
+// owner's handler, behind the Forwarder's Receiver, with the forwarding headers). extra-ns
+// per forwarded sample is the cluster's time minus the one member's, over the samples
+// forwarded: the sender's placement and copying plus the owners' decoding, without HTTP and
+// TCP. The sender places every series and forwards half of them with 2 members, two thirds
+// with 3.
 func BenchmarkForwardPath(b *testing.B) {
+	for _, n := range []int{2, 3} {
+		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) { forwardPath(b, n) })
+	}
+}
+
+// forwardPath is BenchmarkForwardPath with n members.
+func forwardPath(b *testing.B, n int) {
 	const metrics, pods, perReq = 100, 10000, 2000
 	var rs []*rules.Rule
 	for m := range metrics {
@@ -95,7 +104,7 @@ func BenchmarkForwardPath(b *testing.B) {
 	}
 	post := func(h http.Handler, body []byte, header http.Header) {
 		// Built, not parsed as httptest.NewRequest does: its fresh 4 KiB reader per request
-		// cost more than the handlers' own work here, and twice as often for two members.
+		// cost more than the handlers' own work here, and more often for a cluster.
 		req, err := http.NewRequest(http.MethodPost, "http://cardinal"+remotewrite.WritePath, bytes.NewReader(body))
 		if err != nil {
 			b.Fatal(err)
@@ -122,10 +131,13 @@ func BenchmarkForwardPath(b *testing.B) {
 		alone.Flush(false)
 	}
 
-	// Two members: a sender that agents write to, and the owner of what it forwards.
-	members := []Member{{Name: "a", Addr: "127.0.0.1:1"}, {Name: "b", Addr: "127.0.0.1:2"}}
-	var fwds [2]*Forwarder
-	var aggs [2]*aggregator.Aggregator
+	// A sender that agents write to, and the owners of what it forwards.
+	var members []Member
+	for i := range n {
+		members = append(members, Member{Name: string(rune('a' + i)), Addr: fmt.Sprintf("127.0.0.1:%d", i+1)})
+	}
+	fwds := make([]*Forwarder, n)
+	aggs := make([]*aggregator.Aggregator, n)
 	for i, m := range members {
 		// A handoff timeout of a nanosecond: a member that has just started holds the
 		// outputs it owns for a handoff that may come from the others, which would keep
@@ -139,37 +151,45 @@ func BenchmarkForwardPath(b *testing.B) {
 		fwds[i], aggs[i] = f, newAgg()
 		aggs[i].SetOwnership(f)
 	}
-	var forwarded int // samples received by the owner
-	owner := fwds[1].Receiver(handler(appendFunc(func(ctx context.Context, req *prompb.WriteRequest) {
-		for i := range req.Timeseries {
-			forwarded += len(req.Timeseries[i].Samples)
-		}
-		fi, _ := ForwardInfoFrom(ctx)
-		v, _ := fwds[1].SenderView(fi)
-		aggs[1].IngestRoute(req.Timeseries, aggregator.Route{Router: v, Forwarded: true, SenderRules: fi.Rules})
-	})))
+	var forwarded int // samples received by the owners
+	owners := make([]http.Handler, n)
+	for o := 1; o < n; o++ {
+		owners[o] = fwds[o].Receiver(handler(appendFunc(func(ctx context.Context, req *prompb.WriteRequest) {
+			for i := range req.Timeseries {
+				forwarded += len(req.Timeseries[i].Samples)
+			}
+			fi, _ := ForwardInfoFrom(ctx)
+			v, _ := fwds[o].SenderView(fi)
+			aggs[o].IngestRoute(req.Timeseries, aggregator.Route{Router: v, Forwarded: true, SenderRules: fi.Rules})
+		})))
+	}
 	header := forwardHeader("a", fwds[0].Ring())
-	var fwdBody []byte // the peer queue's body buffer, reused as it reuses it
+	fwdBodies := make([][]byte, n) // the peer queues' body buffers, reused as they reuse them
 	sender := handler(appendFunc(func(ctx context.Context, req *prompb.WriteRequest) {
 		ob := fwds[0].Outbox()
 		ob.UseRaw(remotewrite.RawSeries(ctx))
 		rules := aggs[0].IngestRoute(req.Timeseries, aggregator.Route{Router: ob, Forward: ob.Forward})
 		header.Set(HeaderRules, strconv.FormatUint(rules, 16))
-		fwdBody = fwdBody[:0]
-		if chunk := ob.to[1]; len(chunk) > 0 {
-			fwdBody = snappy.Encode(fwdBody[:cap(fwdBody)], chunk)
-			ob.pool.put(chunk)
+		for o := 1; o < n; o++ {
+			fwdBodies[o] = fwdBodies[o][:0]
+			if chunk := ob.to[o]; len(chunk) > 0 {
+				fwdBodies[o] = snappy.Encode(fwdBodies[o][:cap(fwdBodies[o])], chunk)
+				ob.pool.put(chunk)
+			}
 		}
 	}))
 	clusterRound := func() {
 		for _, body := range bodies {
 			post(sender, body, nil)
-			if len(fwdBody) > 0 {
-				post(owner, fwdBody, header)
+			for o := 1; o < n; o++ {
+				if len(fwdBodies[o]) > 0 {
+					post(owners[o], fwdBodies[o], header)
+				}
 			}
 		}
-		aggs[0].Flush(false)
-		aggs[1].Flush(false)
+		for _, a := range aggs {
+			a.Flush(false)
+		}
 	}
 
 	// Every series once first: the rounds measured update inputs, as in steady state. Then
@@ -199,7 +219,7 @@ func BenchmarkForwardPath(b *testing.B) {
 	}
 	samples := float64(b.N * len(all))
 	b.ReportMetric(float64(tAlone.Nanoseconds())/samples, "alone-ns/sample")
-	b.ReportMetric(float64(tCluster.Nanoseconds())/samples, "members2-ns/sample")
+	b.ReportMetric(float64(tCluster.Nanoseconds())/samples, "cluster-ns/sample")
 	b.ReportMetric(float64(forwarded)/samples, "forwarded/sample")
 	b.ReportMetric(float64((tCluster-tAlone).Nanoseconds())/float64(forwarded), "extra-ns/forwarded-sample")
 }
