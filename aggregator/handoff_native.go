@@ -134,7 +134,6 @@ func (r *ruleState) mergeNative(rs *ruleShard, in *nativeOutput, closed int64, i
 		ns.outputs[in.hash] = o
 		r.outputN.Add(1)
 	}
-	o.held = false
 	o.emitted = o.emitted || in.emitted
 	o.firstK = min(o.firstK, in.firstK)
 	if in.total != nil && o.total != nil {
@@ -181,11 +180,7 @@ func (r *ruleState) mergeNative(rs *ruleShard, in *nativeOutput, closed int64, i
 			mine.t, mine.last = hi.t, hi.last
 		}
 	}
-	for h, f := range ns.firsts {
-		if f.out == o {
-			delete(ns.firsts, h)
-		}
-	}
+	r.releaseNative(ns, o) // the bridges above used the firsts
 }
 
 // addNativeTotal adds h to the running total of counter output o.

@@ -180,7 +180,7 @@ func (r *ruleState) ingestHistogram(rs *ruleShard, e *entry, ts *prompb.TimeSeri
 		r.noteLabels(lbls)
 		ns.inputs[e.inHash] = &nativeInput{t: t, last: h, out: o}
 		ns.peak = max(ns.peak, len(ns.inputs))
-		handedOff := o.held || r.nativeHandedOffLater(o)
+		handedOff := o.held || r.handedOffLater(o.place)
 		if r.counter && handedOff {
 			if ns.firsts == nil {
 				ns.firsts = map[uint64]nativeFirst{}
@@ -293,12 +293,6 @@ func (r *ruleState) nativeOutputFor(ns *nativeShard, hash uint64, lbls []prompb.
 	}
 	ns.outputs[hash] = o
 	return o, true
-}
-
-// nativeHandedOffLater is handedOffLater for a native output.
-func (r *ruleState) nativeHandedOffLater(o *nativeOutput) bool {
-	own := r.ownership()
-	return own != nil && !own.Owns(o.place)
 }
 
 // emptyLike returns a histogram with no observations in the bucket layout of h.

@@ -215,12 +215,12 @@ func (r *ruleState) outputFor(rs *ruleShard, h uint64, lbls []prompb.Label, k in
 	return rs.addOutput(o), true
 }
 
-// handedOffLater reports whether output o belongs to another member: its inputs' first
-// samples are kept, so that the owner can count the increase from its own last sample of
-// them (docs/design.md §5).
-func (r *ruleState) handedOffLater(o *outputState) bool {
+// handedOffLater reports whether the output with placement key place (a float or a native
+// one) belongs to another member: its inputs' first samples are kept, so that the owner can
+// count the increase from its own last sample of them (docs/design.md §5).
+func (r *ruleState) handedOffLater(place uint64) bool {
 	own := r.ownership()
-	return own != nil && !own.Owns(o.place)
+	return own != nil && !own.Owns(place)
 }
 
 // ownership returns the aggregator's Ownership, or nil (also for a rule outside one).
@@ -351,7 +351,7 @@ func (r *ruleState) ingestNew(rs *ruleShard, e *entry, series []prompb.TimeSerie
 	r.inputs.Add(1)
 	r.noteLabels(series[e.series].Labels)
 	rs.inputs.insert(e.inHash, inputState{t: t, v: v, out: idx})
-	if r.counter && (o.held || r.handedOffLater(o)) {
+	if r.counter && (o.held || r.handedOffLater(o.place)) {
 		if rs.firsts == nil {
 			rs.firsts = map[uint64]firstSample{}
 		}
@@ -365,7 +365,7 @@ func (r *ruleState) ingestNew(rs *ruleShard, e *entry, series []prompb.TimeSerie
 	rs.stats.ingested++
 	w := o.window(k)
 	w.samples++
-	if r.countsFirst(&series[e.series], t, o.held || r.handedOffLater(o)) {
+	if r.countsFirst(&series[e.series], t, o.held || r.handedOffLater(o.place)) {
 		w.increase += v // a new series that began at zero after the rule started
 	}
 	o.firstK = min(o.firstK, k)
