@@ -345,12 +345,23 @@ func (r *ruleState) merge(rs *ruleShard, in *outputState, closed int64, inputs [
 			continue
 		}
 		// Of the two views of one input, the later began with a baseline: the increase
-		// from the earlier view's last sample to it counts.
-		if first, began := rs.firsts[hi.hash]; began && r.counter && hi.t < first.t {
-			r.bridge(rs, o, hi.v, first)
+		// from the earlier view's last sample to it counts. A gauge's earlier view holds
+		// the value of the windows before the later one began: this member's own windows
+		// after the previous owner's have it when the earlier view is this member's, which
+		// went on through its closes.
+		if first, began := rs.firsts[hi.hash]; began && hi.t < first.t {
+			if r.counter {
+				r.bridge(rs, o, hi.v, first)
+			} else {
+				r.bridgeGauge(o, hi.t, hi.v, first.t, written)
+			}
 			st.Bridged++
-		} else if hi.hasFirst && r.counter && mine.t < hi.first.t {
-			r.bridge(rs, o, mine.v, hi.first)
+		} else if hi.hasFirst && mine.t < hi.first.t {
+			if r.counter {
+				r.bridge(rs, o, mine.v, hi.first)
+			} else {
+				r.bridgeGauge(o, mine.t, mine.v, hi.first.t, max(written, rs.closed))
+			}
 			st.Bridged++
 		}
 		if hi.t > mine.t {
@@ -401,6 +412,22 @@ func (r *ruleState) bridge(rs *ruleShard, o *outputState, prev float64, first fi
 		o.window(k).increase += inc // its window is still to be emitted (held, or open)
 	} else {
 		o.total += inc
+	}
+}
+
+// bridgeGauge gives the windows of gauge output o after written, from the one of t up to
+// the one before later, the value v a member last saw of an input at t, as its closes would
+// have: the input's next view (on another member) began at later. A stale value, or one
+// older than the staleness period at a window's end, gives nothing.
+func (r *ruleState) bridgeGauge(o *outputState, t int64, v float64, later, written int64) {
+	if value.IsStaleNaN(v) {
+		return
+	}
+	for k := max(written+1, windowOf(t, r.interval)); k < windowOf(later, r.interval); k++ {
+		if t <= k*r.interval-r.stale {
+			return
+		}
+		o.window(k).addValue(v, t)
 	}
 }
 

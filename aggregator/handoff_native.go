@@ -169,11 +169,21 @@ func (r *ruleState) mergeNative(rs *ruleShard, in *nativeOutput, closed int64, i
 		}
 		// Of the two views of one input, the later began with a baseline: the increase
 		// from the earlier view's last histogram to it counts.
-		if first, began := ns.firsts[hi.hash]; began && r.counter && hi.t < first.t {
-			r.bridgeNative(rs, o, hi.last, first)
+		// As merge: a counter's increase across the two views, a gauge's earlier view in
+		// the windows before the later one began.
+		if first, began := ns.firsts[hi.hash]; began && hi.t < first.t {
+			if r.counter {
+				r.bridgeNative(rs, o, hi.last, first)
+			} else {
+				r.bridgeNativeGauge(rs, o, hi.t, hi.last, first.t, written)
+			}
 			st.Bridged++
-		} else if hi.first.h != nil && r.counter && mine.t < hi.first.t {
-			r.bridgeNative(rs, o, mine.last, hi.first)
+		} else if hi.first.h != nil && mine.t < hi.first.t {
+			if r.counter {
+				r.bridgeNative(rs, o, mine.last, hi.first)
+			} else {
+				r.bridgeNativeGauge(rs, o, mine.t, mine.last, hi.first.t, max(written, rs.closed))
+			}
 			st.Bridged++
 		}
 		if hi.t > mine.t {
@@ -212,6 +222,20 @@ func (r *ruleState) bridgeNative(rs *ruleShard, o *nativeOutput, prev *histogram
 		return
 	}
 	r.addNativeTotal(rs, o, inc)
+}
+
+// bridgeNativeGauge is bridgeGauge for a native output: h, the histogram a member last saw
+// of a gauge input at t, in the windows after written up to the one before later.
+func (r *ruleState) bridgeNativeGauge(rs *ruleShard, o *nativeOutput, t int64, h *histogram.FloatHistogram, later, written int64) {
+	if h == nil || value.IsStaleNaN(h.Sum) {
+		return
+	}
+	for k := max(written+1, windowOf(t, r.interval)); k < windowOf(later, r.interval); k++ {
+		if t <= k*r.interval-r.stale {
+			return
+		}
+		r.addGauge(rs, o, k, h)
+	}
 }
 
 // releaseNative stops holding native output o for a handoff and forgets its inputs' first

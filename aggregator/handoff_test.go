@@ -237,3 +237,121 @@ func diff(got, want []string) []string {
 	slices.Sort(out)
 	return out
 }
+
+// all owns or awaits every output, or none.
+type all struct{ owns, awaits bool }
+
+func (a all) Owns(uint64) bool   { return a.owns }
+func (a all) Awaits(uint64) bool { return a.awaits }
+
+// TestAGaugeInputsLastValueReachesItsWindowAcrossAHandoff: a gauge input's last value counts
+// in its window when the window closes, or when the input's next sample moves on. When its
+// output changes owner with that window still open, and the input's next sample (in the next
+// window) reaches the new owner before the old owner's handoff does, neither member has the
+// value in that window: the old owner never closed it, and the new owner's view of the input
+// is the later one. The merge must give the earlier view's value to the windows before the
+// later view's first sample (the cluster test saw a sum of two pods come out as one).
+func TestAGaugeInputsLastValueReachesItsWindowAcrossAHandoff(t *testing.T) {
+	t.Run("the_new_owner_has_the_later_view", func(t *testing.T) { gaugeAcrossAHandoff(t, false) })
+	// A sender on the old ring sends the inputs' next samples to the old owner, which hands
+	// what they start over: the new owner's view is the earlier one.
+	t.Run("the_old_owner_has_the_later_view", func(t *testing.T) { gaugeAcrossAHandoff(t, true) })
+}
+
+func gaugeAcrossAHandoff(t *testing.T, lagging bool) {
+	rs := []*rules.Rule{gaugeRule("inflight", "sum", "count"), gaugeRule("nqueue", "sum", "count")}
+	single, singleOut, _, singleClk := newTestAggregator(t, 0, rs...)
+	var handoffs [][]byte
+	clk := &testClock{t: time.Unix(0, 0)}
+	var members [2]*Aggregator
+	var outs [2]*collectSink
+	for i := range members {
+		outs[i] = &collectSink{}
+		members[i] = New(Options{Output: outs[i], Now: clk.now, HandOff: func(h *Handoff) {
+			if b := h.Encode(func(uint64) bool { return true }); b != nil {
+				handoffs = append(handoffs, b)
+			}
+		}})
+		if err := members[i].SetRules(rs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	members[0].SetOwnership(all{owns: true})
+	members[1].SetOwnership(all{})
+	at := func(ts float64, v1, v2 float64) []prompb.TimeSeries {
+		return []prompb.TimeSeries{
+			series("inflight{job=a,pod=p1}", ts, v1), series("inflight{job=a,pod=p2}", ts, v2),
+			nseries("nqueue{job=a,pod=p1}", gaugeAt(ts, nh(0, v1, 0, int64(v1)))),
+			nseries("nqueue{job=a,pod=p2}", gaugeAt(ts, nh(0, v2, 0, int64(v2)))),
+		}
+	}
+	flush := func(wall int64) {
+		flushAt(single, singleClk, wall)
+		clk.t = time.Unix(wall, 0)
+		for _, m := range members {
+			m.Flush(false)
+		}
+	}
+	for _, ts := range []float64{1, 6, 11, 16, 21, 26} { // windows 1, 1, 2, 2, 3, 3
+		single.Ingest(at(ts, 3, 4))
+		members[0].Ingest(at(ts, 3, 4))
+		flush(int64(ts) + 3)
+	}
+	if lagging {
+		// The ring changed before window 4; the new owner has the inputs' last values (t=36)
+		// in it, open, when their next samples (window 5) reach the old owner.
+		members[0].SetOwnership(all{})
+		members[1].SetOwnership(all{owns: true, awaits: true})
+		members[0].HandOffNow()
+		for _, b := range handoffs {
+			if _, err := members[1].Merge(b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		handoffs = nil
+		single.Ingest(at(36, 5, 6))
+		members[1].Ingest(at(36, 5, 6))
+		flush(38)
+		single.Ingest(at(41, 7, 8))
+		members[0].Ingest(at(41, 7, 8))
+	} else {
+		// Window 4 is open at the old owner, with both inputs' last values (t=36) in it. The
+		// ring changes; their next samples (window 5) reach the new owner first.
+		single.Ingest(at(36, 5, 6))
+		members[0].Ingest(at(36, 5, 6))
+		flush(38)
+		members[0].SetOwnership(all{})
+		members[1].SetOwnership(all{owns: true, awaits: true})
+		single.Ingest(at(41, 7, 8))
+		members[1].Ingest(at(41, 7, 8))
+	}
+	members[0].HandOffNow()
+	for _, b := range handoffs {
+		if _, err := members[1].Merge(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, wall := range []int64{43, 48, 53, 58} {
+		flush(wall)
+	}
+	got := append(outs[0].points(), outs[1].points()...)
+	slices.Sort(got)
+	want := singleOut.points()
+	slices.Sort(want)
+	if len(want) == 0 || !slices.Equal(got, want) {
+		t.Errorf("two members emitted %d points, one emitted %d", len(got), len(want))
+		for _, p := range diff(got, want) {
+			t.Log(p)
+		}
+	}
+	got = append(outs[0].nativePoints(), outs[1].nativePoints()...)
+	slices.Sort(got)
+	want = singleOut.nativePoints()
+	slices.Sort(want)
+	if len(want) == 0 || !slices.Equal(got, want) {
+		t.Errorf("two members emitted %d native histograms, one emitted %d", len(got), len(want))
+		for _, p := range diff(got, want) {
+			t.Log(p)
+		}
+	}
+}

@@ -22,7 +22,7 @@ type nativeShard struct {
 	inputs  map[uint64]*nativeInput  // by input hash
 	outputs map[uint64]*nativeOutput // by output hash
 	peak    int                      // most inputs since inputs was last rebuilt
-	// firsts are the first histograms of counter inputs begun, as baselines, in outputs
+	// firsts are the first histograms of inputs begun (a counter's as baselines) in outputs
 	// held for a handoff or owned by another member: a handoff bridges them (see
 	// ruleShard.firsts).
 	firsts map[uint64]nativeFirst
@@ -181,7 +181,7 @@ func (r *ruleState) ingestHistogram(rs *ruleShard, e *entry, ts *prompb.TimeSeri
 		ns.inputs[e.inHash] = &nativeInput{t: t, last: h, out: o}
 		ns.peak = max(ns.peak, len(ns.inputs))
 		handedOff := o.held || r.handedOffLater(o.place)
-		if r.counter && handedOff {
+		if handedOff {
 			if ns.firsts == nil {
 				ns.firsts = map[uint64]nativeFirst{}
 			}

@@ -351,7 +351,7 @@ func (r *ruleState) ingestNew(rs *ruleShard, e *entry, series []prompb.TimeSerie
 	r.inputs.Add(1)
 	r.noteLabels(series[e.series].Labels)
 	rs.inputs.insert(e.inHash, inputState{t: t, v: v, out: idx})
-	if r.counter && (o.held || r.handedOffLater(o.place)) {
+	if o.held || r.handedOffLater(o.place) {
 		if rs.firsts == nil {
 			rs.firsts = map[uint64]firstSample{}
 		}

@@ -111,8 +111,9 @@ type ruleShard struct {
 	outputIdx map[uint64]uint32 // output hash -> index in outputs
 	free      []uint32
 	gone      []uint64 // scratch: inputs leaving at a window close
-	// firsts are the first samples of counter inputs begun in outputs held for a handoff:
-	// their increase from the previous owner's last sample counts once it arrives.
+	// firsts are the first samples of inputs begun in outputs held for a handoff (or handed
+	// off later): once the other member's view of the input arrives, a counter's increase
+	// from its last sample counts, and a gauge's last value fills the windows before.
 	firsts map[uint64]firstSample
 	// exemplars are what outputs keep of their inputs' exemplars (exemplars.go), by output
 	// hash; nil unless the rule keeps exemplars.
