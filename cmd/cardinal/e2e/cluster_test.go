@@ -2,11 +2,13 @@ package e2e
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -279,6 +281,24 @@ func checkClusterOutput(t *testing.T, prom *prometheusServer, members []*cluster
 	}
 	if len(series) != len(want) {
 		t.Errorf("%d output series were written, want %d", len(series), len(want))
+	}
+	if t.Failed() {
+		logWriters(t, writers)
+	}
+}
+
+// logWriters logs, per output series, which member wrote each window end, so that a wrong
+// point can be traced to the member and ring change that made it.
+func logWriters(t *testing.T, writers map[string][]string) {
+	t.Helper()
+	byKey := map[string][]string{}
+	for at, ws := range writers {
+		key, ts, _ := strings.Cut(at, " at ")
+		byKey[key] = append(byKey[key], ts+" "+strings.Join(ws, "+"))
+	}
+	for _, key := range slices.Sorted(maps.Keys(byKey)) {
+		slices.Sort(byKey[key])
+		t.Logf("%s written by: %s", key, strings.Join(byKey[key], ", "))
 	}
 }
 
