@@ -182,24 +182,7 @@ func TestJoinHandsStateOverWithoutResetOrDoubleCount(t *testing.T) {
 				}
 				deliver()
 			}
-			got := append(outs[0].points(), outs[1].points()...)
-			slices.Sort(got)
-			want := singleOut.points()
-			if len(want) == 0 || !slices.Equal(got, want) {
-				t.Errorf("two members emitted %d points, one emitted %d", len(got), len(want))
-				for _, p := range diff(got, want) {
-					t.Log(p)
-				}
-			}
-			got = append(outs[0].nativePoints(), outs[1].nativePoints()...)
-			slices.Sort(got)
-			want = singleOut.nativePoints()
-			if len(want) == 0 || !slices.Equal(got, want) {
-				t.Errorf("two members emitted %d native histograms, one emitted %d", len(got), len(want))
-				for _, p := range diff(got, want) {
-					t.Log(p)
-				}
-			}
+			twoEmitWhatOneDoes(t, outs, singleOut)
 			var moved int
 			for _, s := range members[0].Stats() {
 				_ = s
@@ -334,24 +317,26 @@ func gaugeAcrossAHandoff(t *testing.T, lagging bool) {
 	for _, wall := range []int64{43, 48, 53, 58} {
 		flush(wall)
 	}
-	got := append(outs[0].points(), outs[1].points()...)
-	slices.Sort(got)
-	want := singleOut.points()
-	slices.Sort(want)
-	if len(want) == 0 || !slices.Equal(got, want) {
-		t.Errorf("two members emitted %d points, one emitted %d", len(got), len(want))
-		for _, p := range diff(got, want) {
-			t.Log(p)
-		}
-	}
-	got = append(outs[0].nativePoints(), outs[1].nativePoints()...)
-	slices.Sort(got)
-	want = singleOut.nativePoints()
-	slices.Sort(want)
-	if len(want) == 0 || !slices.Equal(got, want) {
-		t.Errorf("two members emitted %d native histograms, one emitted %d", len(got), len(want))
-		for _, p := range diff(got, want) {
-			t.Log(p)
+	twoEmitWhatOneDoes(t, outs, singleOut)
+}
+
+// twoEmitWhatOneDoes fails unless the points two members emitted, float and native, are
+// those one member alone emitted, and lists the difference.
+func twoEmitWhatOneDoes(t *testing.T, outs [2]*collectSink, single *collectSink) {
+	t.Helper()
+	for _, kind := range []struct {
+		what   string
+		points func(*collectSink) []string
+	}{{"points", (*collectSink).points}, {"native histograms", (*collectSink).nativePoints}} {
+		got := append(kind.points(outs[0]), kind.points(outs[1])...)
+		want := kind.points(single)
+		slices.Sort(got)
+		slices.Sort(want)
+		if len(want) == 0 || !slices.Equal(got, want) {
+			t.Errorf("two members emitted %d %s, one emitted %d", len(got), kind.what, len(want))
+			for _, p := range diff(got, want) {
+				t.Log(p)
+			}
 		}
 	}
 }
