@@ -314,6 +314,14 @@ func (r *ruleState) merge(rs *ruleShard, in *outputState, closed int64, inputs [
 	}
 	o := rs.outputs[idx]
 	o.held = false
+	// The previous owner wrote the output's windows up to closed. What this member holds of
+	// them (a late sample it took after the ring changed, or a bridge to one) goes into the
+	// running total (a gauge's value is lost), and nothing up to closed is written again:
+	// emitted here too, a window would have two writers.
+	for len(o.wins) > 0 && o.wins[0].k <= closed {
+		o.total += o.takeWindow(o.wins[0].k).increase
+	}
+	o.emittedK = max(o.emittedK, closed)
 	o.total += in.total
 	o.emitted = o.emitted || in.emitted
 	o.firstK = min(o.firstK, in.firstK)

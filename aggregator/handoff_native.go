@@ -136,6 +136,13 @@ func (r *ruleState) mergeNative(rs *ruleShard, in *nativeOutput, closed int64, i
 	}
 	o.emitted = o.emitted || in.emitted
 	o.firstK = min(o.firstK, in.firstK)
+	// As merge: the previous owner wrote the windows up to closed.
+	for len(o.wins) > 0 && o.wins[0].k <= closed {
+		if w := o.takeWindow(o.wins[0].k); r.counter && w.acc != nil && o.total != nil {
+			r.addNativeTotal(rs, o, w.acc)
+		}
+	}
+	o.emittedK = max(o.emittedK, closed)
 	if in.total != nil && o.total != nil {
 		r.addNativeTotal(rs, o, in.total)
 	}

@@ -340,3 +340,67 @@ func twoEmitWhatOneDoes(t *testing.T, outs [2]*collectSink, single *collectSink)
 		}
 	}
 }
+
+// TestALateSampleAtTheNewOwnerDoesNotWriteAWindowTwice: the old owner closed and wrote
+// window 4; the new owner, holding the output it gained, takes a late sample of window 4
+// before the handoff comes. Its view of the input is then the later one, and the increase from
+// the old owner's last sample is bridged into window 4, which the old owner has written: it
+// must go into the running total instead, or window 4 has two writers (the cluster test saw
+// a native histogram's window written by two members).
+func TestALateSampleAtTheNewOwnerDoesNotWriteAWindowTwice(t *testing.T) {
+	rs := []*rules.Rule{counterRule("req", "total"), histogramRule("nlat", "total")}
+	single, singleOut, _, singleClk := newTestAggregator(t, 0, rs...)
+	var handoffs [][]byte
+	clk := &testClock{t: time.Unix(0, 0)}
+	var members [2]*Aggregator
+	var outs [2]*collectSink
+	for i := range members {
+		outs[i] = &collectSink{}
+		members[i] = New(Options{Output: outs[i], Now: clk.now, HandOff: func(h *Handoff) {
+			if b := h.Encode(func(uint64) bool { return true }); b != nil && i == 0 {
+				handoffs = append(handoffs, b)
+			}
+		}})
+		if err := members[i].SetRules(rs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	members[0].SetOwnership(all{owns: true})
+	members[1].SetOwnership(all{})
+	at := func(ts, v float64) []prompb.TimeSeries {
+		n := int64(v)
+		return []prompb.TimeSeries{series("req{job=a,pod=p1}", ts, v), nseries("nlat{job=a,pod=p1}", hpoint{sec: ts, h: nh(0, v, 0, n)})}
+	}
+	flush := func(wall int64) {
+		flushAt(single, singleClk, wall)
+		clk.t = time.Unix(wall, 0)
+		for _, m := range members {
+			m.Flush(false)
+		}
+	}
+	for i, ts := range []float64{1, 11, 21, 31} {
+		single.Ingest(at(ts, float64(10*(i+1))))
+		members[0].Ingest(at(ts, float64(10*(i+1))))
+		// The new owner runs the rule too (it owned nothing of it yet): its windows close.
+		members[1].Ingest([]prompb.TimeSeries{series("req{job=b,pod=p9}", ts, 1), nseries("nlat{job=b,pod=p9}", hpoint{sec: ts, h: nh(0, 1, 0, 1)})})
+		flush(int64(ts) + 3)
+	}
+	flush(43) // window 4 closes and is written by the old owner
+	members[0].SetOwnership(all{})
+	members[1].SetOwnership(all{owns: true, awaits: true})
+	single.Ingest(at(39, 45)) // late: its increase counts in the next window
+	members[1].Ingest(at(39, 45))
+	members[0].HandOffNow()
+	for _, b := range handoffs {
+		if _, err := members[1].Merge(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, ts := range []float64{41, 51} {
+		single.Ingest(at(ts, float64(50+10*i)))
+		members[1].Ingest(at(ts, float64(50+10*i)))
+		flush(int64(ts) + 3)
+	}
+	flush(63)
+	twoEmitWhatOneDoes(t, outs, singleOut)
+}
