@@ -160,6 +160,7 @@ func (r *ruleState) closeWindow(rs *ruleShard, k int64, buf []emitted, res *wind
 		if o == nil {
 			continue
 		}
+		adoptStray(&o.stray, &o.held, o.place, own)
 		if o.held {
 			if own != nil && own.Awaits(o.place) {
 				continue // waiting for a handoff: its windows stay open, to be emitted after
@@ -223,7 +224,7 @@ func (r *ruleState) closeOutput(rs *ruleShard, idx uint32, o *outputState, k int
 
 // release stops holding output o (at idx) for a handoff and forgets its inputs' first samples.
 func (r *ruleState) release(rs *ruleShard, o *outputState, idx uint32) {
-	o.held = false
+	o.held, o.stray = false, false
 	for h, f := range rs.firsts {
 		if f.out == idx {
 			delete(rs.firsts, h)
@@ -274,6 +275,7 @@ func (r *ruleState) closeNativeWindow(rs *ruleShard, k int64, buf []emitted, own
 	startK := r.startK.Load()
 	res := nativeResult{interval: float64(r.interval) / 1000}
 	for hash, o := range ns.outputs {
+		adoptStray(&o.stray, &o.held, o.place, own)
 		if o.held {
 			if own != nil && own.Awaits(o.place) {
 				continue // waiting for a handoff: its windows stay open, to be emitted after

@@ -313,7 +313,6 @@ func (r *ruleState) merge(rs *ruleShard, in *outputState, closed int64, inputs [
 		in.total = 0
 	}
 	o := rs.outputs[idx]
-	o.held = false
 	// The previous owner wrote the output's windows up to closed. What this member holds of
 	// them (a late sample it took after the ring changed, or a bridge to one) goes into the
 	// running total (a gauge's value is lost), and nothing up to closed is written again:
@@ -377,11 +376,7 @@ func (r *ruleState) merge(rs *ruleShard, in *outputState, closed int64, inputs [
 			rs.inputs.slots[slot].set(mine)
 		}
 	}
-	for h, f := range rs.firsts {
-		if f.out == idx {
-			delete(rs.firsts, h)
-		}
-	}
+	r.release(rs, o, idx) // the bridges above used the firsts
 }
 
 // mergeStart prepares a rule shard for a handoff's output whose previous owner had closed

@@ -248,7 +248,7 @@ func (r *ruleState) bridgeNativeGauge(rs *ruleShard, o *nativeOutput, t int64, h
 // releaseNative stops holding native output o for a handoff and forgets its inputs' first
 // histograms.
 func (r *ruleState) releaseNative(ns *nativeShard, o *nativeOutput) {
-	o.held = false
+	o.held, o.stray = false, false
 	for h, f := range ns.firsts {
 		if f.out == o {
 			delete(ns.firsts, h)

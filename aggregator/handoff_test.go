@@ -242,25 +242,7 @@ func TestAGaugeInputsLastValueReachesItsWindowAcrossAHandoff(t *testing.T) {
 }
 
 func gaugeAcrossAHandoff(t *testing.T, lagging bool) {
-	rs := []*rules.Rule{gaugeRule("inflight", "sum", "count"), gaugeRule("nqueue", "sum", "count")}
-	single, singleOut, _, singleClk := newTestAggregator(t, 0, rs...)
-	var handoffs [][]byte
-	clk := &testClock{t: time.Unix(0, 0)}
-	var members [2]*Aggregator
-	var outs [2]*collectSink
-	for i := range members {
-		outs[i] = &collectSink{}
-		members[i] = New(Options{Output: outs[i], Now: clk.now, HandOff: func(h *Handoff) {
-			if b := h.Encode(func(uint64) bool { return true }); b != nil {
-				handoffs = append(handoffs, b)
-			}
-		}})
-		if err := members[i].SetRules(rs); err != nil {
-			t.Fatal(err)
-		}
-	}
-	members[0].SetOwnership(all{owns: true})
-	members[1].SetOwnership(all{})
+	p := newHandoffPair(t, gaugeRule("inflight", "sum", "count"), gaugeRule("nqueue", "sum", "count"))
 	at := func(ts float64, v1, v2 float64) []prompb.TimeSeries {
 		return []prompb.TimeSeries{
 			series("inflight{job=a,pod=p1}", ts, v1), series("inflight{job=a,pod=p2}", ts, v2),
@@ -268,56 +250,101 @@ func gaugeAcrossAHandoff(t *testing.T, lagging bool) {
 			nseries("nqueue{job=a,pod=p2}", gaugeAt(ts, nh(0, v2, 0, int64(v2)))),
 		}
 	}
-	flush := func(wall int64) {
-		flushAt(single, singleClk, wall)
-		clk.t = time.Unix(wall, 0)
-		for _, m := range members {
-			m.Flush(false)
-		}
-	}
 	for _, ts := range []float64{1, 6, 11, 16, 21, 26} { // windows 1, 1, 2, 2, 3, 3
-		single.Ingest(at(ts, 3, 4))
-		members[0].Ingest(at(ts, 3, 4))
-		flush(int64(ts) + 3)
+		p.ingest(0, at(ts, 3, 4))
+		p.flush(int64(ts) + 3)
 	}
 	if lagging {
 		// The ring changed before window 4; the new owner has the inputs' last values (t=36)
 		// in it, open, when their next samples (window 5) reach the old owner.
-		members[0].SetOwnership(all{})
-		members[1].SetOwnership(all{owns: true, awaits: true})
-		members[0].HandOffNow()
-		for _, b := range handoffs {
-			if _, err := members[1].Merge(b); err != nil {
-				t.Fatal(err)
-			}
-		}
-		handoffs = nil
-		single.Ingest(at(36, 5, 6))
-		members[1].Ingest(at(36, 5, 6))
-		flush(38)
-		single.Ingest(at(41, 7, 8))
-		members[0].Ingest(at(41, 7, 8))
+		p.changeOwner()
+		p.ingest(1, at(36, 5, 6))
+		p.flush(38)
+		p.ingest(0, at(41, 7, 8))
 	} else {
 		// Window 4 is open at the old owner, with both inputs' last values (t=36) in it. The
 		// ring changes; their next samples (window 5) reach the new owner first.
-		single.Ingest(at(36, 5, 6))
-		members[0].Ingest(at(36, 5, 6))
-		flush(38)
-		members[0].SetOwnership(all{})
-		members[1].SetOwnership(all{owns: true, awaits: true})
-		single.Ingest(at(41, 7, 8))
-		members[1].Ingest(at(41, 7, 8))
+		p.ingest(0, at(36, 5, 6))
+		p.flush(38)
+		p.members[0].SetOwnership(all{})
+		p.members[1].SetOwnership(all{owns: true, awaits: true})
+		p.ingest(1, at(41, 7, 8))
 	}
-	members[0].HandOffNow()
-	for _, b := range handoffs {
-		if _, err := members[1].Merge(b); err != nil {
+	p.members[0].HandOffNow()
+	p.deliver()
+	for _, wall := range []int64{43, 48, 53, 58} {
+		p.flush(wall)
+	}
+	twoEmitWhatOneDoes(t, p.outs, p.singleOut)
+}
+
+// handoffPair is the handoff tests' cluster: two members, the first owning every output and
+// the second none until changeOwner, on one clock with one aggregator alone fed everything
+// they are, whose output theirs must equal (twoEmitWhatOneDoes). The first member's handoffs
+// wait for deliver, which merges them into the second; the second never loses an output.
+type handoffPair struct {
+	t              *testing.T
+	single         *Aggregator
+	singleOut      *collectSink
+	singleClk, clk *testClock
+	members        [2]*Aggregator
+	outs           [2]*collectSink
+	handoffs       [][]byte
+}
+
+func newHandoffPair(t *testing.T, rs ...*rules.Rule) *handoffPair {
+	t.Helper()
+	p := &handoffPair{t: t, clk: &testClock{t: time.Unix(0, 0)}}
+	p.single, p.singleOut, _, p.singleClk = newTestAggregator(t, 0, rs...)
+	for i := range p.members {
+		p.outs[i] = &collectSink{}
+		p.members[i] = New(Options{Output: p.outs[i], Now: p.clk.now, HandOff: func(h *Handoff) {
+			if b := h.Encode(func(uint64) bool { return true }); b != nil && i == 0 {
+				p.handoffs = append(p.handoffs, b)
+			}
+		}})
+		if err := p.members[i].SetRules(rs); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for _, wall := range []int64{43, 48, 53, 58} {
-		flush(wall)
+	p.members[0].SetOwnership(all{owns: true})
+	p.members[1].SetOwnership(all{})
+	return p
+}
+
+// ingest gives series to member m and to the single aggregator.
+func (p *handoffPair) ingest(m int, series []prompb.TimeSeries) {
+	p.single.Ingest(series)
+	p.members[m].Ingest(series)
+}
+
+// flush moves both clocks to wall and flushes everyone.
+func (p *handoffPair) flush(wall int64) {
+	flushAt(p.single, p.singleClk, wall)
+	p.clk.t = time.Unix(wall, 0)
+	for _, m := range p.members {
+		m.Flush(false)
 	}
-	twoEmitWhatOneDoes(t, outs, singleOut)
+}
+
+// changeOwner gives every output to the second member, which awaits the first's handoff: the
+// first hands off at once, and it is delivered.
+func (p *handoffPair) changeOwner() {
+	p.members[0].SetOwnership(all{})
+	p.members[1].SetOwnership(all{owns: true, awaits: true})
+	p.members[0].HandOffNow()
+	p.deliver()
+}
+
+// deliver merges the first member's handoffs into the second.
+func (p *handoffPair) deliver() {
+	p.t.Helper()
+	for _, b := range p.handoffs {
+		if _, err := p.members[1].Merge(b); err != nil {
+			p.t.Fatal(err)
+		}
+	}
+	p.handoffs = nil
 }
 
 // twoEmitWhatOneDoes fails unless the points two members emitted, float and native, are
@@ -348,59 +375,71 @@ func twoEmitWhatOneDoes(t *testing.T, outs [2]*collectSink, single *collectSink)
 // must go into the running total instead, or window 4 has two writers (the cluster test saw
 // a native histogram's window written by two members).
 func TestALateSampleAtTheNewOwnerDoesNotWriteAWindowTwice(t *testing.T) {
-	rs := []*rules.Rule{counterRule("req", "total"), histogramRule("nlat", "total")}
-	single, singleOut, _, singleClk := newTestAggregator(t, 0, rs...)
-	var handoffs [][]byte
-	clk := &testClock{t: time.Unix(0, 0)}
-	var members [2]*Aggregator
-	var outs [2]*collectSink
-	for i := range members {
-		outs[i] = &collectSink{}
-		members[i] = New(Options{Output: outs[i], Now: clk.now, HandOff: func(h *Handoff) {
-			if b := h.Encode(func(uint64) bool { return true }); b != nil && i == 0 {
-				handoffs = append(handoffs, b)
-			}
-		}})
-		if err := members[i].SetRules(rs); err != nil {
-			t.Fatal(err)
-		}
-	}
-	members[0].SetOwnership(all{owns: true})
-	members[1].SetOwnership(all{})
+	p := newHandoffPair(t, counterRule("req", "total"), histogramRule("nlat", "total"))
 	at := func(ts, v float64) []prompb.TimeSeries {
 		n := int64(v)
 		return []prompb.TimeSeries{series("req{job=a,pod=p1}", ts, v), nseries("nlat{job=a,pod=p1}", hpoint{sec: ts, h: nh(0, v, 0, n)})}
 	}
-	flush := func(wall int64) {
-		flushAt(single, singleClk, wall)
-		clk.t = time.Unix(wall, 0)
-		for _, m := range members {
-			m.Flush(false)
-		}
-	}
 	for i, ts := range []float64{1, 11, 21, 31} {
-		single.Ingest(at(ts, float64(10*(i+1))))
-		members[0].Ingest(at(ts, float64(10*(i+1))))
-		// The new owner runs the rule too (it owned nothing of it yet): its windows close.
-		members[1].Ingest([]prompb.TimeSeries{series("req{job=b,pod=p9}", ts, 1), nseries("nlat{job=b,pod=p9}", hpoint{sec: ts, h: nh(0, 1, 0, 1)})})
-		flush(int64(ts) + 3)
+		p.ingest(0, at(ts, float64(10*(i+1))))
+		p.runsTheRule(ts)
+		p.flush(int64(ts) + 3)
 	}
-	flush(43) // window 4 closes and is written by the old owner
-	members[0].SetOwnership(all{})
-	members[1].SetOwnership(all{owns: true, awaits: true})
-	single.Ingest(at(39, 45)) // late: its increase counts in the next window
-	members[1].Ingest(at(39, 45))
-	members[0].HandOffNow()
-	for _, b := range handoffs {
-		if _, err := members[1].Merge(b); err != nil {
-			t.Fatal(err)
-		}
-	}
+	p.flush(43) // window 4 closes and is written by the old owner
+	p.members[0].SetOwnership(all{})
+	p.members[1].SetOwnership(all{owns: true, awaits: true})
+	p.ingest(1, at(39, 45)) // late: its increase counts in the next window
+	p.members[0].HandOffNow()
+	p.deliver()
 	for i, ts := range []float64{41, 51} {
-		single.Ingest(at(ts, float64(50+10*i)))
-		members[1].Ingest(at(ts, float64(50+10*i)))
-		flush(int64(ts) + 3)
+		p.ingest(1, at(ts, float64(50+10*i)))
+		p.flush(int64(ts) + 3)
 	}
-	flush(63)
-	twoEmitWhatOneDoes(t, outs, singleOut)
+	p.flush(63)
+	twoEmitWhatOneDoes(t, p.outs, p.singleOut)
+}
+
+// runsTheRule has the second member run the rules of the tests of counters req and nlat (it
+// owns nothing of them yet) from their first window on, so that it writes its first windows
+// of an output it gains: a rule's first window at a member is never written.
+func (p *handoffPair) runsTheRule(ts float64) {
+	p.members[1].Ingest([]prompb.TimeSeries{series("req{job=b,pod=p9}", ts, 1), nseries("nlat{job=b,pod=p9}", hpoint{sec: ts, h: nh(0, 1, 0, 1)})})
+}
+
+// TestAStrayTheRingGivesThisMemberWaitsForItsHandoff: a sender whose ring changed before this
+// member's forwards it the samples of an output the sender says it owns now; this member's
+// ring still gives the output to its old owner, so what they begin is a stray, handed off at
+// the next flush. When this member's ring catches up before that flush, the stray is its
+// own output, begun before the ring change: it must wait for the old owner's handoff like
+// one begun after it, or it writes the window the old owner writes too (the cluster test saw
+// windows with two writers around a leave) from a part of the inputs.
+func TestAStrayTheRingGivesThisMemberWaitsForItsHandoff(t *testing.T) {
+	p := newHandoffPair(t, counterRule("req", "total"), histogramRule("nlat", "total"))
+	at := func(pod string, ts, v float64) []prompb.TimeSeries {
+		n := int64(v)
+		return []prompb.TimeSeries{series("req{job=a,pod="+pod+"}", ts, v), nseries("nlat{job=a,pod="+pod+"}", hpoint{sec: ts, h: nh(0, v, 0, n)})}
+	}
+	for i, ts := range []float64{1, 11, 21} {
+		p.ingest(0, append(at("p1", ts, float64(10*(i+1))), at("p2", ts, float64(5*(i+1)))...))
+		p.runsTheRule(ts)
+		p.flush(int64(ts) + 3)
+	}
+	// Window 4: p1 still reaches the old owner; p2 comes from a sender on the new ring.
+	p.ingest(0, at("p1", 31, 40))
+	p.members[1].IngestRoute(at("p2", 31, 20), Route{Router: alone{}, Forwarded: true, Disagrees: true})
+	// The second member's ring catches up; the old owner writes window 4, then hands off.
+	p.members[1].SetOwnership(all{owns: true, awaits: true})
+	p.flush(43)
+	// The old owner wrote window 4 without p2's sample, which reached the other member: its
+	// increase counts in window 5, as a sample that comes after its window closed does.
+	p.single.Ingest(at("p2", 31, 20))
+	p.members[0].SetOwnership(all{})
+	p.members[0].HandOffNow()
+	p.deliver()
+	for i, ts := range []float64{41, 51} {
+		p.ingest(1, append(at("p1", ts, float64(50+10*i)), at("p2", ts, float64(25+5*i))...))
+		p.flush(int64(ts) + 3)
+	}
+	p.flush(63)
+	twoEmitWhatOneDoes(t, p.outs, p.singleOut)
 }

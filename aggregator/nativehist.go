@@ -52,6 +52,7 @@ type nativeOutput struct {
 	// emittedK is the newest window it emitted (a handoff's windows up to it are written).
 	emittedK int64
 	held     bool   // new after a ring change, waiting for a handoff: not emitted yet
+	stray    bool   // begun while another member owned it (see adoptStray)
 	place    uint64 // placement key: which member of a cluster owns it
 	wins     []nativeWindow
 }
@@ -288,9 +289,7 @@ func (r *ruleState) nativeOutputFor(ns *nativeShard, hash uint64, lbls []prompb.
 		o.total = emptyLike(first)
 	}
 	o.place = r.placeKeyOfOutput(o.labels[0])
-	if own := r.ownership(); own != nil && own.Awaits(o.place) {
-		o.held = true
-	}
+	o.held, o.stray = r.newOutputWaits(o.place)
 	ns.outputs[hash] = o
 	return o, true
 }

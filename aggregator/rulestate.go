@@ -209,10 +209,32 @@ func (r *ruleState) outputFor(rs *ruleShard, h uint64, lbls []prompb.Label, k in
 	r.outputN.Add(1)
 	o := newOutputState(h, r.buildOutputLabels(lbls), k)
 	o.place = r.placeKeyOfOutput(o.labels[0])
-	if own := r.ownership(); own != nil && own.Awaits(o.place) {
-		o.held = true
-	}
+	o.held, o.stray = r.newOutputWaits(o.place)
 	return rs.addOutput(o), true
+}
+
+// newOutputWaits says of a new output with placement key place (a float or a native one)
+// whether it is held for a handoff (this member gained it in a ring change the previous
+// owner's handoff may not have followed yet) and whether it is a stray: another member owns
+// it, and it began here because a sender routing by another ring sent its inputs here
+// (Route.Disagrees).
+func (r *ruleState) newOutputWaits(place uint64) (held, stray bool) {
+	own := r.ownership()
+	if own == nil {
+		return false, false
+	}
+	return own.Awaits(place), !own.Owns(place)
+}
+
+// adoptStray makes a stray output that this member owns now (its ring has caught up with
+// the sender's that sent the stray's inputs) wait for its previous owner's handoff, as an
+// output begun after the ring change does: until the handoff comes, this member has only a
+// part of the output's inputs, and the previous owner may have written the window this
+// member would write first (the cluster test saw a window with two writers).
+func adoptStray(stray, held *bool, place uint64, own Ownership) {
+	if *stray && own != nil && own.Owns(place) {
+		*stray, *held = false, true
+	}
 }
 
 // handedOffLater reports whether the output with placement key place (a float or a native

@@ -24,6 +24,7 @@ type outputState struct {
 	// emittedK is the newest window it emitted (a handoff's windows up to it are written).
 	emittedK int64
 	held     bool         // new after a ring change, waiting for a handoff: not emitted yet
+	stray    bool         // begun while another member owned it (see adoptStray)
 	place    uint64       // placement key: which member of a cluster owns it
 	wins     []windowAcc  // open windows, sorted by k; in winBuf while there are few
 	winBuf   [2]windowAcc // usually one or two windows are open: kept in the same memory
