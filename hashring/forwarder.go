@@ -41,6 +41,7 @@ type Forwarder struct {
 	addrs atomic.Pointer[map[string]string] // member name -> its current host:port
 
 	handoffTimeout time.Duration
+	now            func() time.Time // the clock of ring changes and handoff waits (Awaits)
 	chunks         chunkPool
 	received       handoffIDs      // handoffs merged lately, so that a retried one merges once
 	sending        pendingHandoffs // handoffs taken out and not yet delivered
@@ -58,12 +59,23 @@ type Forwarder struct {
 
 // peerSet is the queues of one ring: one per member, nil for this one.
 type peerSet struct {
-	view   View
-	prev   *View                // the ring before, from this member; nil after a start
-	since  time.Time            // when it came into force
-	queues []*peerQueue         // by member index; nil for this one
-	sent   []prometheus.Counter // samples forwarded, per member
+	view View
+	// changes are the ring changes less than the handoff timeout old, the one that made
+	// this ring first: what a handoff may still come for (Forwarder.Awaits).
+	changes []ringChange
+	queues  []*peerQueue         // by member index; nil for this one
+	sent    []prometheus.Counter // samples forwarded, per member
 }
+
+// ringChange is one change of the ring in force: the ring before it, from this member (nil
+// for a start), and when it came.
+type ringChange struct {
+	prev *View
+	at   time.Time
+}
+
+// maxRingChanges bounds the changes a peerSet remembers (each keeps a ring's owner table).
+const maxRingChanges = 8
 
 // NewForwarder returns the forwarder of the member named self, alone in its ring until
 // SetMembers says otherwise, registering its metrics with reg.
@@ -76,7 +88,7 @@ func NewForwarder(self string, cfg ForwardConfig, handoffTimeout time.Duration, 
 	}
 	f := &Forwarder{
 		self: self, cfg: cfg, reg: reg, logger: logger, scheme: "http", handoffTimeout: handoffTimeout,
-		metrics: newForwardMetrics(reg), draining: map[*peerSet]bool{}, senders: map[string]*Ring{},
+		metrics: newForwardMetrics(reg), draining: map[*peerSet]bool{}, senders: map[string]*Ring{}, now: time.Now,
 	}
 	auth, err := authHeader(cfg)
 	if err != nil {
@@ -149,7 +161,16 @@ func (f *Forwarder) SetMembers(members []Member) {
 // install makes r the ring in force, with a queue to each other member. Called with mu held
 // (or before the forwarder is shared).
 func (f *Forwarder) install(r *Ring, prev *View) {
-	ps := &peerSet{view: NewView(r, f.self), prev: prev, since: time.Now(), queues: make([]*peerQueue, r.Len()), sent: make([]prometheus.Counter, r.Len())}
+	now := f.now()
+	ps := &peerSet{view: NewView(r, f.self), changes: []ringChange{{prev: prev, at: now}}, queues: make([]*peerQueue, r.Len()), sent: make([]prometheus.Counter, r.Len())}
+	if old := f.cur.Load(); old != nil && prev != nil {
+		for _, c := range old.changes {
+			if len(ps.changes) == maxRingChanges || now.Sub(c.at) > f.handoffTimeout {
+				break
+			}
+			ps.changes = append(ps.changes, c)
+		}
+	}
 	header := forwardHeader(f.self, r)
 	for k, v := range f.auth {
 		header[k] = v

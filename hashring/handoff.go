@@ -34,16 +34,27 @@ type Handoff interface {
 // force (aggregator.Ownership).
 func (f *Forwarder) Owns(key uint64) bool { return f.cur.Load().view.Owner(key) == -1 }
 
-// Awaits reports whether this member gained key's shard in the last ring change, less than
-// the handoff timeout ago, so that its previous owner's state may still come
-// (aggregator.Ownership). After a start, every owned key may: the state of a member that
-// joins a running cluster is with the others.
+// Awaits reports whether this member gained key's shard in a ring change less than the
+// handoff timeout ago, and has owned it since, so that its previous owner's state may still
+// come (aggregator.Ownership). Not only the last change counts: a shard gained from a member
+// that left keeps waiting for its handoff when another member joins a moment later. After
+// a start, every owned key may: the state of a member that joins a running cluster is with
+// the others.
 func (f *Forwarder) Awaits(key uint64) bool {
 	ps := f.cur.Load()
-	if ps.view.Owner(key) != -1 || time.Since(ps.since) > f.handoffTimeout {
+	if ps.view.Owner(key) != -1 {
 		return false
 	}
-	return ps.prev == nil || ps.prev.Owner(key) != -1
+	now := f.now()
+	for _, c := range ps.changes { // the newest first
+		if now.Sub(c.at) > f.handoffTimeout {
+			return false
+		}
+		if c.prev == nil || c.prev.Owner(key) != -1 {
+			return true // gained in this change
+		}
+	}
+	return false // owned since before every change remembered
 }
 
 // OnRingChange sets a function called after each change of the ring in force (the server

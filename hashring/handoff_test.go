@@ -222,3 +222,58 @@ func TestAHandoffByAnotherRingSyncsTheRingFirst(t *testing.T) {
 		t.Errorf("cardinal_cluster_handoff_ring_syncs_total = %v, want 1", got)
 	}
 }
+
+// A member that gained shards from a member that left must go on waiting for that member's
+// handoff when the ring changes again before it comes (another member joins a moment
+// later): only the timeout since the change that gave it a shard ends the wait, never a
+// later change that left the shard where it was.
+func TestAShardGainedInAnEarlierRingChangeStillAwaitsItsHandoff(t *testing.T) {
+	f, err := NewForwarder("node-a", DefaultForwardConfig(), time.Minute, prometheus.NewRegistry(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := time.Unix(1000, 0)
+	f.now = func() time.Time { return clock }
+	ring := func(names ...string) *Ring {
+		ms := make([]Member, len(names))
+		for i, n := range names {
+			ms[i] = Member{Name: n}
+		}
+		return New(ms)
+	}
+	abc, ab, abd := ring("node-a", "node-b", "node-c"), ring("node-a", "node-b"), ring("node-a", "node-b", "node-d")
+	f.SetMembers([]Member{{Name: "node-b"}, {Name: "node-c"}}) // the start
+	clock = clock.Add(2 * time.Minute)                         // the start's wait is over
+
+	f.SetMembers([]Member{{Name: "node-b"}}) // node-c leaves
+	clock = clock.Add(10 * time.Second)
+	f.SetMembers([]Member{{Name: "node-b"}, {Name: "node-d"}}) // node-d joins
+
+	var fromC, kept, lost int
+	for key := range uint64(Shards) {
+		owned := abd.OwnerOfKey(key).Name == "node-a"
+		gained := abc.OwnerOfKey(key).Name == "node-c" && ab.OwnerOfKey(key).Name == "node-a"
+		switch got := f.Awaits(key); {
+		case owned && gained:
+			fromC++
+			if !got {
+				t.Fatalf("shard %d, gained from node-c 10 s ago and owned since: not awaited after node-d joined", key)
+			}
+		case got:
+			t.Fatalf("shard %d awaits a handoff: owned %v, gained from node-c %v", key, owned, gained)
+		case owned:
+			kept++
+		default:
+			lost++
+		}
+	}
+	if fromC == 0 || kept == 0 || lost == 0 {
+		t.Fatalf("the rings do not exercise the test: %d shards gained from node-c and kept, %d owned throughout, %d not owned", fromC, kept, lost)
+	}
+	clock = clock.Add(51 * time.Second) // a minute after node-c left
+	for key := range uint64(Shards) {
+		if f.Awaits(key) {
+			t.Fatalf("shard %d still awaits a handoff a minute after the change that gave it", key)
+		}
+	}
+}
