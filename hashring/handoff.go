@@ -38,19 +38,21 @@ func (f *Forwarder) Owns(key uint64) bool { return f.cur.Load().view.Owner(key) 
 // handoff timeout ago, and has owned it since, so that its previous owner's state may still
 // come (aggregator.Ownership). Not only the last change counts: a shard gained from a member
 // that left keeps waiting for its handoff when another member joins a moment later. After
-// a start, every owned key may: the state of a member that joins a running cluster is with
-// the others.
+// a start, every owned key may, until the ring changes: the state of a member that joins a
+// running cluster is with the others.
 func (f *Forwarder) Awaits(key uint64) bool {
 	ps := f.cur.Load()
 	if ps.view.Owner(key) != -1 {
 		return false
 	}
 	now := f.now()
-	for _, c := range ps.changes { // the newest first
-		if now.Sub(c.at) > f.handoffTimeout {
+	for i, c := range ps.changes { // the newest first
+		switch {
+		case now.Sub(c.at) > f.handoffTimeout:
 			return false
-		}
-		if c.prev == nil || c.prev.Owner(key) != -1 {
+		case c.prev == nil:
+			return i == 0 // the start, if nothing changed since
+		case c.prev.Owner(key) != -1:
 			return true // gained in this change
 		}
 	}

@@ -276,4 +276,25 @@ func TestAShardGainedInAnEarlierRingChangeStillAwaitsItsHandoff(t *testing.T) {
 			t.Fatalf("shard %d still awaits a handoff a minute after the change that gave it", key)
 		}
 	}
+
+	// After a start every owned shard awaits, until the first change: then only the shards
+	// that change gave it (the start's wait does not stretch over the changes after it).
+	g, err := NewForwarder("node-a", DefaultForwardConfig(), time.Minute, prometheus.NewRegistry(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.now = func() time.Time { return clock }
+	g.SetMembers([]Member{{Name: "node-b"}})
+	for key := range uint64(Shards) {
+		if owned := ab.OwnerOfKey(key).Name == "node-a"; g.Awaits(key) != owned {
+			t.Fatalf("shard %d just after the start: awaits %v, owned %v", key, !owned, owned)
+		}
+	}
+	clock = clock.Add(10 * time.Second)
+	g.SetMembers([]Member{{Name: "node-b"}, {Name: "node-c"}})
+	for key := range uint64(Shards) {
+		if g.Awaits(key) {
+			t.Fatalf("shard %d awaits a handoff after a change that gave node-a nothing", key)
+		}
+	}
 }
