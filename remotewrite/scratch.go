@@ -26,10 +26,14 @@ const (
 	maxPooledBytes  = 8 << 20 // larger buffers are left to the garbage collector
 	maxPooledSeries = 1 << 16
 	maxPooledLabels = 1 << 18 // slab elements: 16 MiB of labels (64 bytes each), 4 MiB of samples
-	// idleScratches scratches of at most maxIdleFootprint bytes each are kept for good; this
-	// is a few MiB, the size of a handful of typical (2000-sample) requests.
-	idleScratches    = 8
-	maxIdleFootprint = 4 << 20
+	// Up to idleScratches scratches of maxIdleBytes in all are kept for good: a handful of
+	// typical (2000-sample, about 1.5 MiB decoded) requests' scratches, or a few of the largest
+	// a cluster peer forwards (a 1 MiB body, about 5 MiB decoded). A budget in all rather
+	// than a bound on each: a member that owns outputs decodes forwarded batches of that
+	// size all the time, and when their scratches were left to the sync.Pool they were
+	// grown again after every other collection, which was a fifth of the member's CPU.
+	idleScratches = 8
+	maxIdleBytes  = 32 << 20
 )
 
 // scratchPool hands out requestScratch. A sync.Pool alone empties at every other garbage
@@ -38,9 +42,10 @@ const (
 // collection sooner. The pool keeps a few typical scratches for good, and leaves the rest
 // (more at once, or larger) to a sync.Pool, which returns their memory when load falls.
 type scratchPool struct {
-	mu       sync.Mutex
-	idle     []*requestScratch // a stack: the last returned is the most likely still in cache
-	overflow sync.Pool         // of *requestScratch
+	mu        sync.Mutex
+	idle      []*requestScratch // a stack: the last returned is the most likely still in cache
+	idleBytes int               // the footprint of idle
+	overflow  sync.Pool         // of *requestScratch
 }
 
 func newScratchPool(newScratch func() *requestScratch) *scratchPool {
@@ -56,6 +61,7 @@ func (p *scratchPool) get() *requestScratch {
 		s := p.idle[n-1]
 		p.idle[n-1] = nil
 		p.idle = p.idle[:n-1]
+		p.idleBytes -= s.footprint() // unchanged since put: an idle scratch is not used
 		p.mu.Unlock()
 		return s
 	}
@@ -63,20 +69,21 @@ func (p *scratchPool) get() *requestScratch {
 	return p.overflow.Get().(*requestScratch)
 }
 
-// put returns s to the pool unless it grew beyond what is worth keeping.
+// put returns s to the pool unless it grew beyond what is worth keeping: for good while the
+// idle scratches stay within their budget, else to the sync.Pool.
 func (p *scratchPool) put(s *requestScratch) {
 	if cap(s.body) > maxPooledBytes || cap(s.dec.buf) > maxPooledBytes || cap(s.req.Timeseries) > maxPooledSeries ||
 		cap(s.dec.labels) > maxPooledLabels || cap(s.dec.samples) > maxPooledLabels {
 		return
 	}
-	if s.footprint() <= maxIdleFootprint {
-		p.mu.Lock()
-		if len(p.idle) < cap(p.idle) {
-			p.idle = append(p.idle, s)
-			p.mu.Unlock()
-			return
-		}
+	fp := s.footprint()
+	p.mu.Lock()
+	if len(p.idle) < cap(p.idle) && p.idleBytes+fp <= maxIdleBytes {
+		p.idle = append(p.idle, s)
+		p.idleBytes += fp
 		p.mu.Unlock()
+		return
 	}
+	p.mu.Unlock()
 	p.overflow.Put(s)
 }
