@@ -167,6 +167,43 @@ func BenchmarkFlush(b *testing.B) {
 // BenchmarkSeriesHashes measures placing one input series (its two hashes) with the labels
 // of the end-to-end scenario in one slab, as the decoder leaves them.
 func BenchmarkSeriesHashes(b *testing.B) {
+	r, series := scenarioSeries(b)
+	var kept, dropped []byte
+	var sum uint64
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, ls := range series {
+			var in, out uint64
+			in, out, kept, dropped = r.seriesHashes(kept, dropped, ls)
+			sum += in ^ out
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(series)), "ns/series")
+	_ = sum
+}
+
+// BenchmarkPlaceKeyOfInput measures a cluster member's placement of one input series (the
+// placement key of the output it feeds) with BenchmarkSeriesHashes' labels: a member
+// computes it for every series its agents send, forwarded or not.
+func BenchmarkPlaceKeyOfInput(b *testing.B) {
+	r, series := scenarioSeries(b)
+	var scratch []byte
+	var sum uint64
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, ls := range series {
+			var key, kept uint64
+			key, kept, scratch = r.placeKeyOfInput(scratch, ls, "loadgen_counter_7_total")
+			sum += key ^ kept
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(series)), "ns/series")
+	_ = sum
+}
+
+// scenarioSeries returns a counter rule of the end-to-end scenario and the label sets of
+// 2000 of its input series in one slab, as the decoder leaves them.
+func scenarioSeries(b *testing.B) (*ruleState, [][]prompb.Label) {
 	r, err := newRuleState(counterRule("loadgen_counter_7_total"))
 	if err != nil {
 		b.Fatal(err)
@@ -184,18 +221,7 @@ func BenchmarkSeriesHashes(b *testing.B) {
 			prompb.Label{Name: "pod", Value: fmt.Sprintf("loadgen-%06d", i)})
 		series[i] = slab[l0:]
 	}
-	var kept, dropped []byte
-	var sum uint64
-	b.ReportAllocs()
-	for b.Loop() {
-		for _, ls := range series {
-			var in, out uint64
-			in, out, kept, dropped = r.seriesHashes(kept, dropped, ls)
-			sum += in ^ out
-		}
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/series")
-	_ = sum
+	return r, series
 }
 
 // BenchmarkPipeline is the receiver's user-space work in the end-to-end scenario, without

@@ -131,6 +131,13 @@ func (r *ruleState) placesByKept() bool {
 	return true
 }
 
+// placesPlain reports whether placeKeyOfInput hashes exactly the labels but __name__ that
+// r's grouping keeps: no replica label to leave out (ha), no le (a classic histogram), no
+// added label.
+func (r *ruleState) placesPlain() bool {
+	return r.replica == "" && r.rule.Type != rules.Histogram && len(r.rule.AddLabels) == 0
+}
+
 // placeKeyOfInput returns the placement key of the output series that input series lbls,
 // of metric name input, feeds, and the hash of the labels it placed by (the output hash,
 // when r.placeKept); scratch is a buffer it may use, returned for reuse.
@@ -140,12 +147,23 @@ func (r *ruleState) placeKeyOfInput(scratch []byte, lbls []prompb.Label, input s
 		sum += r.placeName(input)
 	}
 	buf := scratch[:0]
-	for i := range lbls {
-		l := &lbls[i]
-		if l.Name == rules.MetricNameLabel || !r.keeps(l.Name) || r.placeSkips(l.Name) || hasLabel(r.rule.AddLabels, l.Name) {
-			continue
+	if r.placePlain {
+		// The loop below, without the checks that cannot hold, and with the rule's
+		// fields it reads in locals: a member places every series its agents send.
+		grouping, byMode := &r.grouping, r.rule.ByMode
+		for i := range lbls {
+			if l := &lbls[i]; l.Name != rules.MetricNameLabel && grouping.has(l.Name) == byMode {
+				buf = appendLabel(buf, l)
+			}
 		}
-		buf = appendLabel(buf, l)
+	} else {
+		for i := range lbls {
+			l := &lbls[i]
+			if l.Name == rules.MetricNameLabel || !r.keeps(l.Name) || r.placeSkips(l.Name) || hasLabel(r.rule.AddLabels, l.Name) {
+				continue
+			}
+			buf = appendLabel(buf, l)
+		}
 	}
 	kept = xxhash.Sum64(buf)
 	return mix64(sum + kept), kept, buf

@@ -47,6 +47,11 @@ func TestPlacementKeyOfAnInputIsThatOfItsOutput(t *testing.T) {
 		series("mem{job=api,pod=a,node=x}"),
 	}
 	for _, r := range a.rules {
+		// Both ways of computing an input's key are covered: a rule with added labels or of
+		// a classic histogram goes label by label through every check (placesPlain).
+		if want := r.rule.Name == "rpc" || r.rule.Name == "mem"; r.placePlain != want {
+			t.Errorf("rule %s: placePlain %v, want %v", r.rule.Name, r.placePlain, want)
+		}
 		keys := map[uint64]string{}
 		for _, in := range inputs {
 			name := metricName(in.Labels)

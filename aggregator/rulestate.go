@@ -49,6 +49,10 @@ type ruleState struct {
 	// placeKept: the labels a placement key hashes are those seriesHashes keeps, so the
 	// hash placeKeyOfInput computes is the output hash too (placesByKept).
 	placeKept bool
+	// placePlain: a placement key hashes every label the rule keeps but __name__ (no
+	// replica label, no le, no added label to leave out), which placeKeyOfInput checks with
+	// one set lookup per label (placesPlain).
+	placePlain bool
 
 	nativeAny     bool // some output aggregates native histograms
 	nativePartial bool // some output cannot (avg, min, max, last), or the rule is a summary
@@ -102,7 +106,7 @@ func newRuleState(r *rules.Rule) (*ruleState, error) {
 		st.grouping = newNameSet(r.By)
 	}
 	st.placeBase, st.placeNamed = st.placeSeed(), st.placeByName()
-	st.placeKept = st.placesByKept()
+	st.placeKept, st.placePlain = st.placesByKept(), st.placesPlain()
 	// A rule built in code rather than compiled from a file may leave its timing unset.
 	def := rules.DefaultDefaults()
 	if st.interval <= 0 {
