@@ -72,10 +72,11 @@ func BenchmarkCluster(b *testing.B) {
 				}
 				var cpu float64
 				var per []string
+				used := make([]float64, n) // CPU seconds of each member in the live phase
 				for i, c := range cards {
-					used := processCPU(b, c.PID()) - before[i]
-					cpu += used
-					per = append(per, fmt.Sprintf("member %d: %.1f CPU s, %.0f input series", i, used, sumMetric(b, c.URL, "cardinal_aggregator_input_series")))
+					used[i] = processCPU(b, c.PID()) - before[i]
+					cpu += used[i]
+					per = append(per, fmt.Sprintf("member %d: %.1f CPU s, %.0f input series", i, used[i], sumMetric(b, c.URL, "cardinal_aggregator_input_series")))
 				}
 				perSample := cpu / float64(live.Samples) * 1e6
 				b.ReportMetric(perSample, "cpu-us/sample")
@@ -95,6 +96,10 @@ func BenchmarkCluster(b *testing.B) {
 					}
 					extra := (cpu*1e6 - baseline*float64(live.Samples)) / forwarded
 					b.ReportMetric(extra, "cpu-us/forwarded-sample")
+					// Each side on its own: the sender's CPU per sample its agent sent, and
+					// the owners' per sample forwarded to them (aggregating it included).
+					b.ReportMetric(used[0]*1e6/float64(live.Samples), "sender-cpu-us/sample")
+					b.ReportMetric((cpu-used[0])*1e6/forwarded, "owner-cpu-us/forwarded-sample")
 					b.Logf("members=%d: %.0f of %d samples forwarded (%.0f%%): %.3f extra CPU µs per forwarded sample (sender and owner); %.0f bytes received by peers in all",
 						n, forwarded, live.Samples, 100*forwarded/float64(live.Samples), extra, wire)
 				}
