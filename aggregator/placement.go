@@ -139,8 +139,9 @@ func (r *ruleState) placesPlain() bool {
 }
 
 // placeKeyOfInput returns the placement key of the output series that input series lbls,
-// of metric name input, feeds, and the hash of the labels it placed by (the output hash,
-// when r.placeKept); scratch is a buffer it may use, returned for reuse.
+// of metric name input (read only when r.placeNamed), feeds, and the hash of the labels it
+// placed by (the output hash, when r.placeKept); scratch is a buffer it may use, returned
+// for reuse.
 func (r *ruleState) placeKeyOfInput(scratch []byte, lbls []prompb.Label, input string) (key, kept uint64, _ []byte) {
 	sum := r.placeBase
 	if r.placeNamed {

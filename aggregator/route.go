@@ -59,7 +59,11 @@ func (a *Aggregator) route(b *batch, idx *ruleIndex, series []prompb.TimeSeries,
 			continue
 		}
 		var key uint64
-		key, pl.out, b.kept = pl.r.placeKeyOfInput(b.kept, series[pl.series].Labels, metricName(series[pl.series].Labels))
+		var name string // only a rule that places by metric name needs it
+		if pl.r.placeNamed {
+			name = metricName(series[pl.series].Labels)
+		}
+		key, pl.out, b.kept = pl.r.placeKeyOfInput(b.kept, series[pl.series].Labels, name)
 		pl.hasOut = pl.r.placeKept
 		b.keys = append(b.keys, key)
 		b.looked = append(b.looked, int32(p))
