@@ -36,9 +36,11 @@ type batch struct {
 	// In a cluster, each (series, rule) pair the request selects, its placement key and
 	// its owner, looked up for the whole request at once (IngestRoute).
 	placed []placed
-	keys   []uint64 // placement keys of the pairs whose owner is looked up
-	looked []int32  // their positions in placed
-	owners []int    // the owner of each pair of placed
+	// selected is scratch for the rules that select one series (addHere).
+	selected []*ruleState
+	keys     []uint64 // placement keys of the pairs whose owner is looked up
+	looked   []int32  // their positions in placed
+	owners   []int    // the owner of each pair of placed
 	// lookedOwners is scratch for the owners of keys.
 	lookedOwners []int
 	kept         []byte // scratch for seriesHashes
@@ -136,30 +138,10 @@ func (a *Aggregator) IngestRoute(series []prompb.TimeSeries, rt Route) (rules ui
 	b.entries = b.entries[:0]
 	b.haLast, b.now = nil, a.opts.Now().UnixMilli()
 	b.forward = nil
-	if rt.Router != nil {
+	if rt.Router != nil && !rt.trusts(idx) {
 		a.route(b, idx, series, &rt)
 	} else {
-		var lastName string
-		var named []*ruleState // the rules of lastName: series of one metric tend to come together
-		for i := range series {
-			ts := &series[i]
-			name := metricName(ts.Labels)
-			if i == 0 || name != lastName {
-				named, lastName = idx.byName.lookup(name), name
-			}
-			matched, keep := false, false
-			for _, r := range named {
-				if b.place(r, ts, i, name) {
-					matched, keep = true, keep || r.rule.KeepInput
-				}
-			}
-			for _, r := range idx.scan {
-				if b.place(r, ts, i, name) {
-					matched, keep = true, keep || r.rule.KeepInput
-				}
-			}
-			a.unaggregated(b, ts, matched, keep, &rt)
-		}
+		a.addHere(b, idx, series, &rt)
 	}
 	a.apply(b, series)
 	if len(b.ha) > 0 {
@@ -192,16 +174,6 @@ func (a *Aggregator) unaggregated(b *batch, ts *prompb.TimeSeries, matched, keep
 	case !matched:
 		a.unmatchedDropped.Add(uint64(len(ts.Samples) + len(ts.Histograms)))
 	}
-}
-
-// place adds the entry of series ts, the i-th of the request, named name, for rule r, if the
-// rule's matchers select it, and reports whether they did.
-func (b *batch) place(r *ruleState, ts *prompb.TimeSeries, i int, name string) bool {
-	if !r.rule.MatchLabels(ts.Labels) {
-		return false
-	}
-	b.add(r, ts, i, name)
-	return true
 }
 
 // add adds the entry of series ts, the i-th of the request, named name, for rule r.

@@ -28,10 +28,7 @@ type BatchRouter interface {
 // a sixth of a forwarding member's CPU); then, series by series, an entry for each pair
 // this member owns, the owners to forward the series to, and what is left (unaggregated).
 // A pair another member owns in a forwarded request is counted and left to its owner.
-//
-// A forwarded request routed by this member's ring and rules (Route.SenderRules) skips the
-// first two passes for a series of one pair: the sender sent it for that pair, so this
-// member owns it.
+// A forwarded request routed by this member's ring and rules goes to addHere instead.
 func (a *Aggregator) route(b *batch, idx *ruleIndex, series []prompb.TimeSeries, rt *Route) {
 	b.placed = b.placed[:0]
 	var lastName string
@@ -49,15 +46,10 @@ func (a *Aggregator) route(b *batch, idx *ruleIndex, series []prompb.TimeSeries,
 			b.selectPair(r, ts, i)
 		}
 	}
-	trusted := rt.Forwarded && !rt.Disagrees && rt.SenderRules != 0 && rt.SenderRules == idx.version
 	b.owners = slices.Grow(b.owners[:0], len(b.placed))[:len(b.placed)]
 	b.keys, b.looked = b.keys[:0], b.looked[:0]
 	for p := range b.placed {
 		pl := &b.placed[p]
-		if trusted && (p == 0 || b.placed[p-1].series != pl.series) && (p+1 == len(b.placed) || b.placed[p+1].series != pl.series) {
-			b.owners[p] = Local
-			continue
-		}
 		var key uint64
 		var name string // only a rule that places by metric name needs it
 		if pl.r.placeNamed {
@@ -110,4 +102,57 @@ func (b *batch) selectPair(r *ruleState, ts *prompb.TimeSeries, i int) {
 	if r.rule.MatchLabels(ts.Labels) {
 		b.placed = append(b.placed, placed{r: r, series: int32(i)})
 	}
+}
+
+// trusts reports whether a forwarded request was routed by this member's ring and rules
+// (Route.SenderRules, Route.Disagrees): then a series that one rule alone selects was sent
+// for that pair, and this member owns it.
+func (rt *Route) trusts(idx *ruleIndex) bool {
+	return rt.Forwarded && !rt.Disagrees && rt.SenderRules != 0 && rt.SenderRules == idx.version
+}
+
+// addHere adds the pairs of each series that this member aggregates without asking a
+// ring: every pair without a Router (a member alone), and for a request rt.trusts, the pair
+// of a series that one rule alone selects. A series that several rules select in such a
+// request is placed pair by pair; its pairs owned elsewhere are counted and left to their
+// owners, to whom the sender sent the series too.
+func (a *Aggregator) addHere(b *batch, idx *ruleIndex, series []prompb.TimeSeries, rt *Route) {
+	var lastName string
+	var named []*ruleState // the rules of lastName: series of one metric tend to come together
+	for i := range series {
+		ts := &series[i]
+		name := metricName(ts.Labels)
+		if i == 0 || name != lastName {
+			named, lastName = idx.byName.lookup(name), name
+		}
+		sel := b.selected[:0]
+		for _, r := range named {
+			if r.rule.MatchLabels(ts.Labels) {
+				sel = append(sel, r)
+			}
+		}
+		for _, r := range idx.scan {
+			if r.rule.MatchLabels(ts.Labels) {
+				sel = append(sel, r)
+			}
+		}
+		b.selected = sel
+		keep := false
+		for _, r := range sel {
+			keep = keep || r.rule.KeepInput
+			if rt.Router == nil || len(sel) == 1 {
+				b.add(r, ts, i, name)
+				continue
+			}
+			var key, out uint64
+			key, out, b.kept = r.placeKeyOfInput(b.kept, ts.Labels, name)
+			if rt.Router.Owner(key) == Local {
+				b.addHashed(r, ts, i, name, out, r.placeKept)
+			} else {
+				r.notOwned.Add(uint64(len(ts.Samples) + len(ts.Histograms)))
+			}
+		}
+		a.unaggregated(b, ts, len(sel) > 0, keep, rt)
+	}
+	clear(b.selected[:cap(b.selected)]) // keep no rule alive in the pooled batch
 }
