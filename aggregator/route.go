@@ -31,19 +31,11 @@ type BatchRouter interface {
 // A forwarded request routed by this member's ring and rules goes to addHere instead.
 func (a *Aggregator) route(b *batch, idx *ruleIndex, series []prompb.TimeSeries, rt *Route) {
 	b.placed = b.placed[:0]
-	var lastName string
-	var named []*ruleState // the rules of lastName: series of one metric tend to come together
+	look := ruleLookup{idx: idx}
 	for i := range series {
-		ts := &series[i]
-		name := metricName(ts.Labels)
-		if i == 0 || name != lastName {
-			named, lastName = idx.byName.lookup(name), name
-		}
-		for _, r := range named {
-			b.selectPair(r, ts, i)
-		}
-		for _, r := range idx.scan {
-			b.selectPair(r, ts, i)
+		_, b.selected = look.selecting(&series[i], b.selected)
+		for _, r := range b.selected {
+			b.placed = append(b.placed, placed{r: r, series: int32(i)})
 		}
 	}
 	b.owners = slices.Grow(b.owners[:0], len(b.placed))[:len(b.placed)]
@@ -95,13 +87,7 @@ func (a *Aggregator) route(b *batch, idx *ruleIndex, series []prompb.TimeSeries,
 		}
 	}
 	clear(b.placed) // keep no rule or request string alive in the pooled batch
-}
-
-// selectPair notes the pair (series ts, the i-th of the request; rule r), if r selects ts.
-func (b *batch) selectPair(r *ruleState, ts *prompb.TimeSeries, i int) {
-	if r.rule.MatchLabels(ts.Labels) {
-		b.placed = append(b.placed, placed{r: r, series: int32(i)})
-	}
+	clear(b.selected[:cap(b.selected)])
 }
 
 // trusts reports whether a forwarded request was routed by this member's ring and rules
@@ -117,25 +103,10 @@ func (rt *Route) trusts(idx *ruleIndex) bool {
 // request is placed pair by pair; its pairs owned elsewhere are counted and left to their
 // owners, to whom the sender sent the series too.
 func (a *Aggregator) addHere(b *batch, idx *ruleIndex, series []prompb.TimeSeries, rt *Route) {
-	var lastName string
-	var named []*ruleState // the rules of lastName: series of one metric tend to come together
+	look := ruleLookup{idx: idx}
 	for i := range series {
 		ts := &series[i]
-		name := metricName(ts.Labels)
-		if i == 0 || name != lastName {
-			named, lastName = idx.byName.lookup(name), name
-		}
-		sel := b.selected[:0]
-		for _, r := range named {
-			if r.rule.MatchLabels(ts.Labels) {
-				sel = append(sel, r)
-			}
-		}
-		for _, r := range idx.scan {
-			if r.rule.MatchLabels(ts.Labels) {
-				sel = append(sel, r)
-			}
-		}
+		name, sel := look.selecting(ts, b.selected)
 		b.selected = sel
 		keep := false
 		for _, r := range sel {
@@ -155,4 +126,34 @@ func (a *Aggregator) addHere(b *batch, idx *ruleIndex, series []prompb.TimeSerie
 		a.unaggregated(b, ts, len(sel) > 0, keep, rt)
 	}
 	clear(b.selected[:cap(b.selected)]) // keep no rule alive in the pooled batch
+}
+
+// ruleLookup finds the rules that select each series of a request. Series of one metric
+// tend to come together, and the rules of a name are looked up once for a run of them.
+type ruleLookup struct {
+	idx    *ruleIndex
+	looked bool
+	name   string       // the name looked up last
+	named  []*ruleState // its rules
+}
+
+// selecting returns the metric name of ts and, in sel (reused), the rules that select ts:
+// those of its name, then those matched by other means than the name.
+func (l *ruleLookup) selecting(ts *prompb.TimeSeries, sel []*ruleState) (string, []*ruleState) {
+	name := metricName(ts.Labels)
+	if !l.looked || name != l.name {
+		l.named, l.name, l.looked = l.idx.byName.lookup(name), name, true
+	}
+	sel = sel[:0]
+	for _, r := range l.named {
+		if r.rule.MatchLabels(ts.Labels) {
+			sel = append(sel, r)
+		}
+	}
+	for _, r := range l.idx.scan {
+		if r.rule.MatchLabels(ts.Labels) {
+			sel = append(sel, r)
+		}
+	}
+	return name, sel
 }
