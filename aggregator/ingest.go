@@ -33,22 +33,20 @@ type batch struct {
 	sorted  []entry
 	forward []prompb.TimeSeries
 	peers   []int // the members the current series is forwarded to
-	// In a cluster, each (series, rule) pair the request selects, its placement key and
-	// its owner, looked up for the whole request at once (IngestRoute).
+	// In a cluster, each (series, rule) pair of a block of the request (route), its
+	// placement key and its owner, and the metric name of each series of the block.
 	placed []placed
-	// selected is scratch for the rules that select one series (addHere).
+	keys   []uint64
+	owners []int
+	names  []string
+	// selected is scratch for the rules that select one series.
 	selected []*ruleState
-	keys     []uint64 // placement keys of the pairs whose owner is looked up
-	looked   []int32  // their positions in placed
-	owners   []int    // the owner of each pair of placed
-	// lookedOwners is scratch for the owners of keys.
-	lookedOwners []int
-	kept         []byte // scratch for seriesHashes
-	dropped      []byte
-	touched      uint64     // keeps touchInputs' loads from being optimised away
-	haLast       *haGroup   // the HA group the request looked up last
-	now          int64      // wall clock at the request's start, ms
-	ha           []haCounts // what the request's series did under elections
+	kept     []byte // scratch for seriesHashes
+	dropped  []byte
+	touched  uint64     // keeps touchInputs' loads from being optimised away
+	haLast   *haGroup   // the HA group the request looked up last
+	now      int64      // wall clock at the request's start, ms
+	ha       []haCounts // what the request's series did under elections
 }
 
 // seriesHashes returns the two hashes that place one input series of rule r: out, of the
