@@ -66,6 +66,10 @@ func BenchmarkCluster(b *testing.B) {
 					before[i] = processCPU(b, c.PID())
 				}
 				fwdBefore := sumMetric(b, cards[0].URL, "cardinal_cluster_forwarded_samples_total")
+				wire := 0.0 // bytes the peers received in the live phase
+				for _, c := range cards[1:] {
+					wire -= sumMetric(b, c.URL, "cardinal_cluster_received_bytes_total")
+				}
 				live := runLoadgen(b, append(shape, "--url="+url, "--rate=300000", "--duration=30s")...)
 				if live.Samples != live.SamplesAttempted {
 					b.Fatalf("300k/s: %d of %d samples acknowledged, errors %v", live.Samples, live.SamplesAttempted, live.Errors)
@@ -87,7 +91,6 @@ func BenchmarkCluster(b *testing.B) {
 					baseline = perSample
 				} else {
 					forwarded := sumMetric(b, cards[0].URL, "cardinal_cluster_forwarded_samples_total") - fwdBefore
-					var wire float64
 					for _, c := range cards[1:] {
 						wire += sumMetric(b, c.URL, "cardinal_cluster_received_bytes_total")
 					}
@@ -96,11 +99,12 @@ func BenchmarkCluster(b *testing.B) {
 					}
 					extra := (cpu*1e6 - baseline*float64(live.Samples)) / forwarded
 					b.ReportMetric(extra, "cpu-us/forwarded-sample")
+					b.ReportMetric(wire/forwarded, "wire-bytes/forwarded-sample")
 					// Each side on its own: the sender's CPU per sample its agent sent, and
 					// the owners' per sample forwarded to them (aggregating it included).
 					b.ReportMetric(used[0]*1e6/float64(live.Samples), "sender-cpu-us/sample")
 					b.ReportMetric((cpu-used[0])*1e6/forwarded, "owner-cpu-us/forwarded-sample")
-					b.Logf("members=%d: %.0f of %d samples forwarded (%.0f%%): %.3f extra CPU µs per forwarded sample (sender and owner); %.0f bytes received by peers in all",
+					b.Logf("members=%d: %.0f of %d samples forwarded (%.0f%%): %.3f extra CPU µs per forwarded sample (sender and owner); %.0f bytes received by peers",
 						n, forwarded, live.Samples, 100*forwarded/float64(live.Samples), extra, wire)
 				}
 				for _, c := range cards {
