@@ -52,9 +52,9 @@ func (b Backoff) Delay(attempt int, retryAfter time.Duration) time.Duration {
 	return time.Duration(randN(int64(c)))
 }
 
-// retryAfter reads a Retry-After header (delay in seconds, or an HTTP date), capped at
+// RetryAfter reads a Retry-After header (delay in seconds, or an HTTP date), capped at
 // maxRetryAfter; ok is false when there is none or it cannot be parsed.
-func retryAfter(h http.Header, now time.Time) (wait time.Duration, ok bool) {
+func RetryAfter(h http.Header, now time.Time) (wait time.Duration, ok bool) {
 	v := h.Get("Retry-After")
 	if v == "" {
 		return 0, false

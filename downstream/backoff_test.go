@@ -81,9 +81,9 @@ func TestRetryAfter(t *testing.T) {
 			if tt.value != "" {
 				h.Set("Retry-After", tt.value)
 			}
-			got, ok := retryAfter(h, now)
+			got, ok := RetryAfter(h, now)
 			if got != tt.want || ok != tt.wantOK {
-				t.Errorf("retryAfter(%q) = %v, %v; want %v, %v", tt.value, got, ok, tt.want, tt.wantOK)
+				t.Errorf("RetryAfter(%q) = %v, %v; want %v, %v", tt.value, got, ok, tt.want, tt.wantOK)
 			}
 		})
 	}

@@ -204,7 +204,7 @@ func (s *sender) post(body []byte) sendResult {
 		res.outcome = sendRetry
 		res.detail = firstLine(resp.Body)
 		if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
-			res.retryAfter, _ = retryAfter(resp.Header, time.Now())
+			res.retryAfter, _ = RetryAfter(resp.Header, time.Now())
 		}
 	default:
 		res.outcome = sendRefused

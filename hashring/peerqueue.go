@@ -57,6 +57,7 @@ type peerQueue struct {
 	samples  []int     // per chunk
 	rules    []uint64  // per chunk: the version of the rule set it was routed by
 	inflight [][]byte
+	aborted  int // samples of batches whose send the shutdown cut short
 	wake     chan struct{}
 	closed   bool // no more chunks
 	done     chan struct{}
@@ -114,6 +115,9 @@ func (q *peerQueue) full() bool {
 // forwardLinger after its oldest chunk came, unless the queue is closing.
 func (q *peerQueue) take() ([][]byte, int, uint64) {
 	for {
+		if q.ctx.Err() != nil {
+			return nil, 0, 0 // aborted: shutdown counts what is left
+		}
 		q.mu.Lock()
 		if len(q.chunks) > 0 && q.waiting < lingerBytes && !q.closed {
 			if wait := forwardLinger - time.Since(q.since); wait > 0 {
@@ -201,7 +205,7 @@ func (q *peerQueue) send(body []byte, samples int, rules uint64) {
 			return
 		}
 		if q.ctx.Err() != nil {
-			q.metrics.forwardDropped.WithLabelValues(q.name).Add(float64(samples))
+			q.dropAborted(samples)
 			return
 		}
 		q.metrics.forwardRetries.WithLabelValues(q.name).Inc()
@@ -211,10 +215,18 @@ func (q *peerQueue) send(body []byte, samples int, rules uint64) {
 		select {
 		case <-time.After(q.backoff.Delay(attempt, retryAfter)):
 		case <-q.ctx.Done():
-			q.metrics.forwardDropped.WithLabelValues(q.name).Add(float64(samples))
+			q.dropAborted(samples)
 			return
 		}
 	}
+}
+
+// dropAborted counts the samples of a batch whose send the shutdown cut short.
+func (q *peerQueue) dropAborted(samples int) {
+	q.metrics.forwardDropped.WithLabelValues(q.name).Add(float64(samples))
+	q.mu.Lock()
+	q.aborted += samples
+	q.mu.Unlock()
 }
 
 func (q *peerQueue) post(body []byte, header http.Header) (int, time.Duration, error) {
@@ -231,24 +243,25 @@ func (q *peerQueue) post(body []byte, header http.Header) (int, time.Duration, e
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
-	var wait time.Duration
-	if s := resp.Header.Get("Retry-After"); s != "" {
-		if secs, err := time.ParseDuration(s + "s"); err == nil {
-			wait = secs
-		}
-	}
+	// Seconds or an HTTP date, capped as for any sink: a peer (or a proxy before it) that
+	// asks for an hour must not stall the queue until it fills.
+	wait, _ := downstream.RetryAfter(resp.Header, time.Now())
 	return resp.StatusCode, wait, nil
 }
 
-// pending returns the series queued or in flight, decoded, for a checkpoint.
+// pending returns the series queued or in flight, decoded, for a checkpoint. Their bytes
+// are copied under the lock: once sent, a chunk goes back to the pool, and a request's
+// series may be written into it while the checkpoint reads.
 func (q *peerQueue) pending() []prompb.TimeSeries {
 	q.mu.Lock()
-	chunks := append(append([][]byte(nil), q.inflight...), q.chunks...)
-	q.mu.Unlock()
 	var raw []byte
-	for _, c := range chunks {
+	for _, c := range q.inflight {
 		raw = append(raw, c...)
 	}
+	for _, c := range q.chunks {
+		raw = append(raw, c...)
+	}
+	q.mu.Unlock()
 	if len(raw) == 0 {
 		return nil
 	}
@@ -281,11 +294,12 @@ func (q *peerQueue) shutdown(ctx context.Context) error {
 	for _, n := range q.samples {
 		lost += n
 	}
+	cut := q.aborted // counted as dropped already
 	q.chunks, q.samples, q.rules = nil, nil, nil
 	q.mu.Unlock()
-	if lost > 0 {
-		q.metrics.forwardDropped.WithLabelValues(q.name).Add(float64(lost))
-		return fmt.Errorf("cluster peer %s: %d forwarded samples not delivered before the shutdown timeout", q.name, lost)
+	q.metrics.forwardDropped.WithLabelValues(q.name).Add(float64(lost))
+	if lost+cut > 0 {
+		return fmt.Errorf("cluster peer %s: %d forwarded samples not delivered before the shutdown timeout", q.name, lost+cut)
 	}
 	return nil
 }

@@ -2,10 +2,20 @@ package hashring
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/prometheus/prompb"
+
+	"github.com/cardinal-proxy/cardinal/downstream"
+	"github.com/cardinal-proxy/cardinal/remotewrite"
 )
 
 // TestPeerQueueBatchesOneRulesVersion: a body carries one rules version in its header, so a
@@ -78,5 +88,113 @@ func TestForwardInfoCarriesTheRulesVersion(t *testing.T) {
 	}
 	if _, ok, _ := ParseForwardInfo(http.Header{}); ok {
 		t.Error("a request without forwarding headers parsed as forwarded")
+	}
+}
+
+// TestAPeersRetryAfterIsReadAsSecondsAndCapped: Retry-After is seconds or an HTTP date, as
+// for any sink; a unit suffix is not a number of seconds, and an hour is capped so that a
+// peer (or a proxy before it) cannot stall the queue until it fills.
+func TestAPeersRetryAfterIsReadAsSecondsAndCapped(t *testing.T) {
+	for _, tt := range []struct {
+		header string
+		want   time.Duration
+	}{
+		{"7", 7 * time.Second},
+		{"3600", time.Minute},
+		{"5m", 0},
+		{"-3", 0},
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Retry-After", tt.header)
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}))
+		q := &peerQueue{url: srv.URL, client: srv.Client(), timeout: 10 * time.Second, ctx: context.Background()}
+		code, wait, err := q.post([]byte{0}, http.Header{})
+		srv.Close()
+		if err != nil || code != http.StatusServiceUnavailable || wait != tt.want {
+			t.Errorf("Retry-After %q: %d, wait %v, %v; want 503 and %v", tt.header, code, wait, err, tt.want)
+		}
+	}
+}
+
+// TestAShutdownCutShortReportsWhatItDropped: a peer that never answers holds a batch in
+// flight and more queued behind it; a shutdown whose deadline passes drops them all, counts
+// them, and says so, rather than sending the rest to a queue that can no longer deliver.
+func TestAShutdownCutShortReportsWhatItDropped(t *testing.T) {
+	hang := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		select {
+		case <-hang:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(hang)
+	m := newForwardMetrics(nil)
+	var pool chunkPool
+	q := newPeerQueue("peer", srv.URL, http.Header{}, srv.Client(), time.Minute, 1<<30,
+		downstream.Backoff{Min: time.Millisecond, Max: time.Millisecond}, m, &pool, slog.New(slog.DiscardHandler))
+	chunk := make([]byte, maxForwardBatch) // one chunk per batch
+	for range 5 {
+		q.push(slices.Clone(chunk), 10, 1)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	err := q.shutdown(ctx)
+	if err == nil || !strings.Contains(err.Error(), "50 forwarded samples not delivered") {
+		t.Errorf("shutdown: %v, want 50 forwarded samples not delivered", err)
+	}
+	if got := testutil.ToFloat64(m.forwardDropped.WithLabelValues("peer")); got != 50 {
+		t.Errorf("%v samples counted dropped, want 50", got)
+	}
+}
+
+// TestACheckpointReadsTheQueueWhileItSends: pending (the checkpoint's copy of the queue)
+// runs while the queue sends and gives sent chunks back to the pool, from which new
+// requests' series are written: every series it returns must be one that was queued, whole
+// (and the race detector must see no access to a chunk being reused).
+func TestACheckpointReadsTheQueueWhileItSends(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	var pool chunkPool
+	q := newPeerQueue("peer", srv.URL, http.Header{}, srv.Client(), time.Minute, 1<<20,
+		downstream.Backoff{Min: time.Millisecond, Max: time.Millisecond}, newForwardMetrics(nil), &pool, slog.New(slog.DiscardHandler))
+	defer func() { _ = q.shutdown(context.Background()) }()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for r := range 300 { // requests of 100 series
+			chunk := pool.get()
+			for i := r * 100; i < (r+1)*100; i++ {
+				ts := prompb.TimeSeries{
+					Labels:  []prompb.Label{{Name: "__name__", Value: "m"}, {Name: "i", Value: strconv.Itoa(i)}},
+					Samples: []prompb.Sample{{Value: float64(i), Timestamp: int64(i)}},
+				}
+				chunk = remotewrite.AppendRawSeries(chunk, nil, &ts)
+			}
+			for q.full() {
+				time.Sleep(time.Millisecond)
+			}
+			q.push(chunk, 100, 1)
+		}
+	}()
+	for checked := false; ; {
+		select {
+		case <-done:
+			if !checked {
+				t.Log("the queue was empty at every checkpoint")
+			}
+			return
+		default:
+		}
+		for _, ts := range q.pending() {
+			checked = true
+			i, err := strconv.Atoi(ts.Labels[len(ts.Labels)-1].Value)
+			if len(ts.Labels) != 2 || ts.Labels[0].Value != "m" || err != nil || len(ts.Samples) != 1 || ts.Samples[0].Value != float64(i) {
+				t.Fatalf("a checkpoint read a series never queued: %v", ts)
+			}
+		}
 	}
 }
