@@ -2,6 +2,7 @@ package hashring
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+	"sync"
 )
 
 // forwardMetrics are the forwarder's self-metrics. The queue to each peer is a downstream
@@ -97,4 +98,33 @@ func newForwardMetrics(reg prometheus.Registerer) *forwardMetrics {
 // setRing publishes the ring in force (membership exports its size and version).
 func (m *forwardMetrics) setRing(r *Ring, self string) {
 	m.shardsOwned.Set(float64(r.ShardsOwned(self)))
+}
+
+// maxPeerLabels bounds the peer label values of the metrics counted by the name a request
+// says its sender has (received requests and bytes, handoffs received).
+const maxPeerLabels = 4096
+
+// peerLabels gives the peer label of a sender's name: the name itself for the first
+// maxPeerLabels names seen, "other" after that, so that requests naming ever new senders
+// cannot grow the metrics without bound. The zero value is ready for use.
+type peerLabels struct {
+	mu   sync.Mutex
+	seen map[string]struct{}
+}
+
+// label returns the peer label of the sender named name.
+func (p *peerLabels) label(name string) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := p.seen[name]; ok {
+		return name
+	}
+	if len(p.seen) >= maxPeerLabels {
+		return "other"
+	}
+	if p.seen == nil {
+		p.seen = map[string]struct{}{}
+	}
+	p.seen[name] = struct{}{}
+	return name
 }

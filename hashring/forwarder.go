@@ -44,6 +44,7 @@ type Forwarder struct {
 	now            func() time.Time // the clock of ring changes and handoff waits (Awaits)
 	chunks         chunkPool
 	received       handoffIDs      // handoffs merged lately, so that a retried one merges once
+	peers          peerLabels      // the peer label of what is counted by the sender's name
 	sending        pendingHandoffs // handoffs taken out and not yet delivered
 
 	mu       sync.Mutex
@@ -276,25 +277,29 @@ func (f *Forwarder) FullPeers() map[string]bool {
 // disagree is true when the sender's ring is not the one in force here (counted).
 func (f *Forwarder) SenderView(fi ForwardInfo) (v View, disagree bool) {
 	cur := f.cur.Load().view
-	f.metrics.received.WithLabelValues(fi.From).Inc()
+	f.metrics.received.WithLabelValues(f.peers.label(fi.From)).Inc()
 	if fi.Version == cur.ring.VersionString() {
 		return cur, false
 	}
 	f.metrics.disagreements.Inc()
 	f.mu.Lock()
 	r := f.senders[fi.Version]
+	f.mu.Unlock()
 	if r == nil {
+		// Built without the lock: a large ring takes a while (Receiver has checked its size
+		// and version), and two requests building the same one are harmless.
 		ms := make([]Member, len(fi.Members))
 		for i, n := range fi.Members {
 			ms[i] = Member{Name: n}
 		}
 		r = New(ms)
+		f.mu.Lock()
 		if len(f.senders) >= 8 {
 			clear(f.senders)
 		}
 		f.senders[fi.Version] = r
+		f.mu.Unlock()
 	}
-	f.mu.Unlock()
 	return NewView(r, f.self), true
 }
 

@@ -243,7 +243,7 @@ func (f *Forwarder) HandoffHandler(merge func(id string, body []byte) error) htt
 			http.Error(w, "reading the handoff: "+err.Error(), http.StatusBadRequest)
 			return
 		}
-		from := r.Header.Get(HeaderForwardedBy)
+		from := f.peers.label(r.Header.Get(HeaderForwardedBy))
 		id := r.Header.Get(headerHandoffID)
 		m, first := f.received.begin(id, time.Now(), 2*f.handoffTimeout)
 		if first {

@@ -49,6 +49,21 @@ func ParseForwardInfo(h http.Header) (fi ForwardInfo, ok bool, err error) {
 	return fi, true, nil
 }
 
+// checkSenderRing checks the ring a forwarded request names, when it is not the one in
+// force here (SenderView builds it): at most MaxMembers members, and the version of exactly
+// those members, so that a request cannot make this member build a ring it cannot hold, nor
+// file a ring under another's version.
+func checkSenderRing(fi ForwardInfo) error {
+	v, n := versionOf(fi.Members)
+	switch {
+	case n > MaxMembers:
+		return fmt.Errorf("a request forwarded by %q names %d ring members, at most %d are supported", fi.From, n, MaxMembers)
+	case fmt.Sprintf("%016x", v) != fi.Version:
+		return fmt.Errorf("a request forwarded by %q names ring version %s, but its %d members make %016x", fi.From, fi.Version, n, v)
+	}
+	return nil
+}
+
 // header returns the headers a sender routing by r sets.
 func forwardHeader(self string, r *Ring) http.Header {
 	names := make([]string, 0, r.Len())
@@ -86,12 +101,15 @@ func (f *Forwarder) Receiver(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
+		if err == nil && fi.Version != f.cur.Load().view.ring.VersionString() {
+			err = checkSenderRing(fi)
+		}
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
 		if r.ContentLength > 0 {
-			f.metrics.receivedBytes.WithLabelValues(fi.From).Add(float64(r.ContentLength))
+			f.metrics.receivedBytes.WithLabelValues(f.peers.label(fi.From)).Add(float64(r.ContentLength))
 		}
 		next.ServeHTTP(w, r.WithContext(WithForwardInfo(r.Context(), fi)))
 	})

@@ -105,6 +105,19 @@ func version(members []Member) uint64 {
 	return d.Sum64()
 }
 
+// versionOf returns the version of the ring of the members named names, in any order and
+// with repeats, as New would give it, and how many members that ring has.
+func versionOf(names []string) (v uint64, members int) {
+	ns := slices.DeleteFunc(slices.Clone(names), func(n string) bool { return n == "" })
+	slices.Sort(ns)
+	ns = slices.Compact(ns)
+	ms := make([]Member, len(ns))
+	for i, n := range ns {
+		ms[i].Name = n
+	}
+	return version(ms), len(ms)
+}
+
 // withAddrs returns a ring with the same names and owners as r and the addresses of
 // members, which must hold exactly r's names in r's order.
 func (r *Ring) withAddrs(members []Member) *Ring {

@@ -1,0 +1,79 @@
+package hashring
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestAForwardedRingIsCheckedBeforeItIsBuilt: a request whose headers name a ring other
+// than the one in force makes the owner build that ring (SenderView). The receiver refuses,
+// with 400, a ring whose version is not that of its members (which would file a ring under
+// another's version) and one of more than MaxMembers members (which New cannot hold), and
+// passes a consistent one, in any order, to the appender.
+func TestAForwardedRingIsCheckedBeforeItIsBuilt(t *testing.T) {
+	f, err := NewForwarder("a", DefaultForwardConfig(), time.Second, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = f.Shutdown(context.Background()) }()
+	f.SetMembers([]Member{{Name: "a", Addr: "127.0.0.1:1"}, {Name: "b", Addr: "127.0.0.1:2"}})
+	var views []View
+	h := f.Receiver(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		fi, _ := ForwardInfoFrom(r.Context())
+		v, _ := f.SenderView(fi)
+		views = append(views, v)
+	}))
+	post := func(hdr http.Header) (int, string) {
+		req := httptest.NewRequest(http.MethodPost, "/api/v1/write", strings.NewReader(""))
+		for k, v := range hdr {
+			req.Header[k] = v
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code, rec.Body.String()
+	}
+	other := forwardHeader("c", New([]Member{{Name: "a"}, {Name: "b"}, {Name: "c"}}))
+	other.Set(HeaderRingMembers, "c,a,b") // the order a sender gives does not matter
+	if code, body := post(other); code != http.StatusOK || len(views) != 1 || views[0].ring.Len() != 3 {
+		t.Fatalf("a consistent ring of 3: %d %s, %d views", code, body, len(views))
+	}
+	forged := other.Clone()
+	forged.Set(HeaderRingMembers, "a,b,c,d")
+	if code, body := post(forged); code != http.StatusBadRequest || !strings.Contains(body, "members make") {
+		t.Errorf("a version that is not its members': %d %s, want 400", code, body)
+	}
+	names := make([]string, MaxMembers+1)
+	for i := range names {
+		names[i] = fmt.Sprintf("m%d", i)
+	}
+	huge := other.Clone()
+	huge.Set(HeaderRingMembers, strings.Join(names, ","))
+	if code, body := post(huge); code != http.StatusBadRequest || !strings.Contains(body, "at most") {
+		t.Errorf("%d members: %d %s, want 400", len(names), code, body)
+	}
+	if len(views) != 1 {
+		t.Errorf("%d requests reached the appender, want the consistent one only", len(views))
+	}
+}
+
+// TestPeerLabelsAreBounded: the peer label of what is counted by a sender's name is the
+// name for the first maxPeerLabels names and "other" after them, whoever sends.
+func TestPeerLabelsAreBounded(t *testing.T) {
+	var p peerLabels
+	for i := range maxPeerLabels {
+		if n := fmt.Sprintf("node-%d", i); p.label(n) != n {
+			t.Fatalf("name %d of %d labelled %q", i, maxPeerLabels, p.label(n))
+		}
+	}
+	if got := p.label("node-new"); got != "other" {
+		t.Errorf("a name past the bound labelled %q, want other", got)
+	}
+	if got := p.label("node-7"); got != "node-7" {
+		t.Errorf("a name seen before the bound labelled %q", got)
+	}
+}
