@@ -66,6 +66,10 @@ type peerSet struct {
 	changes []ringChange
 	queues  []*peerQueue         // by member index; nil for this one
 	sent    []prometheus.Counter // samples forwarded, per member
+	// inUse counts the outboxes taken from this set and not yet sent: a replaced set's
+	// queues close only once it is 0, so that a request routed by the old ring while the
+	// ring changed still has its series sent.
+	inUse atomic.Int64
 }
 
 // ringChange is one change of the ring in force: the ring before it, from this member (nil
@@ -232,6 +236,9 @@ func (f *Forwarder) transport() *http.Transport {
 func (f *Forwarder) drain(ps *peerSet) {
 	ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 	defer cancel()
+	for ps.inUse.Load() > 0 && ctx.Err() == nil {
+		time.Sleep(time.Millisecond) // a request's aggregation: milliseconds
+	}
 	if err := ps.shutdown(ctx); err != nil {
 		f.logger.Error("queues of a replaced ring did not drain", "err", err)
 	}
@@ -245,8 +252,15 @@ func (f *Forwarder) Ring() *Ring { return f.cur.Load().view.ring }
 
 // Outbox returns an outbox routing by the ring in force.
 func (f *Forwarder) Outbox() *Outbox {
-	ps := f.cur.Load()
-	return &Outbox{View: ps.view, peers: ps, pool: &f.chunks}
+	for {
+		ps := f.cur.Load()
+		ps.inUse.Add(1)
+		if f.cur.Load() == ps {
+			return &Outbox{View: ps.view, peers: ps, pool: &f.chunks}
+		}
+		// Replaced meanwhile: its drain may have found it unused already.
+		ps.inUse.Add(-1)
+	}
 }
 
 // Full reports a peer whose queue is full: the receiver then answers 503.

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/prometheus/prompb"
 )
 
 // TestAForwardedRingIsCheckedBeforeItIsBuilt: a request whose headers name a ring other
@@ -75,5 +78,43 @@ func TestPeerLabelsAreBounded(t *testing.T) {
 	}
 	if got := p.label("node-7"); got != "node-7" {
 		t.Errorf("a name seen before the bound labelled %q", got)
+	}
+}
+
+// TestARequestRoutedAsTheRingChangesIsStillSent: a request takes its outbox from the ring
+// in force, and the ring changes before it sends. The old ring's queues wait for it before
+// they drain, so its series reach their owner rather than a closed queue.
+func TestARequestRoutedAsTheRingChangesIsStillSent(t *testing.T) {
+	got := make(chan int, 16)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- int(r.ContentLength)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	f, err := NewForwarder("a", DefaultForwardConfig(), time.Second, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := f.metrics
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = f.Shutdown(ctx)
+	}()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	f.SetMembers([]Member{{Name: "a", Addr: "127.0.0.1:1"}, {Name: "b", Addr: addr}})
+	ob := f.Outbox()
+	b := ob.ring.Index("b")
+	ob.Forward(b, &prompb.TimeSeries{Labels: []prompb.Label{{Name: "__name__", Value: "m"}}, Samples: []prompb.Sample{{Value: 1}}}, 0)
+	f.SetMembers([]Member{{Name: "a", Addr: "127.0.0.1:1"}, {Name: "b", Addr: addr}, {Name: "c", Addr: "127.0.0.1:1"}})
+	time.Sleep(20 * time.Millisecond) // the old ring's drain has begun
+	ob.Send(1)
+	select {
+	case <-got:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the series routed by the old ring never reached its owner")
+	}
+	if dropped := testutil.ToFloat64(m.forwardDropped.WithLabelValues("b")); dropped != 0 {
+		t.Errorf("%v samples dropped", dropped)
 	}
 }

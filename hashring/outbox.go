@@ -7,7 +7,7 @@ import (
 )
 
 // Outbox collects, while one request is aggregated, the series to forward to each owner, and
-// queues them at the end, one chunk per owner. Series are encoded as they come (they point
+// queues them at the end (Send), one chunk per owner. Series are encoded as they come (they point
 // into the request), so forwarding allocates per owner, not per series. Obtain one from
 // Forwarder.Outbox; it is not safe for concurrent use.
 type Outbox struct {
@@ -44,12 +44,14 @@ func (o *Outbox) Forward(owner int, ts *prompb.TimeSeries, i int) {
 }
 
 // Send queues what was collected, routed by the rule set of version rules (the aggregator's
-// IngestRoute result), and reports how many series it forwarded. The outbox is done with.
+// IngestRoute result), and reports how many series it forwarded. The outbox is done with:
+// every outbox must be sent, or the queues of its ring wait for it when the ring changes.
 func (o *Outbox) Send(rules uint64) int {
 	for i, chunk := range o.to {
 		if len(chunk) > 0 {
 			o.peers.send(i, chunk, o.samples[i], rules)
 		}
 	}
+	o.peers.inUse.Add(-1)
 	return o.n
 }
