@@ -80,7 +80,7 @@ func newForwardMetrics(reg prometheus.Registerer) *forwardMetrics {
 			Name: "cardinal_cluster_forward_retries_total", Help: "Forwarded requests retried after a 5xx, 429 or network error.",
 		}, []string{"peer"}),
 		queueBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "cardinal_cluster_forward_queue_bytes", Help: "Encoded series queued or in flight to the peer; at cluster.forward.queue.max_bytes the receiver answers 503.",
+			Name: "cardinal_cluster_forward_queue_bytes", Help: "Encoded series queued or in flight to the peer, in all its queues (a replaced ring's drains beside the new one's); a queue at cluster.forward.queue.max_bytes makes the receiver answer 503.",
 		}, []string{"peer"}),
 		disagreements: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "cardinal_cluster_ring_disagreements_total",

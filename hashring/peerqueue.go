@@ -36,7 +36,8 @@ const (
 // forwarded sample costs a copy rather than allocations. One goroutine sends the queue in
 // order, as many chunks at a time as fit in a request, snappy-compressed, retrying 5xx, 429
 // and network errors with backoff until the queue is shut down: the samples of a series
-// reach their owner in order.
+// reach their owner in order, but while a replaced ring's queue drains, the new ring's
+// queue to the same owner sends beside it.
 type peerQueue struct {
 	name    string
 	url     string
@@ -94,7 +95,9 @@ func (q *peerQueue) push(chunk []byte, samples int, rules uint64) {
 	q.samples = append(q.samples, samples)
 	q.rules = append(q.rules, rules)
 	q.bytes += int64(len(chunk))
-	q.metrics.queueBytes.WithLabelValues(q.name).Set(float64(q.bytes))
+	// Added, not set: while a replaced ring drains, its queue and the new ring's to the
+	// same peer both hold bytes for it.
+	q.metrics.queueBytes.WithLabelValues(q.name).Add(float64(len(chunk)))
 	q.mu.Unlock()
 	select {
 	case q.wake <- struct{}{}:
@@ -178,12 +181,14 @@ func (q *peerQueue) run() {
 		body = snappy.Encode(body[:cap(body)], raw)
 		q.send(body, samples, rules)
 		q.mu.Lock()
+		sent := 0
 		for _, c := range batch {
-			q.bytes -= int64(len(c))
+			sent += len(c)
 			q.chunks0.put(c)
 		}
+		q.bytes -= int64(sent)
 		q.inflight = nil
-		q.metrics.queueBytes.WithLabelValues(q.name).Set(float64(q.bytes))
+		q.metrics.queueBytes.WithLabelValues(q.name).Sub(float64(sent))
 		q.mu.Unlock()
 	}
 }
@@ -295,7 +300,8 @@ func (q *peerQueue) shutdown(ctx context.Context) error {
 		lost += n
 	}
 	cut := q.aborted // counted as dropped already
-	q.chunks, q.samples, q.rules = nil, nil, nil
+	q.metrics.queueBytes.WithLabelValues(q.name).Sub(float64(q.bytes))
+	q.chunks, q.samples, q.rules, q.bytes = nil, nil, nil, 0
 	q.mu.Unlock()
 	q.metrics.forwardDropped.WithLabelValues(q.name).Add(float64(lost))
 	if lost+cut > 0 {

@@ -147,6 +147,45 @@ func TestAShutdownCutShortReportsWhatItDropped(t *testing.T) {
 	if got := testutil.ToFloat64(m.forwardDropped.WithLabelValues("peer")); got != 50 {
 		t.Errorf("%v samples counted dropped, want 50", got)
 	}
+	if got := testutil.ToFloat64(m.queueBytes.WithLabelValues("peer")); got != 0 {
+		t.Errorf("the queue holds %v bytes after its shutdown, want 0", got)
+	}
+}
+
+// TestTwoQueuesToOnePeerAddUpTheirBytes: while a replaced ring's queue to a peer drains,
+// the new ring's queue to it fills; the peer's queue bytes are what both hold, and 0 once
+// both have sent.
+func TestTwoQueuesToOnePeerAddUpTheirBytes(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	m := newForwardMetrics(nil)
+	var pool chunkPool
+	var qs []*peerQueue
+	for range 2 {
+		qs = append(qs, newPeerQueue("peer", srv.URL, http.Header{}, srv.Client(), time.Minute, 1<<30,
+			downstream.Backoff{Min: time.Millisecond, Max: time.Millisecond}, m, &pool, slog.New(slog.DiscardHandler)))
+	}
+	qs[0].push(make([]byte, 1000), 1, 1)
+	qs[1].push(make([]byte, 300), 1, 1)
+	if got := testutil.ToFloat64(m.queueBytes.WithLabelValues("peer")); got != 1300 {
+		t.Errorf("queue bytes %v, want 1300", got)
+	}
+	close(release)
+	for _, q := range qs {
+		if err := q.shutdown(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := testutil.ToFloat64(m.queueBytes.WithLabelValues("peer")); got != 0 {
+		t.Errorf("queue bytes %v after both sent, want 0", got)
+	}
 }
 
 // TestACheckpointReadsTheQueueWhileItSends: pending (the checkpoint's copy of the queue)
