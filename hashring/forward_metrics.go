@@ -77,7 +77,7 @@ func newForwardMetrics(reg prometheus.Registerer) *forwardMetrics {
 			Name: "cardinal_cluster_forward_dropped_samples_total", Help: "Forwarded samples given up at shutdown, after the shutdown timeout.",
 		}, []string{"peer"}),
 		forwardRetries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "cardinal_cluster_forward_retries_total", Help: "Forwarded requests retried after a 5xx, 429 or network error.",
+			Name: "cardinal_cluster_forward_retries_total", Help: "Forwarded requests retried after a 5xx, 408, 429 or network error.",
 		}, []string{"peer"}),
 		queueBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "cardinal_cluster_forward_queue_bytes", Help: "Encoded series queued or in flight to the peer, in all its queues (a replaced ring's drains beside the new one's); a queue at cluster.forward.queue.max_bytes makes the receiver answer 503.",

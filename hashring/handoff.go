@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -147,8 +148,9 @@ func (p *pendingHandoffs) list() []PendingHandoff {
 	return out
 }
 
-// deliverHandoff posts one handoff to its owner until it is accepted, or the handoff timeout
-// is over; either way it is no longer pending.
+// deliverHandoff posts one handoff to its owner until it is accepted, refused for good (a
+// 4xx but 408 and 429: the owner answers a retry of a refused merge with the same refusal),
+// or the handoff timeout is over; in every case it is no longer pending.
 func (f *Forwarder) deliverHandoff(p PendingHandoff) {
 	defer f.sending.done(p.ID, f.metrics.handoffsPending)
 	name, id, body := p.Peer, p.ID, p.Body
@@ -163,6 +165,11 @@ func (f *Forwarder) deliverHandoff(p PendingHandoff) {
 			f.metrics.handoffs.WithLabelValues(name, "ok").Inc()
 			f.metrics.handoffBytes.WithLabelValues(name).Add(float64(len(body)))
 			f.metrics.handoffDuration.Observe(time.Since(start).Seconds())
+			return
+		}
+		if errors.Is(err, errRefused) {
+			f.metrics.handoffs.WithLabelValues(name, "failed").Inc()
+			f.logger.Error("cluster: the new owner refused a handoff; it goes on without it", "peer", name, "bytes", len(body), "err", err)
 			return
 		}
 		select {
@@ -193,10 +200,23 @@ func (f *Forwarder) postHandoff(ctx context.Context, client *http.Client, name, 
 	}
 	defer resp.Body.Close()
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("status %d: %s", resp.StatusCode, bytes.TrimSpace(msg))
+	switch {
+	case resp.StatusCode/100 == 2:
+		return nil
+	case refusedForGood(resp.StatusCode):
+		return fmt.Errorf("%w: status %d: %s", errRefused, resp.StatusCode, bytes.TrimSpace(msg))
 	}
-	return nil
+	return fmt.Errorf("status %d: %s", resp.StatusCode, bytes.TrimSpace(msg))
+}
+
+// errRefused is a peer's answer that sending the same request again cannot change.
+var errRefused = errors.New("refused for good")
+
+// refusedForGood reports whether a peer's HTTP status refuses a request for good: a 4xx
+// but 408 (a timeout, often a proxy's) and 429 (too many requests), which are retried as
+// a 5xx is.
+func refusedForGood(code int) bool {
+	return code/100 == 4 && code != http.StatusRequestTimeout && code != http.StatusTooManyRequests
 }
 
 // OnRingDisagreement sets fn, which the handoff handler calls before it merges a handoff

@@ -14,6 +14,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/cardinal-proxy/cardinal/config/setting"
 )
 
 // A handoff whose answer the sender did not get (it timed out while the receiver merged) is
@@ -296,5 +298,42 @@ func TestAShardGainedInAnEarlierRingChangeStillAwaitsItsHandoff(t *testing.T) {
 		if g.Awaits(key) {
 			t.Fatalf("shard %d awaits a handoff after a change that gave node-a nothing", key)
 		}
+	}
+}
+
+// TestARefusedHandoffIsNotRetried: an owner that refuses a handoff (a 400: its merge
+// failed, which it answers again to every retry of that id) ends the handoff at once,
+// counted failed; a 503 or 408 is tried again until it is accepted.
+func TestARefusedHandoffIsNotRetried(t *testing.T) {
+	for _, tt := range []struct {
+		answers []int
+		result  string
+	}{
+		{[]int{http.StatusBadRequest}, "failed"},
+		{[]int{http.StatusServiceUnavailable, http.StatusRequestTimeout, http.StatusNoContent}, "ok"},
+	} {
+		var mu sync.Mutex
+		posts := 0
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			mu.Lock()
+			defer mu.Unlock()
+			w.WriteHeader(tt.answers[min(posts, len(tt.answers)-1)])
+			posts++
+		}))
+		cfg := DefaultForwardConfig()
+		cfg.Queue.MinBackoff, cfg.Queue.MaxBackoff = setting.Duration(time.Millisecond), setting.Duration(time.Millisecond)
+		send, err := NewForwarder("node-a", cfg, time.Minute, prometheus.NewRegistry(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		send.SetMembers([]Member{{Name: "node-b", Addr: strings.TrimPrefix(srv.URL, "http://")}})
+		send.SendHandoff(bytesHandoff("state"))
+		eventually(t, func() bool { return len(send.PendingHandoffs()) == 0 })
+		srv.Close()
+		mu.Lock()
+		if got := testutil.ToFloat64(send.metrics.handoffs.WithLabelValues("node-b", tt.result)); got != 1 || posts != len(tt.answers) {
+			t.Errorf("answers %v: %d posts, %v handoffs %s; want %d posts and 1 %s", tt.answers, posts, got, tt.result, len(tt.answers), tt.result)
+		}
+		mu.Unlock()
 	}
 }

@@ -34,8 +34,8 @@ const (
 // encoded: each request's series for the member are appended as Remote Write 1.0
 // TimeSeries fields (a protobuf WriteRequest is the concatenation of its series), so a
 // forwarded sample costs a copy rather than allocations. One goroutine sends the queue in
-// order, as many chunks at a time as fit in a request, snappy-compressed, retrying 5xx, 429
-// and network errors with backoff until the queue is shut down: the samples of a series
+// order, as many chunks at a time as fit in a request, snappy-compressed, retrying 5xx, 408,
+// 429 and network errors with backoff until the queue is shut down: the samples of a series
 // reach their owner in order, but while a replaced ring's queue drains, the new ring's
 // queue to the same owner sends beside it.
 type peerQueue struct {
@@ -204,7 +204,7 @@ func (q *peerQueue) send(body []byte, samples int, rules uint64) {
 			q.metrics.forwardSent.WithLabelValues(q.name).Add(float64(samples))
 			q.metrics.forwardBytes.WithLabelValues(q.name).Add(float64(len(body)))
 			return
-		case err == nil && code/100 == 4 && code != http.StatusTooManyRequests:
+		case err == nil && refusedForGood(code):
 			q.metrics.forwardFailed.WithLabelValues(q.name).Add(float64(samples))
 			q.logger.Error("cluster: a peer refused forwarded series for good", "status", code)
 			return
