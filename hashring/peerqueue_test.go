@@ -122,18 +122,12 @@ func TestAPeersRetryAfterIsReadAsSecondsAndCapped(t *testing.T) {
 // them, and says so, rather than sending the rest to a queue that can no longer deliver.
 func TestAShutdownCutShortReportsWhatItDropped(t *testing.T) {
 	hang := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
-		select {
-		case <-hang:
-		case <-r.Context().Done():
-		}
-	}))
+	srv := holdingServer(hang)
 	defer srv.Close()
 	defer close(hang)
 	m := newForwardMetrics(nil)
 	var pool chunkPool
-	q := newPeerQueue("peer", srv.URL, http.Header{}, srv.Client(), time.Minute, 1<<30,
-		downstream.Backoff{Min: time.Millisecond, Max: time.Millisecond}, m, &pool, slog.New(slog.DiscardHandler))
+	q := testQueue(srv, 1<<30, m, &pool)
 	chunk := make([]byte, maxForwardBatch) // one chunk per batch
 	for range 5 {
 		q.push(slices.Clone(chunk), 10, 1)
@@ -157,20 +151,13 @@ func TestAShutdownCutShortReportsWhatItDropped(t *testing.T) {
 // both have sent.
 func TestTwoQueuesToOnePeerAddUpTheirBytes(t *testing.T) {
 	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-		w.WriteHeader(http.StatusNoContent)
-	}))
+	srv := holdingServer(release)
 	defer srv.Close()
 	m := newForwardMetrics(nil)
 	var pool chunkPool
 	var qs []*peerQueue
 	for range 2 {
-		qs = append(qs, newPeerQueue("peer", srv.URL, http.Header{}, srv.Client(), time.Minute, 1<<30,
-			downstream.Backoff{Min: time.Millisecond, Max: time.Millisecond}, m, &pool, slog.New(slog.DiscardHandler)))
+		qs = append(qs, testQueue(srv, 1<<30, m, &pool))
 	}
 	qs[0].push(make([]byte, 1000), 1, 1)
 	qs[1].push(make([]byte, 300), 1, 1)
@@ -198,8 +185,7 @@ func TestACheckpointReadsTheQueueWhileItSends(t *testing.T) {
 	}))
 	defer srv.Close()
 	var pool chunkPool
-	q := newPeerQueue("peer", srv.URL, http.Header{}, srv.Client(), time.Minute, 1<<20,
-		downstream.Backoff{Min: time.Millisecond, Max: time.Millisecond}, newForwardMetrics(nil), &pool, slog.New(slog.DiscardHandler))
+	q := testQueue(srv, 1<<20, newForwardMetrics(nil), &pool)
 	defer func() { _ = q.shutdown(context.Background()) }()
 	done := make(chan struct{})
 	go func() {
@@ -236,4 +222,22 @@ func TestACheckpointReadsTheQueueWhileItSends(t *testing.T) {
 			}
 		}
 	}
+}
+
+// testQueue returns a running queue named peer to srv, holding up to limit bytes, with
+// millisecond backoff and a minute's timeout per request.
+func testQueue(srv *httptest.Server, limit int64, m *forwardMetrics, pool *chunkPool) *peerQueue {
+	return newPeerQueue("peer", srv.URL, http.Header{}, srv.Client(), time.Minute, limit,
+		downstream.Backoff{Min: time.Millisecond, Max: time.Millisecond}, m, pool, slog.New(slog.DiscardHandler))
+}
+
+// holdingServer answers each request once release is closed or the request is cancelled.
+func holdingServer(release <-chan struct{}) *httptest.Server {
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
 }
