@@ -24,6 +24,7 @@ type forwardMetrics struct {
 	forwardBytes     *prometheus.CounterVec
 	forwardFailed    *prometheus.CounterVec
 	forwardDropped   *prometheus.CounterVec
+	forwardRerouted  *prometheus.CounterVec
 	forwardRetries   *prometheus.CounterVec
 	queueBytes       *prometheus.GaugeVec
 }
@@ -76,6 +77,9 @@ func newForwardMetrics(reg prometheus.Registerer) *forwardMetrics {
 		forwardDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cardinal_cluster_forward_dropped_samples_total", Help: "Forwarded samples given up at shutdown, after the shutdown timeout.",
 		}, []string{"peer"}),
+		forwardRerouted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cardinal_cluster_forward_rerouted_samples_total", Help: "Samples a replaced ring's queue to the peer still held after the drain timeout, routed again by the ring in force.",
+		}, []string{"peer"}),
 		forwardRetries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cardinal_cluster_forward_retries_total", Help: "Forwarded requests retried after a 5xx, 408, 429 or network error.",
 		}, []string{"peer"}),
@@ -90,7 +94,7 @@ func newForwardMetrics(reg prometheus.Registerer) *forwardMetrics {
 	if reg != nil {
 		reg.MustRegister(m.shardsOwned, m.ringChanges, m.forwardedSamples, m.received, m.receivedBytes, m.disagreements,
 			m.handoffs, m.handoffBytes, m.handoffDuration, m.handoffsPending, m.handoffsReceived, m.handoffRingSyncs,
-			m.forwardSent, m.forwardBytes, m.forwardFailed, m.forwardDropped, m.forwardRetries, m.queueBytes)
+			m.forwardSent, m.forwardBytes, m.forwardFailed, m.forwardDropped, m.forwardRerouted, m.forwardRetries, m.queueBytes)
 	}
 	return m
 }

@@ -42,6 +42,7 @@ type Forwarder struct {
 
 	handoffTimeout time.Duration
 	now            func() time.Time // the clock of ring changes and handoff waits (Awaits)
+	drainTimeout   time.Duration    // drainTimeout; a test's may be shorter
 	chunks         chunkPool
 	received       handoffIDs      // handoffs merged lately, so that a retried one merges once
 	peers          peerLabels      // the peer label of what is counted by the sender's name
@@ -51,11 +52,13 @@ type Forwarder struct {
 	onChange func()
 	// onDisagree brings the ring up to date when a handoff comes by another one.
 	onDisagree func(ctx context.Context)
-	draining   map[*peerSet]bool
-	senders    map[string]*Ring // rings senders routed by, by version; a few at a time
-	closed     bool
-	started    bool // SetMembers has given the first member set
-	leaving    bool // Leave was called: this member is not in its own ring any more
+	// undelivered takes what a replaced ring's queues still hold after the drain timeout.
+	undelivered func([]prompb.TimeSeries)
+	draining    map[*peerSet]bool
+	senders     map[string]*Ring // rings senders routed by, by version; a few at a time
+	closed      bool
+	started     bool // SetMembers has given the first member set
+	leaving     bool // Leave was called: this member is not in its own ring any more
 }
 
 // peerSet is the queues of one ring: one per member, nil for this one.
@@ -94,6 +97,7 @@ func NewForwarder(self string, cfg ForwardConfig, handoffTimeout time.Duration, 
 	f := &Forwarder{
 		self: self, cfg: cfg, reg: reg, logger: logger, scheme: "http", handoffTimeout: handoffTimeout,
 		metrics: newForwardMetrics(reg), draining: map[*peerSet]bool{}, senders: map[string]*Ring{}, now: time.Now,
+		drainTimeout: drainTimeout,
 	}
 	auth, err := authHeader(cfg)
 	if err != nil {
@@ -232,14 +236,30 @@ func (f *Forwarder) transport() *http.Transport {
 	return t
 }
 
-// drain lets the queues of a replaced ring send what they hold.
+// drain lets the queues of a replaced ring send what they hold, for up to the drain
+// timeout; what is left then (an owner that died, or will not answer) is routed again by
+// the ring in force (OnUndelivered), or dropped and counted without that.
 func (f *Forwarder) drain(ps *peerSet) {
-	ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), f.drainTimeout)
 	defer cancel()
 	for ps.inUse.Load() > 0 && ctx.Err() == nil {
 		time.Sleep(time.Millisecond) // a request's aggregation: milliseconds
 	}
-	if err := ps.shutdown(ctx); err != nil {
+	f.mu.Lock()
+	undelivered := f.undelivered
+	f.mu.Unlock()
+	var reroute func([]byte, int) error
+	if undelivered != nil {
+		reroute = func(raw []byte, _ int) error {
+			var req prompb.WriteRequest
+			if err := req.Unmarshal(raw); err != nil {
+				return fmt.Errorf("the queue does not decode: %w", err)
+			}
+			undelivered(req.Timeseries)
+			return nil
+		}
+	}
+	if err := ps.shutdown(ctx, reroute); err != nil {
 		f.logger.Error("queues of a replaced ring did not drain", "err", err)
 	}
 	f.mu.Lock()
@@ -348,7 +368,7 @@ func (f *Forwarder) Shutdown(ctx context.Context) error {
 	f.mu.Unlock()
 	var errs []error
 	for _, ps := range sets {
-		errs = append(errs, ps.shutdown(ctx))
+		errs = append(errs, ps.shutdown(ctx, nil))
 	}
 	return errors.Join(errs...)
 }
@@ -359,7 +379,8 @@ func (ps *peerSet) send(i int, chunk []byte, samples int, rules uint64) {
 	ps.sent[i].Add(float64(samples))
 }
 
-func (ps *peerSet) shutdown(ctx context.Context) error {
+// shutdown shuts every queue down (peerQueue.shutdown), what is left going to reroute.
+func (ps *peerSet) shutdown(ctx context.Context, reroute func([]byte, int) error) error {
 	var wg sync.WaitGroup
 	errs := make([]error, len(ps.queues))
 	for i, q := range ps.queues {
@@ -369,7 +390,7 @@ func (ps *peerSet) shutdown(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = q.shutdown(ctx)
+			errs[i] = q.shutdown(ctx, reroute)
 		}()
 	}
 	wg.Wait()

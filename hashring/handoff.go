@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/prometheus/prompb"
 )
 
 // HandoffPath is where a member receives the state of outputs it gained from their previous
@@ -66,6 +67,15 @@ func (f *Forwarder) OnRingChange(fn func()) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.onChange = fn
+}
+
+// OnUndelivered sets the function given what a replaced ring's queues still hold after the
+// drain timeout, decoded: the server routes it again by the ring in force, as it does what
+// a checkpoint's queues held. Without one, it is dropped and counted.
+func (f *Forwarder) OnUndelivered(fn func([]prompb.TimeSeries)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.undelivered = fn
 }
 
 // SendHandoff sends each owner its part of h, in the background, retrying with backoff for

@@ -118,3 +118,50 @@ func TestARequestRoutedAsTheRingChangesIsStillSent(t *testing.T) {
 		t.Errorf("%v samples dropped", dropped)
 	}
 }
+
+// TestWhatAReplacedRingCouldNotDeliverIsRoutedAgain: an owner stops answering and the ring
+// changes without it. What the old ring's queue to it still holds after the drain timeout
+// (the batch in flight, and the rest) goes to OnUndelivered, decoded, to be routed again by
+// the ring in force, and is counted rerouted, not dropped.
+func TestWhatAReplacedRingCouldNotDeliverIsRoutedAgain(t *testing.T) {
+	hang := make(chan struct{})
+	srv := holdingServer(hang)
+	defer srv.Close()
+	defer close(hang)
+	f, err := NewForwarder("a", DefaultForwardConfig(), time.Second, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.drainTimeout = 100 * time.Millisecond
+	defer func() { _ = f.Shutdown(context.Background()) }()
+	got := make(chan []prompb.TimeSeries, 1)
+	f.OnUndelivered(func(series []prompb.TimeSeries) { got <- series })
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	f.SetMembers([]Member{{Name: "a", Addr: "127.0.0.1:1"}, {Name: "b", Addr: addr}})
+	for r := range 3 {
+		ob := f.Outbox()
+		for i := range 10 {
+			ts := prompb.TimeSeries{Labels: []prompb.Label{{Name: "__name__", Value: "m"}, {Name: "i", Value: fmt.Sprint(r*10 + i)}}, Samples: []prompb.Sample{{Value: 1, Timestamp: 1}}}
+			ob.Forward(ob.ring.Index("b"), &ts, i)
+		}
+		ob.Send(1)
+		time.Sleep(30 * time.Millisecond) // the first request is in flight before the others come
+	}
+	f.SetMembers([]Member{{Name: "a", Addr: "127.0.0.1:1"}})
+	select {
+	case series := <-got:
+		seen := map[string]bool{}
+		for _, ts := range series {
+			seen[ts.Labels[1].Value] = true
+		}
+		if len(series) != 30 || len(seen) != 30 {
+			t.Errorf("%d series routed again (%d distinct), want the 30 queued", len(series), len(seen))
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("nothing was routed again")
+	}
+	eventually(t, func() bool { return testutil.ToFloat64(f.metrics.forwardRerouted.WithLabelValues("b")) == 30 })
+	if dropped := testutil.ToFloat64(f.metrics.forwardDropped.WithLabelValues("b")); dropped != 0 {
+		t.Errorf("%v samples dropped", dropped)
+	}
+}

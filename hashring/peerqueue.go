@@ -1,6 +1,7 @@
 package hashring
 
 import (
+	"errors"
 	"bytes"
 	"context"
 	"fmt"
@@ -58,7 +59,8 @@ type peerQueue struct {
 	samples  []int     // per chunk
 	rules    []uint64  // per chunk: the version of the rule set it was routed by
 	inflight [][]byte
-	aborted  int // samples of batches whose send the shutdown cut short
+	cut      []byte // the batch whose send the shutdown cut short, encoded series
+	cutN     int    // its samples
 	wake     chan struct{}
 	closed   bool // no more chunks
 	done     chan struct{}
@@ -179,8 +181,11 @@ func (q *peerQueue) run() {
 			raw = append(raw, c...)
 		}
 		body = snappy.Encode(body[:cap(body)], raw)
-		q.send(body, samples, rules)
+		aborted := q.send(body, samples, rules)
 		q.mu.Lock()
+		if aborted {
+			q.cut, q.cutN = append(q.cut, raw...), q.cutN+samples
+		}
 		sent := 0
 		for _, c := range batch {
 			sent += len(c)
@@ -193,8 +198,9 @@ func (q *peerQueue) run() {
 	}
 }
 
-// send posts one body until it is accepted, refused for good, or the queue is aborted.
-func (q *peerQueue) send(body []byte, samples int, rules uint64) {
+// send posts one body until it is accepted, refused for good, or the queue is aborted (then
+// aborted is true, and shutdown deals with the body's samples).
+func (q *peerQueue) send(body []byte, samples int, rules uint64) (aborted bool) {
 	header := q.header.Clone()
 	header.Set(HeaderRules, strconv.FormatUint(rules, 16))
 	for attempt := 0; ; attempt++ {
@@ -203,15 +209,14 @@ func (q *peerQueue) send(body []byte, samples int, rules uint64) {
 		case err == nil && code/100 == 2:
 			q.metrics.forwardSent.WithLabelValues(q.name).Add(float64(samples))
 			q.metrics.forwardBytes.WithLabelValues(q.name).Add(float64(len(body)))
-			return
+			return false
 		case err == nil && refusedForGood(code):
 			q.metrics.forwardFailed.WithLabelValues(q.name).Add(float64(samples))
 			q.logger.Error("cluster: a peer refused forwarded series for good", "status", code)
-			return
+			return false
 		}
 		if q.ctx.Err() != nil {
-			q.dropAborted(samples)
-			return
+			return true
 		}
 		q.metrics.forwardRetries.WithLabelValues(q.name).Inc()
 		if attempt == 3 {
@@ -220,18 +225,9 @@ func (q *peerQueue) send(body []byte, samples int, rules uint64) {
 		select {
 		case <-time.After(q.backoff.Delay(attempt, retryAfter)):
 		case <-q.ctx.Done():
-			q.dropAborted(samples)
-			return
+			return true
 		}
 	}
-}
-
-// dropAborted counts the samples of a batch whose send the shutdown cut short.
-func (q *peerQueue) dropAborted(samples int) {
-	q.metrics.forwardDropped.WithLabelValues(q.name).Add(float64(samples))
-	q.mu.Lock()
-	q.aborted += samples
-	q.mu.Unlock()
 }
 
 func (q *peerQueue) post(body []byte, header http.Header) (int, time.Duration, error) {
@@ -278,8 +274,10 @@ func (q *peerQueue) pending() []prompb.TimeSeries {
 	return req.Timeseries
 }
 
-// shutdown sends what is queued until ctx is done, then drops and counts the rest.
-func (q *peerQueue) shutdown(ctx context.Context) error {
+// shutdown sends what is queued until ctx is done. What is left then (queued, and the batch
+// whose send it cut short) goes to reroute, encoded, when reroute is not nil and takes it;
+// otherwise it is dropped, counted and reported.
+func (q *peerQueue) shutdown(ctx context.Context, reroute func(raw []byte, samples int) error) error {
 	q.mu.Lock()
 	q.closed = true
 	q.mu.Unlock()
@@ -295,17 +293,28 @@ func (q *peerQueue) shutdown(ctx context.Context) error {
 	q.abort()
 	<-q.done
 	q.mu.Lock()
-	lost := 0
-	for _, n := range q.samples {
-		lost += n
+	left, lost := q.cut, q.cutN
+	for i, c := range q.chunks {
+		left, lost = append(left, c...), lost+q.samples[i]
 	}
-	cut := q.aborted // counted as dropped already
-	q.metrics.queueBytes.WithLabelValues(q.name).Sub(float64(q.bytes))
-	q.chunks, q.samples, q.rules, q.bytes = nil, nil, nil, 0
 	q.mu.Unlock()
-	q.metrics.forwardDropped.WithLabelValues(q.name).Add(float64(lost))
-	if lost+cut > 0 {
-		return fmt.Errorf("cluster peer %s: %d forwarded samples not delivered before the shutdown timeout", q.name, lost+cut)
+	var err error
+	if lost > 0 {
+		// Given to reroute while the queue still holds it: a checkpoint in between has
+		// the series twice (the owner drops the repeat by its timestamp), never not at all.
+		if reroute == nil {
+			err = errors.New("dropped")
+		} else if err = reroute(left, lost); err == nil {
+			q.metrics.forwardRerouted.WithLabelValues(q.name).Add(float64(lost))
+		}
+	}
+	q.mu.Lock()
+	q.metrics.queueBytes.WithLabelValues(q.name).Sub(float64(q.bytes))
+	q.chunks, q.samples, q.rules, q.bytes, q.cut, q.cutN = nil, nil, nil, 0, nil, 0
+	q.mu.Unlock()
+	if err != nil {
+		q.metrics.forwardDropped.WithLabelValues(q.name).Add(float64(lost))
+		return fmt.Errorf("cluster peer %s: %d forwarded samples not delivered before the shutdown timeout (%v)", q.name, lost, err)
 	}
 	return nil
 }

@@ -134,7 +134,7 @@ func TestAShutdownCutShortReportsWhatItDropped(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	err := q.shutdown(ctx)
+	err := q.shutdown(ctx, nil)
 	if err == nil || !strings.Contains(err.Error(), "50 forwarded samples not delivered") {
 		t.Errorf("shutdown: %v, want 50 forwarded samples not delivered", err)
 	}
@@ -166,7 +166,7 @@ func TestTwoQueuesToOnePeerAddUpTheirBytes(t *testing.T) {
 	}
 	close(release)
 	for _, q := range qs {
-		if err := q.shutdown(context.Background()); err != nil {
+		if err := q.shutdown(context.Background(), nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -186,7 +186,7 @@ func TestACheckpointReadsTheQueueWhileItSends(t *testing.T) {
 	defer srv.Close()
 	var pool chunkPool
 	q := testQueue(srv, 1<<20, newForwardMetrics(nil), &pool)
-	defer func() { _ = q.shutdown(context.Background()) }()
+	defer func() { _ = q.shutdown(context.Background(), nil) }()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -202,6 +202,10 @@ func runServer(ctx context.Context, f *flags, logger *slog.Logger) error {
 		Observer:        observer,
 		Logger:          logger,
 	}, s.reg)
+	if s.cluster != nil {
+		// What a replaced ring's queue could not deliver (its owner died) is routed again.
+		s.cluster.forwarder.OnUndelivered(s.router.Reroute)
+	}
 	if s.wal != nil {
 		st, err := s.router.Recover()
 		if err != nil {

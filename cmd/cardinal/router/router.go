@@ -186,6 +186,18 @@ func (r *Router) ingestRequest(series []prompb.TimeSeries, raw [][]byte, fi hash
 	}
 }
 
+// Reroute aggregates or forwards again, by the ring in force, series that a replaced ring's
+// queue could not deliver to their owner (hashring.Forwarder.OnUndelivered), as restore
+// does with what a checkpoint's queues held. They are in the log already; the ingest lock
+// keeps a checkpoint from seeing them half moved.
+func (r *Router) Reroute(series []prompb.TimeSeries) {
+	if r.log != nil {
+		r.ingest.RLock()
+		defer r.ingest.RUnlock()
+	}
+	r.ingestRequest(series, nil, hashring.ForwardInfo{}, false)
+}
+
 // logRequest appends the request to the WAL and returns once it is as durable as the fsync
 // mode makes it. A full log or a failing disk is a 503: the agent keeps the data.
 func (r *Router) logRequest(ctx context.Context, req *prompb.WriteRequest, body []byte, fi hashring.ForwardInfo, forwarded bool) error {
