@@ -54,11 +54,13 @@ type Forwarder struct {
 	onDisagree func(ctx context.Context)
 	// undelivered takes what a replaced ring's queues still hold after the drain timeout.
 	undelivered func([]prompb.TimeSeries)
-	draining    map[*peerSet]bool
-	senders     map[string]*Ring // rings senders routed by, by version; a few at a time
-	closed      bool
-	started     bool // SetMembers has given the first member set
-	leaving     bool // Leave was called: this member is not in its own ring any more
+	// handoffTaken makes the aggregator's state durable before a handoff is delivered.
+	handoffTaken func() error
+	draining     map[*peerSet]bool
+	senders      map[string]*Ring // rings senders routed by, by version; a few at a time
+	closed       bool
+	started      bool // SetMembers has given the first member set
+	leaving      bool // Leave was called: this member is not in its own ring any more
 }
 
 // peerSet is the queues of one ring: one per member, nil for this one.

@@ -78,6 +78,18 @@ func (f *Forwarder) OnUndelivered(fn func([]prompb.TimeSeries)) {
 	f.undelivered = fn
 }
 
+// OnHandoffTaken sets the function a handoff's delivery calls before its first attempt, to
+// make durable what the aggregator holds once the state is taken out (the server takes a
+// checkpoint). Then a crash after the owner merged the handoff restarts from a checkpoint
+// that holds it pending under its id, which the owner answers without merging it again,
+// rather than from an older one that holds the state it took out, which would be handed
+// off again under a new id and merged twice. A failure is logged; the handoff goes anyway.
+func (f *Forwarder) OnHandoffTaken(fn func() error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.handoffTaken = fn
+}
+
 // SendHandoff sends each owner its part of h, in the background, retrying with backoff for
 // up to the handoff timeout. A part that cannot be delivered is lost, logged and counted:
 // its owner goes on from the state it has. Until a part is delivered or given up it is
@@ -98,7 +110,7 @@ func (f *Forwarder) SendHandoff(h Handoff) {
 		_, _ = rand.Read(nonce[:])
 		p := PendingHandoff{Peer: m.Name, ID: f.self + "/" + hex.EncodeToString(nonce[:]), Body: body}
 		f.sending.add(p, f.metrics.handoffsPending)
-		go f.deliverHandoff(p)
+		go f.deliverHandoff(p, true)
 	}
 }
 
@@ -118,7 +130,7 @@ func (f *Forwarder) PendingHandoffs() []PendingHandoff { return f.sending.list()
 func (f *Forwarder) ResendHandoffs(hs []PendingHandoff) {
 	for _, p := range hs {
 		f.sending.add(p, f.metrics.handoffsPending)
-		go f.deliverHandoff(p)
+		go f.deliverHandoff(p, false) // a checkpoint holds them already
 	}
 }
 
@@ -158,13 +170,24 @@ func (p *pendingHandoffs) list() []PendingHandoff {
 	return out
 }
 
-// deliverHandoff posts one handoff to its owner until it is accepted, refused for good (a
+// deliverHandoff posts one handoff to its owner (first making durable what the aggregator
+// holds, when it was just taken: OnHandoffTaken) until it is accepted, refused for good (a
 // 4xx but 408 and 429: the owner answers a retry of a refused merge with the same refusal),
 // or the handoff timeout is over; in every case it is no longer pending.
-func (f *Forwarder) deliverHandoff(p PendingHandoff) {
+func (f *Forwarder) deliverHandoff(p PendingHandoff, taken bool) {
 	defer f.sending.done(p.ID, f.metrics.handoffsPending)
 	name, id, body := p.Peer, p.ID, p.Body
 	start := time.Now()
+	f.mu.Lock()
+	durable := f.handoffTaken
+	f.mu.Unlock()
+	if taken && durable != nil {
+		// Called from a goroutine: the flush that took the state out holds checkpoints off
+		// until it returns. Several handoffs of one flush share a checkpoint.
+		if err := durable(); err != nil {
+			f.logger.Warn("cluster: no checkpoint holds a handoff before its delivery; a crash after it is merged would hand that state off again", "peer", name, "err", err)
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), f.handoffTimeout)
 	defer cancel()
 	client := &http.Client{Transport: f.transport(), Timeout: time.Duration(f.cfg.Timeout)}

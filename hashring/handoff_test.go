@@ -337,3 +337,39 @@ func TestARefusedHandoffIsNotRetried(t *testing.T) {
 		mu.Unlock()
 	}
 }
+
+// TestAHandoffIsDurableBeforeItIsDelivered: a handoff just taken out of the aggregator is
+// posted only after OnHandoffTaken's function (the server's checkpoint) has returned, so
+// that a crash after the owner merged it cannot restart from a checkpoint that still holds
+// the state; one resent from a checkpoint is posted without it.
+func TestAHandoffIsDurableBeforeItIsDelivered(t *testing.T) {
+	var checkpoints atomic.Int32
+	var seen []int32 // checkpoints taken when each post arrived
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		mu.Lock()
+		seen = append(seen, checkpoints.Load())
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	send, err := NewForwarder("node-a", DefaultForwardConfig(), time.Minute, prometheus.NewRegistry(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	send.OnHandoffTaken(func() error {
+		time.Sleep(20 * time.Millisecond) // a checkpoint takes a while
+		checkpoints.Add(1)
+		return nil
+	})
+	send.SetMembers([]Member{{Name: "node-b", Addr: strings.TrimPrefix(srv.URL, "http://")}})
+	send.SendHandoff(bytesHandoff("state"))
+	eventually(t, func() bool { return len(send.PendingHandoffs()) == 0 })
+	send.ResendHandoffs([]PendingHandoff{{Peer: "node-b", ID: "node-a/1", Body: []byte("state")}})
+	eventually(t, func() bool { return len(send.PendingHandoffs()) == 0 })
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 2 || seen[0] != 1 || seen[1] != 1 {
+		t.Errorf("checkpoints taken when the posts arrived: %v, want [1 1] (one before the new handoff, none for the resent one)", seen)
+	}
+}

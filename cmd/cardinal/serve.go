@@ -205,6 +205,8 @@ func runServer(ctx context.Context, f *flags, logger *slog.Logger) error {
 	if s.cluster != nil {
 		// What a replaced ring's queue could not deliver (its owner died) is routed again.
 		s.cluster.forwarder.OnUndelivered(s.router.Reroute)
+		// A handoff is delivered once a checkpoint holds it, not the state it took out.
+		s.cluster.forwarder.OnHandoffTaken(s.router.CheckpointSoon)
 	}
 	if s.wal != nil {
 		st, err := s.router.Recover()
