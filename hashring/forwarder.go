@@ -250,9 +250,9 @@ func (f *Forwarder) drain(ps *peerSet) {
 	f.mu.Lock()
 	undelivered := f.undelivered
 	f.mu.Unlock()
-	var reroute func([]byte, int) error
+	var reroute func([]byte) error
 	if undelivered != nil {
-		reroute = func(raw []byte, _ int) error {
+		reroute = func(raw []byte) error {
 			var req prompb.WriteRequest
 			if err := req.Unmarshal(raw); err != nil {
 				return fmt.Errorf("the queue does not decode: %w", err)
@@ -382,7 +382,7 @@ func (ps *peerSet) send(i int, chunk []byte, samples int, rules uint64) {
 }
 
 // shutdown shuts every queue down (peerQueue.shutdown), what is left going to reroute.
-func (ps *peerSet) shutdown(ctx context.Context, reroute func([]byte, int) error) error {
+func (ps *peerSet) shutdown(ctx context.Context, reroute func([]byte) error) error {
 	var wg sync.WaitGroup
 	errs := make([]error, len(ps.queues))
 	for i, q := range ps.queues {

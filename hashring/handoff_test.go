@@ -113,11 +113,7 @@ func TestHandoffsArePendingUntilDelivered(t *testing.T) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	defer srv.Close()
-	send, err := NewForwarder("node-a", DefaultForwardConfig(), time.Minute, prometheus.NewRegistry(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	send.SetMembers([]Member{{Name: "node-b", Addr: strings.TrimPrefix(srv.URL, "http://")}})
+	send := handoffSender(t, srv, DefaultForwardConfig())
 	send.SendHandoff(bytesHandoff("state"))
 	if got := testutil.ToFloat64(send.metrics.handoffsPending); got != 1 {
 		t.Errorf("cardinal_cluster_handoffs_pending = %v while one is in flight, want 1", got)
@@ -322,11 +318,7 @@ func TestARefusedHandoffIsNotRetried(t *testing.T) {
 		}))
 		cfg := DefaultForwardConfig()
 		cfg.Queue.MinBackoff, cfg.Queue.MaxBackoff = setting.Duration(time.Millisecond), setting.Duration(time.Millisecond)
-		send, err := NewForwarder("node-a", cfg, time.Minute, prometheus.NewRegistry(), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		send.SetMembers([]Member{{Name: "node-b", Addr: strings.TrimPrefix(srv.URL, "http://")}})
+		send := handoffSender(t, srv, cfg)
 		send.SendHandoff(bytesHandoff("state"))
 		eventually(t, func() bool { return len(send.PendingHandoffs()) == 0 })
 		srv.Close()
@@ -353,16 +345,12 @@ func TestAHandoffIsDurableBeforeItIsDelivered(t *testing.T) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	defer srv.Close()
-	send, err := NewForwarder("node-a", DefaultForwardConfig(), time.Minute, prometheus.NewRegistry(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	send := handoffSender(t, srv, DefaultForwardConfig())
 	send.OnHandoffTaken(func() error {
 		time.Sleep(20 * time.Millisecond) // a checkpoint takes a while
 		checkpoints.Add(1)
 		return nil
 	})
-	send.SetMembers([]Member{{Name: "node-b", Addr: strings.TrimPrefix(srv.URL, "http://")}})
 	send.SendHandoff(bytesHandoff("state"))
 	eventually(t, func() bool { return len(send.PendingHandoffs()) == 0 })
 	send.ResendHandoffs([]PendingHandoff{{Peer: "node-b", ID: "node-a/1", Body: []byte("state")}})
@@ -372,4 +360,15 @@ func TestAHandoffIsDurableBeforeItIsDelivered(t *testing.T) {
 	if len(seen) != 2 || seen[0] != 1 || seen[1] != 1 {
 		t.Errorf("checkpoints taken when the posts arrived: %v, want [1 1] (one before the new handoff, none for the resent one)", seen)
 	}
+}
+
+// handoffSender returns the forwarder of node-a in a ring with node-b, which srv serves.
+func handoffSender(t *testing.T, srv *httptest.Server, cfg ForwardConfig) *Forwarder {
+	t.Helper()
+	send, err := NewForwarder("node-a", cfg, time.Minute, prometheus.NewRegistry(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	send.SetMembers([]Member{{Name: "node-b", Addr: strings.TrimPrefix(srv.URL, "http://")}})
+	return send
 }

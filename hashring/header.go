@@ -58,8 +58,8 @@ func checkSenderRing(fi ForwardInfo) error {
 	switch {
 	case n > MaxMembers:
 		return fmt.Errorf("a request forwarded by %q names %d ring members, at most %d are supported", fi.From, n, MaxMembers)
-	case fmt.Sprintf("%016x", v) != fi.Version:
-		return fmt.Errorf("a request forwarded by %q names ring version %s, but its %d members make %016x", fi.From, fi.Version, n, v)
+	case versionString(v) != fi.Version:
+		return fmt.Errorf("a request forwarded by %q names ring version %s, but its %d members make %s", fi.From, fi.Version, n, versionString(v))
 	}
 	return nil
 }

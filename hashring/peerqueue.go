@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -255,7 +256,7 @@ func (q *peerQueue) post(body []byte, header http.Header) (int, time.Duration, e
 // series may be written into it while the checkpoint reads.
 func (q *peerQueue) pending() []prompb.TimeSeries {
 	q.mu.Lock()
-	var raw []byte
+	raw := slices.Clone(q.cut) // a send the shutdown cut short, until shutdown reroutes it
 	for _, c := range q.inflight {
 		raw = append(raw, c...)
 	}
@@ -277,7 +278,7 @@ func (q *peerQueue) pending() []prompb.TimeSeries {
 // shutdown sends what is queued until ctx is done. What is left then (queued, and the batch
 // whose send it cut short) goes to reroute, encoded, when reroute is not nil and takes it;
 // otherwise it is dropped, counted and reported.
-func (q *peerQueue) shutdown(ctx context.Context, reroute func(raw []byte, samples int) error) error {
+func (q *peerQueue) shutdown(ctx context.Context, reroute func(raw []byte) error) error {
 	q.mu.Lock()
 	q.closed = true
 	q.mu.Unlock()
@@ -304,7 +305,7 @@ func (q *peerQueue) shutdown(ctx context.Context, reroute func(raw []byte, sampl
 		// the series twice (the owner drops the repeat by its timestamp), never not at all.
 		if reroute == nil {
 			err = errors.New("dropped")
-		} else if err = reroute(left, lost); err == nil {
+		} else if err = reroute(left); err == nil {
 			q.metrics.forwardRerouted.WithLabelValues(q.name).Add(float64(lost))
 		}
 	}

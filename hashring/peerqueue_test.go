@@ -241,3 +241,13 @@ func holdingServer(release <-chan struct{}) *httptest.Server {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 }
+
+// TestACheckpointHoldsASendTheShutdownCutShort: between a shutdown cutting a send short and
+// the series being routed again, a checkpoint (pending) still holds them.
+func TestACheckpointHoldsASendTheShutdownCutShort(t *testing.T) {
+	ts := prompb.TimeSeries{Labels: []prompb.Label{{Name: "__name__", Value: "m"}}, Samples: []prompb.Sample{{Value: 1}}}
+	q := &peerQueue{cut: remotewrite.AppendRawSeries(nil, nil, &ts), cutN: 1}
+	if got := q.pending(); len(got) != 1 || got[0].Labels[0].Value != "m" {
+		t.Errorf("pending holds %v, want the series cut short", got)
+	}
+}

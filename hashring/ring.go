@@ -158,7 +158,10 @@ func (r *Ring) Version() uint64 { return r.version }
 
 // VersionString is Version as 16 hexadecimal digits, as it is sent in headers and served
 // in Identity.
-func (r *Ring) VersionString() string { return fmt.Sprintf("%016x", r.version) }
+func (r *Ring) VersionString() string { return versionString(r.version) }
+
+// versionString is a ring version as 16 hexadecimal digits.
+func versionString(v uint64) string { return fmt.Sprintf("%016x", v) }
 
 // Index returns the position of the member called name in Members, or -1.
 func (r *Ring) Index(name string) int {
