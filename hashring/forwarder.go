@@ -56,11 +56,14 @@ type Forwarder struct {
 	undelivered func([]prompb.TimeSeries)
 	// handoffTaken makes the aggregator's state durable before a handoff is delivered.
 	handoffTaken func() error
-	draining     map[*peerSet]bool
-	senders      map[string]*Ring // rings senders routed by, by version; a few at a time
-	closed       bool
-	started      bool // SetMembers has given the first member set
-	leaving      bool // Leave was called: this member is not in its own ring any more
+	// merge merges a handoff here (HandoffHandler's): the part of one of this member's
+	// own that a ring change gave back to it.
+	merge    func(id string, body []byte) error
+	draining map[*peerSet]bool
+	senders  map[string]*Ring // rings senders routed by, by version; a few at a time
+	closed   bool
+	started  bool // SetMembers has given the first member set
+	leaving  bool // Leave was called: this member is not in its own ring any more
 }
 
 // peerSet is the queues of one ring: one per member, nil for this one.

@@ -96,22 +96,30 @@ func (f *Forwarder) OnHandoffTaken(fn func() error) {
 // pending (PendingHandoffs): registered before SendHandoff returns, so that a checkpoint,
 // which the flush that took the state out holds off, has it either in the aggregator or
 // here.
+//
+// The flush decided which outputs to take out by the ring in force then, and SendHandoff
+// splits them by the ring in force now: if the ring changed in between and gave some of
+// them back to this member, that part is merged here again (by the merge function given
+// to HandoffHandler), pending like any other until it is.
 func (f *Forwarder) SendHandoff(h Handoff) {
 	ps := f.cur.Load()
-	for i, m := range ps.view.ring.members {
-		if i == ps.view.self {
-			continue
-		}
-		body := h.Encode(func(key uint64) bool { return ps.view.Owner(key) == i })
+	send := func(peer string, owner int) {
+		body := h.Encode(func(key uint64) bool { return ps.view.Owner(key) == owner })
 		if body == nil {
-			continue
+			return
 		}
 		var nonce [8]byte
 		_, _ = rand.Read(nonce[:])
-		p := PendingHandoff{Peer: m.Name, ID: f.self + "/" + hex.EncodeToString(nonce[:]), Body: body}
+		p := PendingHandoff{Peer: peer, ID: f.self + "/" + hex.EncodeToString(nonce[:]), Body: body}
 		f.sending.add(p, f.metrics.handoffsPending)
 		go f.deliverHandoff(p, true)
 	}
+	for i, m := range ps.view.ring.members {
+		if i != ps.view.self {
+			send(m.Name, i)
+		}
+	}
+	send(f.self, -1)
 }
 
 // PendingHandoff is a handoff taken out of the aggregator and not yet delivered: its owner's
@@ -193,7 +201,7 @@ func (f *Forwarder) deliverHandoff(p PendingHandoff, taken bool) {
 	client := &http.Client{Transport: f.transport(), Timeout: time.Duration(f.cfg.Timeout)}
 	bo := f.backoff()
 	for attempt := 0; ; attempt++ {
-		err := f.postHandoff(ctx, client, name, id, body)
+		err := f.handOver(ctx, client, name, id, body)
 		if err == nil {
 			f.metrics.handoffs.WithLabelValues(name, "ok").Inc()
 			f.metrics.handoffBytes.WithLabelValues(name).Add(float64(len(body)))
@@ -213,6 +221,25 @@ func (f *Forwarder) deliverHandoff(p PendingHandoff, taken bool) {
 		case <-time.After(bo.Delay(attempt, 0)):
 		}
 	}
+}
+
+// handOver makes one attempt to deliver a handoff: a post to its owner, or for a part that
+// came back to this member, a merge here (refused until HandoffHandler has set the merge
+// function, which a restart resending its checkpoint's handoffs may not have yet).
+func (f *Forwarder) handOver(ctx context.Context, client *http.Client, name, id string, body []byte) error {
+	if name != f.self {
+		return f.postHandoff(ctx, client, name, id, body)
+	}
+	f.mu.Lock()
+	merge := f.merge
+	f.mu.Unlock()
+	if merge == nil {
+		return errors.New("this member does not merge handoffs yet")
+	}
+	if err := merge(id, body); err != nil {
+		return fmt.Errorf("%w: %w", errRefused, err)
+	}
+	return nil
 }
 
 func (f *Forwarder) postHandoff(ctx context.Context, client *http.Client, name, id string, body []byte) error {
@@ -284,7 +311,13 @@ func (f *Forwarder) syncRing(ctx context.Context, version string) {
 // that arrive while the first is being merged wait for its answer. A handoff from a member
 // that routes by another ring first brings this member's ring up to date
 // (OnRingDisagreement).
+//
+// merge also takes the parts of this member's own handoffs that a ring change gave back to
+// it before they were sent (SendHandoff).
 func (f *Forwarder) HandoffHandler(merge func(id string, body []byte) error) http.Handler {
+	f.mu.Lock()
+	f.merge = merge
+	f.mu.Unlock()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -92,11 +95,95 @@ func TestARetriedHandoffIsMergedOnce(t *testing.T) {
 
 var errBadHandoff = errors.New("not a handoff")
 
-// bytesHandoff is a Handoff of one body, for every key.
+// bytesHandoff is a Handoff of one body, of outputs that node-b owns in a ring of node-a
+// and node-b (handoffSender's).
 type bytesHandoff []byte
 
-func (b bytesHandoff) Encode(func(uint64) bool) []byte { return b }
-func (b bytesHandoff) Len() int                        { return 1 }
+func (b bytesHandoff) Encode(keep func(uint64) bool) []byte {
+	if keep(keyOwnedBy(New([]Member{{Name: "node-a"}, {Name: "node-b"}}), "node-b")) {
+		return b
+	}
+	return nil
+}
+func (b bytesHandoff) Len() int { return 1 }
+
+// keyOwnedBy returns a placement key that member name owns in r.
+func keyOwnedBy(r *Ring, name string) uint64 {
+	for key := uint64(1); ; key++ {
+		if r.OwnerOfKey(key).Name == name {
+			return key
+		}
+	}
+}
+
+// keyedHandoff is a Handoff of one body per placement key: Encode joins the kept ones, in
+// key order.
+type keyedHandoff map[uint64]string
+
+func (h keyedHandoff) Encode(keep func(uint64) bool) []byte {
+	var b []byte
+	for _, key := range slices.Sorted(maps.Keys(h)) {
+		if keep(key) {
+			b = append(b, h[key]...)
+		}
+	}
+	return b
+}
+func (h keyedHandoff) Len() int { return len(h) }
+
+// TestAHandoffsPartThatCameBackIsMergedHere: a flush takes out the outputs this member does
+// not own by one ring, and SendHandoff splits them by the ring in force when it runs. If the
+// ring changed in between and gave some back to this member, that part is merged here
+// (pending until it is), not dropped; the rest still goes to its owner.
+func TestAHandoffsPartThatCameBackIsMergedHere(t *testing.T) {
+	var posted atomic.Value
+	release := make(chan struct{}) // holds both deliveries until the pending ones are read
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		b, _ := io.ReadAll(r.Body)
+		posted.Store(string(b))
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	send := handoffSender(t, srv, DefaultForwardConfig())
+	mine, theirs := keyOwnedBy(send.Ring(), "node-a"), keyOwnedBy(send.Ring(), "node-b")
+	merged := make(chan string, 2)
+	send.HandoffHandler(func(id string, body []byte) error {
+		<-release
+		if !strings.HasPrefix(id, "node-a/") {
+			t.Errorf("merged here under id %q, want one of node-a's", id)
+		}
+		merged <- string(body)
+		return nil
+	})
+
+	send.SendHandoff(keyedHandoff{mine: "back", theirs: "gone"})
+	pending := send.PendingHandoffs()
+	peers := []string{}
+	for _, p := range pending {
+		peers = append(peers, p.Peer+":"+string(p.Body))
+	}
+	slices.Sort(peers)
+	if !slices.Equal(peers, []string{"node-a:back", "node-b:gone"}) {
+		t.Errorf("pending right after SendHandoff: %v, want the part that came back pending too", peers)
+	}
+	close(release)
+	select {
+	case got := <-merged:
+		if got != "back" {
+			t.Errorf("merged here: %q, want the part this member owns again", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the part this member owns again was never merged here")
+	}
+	eventually(t, func() bool { return len(send.PendingHandoffs()) == 0 })
+	if got, _ := posted.Load().(string); got != "gone" {
+		t.Errorf("node-b was posted %q, want its own part only", got)
+	}
+	if len(merged) != 0 {
+		t.Errorf("merged here more than once")
+	}
+}
 
 // TestHandoffsArePendingUntilDelivered: a handoff is pending from SendHandoff until its
 // owner accepts it, so that a checkpoint in between keeps it; delivered again after a restart
