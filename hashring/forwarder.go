@@ -343,8 +343,9 @@ func (f *Forwarder) SenderView(fi ForwardInfo) (v View, disagree bool) {
 }
 
 // Pending returns what every peer queue holds, for a checkpoint: after a restart it is routed
-// again, by the ring then in force.
-func (f *Forwarder) Pending() []prompb.TimeSeries {
+// again, by the ring then in force. A queue whose bytes do not decode is an error, which
+// fails the checkpoint: the log keeps what the queue holds until a checkpoint can.
+func (f *Forwarder) Pending() ([]prompb.TimeSeries, error) {
 	f.mu.Lock()
 	sets := []*peerSet{f.cur.Load()}
 	for ps := range f.draining {
@@ -354,12 +355,17 @@ func (f *Forwarder) Pending() []prompb.TimeSeries {
 	var out []prompb.TimeSeries
 	for _, ps := range sets {
 		for _, q := range ps.queues {
-			if q != nil {
-				out = append(out, q.pending()...)
+			if q == nil {
+				continue
 			}
+			series, err := q.pending()
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, series...)
 		}
 	}
-	return out
+	return out, nil
 }
 
 // Shutdown sends what the peer queues hold until ctx is done, then drops and counts the rest.

@@ -253,8 +253,9 @@ func (q *peerQueue) post(body []byte, header http.Header) (int, time.Duration, e
 
 // pending returns the series queued or in flight, decoded, for a checkpoint. Their bytes
 // are copied under the lock: once sent, a chunk goes back to the pool, and a request's
-// series may be written into it while the checkpoint reads.
-func (q *peerQueue) pending() []prompb.TimeSeries {
+// series may be written into it while the checkpoint reads. Bytes that do not decode are an
+// error: a checkpoint without them would let the log that holds them be truncated.
+func (q *peerQueue) pending() ([]prompb.TimeSeries, error) {
 	q.mu.Lock()
 	raw := slices.Clone(q.cut) // a send the shutdown cut short, until shutdown reroutes it
 	for _, c := range q.inflight {
@@ -265,14 +266,13 @@ func (q *peerQueue) pending() []prompb.TimeSeries {
 	}
 	q.mu.Unlock()
 	if len(raw) == 0 {
-		return nil
+		return nil, nil
 	}
 	var req prompb.WriteRequest
 	if err := req.Unmarshal(raw); err != nil {
-		q.logger.Error("cluster: the forward queue does not decode", "err", err)
-		return nil
+		return nil, fmt.Errorf("the forward queue to cluster member %q does not decode: %w", q.name, err)
 	}
-	return req.Timeseries
+	return req.Timeseries, nil
 }
 
 // shutdown sends what is queued until ctx is done. What is left then (queued, and the batch

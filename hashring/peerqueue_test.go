@@ -214,7 +214,11 @@ func TestACheckpointReadsTheQueueWhileItSends(t *testing.T) {
 			return
 		default:
 		}
-		for _, ts := range q.pending() {
+		series, err := q.pending()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ts := range series {
 			checked = true
 			i, err := strconv.Atoi(ts.Labels[len(ts.Labels)-1].Value)
 			if len(ts.Labels) != 2 || ts.Labels[0].Value != "m" || err != nil || len(ts.Samples) != 1 || ts.Samples[0].Value != float64(i) {
@@ -247,7 +251,20 @@ func holdingServer(release <-chan struct{}) *httptest.Server {
 func TestACheckpointHoldsASendTheShutdownCutShort(t *testing.T) {
 	ts := prompb.TimeSeries{Labels: []prompb.Label{{Name: "__name__", Value: "m"}}, Samples: []prompb.Sample{{Value: 1}}}
 	q := &peerQueue{cut: remotewrite.AppendRawSeries(nil, nil, &ts), cutN: 1}
-	if got := q.pending(); len(got) != 1 || got[0].Labels[0].Value != "m" {
-		t.Errorf("pending holds %v, want the series cut short", got)
+	if got, err := q.pending(); err != nil || len(got) != 1 || got[0].Labels[0].Value != "m" {
+		t.Errorf("pending holds %v (err %v), want the series cut short", got, err)
+	}
+}
+
+// TestAQueueThatDoesNotDecodeFailsTheCheckpoint: bytes in a peer queue that do not decode
+// are an error for the checkpoint, which then is not taken (and the log that holds those
+// series is not truncated), rather than a checkpoint silently without that queue.
+func TestAQueueThatDoesNotDecodeFailsTheCheckpoint(t *testing.T) {
+	ts := prompb.TimeSeries{Labels: []prompb.Label{{Name: "__name__", Value: "m"}}, Samples: []prompb.Sample{{Value: 1}}}
+	good := remotewrite.AppendRawSeries(nil, nil, &ts)
+	q := &peerQueue{name: "node-b", chunks: [][]byte{good, {0x0a, 0xff}}} // a series field longer than what follows
+	got, err := q.pending()
+	if err == nil || !strings.Contains(err.Error(), `"node-b"`) {
+		t.Errorf("pending of a queue that does not decode: %v, err %v; want an error naming the peer", got, err)
 	}
 }

@@ -125,7 +125,12 @@ func (r *Router) checkpoint() (uint64, error) {
 	marks := r.markSnapshots(pending)
 	var handoffs []hashring.PendingHandoff
 	if r.cluster != nil {
-		pending[forwardQueues] = r.cluster.Pending()
+		queued, err := r.cluster.Pending()
+		if err != nil {
+			release()
+			return pos, err
+		}
+		pending[forwardQueues] = queued
 		handoffs = r.cluster.PendingHandoffs()
 	}
 	err := r.log.WriteCheckpoint(pos, func(w io.Writer) error {
