@@ -60,10 +60,14 @@ type Forwarder struct {
 	// own that a ring change gave back to it.
 	merge    func(id string, body []byte) error
 	draining map[*peerSet]bool
-	senders  map[string]*Ring // rings senders routed by, by version; a few at a time
-	closed   bool
-	started  bool // SetMembers has given the first member set
-	leaving  bool // Leave was called: this member is not in its own ring any more
+	// held are the bytes all the queues to each member hold, by name: a replaced ring's
+	// draining queues and the ring in force's share one limit, so that ring changes in
+	// quick succession do not each add a full queue per member. One per name ever seen.
+	held    map[string]*atomic.Int64
+	senders map[string]*Ring // rings senders routed by, by version; a few at a time
+	closed  bool
+	started bool // SetMembers has given the first member set
+	leaving bool // Leave was called: this member is not in its own ring any more
 }
 
 // peerSet is the queues of one ring: one per member, nil for this one.
@@ -101,7 +105,7 @@ func NewForwarder(self string, cfg ForwardConfig, handoffTimeout time.Duration, 
 	}
 	f := &Forwarder{
 		self: self, cfg: cfg, reg: reg, logger: logger, scheme: "http", handoffTimeout: handoffTimeout,
-		metrics: newForwardMetrics(reg), draining: map[*peerSet]bool{}, senders: map[string]*Ring{}, now: time.Now,
+		metrics: newForwardMetrics(reg), draining: map[*peerSet]bool{}, held: map[string]*atomic.Int64{}, senders: map[string]*Ring{}, now: time.Now,
 		drainTimeout: drainTimeout,
 	}
 	auth, err := authHeader(cfg)
@@ -195,7 +199,12 @@ func (f *Forwarder) install(r *Ring, prev *View) {
 		}
 		url := f.scheme + "://" + m.Name + remotewrite.WritePath
 		client := &http.Client{Transport: f.transport()}
-		ps.queues[i] = newPeerQueue(m.Name, url, header, client, time.Duration(f.cfg.Timeout), int64(f.cfg.Queue.MaxBytes), f.backoff(), f.metrics, &f.chunks, f.logger)
+		held := f.held[m.Name]
+		if held == nil {
+			held = new(atomic.Int64)
+			f.held[m.Name] = held
+		}
+		ps.queues[i] = newPeerQueue(m.Name, url, header, client, time.Duration(f.cfg.Timeout), int64(f.cfg.Queue.MaxBytes), held, f.backoff(), f.metrics, &f.chunks, f.logger)
 		ps.sent[i] = f.metrics.forwardedSamples.WithLabelValues(m.Name)
 		// Every result from the start, at 0, so that alerts on a failure have a series.
 		f.metrics.handoffs.WithLabelValues(m.Name, "ok")

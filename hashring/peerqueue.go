@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang/snappy"
@@ -46,7 +47,9 @@ type peerQueue struct {
 	header  http.Header
 	client  *http.Client
 	timeout time.Duration
+	// limit bounds held: the bytes of every queue to this member (Forwarder.held).
 	limit   int64
+	held    *atomic.Int64
 	backoff downstream.Backoff
 	logger  *slog.Logger
 	metrics *forwardMetrics
@@ -69,10 +72,12 @@ type peerQueue struct {
 	ctx      context.Context
 }
 
-func newPeerQueue(name, url string, header http.Header, client *http.Client, timeout time.Duration, limit int64, bo downstream.Backoff, m *forwardMetrics, pool *chunkPool, logger *slog.Logger) *peerQueue {
+// newPeerQueue starts the queue to member name at url. held counts the bytes of every queue to
+// that member, this one's included; limit bounds it.
+func newPeerQueue(name, url string, header http.Header, client *http.Client, timeout time.Duration, limit int64, held *atomic.Int64, bo downstream.Backoff, m *forwardMetrics, pool *chunkPool, logger *slog.Logger) *peerQueue {
 	ctx, cancel := context.WithCancel(context.Background())
 	q := &peerQueue{
-		name: name, url: url, header: header, client: client, timeout: timeout, limit: limit, backoff: bo,
+		name: name, url: url, header: header, client: client, timeout: timeout, limit: limit, held: held, backoff: bo,
 		metrics: m, logger: logger.With("peer", name), chunks0: pool,
 		wake: make(chan struct{}, 1), done: make(chan struct{}), ctx: ctx, abort: cancel,
 	}
@@ -98,6 +103,7 @@ func (q *peerQueue) push(chunk []byte, samples int, rules uint64) {
 	q.samples = append(q.samples, samples)
 	q.rules = append(q.rules, rules)
 	q.bytes += int64(len(chunk))
+	q.held.Add(int64(len(chunk)))
 	// Added, not set: while a replaced ring drains, its queue and the new ring's to the
 	// same peer both hold bytes for it.
 	q.metrics.queueBytes.WithLabelValues(q.name).Add(float64(len(chunk)))
@@ -108,12 +114,8 @@ func (q *peerQueue) push(chunk []byte, samples int, rules uint64) {
 	}
 }
 
-// full reports that the queue holds its limit or more.
-func (q *peerQueue) full() bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.bytes >= q.limit
-}
+// full reports that the queues to this member hold its limit or more, together.
+func (q *peerQueue) full() bool { return q.held.Load() >= q.limit }
 
 // take returns the next chunks to send, up to maxForwardBatch bytes (at least one), and their
 // samples, and the version of the rule set they were all routed by (a batch never mixes
@@ -193,6 +195,7 @@ func (q *peerQueue) run() {
 			q.chunks0.put(c)
 		}
 		q.bytes -= int64(sent)
+		q.held.Add(-int64(sent))
 		q.inflight = nil
 		q.metrics.queueBytes.WithLabelValues(q.name).Sub(float64(sent))
 		q.mu.Unlock()
@@ -311,6 +314,7 @@ func (q *peerQueue) shutdown(ctx context.Context, reroute func(raw []byte) error
 	}
 	q.mu.Lock()
 	q.metrics.queueBytes.WithLabelValues(q.name).Sub(float64(q.bytes))
+	q.held.Add(-q.bytes)
 	q.chunks, q.samples, q.rules, q.bytes, q.cut, q.cutN = nil, nil, nil, 0, nil, 0
 	q.mu.Unlock()
 	if err != nil {

@@ -8,9 +8,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/prometheus/prompb"
 
@@ -21,7 +23,7 @@ import (
 // TestPeerQueueBatchesOneRulesVersion: a body carries one rules version in its header, so a
 // batch never joins chunks routed by two rule sets (a reload between requests).
 func TestPeerQueueBatchesOneRulesVersion(t *testing.T) {
-	q := &peerQueue{limit: 1 << 20, metrics: newForwardMetrics(nil), wake: make(chan struct{}, 1), ctx: context.Background()}
+	q := &peerQueue{limit: 1 << 20, held: new(atomic.Int64), metrics: newForwardMetrics(nil), wake: make(chan struct{}, 1), ctx: context.Background()}
 	for _, rules := range []uint64{7, 7, 9, 7} {
 		q.push([]byte{0x0a, 0x00}, 1, rules)
 	}
@@ -44,7 +46,7 @@ func TestPeerQueueBatchesOneRulesVersion(t *testing.T) {
 // requests. (Not a timing assertion: the second chunk must join only when it came within the
 // linger, which the test checks before it expects it.)
 func TestASmallBatchWaitsForMore(t *testing.T) {
-	q := &peerQueue{limit: 1 << 20, metrics: newForwardMetrics(nil), wake: make(chan struct{}, 1), ctx: context.Background()}
+	q := &peerQueue{limit: 1 << 20, held: new(atomic.Int64), metrics: newForwardMetrics(nil), wake: make(chan struct{}, 1), ctx: context.Background()}
 	start := time.Now()
 	q.push([]byte{0x0a, 0x00}, 1, 7)
 	got := make(chan int, 1)
@@ -175,6 +177,52 @@ func TestTwoQueuesToOnePeerAddUpTheirBytes(t *testing.T) {
 	}
 }
 
+// TestTheQueuesToOnePeerShareItsLimit: while a replaced ring's queue to a member drains, the
+// new ring's queue to it is full once both together hold the limit, so that ring changes in
+// quick succession hold at most one limit per member, not one per ring; once sent, both
+// are free again. The forwarder gives every ring's queue to a member the same count.
+func TestTheQueuesToOnePeerShareItsLimit(t *testing.T) {
+	release := make(chan struct{})
+	srv := holdingServer(release)
+	defer srv.Close()
+	m := newForwardMetrics(nil)
+	var pool chunkPool
+	held := new(atomic.Int64)
+	old, cur := sharingQueue(srv, 1000, held, m, &pool), sharingQueue(srv, 1000, held, m, &pool)
+	old.push(make([]byte, 700), 1, 1)
+	cur.push(make([]byte, 200), 1, 1)
+	if cur.full() {
+		t.Fatal("full at 900 of 1000 bytes")
+	}
+	old.push(make([]byte, 100), 1, 1)
+	if !cur.full() {
+		t.Error("the new ring's queue is not full while both queues hold 1000 of 1000 bytes")
+	}
+	close(release)
+	for _, q := range []*peerQueue{old, cur} {
+		if err := q.shutdown(context.Background(), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if cur.full() || held.Load() != 0 {
+		t.Errorf("after both sent: full %v, %d bytes held; want free and 0", cur.full(), held.Load())
+	}
+
+	f, err := NewForwarder("node-a", DefaultForwardConfig(), time.Minute, prometheus.NewRegistry(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = f.Shutdown(context.Background()) }()
+	f.SetMembers([]Member{{Name: "node-b", Addr: "127.0.0.1:1"}})
+	first := f.cur.Load()
+	f.SetMembers([]Member{{Name: "node-b", Addr: "127.0.0.1:1"}, {Name: "node-c", Addr: "127.0.0.1:1"}})
+	second := f.cur.Load()
+	b1, b2 := first.queues[first.view.ring.Index("node-b")], second.queues[second.view.ring.Index("node-b")]
+	if b1 == b2 || b1.held != b2.held {
+		t.Error("two rings' queues to node-b do not share one count of their bytes")
+	}
+}
+
 // TestACheckpointReadsTheQueueWhileItSends: pending (the checkpoint's copy of the queue)
 // runs while the queue sends and gives sent chunks back to the pool, from which new
 // requests' series are written: every series it returns must be one that was queued, whole
@@ -231,7 +279,12 @@ func TestACheckpointReadsTheQueueWhileItSends(t *testing.T) {
 // testQueue returns a running queue named peer to srv, holding up to limit bytes, with
 // millisecond backoff and a minute's timeout per request.
 func testQueue(srv *httptest.Server, limit int64, m *forwardMetrics, pool *chunkPool) *peerQueue {
-	return newPeerQueue("peer", srv.URL, http.Header{}, srv.Client(), time.Minute, limit,
+	return sharingQueue(srv, limit, new(atomic.Int64), m, pool)
+}
+
+// sharingQueue is testQueue counting its bytes in held, with the other queues to the peer.
+func sharingQueue(srv *httptest.Server, limit int64, held *atomic.Int64, m *forwardMetrics, pool *chunkPool) *peerQueue {
+	return newPeerQueue("peer", srv.URL, http.Header{}, srv.Client(), time.Minute, limit, held,
 		downstream.Backoff{Min: time.Millisecond, Max: time.Millisecond}, m, pool, slog.New(slog.DiscardHandler))
 }
 
