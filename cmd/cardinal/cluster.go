@@ -7,6 +7,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/cardinal-proxy/cardinal/aggregator"
@@ -22,6 +25,11 @@ type clusterNode struct {
 	membership *hashring.Membership
 	logger     *slog.Logger
 	refresh    time.Duration
+	// lastRing is the file the ring in force is saved to (hashring.SaveLastRing), in the
+	// write-ahead log's directory; empty without a WAL.
+	lastRing string
+	saveMu   sync.Mutex        // one save at a time: the membership loop and a handoff's ring sync both save
+	saved    []hashring.Member // what lastRing holds; under saveMu
 }
 
 // memberName is the name this cardinal goes by in its cluster: --cluster.name, else
@@ -43,7 +51,9 @@ func memberName(flag string, cfg *hashring.Config) (string, error) {
 // startCluster builds the node and runs its first membership round, so that the ring is
 // known before the write-ahead log is replayed and requests arrive: a whole cluster started
 // together agrees at once (peers that answer ready in the first round join without waiting).
-func (s *server) startCluster(ctx context.Context, cfg *hashring.Config) error {
+// With a WAL (walDir), the round starts from the ring the previous process saved there, so
+// that what the log replays is routed as it was before, even when no peer answers yet.
+func (s *server) startCluster(ctx context.Context, cfg *hashring.Config, walDir string) error {
 	name, err := memberName(s.flags.clusterName, cfg)
 	if err != nil {
 		return err
@@ -60,14 +70,23 @@ func (s *server) startCluster(ctx context.Context, cfg *hashring.Config) error {
 	if err != nil {
 		return err
 	}
+	c := &clusterNode{name: name, forwarder: fwd, membership: m, logger: s.logger, refresh: time.Duration(cfg.RefreshInterval)}
+	if walDir != "" {
+		c.lastRing = filepath.Join(walDir, hashring.LastRingFile)
+		last, err := hashring.LoadLastRing(c.lastRing, name)
+		if err != nil {
+			s.logger.Warn("cluster: not resuming the previous ring; starting from discovery alone", "err", err)
+		}
+		m.Resume(last)
+	}
 	first, cancel := context.WithTimeout(ctx, time.Duration(cfg.ProbeTimeout)+time.Second)
 	defer cancel()
 	if err := m.Refresh(first); err != nil {
-		s.logger.Warn("cluster: the first discovery round failed; starting alone until one succeeds", "err", err)
+		s.logger.Warn("cluster: the first discovery round failed; starting with the ring resumed, or alone, until one succeeds", "err", err)
 	}
 	s.reg.MustRegister(m.Collector())
-	fwd.SetMembers(m.Members())
-	s.cluster = &clusterNode{name: name, forwarder: fwd, membership: m, logger: s.logger, refresh: time.Duration(cfg.RefreshInterval)}
+	s.cluster = c
+	c.setMembers()
 	// Outputs this member no longer owns are handed off, at once when the ring changes and
 	// at each window close for what arrives late; outputs it gained wait for them.
 	s.agg.SetOwnership(fwd)
@@ -79,7 +98,7 @@ func (s *server) startCluster(ctx context.Context, cfg *hashring.Config) error {
 			s.logger.Warn("cluster: a handoff came by another ring, and the membership round it started failed; merging by the ring in force", "err", err)
 			return
 		}
-		fwd.SetMembers(m.Members())
+		c.setMembers()
 	})
 	s.logger.Info("cluster member", "name", name, "members", fwd.Ring().Len(), "ring", fwd.Ring().VersionString())
 	return nil
@@ -97,7 +116,7 @@ func (c *clusterNode) run(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-c.membership.Changes():
-			c.forwarder.SetMembers(c.membership.Members())
+			c.setMembers()
 		case <-tick.C:
 			if !c.forwarder.Leaving() && c.membership.Removed() {
 				c.logger.Warn("cluster: this member is no longer listed by discovery: handing its outputs over and leaving the ring")
@@ -105,6 +124,24 @@ func (c *clusterNode) run(ctx context.Context, every time.Duration) {
 			}
 		}
 	}
+}
+
+// setMembers gives the forwarder the current members and, with a WAL, saves them when they
+// changed: a failure is logged, and a restart then resumes an older ring (its members that
+// are gone leave after leave_after, as any member does).
+func (c *clusterNode) setMembers() {
+	c.saveMu.Lock()
+	defer c.saveMu.Unlock()
+	members := c.membership.Members()
+	c.forwarder.SetMembers(members)
+	if c.lastRing == "" || c.forwarder.Leaving() || slices.Equal(members, c.saved) {
+		return
+	}
+	if err := hashring.SaveLastRing(c.lastRing, c.name, members); err != nil {
+		c.logger.Warn("cluster: the ring in force is not saved; a restart resumes an older one", "err", err)
+		return
+	}
+	c.saved = members
 }
 
 // identity is what this member tells its peers about itself.

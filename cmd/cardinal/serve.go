@@ -182,7 +182,11 @@ func runServer(ctx context.Context, f *flags, logger *slog.Logger) error {
 	}
 	var fwd *hashring.Forwarder
 	if cfg.Cluster != nil {
-		if err := s.startCluster(ctx, cfg.Cluster); err != nil {
+		walDir := ""
+		if cfg.WAL != nil {
+			walDir = cfg.WAL.Dir
+		}
+		if err := s.startCluster(ctx, cfg.Cluster, walDir); err != nil {
 			return fmt.Errorf("cluster: %w", err)
 		}
 		fwd = s.cluster.forwarder

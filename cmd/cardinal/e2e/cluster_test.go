@@ -42,6 +42,12 @@ type clusterMember struct {
 // started of them and waits until every one routes by a ring of those.
 func startCluster(t *testing.T, promWriteURL string, n, started int) ([]*clusterMember, *peersFile) {
 	t.Helper()
+	return startClusterCheckpointing(t, promWriteURL, n, started, 2*time.Second)
+}
+
+// startClusterCheckpointing is startCluster with the members' wal.checkpoint_interval.
+func startClusterCheckpointing(t *testing.T, promWriteURL string, n, started int, checkpoints time.Duration) ([]*clusterMember, *peersFile) {
+	t.Helper()
 	members := make([]*clusterMember, n)
 	pf := &peersFile{path: filepath.Join(t.TempDir(), "peers.yaml")}
 	for i := range members {
@@ -63,7 +69,7 @@ downstream:
       queue: {min_backoff: 20ms, max_backoff: 200ms}
 wal:
   dir: %s
-  checkpoint_interval: 2s
+  checkpoint_interval: %s
 cluster:
   name: %s
   peers_file: %s
@@ -83,7 +89,7 @@ rules:
   - metric_name: %s
     type: histogram
     drop_labels: [pod]
-`, crashInterval, m.proxy.URL, filepath.Join(dir, "wal"), m.name, pf.path, clusterNativeMetric)
+`, crashInterval, m.proxy.URL, filepath.Join(dir, "wal"), checkpoints, m.name, pf.path, clusterNativeMetric)
 		m.config = filepath.Join(dir, "cardinal.yaml")
 		if err := os.WriteFile(m.config, []byte(cfg), 0o644); err != nil {
 			t.Fatal(err)
@@ -463,6 +469,53 @@ func TestCluster_kill9_of_members_loses_nothing(t *testing.T) {
 		time.Sleep(6 * time.Second)
 	}
 	time.Sleep(8 * time.Second)
+	snd.stop()
+	if err := snd.err(); err != nil {
+		t.Fatalf("sender: %v", err)
+	}
+	reqs := snd.sent()
+	t.Logf("sender: %d steps acknowledged, %d retries", len(reqs), snd.retries.Load())
+	checkClusterOutput(t, prom, members, reqs)
+}
+
+// TestCluster_all_members_killed_at_once_restart_on_their_last_ring kills every member of a
+// three-member cluster at once with SIGKILL while agents write, and restarts them together.
+// Each restarts before any peer answers, so discovery alone would start it alone, owning
+// every output: the series its WAL replays and its checkpoint had queued for peers would be
+// aggregated here and handed off later, on top of what their owners had already counted
+// from the same samples. A member starts on the ring it saved instead, so what it replays
+// goes to the owner, which drops what it has already seen by its timestamp. Checkpoints
+// are 8 s apart and the kill comes 14 s in, so that the log replays several samples of each
+// input after a checkpoint.
+func TestCluster_all_members_killed_at_once_restart_on_their_last_ring(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster test: -short: not starting Prometheus and cardinal")
+	}
+	prom := startPrometheus(t, prometheusOptions{})
+	members, _ := startClusterCheckpointing(t, prom.WriteURL, clusterMembers, clusterMembers, 8*time.Second)
+	hist := newCrashHistory(time.Now().Truncate(crashStep))
+	snd := startClusterSender(members, hist)
+	time.Sleep(14 * time.Second)
+	for _, m := range members {
+		if err := m.card.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, m := range members {
+		if _, err := m.card.Wait(10 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Log("every member killed")
+	time.Sleep(300 * time.Millisecond)
+	for _, m := range members {
+		m.card.Start()
+	}
+	for _, m := range members {
+		waitMembers(t, m, len(members))
+	}
+	t.Log("every member restarted")
+	time.Sleep(10 * time.Second)
 	snd.stop()
 	if err := snd.err(); err != nil {
 		t.Fatalf("sender: %v", err)

@@ -1,0 +1,131 @@
+package hashring
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// LastRingFile is the name of the file, in the write-ahead log's directory, that holds the
+// members this member last routed by (SaveLastRing).
+const LastRingFile = "cluster.ring"
+
+// lastRing is LastRingFile's content.
+type lastRing struct {
+	// Self is the name of the member that wrote it: a member renamed since does not resume
+	// a ring in which its old name is a peer that will never answer.
+	Self    string       `json:"self"`
+	Members []lastMember `json:"members"`
+}
+
+type lastMember struct {
+	Name string `json:"name"`
+	Addr string `json:"addr,omitempty"`
+}
+
+// SaveLastRing writes members, the ring self routes by, to path, replacing what was there
+// at once (a rename) and durably. With a write-ahead log, a restart resumes it
+// (LoadLastRing, Membership.Resume): what the log replays and what the checkpoint had
+// queued for peers was routed by this ring, and is routed by it again.
+func SaveLastRing(path, self string, members []Member) error {
+	lr := lastRing{Self: self}
+	for _, m := range members {
+		lr.Members = append(lr.Members, lastMember{Name: m.Name, Addr: m.Addr})
+	}
+	b, err := json.Marshal(lr)
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(append(b, '\n'))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("saving the cluster ring: %w", err)
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		err = d.Sync()
+		_ = d.Close()
+		if err != nil {
+			return fmt.Errorf("saving the cluster ring: %w", err)
+		}
+	}
+	return nil
+}
+
+// LoadLastRing returns the members SaveLastRing wrote to path for self: none when there is
+// no file (a first start), and an error when it does not parse or another member wrote it
+// (cluster.name changed).
+func LoadLastRing(path, self string) ([]Member, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var lr lastRing
+	if err := json.Unmarshal(b, &lr); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if lr.Self != self {
+		return nil, fmt.Errorf("%s was written by member %q, and this member is %q", path, lr.Self, self)
+	}
+	members := make([]Member, 0, len(lr.Members))
+	for _, m := range lr.Members {
+		if err := ValidateName(m.Name); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		members = append(members, Member{Name: m.Name, Addr: m.Addr})
+	}
+	if len(members) > MaxMembers {
+		return nil, fmt.Errorf("%s: %d members, more than %d", path, len(members), MaxMembers)
+	}
+	return members, nil
+}
+
+// Resume makes members (a previous process's ring: LoadLastRing) the current members before
+// the first round, as if they had joined: each leaves as any member does, once unseen for
+// leave_after, and self is a member whatever the list says. A member restarted with its
+// peers down (a whole cluster restarted at once) then routes what it replays by the ring
+// it was written under, to owners that drop what they have already counted by its
+// timestamp, instead of owning every output alone and handing them off later on top of
+// what their owners counted from the same samples. It does nothing after the first round.
+func (m *Membership) Resume(members []Member) {
+	m.round.Lock()
+	defer m.round.Unlock()
+	m.mu.Lock()
+	if !m.started.IsZero() {
+		m.mu.Unlock()
+		return
+	}
+	ring := []Member{m.self}
+	for _, mb := range members {
+		if mb.Name == m.self.Name || m.peers[mb.Name] != nil {
+			continue
+		}
+		m.peers[mb.Name] = &peerState{addr: mb.Addr, member: true}
+		ring = append(ring, mb)
+	}
+	m.stats.Members = len(ring)
+	m.mu.Unlock()
+	if len(ring) > 1 {
+		m.logger.Info("cluster: resuming the ring of the previous process until discovery says otherwise", "members", len(ring))
+		m.install(ring, true)
+	}
+}
