@@ -289,6 +289,9 @@ func (d *frameDecoder) nativeOutput() *nativeOutput {
 		if n := len(o.wins); n > 0 && o.wins[n-1].k >= w.k {
 			d.fail(errors.New("windows out of order"))
 		}
+		if w.count != 0 && w.acc == nil {
+			d.fail(errors.New("a window counts histograms it does not hold"))
+		}
 		o.wins = append(o.wins, w)
 	}
 	return o
@@ -307,12 +310,29 @@ func (d *frameDecoder) histogram() *histogram.FloatHistogram {
 	h.PositiveSpans, h.PositiveBuckets = d.spans(), d.floats()
 	h.NegativeSpans, h.NegativeBuckets = d.spans(), d.floats()
 	h.CustomValues = d.floats()
-	// Adding a histogram whose spans and buckets disagree panics: a corrupt frame is
-	// refused here instead.
+	// Adding a histogram whose spans and buckets disagree panics, and one whose zero
+	// threshold is NaN never returns: a corrupt frame is refused here instead. Spans of
+	// length 0 are valid but trip the bucket walk of Add: they go.
 	if err := h.Validate(); d.err == nil && err != nil {
 		d.fail(fmt.Errorf("histogram: %w", err))
 	}
+	if !(h.ZeroThreshold >= 0) || math.IsInf(h.ZeroThreshold, 1) {
+		d.fail(fmt.Errorf("histogram: zero threshold %g", h.ZeroThreshold))
+	}
+	if d.err == nil && (hasEmptySpan(h.PositiveSpans) || hasEmptySpan(h.NegativeSpans)) {
+		h.Compact(0)
+	}
 	return h
+}
+
+// hasEmptySpan reports whether a span of spans has length 0.
+func hasEmptySpan(spans []histogram.Span) bool {
+	for _, s := range spans {
+		if s.Length == 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func (d *frameDecoder) spans() []histogram.Span {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/prometheus/prometheus/model/value"
 )
@@ -223,27 +224,54 @@ func (a *Aggregator) MergeOnce(id string, b []byte) (st MergeStats, already bool
 	if a.merged.has(id, now) {
 		return st, true, nil
 	}
-	st, err = a.merge(b, native)
+	st, err = a.merge(b, native, now)
 	if err == nil {
 		a.merged.add(id, now)
 	}
 	return st, false, err
 }
 
-// merge is MergeOnce's merge, with mu held.
-func (a *Aggregator) merge(b []byte, native bool) (MergeStats, error) {
+// maxHandoffAge bounds how far before now the windows a handoff's sender had closed may end:
+// the state of live outputs changes owner within minutes of a ring change. A body claiming
+// more is refused, since the receiver would close every window from there on under a shard
+// lock (a decoded closed of -4e10 stalled a flush for good).
+const maxHandoffAge = 7 * 24 * time.Hour
+
+// merge is MergeOnce's merge, with mu held. The whole body is decoded and checked before
+// any of it is merged, so that a body refused with an error changes nothing.
+func (a *Aggregator) merge(b []byte, native bool, now time.Time) (MergeStats, error) {
 	var st MergeStats
 	byPrint := make(map[uint64]*ruleState, len(a.rules))
 	for _, r := range a.rules {
 		byPrint[r.rule.Fingerprint] = r
 	}
+	type floatOut struct {
+		r      *ruleState
+		o      *outputState
+		closed int64
+		inputs []handoffInput
+	}
+	type nativeOut struct {
+		r      *ruleState
+		o      *nativeOutput
+		closed int64
+		inputs []nativeHandoffInput
+	}
+	var floats []floatOut
+	var natives []nativeOut
 	var d frameDecoder
 	d.reset(b[len(handoffMagic):])
-	floats := -1 // all that follows
+	nFloats := -1 // all that follows
 	if native {
-		floats = int(d.count(1))
+		nFloats = int(d.count(1))
 	}
-	for ; len(d.b) > 0 && d.err == nil && floats != 0; floats-- {
+	checkClosed := func(r *ruleState, closed int64) {
+		end := closed * r.interval
+		if end < now.Add(-maxHandoffAge).UnixMilli() || end > now.Add(time.Hour).UnixMilli() {
+			d.fail(fmt.Errorf("windows closed up to %s, not within %s of now", time.UnixMilli(end).UTC().Format(time.RFC3339), maxHandoffAge))
+		}
+	}
+	for ; len(d.b) > 0 && d.err == nil && nFloats != 0; nFloats-- {
 		fp, closed, hash := d.u64(), d.varint(), d.u64()
 		labels := d.labelSets()
 		o := newOutputState(hash, labels, d.varint())
@@ -269,12 +297,9 @@ func (a *Aggregator) merge(b []byte, native bool) (MergeStats, error) {
 			st.Unknown++
 			continue
 		}
+		checkClosed(r, closed)
 		o.place = r.placeKeyOfOutput(labels[0])
-		s := int(hash % numShards)
-		a.locks[s].Lock()
-		r.merge(&r.shards[s], o, closed, inputs, &st)
-		a.locks[s].Unlock()
-		st.Outputs++
+		floats = append(floats, floatOut{r, o, closed, inputs})
 	}
 	for native && len(d.b) > 0 && d.err == nil {
 		fp, closed, o, inputs := d.handoffNative()
@@ -286,14 +311,25 @@ func (a *Aggregator) merge(b []byte, native bool) (MergeStats, error) {
 			st.Unknown++
 			continue
 		}
-		s := int(o.hash % numShards)
+		checkClosed(r, closed)
+		natives = append(natives, nativeOut{r, o, closed, inputs})
+	}
+	if d.err != nil {
+		return MergeStats{}, fmt.Errorf("handoff: %w", d.err)
+	}
+	for _, f := range floats {
+		s := int(f.o.hash % numShards)
 		a.locks[s].Lock()
-		r.mergeNative(&r.shards[s], o, closed, inputs, &st)
+		f.r.merge(&f.r.shards[s], f.o, f.closed, f.inputs, &st)
 		a.locks[s].Unlock()
 		st.Outputs++
 	}
-	if d.err != nil {
-		return st, fmt.Errorf("handoff: %w", d.err)
+	for _, n := range natives {
+		s := int(n.o.hash % numShards)
+		a.locks[s].Lock()
+		n.r.mergeNative(&n.r.shards[s], n.o, n.closed, n.inputs, &st)
+		a.locks[s].Unlock()
+		st.Outputs++
 	}
 	return st, nil
 }

@@ -159,8 +159,12 @@ func (r *ruleState) mergeNative(rs *ruleShard, in *nativeOutput, closed int64, i
 		}
 		dst := o.window(w.k)
 		dst.samples += w.samples
-		dst.count += w.count
-		if w.acc != nil && !o.addTo(dst, w.acc, true) {
+		switch {
+		case w.acc == nil:
+		case o.addTo(dst, w.acc, true):
+			// A gauge's count is of the histograms its sum holds: one refused adds none.
+			dst.count += w.count
+		default:
 			rs.stats.dropped[dropUnaggregatable] += uint64(w.samples)
 		}
 	}

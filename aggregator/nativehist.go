@@ -309,6 +309,10 @@ func ownedFloatHistogram(hp *prompb.Histogram) *histogram.FloatHistogram {
 	}
 	// Custom bucket bounds are aliased by the float conversion and left out by the integer one.
 	h.CustomValues = slices.Clone(hp.CustomValues)
+	// Spans of length 0 are valid, but trip the bucket walk of Add.
+	if hasEmptySpan(h.PositiveSpans) || hasEmptySpan(h.NegativeSpans) {
+		h.Compact(0)
+	}
 	return h
 }
 

@@ -300,6 +300,11 @@ const (
 // spans that cover exactly the buckets present, the bucket representation matching the
 // count type, and no negative bucket counts.
 func validateHistogram(h *prompb.Histogram) error {
+	// A NaN zero threshold makes adding two histograms loop for ever (Prometheus's
+	// reconciliation of zero buckets never converges).
+	if !(h.ZeroThreshold >= 0) || math.IsInf(h.ZeroThreshold, 1) {
+		return fmt.Errorf("zero threshold %g is not a non-negative number", h.ZeroThreshold)
+	}
 	switch {
 	case h.Schema >= minExponentialSchema && h.Schema <= maxExponentialSchema:
 		if len(h.CustomValues) > 0 {

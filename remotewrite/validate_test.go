@@ -72,6 +72,21 @@ func TestValidateSeries(t *testing.T) {
 			PositiveSpans: []prompb.BucketSpan{{Length: 3}}, PositiveDeltas: []int64{1, 0, 0},
 		}}, nil, labels("__name__", "h")},
 		{"histogram_unknown_schema", labels("__name__", "h"), []prompb.Histogram{{Schema: 9}}, ErrInvalidHistogram, nil},
+		// Adding two histograms with a NaN zero threshold never returns (Prometheus's
+		// reconciliation of zero buckets does not converge).
+		{"histogram_nan_zero_threshold", labels("__name__", "h"), []prompb.Histogram{{
+			Count: &prompb.Histogram_CountInt{CountInt: 1}, ZeroThreshold: math.NaN(),
+			PositiveSpans: []prompb.BucketSpan{{Length: 1}}, PositiveDeltas: []int64{1},
+		}}, ErrInvalidHistogram, nil},
+		{"histogram_negative_zero_threshold", labels("__name__", "h"), []prompb.Histogram{{
+			Count: &prompb.Histogram_CountInt{CountInt: 1}, ZeroThreshold: -1,
+			PositiveSpans: []prompb.BucketSpan{{Length: 1}}, PositiveDeltas: []int64{1},
+		}}, ErrInvalidHistogram, nil},
+		// A span of length 0 is valid (Prometheus compacts it away).
+		{"histogram_with_an_empty_span", labels("__name__", "h"), []prompb.Histogram{{
+			Count: &prompb.Histogram_CountInt{CountInt: 1}, ZeroThreshold: 1e-128,
+			PositiveSpans: []prompb.BucketSpan{{Offset: 0, Length: 0}, {Offset: 2, Length: 1}}, PositiveDeltas: []int64{1},
+		}}, nil, labels("__name__", "h")},
 		{"histogram_spans_cover_more_buckets_than_present", labels("__name__", "h"), []prompb.Histogram{{
 			PositiveSpans: []prompb.BucketSpan{{Length: 3}}, PositiveDeltas: []int64{1, 1},
 		}}, ErrInvalidHistogram, nil},
