@@ -151,6 +151,7 @@ func (r *ruleState) exportUnowned(rs *ruleShard, own Ownership, h *Handoff) {
 			gone = map[uint32]int{}
 		}
 		gone[uint32(idx)] = len(h.Outputs)
+		delete(rs.exemplars, o.hash) // the owner keeps its own; these would stay here for good
 		h.Outputs = append(h.Outputs, HandoffOutput{Key: o.place, rule: r.rule.Fingerprint, closed: rs.closed, out: *o})
 		// The copy's windows must not share the array of o, which the shard reuses.
 		ho := &h.Outputs[len(h.Outputs)-1]
@@ -410,6 +411,9 @@ func (r *ruleState) merge(rs *ruleShard, in *outputState, closed int64, inputs [
 		if hi.t > mine.t {
 			mine.t, mine.v = hi.t, hi.v
 			rs.inputs.slots[slot].set(mine)
+			// A later view that ended: the next close ends the input, as a marker
+			// ingested here would have had it.
+			rs.staleMarked = rs.staleMarked || value.IsStaleNaN(hi.v)
 		}
 	}
 	r.release(rs, o, idx) // the bridges above used the firsts

@@ -443,3 +443,96 @@ func TestAStrayTheRingGivesThisMemberWaitsForItsHandoff(t *testing.T) {
 	p.flush(63)
 	twoEmitWhatOneDoes(t, p.outs, p.singleOut)
 }
+
+// TestFirstSampleCountIsNotCountedTwiceAcrossAHandoff: with first_sample: count, the first
+// sample of an input at the new owner, in an output held for the handoff, is a baseline: the
+// handoff's bridge from the old owner's last sample counts the increase to it. Counted in
+// full as well, its whole value counted twice.
+func TestFirstSampleCountIsNotCountedTwiceAcrossAHandoff(t *testing.T) {
+	r := counterRule("req", "total")
+	r.FirstSample = rules.FirstSampleCount
+	r.Fingerprint++
+	p := newHandoffPair(t, r)
+	x := func(ts, v float64) []prompb.TimeSeries {
+		return []prompb.TimeSeries{series("req{job=a,pod=p1}", ts, v)}
+	}
+	for i, ts := range []float64{1, 11, 21, 31, 41} {
+		p.ingest(0, x(ts, float64(1000+10*i)))
+		p.members[1].Ingest([]prompb.TimeSeries{series("req{job=b,pod=p9}", ts, 1)}) // it runs the rule too
+		p.flush(int64(ts) + 3)
+	}
+	p.members[0].SetOwnership(all{})
+	p.members[1].SetOwnership(all{owns: true, awaits: true})
+	p.ingest(1, x(51, 1050)) // held at the new owner; the rule has run longer than its staleness
+	p.members[0].HandOffNow()
+	p.deliver()
+	for i, ts := range []float64{61, 71} {
+		p.ingest(1, x(ts, float64(1060+10*i)))
+		p.flush(int64(ts) + 3)
+	}
+	p.flush(83)
+	twoEmitTheFloatsOneDoes(t, p.outs, p.singleOut)
+}
+
+// twoEmitTheFloatsOneDoes is twoEmitWhatOneDoes for rules of float outputs only.
+func twoEmitTheFloatsOneDoes(t *testing.T, outs [2]*collectSink, single *collectSink) {
+	t.Helper()
+	got := append(outs[0].points(), outs[1].points()...)
+	want := single.points()
+	slices.Sort(got)
+	slices.Sort(want)
+	if len(want) == 0 || !slices.Equal(got, want) {
+		t.Errorf("two members emitted %d points, one %d", len(got), len(want))
+		for _, d := range diff(got, want) {
+			t.Log(d)
+		}
+	}
+}
+
+// TestAStaleMarkerInAHandoffEndsTheInput: the old owner's view of an input, later than the
+// new owner's, ends in a stale marker (a sender still on the old ring sent it there): merged,
+// it must end the input at the next close, as a marker ingested here would, not leave it
+// alive until its staleness period.
+func TestAStaleMarkerInAHandoffEndsTheInput(t *testing.T) {
+	p := newHandoffPair(t, counterRule("req", "total"))
+	x := func(ts, v float64) []prompb.TimeSeries {
+		return []prompb.TimeSeries{series("req{job=a,pod=p1}", ts, v)}
+	}
+	for i, ts := range []float64{1, 11, 21} {
+		p.ingest(0, x(ts, float64(10*(i+1))))
+		p.flush(int64(ts) + 3)
+	}
+	p.changeOwner()
+	p.ingest(1, x(31, 40))
+	p.flush(34)
+	p.ingest(0, x(36, 45))
+	p.ingest(0, x(38, stale))
+	p.members[0].HandOffNow()
+	p.deliver()
+	for _, wall := range []int64{44, 54, 64, 74} {
+		p.flush(wall)
+	}
+	twoEmitTheFloatsOneDoes(t, p.outs, p.singleOut)
+}
+
+// TestAHandedOffOutputLeavesNoExemplarsBehind: the exemplars kept for an output go with it
+// when it is handed off; left in the shard, they stayed for good.
+func TestAHandedOffOutputLeavesNoExemplarsBehind(t *testing.T) {
+	r := counterRule("req", "total")
+	r.Exemplars = 2
+	clk := &testClock{t: time.Unix(0, 0)}
+	a := New(Options{Output: &collectSink{}, Now: clk.now, HandOff: func(*Handoff) {}})
+	if err := a.SetRules([]*rules.Rule{r}); err != nil {
+		t.Fatal(err)
+	}
+	s := series("req{job=a,pod=p1}", 1, 10)
+	s.Exemplars = []prompb.Exemplar{{Labels: []prompb.Label{{Name: "trace_id", Value: "abc"}}, Value: 1, Timestamp: 1000}}
+	a.Ingest([]prompb.TimeSeries{s})
+	a.SetOwnership(all{})
+	a.HandOffNow()
+	for i := range a.rules[0].shards {
+		if rs := &a.rules[0].shards[i]; len(rs.outputIdx) == 0 && len(rs.exemplars) > 0 {
+			t.Errorf("shard %d has no output and keeps %d exemplar sets", i, len(rs.exemplars))
+		}
+	}
+}

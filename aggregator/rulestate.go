@@ -408,11 +408,13 @@ func (r *ruleState) ingestNew(rs *ruleShard, e *entry, series []prompb.TimeSerie
 // bridges the input from what the old owner saw instead.
 func (r *ruleState) countsFirst(ts *prompb.TimeSeries, t int64, held bool) bool {
 	switch {
-	case !r.counter:
+	case !r.counter || held:
+		// Held: the handoff's bridge from the old owner's last sample counts the increase
+		// to it, whatever first_sample says; counted here too, it would count twice.
 		return false
 	case r.rule.FirstSample == rules.FirstSampleCount && t > r.startT.Load()+r.stale:
 		return true
-	case held || len(ts.XXX_unrecognized) == 0:
+	case len(ts.XXX_unrecognized) == 0:
 		return false
 	}
 	ct := remotewrite.CreatedTimestamp(ts)
