@@ -169,13 +169,16 @@ func (r *ruleState) closeWindow(rs *ruleShard, k int64, buf []emitted, res *wind
 		}
 		// Windows before k: those of an output that was held, or a handoff's windows that
 		// had closed here before it came; the previous owner had not emitted them.
+		// A window at or before emittedK was written by the output's previous owner, which
+		// closed it before this member did (their flush ticks differ): it moves the running
+		// total on, but is not written again.
 		gone := false
 		for len(o.wins) > 0 && o.wins[0].k < k && !gone {
 			kk := o.wins[0].k
-			buf, gone = r.closeOutput(rs, uint32(idx), o, kk, kk > startK, buf, res)
+			buf, gone = r.closeOutput(rs, uint32(idx), o, kk, kk > startK && kk > o.emittedK, buf, res)
 		}
 		if !gone {
-			buf, _ = r.closeOutput(rs, uint32(idx), o, k, k > startK, buf, res)
+			buf, _ = r.closeOutput(rs, uint32(idx), o, k, k > startK && k > o.emittedK, buf, res)
 		}
 	}
 	if rs.native != nil {
@@ -210,7 +213,7 @@ func (r *ruleState) closeOutput(rs *ruleShard, idx uint32, o *outputState, k int
 		o.emittedK = k
 	case fateEnd:
 		delete(rs.exemplars, o.hash)
-		if o.emitted {
+		if o.emitted && k > o.emittedK { // not at a window end another member wrote
 			for i := range r.outputs {
 				buf = append(buf, emitted{labels: o.labels[i], v: staleNaN(), t: end})
 			}
@@ -286,10 +289,10 @@ func (r *ruleState) closeNativeWindow(rs *ruleShard, k int64, buf []emitted, own
 		gone := false
 		for len(o.wins) > 0 && o.wins[0].k < k && !gone {
 			kk := o.wins[0].k
-			buf, gone = r.closeNativeOutput(rs, hash, o, kk, owned && kk > startK, owned, buf, &res)
+			buf, gone = r.closeNativeOutput(rs, hash, o, kk, owned && kk > startK && kk > o.emittedK, owned, buf, &res)
 		}
 		if !gone {
-			buf, _ = r.closeNativeOutput(rs, hash, o, k, owned && k > startK, owned, buf, &res)
+			buf, _ = r.closeNativeOutput(rs, hash, o, k, owned && k > startK && k > o.emittedK, owned, buf, &res)
 		}
 	}
 	if len(ns.inputs) == 0 && len(ns.outputs) == 0 {
@@ -337,7 +340,7 @@ func (r *ruleState) closeNativeOutput(rs *ruleShard, hash uint64, o *nativeOutpu
 		}
 		o.emittedK = k
 	case fateEnd:
-		if o.emitted {
+		if o.emitted && k > o.emittedK { // not at a window end another member wrote
 			for i, co := range r.outputs {
 				if e, ok := nativeStaleMarker(co.kind); ok {
 					e.labels, e.t = o.labels[i], end

@@ -3,6 +3,7 @@ package aggregator
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -533,6 +534,54 @@ func TestAHandedOffOutputLeavesNoExemplarsBehind(t *testing.T) {
 	for i := range a.rules[0].shards {
 		if rs := &a.rules[0].shards[i]; len(rs.outputIdx) == 0 && len(rs.exemplars) > 0 {
 			t.Errorf("shard %d has no output and keeps %d exemplar sets", i, len(rs.exemplars))
+		}
+	}
+}
+
+// TestANewOwnerBehindDoesNotWriteTheOldOwnersLastWindow: the old owner's flush tick closes
+// and writes window 3; the ring changes right after, and the new owner, whose tick comes a
+// moment later, merges the handoff (closed = 3) before it has closed window 3 itself. Its
+// next flush closes window 3 for the output too: it must move the total on without writing
+// the window a second time (Prometheus refuses a second, different sample at a timestamp).
+// The sample of window 3 that reached the new owner first counts from window 4 on: window 3
+// is the old owner's, written without it.
+func TestANewOwnerBehindDoesNotWriteTheOldOwnersLastWindow(t *testing.T) {
+	p := newHandoffPair(t, counterRule("req", "total", "increase"))
+	x := func(ts, v float64) []prompb.TimeSeries {
+		return []prompb.TimeSeries{series("req{job=a,pod=p1}", ts, v)}
+	}
+	for i, ts := range []float64{1, 11, 21} {
+		p.ingest(0, x(ts, float64(10*(i+1))))
+		p.members[1].Ingest([]prompb.TimeSeries{series("req{job=b,pod=p9}", ts, 1)}) // it runs the rule too
+		p.flush(int64(ts) + 3)
+	}
+	p.members[0].SetOwnership(all{})
+	p.members[1].SetOwnership(all{owns: true, awaits: true})
+	p.ingest(1, x(29, 35)) // reaches the new owner: held
+	flushAt(p.single, p.singleClk, 33)
+	p.clk.t = time.Unix(33, 0)
+	p.members[0].SetOwnership(all{owns: true}) // it still owned the output at its tick
+	p.members[0].Flush(false)
+	p.members[0].SetOwnership(all{})
+	p.members[0].HandOffNow()
+	p.deliver()
+	p.members[1].Flush(false) // the new owner's tick, a moment later
+	for i, ts := range []float64{41, 51} {
+		p.ingest(1, x(ts, float64(50+10*i)))
+		p.flush(int64(ts) + 3)
+	}
+	got := append(p.outs[0].points(), p.outs[1].points()...)
+	slices.Sort(got)
+	// Window 3 once, by the old owner, without the sample of t=29 (35), which the new owner
+	// adds to the running total (as merge does with what it holds of a written window).
+	want := []string{"req:increase{job=a}@20=10", "req:increase{job=a}@30=10", "req:increase{job=a}@40=0", "req:increase{job=a}@50=15",
+		"req{job=a}@20=10", "req{job=a}@30=20", "req{job=a}@40=25", "req{job=a}@50=40"}
+	if !slices.Equal(got, want) {
+		t.Errorf("two members emitted %v\nwant %v", got, want)
+	}
+	for _, pt := range p.singleOut.points() {
+		if strings.HasPrefix(pt, "req{") && !strings.Contains(pt, "@30=") && !slices.Contains(got, pt) {
+			t.Errorf("one aggregator emitted %s, and the two members did not: the total did not catch up", pt)
 		}
 	}
 }
