@@ -180,6 +180,13 @@ func (r *ruleState) exportUnowned(rs *ruleShard, own Ownership, h *Handoff) {
 		rs.inputs.delete(key)
 	}
 	rs.inputs.shrink()
+	// The first samples of inputs that ended while their output waited go too: kept, they
+	// would stay for good, and a new output in the same slot would find them.
+	for key, f := range rs.firsts {
+		if _, ok := gone[f.out]; ok {
+			delete(rs.firsts, key)
+		}
+	}
 	for idx := range gone {
 		rs.removeOutput(idx)
 		r.outputN.Add(-1)

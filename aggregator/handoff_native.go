@@ -75,6 +75,11 @@ func (r *ruleState) exportNative(rs *ruleShard, own Ownership, h *Handoff) {
 		delete(ns.inputs, key)
 		r.inputs.Add(-1)
 	}
+	for key, f := range ns.firsts { // those of inputs that ended while their output waited
+		if _, ok := gone[f.out]; ok {
+			delete(ns.firsts, key)
+		}
+	}
 	if len(ns.inputs) == 0 && len(ns.outputs) == 0 {
 		rs.native = nil
 	}

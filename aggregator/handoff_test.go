@@ -585,3 +585,30 @@ func TestANewOwnerBehindDoesNotWriteTheOldOwnersLastWindow(t *testing.T) {
 		}
 	}
 }
+
+// TestAHandedOffOutputLeavesNoFirstSamplesBehind: an input begun in an output held for a
+// handoff ends while the output waits; the ring then gives the output to another member
+// before the handoff or the timeout. The input's first sample goes with the output; left
+// behind, it stayed for good.
+func TestAHandedOffOutputLeavesNoFirstSamplesBehind(t *testing.T) {
+	clk := &testClock{t: time.Unix(0, 0)}
+	a := New(Options{Output: &collectSink{}, Now: clk.now, HandOff: func(*Handoff) {}})
+	if err := a.SetRules([]*rules.Rule{counterRule("req", "total"), histogramRule("nlat", "total")}); err != nil {
+		t.Fatal(err)
+	}
+	a.SetOwnership(all{owns: true, awaits: true})
+	a.Ingest([]prompb.TimeSeries{series("req{job=a,pod=p1}", 1, 10), series("req{job=a,pod=p2}", 1, 10),
+		nseries("nlat{job=a,pod=p1}", hpoint{sec: 1, h: nh(0, 1, 0, 1)}), nseries("nlat{job=a,pod=p2}", hpoint{sec: 1, h: nh(0, 1, 0, 1)})})
+	a.Ingest([]prompb.TimeSeries{series("req{job=a,pod=p1}", 2, stale), nseries("nlat{job=a,pod=p1}", hpoint{sec: 2})})
+	flushAt(a, clk, 14) // p1 ends; the outputs are still held
+	a.SetOwnership(all{})
+	a.HandOffNow()
+	for _, r := range a.rules {
+		for i := range r.shards {
+			rs := &r.shards[i]
+			if len(rs.firsts) > 0 || rs.native != nil && len(rs.native.firsts) > 0 {
+				t.Errorf("rule %s keeps first samples after its outputs were handed off", r.rule.Name)
+			}
+		}
+	}
+}
