@@ -383,6 +383,18 @@ func (r *ruleState) merge(rs *ruleShard, in *outputState, closed int64, inputs [
 	for _, hi := range inputs {
 		st.Inputs++
 		slot, mine, ok := rs.inputs.get(hi.hash)
+		if first, began := rs.firsts[hi.hash]; !ok && began && hi.t < first.t {
+			// This member began the input after the old owner's view of it, and it has
+			// ended here since: the increase from the old view to its first sample counts,
+			// and the input stays ended rather than live again from the older view.
+			if r.counter {
+				r.bridge(rs, o, hi.v, first)
+			} else {
+				r.bridgeGauge(o, hi.t, hi.v, first.t, max(written, rs.closed))
+			}
+			st.Bridged++
+			continue
+		}
 		if !ok {
 			rs.inputs.insert(hi.hash, inputState{t: hi.t, v: hi.v, out: idx})
 			o.live++

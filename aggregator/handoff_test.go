@@ -612,3 +612,31 @@ func TestAHandedOffOutputLeavesNoFirstSamplesBehind(t *testing.T) {
 		}
 	}
 }
+
+// TestAnInputThatEndedAtTheNewOwnerStaysEnded: an input begins at the new owner, in an output
+// held for the handoff, and ends there (its target went away) before the old owner's
+// handoff comes. The merge must count the increase from the old owner's last sample to the
+// new owner's first, and must not bring the input back from the old owner's older view.
+func TestAnInputThatEndedAtTheNewOwnerStaysEnded(t *testing.T) {
+	p := newHandoffPair(t, counterRule("req", "total"))
+	x := func(pod string, ts, v float64) prompb.TimeSeries { return series("req{job=a,pod="+pod+"}", ts, v) }
+	for i, ts := range []float64{1, 11, 21} {
+		p.ingest(0, []prompb.TimeSeries{x("p1", ts, float64(10*(i+1))), x("p2", ts, float64(100*(i+1)))})
+		p.members[1].Ingest([]prompb.TimeSeries{series("req{job=b,pod=p9}", ts, 1)}) // it runs the rule too
+		p.flush(int64(ts) + 3)
+	}
+	p.members[0].SetOwnership(all{})
+	p.members[1].SetOwnership(all{owns: true, awaits: true})
+	p.members[0].HandOffNow() // slow to arrive
+	p.ingest(1, []prompb.TimeSeries{x("p1", 31, 40), x("p2", 31, 400)})
+	p.ingest(1, []prompb.TimeSeries{x("p1", 33, stale)})
+	p.flush(34)
+	p.ingest(1, []prompb.TimeSeries{x("p2", 41, 500)})
+	p.flush(44) // window 4 closes at the new owner, which still holds the output: p1 ends
+	p.deliver()
+	for i, ts := range []float64{51, 61, 71} {
+		p.ingest(1, []prompb.TimeSeries{x("p2", ts, float64(600+100*i))})
+		p.flush(int64(ts) + 3)
+	}
+	twoEmitTheFloatsOneDoes(t, p.outs, p.singleOut)
+}
