@@ -345,13 +345,23 @@ func (a *Aggregator) merge(b []byte, native bool, now time.Time) (MergeStats, er
 // merge adds one handed-off output and its inputs to a rule shard.
 func (r *ruleState) merge(rs *ruleShard, in *outputState, closed int64, inputs []handoffInput, st *MergeStats) {
 	r.mergeStart(rs, closed)
+	// wrote: the sender emitted the output, so it wrote its windows up to closed. One it
+	// never emitted (a stray it began for a sender on another ring, handed on at its next
+	// flush) wrote nothing, and is only a part of the state this member waits for: it does
+	// not end the wait, which the previous owner's own handoff does (or the timeout).
+	wrote := in.emitted
 	idx, ok := rs.outputIdx[in.hash]
 	if !ok {
 		if len(rs.outputs) >= maxOuts {
 			return
 		}
 		fresh := newOutputState(in.hash, in.labels, in.firstK)
-		fresh.place, fresh.total, fresh.emitted, fresh.emittedK = in.place, in.total, in.emitted, closed
+		fresh.place, fresh.total, fresh.emitted = in.place, in.total, in.emitted
+		if wrote {
+			fresh.emittedK = closed
+		} else {
+			fresh.held, fresh.stray = r.newOutputWaits(fresh.place)
+		}
 		idx = rs.addOutput(fresh)
 		r.outputN.Add(1)
 		in.total = 0
@@ -361,17 +371,22 @@ func (r *ruleState) merge(rs *ruleShard, in *outputState, closed int64, inputs [
 	// them (a late sample it took after the ring changed, or a bridge to one) goes into the
 	// running total (a gauge's value is lost), and nothing up to closed is written again:
 	// emitted here too, a window would have two writers.
-	for len(o.wins) > 0 && o.wins[0].k <= closed {
+	for wrote && len(o.wins) > 0 && o.wins[0].k <= closed {
 		o.total += o.takeWindow(o.wins[0].k).increase
 	}
-	o.emittedK = max(o.emittedK, closed)
+	if wrote {
+		o.emittedK = max(o.emittedK, closed)
+	}
 	o.total += in.total
 	o.emitted = o.emitted || in.emitted
 	o.firstK = min(o.firstK, in.firstK)
 	// The previous owner emitted its windows up to closed; the later ones are this member's to
 	// emit, even those it has closed already (they are emitted at its next window close, in
 	// order: nothing newer has been written for the output).
-	written := max(closed, o.emittedK)
+	written := o.emittedK
+	if wrote {
+		written = max(closed, written)
+	}
 	for i := range in.wins {
 		w := &in.wins[i]
 		if w.k <= written {
@@ -397,6 +412,14 @@ func (r *ruleState) merge(rs *ruleShard, in *outputState, closed int64, inputs [
 		}
 		if !ok {
 			rs.inputs.insert(hi.hash, inputState{t: hi.t, v: hi.v, out: idx})
+			if hi.hasFirst && o.held {
+				// Still waiting: the previous owner's handoff may bring an older view
+				// of the input, to bridge to this first sample.
+				if rs.firsts == nil {
+					rs.firsts = map[uint64]firstSample{}
+				}
+				rs.firsts[hi.hash] = firstSample{t: hi.first.t, v: hi.first.v, out: idx}
+			}
 			o.live++
 			r.inputs.Add(1)
 			if rs.inputs.len() == 1 {
@@ -435,7 +458,9 @@ func (r *ruleState) merge(rs *ruleShard, in *outputState, closed int64, inputs [
 			rs.staleMarked = rs.staleMarked || value.IsStaleNaN(hi.v)
 		}
 	}
-	r.release(rs, o, idx) // the bridges above used the firsts
+	if wrote || !o.held {
+		r.release(rs, o, idx) // the bridges above used the firsts
+	}
 }
 
 // mergeStart prepares a rule shard for a handoff's output whose previous owner had closed

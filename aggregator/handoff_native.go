@@ -126,13 +126,19 @@ func (r *ruleState) mergeNative(rs *ruleShard, in *nativeOutput, closed int64, i
 		rs.native = newNativeShard()
 	}
 	ns := rs.native
+	wrote := in.emitted // as merge: a sender that never emitted the output wrote nothing
 	o, ok := ns.outputs[in.hash]
 	if !ok {
 		if max := r.rule.MaxOutputSeries; max > 0 && r.outputN.Load() >= int64(max) {
 			return
 		}
 		o = &nativeOutput{hash: in.hash, labels: in.labels, firstK: in.firstK, layout: in.layout,
-			emitted: in.emitted, emittedK: closed, place: r.placeKeyOfOutput(in.labels[0])}
+			emitted: in.emitted, place: r.placeKeyOfOutput(in.labels[0])}
+		if wrote {
+			o.emittedK = closed
+		} else {
+			o.held, o.stray = r.newOutputWaits(o.place)
+		}
 		if r.counter {
 			o.total = emptyLike(in.layout)
 		}
@@ -142,18 +148,23 @@ func (r *ruleState) mergeNative(rs *ruleShard, in *nativeOutput, closed int64, i
 	o.emitted = o.emitted || in.emitted
 	o.firstK = min(o.firstK, in.firstK)
 	// As merge: the previous owner wrote the windows up to closed.
-	for len(o.wins) > 0 && o.wins[0].k <= closed {
+	for wrote && len(o.wins) > 0 && o.wins[0].k <= closed {
 		if w := o.takeWindow(o.wins[0].k); r.counter && w.acc != nil && o.total != nil {
 			r.addNativeTotal(rs, o, w.acc)
 		}
 	}
-	o.emittedK = max(o.emittedK, closed)
+	if wrote {
+		o.emittedK = max(o.emittedK, closed)
+	}
 	if in.total != nil && o.total != nil {
 		r.addNativeTotal(rs, o, in.total)
 	}
 	// As merge: the previous owner emitted its windows up to closed; the later ones are
 	// this member's to emit.
-	written := max(closed, o.emittedK)
+	written := o.emittedK
+	if wrote {
+		written = max(closed, written)
+	}
 	for i := range in.wins {
 		w := &in.wins[i]
 		if w.k <= written {
@@ -178,6 +189,12 @@ func (r *ruleState) mergeNative(rs *ruleShard, in *nativeOutput, closed int64, i
 		mine, ok := ns.inputs[hi.hash]
 		if !ok {
 			ns.inputs[hi.hash] = &nativeInput{t: hi.t, last: hi.last, out: o}
+			if hi.first.h != nil && o.held { // as merge: an older view may still come
+				if ns.firsts == nil {
+					ns.firsts = map[uint64]nativeFirst{}
+				}
+				ns.firsts[hi.hash] = nativeFirst{t: hi.first.t, h: hi.first.h, out: o}
+			}
 			ns.peak = max(ns.peak, len(ns.inputs))
 			o.live++
 			r.inputs.Add(1)
@@ -206,7 +223,9 @@ func (r *ruleState) mergeNative(rs *ruleShard, in *nativeOutput, closed int64, i
 			mine.t, mine.last = hi.t, hi.last
 		}
 	}
-	r.releaseNative(ns, o) // the bridges above used the firsts
+	if wrote || !o.held {
+		r.releaseNative(ns, o) // the bridges above used the firsts
+	}
 }
 
 // addNativeTotal adds h to the running total of counter output o.

@@ -640,3 +640,39 @@ func TestAnInputThatEndedAtTheNewOwnerStaysEnded(t *testing.T) {
 	}
 	twoEmitTheFloatsOneDoes(t, p.outs, p.singleOut)
 }
+
+// TestAStrayHandedOnBeforeTheOldOwnersHandoffDoesNotEndTheWait: the old owner's handoff of
+// what a sender still on the old ring began there after the change (a stray, handed on at
+// its next flush) reaches the new owner before the handoff taken at the change does (that
+// one is large, and retried). The stray is a part of the state the new owner waits for: it
+// must not release the output, which would be written without the old owner's running
+// total (a reset downstream), and its inputs' first samples must still be there for the
+// old owner's handoff to bridge to.
+func TestAStrayHandedOnBeforeTheOldOwnersHandoffDoesNotEndTheWait(t *testing.T) {
+	p := newHandoffPair(t, counterRule("req", "total"))
+	x := func(pod string, ts, v float64) prompb.TimeSeries { return series("req{job=a,pod="+pod+"}", ts, v) }
+	for i, ts := range []float64{1, 11, 21} {
+		p.ingest(0, []prompb.TimeSeries{x("p1", ts, float64(10*(i+1))), x("p2", ts, float64(100*(i+1)))})
+		p.flush(int64(ts) + 3)
+	}
+	p.members[0].SetOwnership(all{})
+	p.members[1].SetOwnership(all{owns: true, awaits: true})
+	p.members[0].HandOffNow()
+	taken := p.handoffs // the handoff taken at the change, slow to arrive
+	p.handoffs = nil
+	p.ingest(1, []prompb.TimeSeries{x("p1", 31, 40)})  // held at the new owner
+	p.ingest(0, []prompb.TimeSeries{x("p2", 31, 400)}) // a lagging sender: a stray at the old owner
+	p.members[0].HandOffNow()
+	p.deliver() // the stray arrives first
+	p.flush(34)
+	for i, ts := range []float64{41, 51} {
+		p.ingest(1, []prompb.TimeSeries{x("p1", ts, float64(50+10*i)), x("p2", ts, float64(500+100*i))})
+		p.flush(int64(ts) + 3)
+		if i == 0 {
+			p.handoffs = taken // after the new owner closed window 4
+			p.deliver()
+		}
+	}
+	p.flush(63)
+	twoEmitTheFloatsOneDoes(t, p.outs, p.singleOut)
+}
