@@ -132,25 +132,48 @@ func (m *Membership) readyAddrs(answers []answer) (seen map[string][]string, lea
 	return seen, leaving
 }
 
-// noteSelf records whether discovery lists this member (an address answered with its
-// name): once it has been listed, then unlisted for leave_after, it has been removed from
-// the cluster (a peers file edited, a node taken out) and Removed says so.
+// maxSelfAddrs bounds the addresses remembered as this member's own.
+const maxSelfAddrs = 16
+
+// noteSelf records, in a successful round, whether discovery lists this member: an address
+// answered with its name, an entry names it, or an address that answered with its name
+// before is listed though its probe failed now (an overloaded member answering its own
+// probe late is still listed). Once it has been listed, then unlisted in every successful
+// round for leave_after, it has been removed from the cluster (a peers file edited, a node
+// taken out) and Removed says so: like a peer's leave, only successful rounds decide it,
+// so a DNS outage or an unreadable file never does.
 func (m *Membership) noteSelf(now time.Time, answers []answer) {
+	listed := false
 	for _, a := range answers {
-		if a.err == nil && a.id.Name == m.self.Name {
-			m.selfListed, m.selfMissingSince = true, time.Time{}
-			return
+		switch {
+		case a.err == nil && a.id.Name == m.self.Name:
+			if m.selfAddrs == nil || len(m.selfAddrs) >= maxSelfAddrs {
+				m.selfAddrs = map[string]bool{}
+			}
+			m.selfAddrs[a.peer.addr] = true
+			listed = true
+		case a.err == nil && a.id.Name != "":
+			delete(m.selfAddrs, a.peer.addr) // another member answers there now
+		case a.peer.name == m.self.Name || m.selfAddrs[a.peer.addr]:
+			listed = true
 		}
+	}
+	if listed {
+		m.selfListed, m.selfMissingSince, m.removed = true, time.Time{}, false
+		return
 	}
 	if m.selfListed && m.selfMissingSince.IsZero() {
 		m.selfMissingSince = now
 	}
+	if !m.selfMissingSince.IsZero() && now.Sub(m.selfMissingSince) >= time.Duration(m.cfg.LeaveAfter) {
+		m.removed = true
+	}
 }
 
-// Removed reports whether this member was listed by discovery and has not been for
-// leave_after: it should hand its outputs over and leave.
+// Removed reports whether this member was listed by discovery and has not been, in every
+// successful round for leave_after: it should hand its outputs over and leave.
 func (m *Membership) Removed() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return !m.selfMissingSince.IsZero() && m.now().Sub(m.selfMissingSince) >= time.Duration(m.cfg.LeaveAfter)
+	return m.removed
 }

@@ -57,7 +57,12 @@ type Membership struct {
 	// run of rounds since in which it was not (see Removed).
 	selfListed       bool
 	selfMissingSince time.Time
-	stats            Stats
+	// selfAddrs are the addresses that answered with this member's name: listed, they
+	// list it even when its probe fails. removed is Removed's answer, decided in a
+	// successful round.
+	selfAddrs map[string]bool
+	removed   bool
+	stats     Stats
 }
 
 // NewMembership returns the membership of self (whose Name must be set) in the cluster

@@ -379,3 +379,67 @@ func TestMembershipRunRefreshesEveryInterval(t *testing.T) {
 		<-done
 	})
 }
+
+// TestMembershipRemovedOnlyWhenUnlisted: a member listed by discovery, then not listed in
+// every successful round for leave_after, has been removed and should leave (Removed). Its
+// own probe failing while discovery still lists it (an overloaded member answering late)
+// is not being unlisted; nor do failed rounds (a DNS outage) count towards it, as they do
+// not towards a peer's leave. Leaving cannot be undone, so neither may remove it.
+func TestMembershipRemovedOnlyWhenUnlisted(t *testing.T) {
+	listed := func(t *testing.T) *cluster {
+		c := newCluster(t, "a")
+		c.prober.set(self.Addr, Identity{Name: "self", Ready: true})
+		c.disc.set([]string{addrOf("a"), self.Addr}, nil)
+		c.round(0)
+		return c
+	}
+	t.Run("unlisted_for_leave_after", func(t *testing.T) {
+		c := listed(t)
+		c.disc.set([]string{addrOf("a")}, nil)
+		c.round(10 * time.Second) // unlisted since
+		c.round(4*time.Minute + 50*time.Second)
+		if c.m.Removed() {
+			t.Fatal("removed after 4m50s unlisted, before leave_after")
+		}
+		c.round(10 * time.Second)
+		if !c.m.Removed() {
+			t.Fatal("not removed after leave_after unlisted")
+		}
+		c.disc.set([]string{addrOf("a"), self.Addr}, nil)
+		c.round(10 * time.Second)
+		if c.m.Removed() {
+			t.Error("still removed once listed again")
+		}
+	})
+	t.Run("its_own_probe_failing", func(t *testing.T) {
+		c := listed(t)
+		c.prober.remove(self.Addr)
+		for range 31 {
+			c.round(10 * time.Second)
+		}
+		if c.m.Removed() {
+			t.Fatal("removed although discovery listed this member in every round; only its own probe failed")
+		}
+	})
+	t.Run("failed_rounds", func(t *testing.T) {
+		blip := errors.New("lookup cardinal-peers: i/o timeout")
+		c := listed(t)
+		c.disc.set([]string{addrOf("a")}, nil)
+		c.round(10 * time.Second) // one successful round without it
+		c.disc.set(nil, blip)
+		for range 31 {
+			c.clock.advance(10 * time.Second)
+			if err := c.m.Refresh(t.Context()); !errors.Is(err, blip) {
+				t.Fatal(err)
+			}
+		}
+		if c.m.Removed() {
+			t.Fatal("removed by failed rounds: one successful round without it, then DNS down for leave_after")
+		}
+		c.disc.set([]string{addrOf("a")}, nil)
+		c.round(10 * time.Second)
+		if !c.m.Removed() {
+			t.Error("not removed by a successful round after leave_after unlisted")
+		}
+	})
+}

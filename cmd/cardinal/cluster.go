@@ -28,7 +28,7 @@ type clusterNode struct {
 	// lastRing is the file the ring in force is saved to (hashring.SaveLastRing), in the
 	// write-ahead log's directory; empty without a WAL.
 	lastRing string
-	saveMu   sync.Mutex        // one save at a time: the membership loop and a handoff's ring sync both save
+	saveMu   sync.Mutex        // one SetMembers, Leave and save at a time: the membership loop and a handoff's ring sync both set
 	saved    []hashring.Member // what lastRing holds; under saveMu
 }
 
@@ -120,7 +120,9 @@ func (c *clusterNode) run(ctx context.Context, every time.Duration) {
 		case <-tick.C:
 			if !c.forwarder.Leaving() && c.membership.Removed() {
 				c.logger.Warn("cluster: this member is no longer listed by discovery: handing its outputs over and leaving the ring")
+				c.saveMu.Lock() // not between another goroutine's read of the members and its SetMembers
 				c.forwarder.Leave(c.membership.Members())
+				c.saveMu.Unlock()
 			}
 		}
 	}
