@@ -236,16 +236,40 @@ func (f *Forwarder) transport() *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.TLSClientConfig = f.tls.Clone()
 	var d net.Dialer
-	t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+	addrOf := func(addr string) (string, error) {
 		name, _, err := net.SplitHostPort(addr)
 		if err != nil {
-			return nil, err
+			return "", err
 		}
 		target, ok := (*f.addrs.Load())[name]
 		if !ok || target == "" {
-			return nil, fmt.Errorf("no address known for cluster member %q", name)
+			return "", fmt.Errorf("no address known for cluster member %q", name)
+		}
+		return target, nil
+	}
+	t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		target, err := addrOf(addr)
+		if err != nil {
+			return nil, err
 		}
 		return d.DialContext(ctx, network, target)
+	}
+	if f.tls != nil {
+		// The URL names the member; without tls.server_name the certificate is checked
+		// against the host of its address, as the probes that found it check it (they
+		// know no name yet), not against the member name.
+		t.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			target, err := addrOf(addr)
+			if err != nil {
+				return nil, err
+			}
+			cfg := f.tls.Clone()
+			if cfg.ServerName == "" {
+				cfg.ServerName, _, _ = net.SplitHostPort(target)
+			}
+			td := tls.Dialer{NetDialer: &d, Config: cfg}
+			return td.DialContext(ctx, network, target)
+		}
 	}
 	return t
 }

@@ -2,12 +2,17 @@ package hashring
 
 import (
 	"context"
+	"encoding/pem"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func TestIdentityHandlerAndHTTPProberAgree(t *testing.T) {
@@ -89,5 +94,46 @@ func TestHTTPProberHonoursTheContextDeadline(t *testing.T) {
 	_, err := HTTPProber{Client: srv.Client()}.Probe(ctx, strings.TrimPrefix(srv.URL, "http://"))
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("got %v, want context.DeadlineExceeded", err)
+	}
+}
+
+// TestProbesAndForwardingCheckTheSameCertificateName: without tls.server_name, a peer's
+// certificate is checked against the host of its address, by the probe that finds it and
+// by forwarding to it alike. Forwarding checked it against the member name: a certificate
+// for the address let the probes through and failed every forward; one for the node name
+// the reverse, and no peer ever joined.
+func TestProbesAndForwardingCheckTheSameCertificateName(t *testing.T) {
+	got := make(chan string, 1)
+	mux := http.NewServeMux()
+	mux.Handle(IdentityPath, IdentityHandler(func() Identity { return Identity{Name: "node-b", Ready: true} }))
+	mux.Handle(HandoffPath, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Get(headerHandoffID)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	srv := httptest.NewTLSServer(mux) // its certificate names 127.0.0.1 and example.com
+	defer srv.Close()
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultForwardConfig()
+	cfg.TLS = &TLSConfig{CAFile: ca}
+	f, err := NewForwarder("node-a", cfg, time.Minute, prometheus.NewRegistry(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := strings.TrimPrefix(srv.URL, "https://")
+	if id, err := f.Prober().Probe(t.Context(), addr); err != nil || id.Name != "node-b" {
+		t.Fatalf("probe over TLS: %+v, %v", id, err)
+	}
+	f.SetMembers([]Member{{Name: "node-b", Addr: addr}})
+	f.ResendHandoffs([]PendingHandoff{{Peer: "node-b", ID: "node-a/1", Body: []byte("state")}})
+	select {
+	case id := <-got:
+		if id != "node-a/1" {
+			t.Errorf("handoff id %q", id)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no handoff reached the peer over TLS: its certificate, for its address, was checked against the member name")
 	}
 }
