@@ -51,7 +51,7 @@ type Forwarder struct {
 	mu       sync.Mutex
 	onChange func()
 	// onDisagree brings the ring up to date when a handoff comes by another one.
-	onDisagree func(ctx context.Context)
+	onDisagree func(ctx context.Context, leaving string)
 	// undelivered takes what a replaced ring's queues still hold after the drain timeout.
 	undelivered func([]prompb.TimeSeries)
 	// handoffTaken makes the aggregator's state durable before a handoff is delivered.

@@ -253,6 +253,9 @@ func (f *Forwarder) postHandoff(ctx context.Context, client *http.Client, name, 
 	req.Header.Set(HeaderForwardedBy, f.self)
 	req.Header.Set(HeaderRingVersion, f.Ring().VersionString())
 	req.Header.Set(headerHandoffID, id)
+	if f.Leaving() {
+		req.Header.Set(headerLeaving, "true")
+	}
 	req.Header.Set("Content-Type", "application/octet-stream")
 	resp, err := client.Do(req)
 	if err != nil {
@@ -284,16 +287,22 @@ func refusedForGood(code int) bool {
 // member's ring up to date (a membership round, then SetMembers). A member that leaves hands
 // its outputs over as soon as it has left its own ring, while the others still count it as
 // an owner until their next round; merged by that stale ring, the outputs would look like
-// strays at the next flush and go straight back to the member that is leaving.
-func (f *Forwarder) OnRingDisagreement(fn func(ctx context.Context)) {
+// strays at the next flush and go straight back to the member that is leaving. leaving is
+// the sender's name when it says it is leaving (headerLeaving): taken out of discovery, it
+// is probed by nobody, so only the handoff tells, and the round should drop it at once
+// (Membership.Leaving) rather than after leave_after.
+func (f *Forwarder) OnRingDisagreement(fn func(ctx context.Context, leaving string)) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.onDisagree = fn
 }
 
+// headerLeaving is set on the handoffs of a member that is leaving (Leave).
+const headerLeaving = "X-Cardinal-Leaving"
+
 // syncRing runs the OnRingDisagreement function if the handoff's sender routes by a ring
 // version (its header; none from an older member) other than the one in force.
-func (f *Forwarder) syncRing(ctx context.Context, version string) {
+func (f *Forwarder) syncRing(ctx context.Context, version, leaving string) {
 	if version == "" || version == f.Ring().VersionString() {
 		return
 	}
@@ -302,7 +311,7 @@ func (f *Forwarder) syncRing(ctx context.Context, version string) {
 	f.mu.Unlock()
 	if fn != nil {
 		f.metrics.handoffRingSyncs.Inc()
-		fn(ctx)
+		fn(ctx, leaving)
 	}
 }
 
@@ -333,7 +342,11 @@ func (f *Forwarder) HandoffHandler(merge func(id string, body []byte) error) htt
 		id := r.Header.Get(headerHandoffID)
 		m, first := f.received.begin(id, time.Now(), 2*f.handoffTimeout)
 		if first {
-			f.syncRing(r.Context(), r.Header.Get(HeaderRingVersion))
+			leaving := ""
+			if r.Header.Get(headerLeaving) != "" {
+				leaving = r.Header.Get(HeaderForwardedBy)
+			}
+			f.syncRing(r.Context(), r.Header.Get(HeaderRingVersion), leaving)
 			m.err = merge(id, body)
 			close(m.done)
 		} else {

@@ -29,6 +29,12 @@ func (m *Membership) apply(now time.Time, answers []answer) (members []Member, n
 		m.started = now
 	}
 	seen, leaving := m.readyAddrs(answers)
+	for name := range m.leavers {
+		if _, ok := seen[name]; !ok {
+			leaving[name] = true
+		}
+	}
+	clear(m.leavers)
 	m.noteSelf(now, answers)
 	joinAfter, leaveAfter := time.Duration(m.cfg.JoinAfter), time.Duration(m.cfg.LeaveAfter)
 	starting := now.Sub(m.started) < joinAfter
@@ -176,4 +182,20 @@ func (m *Membership) Removed() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.removed
+}
+
+// Leaving tells the membership that member name said it is leaving (its handoff did): the
+// next successful round drops it at once, as when its identity says so, unless it answers
+// ready in that round. A member taken out of discovery is probed by nobody, so without this
+// the others would count it as an owner for leave_after after it has left its own ring.
+func (m *Membership) Leaving(name string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if name == m.self.Name || m.peers[name] == nil {
+		return
+	}
+	if m.leavers == nil {
+		m.leavers = map[string]bool{}
+	}
+	m.leavers[name] = true
 }

@@ -62,7 +62,9 @@ type Membership struct {
 	// successful round.
 	selfAddrs map[string]bool
 	removed   bool
-	stats     Stats
+	// leavers are the members that said they are leaving since the last round (Leaving).
+	leavers map[string]bool
+	stats   Stats
 }
 
 // NewMembership returns the membership of self (whose Name must be set) in the cluster

@@ -91,7 +91,10 @@ func (s *server) startCluster(ctx context.Context, cfg *hashring.Config, walDir 
 	// at each window close for what arrives late; outputs it gained wait for them.
 	s.agg.SetOwnership(fwd)
 	fwd.OnRingChange(s.agg.HandOffNow)
-	fwd.OnRingDisagreement(func(ctx context.Context) {
+	fwd.OnRingDisagreement(func(ctx context.Context, leaving string) {
+		if leaving != "" {
+			m.Leaving(leaving)
+		}
 		ctx, cancel := context.WithTimeout(ctx, time.Duration(cfg.ProbeTimeout)+time.Second)
 		defer cancel()
 		if err := m.Refresh(ctx); err != nil {
