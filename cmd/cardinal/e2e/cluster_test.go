@@ -227,13 +227,7 @@ func TestCluster_members_together_equal_one_through_a_rolling_restart(t *testing
 		t.Errorf("%s exited with %d after SIGTERM, want 0", joiner.name, code)
 	}
 	time.Sleep(10 * time.Second)
-	snd.stop()
-	if err := snd.err(); err != nil {
-		t.Fatalf("sender: %v", err)
-	}
-	reqs := snd.sent()
-	t.Logf("sender: %d steps acknowledged, %d retries", len(reqs), snd.retries.Load())
-	checkClusterOutput(t, prom, members, reqs)
+	stopAndCheckCluster(t, snd, prom, members)
 
 	for _, m := range agents {
 		metrics := m.card.selfMetrics()
@@ -291,6 +285,19 @@ func checkClusterOutput(t *testing.T, prom *prometheusServer, members []*cluster
 	if t.Failed() {
 		logWriters(t, writers)
 	}
+}
+
+// stopAndCheckCluster stops the agents and checks what the members wrote to prom
+// (checkClusterOutput) against what the agents had acknowledged.
+func stopAndCheckCluster(t *testing.T, snd *crashSender, prom *prometheusServer, members []*clusterMember) {
+	t.Helper()
+	snd.stop()
+	if err := snd.err(); err != nil {
+		t.Fatalf("sender: %v", err)
+	}
+	reqs := snd.sent()
+	t.Logf("sender: %d steps acknowledged, %d retries", len(reqs), snd.retries.Load())
+	checkClusterOutput(t, prom, members, reqs)
 }
 
 // logWriters logs, per output series, which member wrote each window end, so that a wrong
@@ -469,13 +476,7 @@ func TestCluster_kill9_of_members_loses_nothing(t *testing.T) {
 		time.Sleep(6 * time.Second)
 	}
 	time.Sleep(8 * time.Second)
-	snd.stop()
-	if err := snd.err(); err != nil {
-		t.Fatalf("sender: %v", err)
-	}
-	reqs := snd.sent()
-	t.Logf("sender: %d steps acknowledged, %d retries", len(reqs), snd.retries.Load())
-	checkClusterOutput(t, prom, members, reqs)
+	stopAndCheckCluster(t, snd, prom, members)
 }
 
 // TestCluster_all_members_killed_at_once_restart_on_their_last_ring kills every member of a
@@ -516,11 +517,5 @@ func TestCluster_all_members_killed_at_once_restart_on_their_last_ring(t *testin
 	}
 	t.Log("every member restarted")
 	time.Sleep(10 * time.Second)
-	snd.stop()
-	if err := snd.err(); err != nil {
-		t.Fatalf("sender: %v", err)
-	}
-	reqs := snd.sent()
-	t.Logf("sender: %d steps acknowledged, %d retries", len(reqs), snd.retries.Load())
-	checkClusterOutput(t, prom, members, reqs)
+	stopAndCheckCluster(t, snd, prom, members)
 }
