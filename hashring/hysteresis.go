@@ -29,6 +29,12 @@ func (m *Membership) apply(now time.Time, answers []answer) (members []Member, n
 		m.started = now
 	}
 	seen, leaving := m.readyAddrs(answers)
+	answeredAt := map[string]string{} // address -> the name it answered with
+	for _, a := range answers {
+		if a.err == nil && a.id.Name != "" {
+			answeredAt[a.peer.addr] = a.id.Name
+		}
+	}
 	for name := range m.leavers {
 		if _, ok := seen[name]; !ok {
 			leaving[name] = true
@@ -91,6 +97,14 @@ func (m *Membership) apply(now time.Time, answers []answer) (members []Member, n
 		}
 		if st.missingSince.IsZero() {
 			st.missingSince = now
+		}
+		if other, ok := answeredAt[st.addr]; ok && st.addr != "" && other != name {
+			// Its address answers another member's name now (an address reused while
+			// it is away): sent there, its series would be taken, and dropped, by that
+			// member. Without an address its queue holds them until it is back or leaves.
+			m.logger.Warn("cluster member's address answers another name; forgetting the address", "name", name, "addr", st.addr, "answered", other)
+			st.addr = ""
+			addrsChanged = true
 		}
 		if now.Sub(st.missingSince) >= leaveAfter {
 			delete(m.peers, name)

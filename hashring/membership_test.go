@@ -443,3 +443,23 @@ func TestMembershipRemovedOnlyWhenUnlisted(t *testing.T) {
 		}
 	})
 }
+
+// TestMembershipForgetsAnAddressThatAnswersAnotherName: member b is away and a new member c
+// comes up at b's old address (a node replaced with the same IP). b must not keep that
+// address until it leaves: sent there, b's series would be taken by c, which aggregates
+// what the sender's ring gives it and drops the rest after its 2xx.
+func TestMembershipForgetsAnAddressThatAnswersAnotherName(t *testing.T) {
+	c := newCluster(t, "b")
+	c.round(0)
+	c.round(time.Minute) // start-up is over
+	c.prober.set(addrOf("b"), Identity{Name: "c", Ready: true})
+	for range 4 {
+		c.round(10 * time.Second)
+	}
+	for _, m := range c.m.Members() {
+		if m.Name == "b" && m.Addr == addrOf("b") {
+			t.Fatalf("b is still at %s, which answers as c", m.Addr)
+		}
+	}
+	c.want("c joined, b not yet left", "b", "c")
+}
