@@ -172,9 +172,16 @@ func (r *ruleState) closeWindow(rs *ruleShard, k int64, buf []emitted, res *wind
 		// A window at or before emittedK was written by the output's previous owner, which
 		// closed it before this member did (their flush ticks differ): it moves the running
 		// total on, but is not written again.
+		// A counter output written up to emittedK is written in every window after it, with
+		// a sample here or not, as it would be had it never waited: the windows this member
+		// closed while it held the output, without a sample of it, are written too.
 		gone := false
-		for len(o.wins) > 0 && o.wins[0].k < k && !gone {
+		from := r.catchUpFrom(o.emitted, o.emittedK, k)
+		for len(o.wins) > 0 && o.wins[0].k < from && !gone {
 			kk := o.wins[0].k
+			buf, gone = r.closeOutput(rs, uint32(idx), o, kk, kk > startK && kk > o.emittedK, buf, res)
+		}
+		for kk := from; kk < k && !gone; kk++ {
 			buf, gone = r.closeOutput(rs, uint32(idx), o, kk, kk > startK && kk > o.emittedK, buf, res)
 		}
 		if !gone {
@@ -185,6 +192,22 @@ func (r *ruleState) closeWindow(rs *ruleShard, k int64, buf []emitted, res *wind
 		buf = r.closeNativeWindow(rs, k, buf, own)
 	}
 	return buf
+}
+
+// maxCatchUp bounds the windows without samples a flush writes for one output it held: a
+// hold lasts at most the handoff timeout.
+const maxCatchUp = 256
+
+// catchUpFrom returns the first window before k that an output must be written in although
+// it holds no accumulator for it: the window after the newest one written (emittedK), when
+// it is a counter output written before (emitted: here or by its previous owner) and a few
+// windows behind; k otherwise.
+func (r *ruleState) catchUpFrom(emitted bool, emittedK, k int64) int64 {
+	from := emittedK + 1
+	if !r.counter || !emitted || emittedK <= 0 || from >= k || k-from > maxCatchUp {
+		return k
+	}
+	return from
 }
 
 // closeOutput closes window k of output o (at idx): its running total moves on, and it
@@ -287,8 +310,15 @@ func (r *ruleState) closeNativeWindow(rs *ruleShard, k int64, buf []emitted, own
 		}
 		owned := own == nil || own.Owns(o.place)
 		gone := false
-		for len(o.wins) > 0 && o.wins[0].k < k && !gone {
+		from := k // as closeWindow: a counter output written before is written in every window
+		if owned {
+			from = r.catchUpFrom(o.emitted, o.emittedK, k)
+		}
+		for len(o.wins) > 0 && o.wins[0].k < from && !gone {
 			kk := o.wins[0].k
+			buf, gone = r.closeNativeOutput(rs, hash, o, kk, owned && kk > startK && kk > o.emittedK, owned, buf, &res)
+		}
+		for kk := from; kk < k && !gone; kk++ {
 			buf, gone = r.closeNativeOutput(rs, hash, o, kk, owned && kk > startK && kk > o.emittedK, owned, buf, &res)
 		}
 		if !gone {

@@ -676,3 +676,62 @@ func TestAStrayHandedOnBeforeTheOldOwnersHandoffDoesNotEndTheWait(t *testing.T) 
 	p.flush(63)
 	twoEmitTheFloatsOneDoes(t, p.outs, p.singleOut)
 }
+
+// TestAWindowWithoutSamplesClosedWhileWaitingIsWritten: the new owner closes a window while
+// it holds a counter output for the handoff, and neither member has a sample of the output
+// in it (its inputs are scraped every 20 s). Once the handoff is merged, that window must be
+// written as one member writes it, with the running total, not skipped for holding no
+// samples.
+func TestAWindowWithoutSamplesClosedWhileWaitingIsWritten(t *testing.T) {
+	p := newHandoffPair(t, counterRule("req", "total"))
+	for i, ts := range []float64{1, 11, 21} {
+		p.ingest(0, []prompb.TimeSeries{series("req{job=a,pod=p1}", ts, float64(10*(i+1)))})
+		p.members[1].Ingest([]prompb.TimeSeries{series("req{job=b,pod=p9}", ts, 1)}) // it runs the rule too
+		p.flush(int64(ts) + 3)
+	}
+	p.flush(34) // window 3 closes at the old owner; window 4 has no sample of job=a
+	p.members[0].SetOwnership(all{})
+	p.members[1].SetOwnership(all{owns: true, awaits: true})
+	p.members[0].HandOffNow() // its delivery takes a few seconds
+	p.ingest(1, []prompb.TimeSeries{series("req{job=a,pod=p1}", 41, 40)})
+	p.flush(43) // the new owner closes window 4, holding job=a
+	p.deliver()
+	p.ingest(1, []prompb.TimeSeries{series("req{job=a,pod=p1}", 51, 50)})
+	p.flush(53)
+	p.flush(63)
+	twoEmitTheFloatsOneDoes(t, p.outs, p.singleOut)
+}
+
+// TestANativeWindowWithoutSamplesClosedWhileWaitingIsWritten is the test above for a native
+// histogram counter.
+func TestANativeWindowWithoutSamplesClosedWhileWaitingIsWritten(t *testing.T) {
+	p := newHandoffPair(t, histogramRule("nlat", "total"))
+	l := func(ts, v float64) []prompb.TimeSeries {
+		return []prompb.TimeSeries{nseries("nlat{job=a,pod=p1}", at(ts, nh(0, v, 0, int64(v))))}
+	}
+	for i, ts := range []float64{1, 11, 21} {
+		p.ingest(0, l(ts, float64(10*(i+1))))
+		p.members[1].Ingest([]prompb.TimeSeries{nseries("nlat{job=b,pod=p9}", at(ts, nh(0, 1, 0, 1)))})
+		p.flush(int64(ts) + 3)
+	}
+	p.flush(34)
+	p.members[0].SetOwnership(all{})
+	p.members[1].SetOwnership(all{owns: true, awaits: true})
+	p.members[0].HandOffNow()
+	p.ingest(1, l(41, 40))
+	p.flush(43)
+	p.deliver()
+	p.ingest(1, l(51, 50))
+	p.flush(53)
+	p.flush(63)
+	got := append(p.outs[0].nativePoints(), p.outs[1].nativePoints()...)
+	want := p.singleOut.nativePoints()
+	slices.Sort(got)
+	slices.Sort(want)
+	if len(want) == 0 || !slices.Equal(got, want) {
+		t.Errorf("two members emitted %d native histograms, one %d", len(got), len(want))
+		for _, d := range diff(got, want) {
+			t.Log(d)
+		}
+	}
+}
