@@ -411,6 +411,12 @@ func (r *ruleState) merge(rs *ruleShard, in *outputState, closed int64, inputs [
 			continue
 		}
 		if !ok {
+			if !r.counter {
+				// A gauge input's value joins its window when the window closes: the
+				// windows this member closed since the old owner's last (it held the
+				// output, or did not have it) never had this input's.
+				r.bridgeGauge(o, hi.t, hi.v, rs.closed*r.interval+1, written)
+			}
 			rs.inputs.insert(hi.hash, inputState{t: hi.t, v: hi.v, out: idx})
 			if hi.hasFirst && o.held {
 				// Still waiting: the previous owner's handoff may bring an older view

@@ -188,6 +188,9 @@ func (r *ruleState) mergeNative(rs *ruleShard, in *nativeOutput, closed int64, i
 		st.Inputs++
 		mine, ok := ns.inputs[hi.hash]
 		if !ok {
+			if !r.counter { // as merge: its value in the windows closed here meanwhile
+				r.bridgeNativeGauge(rs, o, hi.t, hi.last, rs.closed*r.interval+1, written)
+			}
 			ns.inputs[hi.hash] = &nativeInput{t: hi.t, last: hi.last, out: o}
 			if hi.first.h != nil && o.held { // as merge: an older view may still come
 				if ns.firsts == nil {

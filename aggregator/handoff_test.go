@@ -735,3 +735,47 @@ func TestANativeWindowWithoutSamplesClosedWhileWaitingIsWritten(t *testing.T) {
 		}
 	}
 }
+
+// TestAGaugeInputOnlyTheOldOwnerHadCountsInTheWindowsClosedBeforeTheMerge: the new owner
+// closes a window while it waits for the handoff; the gauge inputs that only the old owner
+// has must count in it once the handoff is merged, as their values would have at its close.
+func TestAGaugeInputOnlyTheOldOwnerHadCountsInTheWindowsClosedBeforeTheMerge(t *testing.T) {
+	p := newHandoffPair(t, gaugeRule("inflight", "sum", "count"))
+	for _, ts := range []float64{1, 11, 21, 31} {
+		p.ingest(0, []prompb.TimeSeries{series("inflight{job=a,pod=p1}", ts, 3), series("inflight{job=a,pod=p2}", ts, 4)})
+		p.members[1].Ingest([]prompb.TimeSeries{series("inflight{job=b,pod=p9}", ts, 1)}) // it runs the rule too
+		p.flush(int64(ts) + 3)
+	}
+	p.members[0].SetOwnership(all{})
+	p.members[1].SetOwnership(all{owns: true, awaits: true})
+	p.members[0].HandOffNow()
+	p.flush(43) // the new owner closes window 4 before the handoff arrives
+	p.deliver()
+	p.ingest(1, []prompb.TimeSeries{series("inflight{job=a,pod=p1}", 51, 5), series("inflight{job=a,pod=p2}", 51, 6)})
+	p.flush(53)
+	p.flush(63)
+	twoEmitTheFloatsOneDoes(t, p.outs, p.singleOut)
+}
+
+// TestANativeGaugeInputOnlyTheOldOwnerHadCountsInTheWindowsClosedBeforeTheMerge is the test
+// above for native gauge histograms.
+func TestANativeGaugeInputOnlyTheOldOwnerHadCountsInTheWindowsClosedBeforeTheMerge(t *testing.T) {
+	p := newHandoffPair(t, gaugeRule("nqueue", "sum", "count"))
+	q := func(pod string, ts, v float64) prompb.TimeSeries {
+		return nseries("nqueue{job=a,pod="+pod+"}", gaugeAt(ts, nh(0, v, 0, int64(v))))
+	}
+	for _, ts := range []float64{1, 11, 21, 31} {
+		p.ingest(0, []prompb.TimeSeries{q("p1", ts, 3), q("p2", ts, 4)})
+		p.members[1].Ingest([]prompb.TimeSeries{nseries("nqueue{job=b,pod=p9}", gaugeAt(ts, nh(0, 1, 0, 1)))})
+		p.flush(int64(ts) + 3)
+	}
+	p.members[0].SetOwnership(all{})
+	p.members[1].SetOwnership(all{owns: true, awaits: true})
+	p.members[0].HandOffNow()
+	p.flush(43)
+	p.deliver()
+	p.ingest(1, []prompb.TimeSeries{q("p1", 51, 5), q("p2", 51, 6)})
+	p.flush(53)
+	p.flush(63)
+	twoEmitWhatOneDoes(t, p.outs, p.singleOut)
+}
