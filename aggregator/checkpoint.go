@@ -23,15 +23,17 @@ import (
 // and replica label names, its group, its elected replica, that one's newest sample
 // timestamp and the previous replica's newest at the last failover (0: none); last (from
 // version 3) the handoffs merged lately: their count, then per handoff its id and when it
-// was merged (unix ms). Integers are varints, floats their 8 raw bytes (values are restored
+// was merged (unix ms). From version 4 a shard frame ends with the shard's wait state for
+// handoffs (checkpoint_wait.go). Integers are varints, floats their 8 raw bytes (values are restored
 // bit for bit), hashes 8 fixed bytes.
 
 // checkpointMagic opens every checkpoint.
 const checkpointMagic = "CRDLCKPT"
 
-// checkpointVersion is the encoding's version; Restore reads it, version 2 (no merged
-// handoffs) and version 1 (no HA elections either), and refuses any other.
-const checkpointVersion = 3
+// checkpointVersion is the encoding's version; Restore reads it, version 3 (no wait state
+// in the shard frames), version 2 (no merged handoffs either) and version 1 (no HA
+// elections either), and refuses any other.
+const checkpointVersion = 4
 
 // maxFrame bounds a frame's length, so that a damaged length cannot make Restore allocate
 // without limit. A rule shard of a few million inputs fits.
@@ -93,8 +95,14 @@ func (a *Aggregator) CheckpointHeld(w io.Writer) error {
 
 // checkpoint is Checkpoint under HoldFlushes, returning what it measured.
 func (a *Aggregator) checkpoint(w io.Writer) (checkpointStats, error) {
+	return a.checkpointAs(w, checkpointVersion)
+}
+
+// checkpointAs is checkpoint in the shard frames of version (3 or 4; tests write version 3
+// to check that Restore still reads it).
+func (a *Aggregator) checkpointAs(w io.Writer, version uint64) (checkpointStats, error) {
 	fw := &frameWriter{w: bufio.NewWriterSize(w, 1<<16)}
-	fw.raw(binary.AppendUvarint([]byte(checkpointMagic), checkpointVersion))
+	fw.raw(binary.AppendUvarint([]byte(checkpointMagic), version))
 	var enc shardEncoder
 	enc.reset()
 	enc.uvarint(uint64(len(a.rules)))
@@ -122,6 +130,9 @@ func (a *Aggregator) checkpoint(w io.Writer) (checkpointStats, error) {
 			}
 			if shardReady {
 				enc.inputs()
+				if version >= 4 {
+					enc.writeWaits()
+				}
 			}
 			ready = ready || shardReady
 			fw.frame(enc.buf)

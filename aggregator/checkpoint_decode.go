@@ -21,6 +21,9 @@ type frameDecoder struct {
 	b       []byte
 	err     error
 	strings []string
+	// version is the checkpoint's (0 for a handoff): a shard frame of version 4 or later
+	// ends with the shard's wait state.
+	version uint64
 }
 
 func (d *frameDecoder) reset(b []byte) {
@@ -200,6 +203,9 @@ func (d *frameDecoder) shard(rs *ruleShard, nKinds int) (inputs, outputs int64) 
 	}
 
 	inputs += d.inputs(rs)
+	if d.version >= 4 {
+		d.waits(rs)
+	}
 	rs.oldestT, rs.staleMarked = math.MaxInt64, false
 	for i := range rs.inputs.slots {
 		if s := &rs.inputs.slots[i]; s.key != 0 {

@@ -19,6 +19,7 @@ import (
 //	native flag, then its outputs (hash labels firstK layout total? emitted windows) and
 //	inputs (hash t last? output hash)
 //	len(input slots) n, per input: empty slots skipped, key, t − previous t, v, output index
+//	the wait state (checkpoint_wait.go; from version 4)
 //
 // Slot positions are kept, of outputs and inputs alike, so that a restored shard is laid out
 // as it was and a window close visits its series in the same order: a gauge's sum is then
@@ -32,6 +33,10 @@ type shardEncoder struct {
 	slots []inputSlot // a copy of the input table of the shard being encoded
 	n     int
 	maxT  int64
+
+	// A copy of the shard's wait state (checkpoint_wait.go).
+	waits, nativeWaits   []outputWait
+	firsts, nativeFirsts []keyedFirst
 }
 
 func (e *shardEncoder) reset() {
@@ -121,6 +126,7 @@ func (e *shardEncoder) shard(rs *ruleShard) bool {
 	// quicker, and inputs are most of a checkpoint. inputs encodes the copy.
 	e.slots = append(e.slots[:0], rs.inputs.slots...)
 	e.n, e.maxT = rs.inputs.n, rs.maxT
+	e.copyWaits(rs)
 	return true
 }
 

@@ -591,3 +591,28 @@ func TestCheckpointEncodesEveryHistogramField(t *testing.T) {
 		t.Error("a histogram with more span than buckets was decoded")
 	}
 }
+
+// TestAVersion3CheckpointStillRestores: a checkpoint written before shard frames held the
+// wait state for handoffs (version 3) restores, with nothing held.
+func TestAVersion3CheckpointStillRestores(t *testing.T) {
+	rs := []*rules.Rule{counterRule("req", "total")}
+	a, _, _, _ := newTestAggregator(t, 0, rs...)
+	a.SetOwnership(all{owns: true, awaits: true})
+	a.Ingest([]prompb.TimeSeries{series("req{job=a,pod=p1}", 1, 10)})
+	var v3 bytes.Buffer
+	if _, err := a.checkpointAs(&v3, 3); err != nil {
+		t.Fatal(err)
+	}
+	b, _, _, _ := newTestAggregator(t, 0, rs...)
+	st, err := b.Restore(bytes.NewReader(v3.Bytes()))
+	if err != nil || st.Restored != 1 || st.OutputSeries != 1 {
+		t.Fatalf("version 3: %+v, %v", st, err)
+	}
+	for i := range b.rules[0].shards {
+		for _, o := range b.rules[0].shards[i].outputs {
+			if o != nil && o.held {
+				t.Error("an output restored from version 3 is held")
+			}
+		}
+	}
+}

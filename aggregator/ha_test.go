@@ -243,8 +243,12 @@ func TestHAElectionSurvivesACheckpoint(t *testing.T) {
 	}
 
 	// A version 1 checkpoint, from before elections were saved, still restores.
+	var v3 bytes.Buffer
+	if _, err := a.checkpointAs(&v3, 3); err != nil {
+		t.Fatal(err)
+	}
 	v1 := append([]byte(checkpointMagic), 1)
-	v1 = append(v1, buf.Bytes()[len(checkpointMagic)+1:len(buf.Bytes())-haFrameLen(t, a)]...)
+	v1 = append(v1, v3.Bytes()[len(checkpointMagic)+1:v3.Len()-haFrameLen(t, a)]...)
 	c, _, _, _ := newTestAggregator(t, 0, rs...)
 	if st, err := c.Restore(bytes.NewReader(v1)); err != nil || st.Restored != 1 {
 		t.Fatalf("version 1: %+v, %v", st, err)

@@ -1,6 +1,7 @@
 package aggregator
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"strings"
@@ -776,6 +777,49 @@ func TestANativeGaugeInputOnlyTheOldOwnerHadCountsInTheWindowsClosedBeforeTheMer
 	p.deliver()
 	p.ingest(1, []prompb.TimeSeries{q("p1", 51, 5), q("p2", 51, 6)})
 	p.flush(53)
+	p.flush(63)
+	twoEmitWhatOneDoes(t, p.outs, p.singleOut)
+}
+
+// TestAMemberRestartedWhileItWaitsForAHandoffWaitsAgain: the new owner checkpoints while it
+// holds an output for the handoff, and restarts from that checkpoint before the handoff
+// comes. The checkpoint holds what it waited for (held, and its inputs' first samples), so
+// it goes on waiting instead of writing the output from its own part (a reset downstream),
+// and the old owner's handoff, sent again, bridges as it would have.
+func TestAMemberRestartedWhileItWaitsForAHandoffWaitsAgain(t *testing.T) {
+	p := newHandoffPair(t, counterRule("req", "total"), histogramRule("nlat", "total"))
+	x := func(ts, v float64) []prompb.TimeSeries {
+		return []prompb.TimeSeries{series("req{job=a,pod=p1}", ts, v), nseries("nlat{job=a,pod=p1}", at(ts, nh(0, v, 0, int64(v))))}
+	}
+	for i, ts := range []float64{1, 11, 21} {
+		p.ingest(0, x(ts, float64(100*(i+1))))
+		p.members[1].Ingest([]prompb.TimeSeries{series("req{job=b,pod=p9}", ts, 1), nseries("nlat{job=b,pod=p9}", at(ts, nh(0, 1, 0, 1)))})
+		p.flush(int64(ts) + 3)
+	}
+	p.members[0].SetOwnership(all{})
+	p.members[1].SetOwnership(all{owns: true, awaits: true})
+	p.members[0].HandOffNow() // pending at the old owner
+	p.ingest(1, x(31, 400))   // held at the new owner
+	var ckpt bytes.Buffer
+	if err := p.members[1].Checkpoint(&ckpt); err != nil {
+		t.Fatal(err)
+	}
+	out := &collectSink{}
+	b := New(Options{Output: out, Now: p.clk.now})
+	if err := b.SetRules([]*rules.Rule{counterRule("req", "total"), histogramRule("nlat", "total")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Restore(bytes.NewReader(ckpt.Bytes())); err != nil {
+		t.Fatal(err)
+	}
+	b.SetOwnership(all{owns: true, awaits: true}) // a restart waits for handoffs too
+	p.members[1], p.outs[1] = b, out
+	p.flush(34)
+	p.ingest(1, x(41, 500))
+	p.flush(44)
+	p.deliver() // the old owner's handoff, sent again
+	p.ingest(1, x(51, 600))
+	p.flush(54)
 	p.flush(63)
 	twoEmitWhatOneDoes(t, p.outs, p.singleOut)
 }

@@ -109,7 +109,7 @@ func (a *Aggregator) readCheckpoint(br *bufio.Reader, byPrint map[uint64][]*rule
 	if err != nil || version < 1 || version > checkpointVersion {
 		return nil, fmt.Errorf("%w: version %d, want 1 to %d", ErrCorruptCheckpoint, version, checkpointVersion)
 	}
-	var d frameDecoder
+	d := frameDecoder{version: version}
 	frame := func(what string) error {
 		p, err := fr.next()
 		if err != nil {
