@@ -152,7 +152,7 @@ func (r *ruleState) exportUnowned(rs *ruleShard, own Ownership, h *Handoff) {
 		}
 		gone[uint32(idx)] = len(h.Outputs)
 		delete(rs.exemplars, o.hash) // the owner keeps its own; these would stay here for good
-		h.Outputs = append(h.Outputs, HandoffOutput{Key: o.place, rule: r.rule.Fingerprint, closed: rs.closed, out: *o})
+		h.Outputs = append(h.Outputs, HandoffOutput{Key: o.place, rule: r.rule.Fingerprint, closed: writtenUpTo(o.emitted, o.emittedK, rs.closed), out: *o})
 		// The copy's windows must not share the array of o, which the shard reuses.
 		ho := &h.Outputs[len(h.Outputs)-1]
 		ho.out.wins = append([]windowAcc(nil), o.wins...)
@@ -192,6 +192,19 @@ func (r *ruleState) exportUnowned(rs *ruleShard, own Ownership, h *Handoff) {
 		r.outputN.Add(-1)
 	}
 	rs.stats.handedOff += uint64(len(gone))
+}
+
+// writtenUpTo is the closed window a handoff of an output claims written: the newest one
+// written for it, here or by a previous owner (emittedK), when it was ever written. This
+// member closed windows after it without writing them when it held the output for a handoff
+// of its own (the output moved on before that handoff came): claimed as written, nobody
+// would write them. An output never written claims the shard's closed window, which its
+// receiver starts the rule from, and which it does not take as written (merge).
+func writtenUpTo(emitted bool, emittedK, closed int64) int64 {
+	if emitted && emittedK > 0 {
+		return min(emittedK, closed)
+	}
+	return closed
 }
 
 // MergeStats is what Merge made of a handoff.

@@ -53,7 +53,7 @@ func (r *ruleState) exportNative(rs *ruleShard, own Ownership, h *Handoff) {
 			gone = map[*nativeOutput]int{}
 		}
 		gone[o] = len(h.Native)
-		h.Native = append(h.Native, HandoffNative{Key: o.place, rule: r.rule.Fingerprint, closed: rs.closed, out: o})
+		h.Native = append(h.Native, HandoffNative{Key: o.place, rule: r.rule.Fingerprint, closed: writtenUpTo(o.emitted, o.emittedK, rs.closed), out: o})
 		delete(ns.outputs, hash)
 		delete(rs.exemplars, hash)
 		r.outputN.Add(-1)

@@ -823,3 +823,91 @@ func TestAMemberRestartedWhileItWaitsForAHandoffWaitsAgain(t *testing.T) {
 	p.flush(63)
 	twoEmitWhatOneDoes(t, p.outs, p.singleOut)
 }
+
+// TestAnOutputMovedTwiceBeforeItsFirstHandoffCameIsWrittenOnce: the output moves twice in
+// quick succession, Z to A to B, and Z's handoff reaches A after A has handed the output
+// (held, waiting for Z's state) on to B. A closed a window while it held the output without
+// writing it: its handoff must not claim that window as written, or nobody writes it; and B
+// must keep the first samples of the inputs A began, to bridge Z's last samples to them.
+func TestAnOutputMovedTwiceBeforeItsFirstHandoffCameIsWrittenOnce(t *testing.T) {
+	rule := counterRule("req", "total")
+	single, singleOut, _, singleClk := newTestAggregator(t, 0, rule)
+	clk := &testClock{t: time.Unix(0, 0)}
+	var pending [3][][]byte // handoffs taken out by each member
+	var m [3]*Aggregator
+	var outs [3]*collectSink
+	for i := range m {
+		outs[i] = &collectSink{}
+		m[i] = New(Options{Output: outs[i], Now: clk.now, HandOff: func(h *Handoff) {
+			if b := h.Encode(func(uint64) bool { return true }); b != nil {
+				pending[i] = append(pending[i], b)
+			}
+		}})
+		if err := m[i].SetRules([]*rules.Rule{rule}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const Z, A, B = 0, 1, 2
+	m[Z].SetOwnership(all{owns: true})
+	m[A].SetOwnership(all{})
+	m[B].SetOwnership(all{})
+	deliver := func(from, to int) {
+		for _, b := range pending[from] {
+			if _, err := m[to].Merge(b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		pending[from] = nil
+	}
+	ingest := func(to int, ts, v float64) {
+		s := []prompb.TimeSeries{series("req{job=a,pod=p1}", ts, v)}
+		single.Ingest(s)
+		m[to].Ingest(s)
+	}
+	runs := func(ts float64) { // A and B run the rule (outputs they do not own, discarded)
+		for _, i := range []int{A, B} {
+			m[i].Ingest([]prompb.TimeSeries{series("req{job=b,pod=p9}", ts, 1)})
+		}
+	}
+	flush := func(wall int64) {
+		flushAt(single, singleClk, wall)
+		clk.t = time.Unix(wall, 0)
+		for i := range m {
+			m[i].Flush(false)
+		}
+		pending[A], pending[B] = nil, nil // their own job=b outputs: nobody's
+	}
+	for i, ts := range []float64{1, 11, 21} {
+		ingest(Z, ts, float64(10*(i+1)))
+		runs(ts)
+		flush(int64(ts) + 3)
+	}
+	// Ring change 1: Z -> A. Z's handoff is slow to arrive.
+	m[Z].SetOwnership(all{})
+	m[A].SetOwnership(all{owns: true, awaits: true})
+	m[Z].HandOffNow()
+	ingest(A, 31, 40) // held at A
+	flush(34)         // A closes window 3 while it holds the output
+	// Ring change 2: A -> B.
+	m[A].SetOwnership(all{})
+	m[B].SetOwnership(all{owns: true, awaits: true})
+	m[A].HandOffNow()
+	deliver(A, B)
+	deliver(Z, A) // Z's ring said A: A merges it, and hands it on
+	m[A].HandOffNow()
+	deliver(A, B)
+	for i, ts := range []float64{41, 51} {
+		ingest(B, ts, float64(50+10*i))
+		flush(int64(ts) + 3)
+	}
+	flush(63)
+	got := append(append(outs[Z].points(), outs[A].points()...), outs[B].points()...)
+	want := singleOut.points()
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("three members emitted %d points, one %d", len(got), len(want))
+		for _, p := range diff(got, want) {
+			t.Log(p)
+		}
+	}
+}
