@@ -202,7 +202,7 @@ func (r *ruleState) exportUnowned(rs *ruleShard, own Ownership, h *Handoff) {
 // receiver starts the rule from, and which it does not take as written (merge).
 func writtenUpTo(emitted bool, emittedK, closed int64) int64 {
 	if emitted && emittedK > 0 {
-		return min(emittedK, closed)
+		return emittedK // after the shard's closed when a previous owner was ahead of it
 	}
 	return closed
 }
