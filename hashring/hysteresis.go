@@ -138,6 +138,10 @@ func (m *Membership) readyAddrs(answers []answer) (seen map[string][]string, lea
 			m.stats.ProbeFailures++
 			m.logger.Debug("cluster probe failed", "addr", a.peer.addr, "err", a.err, "name", a.id.Name)
 		case a.id.Name == m.self.Name:
+			if m.instance != "" && a.id.Instance != "" && a.id.Instance != m.instance {
+				m.stats.NameCollisions++
+				m.logger.Error("cluster: another process answers with this member's name; both run as if alone and write the same outputs: give every member its own cluster.name", "addr", a.peer.addr, "name", a.id.Name)
+			}
 		case a.peer.name != "" && a.id.Name != a.peer.name:
 			m.stats.NameMismatches++
 			m.logger.Warn("cluster peer answers with another name than it is listed under; ignored", "addr", a.peer.addr, "listed", a.peer.name, "answered", a.id.Name)
@@ -166,7 +170,7 @@ func (m *Membership) noteSelf(now time.Time, answers []answer) {
 	listed := false
 	for _, a := range answers {
 		switch {
-		case a.err == nil && a.id.Name == m.self.Name:
+		case a.err == nil && a.id.Name == m.self.Name && (m.instance == "" || a.id.Instance == "" || a.id.Instance == m.instance):
 			if m.selfAddrs == nil || len(m.selfAddrs) >= maxSelfAddrs {
 				m.selfAddrs = map[string]bool{}
 			}
@@ -212,4 +216,12 @@ func (m *Membership) Leaving(name string) {
 		m.leavers = map[string]bool{}
 	}
 	m.leavers[name] = true
+}
+
+// SetInstance sets this process's Identity.Instance, so that a round can tell another
+// process answering with this member's name (NameCollisions) from this one.
+func (m *Membership) SetInstance(id string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.instance = id
 }

@@ -64,7 +64,9 @@ type Membership struct {
 	removed   bool
 	// leavers are the members that said they are leaving since the last round (Leaving).
 	leavers map[string]bool
-	stats   Stats
+	// instance is this process's Identity.Instance (SetInstance).
+	instance string
+	stats    Stats
 }
 
 // NewMembership returns the membership of self (whose Name must be set) in the cluster

@@ -463,3 +463,27 @@ func TestMembershipForgetsAnAddressThatAnswersAnotherName(t *testing.T) {
 	}
 	c.want("c joined, b not yet left", "b", "c")
 }
+
+// TestMembershipCountsAnotherProcessAnsweringWithItsName: two members configured with one
+// name (cluster.name in a shared config) each ignore the other as themselves, run alone and
+// write the same outputs. Their instance ids tell them apart: counted and logged, and not
+// taken as this member being listed.
+func TestMembershipCountsAnotherProcessAnsweringWithItsName(t *testing.T) {
+	c := newCluster(t)
+	c.m.SetInstance("0001")
+	c.prober.set(self.Addr, Identity{Name: "self", Ready: true, Instance: "0001"})
+	c.prober.set(addrOf("a"), Identity{Name: "self", Ready: true, Instance: "0002"})
+	c.disc.set([]string{self.Addr, addrOf("a")}, nil)
+	c.round(0)
+	if s := c.m.Stats(); s.NameCollisions != 1 || s.Members != 1 {
+		t.Errorf("Stats: %d name collisions, %d members; want 1 and 1", s.NameCollisions, s.Members)
+	}
+	// The other process's address is not this member's: with it alone listed, this member
+	// is not.
+	c.disc.set([]string{addrOf("a")}, nil)
+	c.round(10 * time.Second)
+	c.round(5 * time.Minute)
+	if !c.m.Removed() {
+		t.Error("listed only by another process answering with its name, this member counts as listed")
+	}
+}

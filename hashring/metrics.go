@@ -17,6 +17,7 @@ func metricHelp() []struct{ name, help string } {
 		{"cardinal_cluster_probe_failures_total", "Identity probes that got no valid answer (error, timeout, bad status or body)."},
 		{"cardinal_cluster_probes_not_ready_total", "Identity probes answered by a peer that is not ready."},
 		{"cardinal_cluster_peer_name_mismatches_total", "Probes of a peer listed as name=host:port that answered with another name."},
+		{"cardinal_cluster_name_collisions_total", "Probes answered with this member's name by another process: two members configured with one name, which each run alone and write the same outputs."},
 		{"cardinal_cluster_joins_total", "Peers that joined the ring."},
 		{"cardinal_cluster_leaves_total", "Members that left the ring after leave_after unseen."},
 		{"cardinal_cluster_address_changes_total", "Members that answered at a new address (the ring is unchanged)."},
@@ -63,6 +64,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter("cardinal_cluster_probe_failures_total", s.ProbeFailures)
 	counter("cardinal_cluster_probes_not_ready_total", s.NotReady)
 	counter("cardinal_cluster_peer_name_mismatches_total", s.NameMismatches)
+	counter("cardinal_cluster_name_collisions_total", s.NameCollisions)
 	counter("cardinal_cluster_joins_total", s.Joins)
 	counter("cardinal_cluster_leaves_total", s.Leaves)
 	counter("cardinal_cluster_address_changes_total", s.AddressChanges)

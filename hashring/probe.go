@@ -28,6 +28,10 @@ type Identity struct {
 	// Leaving is true once the member has been removed from discovery and is handing its
 	// outputs to the others: peers drop it from their rings at once.
 	Leaving bool `json:"leaving,omitempty"`
+	// Instance is a random id of the process, the same for its whole life: another process
+	// answering with this member's name (two members configured with one name, which both
+	// run alone and write the same outputs) is told apart by it.
+	Instance string `json:"instance,omitempty"`
 }
 
 // IdentityHandler serves identity() as JSON on GET (and HEAD); mount it at IdentityPath.

@@ -9,8 +9,10 @@ type Stats struct {
 	Rounds, FailedRounds uint64
 	// Probes counts identity probes; ProbeFailures those without an answer (an error, a
 	// timeout, a bad status or body), NotReady those answered not ready, and
-	// NameMismatches those in which a peer listed as name=host:port answered another name.
-	Probes, ProbeFailures, NotReady, NameMismatches uint64
+	// NameMismatches those in which a peer listed as name=host:port answered another name,
+	// and NameCollisions those answered with this member's name by another process
+	// (Identity.Instance).
+	Probes, ProbeFailures, NotReady, NameMismatches, NameCollisions uint64
 	// Joins, Leaves and AddressChanges count changes of the members.
 	Joins, Leaves, AddressChanges uint64
 	// Members is the number of members, self included; Candidates the number of peers seen

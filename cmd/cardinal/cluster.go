@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net"
@@ -21,6 +23,7 @@ import (
 // forwarding of what they own to them (docs/design.md §5).
 type clusterNode struct {
 	name       string
+	instance   string // a random id of this process (hashring.Identity.Instance)
 	forwarder  *hashring.Forwarder
 	membership *hashring.Membership
 	logger     *slog.Logger
@@ -70,7 +73,10 @@ func (s *server) startCluster(ctx context.Context, cfg *hashring.Config, walDir 
 	if err != nil {
 		return err
 	}
-	c := &clusterNode{name: name, forwarder: fwd, membership: m, logger: s.logger, refresh: time.Duration(cfg.RefreshInterval)}
+	var id [8]byte
+	_, _ = rand.Read(id[:])
+	c := &clusterNode{name: name, instance: hex.EncodeToString(id[:]), forwarder: fwd, membership: m, logger: s.logger, refresh: time.Duration(cfg.RefreshInterval)}
+	m.SetInstance(c.instance)
 	if walDir != "" {
 		c.lastRing = filepath.Join(walDir, hashring.LastRingFile)
 		last, err := hashring.LoadLastRing(c.lastRing, name)
@@ -152,7 +158,7 @@ func (c *clusterNode) setMembers() {
 // identity is what this member tells its peers about itself.
 func (s *server) identity() hashring.Identity {
 	f := s.cluster.forwarder
-	return hashring.Identity{Name: s.cluster.name, Ready: s.ready.Load(), RingVersion: f.Ring().VersionString(), Leaving: f.Leaving()}
+	return hashring.Identity{Name: s.cluster.name, Ready: s.ready.Load(), RingVersion: f.Ring().VersionString(), Leaving: f.Leaving(), Instance: s.cluster.instance}
 }
 
 // clusterRoutes adds the cluster's endpoints and marks forwarded requests; without a
