@@ -143,6 +143,23 @@ func (m *Membership) Run(ctx context.Context) {
 func (m *Membership) Refresh(ctx context.Context) error {
 	m.round.Lock()
 	defer m.round.Unlock()
+	return m.refresh(ctx)
+}
+
+// RefreshWithin is Refresh with budget for the round itself, counted from when the round
+// begins, after the one under way (if any) has ended: a round a handoff asks for while the
+// periodic one waits out a hung peer's probe gets its whole budget, rather than what the
+// wait left of it (and a round cut short changes nothing).
+func (m *Membership) RefreshWithin(ctx context.Context, budget time.Duration) error {
+	m.round.Lock()
+	defer m.round.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, budget)
+	defer cancel()
+	return m.refresh(ctx)
+}
+
+// refresh is one round, with the round lock held.
+func (m *Membership) refresh(ctx context.Context) error {
 	peers, err := m.discover(ctx)
 	if err != nil {
 		m.mu.Lock()

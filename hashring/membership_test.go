@@ -9,6 +9,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/cardinal-proxy/cardinal/config/setting"
 )
 
 func TestMembershipStartsAsSelfAlone(t *testing.T) {
@@ -485,5 +487,34 @@ func TestMembershipCountsAnotherProcessAnsweringWithItsName(t *testing.T) {
 	c.round(5 * time.Minute)
 	if !c.m.Removed() {
 		t.Error("listed only by another process answering with its name, this member counts as listed")
+	}
+}
+
+// TestARoundAskedForDuringAnotherGetsItsWholeBudget: a handoff asks for a round while the
+// periodic one waits out the probe of a peer that hangs. Its budget counts from when its own
+// round begins: counted from the ask, the wait ate it, the round was cut short and changed
+// nothing, and the handoff was merged by a stale ring. (Real time, scaled down.)
+func TestARoundAskedForDuringAnotherGetsItsWholeBudget(t *testing.T) {
+	hang := proberFunc(func(ctx context.Context, addr string) (Identity, error) {
+		if addr == addrOf("d") { // a node that went away: nothing answers
+			<-ctx.Done()
+			return Identity{}, ctx.Err()
+		}
+		return Identity{Name: "a", Ready: true}, nil
+	})
+	cfg := DefaultConfig()
+	cfg.ProbeTimeout = setting.Duration(200 * time.Millisecond)
+	disc := &fakeDiscoverer{peers: []string{addrOf("a"), addrOf("d")}}
+	m, err := NewMembership(self, cfg, []Discoverer{disc}, hang, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = m.Refresh(context.Background()); close(done) }() // the periodic round
+	time.Sleep(50 * time.Millisecond)                                // the ask comes 50 ms into it
+	err = m.RefreshWithin(context.Background(), time.Duration(cfg.ProbeTimeout)+100*time.Millisecond)
+	<-done
+	if err != nil {
+		t.Fatalf("the round asked for failed: %v", err)
 	}
 }

@@ -101,9 +101,7 @@ func (s *server) startCluster(ctx context.Context, cfg *hashring.Config, walDir 
 		if leaving != "" {
 			m.Leaving(leaving)
 		}
-		ctx, cancel := context.WithTimeout(ctx, time.Duration(cfg.ProbeTimeout)+time.Second)
-		defer cancel()
-		if err := m.Refresh(ctx); err != nil {
+		if err := m.RefreshWithin(ctx, time.Duration(cfg.ProbeTimeout)+time.Second); err != nil {
 			s.logger.Warn("cluster: a handoff came by another ring, and the membership round it started failed; merging by the ring in force", "err", err)
 			return
 		}
