@@ -418,7 +418,7 @@ func (r *ruleState) merge(rs *ruleShard, in *outputState, closed int64, inputs [
 			if r.counter {
 				r.bridge(rs, o, hi.v, first)
 			} else {
-				r.bridgeGauge(o, hi.t, hi.v, first.t, max(written, rs.closed))
+				r.bridgeGauge(o, hi.t, hi.v, first.t, written) // as below: this member's view is the later
 			}
 			st.Bridged++
 			continue

@@ -187,6 +187,16 @@ func (r *ruleState) mergeNative(rs *ruleShard, in *nativeOutput, closed int64, i
 	for _, hi := range inputs {
 		st.Inputs++
 		mine, ok := ns.inputs[hi.hash]
+		if first, began := ns.firsts[hi.hash]; !ok && began && hi.t < first.t {
+			// As merge: begun here after the old owner's view, and ended here since.
+			if r.counter {
+				r.bridgeNative(rs, o, hi.last, first)
+			} else {
+				r.bridgeNativeGauge(rs, o, hi.t, hi.last, first.t, written)
+			}
+			st.Bridged++
+			continue
+		}
 		if !ok {
 			if !r.counter { // as merge: its value in the windows closed here meanwhile
 				r.bridgeNativeGauge(rs, o, hi.t, hi.last, rs.closed*r.interval+1, written)

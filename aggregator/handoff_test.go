@@ -911,3 +911,70 @@ func TestAnOutputMovedTwiceBeforeItsFirstHandoffCameIsWrittenOnce(t *testing.T) 
 		}
 	}
 }
+
+// TestANativeInputThatEndedAtTheNewOwnerStaysEnded is TestAnInputThatEndedAtTheNewOwnerStaysEnded
+// for native histogram counters.
+func TestANativeInputThatEndedAtTheNewOwnerStaysEnded(t *testing.T) {
+	p := newHandoffPair(t, histogramRule("nlat", "total"))
+	x := func(pod string, ts, v float64) prompb.TimeSeries {
+		return nseries("nlat{job=a,pod="+pod+"}", at(ts, nh(0, v, 0, int64(v))))
+	}
+	end := func(pod string, ts float64) prompb.TimeSeries {
+		return nseries("nlat{job=a,pod="+pod+"}", hpoint{sec: ts})
+	}
+	for i, ts := range []float64{1, 11, 21} {
+		p.ingest(0, []prompb.TimeSeries{x("p1", ts, float64(10*(i+1))), x("p2", ts, float64(100*(i+1)))})
+		p.members[1].Ingest([]prompb.TimeSeries{nseries("nlat{job=b,pod=p9}", at(ts, nh(0, 1, 0, 1)))}) // it runs the rule too
+		p.flush(int64(ts) + 3)
+	}
+	p.members[0].SetOwnership(all{})
+	p.members[1].SetOwnership(all{owns: true, awaits: true})
+	p.members[0].HandOffNow() // slow to arrive
+	p.ingest(1, []prompb.TimeSeries{x("p1", 31, 40), x("p2", 31, 400)})
+	p.ingest(1, []prompb.TimeSeries{end("p1", 33)})
+	p.flush(34)
+	p.ingest(1, []prompb.TimeSeries{x("p2", 41, 500)})
+	p.flush(44) // window 4 closes at the new owner, which still holds the output: p1 ends
+	p.deliver()
+	for i, ts := range []float64{51, 61, 71} {
+		p.ingest(1, []prompb.TimeSeries{x("p2", ts, float64(600+100*i))})
+		p.flush(int64(ts) + 3)
+	}
+	got := append(p.outs[0].nativePoints(), p.outs[1].nativePoints()...)
+	want := p.singleOut.nativePoints()
+	slices.Sort(got)
+	slices.Sort(want)
+	if len(want) == 0 || !slices.Equal(got, want) {
+		t.Errorf("two members emitted %d native histograms, one %d", len(got), len(want))
+		for _, d := range diff(got, want) {
+			t.Log(d)
+		}
+	}
+}
+
+// TestAGaugeInputThatEndedAtTheNewOwnerStaysEnded is TestAnInputThatEndedAtTheNewOwnerStaysEnded
+// for a gauge: the old owner's last value fills the windows up to the new owner's first
+// sample, those the new owner closed while it waited included.
+func TestAGaugeInputThatEndedAtTheNewOwnerStaysEnded(t *testing.T) {
+	p := newHandoffPair(t, gaugeRule("inflight", "sum", "count"))
+	x := func(pod string, ts, v float64) prompb.TimeSeries { return series("inflight{job=a,pod="+pod+"}", ts, v) }
+	for _, ts := range []float64{1, 11, 21} {
+		p.ingest(0, []prompb.TimeSeries{x("p1", ts, 3), x("p2", ts, 4)})
+		p.members[1].Ingest([]prompb.TimeSeries{series("inflight{job=b,pod=p9}", ts, 1)}) // it runs the rule too
+		p.flush(int64(ts) + 3)
+	}
+	p.members[0].SetOwnership(all{})
+	p.members[1].SetOwnership(all{owns: true, awaits: true})
+	p.members[0].HandOffNow() // slow to arrive
+	p.flush(34)               // window 3 closes at the new owner, which holds the output
+	p.ingest(1, []prompb.TimeSeries{x("p1", 41, 5), x("p2", 41, 6)})
+	p.ingest(1, []prompb.TimeSeries{x("p1", 43, stale)})
+	p.flush(44)
+	p.flush(54) // window 5: p1 ends
+	p.deliver()
+	for _, ts := range []float64{61, 71} {
+		p.ingest(1, []prompb.TimeSeries{x("p2", ts, 7)})
+		p.flush(int64(ts) + 3)
+	}
+	twoEmitTheFloatsOneDoes(t, p.outs, p.singleOut)
+}
