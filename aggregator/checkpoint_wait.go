@@ -138,10 +138,7 @@ func (d *frameDecoder) waits(rs *ruleShard) {
 		if d.err != nil {
 			return
 		}
-		var o *nativeOutput
-		if rs.native != nil {
-			o = rs.native.outputs[hash]
-		}
+		o := nativeOutputOf(rs, hash)
 		if o == nil {
 			d.fail(errors.New("wait state of an unknown native output"))
 			return
@@ -154,10 +151,7 @@ func (d *frameDecoder) waits(rs *ruleShard) {
 		if d.err != nil {
 			return
 		}
-		var o *nativeOutput
-		if rs.native != nil {
-			o = rs.native.outputs[outHash]
-		}
+		o := nativeOutputOf(rs, outHash)
 		if o == nil {
 			d.fail(errors.New("first histogram of an unknown native output"))
 			return
@@ -167,4 +161,12 @@ func (d *frameDecoder) waits(rs *ruleShard) {
 		}
 		rs.native.firsts[key] = nativeFirst{t: t, h: h, out: o}
 	}
+}
+
+// nativeOutputOf returns the native output of rs with hash, or nil.
+func nativeOutputOf(rs *ruleShard, hash uint64) *nativeOutput {
+	if rs.native == nil {
+		return nil
+	}
+	return rs.native.outputs[hash]
 }
