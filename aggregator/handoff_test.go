@@ -353,19 +353,34 @@ func (p *handoffPair) deliver() {
 // those one member alone emitted, and lists the difference.
 func twoEmitWhatOneDoes(t *testing.T, outs [2]*collectSink, single *collectSink) {
 	t.Helper()
-	for _, kind := range []struct {
-		what   string
-		points func(*collectSink) []string
-	}{{"points", (*collectSink).points}, {"native histograms", (*collectSink).nativePoints}} {
-		got := append(kind.points(outs[0]), kind.points(outs[1])...)
-		want := kind.points(single)
-		slices.Sort(got)
-		slices.Sort(want)
-		if len(want) == 0 || !slices.Equal(got, want) {
-			t.Errorf("two members emitted %d %s, one emitted %d", len(got), kind.what, len(want))
-			for _, p := range diff(got, want) {
-				t.Log(p)
-			}
+	twoEmitTheFloatsOneDoes(t, outs, single)
+	twoEmitTheNativesOneDoes(t, outs, single)
+}
+
+// twoEmitTheFloatsOneDoes is twoEmitWhatOneDoes for rules of float outputs only.
+func twoEmitTheFloatsOneDoes(t *testing.T, outs [2]*collectSink, single *collectSink) {
+	t.Helper()
+	twoEmitTheSame(t, "points", (*collectSink).points, outs, single)
+}
+
+// twoEmitTheNativesOneDoes is twoEmitWhatOneDoes for rules of native-histogram outputs only.
+func twoEmitTheNativesOneDoes(t *testing.T, outs [2]*collectSink, single *collectSink) {
+	t.Helper()
+	twoEmitTheSame(t, "native histograms", (*collectSink).nativePoints, outs, single)
+}
+
+// twoEmitTheSame fails unless what points reads of two members' outputs is what it reads of
+// one member's, and lists the difference.
+func twoEmitTheSame(t *testing.T, what string, points func(*collectSink) []string, outs [2]*collectSink, single *collectSink) {
+	t.Helper()
+	got := append(points(outs[0]), points(outs[1])...)
+	want := points(single)
+	slices.Sort(got)
+	slices.Sort(want)
+	if len(want) == 0 || !slices.Equal(got, want) {
+		t.Errorf("two members emitted %d %s, one emitted %d", len(got), what, len(want))
+		for _, d := range diff(got, want) {
+			t.Log(d)
 		}
 	}
 }
@@ -474,21 +489,6 @@ func TestFirstSampleCountIsNotCountedTwiceAcrossAHandoff(t *testing.T) {
 	}
 	p.flush(83)
 	twoEmitTheFloatsOneDoes(t, p.outs, p.singleOut)
-}
-
-// twoEmitTheFloatsOneDoes is twoEmitWhatOneDoes for rules of float outputs only.
-func twoEmitTheFloatsOneDoes(t *testing.T, outs [2]*collectSink, single *collectSink) {
-	t.Helper()
-	got := append(outs[0].points(), outs[1].points()...)
-	want := single.points()
-	slices.Sort(got)
-	slices.Sort(want)
-	if len(want) == 0 || !slices.Equal(got, want) {
-		t.Errorf("two members emitted %d points, one %d", len(got), len(want))
-		for _, d := range diff(got, want) {
-			t.Log(d)
-		}
-	}
 }
 
 // TestAStaleMarkerInAHandoffEndsTheInput: the old owner's view of an input, later than the
@@ -725,16 +725,7 @@ func TestANativeWindowWithoutSamplesClosedWhileWaitingIsWritten(t *testing.T) {
 	p.ingest(1, l(51, 50))
 	p.flush(53)
 	p.flush(63)
-	got := append(p.outs[0].nativePoints(), p.outs[1].nativePoints()...)
-	want := p.singleOut.nativePoints()
-	slices.Sort(got)
-	slices.Sort(want)
-	if len(want) == 0 || !slices.Equal(got, want) {
-		t.Errorf("two members emitted %d native histograms, one %d", len(got), len(want))
-		for _, d := range diff(got, want) {
-			t.Log(d)
-		}
-	}
+	twoEmitTheNativesOneDoes(t, p.outs, p.singleOut)
 }
 
 // TestAGaugeInputOnlyTheOldOwnerHadCountsInTheWindowsClosedBeforeTheMerge: the new owner
@@ -940,16 +931,7 @@ func TestANativeInputThatEndedAtTheNewOwnerStaysEnded(t *testing.T) {
 		p.ingest(1, []prompb.TimeSeries{x("p2", ts, float64(600+100*i))})
 		p.flush(int64(ts) + 3)
 	}
-	got := append(p.outs[0].nativePoints(), p.outs[1].nativePoints()...)
-	want := p.singleOut.nativePoints()
-	slices.Sort(got)
-	slices.Sort(want)
-	if len(want) == 0 || !slices.Equal(got, want) {
-		t.Errorf("two members emitted %d native histograms, one %d", len(got), len(want))
-		for _, d := range diff(got, want) {
-			t.Log(d)
-		}
-	}
+	twoEmitTheNativesOneDoes(t, p.outs, p.singleOut)
 }
 
 // TestAGaugeInputThatEndedAtTheNewOwnerStaysEnded is TestAnInputThatEndedAtTheNewOwnerStaysEnded
