@@ -218,10 +218,6 @@ func (m *Membership) Leaving(name string) {
 	m.leavers[name] = true
 }
 
-// SetInstance sets this process's Identity.Instance, so that a round can tell another
-// process answering with this member's name (NameCollisions) from this one.
-func (m *Membership) SetInstance(id string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.instance = id
-}
+// Instance is this process's Identity.Instance: a random id, drawn by NewMembership, that
+// tells another process answering with this member's name (NameCollisions) from this one.
+func (m *Membership) Instance() string { return m.instance }

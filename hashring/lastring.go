@@ -7,10 +7,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"sync"
 )
 
-// LastRingFile is the name of the file, in the write-ahead log's directory, that holds the
-// members this member last routed by (SaveLastRing).
+// LastRingFile is the name of LastRing's file in the write-ahead log's directory.
 const LastRingFile = "cluster.ring"
 
 // lastRing is LastRingFile's content.
@@ -26,12 +27,31 @@ type lastMember struct {
 	Addr string `json:"addr,omitempty"`
 }
 
-// SaveLastRing writes members, the ring self routes by, to path, replacing what was there
-// at once (a rename) and durably. With a write-ahead log, a restart resumes it
-// (LoadLastRing, Membership.Resume): what the log replays and what the checkpoint had
-// queued for peers was routed by this ring, and is routed by it again.
-func SaveLastRing(path, self string, members []Member) error {
-	lr := lastRing{Self: self}
+// LastRing is the file, in the write-ahead log's directory, that holds the members this
+// member last routed by. With a write-ahead log, a restart resumes them (Load,
+// Membership.Resume): what the log replays and what the checkpoint had queued for peers was
+// routed by that ring, and is routed by it again. Safe for concurrent use.
+type LastRing struct {
+	path, self string
+
+	mu    sync.Mutex
+	saved []Member // what the file holds, as Save last wrote it
+}
+
+// OpenLastRing returns the LastRing of member self in directory dir.
+func OpenLastRing(dir, self string) *LastRing {
+	return &LastRing{path: filepath.Join(dir, LastRingFile), self: self}
+}
+
+// Save writes members, the ring self routes by, unless the file holds them already,
+// replacing what was there at once (a rename) and durably.
+func (l *LastRing) Save(members []Member) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if slices.Equal(members, l.saved) {
+		return nil
+	}
+	lr := lastRing{Self: l.self}
 	for _, m := range members {
 		lr.Members = append(lr.Members, lastMember{Name: m.Name, Addr: m.Addr})
 	}
@@ -39,12 +59,22 @@ func SaveLastRing(path, self string, members []Member) error {
 	if err != nil {
 		return err
 	}
+	if err := writeFileDurably(l.path, append(b, '\n')); err != nil {
+		return fmt.Errorf("saving the cluster ring: %w", err)
+	}
+	l.saved = slices.Clone(members)
+	return nil
+}
+
+// writeFileDurably replaces path with b at once (a rename of a synced temporary file) and
+// syncs the directory.
+func writeFileDurably(path string, b []byte) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 	if err != nil {
 		return err
 	}
-	_, err = f.Write(append(b, '\n'))
+	_, err = f.Write(b)
 	if err == nil {
 		err = f.Sync()
 	}
@@ -56,23 +86,20 @@ func SaveLastRing(path, self string, members []Member) error {
 	}
 	if err != nil {
 		_ = os.Remove(tmp)
-		return fmt.Errorf("saving the cluster ring: %w", err)
+		return err
 	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		err = d.Sync()
-		_ = d.Close()
-		if err != nil {
-			return fmt.Errorf("saving the cluster ring: %w", err)
-		}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
 	}
-	return nil
+	defer d.Close()
+	return d.Sync()
 }
 
-// LoadLastRing returns the members SaveLastRing wrote to path for self: none when there is
-// no file (a first start), and an error when it does not parse or another member wrote it
-// (cluster.name changed).
-func LoadLastRing(path, self string) ([]Member, error) {
-	b, err := os.ReadFile(path)
+// Load returns the members Save wrote: none when there is no file (a first start), and an
+// error when it does not parse or another member wrote it (cluster.name changed).
+func (l *LastRing) Load() ([]Member, error) {
+	b, err := os.ReadFile(l.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -81,25 +108,25 @@ func LoadLastRing(path, self string) ([]Member, error) {
 	}
 	var lr lastRing
 	if err := json.Unmarshal(b, &lr); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", l.path, err)
 	}
-	if lr.Self != self {
-		return nil, fmt.Errorf("%s was written by member %q, and this member is %q", path, lr.Self, self)
+	if lr.Self != l.self {
+		return nil, fmt.Errorf("%s was written by member %q, and this member is %q", l.path, lr.Self, l.self)
 	}
 	members := make([]Member, 0, len(lr.Members))
 	for _, m := range lr.Members {
 		if err := ValidateName(m.Name); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
+			return nil, fmt.Errorf("%s: %w", l.path, err)
 		}
 		members = append(members, Member{Name: m.Name, Addr: m.Addr})
 	}
 	if len(members) > MaxMembers {
-		return nil, fmt.Errorf("%s: %d members, more than %d", path, len(members), MaxMembers)
+		return nil, fmt.Errorf("%s: %d members, more than %d", l.path, len(members), MaxMembers)
 	}
 	return members, nil
 }
 
-// Resume makes members (a previous process's ring: LoadLastRing) the current members before
+// Resume makes members (a previous process's ring: LastRing.Load) the current members before
 // the first round, as if they had joined: each leaves as any member does, once unseen for
 // leave_after, and self is a member whatever the list says. A member restarted with its
 // peers down (a whole cluster restarted at once) then routes what it replays by the ring

@@ -9,38 +9,52 @@ import (
 	"time"
 )
 
-// TestTheLastRingIsSavedAndLoadedForItsMemberOnly: what SaveLastRing writes, LoadLastRing
-// returns for the same member; no file is no ring; a file of another member (cluster.name
-// changed) or one that does not parse is an error, not a ring.
+// TestTheLastRingIsSavedAndLoadedForItsMemberOnly: what Save writes, Load returns for the
+// same member; no file is no ring; a file of another member (cluster.name changed) or one
+// that does not parse is an error, not a ring. Saving the members the file holds already
+// writes nothing.
 func TestTheLastRingIsSavedAndLoadedForItsMemberOnly(t *testing.T) {
-	path := filepath.Join(t.TempDir(), LastRingFile)
-	if got, err := LoadLastRing(path, "node-a"); got != nil || err != nil {
+	dir := t.TempDir()
+	lr := OpenLastRing(dir, "node-a")
+	if got, err := lr.Load(); got != nil || err != nil {
 		t.Fatalf("no file: %v, %v; want nothing and no error", got, err)
 	}
 	members := []Member{{Name: "node-a", Addr: "10.0.0.1:9090"}, {Name: "node-b", Addr: "10.0.0.2:9090"}}
-	if err := SaveLastRing(path, "node-a", members); err != nil {
+	if err := lr.Save(members); err != nil {
 		t.Fatal(err)
 	}
-	got, err := LoadLastRing(path, "node-a")
+	got, err := OpenLastRing(dir, "node-a").Load()
 	if err != nil || !slices.Equal(got, members) {
 		t.Errorf("loaded %v, %v; want %v", got, err, members)
 	}
-	if got, err := LoadLastRing(path, "node-z"); got != nil || err == nil || !strings.Contains(err.Error(), `"node-a"`) {
+	path := filepath.Join(dir, LastRingFile)
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := lr.Save(slices.Clone(members)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); err == nil {
+		t.Error("saving the members saved already wrote the file again")
+	}
+	if got, err := OpenLastRing(dir, "node-z").Load(); got != nil || err != nil {
+		t.Errorf("no file for node-z: %v, %v", got, err)
+	}
+	if err := lr.Save(members[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := OpenLastRing(dir, "node-z").Load(); got != nil || err == nil || !strings.Contains(err.Error(), `"node-a"`) {
 		t.Errorf("loaded by another member: %v, %v; want an error naming the writer", got, err)
 	}
-	if err := os.WriteFile(path, []byte(`{"self": "node-a", "members": [{"name": "bad name"}]}`), 0o644); err != nil {
-		t.Fatal(err)
+	for _, bad := range []string{`{"self": "node-a", "members": [{"name": "bad name"}]}`, "{"} {
+		if err := os.WriteFile(path, []byte(bad), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := lr.Load(); got != nil || err == nil {
+			t.Errorf("%q: %v, %v; want an error", bad, got, err)
+		}
 	}
-	if got, err := LoadLastRing(path, "node-a"); got != nil || err == nil {
-		t.Errorf("a member name with a space: %v, %v; want an error", got, err)
-	}
-	if err := os.WriteFile(path, []byte("{"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := LoadLastRing(path, "node-a"); got != nil || err == nil {
-		t.Errorf("a truncated file: %v, %v; want an error", got, err)
-	}
-	if entries, _ := os.ReadDir(filepath.Dir(path)); len(entries) != 1 {
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
 		t.Errorf("the directory holds %d files, want the ring's alone (no temp file left)", len(entries))
 	}
 }

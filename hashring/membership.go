@@ -2,6 +2,8 @@ package hashring
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -64,7 +66,7 @@ type Membership struct {
 	removed   bool
 	// leavers are the members that said they are leaving since the last round (Leaving).
 	leavers map[string]bool
-	// instance is this process's Identity.Instance (SetInstance).
+	// instance is this process's Identity.Instance; set once, by NewMembership.
 	instance string
 	stats    Stats
 }
@@ -92,7 +94,10 @@ func NewMembership(self Member, cfg Config, discoverers []Discoverer, prober Pro
 		logger = slog.New(slog.DiscardHandler)
 	}
 	ring := New([]Member{self})
+	var id [8]byte
+	_, _ = rand.Read(id[:])
 	m := &Membership{
+		instance:    hex.EncodeToString(id[:]),
 		self:        self,
 		cfg:         cfg,
 		discoverers: slices.Clone(discoverers),

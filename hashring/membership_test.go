@@ -472,9 +472,8 @@ func TestMembershipForgetsAnAddressThatAnswersAnotherName(t *testing.T) {
 // taken as this member being listed.
 func TestMembershipCountsAnotherProcessAnsweringWithItsName(t *testing.T) {
 	c := newCluster(t)
-	c.m.SetInstance("0001")
-	c.prober.set(self.Addr, Identity{Name: "self", Ready: true, Instance: "0001"})
-	c.prober.set(addrOf("a"), Identity{Name: "self", Ready: true, Instance: "0002"})
+	c.prober.set(self.Addr, Identity{Name: "self", Ready: true, Instance: c.m.Instance()})
+	c.prober.set(addrOf("a"), Identity{Name: "self", Ready: true, Instance: "another"})
 	c.disc.set([]string{self.Addr, addrOf("a")}, nil)
 	c.round(0)
 	if s := c.m.Stats(); s.NameCollisions != 1 || s.Members != 1 {

@@ -2,15 +2,11 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
-	"slices"
 	"sync"
 	"time"
 
@@ -23,16 +19,15 @@ import (
 // forwarding of what they own to them (docs/design.md §5).
 type clusterNode struct {
 	name       string
-	instance   string // a random id of this process (hashring.Identity.Instance)
 	forwarder  *hashring.Forwarder
 	membership *hashring.Membership
 	logger     *slog.Logger
 	refresh    time.Duration
-	// lastRing is the file the ring in force is saved to (hashring.SaveLastRing), in the
-	// write-ahead log's directory; empty without a WAL.
-	lastRing string
-	saveMu   sync.Mutex        // one SetMembers, Leave and save at a time: the membership loop and a handoff's ring sync both set
-	saved    []hashring.Member // what lastRing holds; under saveMu
+	// lastRing keeps the ring in force beside the write-ahead log; nil without one.
+	lastRing *hashring.LastRing
+	// setMu makes SetMembers and Leave one at a time: the membership loop and a handoff's
+	// ring sync both read the members and set them.
+	setMu sync.Mutex
 }
 
 // memberName is the name this cardinal goes by in its cluster: --cluster.name, else
@@ -73,13 +68,10 @@ func (s *server) startCluster(ctx context.Context, cfg *hashring.Config, walDir 
 	if err != nil {
 		return err
 	}
-	var id [8]byte
-	_, _ = rand.Read(id[:])
-	c := &clusterNode{name: name, instance: hex.EncodeToString(id[:]), forwarder: fwd, membership: m, logger: s.logger, refresh: time.Duration(cfg.RefreshInterval)}
-	m.SetInstance(c.instance)
+	c := &clusterNode{name: name, forwarder: fwd, membership: m, logger: s.logger, refresh: time.Duration(cfg.RefreshInterval)}
 	if walDir != "" {
-		c.lastRing = filepath.Join(walDir, hashring.LastRingFile)
-		last, err := hashring.LoadLastRing(c.lastRing, name)
+		c.lastRing = hashring.OpenLastRing(walDir, name)
+		last, err := c.lastRing.Load()
 		if err != nil {
 			s.logger.Warn("cluster: not resuming the previous ring; starting from discovery alone", "err", err)
 		}
@@ -127,9 +119,9 @@ func (c *clusterNode) run(ctx context.Context, every time.Duration) {
 		case <-tick.C:
 			if !c.forwarder.Leaving() && c.membership.Removed() {
 				c.logger.Warn("cluster: this member is no longer listed by discovery: handing its outputs over and leaving the ring")
-				c.saveMu.Lock() // not between another goroutine's read of the members and its SetMembers
+				c.setMu.Lock() // not between another goroutine's read of the members and its SetMembers
 				c.forwarder.Leave(c.membership.Members())
-				c.saveMu.Unlock()
+				c.setMu.Unlock()
 			}
 		}
 	}
@@ -139,24 +131,22 @@ func (c *clusterNode) run(ctx context.Context, every time.Duration) {
 // changed: a failure is logged, and a restart then resumes an older ring (its members that
 // are gone leave after leave_after, as any member does).
 func (c *clusterNode) setMembers() {
-	c.saveMu.Lock()
-	defer c.saveMu.Unlock()
+	c.setMu.Lock()
+	defer c.setMu.Unlock()
 	members := c.membership.Members()
 	c.forwarder.SetMembers(members)
-	if c.lastRing == "" || c.forwarder.Leaving() || slices.Equal(members, c.saved) {
+	if c.lastRing == nil || c.forwarder.Leaving() {
 		return
 	}
-	if err := hashring.SaveLastRing(c.lastRing, c.name, members); err != nil {
+	if err := c.lastRing.Save(members); err != nil {
 		c.logger.Warn("cluster: the ring in force is not saved; a restart resumes an older one", "err", err)
-		return
 	}
-	c.saved = members
 }
 
 // identity is what this member tells its peers about itself.
 func (s *server) identity() hashring.Identity {
 	f := s.cluster.forwarder
-	return hashring.Identity{Name: s.cluster.name, Ready: s.ready.Load(), RingVersion: f.Ring().VersionString(), Leaving: f.Leaving(), Instance: s.cluster.instance}
+	return hashring.Identity{Name: s.cluster.name, Ready: s.ready.Load(), RingVersion: f.Ring().VersionString(), Leaving: f.Leaving(), Instance: s.cluster.membership.Instance()}
 }
 
 // clusterRoutes adds the cluster's endpoints and marks forwarded requests; without a
