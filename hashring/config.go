@@ -43,6 +43,14 @@ type Config struct {
 	// new series back waiting for the previous owner's state, and how long that owner tries
 	// to deliver it (default 1m).
 	HandoffTimeout setting.Duration `yaml:"handoff_timeout"`
+	// LeaveOnShutdown makes a member leave the ring when it shuts down (SIGTERM) instead of
+	// keeping its place for its next process: it hands every output over to the member that
+	// owns it in the ring without this one, and says it is leaving, before it exits. Its
+	// outputs then go on without a reset whether it comes back or not (a node drained and
+	// deleted); a restart joins again as a new member does, after join_after, and gets its
+	// share handed back. Off (the default), a restart with a WAL moves nothing, and a member
+	// that never comes back hands nothing off.
+	LeaveOnShutdown bool `yaml:"leave_on_shutdown"`
 	// Forward is how series are sent to the members that own them.
 	Forward ForwardConfig `yaml:"forward"`
 }

@@ -142,10 +142,37 @@ func (f *Forwarder) ResendHandoffs(hs []PendingHandoff) {
 	}
 }
 
+// WaitHandoffs waits until every handoff taken out so far has been delivered or given up
+// (none is pending), or until ctx is done, when it says how many are left. A member that
+// leaves before it exits waits so: with a WAL its checkpoint would keep an undelivered
+// handoff for the next process, but a member leaving for good has none.
+func (f *Forwarder) WaitHandoffs(ctx context.Context) error {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		n := f.sending.count()
+		if n == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d handoffs not delivered: %w", n, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
 // pendingHandoffs are the handoffs being delivered, by id.
 type pendingHandoffs struct {
 	mu sync.Mutex
 	m  map[string]PendingHandoff
+}
+
+// count is the number of handoffs pending.
+func (p *pendingHandoffs) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.m)
 }
 
 // add registers h, and shows the count in gauge.

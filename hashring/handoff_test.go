@@ -230,6 +230,44 @@ func TestHandoffsArePendingUntilDelivered(t *testing.T) {
 	}
 }
 
+// TestWaitHandoffsReturnsOnceNoneIsPending: a member leaving before it exits waits for its
+// handoffs: WaitHandoffs returns when the last one is delivered, and before that only when
+// its context is done, saying how many are left.
+func TestWaitHandoffsReturnsOnceNoneIsPending(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	send := handoffSender(t, srv, DefaultForwardConfig())
+	if err := send.WaitHandoffs(t.Context()); err != nil {
+		t.Fatalf("WaitHandoffs with none pending: %v", err)
+	}
+	send.SendHandoff(bytesHandoff("state"))
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	if err := send.WaitHandoffs(ctx); err == nil || !strings.Contains(err.Error(), "1 handoffs not delivered") {
+		t.Errorf("WaitHandoffs while the owner holds the handoff: %v, want 1 not delivered", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- send.WaitHandoffs(t.Context()) }()
+	select {
+	case err := <-done:
+		t.Fatalf("WaitHandoffs returned %v before the owner answered", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("WaitHandoffs once delivered: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("WaitHandoffs did not return 10s after the handoff was delivered")
+	}
+}
+
 // eventually waits up to 10 s for cond.
 func eventually(t *testing.T, cond func() bool) {
 	t.Helper()

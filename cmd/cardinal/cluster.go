@@ -23,6 +23,10 @@ type clusterNode struct {
 	membership *hashring.Membership
 	logger     *slog.Logger
 	refresh    time.Duration
+	// probeTimeout bounds a peer's probe of this member; leaveOnShutdown is
+	// cluster.leave_on_shutdown.
+	probeTimeout    time.Duration
+	leaveOnShutdown bool
 	// lastRing keeps the ring in force beside the write-ahead log; nil without one.
 	lastRing *hashring.LastRing
 	// setMu makes SetMembers and Leave one at a time: the membership loop and a handoff's
@@ -68,7 +72,8 @@ func (s *server) startCluster(ctx context.Context, cfg *hashring.Config, walDir 
 	if err != nil {
 		return err
 	}
-	c := &clusterNode{name: name, forwarder: fwd, membership: m, logger: s.logger, refresh: time.Duration(cfg.RefreshInterval)}
+	c := &clusterNode{name: name, forwarder: fwd, membership: m, logger: s.logger, refresh: time.Duration(cfg.RefreshInterval),
+		probeTimeout: time.Duration(cfg.ProbeTimeout), leaveOnShutdown: cfg.LeaveOnShutdown}
 	if walDir != "" {
 		c.lastRing = hashring.OpenLastRing(walDir, name)
 		last, err := c.lastRing.Load()
@@ -203,6 +208,50 @@ func (c *clusterNode) ClusterStatus() status.ClusterStatus {
 		st.Members = append(st.Members, status.ClusterMember{Name: m.Name, Addr: addr, Shards: r.ShardsOwned(m.Name), QueueFull: full[m.Name]})
 	}
 	return st
+}
+
+// leaveForShutdown makes this member leave the ring before it shuts down
+// (cluster.leave_on_shutdown), unless it has left already or is alone: every output goes to
+// its owner in the ring without this member, and the handoffs are delivered before ctx is
+// done if they can be. It then goes on serving, as a member that only forwards, for a round
+// of its peers' probes: a peer that gained none of its outputs learns from its identity
+// (leaving) that it left, and what such a peer forwards to it meanwhile is handed on at the
+// next flush tick. The server is still up and not ready.
+func (s *server) leaveForShutdown(ctx context.Context) {
+	c := s.cluster
+	c.setMu.Lock()
+	leave := !c.forwarder.Leaving() && c.forwarder.Ring().Len() > 1
+	if leave {
+		c.forwarder.Leave(c.membership.Members())
+	}
+	c.setMu.Unlock()
+	if !leave {
+		return
+	}
+	s.logger.Info("cluster: leaving the ring before shutting down (cluster.leave_on_shutdown): handing every output over", "members", c.forwarder.Ring().Len())
+	start := time.Now()
+	s.agg.HandOffNow() // now, not in the ring change's goroutine: the wait below must see them
+	if err := c.forwarder.WaitHandoffs(ctx); err != nil {
+		s.logger.Warn("cluster: leaving: handoffs still undelivered; shutting down anyway", "err", err)
+		return
+	}
+	s.logger.Info("cluster: left the ring; every handoff delivered", "took", time.Since(start).Round(time.Millisecond))
+	select {
+	case <-time.After(c.refresh + c.probeTimeout):
+	case <-ctx.Done():
+	}
+}
+
+// handOffLast hands on, for a member that has left, what peers forwarded to it since its
+// last flush tick, once the server has stopped, and waits until ctx is done for every
+// handoff to be delivered. It runs before the last checkpoint, so that the checkpoint holds
+// no handoff its owner has merged already: a restart long after (past the hour the owner
+// remembers merged ids) would deliver it again.
+func (s *server) handOffLast(ctx context.Context) {
+	s.agg.HandOffNow()
+	if err := s.cluster.forwarder.WaitHandoffs(ctx); err != nil {
+		s.logger.Warn("cluster: left the ring; handoffs still undelivered at shutdown", "err", err)
+	}
 }
 
 // shutdownForwarding sends what waits for peers until ctx is done, as the downstreams do.

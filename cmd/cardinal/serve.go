@@ -57,7 +57,7 @@ func newFlagSet() (*flag.FlagSet, *flags) {
 	fs.BoolVar(&f.enablePprof, "web.enable-pprof", false, "Serve /debug/pprof/.")
 	fs.StringVar(&f.webConfigFile, "web.config.file", "", "Path to a web configuration file (TLS, basic auth; Prometheus exporter-toolkit format).")
 	fs.DurationVar(&f.checkInterval, "config.check-interval", 30*time.Second, "How often config and rule files are checked for changes (0 disables).")
-	fs.DurationVar(&f.shutdownTimeout, "shutdown.timeout", 30*time.Second, "How long shutdown may take to flush windows and drain queues.")
+	fs.DurationVar(&f.shutdownTimeout, "shutdown.timeout", 30*time.Second, "How long shutdown may take to flush windows and drain queues (leaving the ring first, with cluster.leave_on_shutdown, takes at most half of it).")
 	fs.DurationVar(&f.flushTick, "aggregator.flush-tick", time.Second, "How often windows are checked for closing.")
 	fs.StringVar(&f.logLevel, "log.level", "info", "Log level: debug, info, warn, error.")
 	fs.StringVar(&f.logFormat, "log.format", "logfmt", "Log format: logfmt or json.")
@@ -289,19 +289,28 @@ func runServer(ctx context.Context, f *flags, logger *slog.Logger) error {
 	return s.shutdown(srv, stopFlush, flushDone)
 }
 
-// shutdown stops in the order that loses nothing: readiness off, in-flight requests
-// finished, then with a WAL the state and what the sinks hold checkpointed (open windows are
+// shutdown stops in the order that loses nothing: readiness off, with
+// cluster.leave_on_shutdown the ring left (leaveForShutdown), in-flight requests finished,
+// then with a WAL the state and what the sinks hold checkpointed (open windows are
 // not emitted: the next process continues them), without one the open windows flushed (the
 // newest stamped with its newest sample); queues drained, the WAL synced and closed.
 func (s *server) shutdown(srv *http.Server, stopFlush context.CancelFunc, flushDone <-chan struct{}) error {
 	s.logger.Info("shutting down", "timeout", s.flags.shutdownTimeout)
 	s.ready.Store(false)
-	s.router.Stop()
 	ctx, cancel := context.WithTimeout(context.Background(), s.flags.shutdownTimeout)
 	defer cancel()
+	if s.cluster != nil && s.cluster.leaveOnShutdown {
+		leaveCtx, cancelLeave := context.WithTimeout(ctx, s.flags.shutdownTimeout/2)
+		s.leaveForShutdown(leaveCtx)
+		cancelLeave()
+	}
+	s.router.Stop()
 	httpErr := srv.Shutdown(ctx)
 	stopFlush()
 	<-flushDone
+	if s.cluster != nil && s.cluster.forwarder.Leaving() {
+		s.handOffLast(ctx)
+	}
 	var walErr error
 	if s.wal != nil {
 		walErr = s.router.Checkpoint()

@@ -48,6 +48,13 @@ func startCluster(t *testing.T, promWriteURL string, n, started int) ([]*cluster
 // startClusterCheckpointing is startCluster with the members' wal.checkpoint_interval.
 func startClusterCheckpointing(t *testing.T, promWriteURL string, n, started int, checkpoints time.Duration) ([]*clusterMember, *peersFile) {
 	t.Helper()
+	return startClusterWith(t, promWriteURL, n, started, checkpoints, "")
+}
+
+// startClusterWith is startClusterCheckpointing with more keys of the cluster section
+// (cluster, lines indented by two spaces) in every member's configuration.
+func startClusterWith(t *testing.T, promWriteURL string, n, started int, checkpoints time.Duration, cluster string) ([]*clusterMember, *peersFile) {
+	t.Helper()
 	members := make([]*clusterMember, n)
 	pf := &peersFile{path: filepath.Join(t.TempDir(), "peers.yaml")}
 	for i := range members {
@@ -77,7 +84,7 @@ cluster:
   probe_timeout: 1s
   join_after: 2s
   leave_after: 6s
-  forward:
+%s  forward:
     queue: {min_backoff: 20ms, max_backoff: 200ms}
 rules:
   - metric_name: crash_requests_total
@@ -89,7 +96,7 @@ rules:
   - metric_name: %s
     type: histogram
     drop_labels: [pod]
-`, crashInterval, m.proxy.URL, filepath.Join(dir, "wal"), checkpoints, m.name, pf.path, clusterNativeMetric)
+`, crashInterval, m.proxy.URL, filepath.Join(dir, "wal"), checkpoints, m.name, pf.path, cluster, clusterNativeMetric)
 		m.config = filepath.Join(dir, "cardinal.yaml")
 		if err := os.WriteFile(m.config, []byte(cfg), 0o644); err != nil {
 			t.Fatal(err)
@@ -517,5 +524,48 @@ func TestCluster_all_members_killed_at_once_restart_on_their_last_ring(t *testin
 	}
 	t.Log("every member restarted")
 	time.Sleep(10 * time.Second)
+	stopAndCheckCluster(t, snd, prom, members)
+}
+
+// TestCluster_a_member_that_leaves_on_shutdown_hands_its_outputs_over runs four members with
+// cluster.leave_on_shutdown, agents on three of them. The fourth, which only owns outputs,
+// gets SIGTERM while it is still listed and stays away past leave_after and handoff_timeout
+// (as a node drained and deleted would): it must leave the ring and hand every output over
+// before it exits, so that the others go on from its state. Without that, they drop it after
+// leave_after, wait handoff_timeout for a handoff that never comes and restart its outputs
+// from zero: a reset, and totals short. It then starts again on its WAL, rejoins as a new
+// member does, and gets its share handed back.
+func TestCluster_a_member_that_leaves_on_shutdown_hands_its_outputs_over(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster test: -short: not starting Prometheus and cardinal")
+	}
+	prom := startPrometheus(t, prometheusOptions{})
+	members, _ := startClusterWith(t, prom.WriteURL, clusterMembers+1, clusterMembers+1, 2*time.Second,
+		"  handoff_timeout: 10s\n  leave_on_shutdown: true\n")
+	agents, leaver := members[:clusterMembers], members[clusterMembers]
+	hist := newCrashHistory(time.Now().Truncate(crashStep))
+	snd := startClusterSender(agents, hist)
+	time.Sleep(15 * time.Second)
+
+	if code := leaver.card.Stop(); code != 0 {
+		t.Errorf("%s exited with %d after SIGTERM, want 0", leaver.name, code)
+	}
+	for _, m := range agents {
+		waitMembers(t, m, len(agents))
+	}
+	t.Logf("%s left and stopped", leaver.name)
+	merged := regexp.MustCompile(`(?m)^cardinal_cluster_handoffs_received_total\{peer="` + leaver.name + `",result="ok"\} [1-9]`)
+	if !slices.ContainsFunc(agents, func(m *clusterMember) bool { return merged.MatchString(m.card.selfMetrics()) }) {
+		t.Errorf("no member merged a handoff from %s", leaver.name)
+	}
+	// Past leave_after and handoff_timeout, when the others would have restarted its outputs.
+	time.Sleep(20 * time.Second)
+
+	leaver.card.Start()
+	for _, m := range members {
+		waitMembers(t, m, len(members))
+	}
+	t.Logf("%s rejoined", leaver.name)
+	time.Sleep(15 * time.Second)
 	stopAndCheckCluster(t, snd, prom, members)
 }
