@@ -401,6 +401,13 @@ func (f *Forwarder) Pending() ([]prompb.TimeSeries, error) {
 	return out, nil
 }
 
+// isClosed reports whether Shutdown was called.
+func (f *Forwarder) isClosed() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.closed
+}
+
 // Shutdown sends what the peer queues hold until ctx is done, then drops and counts the rest.
 func (f *Forwarder) Shutdown(ctx context.Context) error {
 	f.mu.Lock()

@@ -268,6 +268,57 @@ func TestWaitHandoffsReturnsOnceNoneIsPending(t *testing.T) {
 	}
 }
 
+// TestALeaversHandoffIsKeptUntilDelivered: a member that left owns nothing, so a handoff
+// its owner does not take within the handoff timeout is all that is left of that state: it
+// is counted as failed once, stays pending (for the checkpoint) and is tried until the owner
+// takes it. A member that has not left gives it up at the timeout, as before.
+func TestALeaversHandoffIsKeptUntilDelivered(t *testing.T) {
+	var up atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !up.Load() {
+			http.Error(w, "restarting", http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	peer := []Member{{Name: "node-b", Addr: strings.TrimPrefix(srv.URL, "http://")}}
+	cfg := DefaultForwardConfig()
+	cfg.Queue.MinBackoff, cfg.Queue.MaxBackoff = setting.Duration(5*time.Millisecond), setting.Duration(20*time.Millisecond)
+	sender := func() *Forwarder {
+		f, err := NewForwarder("node-a", cfg, 100*time.Millisecond, prometheus.NewRegistry(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.SetMembers(peer)
+		return f
+	}
+	failed := func(f *Forwarder) float64 {
+		return testutil.ToFloat64(f.metrics.handoffs.WithLabelValues("node-b", "failed"))
+	}
+
+	staying := sender()
+	staying.SendHandoff(bytesHandoff("state"))
+	eventually(t, func() bool { return len(staying.PendingHandoffs()) == 0 })
+	if got := failed(staying); got != 1 {
+		t.Errorf("a member that stays: %v failed handoffs, want 1", got)
+	}
+
+	leaver := sender()
+	leaver.Leave(peer)
+	leaver.SendHandoff(bytesHandoff("state"))
+	eventually(t, func() bool { return failed(leaver) == 1 })
+	time.Sleep(100 * time.Millisecond)
+	if n := len(leaver.PendingHandoffs()); n != 1 {
+		t.Fatalf("a leaver's handoff past the timeout: %d pending, want 1", n)
+	}
+	up.Store(true)
+	eventually(t, func() bool { return len(leaver.PendingHandoffs()) == 0 })
+	if got := testutil.ToFloat64(leaver.metrics.handoffs.WithLabelValues("node-b", "ok")); got != 1 || failed(leaver) != 1 {
+		t.Errorf("a leaver's handoff taken late: ok %v, failed %v; want 1 and 1", got, failed(leaver))
+	}
+}
+
 // eventually waits up to 10 s for cond.
 func eventually(t *testing.T, cond func() bool) {
 	t.Helper()

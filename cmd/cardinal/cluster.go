@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -211,46 +212,56 @@ func (c *clusterNode) ClusterStatus() status.ClusterStatus {
 }
 
 // leaveForShutdown makes this member leave the ring before it shuts down
-// (cluster.leave_on_shutdown), unless it has left already or is alone: every output goes to
-// its owner in the ring without this member, and the handoffs are delivered before ctx is
-// done if they can be. It then goes on serving, as a member that only forwards, for a round
-// of its peers' probes: a peer that gained none of its outputs learns from its identity
-// (leaving) that it left, and what such a peer forwards to it meanwhile is handed on at the
-// next flush tick. The server is still up and not ready.
+// (cluster.leave_on_shutdown), unless it has left already or is alone, within ctx: a
+// membership round first (the periodic rounds stopped with the signal, and a peer leaving
+// at the same moment says so in its identity: nothing goes to it), then every output goes
+// to its owner in the ring without this member, and the handoffs are delivered if they can
+// be. It goes on serving meanwhile, not ready, as a member that only forwards, and for at
+// least one round of its peers' probes (refresh_interval + probe_timeout) from the leave:
+// a peer that gained none of its outputs learns from its identity (leaving) that it left,
+// and what such a peer forwards to it meanwhile is handed on at the next flush tick.
 func (s *server) leaveForShutdown(ctx context.Context) {
 	c := s.cluster
+	if c.forwarder.Leaving() {
+		return
+	}
+	if err := c.membership.RefreshWithin(ctx, c.probeTimeout+time.Second); err != nil {
+		s.logger.Warn("cluster: the membership round before leaving failed; leaving the ring of the last one", "err", err)
+	}
 	c.setMu.Lock()
-	leave := !c.forwarder.Leaving() && c.forwarder.Ring().Len() > 1
+	members := c.membership.Members()
+	leave := !c.forwarder.Leaving() && slices.ContainsFunc(members, func(m hashring.Member) bool { return m.Name != c.name })
 	if leave {
-		c.forwarder.Leave(c.membership.Members())
+		c.forwarder.Leave(members)
 	}
 	c.setMu.Unlock()
 	if !leave {
 		return
 	}
-	s.logger.Info("cluster: leaving the ring before shutting down (cluster.leave_on_shutdown): handing every output over", "members", c.forwarder.Ring().Len())
 	start := time.Now()
+	s.logger.Info("cluster: leaving the ring before shutting down (cluster.leave_on_shutdown): handing every output over", "members", c.forwarder.Ring().Len())
 	s.agg.HandOffNow() // now, not in the ring change's goroutine: the wait below must see them
 	if err := c.forwarder.WaitHandoffs(ctx); err != nil {
-		s.logger.Warn("cluster: leaving: handoffs still undelivered; shutting down anyway", "err", err)
+		s.logger.Warn("cluster: leaving: handoffs still pending; shutting down with them (a WAL's checkpoint keeps them for the next process)", "err", err)
 		return
 	}
-	s.logger.Info("cluster: left the ring; every handoff delivered", "took", time.Since(start).Round(time.Millisecond))
+	s.logger.Info("cluster: left the ring; no handoff pending", "took", time.Since(start).Round(time.Millisecond))
 	select {
-	case <-time.After(c.refresh + c.probeTimeout):
+	case <-time.After(time.Until(start.Add(c.refresh + c.probeTimeout))):
 	case <-ctx.Done():
 	}
 }
 
 // handOffLast hands on, for a member that has left, what peers forwarded to it since its
-// last flush tick, once the server has stopped, and waits until ctx is done for every
-// handoff to be delivered. It runs before the last checkpoint, so that the checkpoint holds
-// no handoff its owner has merged already: a restart long after (past the hour the owner
-// remembers merged ids) would deliver it again.
+// last flush tick, once the server has stopped, and waits until ctx is done for the
+// handoffs to be delivered. It runs before the last checkpoint, so that the checkpoint holds
+// none that its owner has merged already (a restart long after, past the hour the owner
+// remembers merged ids, would deliver it again), unless one is still in flight when ctx
+// ends.
 func (s *server) handOffLast(ctx context.Context) {
 	s.agg.HandOffNow()
 	if err := s.cluster.forwarder.WaitHandoffs(ctx); err != nil {
-		s.logger.Warn("cluster: left the ring; handoffs still undelivered at shutdown", "err", err)
+		s.logger.Warn("cluster: left the ring; handoffs still pending at shutdown", "err", err)
 	}
 }
 

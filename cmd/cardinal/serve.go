@@ -299,17 +299,19 @@ func (s *server) shutdown(srv *http.Server, stopFlush context.CancelFunc, flushD
 	s.ready.Store(false)
 	ctx, cancel := context.WithTimeout(context.Background(), s.flags.shutdownTimeout)
 	defer cancel()
+	// Leaving the ring, and handing on at the end what reached a member that left, take at
+	// most half of the timeout together: the checkpoint and the queues keep the rest.
+	leaveCtx, cancelLeave := context.WithTimeout(ctx, s.flags.shutdownTimeout/2)
+	defer cancelLeave()
 	if s.cluster != nil && s.cluster.leaveOnShutdown {
-		leaveCtx, cancelLeave := context.WithTimeout(ctx, s.flags.shutdownTimeout/2)
 		s.leaveForShutdown(leaveCtx)
-		cancelLeave()
 	}
 	s.router.Stop()
 	httpErr := srv.Shutdown(ctx)
 	stopFlush()
 	<-flushDone
 	if s.cluster != nil && s.cluster.forwarder.Leaving() {
-		s.handOffLast(ctx)
+		s.handOffLast(leaveCtx)
 	}
 	var walErr error
 	if s.wal != nil {

@@ -534,7 +534,9 @@ func TestCluster_all_members_killed_at_once_restart_on_their_last_ring(t *testin
 // before it exits, so that the others go on from its state. Without that, they drop it after
 // leave_after, wait handoff_timeout for a handoff that never comes and restart its outputs
 // from zero: a reset, and totals short. It then starts again on its WAL, rejoins as a new
-// member does, and gets its share handed back.
+// member does, and gets its share handed back. Last, a member with agents is restarted as a
+// rolling update would: it leaves with its agents' inputs, and rejoins while they write to
+// it.
 func TestCluster_a_member_that_leaves_on_shutdown_hands_its_outputs_over(t *testing.T) {
 	if testing.Short() {
 		t.Skip("cluster test: -short: not starting Prometheus and cardinal")
@@ -566,6 +568,19 @@ func TestCluster_a_member_that_leaves_on_shutdown_hands_its_outputs_over(t *test
 		waitMembers(t, m, len(members))
 	}
 	t.Logf("%s rejoined", leaver.name)
-	time.Sleep(15 * time.Second)
+	time.Sleep(10 * time.Second)
+
+	if code := agents[0].card.Stop(); code != 0 {
+		t.Errorf("%s exited with %d after SIGTERM, want 0", agents[0].name, code)
+	}
+	agents[0].card.Start()
+	for _, m := range members {
+		waitMembers(t, m, len(members))
+	}
+	t.Logf("%s restarted", agents[0].name)
+	time.Sleep(10 * time.Second)
+	if err := snd.err(); err != nil {
+		t.Fatalf("sender: %v", err)
+	}
 	stopAndCheckCluster(t, snd, prom, members)
 }
