@@ -68,6 +68,8 @@ type Forwarder struct {
 	closed  bool
 	started bool // SetMembers has given the first member set
 	leaving bool // Leave was called: this member is not in its own ring any more
+	// stopping: StopHandingOff was called; the process is shutting down.
+	stopping bool
 }
 
 // peerSet is the queues of one ring: one per member, nil for this one.
@@ -401,11 +403,24 @@ func (f *Forwarder) Pending() ([]prompb.TimeSeries, error) {
 	return out, nil
 }
 
-// isClosed reports whether Shutdown was called.
-func (f *Forwarder) isClosed() bool {
+// StopHandingOff tells the forwarder that the process is shutting down, before its last
+// checkpoint: from then on a handoff of a member that has left (Leave) that its owner does
+// not take within the handoff timeout stays pending instead of being given up, so that the
+// checkpoint holds it for the next process. (A member that left owns nothing, so it is the
+// only copy of that state. A running member gives it up: the next ring change may have sent
+// its outputs elsewhere, and its owner remembers merged ids for an hour only.)
+func (f *Forwarder) StopHandingOff() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.closed
+	f.stopping = true
+}
+
+// keepsUndelivered reports whether a handoff past the handoff timeout stays pending
+// (StopHandingOff).
+func (f *Forwarder) keepsUndelivered() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.leaving && f.stopping
 }
 
 // Shutdown sends what the peer queues hold until ctx is done, then drops and counts the rest.

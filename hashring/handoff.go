@@ -208,11 +208,11 @@ func (p *pendingHandoffs) list() []PendingHandoff {
 // deliverHandoff posts one handoff to its owner (first making durable what the aggregator
 // holds, when it was just taken: OnHandoffTaken) until it is accepted, refused for good (a
 // 4xx but 408 and 429: the owner answers a retry of a refused merge with the same refusal),
-// or the handoff timeout is over; in every case it is no longer pending, but for the last:
-// a member that has left (Leave) keeps it pending and keeps trying, since nothing else holds
-// that state, until the forwarder shuts down.
+// or the handoff timeout is over; in every case it is no longer pending, but for the last
+// in a member that has left and is shutting down (StopHandingOff), which keeps it pending
+// for its last checkpoint.
 func (f *Forwarder) deliverHandoff(p PendingHandoff, taken bool) {
-	kept, late := false, false
+	kept := false
 	defer func() {
 		if !kept {
 			f.sending.done(p.ID, f.metrics.handoffsPending)
@@ -247,23 +247,14 @@ func (f *Forwarder) deliverHandoff(p PendingHandoff, taken bool) {
 			f.logger.Error("cluster: the new owner refused a handoff; it goes on without it", "peer", name, "bytes", len(body), "err", err)
 			return
 		}
-		if late && f.isClosed() {
-			kept = true
-			return
-		}
 		select {
 		case <-ctx.Done():
-			if f.Leaving() {
-				// This member owns nothing: the handoff is all that is left of its
-				// outputs. It stays pending, for its checkpoints and the next process,
-				// and is tried until the forwarder shuts down; counted as failed once.
-				late = true
-				f.metrics.handoffs.WithLabelValues(name, "failed").Inc()
-				f.logger.Error("cluster: handoff not delivered within the handoff timeout; this member left the ring, so it keeps it and keeps trying", "peer", name, "bytes", len(body), "err", err)
-				ctx = context.Background()
-				continue
-			}
 			f.metrics.handoffs.WithLabelValues(name, "failed").Inc()
+			if f.keepsUndelivered() {
+				kept = true
+				f.logger.Error("cluster: handoff not delivered; this member left the ring and is shutting down, so it stays pending for the last checkpoint", "peer", name, "bytes", len(body), "err", err)
+				return
+			}
 			f.logger.Error("cluster: handoff not delivered; the new owner goes on without it", "peer", name, "bytes", len(body), "err", err)
 			return
 		case <-time.After(bo.Delay(attempt, 0)):

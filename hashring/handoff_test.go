@@ -268,54 +268,53 @@ func TestWaitHandoffsReturnsOnceNoneIsPending(t *testing.T) {
 	}
 }
 
-// TestALeaversHandoffIsKeptUntilDelivered: a member that left owns nothing, so a handoff
-// its owner does not take within the handoff timeout is all that is left of that state: it
-// is counted as failed once, stays pending (for the checkpoint) and is tried until the owner
-// takes it. A member that has not left gives it up at the timeout, as before.
-func TestALeaversHandoffIsKeptUntilDelivered(t *testing.T) {
-	var up atomic.Bool
+// TestALeaverShuttingDownKeepsItsUndeliveredHandoff: a member that has left owns nothing,
+// so when it shuts down, a handoff its owner did not take within the handoff timeout is the
+// only copy of that state: it stays pending, for the last checkpoint, counted as failed. A
+// member that stays, or that left and keeps running (removed by discovery), gives it up at
+// the timeout: it is not retried past the hour its owner remembers merged ids, nor sent to
+// an owner that a later ring change replaced.
+func TestALeaverShuttingDownKeepsItsUndeliveredHandoff(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !up.Load() {
-			http.Error(w, "restarting", http.StatusServiceUnavailable)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
+		http.Error(w, "restarting", http.StatusServiceUnavailable)
 	}))
 	defer srv.Close()
 	peer := []Member{{Name: "node-b", Addr: strings.TrimPrefix(srv.URL, "http://")}}
 	cfg := DefaultForwardConfig()
 	cfg.Queue.MinBackoff, cfg.Queue.MaxBackoff = setting.Duration(5*time.Millisecond), setting.Duration(20*time.Millisecond)
-	sender := func() *Forwarder {
+	failed := func(f *Forwarder) float64 {
+		return testutil.ToFloat64(f.metrics.handoffs.WithLabelValues("node-b", "failed"))
+	}
+	for _, c := range []struct {
+		name          string
+		leave, stop   bool
+		keptAfterward bool
+	}{
+		{"a member that stays", false, false, false},
+		{"a member that stays, shutting down", false, true, false},
+		{"a member that left and runs on", true, false, false},
+		{"a member that left, shutting down", true, true, true},
+	} {
 		f, err := NewForwarder("node-a", cfg, 100*time.Millisecond, prometheus.NewRegistry(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		f.SetMembers(peer)
-		return f
-	}
-	failed := func(f *Forwarder) float64 {
-		return testutil.ToFloat64(f.metrics.handoffs.WithLabelValues("node-b", "failed"))
-	}
-
-	staying := sender()
-	staying.SendHandoff(bytesHandoff("state"))
-	eventually(t, func() bool { return len(staying.PendingHandoffs()) == 0 })
-	if got := failed(staying); got != 1 {
-		t.Errorf("a member that stays: %v failed handoffs, want 1", got)
-	}
-
-	leaver := sender()
-	leaver.Leave(peer)
-	leaver.SendHandoff(bytesHandoff("state"))
-	eventually(t, func() bool { return failed(leaver) == 1 })
-	time.Sleep(100 * time.Millisecond)
-	if n := len(leaver.PendingHandoffs()); n != 1 {
-		t.Fatalf("a leaver's handoff past the timeout: %d pending, want 1", n)
-	}
-	up.Store(true)
-	eventually(t, func() bool { return len(leaver.PendingHandoffs()) == 0 })
-	if got := testutil.ToFloat64(leaver.metrics.handoffs.WithLabelValues("node-b", "ok")); got != 1 || failed(leaver) != 1 {
-		t.Errorf("a leaver's handoff taken late: ok %v, failed %v; want 1 and 1", got, failed(leaver))
+		if c.leave {
+			f.Leave(peer)
+		}
+		if c.stop {
+			f.StopHandingOff()
+		}
+		f.SendHandoff(bytesHandoff("state"))
+		eventually(t, func() bool { return failed(f) == 1 })
+		time.Sleep(50 * time.Millisecond)
+		if kept := len(f.PendingHandoffs()) == 1; kept != c.keptAfterward {
+			t.Errorf("%s: pending after the handoff timeout %v, want %v", c.name, kept, c.keptAfterward)
+		}
+		if got := testutil.ToFloat64(f.metrics.handoffsPending); got != float64(len(f.PendingHandoffs())) {
+			t.Errorf("%s: cardinal_cluster_handoffs_pending %v, want %d", c.name, got, len(f.PendingHandoffs()))
+		}
 	}
 }
 

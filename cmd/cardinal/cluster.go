@@ -213,8 +213,8 @@ func (c *clusterNode) ClusterStatus() status.ClusterStatus {
 
 // leaveForShutdown makes this member leave the ring before it shuts down
 // (cluster.leave_on_shutdown), unless it has left already or is alone, within ctx: a
-// membership round first (the periodic rounds stopped with the signal, and a peer leaving
-// at the same moment says so in its identity: nothing goes to it), then every output goes
+// membership round first (the periodic rounds stopped with the signal, and a peer that has
+// begun leaving says so in its identity: nothing goes to it), then every output goes
 // to its owner in the ring without this member, and the handoffs are delivered if they can
 // be. It goes on serving meanwhile, not ready, as a member that only forwards, and for at
 // least one round of its peers' probes (refresh_interval + probe_timeout) from the leave:
@@ -225,8 +225,15 @@ func (s *server) leaveForShutdown(ctx context.Context) {
 	if c.forwarder.Leaving() {
 		return
 	}
-	if err := c.membership.RefreshWithin(ctx, c.probeTimeout+time.Second); err != nil {
-		s.logger.Warn("cluster: the membership round before leaving failed; leaving the ring of the last one", "err", err)
+	round := make(chan error, 1)
+	go func() { round <- c.membership.RefreshWithin(ctx, c.probeTimeout+time.Second) }()
+	select {
+	case err := <-round:
+		if err != nil {
+			s.logger.Warn("cluster: the membership round before leaving failed; leaving the ring of the last one", "err", err)
+		}
+	case <-ctx.Done(): // it waits for a round under way first, whatever ctx says
+		s.logger.Warn("cluster: no membership round before leaving within the shutdown budget; leaving the ring of the last one")
 	}
 	c.setMu.Lock()
 	members := c.membership.Members()

@@ -300,11 +300,17 @@ func (s *server) shutdown(srv *http.Server, stopFlush context.CancelFunc, flushD
 	ctx, cancel := context.WithTimeout(context.Background(), s.flags.shutdownTimeout)
 	defer cancel()
 	// Leaving the ring, and handing on at the end what reached a member that left, take at
-	// most half of the timeout together: the checkpoint and the queues keep the rest.
+	// most half of the timeout together (leaving at most 40% of it, so that the last
+	// handoffs get some): the checkpoint and the queues keep the rest.
 	leaveCtx, cancelLeave := context.WithTimeout(ctx, s.flags.shutdownTimeout/2)
 	defer cancelLeave()
-	if s.cluster != nil && s.cluster.leaveOnShutdown {
-		s.leaveForShutdown(leaveCtx)
+	if s.cluster != nil {
+		s.cluster.forwarder.StopHandingOff()
+		if s.cluster.leaveOnShutdown {
+			leaving, cancelLeaving := context.WithTimeout(leaveCtx, s.flags.shutdownTimeout*2/5)
+			s.leaveForShutdown(leaving)
+			cancelLeaving()
+		}
 	}
 	s.router.Stop()
 	httpErr := srv.Shutdown(ctx)
