@@ -161,11 +161,13 @@ func (r *ruleState) closeWindow(rs *ruleShard, k int64, buf []emitted, res *wind
 			continue
 		}
 		adoptStray(&o.stray, &o.held, o.place, own)
+		released := false
 		if o.held {
 			if own != nil && own.Awaits(o.place) {
 				continue // waiting for a handoff: its windows stay open, to be emitted after
 			}
 			r.release(rs, o, uint32(idx)) // no handoff came in time: it goes on from its own state
+			released = true
 		}
 		// Windows before k: those of an output that was held, or a handoff's windows that
 		// had closed here before it came; the previous owner had not emitted them.
@@ -177,6 +179,9 @@ func (r *ruleState) closeWindow(rs *ruleShard, k int64, buf []emitted, res *wind
 		// closed while it held the output, without a sample of it, are written too.
 		gone := false
 		from := r.catchUpFrom(o.emitted, o.emittedK, k)
+		if released {
+			from = r.releaseFrom(o.emitted, o.firstK, from, k)
+		}
 		for len(o.wins) > 0 && o.wins[0].k < from && !gone {
 			kk := o.wins[0].k
 			buf, gone = r.closeOutput(rs, uint32(idx), o, kk, kk > startK && kk > o.emittedK, buf, res)
@@ -208,6 +213,18 @@ func (r *ruleState) catchUpFrom(emitted bool, emittedK, k int64) int64 {
 		return k
 	}
 	return from
+}
+
+// releaseFrom is catchUpFrom for an output released this close after it waited for a
+// handoff in vain: a counter output never written (it began while held) is written from its
+// first window on, in every window, as it would have been had it not waited; only windows
+// with samples would leave the windows between them and after the last one missing
+// downstream. from is catchUpFrom's answer.
+func (r *ruleState) releaseFrom(emitted bool, firstK, from, k int64) int64 {
+	if !r.counter || emitted || firstK >= k {
+		return from
+	}
+	return max(firstK, k-maxCatchUp)
 }
 
 // closeOutput closes window k of output o (at idx): its running total moves on, and it
@@ -302,17 +319,22 @@ func (r *ruleState) closeNativeWindow(rs *ruleShard, k int64, buf []emitted, own
 	res := nativeResult{interval: float64(r.interval) / 1000}
 	for hash, o := range ns.outputs {
 		adoptStray(&o.stray, &o.held, o.place, own)
+		released := false
 		if o.held {
 			if own != nil && own.Awaits(o.place) {
 				continue // waiting for a handoff: its windows stay open, to be emitted after
 			}
 			r.releaseNative(ns, o) // no handoff came in time: it goes on from its own state
+			released = true
 		}
 		owned := own == nil || own.Owns(o.place)
 		gone := false
 		from := k // as closeWindow: a counter output written before is written in every window
 		if owned {
 			from = r.catchUpFrom(o.emitted, o.emittedK, k)
+			if released {
+				from = r.releaseFrom(o.emitted, o.firstK, from, k)
+			}
 		}
 		for len(o.wins) > 0 && o.wins[0].k < from && !gone {
 			kk := o.wins[0].k

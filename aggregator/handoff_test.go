@@ -960,3 +960,39 @@ func TestAGaugeInputThatEndedAtTheNewOwnerStaysEnded(t *testing.T) {
 	}
 	twoEmitTheFloatsOneDoes(t, p.outs, p.singleOut)
 }
+
+// TestACounterOutputBegunWhileWaitingIsWrittenInEveryWindowWhenTheWaitEnds: a member that
+// starts while the others run (or restarts on its last ring) holds the outputs it begins for
+// a handoff that may come. When none comes (no other member had them), the wait ends and the
+// output is written from its own state: in every window from its first one, as a member that
+// never waited writes it, not only in the windows where it had samples (the cluster test saw
+// the windows after its inputs' last samples missing downstream for good).
+func TestACounterOutputBegunWhileWaitingIsWrittenInEveryWindowWhenTheWaitEnds(t *testing.T) {
+	for _, rule := range []*rules.Rule{counterRule("req", "total"), histogramRule("nlat", "total")} {
+		t.Run(rule.Name, func(t *testing.T) {
+			p := newHandoffPair(t, rule)
+			p.members[0].SetOwnership(all{})
+			p.members[1].SetOwnership(all{owns: true, awaits: true})
+			in := func(ts, v float64) []prompb.TimeSeries {
+				if rule.Name == "nlat" {
+					return []prompb.TimeSeries{nseries("nlat{job=a,pod=p1}", at(ts, nh(0, v, 0, int64(v))))}
+				}
+				return []prompb.TimeSeries{series("req{job=a,pod=p1}", ts, v)}
+			}
+			for i, ts := range []float64{1, 11, 21, 31} {
+				p.ingest(1, in(ts, float64(10*(i+1))))
+				p.flush(int64(ts) + 3)
+			}
+			p.flush(44) // window 4 closes while it waits, without a sample
+			p.flush(54)
+			p.members[1].SetOwnership(all{owns: true}) // the handoff timeout is over
+			p.flush(64)
+			p.flush(74)
+			if rule.Name == "nlat" {
+				twoEmitTheNativesOneDoes(t, p.outs, p.singleOut)
+			} else {
+				twoEmitTheFloatsOneDoes(t, p.outs, p.singleOut)
+			}
+		})
+	}
+}
