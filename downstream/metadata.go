@@ -85,6 +85,9 @@ func (s *sender) sendMetadata(enc *remotewrite.Encoder, md []prompb.MetricMetada
 	}
 	for attempt := 0; ; attempt++ {
 		res := s.post(body)
+		if res.bodyBusy {
+			enc.LetGo()
+		}
 		switch res.outcome {
 		case sendOK:
 			s.metadataMetrics.sent.Add(float64(len(md)))

@@ -70,6 +70,9 @@ func (s *sender) sendBatch(shard int, b *batchBuffers) {
 	}
 	for attempt := 0; ; attempt++ {
 		res := s.post(body)
+		if res.bodyBusy {
+			b.enc.LetGo() // retries only read body; the next batch needs a buffer of its own
+		}
 		if res.outcome == sendOK && s.endpoint.v2 {
 			res = s.checkWritten(res, series)
 		}
@@ -146,6 +149,9 @@ type sendResult struct {
 	hasWritten bool
 	// unwritten is what a 2xx said was not written (2.0 only).
 	unwritten int
+	// bodyBusy is true when the transport still read the body after the request ended
+	// (remotewrite.Body): its buffer must not be written again.
+	bodyBusy bool
 }
 
 // checkWritten judges a 2xx to a 2.0 request by what the receiver says it wrote: without
@@ -173,10 +179,10 @@ func (s *sender) checkWritten(res sendResult, series []prompb.TimeSeries) sendRe
 }
 
 // post sends body once.
-func (s *sender) post(body []byte) sendResult {
+func (s *sender) post(body []byte) (res sendResult) {
 	ctx, cancel := context.WithTimeout(s.abortCtx, s.endpoint.timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.endpoint.url, bytes.NewReader(body))
+	req, rb, err := remotewrite.NewRequest(ctx, s.endpoint.url, body)
 	if err != nil {
 		return sendResult{outcome: sendRefused, detail: s.redactError(err)}
 	}
@@ -185,17 +191,19 @@ func (s *sender) post(body []byte) sendResult {
 	resp, err := s.httpClient.Do(req)
 	s.metrics.sendDuration.Observe(time.Since(start).Seconds())
 	if err != nil {
+		res := sendResult{outcome: sendRetry, detail: s.redactError(err), bodyBusy: !rb.Wait(remotewrite.BodyWait)}
 		if s.abortCtx.Err() != nil {
-			return sendResult{outcome: sendAborted}
+			res.outcome = sendAborted
 		}
-		return sendResult{outcome: sendRetry, detail: s.redactError(err)}
+		return res
 	}
 	defer func() {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrainBytes))
 		_ = resp.Body.Close()
 	}()
 
-	res := sendResult{status: resp.StatusCode}
+	res = sendResult{status: resp.StatusCode}
+	defer func() { res.bodyBusy = !rb.Wait(remotewrite.BodyWait) }() // after the answer is read
 	switch code := resp.StatusCode; {
 	case code/100 == 2:
 		res.outcome = sendOK

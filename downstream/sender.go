@@ -192,6 +192,8 @@ func (s *sender) runShard(shard int) {
 // encoder marshals a batch into a request body (remotewrite.Encoder, remotewrite.EncoderV2).
 type encoder interface {
 	Encode(series []prompb.TimeSeries) ([]byte, error)
+	// LetGo makes the next Encode write a new buffer: the last body is still being read.
+	LetGo()
 }
 
 // batchBuffers are one shard's buffers, reused from batch to batch.

@@ -1,7 +1,6 @@
 package hashring
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"github.com/prometheus/prometheus/prompb"
 
 	"github.com/cardinal-proxy/cardinal/downstream"
+	"github.com/cardinal-proxy/cardinal/remotewrite"
 )
 
 // maxForwardBatch bounds the uncompressed body of one forwarded request.
@@ -184,7 +184,10 @@ func (q *peerQueue) run() {
 			raw = append(raw, c...)
 		}
 		body = snappy.Encode(body[:cap(body)], raw)
-		aborted := q.send(body, samples, rules)
+		aborted, busy := q.send(body, samples, rules)
+		if busy {
+			body = nil // a request still reads it: the next batch gets a buffer of its own
+		}
 		q.mu.Lock()
 		if aborted {
 			q.cut, q.cutN = append(q.cut, raw...), q.cutN+samples
@@ -203,24 +206,26 @@ func (q *peerQueue) run() {
 }
 
 // send posts one body until it is accepted, refused for good, or the queue is aborted (then
-// aborted is true, and shutdown deals with the body's samples).
-func (q *peerQueue) send(body []byte, samples int, rules uint64) (aborted bool) {
+// aborted is true, and shutdown deals with the body's samples). busy is true when a request
+// still read body after it ended (remotewrite.Body): it must not be written again.
+func (q *peerQueue) send(body []byte, samples int, rules uint64) (aborted, busy bool) {
 	header := q.header.Clone()
 	header.Set(HeaderRules, strconv.FormatUint(rules, 16))
 	for attempt := 0; ; attempt++ {
-		code, retryAfter, err := q.post(body, header)
+		code, retryAfter, stillRead, err := q.post(body, header)
+		busy = busy || stillRead
 		switch {
 		case err == nil && code/100 == 2:
 			q.metrics.forwardSent.WithLabelValues(q.name).Add(float64(samples))
 			q.metrics.forwardBytes.WithLabelValues(q.name).Add(float64(len(body)))
-			return false
+			return false, busy
 		case err == nil && refusedForGood(code):
 			q.metrics.forwardFailed.WithLabelValues(q.name).Add(float64(samples))
 			q.logger.Error("cluster: a peer refused forwarded series for good", "status", code)
-			return false
+			return false, busy
 		}
 		if q.ctx.Err() != nil {
-			return true
+			return true, busy
 		}
 		q.metrics.forwardRetries.WithLabelValues(q.name).Inc()
 		if attempt == 3 {
@@ -229,29 +234,31 @@ func (q *peerQueue) send(body []byte, samples int, rules uint64) (aborted bool) 
 		select {
 		case <-time.After(q.backoff.Delay(attempt, retryAfter)):
 		case <-q.ctx.Done():
-			return true
+			return true, busy
 		}
 	}
 }
 
-func (q *peerQueue) post(body []byte, header http.Header) (int, time.Duration, error) {
+// post posts body once; busy is true when the transport still read it after the request
+// ended.
+func (q *peerQueue) post(body []byte, header http.Header) (code int, wait time.Duration, busy bool, _ error) {
 	ctx, cancel := context.WithTimeout(q.ctx, q.timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, q.url, bytes.NewReader(body))
+	req, rb, err := remotewrite.NewRequest(ctx, q.url, body)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, false, err
 	}
 	req.Header = header // read only, by the transport
 	resp, err := q.client.Do(req)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, !rb.Wait(remotewrite.BodyWait), err
 	}
-	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
 	// Seconds or an HTTP date, capped as for any sink: a peer (or a proxy before it) that
 	// asks for an hour must not stall the queue until it fills.
-	wait, _ := downstream.RetryAfter(resp.Header, time.Now())
-	return resp.StatusCode, wait, nil
+	wait, _ = downstream.RetryAfter(resp.Header, time.Now())
+	return resp.StatusCode, wait, !rb.Wait(remotewrite.BodyWait), nil
 }
 
 // pending returns the series queued or in flight, decoded, for a checkpoint. Their bytes

@@ -1,17 +1,21 @@
 package hashring
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/golang/snappy"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/prometheus/prompb"
@@ -111,7 +115,7 @@ func TestAPeersRetryAfterIsReadAsSecondsAndCapped(t *testing.T) {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}))
 		q := &peerQueue{url: srv.URL, client: srv.Client(), timeout: 10 * time.Second, ctx: context.Background()}
-		code, wait, err := q.post([]byte{0}, http.Header{})
+		code, wait, _, err := q.post([]byte{0}, http.Header{})
 		srv.Close()
 		if err != nil || code != http.StatusServiceUnavailable || wait != tt.want {
 			t.Errorf("Retry-After %q: %d, wait %v, %v; want 503 and %v", tt.header, code, wait, err, tt.want)
@@ -319,5 +323,71 @@ func TestAQueueThatDoesNotDecodeFailsTheCheckpoint(t *testing.T) {
 	got, err := q.pending()
 	if err == nil || !strings.Contains(err.Error(), `"node-b"`) {
 		t.Errorf("pending of a queue that does not decode: %v, err %v; want an error naming the peer", got, err)
+	}
+}
+
+// lateReadingTransport answers every request at once and reads its body a moment later, as
+// net/http does when a peer answers before reading the whole body (or a request times out
+// while its body is being written); it records each body, decompressed.
+type lateReadingTransport struct {
+	mu     sync.Mutex
+	bodies [][]byte
+}
+
+func (l *lateReadingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	go func() {
+		time.Sleep(30 * time.Millisecond)
+		b, _ := io.ReadAll(req.Body)
+		req.Body.Close()
+		raw, err := snappy.Decode(nil, b)
+		if err != nil {
+			raw = []byte("corrupt: " + err.Error())
+		}
+		l.mu.Lock()
+		l.bodies = append(l.bodies, raw)
+		l.mu.Unlock()
+	}()
+	return &http.Response{StatusCode: http.StatusNoContent, Body: http.NoBody, Request: req}, nil
+}
+
+// TestTheNextForwardDoesNotOverwriteABodyStillBeingSent: the queue reuses its body buffer
+// from batch to batch. When the transport still reads a request's body after the answer,
+// the next batch must not be compressed into that buffer: the owner would get a corrupt
+// body, or the next batch in place of this one (series lost, others counted twice).
+func TestTheNextForwardDoesNotOverwriteABodyStillBeingSent(t *testing.T) {
+	tr := &lateReadingTransport{}
+	var pool chunkPool
+	q := newPeerQueue("peer", "http://peer.invalid/api/v1/write", http.Header{}, &http.Client{Transport: tr}, time.Minute, 1<<30,
+		new(atomic.Int64), downstream.Backoff{Min: time.Millisecond, Max: time.Millisecond}, newForwardMetrics(nil), &pool, slog.New(slog.DiscardHandler))
+	var want [][]byte
+	for i := range 4 {
+		chunk := bytes.Repeat([]byte{byte('a' + i)}, maxForwardBatch) // one chunk per batch
+		want = append(want, chunk)
+		q.push(slices.Clone(chunk), 1, 1)
+	}
+	if err := q.shutdown(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		tr.mu.Lock()
+		n := len(tr.bodies)
+		tr.mu.Unlock()
+		if n == len(want) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	got := slices.Clone(tr.bodies)
+	slices.SortFunc(got, bytes.Compare)
+	if len(got) != len(want) {
+		t.Fatalf("the peer read %d bodies, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if !bytes.Equal(got[i], want[i]) {
+			t.Errorf("body %d: the peer read %.20q..., want %.20q...", i, got[i], want[i])
+		}
 	}
 }

@@ -62,3 +62,7 @@ func marshalSnappy(m sizedMarshaler, proto, out *[]byte) ([]byte, error) {
 	}
 	return snappy.Encode((*out)[:cap(*out)], (*proto)[:size]), nil
 }
+
+// LetGo forgets the buffer of the last body returned, which a request may still be reading
+// (Body.Wait): the next call writes into a new one.
+func (e *Encoder) LetGo() { e.out = nil }

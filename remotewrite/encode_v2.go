@@ -109,3 +109,7 @@ func histogramV2(h *prompb.Histogram) writev2.Histogram {
 	}
 	return out
 }
+
+// LetGo forgets the buffer of the last body returned, which a request may still be reading
+// (Body.Wait): the next call writes into a new one.
+func (e *EncoderV2) LetGo() { e.out = nil }
