@@ -197,13 +197,13 @@ func (s *sender) post(body []byte) (res sendResult) {
 		}
 		return res
 	}
+	defer func() { res.bodyBusy = !rb.Wait(remotewrite.BodyWait) }() // once the answer is drained
 	defer func() {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrainBytes))
 		_ = resp.Body.Close()
 	}()
 
 	res = sendResult{status: resp.StatusCode}
-	defer func() { res.bodyBusy = !rb.Wait(remotewrite.BodyWait) }() // after the answer is read
 	switch code := resp.StatusCode; {
 	case code/100 == 2:
 		res.outcome = sendOK

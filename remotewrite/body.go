@@ -17,8 +17,11 @@ import (
 // data. The transport closes every body it was given once it is done with it; Wait waits
 // for that before the buffer is written again.
 type Body struct {
-	buf  []byte
-	open sync.WaitGroup // readers the transport has not closed
+	buf []byte
+
+	mu   sync.Mutex
+	open int           // readers the transport has not closed
+	idle chan struct{} // made by a Wait that found readers open; closed when none is left
 }
 
 // NewRequest returns a POST of buf to url, with its Content-Length, and the Body to Wait on
@@ -26,9 +29,10 @@ type Body struct {
 // transport (GetBody), and every replay is waited for too.
 func NewRequest(ctx context.Context, url string, buf []byte) (*http.Request, *Body, error) {
 	b := &Body{buf: buf}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, b.reader())
+	r := b.reader()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, r)
 	if err != nil {
-		req.Body.Close()
+		r.Close()
 		return nil, nil, err
 	}
 	req.ContentLength = int64(len(buf))
@@ -38,26 +42,44 @@ func NewRequest(ctx context.Context, url string, buf []byte) (*http.Request, *Bo
 
 // reader returns a new reader of the body, open until the transport closes it.
 func (b *Body) reader() io.ReadCloser {
-	b.open.Add(1)
-	r := &bodyReader{done: b.open.Done}
+	b.mu.Lock()
+	b.open++
+	b.mu.Unlock()
+	r := &bodyReader{done: b.closed}
 	r.Reset(b.buf)
 	return r
+}
+
+// closed notes that the transport closed one reader.
+func (b *Body) closed() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.open--; b.open == 0 && b.idle != nil {
+		close(b.idle)
+		b.idle = nil
+	}
 }
 
 // Wait waits up to d for the transport to close every reader of the body, and reports
 // whether it did: when false, the buffer is still being read and must not be written again
 // (the caller lets it go and writes the next body into a new one). Call it once Client.Do
-// has returned, whatever it returned.
+// has returned, whatever it returned: the transport opens no reader after that. In the
+// common case every reader is closed already, and Wait returns at once.
 func (b *Body) Wait(d time.Duration) bool {
-	done := make(chan struct{})
-	go func() {
-		b.open.Wait()
-		close(done)
-	}()
+	b.mu.Lock()
+	if b.open == 0 {
+		b.mu.Unlock()
+		return true
+	}
+	if b.idle == nil {
+		b.idle = make(chan struct{})
+	}
+	idle := b.idle
+	b.mu.Unlock()
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
-	case <-done:
+	case <-idle:
 		return true
 	case <-t.C:
 		return false

@@ -120,3 +120,10 @@ func TestWaitWaitsForEveryReplayOfTheBody(t *testing.T) {
 		t.Error("Wait did not see the replay closed")
 	}
 }
+
+// TestNewRequestRefusesABadURL: a URL net/http cannot parse is an error, not a panic.
+func TestNewRequestRefusesABadURL(t *testing.T) {
+	if _, _, err := NewRequest(context.Background(), "http://[::1", []byte("x")); err == nil {
+		t.Error("NewRequest took an unparsable URL")
+	}
+}
