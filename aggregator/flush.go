@@ -265,12 +265,25 @@ func (r *ruleState) closeOutput(rs *ruleShard, idx uint32, o *outputState, k int
 	return buf, false
 }
 
-// release stops holding output o (at idx) for a handoff and forgets its inputs' first samples.
+// release stops holding output o (at idx) for a handoff and forgets its inputs' first
+// samples. Those that no handoff bridged and that a member that never waited would have
+// counted in full (first_sample: count, a created timestamp) count now, in their window:
+// without that, a new series that began while the output waited lost its first value.
 func (r *ruleState) release(rs *ruleShard, o *outputState, idx uint32) {
+	held := o.held
 	o.held, o.stray = false, false
 	for h, f := range rs.firsts {
-		if f.out == idx {
-			delete(rs.firsts, h)
+		if f.out != idx {
+			continue
+		}
+		delete(rs.firsts, h)
+		if !f.counts || value.IsStaleNaN(f.v) {
+			continue
+		}
+		if k := windowOf(f.t, r.interval); k > o.emittedK && (held || k > rs.closed) {
+			o.window(k).increase += f.v // still to be written
+		} else {
+			o.total += f.v
 		}
 	}
 }
@@ -324,7 +337,7 @@ func (r *ruleState) closeNativeWindow(rs *ruleShard, k int64, buf []emitted, own
 			if own != nil && own.Awaits(o.place) {
 				continue // waiting for a handoff: its windows stay open, to be emitted after
 			}
-			r.releaseNative(ns, o) // no handoff came in time: it goes on from its own state
+			r.releaseNative(rs, o) // no handoff came in time: it goes on from its own state
 			released = true
 		}
 		owned := own == nil || own.Owns(o.place)

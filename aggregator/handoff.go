@@ -411,6 +411,10 @@ func (r *ruleState) merge(rs *ruleShard, in *outputState, closed int64, inputs [
 	for _, hi := range inputs {
 		st.Inputs++
 		slot, mine, ok := rs.inputs.get(hi.hash)
+		if first, began := rs.firsts[hi.hash]; began && first.counts {
+			first.counts = false // the previous owner knew the input: no new series
+			rs.firsts[hi.hash] = first
+		}
 		if first, began := rs.firsts[hi.hash]; !ok && began && hi.t < first.t {
 			// This member began the input after the old owner's view of it, and it has
 			// ended here since: the increase from the old view to its first sample counts,
@@ -561,4 +565,8 @@ type firstSample struct {
 	t   int64
 	v   float64
 	out uint32
+	// counts: a member that never waited would have counted the sample in full
+	// (countsFirst). A handoff that knew the input clears it (the bridge from its view
+	// counts instead); a wait that ends without one counts the sample then (release).
+	counts bool
 }

@@ -35,6 +35,8 @@ type nativeFirst struct {
 	t   int64
 	h   *histogram.FloatHistogram
 	out *nativeOutput
+	// counts is firstSample's: the histogram counts in full if no handoff bridges it.
+	counts bool
 }
 
 // exportNative takes out of one rule shard, under its lock, the native outputs this member
@@ -187,6 +189,10 @@ func (r *ruleState) mergeNative(rs *ruleShard, in *nativeOutput, closed int64, i
 	for _, hi := range inputs {
 		st.Inputs++
 		mine, ok := ns.inputs[hi.hash]
+		if first, began := ns.firsts[hi.hash]; began && first.counts {
+			first.counts = false // as merge: the previous owner knew the input
+			ns.firsts[hi.hash] = first
+		}
 		if first, began := ns.firsts[hi.hash]; !ok && began && hi.t < first.t {
 			// As merge: begun here after the old owner's view, and ended here since.
 			if r.counter {
@@ -237,7 +243,7 @@ func (r *ruleState) mergeNative(rs *ruleShard, in *nativeOutput, closed int64, i
 		}
 	}
 	if wrote || !o.held {
-		r.releaseNative(ns, o) // the bridges above used the firsts
+		r.releaseNative(rs, o) // the bridges above used the firsts
 	}
 }
 
@@ -287,12 +293,25 @@ func (r *ruleState) bridgeNativeGauge(rs *ruleShard, o *nativeOutput, t int64, h
 }
 
 // releaseNative stops holding native output o for a handoff and forgets its inputs' first
-// histograms.
-func (r *ruleState) releaseNative(ns *nativeShard, o *nativeOutput) {
+// histograms; as release, those no handoff bridged that count in full count now.
+func (r *ruleState) releaseNative(rs *ruleShard, o *nativeOutput) {
+	held := o.held
 	o.held, o.stray = false, false
+	ns := rs.native
 	for h, f := range ns.firsts {
-		if f.out == o {
-			delete(ns.firsts, h)
+		if f.out != o {
+			continue
+		}
+		delete(ns.firsts, h)
+		if !f.counts || f.h == nil || value.IsStaleNaN(f.h.Sum) {
+			continue
+		}
+		if k := windowOf(f.t, r.interval); k > o.emittedK && (held || k > rs.closed) {
+			if !o.addTo(o.window(k), f.h, false) {
+				rs.stats.dropped[dropUnaggregatable]++
+			}
+		} else if o.total != nil {
+			r.addNativeTotal(rs, o, f.h)
 		}
 	}
 }

@@ -996,3 +996,78 @@ func TestACounterOutputBegunWhileWaitingIsWrittenInEveryWindowWhenTheWaitEnds(t 
 		})
 	}
 }
+
+// TestAFirstSampleThatCountsIsCountedWhenTheWaitEndsWithoutAHandoff: with first_sample:
+// count, a new input's first sample counts in full once the rule has run longer than its
+// staleness period. One that begins while its output waits for a handoff is kept as a
+// baseline, for the previous owner's view to bridge to; when no handoff brings a view of it
+// (a new series: the previous owner never had it), it must count when the wait ends, or the
+// output is short of its first value for good.
+func TestAFirstSampleThatCountsIsCountedWhenTheWaitEndsWithoutAHandoff(t *testing.T) {
+	for _, rule := range []*rules.Rule{counterRule("req", "total"), histogramRule("nlat", "total")} {
+		t.Run(rule.Name, func(t *testing.T) {
+			rule.FirstSample = rules.FirstSampleCount
+			rule.Fingerprint++
+			p := newHandoffPair(t, rule)
+			p.members[0].SetOwnership(all{})
+			p.members[1].SetOwnership(all{owns: true})
+			in := func(job string, ts, v float64) []prompb.TimeSeries {
+				if rule.Name == "nlat" {
+					return []prompb.TimeSeries{nseries("nlat{job="+job+",pod=p1}", at(ts, nh(0, v, 0, int64(v))))}
+				}
+				return []prompb.TimeSeries{series("req{job="+job+",pod=p1}", ts, v)}
+			}
+			for i, ts := range []float64{1, 11, 21, 31, 41} { // the rule runs past its staleness
+				p.ingest(1, in("b", ts, float64(10*(i+1))))
+				p.flush(int64(ts) + 3)
+			}
+			// A ring change: the member waits for handoffs; job=a begins meanwhile.
+			p.members[1].SetOwnership(all{owns: true, awaits: true})
+			for i, ts := range []float64{51, 61} {
+				p.ingest(1, append(in("b", ts, float64(60+10*i)), in("a", ts, float64(100+10*i))...))
+				p.flush(int64(ts) + 3)
+			}
+			p.members[1].SetOwnership(all{owns: true}) // the wait is over: no handoff came
+			for i, ts := range []float64{71, 81} {
+				p.ingest(1, append(in("b", ts, float64(80+10*i)), in("a", ts, float64(120+10*i))...))
+				p.flush(int64(ts) + 3)
+			}
+			p.flush(94)
+			if rule.Name == "nlat" {
+				twoEmitTheNativesOneDoes(t, p.outs, p.singleOut)
+			} else {
+				twoEmitTheFloatsOneDoes(t, p.outs, p.singleOut)
+			}
+		})
+	}
+}
+
+// TestAFirstSampleThatCountsIsNotCountedWhenTheHandoffKnewTheInput: the same first sample,
+// when the previous owner's handoff has a view of the input, is bridged from it: the series
+// was not new, and counted in full too, its value would count twice.
+func TestAFirstSampleThatCountsIsNotCountedWhenTheHandoffKnewTheInput(t *testing.T) {
+	r := counterRule("req", "total")
+	r.FirstSample = rules.FirstSampleCount
+	r.Fingerprint++
+	p := newHandoffPair(t, r)
+	x := func(ts, v float64) []prompb.TimeSeries {
+		return []prompb.TimeSeries{series("req{job=a,pod=p1}", ts, v)}
+	}
+	for i, ts := range []float64{1, 11, 21, 31, 41} {
+		p.ingest(0, x(ts, float64(1000+10*i)))
+		p.members[1].Ingest([]prompb.TimeSeries{series("req{job=b,pod=p9}", ts, 1)}) // it runs the rule too
+		p.flush(int64(ts) + 3)
+	}
+	p.members[0].SetOwnership(all{})
+	p.members[1].SetOwnership(all{owns: true, awaits: true})
+	p.ingest(1, x(51, 1050))
+	p.flush(54) // a window closes while it waits
+	p.members[0].HandOffNow()
+	p.deliver()
+	for i, ts := range []float64{61, 71} {
+		p.ingest(1, x(ts, float64(1060+10*i)))
+		p.flush(int64(ts) + 3)
+	}
+	p.flush(83)
+	twoEmitTheFloatsOneDoes(t, p.outs, p.singleOut)
+}

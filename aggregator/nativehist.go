@@ -182,16 +182,17 @@ func (r *ruleState) ingestHistogram(rs *ruleShard, e *entry, ts *prompb.TimeSeri
 		ns.inputs[e.inHash] = &nativeInput{t: t, last: h, out: o}
 		ns.peak = max(ns.peak, len(ns.inputs))
 		handedOff := o.held || r.handedOffLater(o.place)
+		counts := r.countsFirst(ts, t)
 		if handedOff {
 			if ns.firsts == nil {
 				ns.firsts = map[uint64]nativeFirst{}
 			}
-			ns.firsts[e.inHash] = nativeFirst{t: t, h: h, out: o}
+			ns.firsts[e.inHash] = nativeFirst{t: t, h: h, out: o, counts: counts && o.held}
 		}
 		rs.stats.ingested++
 		w := o.window(k)
 		w.samples++
-		if r.countsFirst(ts, t, handedOff) {
+		if counts && !handedOff {
 			// A new series that began at zero after the rule started.
 			if !o.addTo(w, h, false) {
 				rs.stats.dropped[dropUnaggregatable]++

@@ -377,11 +377,13 @@ func (r *ruleState) ingestNew(rs *ruleShard, e *entry, series []prompb.TimeSerie
 	r.inputs.Add(1)
 	r.noteLabels(series[e.series].Labels)
 	rs.inputs.insert(e.inHash, inputState{t: t, v: v, out: idx})
-	if o.held || r.handedOffLater(o.place) {
+	handedOff := o.held || r.handedOffLater(o.place)
+	counts := r.countsFirst(&series[e.series], t)
+	if handedOff {
 		if rs.firsts == nil {
 			rs.firsts = map[uint64]firstSample{}
 		}
-		rs.firsts[e.inHash] = firstSample{t: t, v: v, out: idx}
+		rs.firsts[e.inHash] = firstSample{t: t, v: v, out: idx, counts: counts && o.held}
 	}
 	if rs.inputs.len() == 1 {
 		rs.oldestT = t
@@ -391,7 +393,7 @@ func (r *ruleState) ingestNew(rs *ruleShard, e *entry, series []prompb.TimeSerie
 	rs.stats.ingested++
 	w := o.window(k)
 	w.samples++
-	if r.countsFirst(&series[e.series], t, o.held || r.handedOffLater(o.place)) {
+	if counts && !handedOff {
 		w.increase += v // a new series that began at zero after the rule started
 	}
 	o.firstK = min(o.firstK, k)
@@ -404,13 +406,12 @@ func (r *ruleState) ingestNew(rs *ruleShard, e *entry, series []prompb.TimeSerie
 // after the rule's first sample and within the staleness period before t: the counter
 // started from zero while the rule was watching. An older created timestamp is a counter
 // that was already running, or one this rule saw before and let go stale, whose earlier
-// increase must not count twice. held says the input's output waits for a handoff, which
-// bridges the input from what the old owner saw instead.
-func (r *ruleState) countsFirst(ts *prompb.TimeSeries, t int64, held bool) bool {
+// increase must not count twice. The input of an output that waits for a handoff counts it
+// only if the wait ends without the previous owner's view of it (release): that view's
+// bridge counts the increase to the first sample instead.
+func (r *ruleState) countsFirst(ts *prompb.TimeSeries, t int64) bool {
 	switch {
-	case !r.counter || held:
-		// Held: the handoff's bridge from the old owner's last sample counts the increase
-		// to it, whatever first_sample says; counted here too, it would count twice.
+	case !r.counter:
 		return false
 	case r.rule.FirstSample == rules.FirstSampleCount && t > r.startT.Load()+r.stale:
 		return true
