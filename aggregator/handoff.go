@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/prometheus/prometheus/model/value"
@@ -352,8 +353,22 @@ func (a *Aggregator) merge(b []byte, native bool, now time.Time) (MergeStats, er
 		a.locks[s].Unlock()
 		st.Outputs++
 	}
+	// Outputs this member does not own (a handoff split by an older ring) go on to their
+	// owner at the next flush tick, as strays do; until then it holds them for another.
+	if own := a.ownership(); own != nil {
+		unowned := slices.ContainsFunc(floats, func(f floatOut) bool { return !own.Owns(f.o.place) }) ||
+			slices.ContainsFunc(natives, func(n nativeOut) bool { return !own.Owns(n.r.placeKeyOfOutput(n.o.labels[0])) })
+		if unowned {
+			a.strays.Store(true)
+		}
+	}
 	return st, nil
 }
+
+// HoldsForOthers reports whether this member may hold state of outputs that another member
+// owns, begun for a sender on another ring or merged from a handoff split by an older one,
+// that the next flush tick takes out and hands off (hashring.Forwarder.HoldsForOthers).
+func (a *Aggregator) HoldsForOthers() bool { return a.strays.Load() }
 
 // merge adds one handed-off output and its inputs to a rule shard.
 func (r *ruleState) merge(rs *ruleShard, in *outputState, closed int64, inputs []handoffInput, st *MergeStats) {

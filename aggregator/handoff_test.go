@@ -1071,3 +1071,41 @@ func TestAFirstSampleThatCountsIsNotCountedWhenTheHandoffKnewTheInput(t *testing
 	p.flush(83)
 	twoEmitTheFloatsOneDoes(t, p.outs, p.singleOut)
 }
+
+// TestAHandoffOfAnotherMembersOutputsIsHeldForOthersUntilTheNextFlush: a handoff split by an
+// older ring may bring outputs this member does not own; it hands them on at its next flush
+// tick, and until then it says it holds state for others, so that a peer waiting for a
+// handoff (hashring's settle) does not take it as having handed everything over.
+func TestAHandoffOfAnotherMembersOutputsIsHeldForOthersUntilTheNextFlush(t *testing.T) {
+	p := newHandoffPair(t, counterRule("req", "total"))
+	for i, ts := range []float64{1, 11} {
+		p.ingest(0, []prompb.TimeSeries{series("req{job=a,pod=p1}", ts, float64(10*(i+1)))})
+		p.flush(int64(ts) + 3)
+	}
+	p.members[0].SetOwnership(all{})
+	p.members[0].HandOffNow()
+	if p.members[1].HoldsForOthers() {
+		t.Fatal("holds state for others before any came")
+	}
+	p.deliver() // the second member owns nothing either: the ring changed again meanwhile
+	if !p.members[1].HoldsForOthers() {
+		t.Fatal("a merged handoff of outputs another member owns is not held for others")
+	}
+	p.members[1].Flush(false)
+	if p.members[1].HoldsForOthers() {
+		t.Fatal("still holds state for others after the flush tick handed it on")
+	}
+	p.members[0].SetOwnership(all{owns: true})
+	p.ingest(0, []prompb.TimeSeries{series("req{job=b,pod=p1}", 21, 5)})
+	p.flush(24)
+	p.members[0].SetOwnership(all{})
+	p.members[1].SetOwnership(all{owns: true})
+	p.members[0].HandOffNow()
+	if len(p.handoffs) == 0 {
+		t.Fatal("nothing handed off")
+	}
+	p.deliver()
+	if p.members[1].HoldsForOthers() {
+		t.Fatal("a merged handoff of its own outputs is held for others")
+	}
+}

@@ -24,5 +24,7 @@
 //
 // Handoff: the Forwarder is the aggregator's Ownership (Owns, Awaits). After a ring change,
 // the state of outputs a member lost is encoded by the aggregator and posted to their owners
-// (SendHandoff, HandoffPath), which merge it (HandoffHandler).
+// (SendHandoff, HandoffPath), which merge it (HandoffHandler). The outputs a member gained
+// wait for that state until every peer says it has handed the ring over (settle.go,
+// HandedOverPath), or the handoff timeout.
 package hashring

@@ -17,6 +17,7 @@ type forwardMetrics struct {
 	handoffs         *prometheus.CounterVec
 	handoffBytes     *prometheus.CounterVec
 	handoffDuration  prometheus.Histogram
+	handoffWait      *prometheus.HistogramVec
 	handoffsPending  prometheus.Gauge
 	handoffsReceived *prometheus.CounterVec
 	handoffRingSyncs prometheus.Counter
@@ -56,6 +57,11 @@ func newForwardMetrics(reg prometheus.Registerer) *forwardMetrics {
 			Name: "cardinal_cluster_handoff_duration_seconds", Help: "Time from taking state out to its owner accepting it, per handoff.",
 			Buckets: []float64{.005, .01, .05, .1, .5, 1, 5, 10, 30, 60},
 		}),
+		handoffWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "cardinal_cluster_handoff_wait_seconds",
+			Help:    "Time from a ring change (or a start) until every peer had handed over what this member gained (result handed_over), or until the handoff timeout ended the wait (timeout): how long gained outputs were held.",
+			Buckets: []float64{.5, 1, 2, 5, 10, 30, 60, 120, 300},
+		}, []string{"result"}),
 		handoffsPending: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "cardinal_cluster_handoffs_pending", Help: "Handoffs taken out of the aggregator and not yet delivered to their owner nor given up (kept in checkpoints).",
 		}),
@@ -93,7 +99,7 @@ func newForwardMetrics(reg prometheus.Registerer) *forwardMetrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.shardsOwned, m.ringChanges, m.forwardedSamples, m.received, m.receivedBytes, m.disagreements,
-			m.handoffs, m.handoffBytes, m.handoffDuration, m.handoffsPending, m.handoffsReceived, m.handoffRingSyncs,
+			m.handoffs, m.handoffBytes, m.handoffDuration, m.handoffWait, m.handoffsPending, m.handoffsReceived, m.handoffRingSyncs,
 			m.forwardSent, m.forwardBytes, m.forwardFailed, m.forwardDropped, m.forwardRerouted, m.forwardRetries, m.queueBytes)
 	}
 	return m

@@ -50,6 +50,8 @@ type Forwarder struct {
 
 	mu       sync.Mutex
 	onChange func()
+	// holdsForOthers reports state of others' outputs not yet taken out (HoldsForOthers).
+	holdsForOthers func() bool
 	// onDisagree brings the ring up to date when a handoff comes by another one.
 	onDisagree func(ctx context.Context, leaving string)
 	// undelivered takes what a replaced ring's queues still hold after the drain timeout.
@@ -70,6 +72,9 @@ type Forwarder struct {
 	leaving bool // Leave was called: this member is not in its own ring any more
 	// stopping: StopHandingOff was called; the process is shutting down.
 	stopping bool
+	// serving: Started was called; each ring from then on asks its peers whether they
+	// have handed over (settle.go).
+	serving bool
 }
 
 // peerSet is the queues of one ring: one per member, nil for this one.
@@ -84,6 +89,11 @@ type peerSet struct {
 	// queues close only once it is 0, so that a request routed by the old ring while the
 	// ring changed still has its series sent.
 	inUse atomic.Int64
+	// handedOver: this member has taken out what this ring gives others (settle.go).
+	// settled: every peer has said it handed over this ring; nothing more is to come from
+	// a member of it (Awaits).
+	handedOver, settled atomic.Bool
+	since               time.Time // when it came, on the real clock (settle)
 }
 
 // ringChange is one change of the ring in force: the ring before it, from this member (nil
@@ -173,8 +183,8 @@ func (f *Forwarder) SetMembers(members []Member) {
 		"shards_owned", r.ShardsOwned(f.self), "shards_moved", len(Moved(old.view.ring, r)))
 	f.draining[old] = true
 	go f.drain(old)
-	if f.onChange != nil && prev != nil {
-		go f.onChange()
+	if prev != nil {
+		go f.handOverRing(f.cur.Load())
 	}
 }
 
@@ -182,7 +192,7 @@ func (f *Forwarder) SetMembers(members []Member) {
 // (or before the forwarder is shared).
 func (f *Forwarder) install(r *Ring, prev *View) {
 	now := f.now()
-	ps := &peerSet{view: NewView(r, f.self), changes: []ringChange{{prev: prev, at: now}}, queues: make([]*peerQueue, r.Len()), sent: make([]prometheus.Counter, r.Len())}
+	ps := &peerSet{view: NewView(r, f.self), since: time.Now(), changes: []ringChange{{prev: prev, at: now}}, queues: make([]*peerQueue, r.Len()), sent: make([]prometheus.Counter, r.Len())}
 	if old := f.cur.Load(); old != nil && prev != nil {
 		for _, c := range old.changes {
 			if len(ps.changes) == maxRingChanges || now.Sub(c.at) > f.handoffTimeout {
@@ -214,6 +224,12 @@ func (f *Forwarder) install(r *Ring, prev *View) {
 	}
 	f.cur.Store(ps)
 	f.metrics.setRing(r, f.self)
+	switch {
+	case r.Len() <= 1:
+		ps.settled.Store(true) // alone: no peer has anything for it
+	case f.serving:
+		go f.settle(ps)
+	}
 }
 
 // Leave takes this member out of its own ring, with members the others: from now on it

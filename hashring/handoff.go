@@ -42,20 +42,26 @@ func (f *Forwarder) Owns(key uint64) bool { return f.cur.Load().view.Owner(key) 
 // that left keeps waiting for its handoff when another member joins a moment later. After
 // a start, every owned key may, until the ring changes: the state of a member that joins a
 // running cluster is with the others.
+//
+// Once every peer of the ring in force has said it handed everything over (settle.go), the
+// wait ends for a shard gained from a member still in the ring, and after a start: only one
+// gained from a member that has left since may still have a handoff on its way.
 func (f *Forwarder) Awaits(key uint64) bool {
 	ps := f.cur.Load()
 	if ps.view.Owner(key) != -1 {
 		return false
 	}
+	settled := ps.settled.Load()
 	now := f.now()
 	for i, c := range ps.changes { // the newest first
 		switch {
 		case now.Sub(c.at) > f.handoffTimeout:
 			return false
 		case c.prev == nil:
-			return i == 0 // the start, if nothing changed since
+			return i == 0 && !settled // the start, if nothing changed since
 		case c.prev.Owner(key) != -1:
-			return true // gained in this change
+			// Gained in this change, from the member that owned it before.
+			return !settled || ps.view.ring.Index(c.prev.ring.OwnerOfKey(key).Name) < 0
 		}
 	}
 	return false // owned since before every change remembered

@@ -95,6 +95,7 @@ func (s *server) startCluster(ctx context.Context, cfg *hashring.Config, walDir 
 	// at each window close for what arrives late; outputs it gained wait for them.
 	s.agg.SetOwnership(fwd)
 	fwd.OnRingChange(s.agg.HandOffNow)
+	fwd.HoldsForOthers(s.agg.HoldsForOthers)
 	fwd.OnRingDisagreement(func(ctx context.Context, leaving string) {
 		if leaving != "" {
 			m.Leaving(leaving)
@@ -163,6 +164,7 @@ func (s *server) clusterRoutes(mux *http.ServeMux, rw http.Handler) http.Handler
 	}
 	mux.Handle(hashring.IdentityPath, hashring.IdentityHandler(s.identity))
 	mux.Handle(hashring.HandoffPath, s.cluster.forwarder.HandoffHandler(s.mergeHandoff))
+	mux.Handle(hashring.HandedOverPath, s.cluster.forwarder.HandedOverHandler())
 	return s.cluster.forwarder.Receiver(rw)
 }
 

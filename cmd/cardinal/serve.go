@@ -221,6 +221,11 @@ func runServer(ctx context.Context, f *flags, logger *slog.Logger) error {
 			"rules_restored", st.Restored.Restored, "rules_changed", st.Restored.Skipped, "input_series", st.Restored.InputSeries,
 			"requeued_series", st.Requeued, "handoffs_resent", st.Handoffs, "replayed_records", st.Records, "replayed_samples", st.Samples, "delivered_records", st.Delivered, "took", st.Took)
 	}
+	if s.cluster != nil {
+		// The state is all in: what the ring gives others goes to them now, and peers
+		// waiting for a handoff from this member learn it has none more (hashring, settle).
+		s.cluster.forwarder.Started()
+	}
 
 	addr := cfg.Server.ListenAddr
 	if f.listenAddress != "" {

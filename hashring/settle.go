@@ -1,0 +1,213 @@
+package hashring
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+)
+
+// After a ring change (or a start) a member holds the outputs it gained until their
+// previous owner's handoff comes, for up to the handoff timeout: the old owner's state may
+// still be on its way. When no peer has any (a whole cluster restarted, or the outputs began
+// after the change), the outputs were held for the whole timeout. Instead, the member asks
+// every peer whether it has handed over everything of the ring in force (HandedOverPath);
+// once all of them say so twice in a row, nothing more can come from a member of the ring,
+// and the wait ends for every output whose previous owner is still in it (Awaits).
+//
+// A peer has handed over when it routes by the same ring, has taken out of its aggregator
+// what that ring gives others (the hand off that follows a ring change, or a start's), has
+// no handoff pending (one split by an older ring may carry outputs for the asker through
+// another member), has no replaced ring's queue still sending, and holds no state begun
+// for a sender on another ring (strays, handed off at its next flush tick). Two rounds in a
+// row, so that a handoff delivered to a peer already asked, between its answer and the next
+// peer's, is seen in the second.
+
+// HandedOverPath answers whether this member has handed over everything of a ring version
+// (its query parameter ring): 200 when it has, 409 with the reason when not yet.
+const HandedOverPath = "/cluster/v1/handed-over"
+
+// settleEvery is how often a member asks its peers whether they have handed over, while it
+// waits; settleTimeout bounds one question.
+const (
+	settleEvery   = 500 * time.Millisecond
+	settleTimeout = 2 * time.Second
+)
+
+// HoldsForOthers sets the function that reports whether this member holds state of
+// outputs another member owns that is not yet taken out (aggregator.HoldsForOthers): while
+// it does, this member has not handed over.
+func (f *Forwarder) HoldsForOthers(fn func() bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.holdsForOthers = fn
+}
+
+// Started tells the forwarder that this member has restored its state (checkpoint and
+// write-ahead log) and is about to serve: it hands off what the ring in force does not give
+// it (OnRingChange's function) and from then on answers peers that it has handed over that
+// ring (a ring change does the same by itself), and it asks its peers, for this ring and
+// every later one, whether they have handed over theirs.
+func (f *Forwarder) Started() {
+	f.mu.Lock()
+	f.serving = true
+	ps := f.cur.Load()
+	if !ps.settled.Load() {
+		go f.settle(ps)
+	}
+	f.mu.Unlock()
+	f.handOverRing(ps)
+}
+
+// handOverRing takes out of the aggregator what the ring of ps does not give this member and
+// marks ps handed over: the handoffs are pending (SendHandoff) when it returns.
+func (f *Forwarder) handOverRing(ps *peerSet) {
+	f.mu.Lock()
+	fn := f.onChange
+	f.mu.Unlock()
+	if fn != nil {
+		fn()
+	}
+	ps.handedOver.Store(true)
+}
+
+// handedOver returns why this member has not handed over everything of ring version v, or
+// "" if it has.
+func (f *Forwarder) handedOver(v string) string {
+	ps := f.cur.Load()
+	if got := ps.view.ring.VersionString(); got != v {
+		return fmt.Sprintf("ring %s here, not %s", got, v)
+	}
+	if !ps.handedOver.Load() {
+		return "still taking out what the ring gives others"
+	}
+	if n := f.sending.count(); n > 0 {
+		return fmt.Sprintf("%d handoffs pending", n)
+	}
+	f.mu.Lock()
+	draining, holds := len(f.draining), f.holdsForOthers
+	f.mu.Unlock()
+	if draining > 0 {
+		return "a replaced ring's queues are still sending"
+	}
+	if holds != nil && holds() {
+		return "holding outputs begun for a sender on another ring"
+	}
+	return ""
+}
+
+// HandedOverHandler answers HandedOverPath.
+func (f *Forwarder) HandedOverHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet {
+			w.Header().Set("Allow", http.MethodGet)
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		v := r.URL.Query().Get("ring")
+		if v == "" {
+			http.Error(w, "the ring query parameter is missing", http.StatusBadRequest)
+			return
+		}
+		if why := f.handedOver(v); why != "" {
+			http.Error(w, "not handed over: "+why, http.StatusConflict)
+			return
+		}
+		_, _ = io.WriteString(w, "handed over\n")
+	})
+}
+
+// settle asks the peers of ps, every settleEvery, whether they have handed over its ring,
+// until all have twice in a row (then ps is settled: Awaits), ps is replaced, or the
+// handoff timeout since it came is over (on the real clock: a test's may not move).
+func (f *Forwarder) settle(ps *peerSet) {
+	since := ps.since
+	var peers []string
+	for i, m := range ps.view.ring.members {
+		if i != ps.view.self {
+			peers = append(peers, m.Name)
+		}
+	}
+	if len(peers) == 0 {
+		ps.settled.Store(true)
+		return
+	}
+	transport := f.transport()
+	defer transport.CloseIdleConnections()
+	client := &http.Client{Transport: transport, Timeout: settleTimeout}
+	version := ps.view.ring.VersionString()
+	for streak := 0; ; {
+		if f.cur.Load() != ps || f.isClosed() {
+			return
+		}
+		if waited := time.Since(since); waited > f.handoffTimeout {
+			f.metrics.handoffWait.WithLabelValues("timeout").Observe(waited.Seconds())
+			return
+		}
+		if f.allHandedOver(client, peers, version) {
+			streak++
+		} else {
+			streak = 0
+		}
+		if streak == 2 {
+			ps.settled.Store(true)
+			waited := time.Since(since)
+			f.metrics.handoffWait.WithLabelValues("handed_over").Observe(waited.Seconds())
+			f.logger.Info("cluster: every peer has handed over; outputs waiting for a handoff go on", "ring", version, "waited", waited.Round(time.Millisecond))
+			return
+		}
+		time.Sleep(settleEvery)
+	}
+}
+
+// allHandedOver asks every peer at once whether it has handed over ring version.
+func (f *Forwarder) allHandedOver(client *http.Client, peers []string, version string) bool {
+	var wg sync.WaitGroup
+	ok := make([]bool, len(peers))
+	for i, name := range peers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok[i] = f.askHandedOver(client, name, version)
+		}()
+	}
+	wg.Wait()
+	for _, o := range ok {
+		if !o {
+			return false
+		}
+	}
+	return true
+}
+
+// askHandedOver asks one peer whether it has handed over ring version.
+func (f *Forwarder) askHandedOver(client *http.Client, name, version string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
+	defer cancel()
+	u := f.scheme + "://" + name + HandedOverPath + "?ring=" + url.QueryEscape(version)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return false
+	}
+	for k, v := range f.auth {
+		req.Header[k] = v
+	}
+	req.Header.Set(HeaderForwardedBy, f.self)
+	resp, err := client.Do(req)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 512))
+	return resp.StatusCode == http.StatusOK
+}
+
+// isClosed reports whether Shutdown was called.
+func (f *Forwarder) isClosed() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.closed
+}

@@ -1,0 +1,242 @@
+package hashring
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// settleMember is a forwarder whose HandedOverHandler is served on a loopback port.
+type settleMember struct {
+	f    *Forwarder
+	addr string
+	reg  *prometheus.Registry
+}
+
+func newSettleMember(t *testing.T, name string, timeout time.Duration) *settleMember {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	f, err := NewForwarder(name, DefaultForwardConfig(), timeout, reg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(f.HandedOverHandler())
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { _ = f.Shutdown(t.Context()) })
+	return &settleMember{f: f, addr: strings.TrimPrefix(srv.URL, "http://"), reg: reg}
+}
+
+// join gives each member the others as its members.
+func join(ms ...*settleMember) {
+	for _, m := range ms {
+		var others []Member
+		for _, o := range ms {
+			if o != m {
+				others = append(others, Member{Name: o.f.self, Addr: o.addr})
+			}
+		}
+		m.f.SetMembers(others)
+	}
+}
+
+// ownedKeys returns some keys f owns in its ring.
+func ownedKeys(f *Forwarder) []uint64 {
+	var keys []uint64
+	for key := uint64(0); len(keys) < 100 && key < Shards; key++ {
+		if f.Owns(key) {
+			keys = append(keys, key)
+		}
+	}
+	return keys
+}
+
+// awaitsAny reports whether f awaits a handoff for any of keys.
+func awaitsAny(f *Forwarder, keys []uint64) bool {
+	for _, k := range keys {
+		if f.Awaits(k) {
+			return true
+		}
+	}
+	return false
+}
+
+// A member that starts (or restarts on its last ring) holds every output it owns for the
+// state a running cluster may have of it. When every peer says it has handed over the ring,
+// nothing more can come, and the wait ends long before the handoff timeout; while one peer
+// has not (it has not started, or still holds another's state), it goes on.
+func TestAStartWaitsUntilEveryPeerHasHandedOver(t *testing.T) {
+	a, b, c := newSettleMember(t, "node-a", time.Minute), newSettleMember(t, "node-b", time.Minute), newSettleMember(t, "node-c", time.Minute)
+	var cHolds atomic.Bool
+	cHolds.Store(true)
+	c.f.HoldsForOthers(cHolds.Load)
+	join(a, b, c)
+	keys := ownedKeys(a.f)
+	if len(keys) == 0 || !awaitsAny(a.f, keys) {
+		t.Fatal("a start does not wait for handoffs")
+	}
+	a.f.Started()
+	b.f.Started()
+	c.f.Started()
+	// c holds state begun for a sender on another ring, for node-a maybe: node-a waits.
+	time.Sleep(4 * settleEvery)
+	if !awaitsAny(a.f, keys) {
+		t.Fatal("the wait ended while a peer still held outputs for others")
+	}
+	cHolds.Store(false)
+	deadline := time.Now().Add(10 * time.Second)
+	for awaitsAny(a.f, keys) {
+		if time.Now().After(deadline) {
+			t.Fatal("the wait did not end within 10 s of every peer having handed over")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := testutil.CollectAndCount(a.reg, "cardinal_cluster_handoff_wait_seconds"); n != 1 {
+		t.Errorf("cardinal_cluster_handoff_wait_seconds has %d series, want 1 (handed_over)", n)
+	}
+}
+
+// A peer that routes by another ring, is still taking state out, has a handoff pending or
+// holds another's outputs has not handed over, and says why.
+func TestHandedOverSaysWhyNot(t *testing.T) {
+	m := newSettleMember(t, "node-a", time.Minute)
+	var holds atomic.Bool
+	m.f.HoldsForOthers(holds.Load)
+	m.f.SetMembers([]Member{{Name: "node-b", Addr: "127.0.0.1:1"}})
+	v := m.f.Ring().VersionString()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		m.f.mu.Lock()
+		n := len(m.f.draining) // the start's ring (node-a alone) has no queue to drain
+		m.f.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the ring node-a started alone in is still draining after 5 s")
+		}
+	}
+	draining := func(on bool) func() {
+		return func() {
+			m.f.mu.Lock()
+			defer m.f.mu.Unlock()
+			if on {
+				m.f.draining[&peerSet{}] = true
+			} else {
+				clear(m.f.draining)
+			}
+		}
+	}
+	ask := func(version string) (int, string) {
+		t.Helper()
+		rec := httptest.NewRecorder()
+		m.f.HandedOverHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, HandedOverPath+"?ring="+version, nil))
+		return rec.Code, rec.Body.String()
+	}
+	for _, step := range []struct {
+		do      func()
+		version string
+		code    int
+		why     string
+	}{
+		{func() {}, v, http.StatusConflict, "still taking out"},
+		{m.f.Started, v, http.StatusOK, "handed over"},
+		{func() {}, "0000000000000001", http.StatusConflict, "ring " + v + " here"},
+		{func() { holds.Store(true) }, v, http.StatusConflict, "holding outputs"},
+		{func() {
+			holds.Store(false)
+			m.f.sending.add(PendingHandoff{Peer: "node-b", ID: "x"}, m.f.metrics.handoffsPending)
+		}, v, http.StatusConflict, "1 handoffs pending"},
+		{func() { m.f.sending.done("x", m.f.metrics.handoffsPending) }, v, http.StatusOK, "handed over"},
+		{draining(true), v, http.StatusConflict, "a replaced ring's queues"},
+		{draining(false), v, http.StatusOK, "handed over"},
+	} {
+		step.do()
+		if code, body := ask(step.version); code != step.code || !strings.Contains(body, step.why) {
+			t.Errorf("answered %d %q, want %d and %q", code, body, step.code, step.why)
+		}
+	}
+	rec := httptest.NewRecorder()
+	m.f.HandedOverHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, HandedOverPath, nil))
+	if rec.Code != http.StatusBadRequest {
+		t.Errorf("no ring: answered %d, want 400", rec.Code)
+	}
+}
+
+// Settled, a member stops waiting for the shards it gained from members still in the ring,
+// but not for one gained from a member that has left: that member's handoff (it may be
+// leaving on shutdown) may still come, and only it or the timeout ends the wait.
+func TestASettledRingStillAwaitsTheShardsOfAMemberThatLeft(t *testing.T) {
+	f, err := NewForwarder("node-a", DefaultForwardConfig(), time.Minute, prometheus.NewRegistry(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := time.Unix(1000, 0)
+	f.now = func() time.Time { return clock }
+	ring := func(names ...string) *Ring {
+		ms := make([]Member, len(names))
+		for i, n := range names {
+			ms[i] = Member{Name: n}
+		}
+		return New(ms)
+	}
+	f.SetMembers([]Member{{Name: "node-b"}, {Name: "node-c"}})
+	clock = clock.Add(2 * time.Minute)
+	f.SetMembers([]Member{{Name: "node-b"}}) // node-c leaves
+	clock = clock.Add(time.Second)
+	f.SetMembers([]Member{{Name: "node-b"}, {Name: "node-d"}}) // node-d joins
+	clock = clock.Add(time.Second)
+	f.SetMembers([]Member{{Name: "node-d"}}) // node-b leaves: node-a gains from node-b and node-c
+	f.cur.Load().settled.Store(true)         // as if every peer said so
+	abc, ab, abd, ad := ring("node-a", "node-b", "node-c"), ring("node-a", "node-b"), ring("node-a", "node-b", "node-d"), ring("node-a", "node-d")
+	var fromB, fromC int
+	for key := range uint64(Shards) {
+		if ad.OwnerOfKey(key).Name != "node-a" {
+			continue
+		}
+		switch {
+		case abd.OwnerOfKey(key).Name == "node-b": // gained in the last change, from node-b: left
+			fromB++
+			if !f.Awaits(key) {
+				t.Fatalf("shard %d, gained from node-b which left: not awaited", key)
+			}
+		case abc.OwnerOfKey(key).Name == "node-c" && ab.OwnerOfKey(key).Name == "node-a": // from node-c: left
+			fromC++
+			if !f.Awaits(key) {
+				t.Fatalf("shard %d, gained from node-c which left: not awaited", key)
+			}
+		}
+	}
+	if fromB == 0 || fromC == 0 {
+		t.Fatalf("the rings do not exercise the test: %d from node-b, %d from node-c", fromB, fromC)
+	}
+
+	// node-c comes back: what node-a gained from it, node-c (in the ring again) has
+	// handed over once the ring settles.
+	f.SetMembers([]Member{{Name: "node-c"}, {Name: "node-d"}})
+	if !awaitsAnyKey(f) {
+		t.Fatal("nothing awaited after node-c came back, before the ring settled")
+	}
+	f.cur.Load().settled.Store(true)
+	acd := ring("node-a", "node-c", "node-d")
+	for key := range uint64(Shards) {
+		gainedFromB := ad.OwnerOfKey(key).Name == "node-a" && abd.OwnerOfKey(key).Name == "node-b"
+		if want := gainedFromB && acd.OwnerOfKey(key).Name == "node-a"; f.Awaits(key) != want {
+			t.Fatalf("shard %d, settled: awaits %v, want %v (only what node-b, gone, had)", key, !want, want)
+		}
+	}
+}
+
+// awaitsAnyKey reports whether f awaits a handoff for any shard.
+func awaitsAnyKey(f *Forwarder) bool {
+	for key := range uint64(Shards) {
+		if f.Awaits(key) {
+			return true
+		}
+	}
+	return false
+}
