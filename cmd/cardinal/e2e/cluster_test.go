@@ -37,10 +37,6 @@ type clusterMember struct {
 	proxy  *crashProxy
 }
 
-// clusterHandoffTimeout is the members' handoff_timeout unless a test sets its own: far
-// more than a handoff takes on loopback, well within the tests' waits.
-const clusterHandoffTimeout = 15 * time.Second
-
 // startCluster configures n members that know each other by a static peer list, each
 // writing to Prometheus through a crashProxy of its own and keeping a WAL, starts the first
 // started of them and waits until every one routes by a ring of those.
@@ -59,13 +55,6 @@ func startClusterCheckpointing(t *testing.T, promWriteURL string, n, started int
 // (cluster, lines indented by two spaces) in every member's configuration.
 func startClusterWith(t *testing.T, promWriteURL string, n, started int, checkpoints time.Duration, cluster string) ([]*clusterMember, *peersFile) {
 	t.Helper()
-	if !strings.Contains(cluster, "handoff_timeout:") {
-		// A member that starts into a running cluster holds the outputs it begins for
-		// handoff_timeout when no peer had their state (README, "Handoff"): they arrive
-		// complete but that late. The tests wait 30 s for the last window; a minute (the
-		// default) would outlast it, so the members wait at most clusterHandoffTimeout.
-		cluster = "  handoff_timeout: " + clusterHandoffTimeout.String() + "\n" + cluster
-	}
 	members := make([]*clusterMember, n)
 	pf := &peersFile{path: filepath.Join(t.TempDir(), "peers.yaml")}
 	for i := range members {
@@ -534,6 +523,16 @@ func TestCluster_all_members_killed_at_once_restart_on_their_last_ring(t *testin
 		waitMembers(t, m, len(members))
 	}
 	t.Log("every member restarted")
+	// Each restarted member holds its outputs for the state its peers may have; none has
+	// any (they restarted too), and each says so: the wait ends within seconds, not after
+	// handoff_timeout (a minute), which would outlast the check's wait for the last window.
+	settled := regexp.MustCompile(`(?m)^cardinal_cluster_handoff_wait_seconds_count\{result="handed_over"\} [1-9]`)
+	for _, m := range members {
+		eventually(t, 15*time.Second, m.name+" sees every peer handed over", func() (bool, error) {
+			got := m.card.selfMetrics()
+			return settled.MatchString(got), fmt.Errorf("metrics: %s", got)
+		})
+	}
 	time.Sleep(10 * time.Second)
 	stopAndCheckCluster(t, snd, prom, members)
 }
