@@ -94,6 +94,10 @@ type peerSet struct {
 	// a member of it (Awaits).
 	handedOver, settled atomic.Bool
 	since               time.Time // when it came, on the real clock (settle)
+	// settledAfter is how long after since it settled (ns); waiting are the peers that had
+	// not handed over at the last round, with why (HandoffWait).
+	settledAfter atomic.Int64
+	waiting      atomic.Pointer[[]string]
 }
 
 // ringChange is one change of the ring in force: the ring before it, from this member (nil

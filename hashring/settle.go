@@ -1,6 +1,7 @@
 package hashring
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -147,14 +148,17 @@ func (f *Forwarder) settle(ps *peerSet) {
 			f.metrics.handoffWait.WithLabelValues("timeout").Observe(waited.Seconds())
 			return
 		}
-		if f.allHandedOver(client, peers, version) {
+		if waiting := f.allHandedOver(client, peers, version); len(waiting) == 0 {
 			streak++
+			ps.waiting.Store(nil)
 		} else {
 			streak = 0
+			ps.waiting.Store(&waiting)
 		}
 		if streak == 2 {
-			ps.settled.Store(true)
 			waited := time.Since(since)
+			ps.settledAfter.Store(int64(max(waited, 1)))
+			ps.settled.Store(true)
 			f.metrics.handoffWait.WithLabelValues("handed_over").Observe(waited.Seconds())
 			f.logger.Info("cluster: every peer has handed over; outputs waiting for a handoff go on", "ring", version, "waited", waited.Round(time.Millisecond))
 			return
@@ -163,34 +167,37 @@ func (f *Forwarder) settle(ps *peerSet) {
 	}
 }
 
-// allHandedOver asks every peer at once whether it has handed over ring version.
-func (f *Forwarder) allHandedOver(client *http.Client, peers []string, version string) bool {
+// allHandedOver asks every peer at once whether it has handed over ring version, and
+// returns those that have not, each as "name: why".
+func (f *Forwarder) allHandedOver(client *http.Client, peers []string, version string) []string {
 	var wg sync.WaitGroup
-	ok := make([]bool, len(peers))
+	why := make([]string, len(peers))
 	for i, name := range peers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ok[i] = f.askHandedOver(client, name, version)
+			why[i] = f.askHandedOver(client, name, version)
 		}()
 	}
 	wg.Wait()
-	for _, o := range ok {
-		if !o {
-			return false
+	var waiting []string
+	for i, w := range why {
+		if w != "" {
+			waiting = append(waiting, peers[i]+": "+w)
 		}
 	}
-	return true
+	return waiting
 }
 
-// askHandedOver asks one peer whether it has handed over ring version.
-func (f *Forwarder) askHandedOver(client *http.Client, name, version string) bool {
+// askHandedOver asks one peer whether it has handed over ring version: "" if it has, else
+// its answer or the error.
+func (f *Forwarder) askHandedOver(client *http.Client, name, version string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
 	defer cancel()
 	u := f.scheme + "://" + name + HandedOverPath + "?ring=" + url.QueryEscape(version)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return false
+		return err.Error()
 	}
 	for k, v := range f.auth {
 		req.Header[k] = v
@@ -198,11 +205,36 @@ func (f *Forwarder) askHandedOver(client *http.Client, name, version string) boo
 	req.Header.Set(HeaderForwardedBy, f.self)
 	resp, err := client.Do(req)
 	if err != nil {
-		return false
+		return err.Error()
 	}
 	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 512))
-	return resp.StatusCode == http.StatusOK
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	if resp.StatusCode == http.StatusOK {
+		return ""
+	}
+	return fmt.Sprintf("status %d: %s", resp.StatusCode, bytes.TrimSpace(body))
+}
+
+// HandoffWait is the state of the ring in force's wait for its peers' handoffs (settle.go).
+type HandoffWait struct {
+	// Since is when the ring came; Until when the handoff timeout ends the wait.
+	Since, Until time.Time
+	// Settled: every peer has said it handed over, SettledAfter after Since.
+	Settled      bool
+	SettledAfter time.Duration
+	// Waiting are the peers that had not at the last round, each as "name: why".
+	Waiting []string
+}
+
+// HandoffWait returns the state of the ring in force's wait for its peers' handoffs.
+func (f *Forwarder) HandoffWait() HandoffWait {
+	ps := f.cur.Load()
+	w := HandoffWait{Since: ps.since, Until: ps.since.Add(f.handoffTimeout), Settled: ps.settled.Load(),
+		SettledAfter: time.Duration(ps.settledAfter.Load())}
+	if p := ps.waiting.Load(); p != nil && !w.Settled {
+		w.Waiting = *p
+	}
+	return w
 }
 
 // isClosed reports whether Shutdown was called.

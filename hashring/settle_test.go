@@ -88,6 +88,9 @@ func TestAStartWaitsUntilEveryPeerHasHandedOver(t *testing.T) {
 	if !awaitsAny(a.f, keys) {
 		t.Fatal("the wait ended while a peer still held outputs for others")
 	}
+	if w := a.f.HandoffWait(); w.Settled || len(w.Waiting) != 1 || !strings.HasPrefix(w.Waiting[0], "node-c: status 409: not handed over: holding outputs") {
+		t.Errorf("the wait says %+v, want node-c holding outputs", w)
+	}
 	cHolds.Store(false)
 	deadline := time.Now().Add(10 * time.Second)
 	for awaitsAny(a.f, keys) {
@@ -95,6 +98,9 @@ func TestAStartWaitsUntilEveryPeerHasHandedOver(t *testing.T) {
 			t.Fatal("the wait did not end within 10 s of every peer having handed over")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	if w := a.f.HandoffWait(); !w.Settled || w.SettledAfter <= 0 || w.Waiting != nil {
+		t.Errorf("the wait says %+v once every peer handed over", w)
 	}
 	if n := testutil.CollectAndCount(a.reg, "cardinal_cluster_handoff_wait_seconds"); n != 1 {
 		t.Errorf("cardinal_cluster_handoff_wait_seconds has %d series, want 1 (handed_over)", n)

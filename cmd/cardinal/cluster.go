@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/cardinal-proxy/cardinal/aggregator"
-	"github.com/cardinal-proxy/cardinal/cmd/cardinal/status"
 	"github.com/cardinal-proxy/cardinal/hashring"
 )
 
@@ -196,21 +195,6 @@ func (s *server) mergeHandoff(id string, body []byte) error {
 	}
 	s.logger.Info("cluster: handoff merged", "outputs", st.Outputs, "inputs", st.Inputs, "bridged", st.Bridged, "unknown_rule", st.Unknown)
 	return nil
-}
-
-// ClusterStatus implements status.Cluster.
-func (c *clusterNode) ClusterStatus() status.ClusterStatus {
-	r := c.forwarder.Ring()
-	st := status.ClusterStatus{Self: c.name, Version: r.VersionString()}
-	full := c.forwarder.FullPeers()
-	for _, m := range r.Members() {
-		addr := m.Addr
-		if m.Name == c.name {
-			addr = "(this member)"
-		}
-		st.Members = append(st.Members, status.ClusterMember{Name: m.Name, Addr: addr, Shards: r.ShardsOwned(m.Name), QueueFull: full[m.Name]})
-	}
-	return st
 }
 
 // leaveForShutdown makes this member leave the ring before it shuts down

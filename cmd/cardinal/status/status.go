@@ -91,13 +91,24 @@ type Cluster interface {
 type ClusterStatus struct {
 	// Self is this member's name; Version the ring's (members that agree show the same).
 	Self, Version string
-	// Members are the ring's, sorted by name.
-	Members []ClusterMember
+	// Members are the ring's, sorted by name; Candidates the peers seen ready that have
+	// not joined it yet.
+	Members, Candidates []ClusterMember
+	// HandoffWait says whether the outputs this member gained in the ring's last change
+	// (or its start) still wait for their previous owners' state; HandoffWaiting lists the
+	// peers that had not handed it over at the last round, with why, while they do.
+	HandoffWait    string
+	HandoffWaiting []string
 }
 
 // ClusterMember is one member of the ring.
 type ClusterMember struct {
 	Name, Addr string
+	// State is how this member sees it: ready, not answering (and when it leaves), routing
+	// by another ring, or for a candidate when it joins. Trouble is true for a state an
+	// operator should look at.
+	State   string
+	Trouble bool
 	// Shards is how many of the 262144 logical shards it owns.
 	Shards int
 	// QueueFull is true while the forward queue to it is full (the receiver answers 503).

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/cardinal-proxy/cardinal/cmd/cardinal/status"
+	"github.com/cardinal-proxy/cardinal/hashring"
+)
+
+// ClusterStatus implements status.Cluster: the ring, what membership knows of each peer,
+// and the wait for handoffs, as this member sees them now.
+func (c *clusterNode) ClusterStatus() status.ClusterStatus {
+	return clusterStatus(c.name, c.forwarder.Ring(), c.membership.PeerStates(), c.forwarder.FullPeers(), c.forwarder.HandoffWait(), time.Now())
+}
+
+// clusterStatus builds the status page's cluster section from its parts, at now.
+func clusterStatus(self string, r *hashring.Ring, peers []hashring.PeerState, full map[string]bool, wait hashring.HandoffWait, now time.Time) status.ClusterStatus {
+	version := r.VersionString()
+	st := status.ClusterStatus{Self: self, Version: version, HandoffWait: handoffWaitState(wait, now)}
+	if !wait.Settled && now.Before(wait.Until) {
+		st.HandoffWaiting = wait.Waiting
+	}
+	byName := make(map[string]hashring.PeerState, len(peers))
+	for _, p := range peers {
+		byName[p.Name] = p
+	}
+	for _, m := range r.Members() {
+		cm := status.ClusterMember{Name: m.Name, Addr: m.Addr, Shards: r.ShardsOwned(m.Name), QueueFull: full[m.Name]}
+		if m.Name == self {
+			cm.Addr, cm.State = "(this member)", "this member"
+		} else {
+			cm.State, cm.Trouble = memberState(byName[m.Name], version, now)
+		}
+		st.Members = append(st.Members, cm)
+	}
+	for _, p := range peers {
+		if p.Member || r.Index(p.Name) >= 0 {
+			continue
+		}
+		state := fmt.Sprintf("candidate: ready for %s, joins the ring in %s", since(p.ReadySince, now), until(p.JoinAt, now))
+		st.Candidates = append(st.Candidates, status.ClusterMember{Name: p.Name, Addr: p.Addr, State: state})
+	}
+	return st
+}
+
+// memberState describes a member of the ring (ringVersion, this member's) from what its
+// membership knows of it; trouble is true when it is not answering or routes by another ring.
+func memberState(p hashring.PeerState, ringVersion string, now time.Time) (state string, trouble bool) {
+	switch {
+	case p.Name == "":
+		return "not known to membership (the ring was resumed, or is being updated)", true
+	case !p.MissingSince.IsZero():
+		return fmt.Sprintf("not answering ready for %s; leaves the ring in %s", since(p.MissingSince, now), until(p.LeaveAt, now)), true
+	case p.RingVersion != "" && p.RingVersion != ringVersion:
+		return "ready, routes by ring " + p.RingVersion + " (disagrees: it has not seen the same members yet)", true
+	}
+	return "ready", false
+}
+
+// handoffWaitState says, in a sentence, where the wait for handoffs of the ring in force is.
+func handoffWaitState(w hashring.HandoffWait, now time.Time) string {
+	switch {
+	case w.Settled && w.SettledAfter == 0:
+		return "this member is alone: nothing to wait for."
+	case w.Settled:
+		return fmt.Sprintf("every peer handed the ring over %s after it came; only outputs gained from a member that has left since wait for its handoff (until %s).",
+			w.SettledAfter.Round(time.Millisecond), w.Until.UTC().Format(time.TimeOnly))
+	case now.Before(w.Until):
+		return fmt.Sprintf("outputs this member gained in the last ring change (or its start) wait for their previous owners' state, at most %s more.", until(w.Until, now))
+	}
+	return fmt.Sprintf("the handoff timeout ended the wait %s ago: outputs gained then went on from this member's own state.", since(w.Until, now))
+}
+
+// since is the time from t to now, in whole seconds.
+func since(t, now time.Time) time.Duration { return now.Sub(t).Round(time.Second) }
+
+// until is the time from now to t, in whole seconds, never below zero.
+func until(t, now time.Time) time.Duration { return max(t.Sub(now), 0).Round(time.Second) }
