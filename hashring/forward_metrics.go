@@ -97,6 +97,9 @@ func newForwardMetrics(reg prometheus.Registerer) *forwardMetrics {
 			Help: "Forwarded requests routed by a ring other than the one in force here: aggregated by the sender's ring, as it meant.",
 		}),
 	}
+	// Both results from the start, with no observation, so that the series exist.
+	m.handoffWait.WithLabelValues("handed_over")
+	m.handoffWait.WithLabelValues("timeout")
 	if reg != nil {
 		reg.MustRegister(m.shardsOwned, m.ringChanges, m.forwardedSamples, m.received, m.receivedBytes, m.disagreements,
 			m.handoffs, m.handoffBytes, m.handoffDuration, m.handoffWait, m.handoffsPending, m.handoffsReceived, m.handoffRingSyncs,

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // settleMember is a forwarder whose HandedOverHandler is served on a loopback port.
@@ -102,8 +101,11 @@ func TestAStartWaitsUntilEveryPeerHasHandedOver(t *testing.T) {
 	if w := a.f.HandoffWait(); !w.Settled || w.SettledAfter <= 0 || w.Waiting != nil {
 		t.Errorf("the wait says %+v once every peer handed over", w)
 	}
-	if n := testutil.CollectAndCount(a.reg, "cardinal_cluster_handoff_wait_seconds"); n != 1 {
-		t.Errorf("cardinal_cluster_handoff_wait_seconds has %d series, want 1 (handed_over)", n)
+	if n := waitObservations(t, a.reg, "handed_over"); n != 1 {
+		t.Errorf("cardinal_cluster_handoff_wait_seconds{result=\"handed_over\"} observed %d waits, want 1", n)
+	}
+	if n := waitObservations(t, a.reg, "timeout"); n != 0 {
+		t.Errorf("cardinal_cluster_handoff_wait_seconds{result=\"timeout\"} observed %d waits, want 0", n)
 	}
 }
 
@@ -245,4 +247,28 @@ func awaitsAnyKey(f *Forwarder) bool {
 		}
 	}
 	return false
+}
+
+// waitObservations returns how many waits cardinal_cluster_handoff_wait_seconds counted with
+// result, failing if the series is not exported.
+func waitObservations(t *testing.T, reg *prometheus.Registry, result string) uint64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "cardinal_cluster_handoff_wait_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "result" && l.GetValue() == result {
+					return m.GetHistogram().GetSampleCount()
+				}
+			}
+		}
+	}
+	t.Fatalf("cardinal_cluster_handoff_wait_seconds{result=%q} is not exported", result)
+	return 0
 }
