@@ -25,6 +25,6 @@
 // Handoff: the Forwarder is the aggregator's Ownership (Owns, Awaits). After a ring change,
 // the state of outputs a member lost is encoded by the aggregator and posted to their owners
 // (SendHandoff, HandoffPath), which merge it (HandoffHandler). The outputs a member gained
-// wait for that state until every peer says it has handed the ring over (settle.go,
-// HandedOverPath), or the handoff timeout.
+// wait for that state until the members that may hold it say they have handed the ring
+// over (settle.go, HandedOverPath), or the handoff timeout.
 package hashring

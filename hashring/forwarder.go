@@ -98,6 +98,8 @@ type peerSet struct {
 	// not handed over at the last round, with why (HandoffWait).
 	settledAfter atomic.Int64
 	waiting      atomic.Pointer[[]string]
+	// done are the peers that said they handed this ring over in the last two rounds.
+	done atomic.Pointer[map[string]bool]
 }
 
 // ringChange is one change of the ring in force: the ring before it, from this member (nil
@@ -158,7 +160,17 @@ func ValidateName(name string) error {
 // added). New addresses apply at once, to the next connection; a new set of names is a new
 // ring: series are routed by it from now on, and the queues of the old one send what they
 // hold, then stop.
-func (f *Forwarder) SetMembers(members []Member) {
+func (f *Forwarder) SetMembers(members []Member) { f.setMembers(members, false) }
+
+// SetMembersOutside is SetMembers for a member that is not in its peers' ring yet (they
+// add it after join_after): its ring is members without itself, the one they route by, so
+// that it owns nothing and forwards every series to the member that writes its output
+// meanwhile, instead of holding its own agents' part of the outputs it will own (which the
+// others write without it until then). Once they add it, SetMembers makes it a member: it
+// gains its shards as in any ring change, and their handoffs bring it the state.
+func (f *Forwarder) SetMembersOutside(members []Member) { f.setMembers(members, true) }
+
+func (f *Forwarder) setMembers(members []Member, outside bool) {
 	addrs := make(map[string]string, len(members))
 	for _, m := range members {
 		addrs[m.Name] = m.Addr
@@ -167,7 +179,7 @@ func (f *Forwarder) SetMembers(members []Member) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	ms := append([]Member{{Name: f.self}}, members...)
-	if f.leaving {
+	if f.leaving || outside {
 		ms = slices.DeleteFunc(slices.Clone(members), func(m Member) bool { return m.Name == f.self })
 	}
 	r := New(ms)

@@ -43,28 +43,50 @@ func (f *Forwarder) Owns(key uint64) bool { return f.cur.Load().view.Owner(key) 
 // a start, every owned key may, until the ring changes: the state of a member that joins a
 // running cluster is with the others.
 //
-// Once every peer of the ring in force has said it handed everything over (settle.go), the
-// wait ends for a shard gained from a member still in the ring, and after a start: only one
-// gained from a member that has left since may still have a handoff on its way.
+// The wait ends sooner once the members that may hold the state have handed the ring over
+// (settle.go): after a start, every peer; for a shard gained in a change, the members that
+// owned it in the changes since this member last did, each of which must still be in the
+// ring (one that has left may still hand over) and have said so. A peer that hangs so
+// holds back only what it owned.
 func (f *Forwarder) Awaits(key uint64) bool {
 	ps := f.cur.Load()
 	if ps.view.Owner(key) != -1 {
 		return false
 	}
-	settled := ps.settled.Load()
 	now := f.now()
+	// owners are who owned the shard since this member last did, the newest first.
+	var owners []string
 	for i, c := range ps.changes { // the newest first
-		switch {
-		case now.Sub(c.at) > f.handoffTimeout:
-			return false
-		case c.prev == nil:
-			return i == 0 && !settled // the start, if nothing changed since
-		case c.prev.Owner(key) != -1:
-			// Gained in this change, from the member that owned it before.
-			return !settled || ps.view.ring.Index(c.prev.ring.OwnerOfKey(key).Name) < 0
+		if now.Sub(c.at) > f.handoffTimeout {
+			break
+		}
+		if c.prev == nil { // the start
+			if i == 0 {
+				return !ps.settled.Load() // nothing changed since
+			}
+			break
+		}
+		if c.prev.Owner(key) == -1 { // this member owned it before this change
+			if len(owners) == 0 {
+				continue // and since: it was gained, if at all, in an older change
+			}
+			break // the owners since it last had it are known
+		}
+		owners = append(owners, c.prev.ring.OwnerOfKey(key).Name)
+	}
+	if len(owners) == 0 {
+		return false // owned since before every change remembered
+	}
+	settled, done := ps.settled.Load(), ps.done.Load()
+	for _, name := range owners {
+		if ps.view.ring.Index(name) < 0 {
+			return true // it left: its handoff may still come
+		}
+		if !settled && (done == nil || !(*done)[name]) {
+			return true
 		}
 	}
-	return false // owned since before every change remembered
+	return false
 }
 
 // OnRingChange sets a function called after each change of the ring in force (the server

@@ -15,17 +15,18 @@ import (
 // previous owner's handoff comes, for up to the handoff timeout: the old owner's state may
 // still be on its way. When no peer has any (a whole cluster restarted, or the outputs began
 // after the change), the outputs were held for the whole timeout. Instead, the member asks
-// every peer whether it has handed over everything of the ring in force (HandedOverPath);
-// once all of them say so twice in a row, nothing more can come from a member of the ring,
-// and the wait ends for every output whose previous owner is still in it (Awaits).
+// every peer whether it has handed over everything of the ring in force (HandedOverPath),
+// every settleEvery. A peer that said so in two rounds in a row is done: the outputs whose
+// previous owners (since this member last owned them) are all done and still in the ring
+// stop waiting (Awaits), and after a start, all of them once every peer is done. A peer that
+// hangs holds back only what it owned.
 //
 // A peer has handed over when it routes by the same ring, has taken out of its aggregator
 // what that ring gives others (the hand off that follows a ring change, or a start's), has
 // no handoff pending (one split by an older ring may carry outputs for the asker through
 // another member), has no replaced ring's queue still sending, and holds no state begun
 // for a sender on another ring (strays, handed off at its next flush tick). Two rounds in a
-// row, so that a handoff delivered to a peer already asked, between its answer and the next
-// peer's, is seen in the second.
+// row, so that a handoff delivered to a peer just after it answered shows in the next.
 
 // HandedOverPath answers whether this member has handed over everything of a ring version
 // (its query parameter ring): 200 when it has, 409 with the reason when not yet.
@@ -122,8 +123,9 @@ func (f *Forwarder) HandedOverHandler() http.Handler {
 }
 
 // settle asks the peers of ps, every settleEvery, whether they have handed over its ring,
-// until all have twice in a row (then ps is settled: Awaits), ps is replaced, or the
-// handoff timeout since it came is over (on the real clock: a test's may not move).
+// and publishes those that did in the last two rounds (done, for Awaits), until all have
+// (then ps is settled), ps is replaced, or the handoff timeout since it came is over (on the
+// real clock: a test's may not move).
 func (f *Forwarder) settle(ps *peerSet) {
 	since := ps.since
 	var peers []string
@@ -140,7 +142,8 @@ func (f *Forwarder) settle(ps *peerSet) {
 	defer transport.CloseIdleConnections()
 	client := &http.Client{Transport: transport, Timeout: settleTimeout}
 	version := ps.view.ring.VersionString()
-	for streak := 0; ; {
+	var before map[string]bool // the peers that said so in the previous round
+	for {
 		if f.cur.Load() != ps || f.isClosed() {
 			return
 		}
@@ -148,14 +151,21 @@ func (f *Forwarder) settle(ps *peerSet) {
 			f.metrics.handoffWait.WithLabelValues("timeout").Observe(waited.Seconds())
 			return
 		}
-		if waiting := f.allHandedOver(client, peers, version); len(waiting) == 0 {
-			streak++
+		ok, waiting := f.allHandedOver(client, peers, version)
+		done := make(map[string]bool, len(ok))
+		for name := range ok {
+			if before[name] {
+				done[name] = true
+			}
+		}
+		ps.done.Store(&done)
+		before = ok
+		if len(waiting) == 0 {
 			ps.waiting.Store(nil)
 		} else {
-			streak = 0
 			ps.waiting.Store(&waiting)
 		}
-		if streak == 2 {
+		if len(done) == len(peers) {
 			waited := time.Since(since)
 			ps.settledAfter.Store(int64(max(waited, 1)))
 			ps.settled.Store(true)
@@ -168,8 +178,8 @@ func (f *Forwarder) settle(ps *peerSet) {
 }
 
 // allHandedOver asks every peer at once whether it has handed over ring version, and
-// returns those that have not, each as "name: why".
-func (f *Forwarder) allHandedOver(client *http.Client, peers []string, version string) []string {
+// returns those that have, and those that have not, each as "name: why".
+func (f *Forwarder) allHandedOver(client *http.Client, peers []string, version string) (ok map[string]bool, waiting []string) {
 	var wg sync.WaitGroup
 	why := make([]string, len(peers))
 	for i, name := range peers {
@@ -180,13 +190,15 @@ func (f *Forwarder) allHandedOver(client *http.Client, peers []string, version s
 		}()
 	}
 	wg.Wait()
-	var waiting []string
+	ok = make(map[string]bool, len(peers))
 	for i, w := range why {
 		if w != "" {
 			waiting = append(waiting, peers[i]+": "+w)
+		} else {
+			ok[peers[i]] = true
 		}
 	}
-	return waiting
+	return ok, waiting
 }
 
 // askHandedOver asks one peer whether it has handed over ring version: "" if it has, else

@@ -30,8 +30,12 @@ type clusterNode struct {
 	// lastRing keeps the ring in force beside the write-ahead log; nil without one.
 	lastRing *hashring.LastRing
 	// setMu makes SetMembers and Leave one at a time: the membership loop and a handoff's
-	// ring sync both read the members and set them.
-	setMu sync.Mutex
+	// ring sync both read the members and set them. Under it: outside is true while this
+	// member stays out of its own ring, its peers routing by the ring without it
+	// (hashring.OutsideTheirRing); admitted once it has been in it since it started, after
+	// which it never stays out again.
+	setMu             sync.Mutex
+	outside, admitted bool
 }
 
 // memberName is the name this cardinal goes by in its cluster: --cluster.name, else
@@ -123,6 +127,7 @@ func (c *clusterNode) run(ctx context.Context, every time.Duration) {
 		case <-c.membership.Changes():
 			c.setMembers()
 		case <-tick.C:
+			c.joinWhenAdded()
 			if !c.forwarder.Leaving() && c.membership.Removed() {
 				c.logger.Warn("cluster: this member is no longer listed by discovery: handing its outputs over and leaving the ring")
 				c.setMu.Lock() // not between another goroutine's read of the members and its SetMembers
@@ -140,12 +145,36 @@ func (c *clusterNode) setMembers() {
 	c.setMu.Lock()
 	defer c.setMu.Unlock()
 	members := c.membership.Members()
-	c.forwarder.SetMembers(members)
+	switch {
+	case !c.admitted && !c.forwarder.Leaving() && hashring.OutsideTheirRing(c.name, members, c.membership.PeerStates()):
+		if !c.outside {
+			c.logger.Info("cluster: the peers route by a ring without this member; it forwards every series until they add it (join_after)")
+		}
+		c.outside = true
+		c.forwarder.SetMembersOutside(members)
+	default:
+		if c.outside {
+			c.logger.Info("cluster: the peers added this member; it owns its shards from now on")
+		}
+		c.outside, c.admitted = false, true
+		c.forwarder.SetMembers(members)
+	}
 	if c.lastRing == nil || c.forwarder.Leaving() {
 		return
 	}
 	if err := c.lastRing.Save(members); err != nil {
 		c.logger.Warn("cluster: the ring in force is not saved; a restart resumes an older one", "err", err)
+	}
+}
+
+// joinWhenAdded sets the members again while this member stays out of its own ring: the
+// peers' rings, which decide when it joins, change without its own membership changing.
+func (c *clusterNode) joinWhenAdded() {
+	c.setMu.Lock()
+	outside := c.outside
+	c.setMu.Unlock()
+	if outside {
+		c.setMembers()
 	}
 }
 

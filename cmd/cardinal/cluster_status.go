@@ -34,6 +34,10 @@ func clusterStatus(self string, r *hashring.Ring, peers []hashring.PeerState, fu
 		}
 		st.Members = append(st.Members, cm)
 	}
+	if r.Index(self) < 0 {
+		st.Candidates = append(st.Candidates, status.ClusterMember{Name: self, Addr: "(this member)",
+			State: "this member, outside the ring (leaving, or its peers have not added it yet): it owns nothing and forwards every series", Trouble: true})
+	}
 	for _, p := range peers {
 		if p.Member || r.Index(p.Name) >= 0 {
 			continue

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -573,20 +574,32 @@ func TestCluster_a_member_that_leaves_on_shutdown_hands_its_outputs_over(t *test
 	// Past leave_after and handoff_timeout, when the others would have restarted its outputs.
 	time.Sleep(20 * time.Second)
 
+	added := func(m *clusterMember) int { return strings.Count(m.card.Log(), "cluster: the peers added this member") }
+	before := added(leaver)
 	leaver.card.Start()
 	for _, m := range members {
 		waitMembers(t, m, len(members))
 	}
+	// The others dropped it: it stays out of its own ring, forwarding, until they add it.
+	eventually(t, 30*time.Second, leaver.name+" joins its ring once the others add it", func() (bool, error) {
+		return added(leaver) > before, errors.New("no \"peers added this member\" in its log since the restart")
+	})
 	t.Logf("%s rejoined", leaver.name)
 	time.Sleep(10 * time.Second)
 
 	if code := agents[0].card.Stop(); code != 0 {
 		t.Errorf("%s exited with %d after SIGTERM, want 0", agents[0].name, code)
 	}
+	before = added(agents[0])
 	agents[0].card.Start()
 	for _, m := range members {
 		waitMembers(t, m, len(members))
 	}
+	// It left: its agents' series go to the members that write their outputs until the
+	// others add it again.
+	eventually(t, 30*time.Second, agents[0].name+" joins its ring once the others add it", func() (bool, error) {
+		return added(agents[0]) > before, errors.New("no \"peers added this member\" in its log since the restart")
+	})
 	t.Logf("%s restarted", agents[0].name)
 	time.Sleep(10 * time.Second)
 	if err := snd.err(); err != nil {
