@@ -99,14 +99,21 @@ type secureCardinal struct {
 // waits until GET /-/ready answers 200 over HTTPS, trusting only ca.
 func startSecureCardinal(t testing.TB, dir, configYAML, webConfigPath string, ca *x509.Certificate, extraFlags ...string) *secureCardinal {
 	t.Helper()
-	bin := buildCardinal(t)
-	configPath := filepath.Join(dir, "cardinal.yaml")
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	return startSecureCardinalAt(t, dir, addr, "cardinal.yaml", configYAML, webConfigPath, ca, append([]string{"--log.level=debug"}, extraFlags...)...)
+}
+
+// startSecureCardinalAt is startSecureCardinal listening on addr, with its configuration in
+// dir/configName; its log is named after the configuration (several may share dir).
+func startSecureCardinalAt(t testing.TB, dir, addr, configName, configYAML, webConfigPath string, ca *x509.Certificate, extraFlags ...string) *secureCardinal {
+	t.Helper()
+	configPath := filepath.Join(dir, configName)
 	if err := os.WriteFile(configPath, []byte(configYAML), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	args := append([]string{"--config.file=" + configPath, "--web.listen-address=" + addr, "--web.config.file=" + webConfigPath, "--log.level=debug"}, extraFlags...)
-	c := &secureCardinal{URL: "https://" + addr, proc: newProcess(t, dir, "cardinal", bin, args...), client: tlsClient(ca)}
+	args := append([]string{"--config.file=" + configPath, "--web.listen-address=" + addr, "--web.config.file=" + webConfigPath}, extraFlags...)
+	name := strings.TrimSuffix(configName, filepath.Ext(configName))
+	c := &secureCardinal{URL: "https://" + addr, proc: newProcess(t, dir, name, buildCardinal(t), args...), client: tlsClient(ca)}
 	c.proc.start()
 	eventually(t, readyTimeout, "cardinal ready over HTTPS", func() (bool, error) {
 		if !c.proc.running() {
