@@ -464,31 +464,30 @@ func TestAStrayTheRingGivesThisMemberWaitsForItsHandoff(t *testing.T) {
 // TestFirstSampleCountIsNotCountedTwiceAcrossAHandoff: with first_sample: count, the first
 // sample of an input at the new owner, in an output held for the handoff, is a baseline: the
 // handoff's bridge from the old owner's last sample counts the increase to it. Counted in
-// full as well, its whole value counted twice.
+// full as well (when the handoff's merge ends the wait), its whole value counted twice.
 func TestFirstSampleCountIsNotCountedTwiceAcrossAHandoff(t *testing.T) {
-	r := counterRule("req", "total")
-	r.FirstSample = rules.FirstSampleCount
-	r.Fingerprint++
-	p := newHandoffPair(t, r)
-	x := func(ts, v float64) []prompb.TimeSeries {
-		return []prompb.TimeSeries{series("req{job=a,pod=p1}", ts, v)}
+	for _, r := range firstSampleCountRules() {
+		t.Run(r.Name, func(t *testing.T) {
+			p := newHandoffPair(t, r)
+			in := func(job string, ts, v float64) []prompb.TimeSeries { return ruleInput(r, job, ts, v) }
+			for i, ts := range []float64{1, 11, 21, 31, 41} {
+				p.ingest(0, in("a", ts, float64(1000+10*i)))
+				p.members[1].Ingest(in("b", ts, 1)) // it runs the rule too
+				p.flush(int64(ts) + 3)
+			}
+			p.members[0].SetOwnership(all{})
+			p.members[1].SetOwnership(all{owns: true, awaits: true})
+			p.ingest(1, in("a", 51, 1050)) // held at the new owner; the rule has run longer than its staleness
+			p.members[0].HandOffNow()
+			p.deliver()
+			for i, ts := range []float64{61, 71} {
+				p.ingest(1, in("a", ts, float64(1060+10*i)))
+				p.flush(int64(ts) + 3)
+			}
+			p.flush(83)
+			twoEmitLikeOne(t, r, p.outs, p.singleOut)
+		})
 	}
-	for i, ts := range []float64{1, 11, 21, 31, 41} {
-		p.ingest(0, x(ts, float64(1000+10*i)))
-		p.members[1].Ingest([]prompb.TimeSeries{series("req{job=b,pod=p9}", ts, 1)}) // it runs the rule too
-		p.flush(int64(ts) + 3)
-	}
-	p.members[0].SetOwnership(all{})
-	p.members[1].SetOwnership(all{owns: true, awaits: true})
-	p.ingest(1, x(51, 1050)) // held at the new owner; the rule has run longer than its staleness
-	p.members[0].HandOffNow()
-	p.deliver()
-	for i, ts := range []float64{61, 71} {
-		p.ingest(1, x(ts, float64(1060+10*i)))
-		p.flush(int64(ts) + 3)
-	}
-	p.flush(83)
-	twoEmitTheFloatsOneDoes(t, p.outs, p.singleOut)
 }
 
 // TestAStaleMarkerInAHandoffEndsTheInput: the old owner's view of an input, later than the
@@ -973,12 +972,7 @@ func TestACounterOutputBegunWhileWaitingIsWrittenInEveryWindowWhenTheWaitEnds(t 
 			p := newHandoffPair(t, rule)
 			p.members[0].SetOwnership(all{})
 			p.members[1].SetOwnership(all{owns: true, awaits: true})
-			in := func(ts, v float64) []prompb.TimeSeries {
-				if rule.Name == "nlat" {
-					return []prompb.TimeSeries{nseries("nlat{job=a,pod=p1}", at(ts, nh(0, v, 0, int64(v))))}
-				}
-				return []prompb.TimeSeries{series("req{job=a,pod=p1}", ts, v)}
-			}
+			in := func(ts, v float64) []prompb.TimeSeries { return ruleInput(rule, "a", ts, v) }
 			for i, ts := range []float64{1, 11, 21, 31} {
 				p.ingest(1, in(ts, float64(10*(i+1))))
 				p.flush(int64(ts) + 3)
@@ -988,11 +982,7 @@ func TestACounterOutputBegunWhileWaitingIsWrittenInEveryWindowWhenTheWaitEnds(t 
 			p.members[1].SetOwnership(all{owns: true}) // the handoff timeout is over
 			p.flush(64)
 			p.flush(74)
-			if rule.Name == "nlat" {
-				twoEmitTheNativesOneDoes(t, p.outs, p.singleOut)
-			} else {
-				twoEmitTheFloatsOneDoes(t, p.outs, p.singleOut)
-			}
+			twoEmitLikeOne(t, rule, p.outs, p.singleOut)
 		})
 	}
 }
@@ -1004,19 +994,12 @@ func TestACounterOutputBegunWhileWaitingIsWrittenInEveryWindowWhenTheWaitEnds(t 
 // (a new series: the previous owner never had it), it must count when the wait ends, or the
 // output is short of its first value for good.
 func TestAFirstSampleThatCountsIsCountedWhenTheWaitEndsWithoutAHandoff(t *testing.T) {
-	for _, rule := range []*rules.Rule{counterRule("req", "total"), histogramRule("nlat", "total")} {
+	for _, rule := range firstSampleCountRules() {
 		t.Run(rule.Name, func(t *testing.T) {
-			rule.FirstSample = rules.FirstSampleCount
-			rule.Fingerprint++
 			p := newHandoffPair(t, rule)
 			p.members[0].SetOwnership(all{})
 			p.members[1].SetOwnership(all{owns: true})
-			in := func(job string, ts, v float64) []prompb.TimeSeries {
-				if rule.Name == "nlat" {
-					return []prompb.TimeSeries{nseries("nlat{job="+job+",pod=p1}", at(ts, nh(0, v, 0, int64(v))))}
-				}
-				return []prompb.TimeSeries{series("req{job="+job+",pod=p1}", ts, v)}
-			}
+			in := func(job string, ts, v float64) []prompb.TimeSeries { return ruleInput(rule, job, ts, v) }
 			for i, ts := range []float64{1, 11, 21, 31, 41} { // the rule runs past its staleness
 				p.ingest(1, in("b", ts, float64(10*(i+1))))
 				p.flush(int64(ts) + 3)
@@ -1033,43 +1016,9 @@ func TestAFirstSampleThatCountsIsCountedWhenTheWaitEndsWithoutAHandoff(t *testin
 				p.flush(int64(ts) + 3)
 			}
 			p.flush(94)
-			if rule.Name == "nlat" {
-				twoEmitTheNativesOneDoes(t, p.outs, p.singleOut)
-			} else {
-				twoEmitTheFloatsOneDoes(t, p.outs, p.singleOut)
-			}
+			twoEmitLikeOne(t, rule, p.outs, p.singleOut)
 		})
 	}
-}
-
-// TestAFirstSampleThatCountsIsNotCountedWhenTheHandoffKnewTheInput: the same first sample,
-// when the previous owner's handoff has a view of the input, is bridged from it: the series
-// was not new, and counted in full too, its value would count twice.
-func TestAFirstSampleThatCountsIsNotCountedWhenTheHandoffKnewTheInput(t *testing.T) {
-	r := counterRule("req", "total")
-	r.FirstSample = rules.FirstSampleCount
-	r.Fingerprint++
-	p := newHandoffPair(t, r)
-	x := func(ts, v float64) []prompb.TimeSeries {
-		return []prompb.TimeSeries{series("req{job=a,pod=p1}", ts, v)}
-	}
-	for i, ts := range []float64{1, 11, 21, 31, 41} {
-		p.ingest(0, x(ts, float64(1000+10*i)))
-		p.members[1].Ingest([]prompb.TimeSeries{series("req{job=b,pod=p9}", ts, 1)}) // it runs the rule too
-		p.flush(int64(ts) + 3)
-	}
-	p.members[0].SetOwnership(all{})
-	p.members[1].SetOwnership(all{owns: true, awaits: true})
-	p.ingest(1, x(51, 1050))
-	p.flush(54) // a window closes while it waits
-	p.members[0].HandOffNow()
-	p.deliver()
-	for i, ts := range []float64{61, 71} {
-		p.ingest(1, x(ts, float64(1060+10*i)))
-		p.flush(int64(ts) + 3)
-	}
-	p.flush(83)
-	twoEmitTheFloatsOneDoes(t, p.outs, p.singleOut)
 }
 
 // TestAHandoffOfAnotherMembersOutputsIsHeldForOthersUntilTheNextFlush: a handoff split by an
@@ -1108,4 +1057,35 @@ func TestAHandoffOfAnotherMembersOutputsIsHeldForOthersUntilTheNextFlush(t *test
 	if p.members[1].HoldsForOthers() {
 		t.Fatal("a merged handoff of its own outputs is held for others")
 	}
+}
+
+// ruleInput is one sample of input job=job,pod=p1 of rule, a float or, for a native
+// histogram rule, a histogram of v observations.
+func ruleInput(rule *rules.Rule, job string, ts, v float64) []prompb.TimeSeries {
+	if rule.Type == rules.Histogram {
+		return []prompb.TimeSeries{nseries(rule.Name+"{job="+job+",pod=p1}", at(ts, nh(0, v, 0, int64(v))))}
+	}
+	return []prompb.TimeSeries{series(rule.Name+"{job="+job+",pod=p1}", ts, v)}
+}
+
+// twoEmitLikeOne is twoEmitTheNativesOneDoes for a native histogram rule, else
+// twoEmitTheFloatsOneDoes.
+func twoEmitLikeOne(t *testing.T, rule *rules.Rule, outs [2]*collectSink, single *collectSink) {
+	t.Helper()
+	if rule.Type == rules.Histogram {
+		twoEmitTheNativesOneDoes(t, outs, single)
+	} else {
+		twoEmitTheFloatsOneDoes(t, outs, single)
+	}
+}
+
+// firstSampleCountRules are a counter rule and a native histogram rule with
+// first_sample: count.
+func firstSampleCountRules() []*rules.Rule {
+	rs := []*rules.Rule{counterRule("req", "total"), histogramRule("nlat", "total")}
+	for _, r := range rs {
+		r.FirstSample = rules.FirstSampleCount
+		r.Fingerprint++
+	}
+	return rs
 }

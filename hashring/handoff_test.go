@@ -413,14 +413,7 @@ func TestAShardGainedInAnEarlierRingChangeStillAwaitsItsHandoff(t *testing.T) {
 	}
 	clock := time.Unix(1000, 0)
 	f.now = func() time.Time { return clock }
-	ring := func(names ...string) *Ring {
-		ms := make([]Member, len(names))
-		for i, n := range names {
-			ms[i] = Member{Name: n}
-		}
-		return New(ms)
-	}
-	abc, ab, abd := ring("node-a", "node-b", "node-c"), ring("node-a", "node-b"), ring("node-a", "node-b", "node-d")
+	abc, ab, abd := ringOf("node-a", "node-b", "node-c"), ringOf("node-a", "node-b"), ringOf("node-a", "node-b", "node-d")
 	f.SetMembers([]Member{{Name: "node-b"}, {Name: "node-c"}}) // the start
 	clock = clock.Add(2 * time.Minute)                         // the start's wait is over
 

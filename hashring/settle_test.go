@@ -185,13 +185,6 @@ func TestASettledRingStillAwaitsTheShardsOfAMemberThatLeft(t *testing.T) {
 	}
 	clock := time.Unix(1000, 0)
 	f.now = func() time.Time { return clock }
-	ring := func(names ...string) *Ring {
-		ms := make([]Member, len(names))
-		for i, n := range names {
-			ms[i] = Member{Name: n}
-		}
-		return New(ms)
-	}
 	f.SetMembers([]Member{{Name: "node-b"}, {Name: "node-c"}})
 	clock = clock.Add(2 * time.Minute)
 	f.SetMembers([]Member{{Name: "node-b"}}) // node-c leaves
@@ -200,7 +193,7 @@ func TestASettledRingStillAwaitsTheShardsOfAMemberThatLeft(t *testing.T) {
 	clock = clock.Add(time.Second)
 	f.SetMembers([]Member{{Name: "node-d"}}) // node-b leaves: node-a gains from node-b and node-c
 	f.cur.Load().settled.Store(true)         // as if every peer said so
-	abc, ab, abd, ad := ring("node-a", "node-b", "node-c"), ring("node-a", "node-b"), ring("node-a", "node-b", "node-d"), ring("node-a", "node-d")
+	abc, ab, abd, ad := ringOf("node-a", "node-b", "node-c"), ringOf("node-a", "node-b"), ringOf("node-a", "node-b", "node-d"), ringOf("node-a", "node-d")
 	var fromB, fromC int
 	for key := range uint64(Shards) {
 		if ad.OwnerOfKey(key).Name != "node-a" {
@@ -230,7 +223,7 @@ func TestASettledRingStillAwaitsTheShardsOfAMemberThatLeft(t *testing.T) {
 		t.Fatal("nothing awaited after node-c came back, before the ring settled")
 	}
 	f.cur.Load().settled.Store(true)
-	acd := ring("node-a", "node-c", "node-d")
+	acd := ringOf("node-a", "node-c", "node-d")
 	for key := range uint64(Shards) {
 		gainedFromB := ad.OwnerOfKey(key).Name == "node-a" && abd.OwnerOfKey(key).Name == "node-b"
 		if want := gainedFromB && acd.OwnerOfKey(key).Name == "node-a"; f.Awaits(key) != want {
@@ -271,4 +264,13 @@ func waitObservations(t *testing.T, reg *prometheus.Registry, result string) uin
 	}
 	t.Fatalf("cardinal_cluster_handoff_wait_seconds{result=%q} is not exported", result)
 	return 0
+}
+
+// ringOf is the ring of the members with these names.
+func ringOf(names ...string) *Ring {
+	ms := make([]Member, len(names))
+	for i, n := range names {
+		ms[i] = Member{Name: n}
+	}
+	return New(ms)
 }
