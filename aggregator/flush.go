@@ -267,23 +267,18 @@ func (r *ruleState) closeOutput(rs *ruleShard, idx uint32, o *outputState, k int
 
 // release stops holding output o (at idx) for a handoff and forgets its inputs' first
 // samples. Those that no handoff bridged and that a member that never waited would have
-// counted in full (first_sample: count, a created timestamp) count now, in their window:
-// without that, a new series that began while the output waited lost its first value.
+// counted in full (first_sample: count, a created timestamp) count now, as an increase
+// from zero: without that, a new series that began while the output waited lost its first
+// value.
 func (r *ruleState) release(rs *ruleShard, o *outputState, idx uint32) {
-	held := o.held
 	o.held, o.stray = false, false
 	for h, f := range rs.firsts {
 		if f.out != idx {
 			continue
 		}
 		delete(rs.firsts, h)
-		if !f.counts || value.IsStaleNaN(f.v) {
-			continue
-		}
-		if k := windowOf(f.t, r.interval); k > o.emittedK && (held || k > rs.closed) {
-			o.window(k).increase += f.v // still to be written
-		} else {
-			o.total += f.v
+		if f.counts {
+			r.bridge(rs, o, 0, f)
 		}
 	}
 }

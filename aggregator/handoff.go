@@ -426,11 +426,12 @@ func (r *ruleState) merge(rs *ruleShard, in *outputState, closed int64, inputs [
 	for _, hi := range inputs {
 		st.Inputs++
 		slot, mine, ok := rs.inputs.get(hi.hash)
-		if first, began := rs.firsts[hi.hash]; began && first.counts {
+		first, began := rs.firsts[hi.hash]
+		if began && first.counts {
 			first.counts = false // the previous owner knew the input: no new series
 			rs.firsts[hi.hash] = first
 		}
-		if first, began := rs.firsts[hi.hash]; !ok && began && hi.t < first.t {
+		if !ok && began && hi.t < first.t {
 			// This member began the input after the old owner's view of it, and it has
 			// ended here since: the increase from the old view to its first sample counts,
 			// and the input stays ended rather than live again from the older view.
@@ -473,7 +474,7 @@ func (r *ruleState) merge(rs *ruleShard, in *outputState, closed int64, inputs [
 		// the value of the windows before the later one began: this member's own windows
 		// after the previous owner's have it when the earlier view is this member's, which
 		// went on through its closes.
-		if first, began := rs.firsts[hi.hash]; began && hi.t < first.t {
+		if began && hi.t < first.t {
 			if r.counter {
 				r.bridge(rs, o, hi.v, first)
 			} else {

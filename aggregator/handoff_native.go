@@ -189,11 +189,12 @@ func (r *ruleState) mergeNative(rs *ruleShard, in *nativeOutput, closed int64, i
 	for _, hi := range inputs {
 		st.Inputs++
 		mine, ok := ns.inputs[hi.hash]
-		if first, began := ns.firsts[hi.hash]; began && first.counts {
+		first, began := ns.firsts[hi.hash]
+		if began && first.counts {
 			first.counts = false // as merge: the previous owner knew the input
 			ns.firsts[hi.hash] = first
 		}
-		if first, began := ns.firsts[hi.hash]; !ok && began && hi.t < first.t {
+		if !ok && began && hi.t < first.t {
 			// As merge: begun here after the old owner's view, and ended here since.
 			if r.counter {
 				r.bridgeNative(rs, o, hi.last, first)
@@ -223,7 +224,7 @@ func (r *ruleState) mergeNative(rs *ruleShard, in *nativeOutput, closed int64, i
 		// from the earlier view's last histogram to it counts.
 		// As merge: a counter's increase across the two views, a gauge's earlier view in
 		// the windows before the later one began.
-		if first, began := ns.firsts[hi.hash]; began && hi.t < first.t {
+		if began && hi.t < first.t {
 			if r.counter {
 				r.bridgeNative(rs, o, hi.last, first)
 			} else {
@@ -269,13 +270,22 @@ func (r *ruleState) bridgeNative(rs *ruleShard, o *nativeOutput, prev *histogram
 			return
 		}
 	}
-	if k := windowOf(first.t, r.interval); k > o.emittedK {
-		if !o.addTo(o.window(k), inc, true) {
+	r.addNativeIncrease(rs, o, first.t, inc, true)
+}
+
+// addNativeIncrease counts inc, an increase of an input of native output o at t, in the
+// window of t if it is still to be written, else in the running total (owned: inc is o's
+// to keep).
+func (r *ruleState) addNativeIncrease(rs *ruleShard, o *nativeOutput, t int64, inc *histogram.FloatHistogram, owned bool) {
+	if k := windowOf(t, r.interval); k > o.emittedK {
+		if !o.addTo(o.window(k), inc, owned) {
 			rs.stats.dropped[dropUnaggregatable]++
 		}
 		return
 	}
-	r.addNativeTotal(rs, o, inc)
+	if o.total != nil {
+		r.addNativeTotal(rs, o, inc)
+	}
 }
 
 // bridgeNativeGauge is bridgeGauge for a native output: h, the histogram a member last saw
@@ -295,7 +305,6 @@ func (r *ruleState) bridgeNativeGauge(rs *ruleShard, o *nativeOutput, t int64, h
 // releaseNative stops holding native output o for a handoff and forgets its inputs' first
 // histograms; as release, those no handoff bridged that count in full count now.
 func (r *ruleState) releaseNative(rs *ruleShard, o *nativeOutput) {
-	held := o.held
 	o.held, o.stray = false, false
 	ns := rs.native
 	for h, f := range ns.firsts {
@@ -303,15 +312,8 @@ func (r *ruleState) releaseNative(rs *ruleShard, o *nativeOutput) {
 			continue
 		}
 		delete(ns.firsts, h)
-		if !f.counts || f.h == nil || value.IsStaleNaN(f.h.Sum) {
-			continue
-		}
-		if k := windowOf(f.t, r.interval); k > o.emittedK && (held || k > rs.closed) {
-			if !o.addTo(o.window(k), f.h, false) {
-				rs.stats.dropped[dropUnaggregatable]++
-			}
-		} else if o.total != nil {
-			r.addNativeTotal(rs, o, f.h)
+		if f.counts && f.h != nil && !value.IsStaleNaN(f.h.Sum) {
+			r.addNativeIncrease(rs, o, f.t, f.h, false)
 		}
 	}
 }

@@ -75,6 +75,9 @@ type Forwarder struct {
 	// serving: Started was called; each ring from then on asks its peers whether they
 	// have handed over (settle.go).
 	serving bool
+	// outside: this member stays out of its own ring, its peers routing by the ring
+	// without it; admitted: it has been in its ring since it started (SetMembersFrom).
+	outside, admitted bool
 }
 
 // peerSet is the queues of one ring: one per member, nil for this one.
@@ -160,17 +163,17 @@ func ValidateName(name string) error {
 // added). New addresses apply at once, to the next connection; a new set of names is a new
 // ring: series are routed by it from now on, and the queues of the old one send what they
 // hold, then stop.
-func (f *Forwarder) SetMembers(members []Member) { f.setMembers(members, false) }
+func (f *Forwarder) SetMembers(members []Member) { f.SetMembersFrom(members, nil) }
 
-// SetMembersOutside is SetMembers for a member that is not in its peers' ring yet (they
-// add it after join_after): its ring is members without itself, the one they route by, so
-// that it owns nothing and forwards every series to the member that writes its output
-// meanwhile, instead of holding its own agents' part of the outputs it will own (which the
-// others write without it until then). Once they add it, SetMembers makes it a member: it
-// gains its shards as in any ring change, and their handoffs bring it the state.
-func (f *Forwarder) SetMembersOutside(members []Member) { f.setMembers(members, true) }
-
-func (f *Forwarder) setMembers(members []Member, outside bool) {
+// SetMembersFrom is SetMembers given also what membership knows of the peers
+// (Membership.PeerStates). A member that is not in its peers' ring yet (they add it after
+// join_after) stays out of its own until they do (OutsideTheirRing): its ring is members
+// without itself, the one they route by, so that it owns nothing and forwards every series
+// to the member that writes its output meanwhile, instead of holding its own agents' part
+// of the outputs it will own (which the others write without it until then). Once they add
+// it, it is a member: it gains its shards as in any ring change, and their handoffs bring it
+// the state. Once it has been in its ring, it never stays out again.
+func (f *Forwarder) SetMembersFrom(members []Member, peers []PeerState) {
 	addrs := make(map[string]string, len(members))
 	for _, m := range members {
 		addrs[m.Name] = m.Addr
@@ -178,6 +181,14 @@ func (f *Forwarder) setMembers(members []Member, outside bool) {
 	f.addrs.Store(&addrs)
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	outside := !f.admitted && !f.leaving && OutsideTheirRing(f.self, members, peers)
+	switch {
+	case outside && !f.outside:
+		f.logger.Info("cluster: the peers route by a ring without this member; it forwards every series until they add it (join_after)")
+	case !outside && f.outside:
+		f.logger.Info("cluster: the peers added this member; it owns its shards from now on")
+	}
+	f.outside, f.admitted = outside, f.admitted || !outside
 	ms := append([]Member{{Name: f.self}}, members...)
 	if f.leaving || outside {
 		ms = slices.DeleteFunc(slices.Clone(members), func(m Member) bool { return m.Name == f.self })
@@ -256,6 +267,15 @@ func (f *Forwarder) Leave(members []Member) {
 	f.leaving = true
 	f.mu.Unlock()
 	f.SetMembers(members)
+}
+
+// Outside reports whether this member stays out of its own ring until its peers add it
+// (SetMembersFrom): their rings, which decide it, change without its members changing, so
+// the caller sets the members again at each round meanwhile.
+func (f *Forwarder) Outside() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.outside
 }
 
 // Leaving reports whether Leave was called.

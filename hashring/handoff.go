@@ -54,35 +54,32 @@ func (f *Forwarder) Awaits(key uint64) bool {
 		return false
 	}
 	now := f.now()
-	// owners are who owned the shard since this member last did, the newest first.
-	var owners []string
+	settled, done := ps.settled.Load(), ps.done.Load()
+	gained := false
 	for i, c := range ps.changes { // the newest first
 		if now.Sub(c.at) > f.handoffTimeout {
 			break
 		}
 		if c.prev == nil { // the start
 			if i == 0 {
-				return !ps.settled.Load() // nothing changed since
+				return !settled // nothing changed since
 			}
 			break
 		}
 		if c.prev.Owner(key) == -1 { // this member owned it before this change
-			if len(owners) == 0 {
+			if !gained {
 				continue // and since: it was gained, if at all, in an older change
 			}
-			break // the owners since it last had it are known
+			break // every owner since it last had it is checked
 		}
-		owners = append(owners, c.prev.ring.OwnerOfKey(key).Name)
-	}
-	if len(owners) == 0 {
-		return false // owned since before every change remembered
-	}
-	settled, done := ps.settled.Load(), ps.done.Load()
-	for _, name := range owners {
-		if ps.view.ring.Index(name) < 0 {
+		// Gained in this change or a newer one; the member that owned it before this one
+		// may hold its state.
+		gained = true
+		owner := c.prev.ring.OwnerOfKey(key).Name
+		if ps.view.ring.Index(owner) < 0 {
 			return true // it left: its handoff may still come
 		}
-		if !settled && (done == nil || !(*done)[name]) {
+		if !settled && (done == nil || !(*done)[owner]) {
 			return true
 		}
 	}
@@ -309,15 +306,25 @@ func (f *Forwarder) handOver(ctx context.Context, client *http.Client, name, id 
 	return nil
 }
 
-func (f *Forwarder) postHandoff(ctx context.Context, client *http.Client, name, id string, body []byte) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.scheme+"://"+name+HandoffPath, bytes.NewReader(body))
+// peerRequest is a request to member name at path (a cluster endpoint), with this
+// member's credentials and name.
+func (f *Forwarder) peerRequest(ctx context.Context, method, name, path string, body io.Reader) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, f.scheme+"://"+name+path, body)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for k, v := range f.auth {
 		req.Header[k] = v
 	}
 	req.Header.Set(HeaderForwardedBy, f.self)
+	return req, nil
+}
+
+func (f *Forwarder) postHandoff(ctx context.Context, client *http.Client, name, id string, body []byte) error {
+	req, err := f.peerRequest(ctx, http.MethodPost, name, HandoffPath, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
 	req.Header.Set(HeaderRingVersion, f.Ring().VersionString())
 	req.Header.Set(headerHandoffID, id)
 	if f.Leaving() {

@@ -5,7 +5,7 @@ package hashring
 // (peers, from Membership.PeerStates) says it routes by that ring, and at least one
 // answered. So it is when a member starts into a running cluster, or restarts after the
 // others dropped it: they add it only after join_after. Until then it should stay out of
-// its own ring (Forwarder.SetMembersOutside), since what its agents send for the outputs it
+// its own ring (Forwarder.SetMembersFrom), since what its agents send for the outputs it
 // would own is written by the others meanwhile.
 func OutsideTheirRing(self string, members []Member, peers []PeerState) bool {
 	others := make([]Member, 0, len(members))

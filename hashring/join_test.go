@@ -46,7 +46,12 @@ func TestAMemberOutsideItsRingOwnsNothingUntilAdded(t *testing.T) {
 		t.Fatal(err)
 	}
 	members := []Member{{Name: "node-b"}, {Name: "node-c"}}
-	f.SetMembersOutside(members)
+	without := New(members).VersionString()
+	peers := []PeerState{{Name: "node-b", Member: true, RingVersion: without}, {Name: "node-c", Member: true, RingVersion: without}}
+	f.SetMembersFrom(members, peers)
+	if !f.Outside() {
+		t.Fatal("not outside its ring while every peer routes by the ring without it")
+	}
 	for key := range uint64(Shards) {
 		if f.Owns(key) {
 			t.Fatalf("shard %d owned outside the ring", key)
@@ -55,7 +60,11 @@ func TestAMemberOutsideItsRingOwnsNothingUntilAdded(t *testing.T) {
 	if want := New(members).VersionString(); f.Ring().VersionString() != want {
 		t.Fatalf("ring %s outside, want the peers' %s", f.Ring().VersionString(), want)
 	}
-	f.SetMembers(members)
+	peers[0].RingVersion = New(append([]Member{{Name: "node-a"}}, members...)).VersionString() // node-b added it
+	f.SetMembersFrom(members, peers)
+	if f.Outside() {
+		t.Fatal("still outside once a peer routes by the ring with it")
+	}
 	owned, awaited := 0, 0
 	for key := range uint64(Shards) {
 		if f.Owns(key) {
@@ -67,6 +76,10 @@ func TestAMemberOutsideItsRingOwnsNothingUntilAdded(t *testing.T) {
 	}
 	if owned == 0 || awaited != owned {
 		t.Fatalf("added: owns %d shards, awaits %d; want its share, every one awaited", owned, awaited)
+	}
+	peers[0].RingVersion = without // a peer that drops it later does not put it out again
+	if f.SetMembersFrom(members, peers); f.Outside() || !f.Owns(ownedKeys(f)[0]) {
+		t.Fatal("outside its ring again after it was in")
 	}
 
 	// node-b has handed over, node-c hangs: what node-b owned goes on, what node-c owned

@@ -206,15 +206,10 @@ func (f *Forwarder) allHandedOver(client *http.Client, peers []string, version s
 func (f *Forwarder) askHandedOver(client *http.Client, name, version string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
 	defer cancel()
-	u := f.scheme + "://" + name + HandedOverPath + "?ring=" + url.QueryEscape(version)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	req, err := f.peerRequest(ctx, http.MethodGet, name, HandedOverPath+"?ring="+url.QueryEscape(version), nil)
 	if err != nil {
 		return err.Error()
 	}
-	for k, v := range f.auth {
-		req.Header[k] = v
-	}
-	req.Header.Set(HeaderForwardedBy, f.self)
 	resp, err := client.Do(req)
 	if err != nil {
 		return err.Error()

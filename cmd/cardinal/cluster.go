@@ -30,12 +30,8 @@ type clusterNode struct {
 	// lastRing keeps the ring in force beside the write-ahead log; nil without one.
 	lastRing *hashring.LastRing
 	// setMu makes SetMembers and Leave one at a time: the membership loop and a handoff's
-	// ring sync both read the members and set them. Under it: outside is true while this
-	// member stays out of its own ring, its peers routing by the ring without it
-	// (hashring.OutsideTheirRing); admitted once it has been in it since it started, after
-	// which it never stays out again.
-	setMu             sync.Mutex
-	outside, admitted bool
+	// ring sync both read the members and set them.
+	setMu sync.Mutex
 }
 
 // memberName is the name this cardinal goes by in its cluster: --cluster.name, else
@@ -145,20 +141,7 @@ func (c *clusterNode) setMembers() {
 	c.setMu.Lock()
 	defer c.setMu.Unlock()
 	members := c.membership.Members()
-	switch {
-	case !c.admitted && !c.forwarder.Leaving() && hashring.OutsideTheirRing(c.name, members, c.membership.PeerStates()):
-		if !c.outside {
-			c.logger.Info("cluster: the peers route by a ring without this member; it forwards every series until they add it (join_after)")
-		}
-		c.outside = true
-		c.forwarder.SetMembersOutside(members)
-	default:
-		if c.outside {
-			c.logger.Info("cluster: the peers added this member; it owns its shards from now on")
-		}
-		c.outside, c.admitted = false, true
-		c.forwarder.SetMembers(members)
-	}
+	c.forwarder.SetMembersFrom(members, c.membership.PeerStates())
 	if c.lastRing == nil || c.forwarder.Leaving() {
 		return
 	}
@@ -167,13 +150,10 @@ func (c *clusterNode) setMembers() {
 	}
 }
 
-// joinWhenAdded sets the members again while this member stays out of its own ring: the
-// peers' rings, which decide when it joins, change without its own membership changing.
+// joinWhenAdded sets the members again while this member stays out of its own ring
+// (hashring.Forwarder.Outside), to join it once its peers have added it.
 func (c *clusterNode) joinWhenAdded() {
-	c.setMu.Lock()
-	outside := c.outside
-	c.setMu.Unlock()
-	if outside {
+	if c.forwarder.Outside() {
 		c.setMembers()
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -99,7 +100,9 @@ rules:
 			send()
 		}
 	}()
-	defer func() { close(stop); <-sent }()
+	var stopOnce sync.Once
+	stopSending := func() { stopOnce.Do(func() { close(stop); <-sent }) }
+	defer stopSending()
 	send()
 	time.Sleep(3 * time.Second)
 
@@ -140,5 +143,11 @@ rules:
 		if log := c.proc.log(); strings.Contains(log, "401") || strings.Contains(log, "x509") || strings.Contains(log, "tls:") {
 			t.Errorf("a member logged a refused or failed TLS peer request:\n%s", grepLines(log, "401")+grepLines(log, "x509")+grepLines(log, "tls:"))
 		}
+	}
+	// node-a first, while node-b still takes what node-a forwards at shutdown (the cleanups
+	// would stop node-b first, leaving node-a retrying it for its whole shutdown timeout).
+	stopSending()
+	if code := a.proc.stop(); code != 0 {
+		t.Errorf("node-a exited with %d after SIGTERM, want 0", code)
 	}
 }
