@@ -27,7 +27,7 @@ func TestMembersAgreeOverHTTP(t *testing.T) {
 	for i, name := range names {
 		n := &node{}
 		n.ready.Store(true)
-		srv := httptest.NewServer(IdentityHandler(func() Identity {
+		srv := httptest.NewServer(IdentityHandler(func(string) Identity {
 			id := Identity{Name: name, Ready: n.ready.Load()}
 			if m := n.m.Load(); m != nil {
 				id.RingVersion = m.Ring().VersionString()

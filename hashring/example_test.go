@@ -45,7 +45,7 @@ func ExampleMembership() {
 		panic(err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle(hashring.IdentityPath, hashring.IdentityHandler(func() hashring.Identity {
+	mux.Handle(hashring.IdentityPath, hashring.IdentityHandler(func(string) hashring.Identity {
 		return hashring.Identity{Name: self.Name, Ready: true, RingVersion: membership.Ring().VersionString()}
 	}))
 	ctx, cancel := context.WithCancel(context.Background())

@@ -75,8 +75,9 @@ type Forwarder struct {
 	// serving: Started was called; each ring from then on asks its peers whether they
 	// have handed over (settle.go).
 	serving bool
-	// outside: this member stays out of its own ring, its peers routing by the ring
-	// without it; admitted: it has been in its ring since it started (SetMembersFrom).
+	// outside: this member stays out of its own ring, its peers routing by rings without
+	// it; admitted: a peer has said it routes by a ring with it (or it has none), and it
+	// never stays out again (SetMembersFrom).
 	outside, admitted bool
 }
 
@@ -101,8 +102,9 @@ type peerSet struct {
 	// not handed over at the last round, with why (HandoffWait).
 	settledAfter atomic.Int64
 	waiting      atomic.Pointer[[]string]
-	// done are the peers that said they handed this ring over in the last two rounds.
-	done atomic.Pointer[map[string]bool]
+	// done are the peers that said they handed this ring over in the last two rounds;
+	// answered those that answered the last round at all (settle.go).
+	done, answered atomic.Pointer[map[string]bool]
 }
 
 // ringChange is one change of the ring in force: the ring before it, from this member (nil
@@ -110,6 +112,17 @@ type peerSet struct {
 type ringChange struct {
 	prev *View
 	at   time.Time
+	// joined are the members of the ring this change made that were not in prev's, this
+	// one aside. A shard this member gained in the change may have been given to one of them
+	// by a peer whose ring had it but not this member (this member's admission, or a peer
+	// that added it first), so its state may be there (Awaits).
+	joined []joinedMember
+}
+
+// joinedMember is a member that joined in a ring change, with its rendezvous seed.
+type joinedMember struct {
+	name string
+	seed uint64
 }
 
 // maxRingChanges bounds the changes a peerSet remembers (each keeps a ring's owner table).
@@ -166,13 +179,15 @@ func ValidateName(name string) error {
 func (f *Forwarder) SetMembers(members []Member) { f.SetMembersFrom(members, nil) }
 
 // SetMembersFrom is SetMembers given also what membership knows of the peers
-// (Membership.PeerStates). A member that is not in its peers' ring yet (they add it after
-// join_after) stays out of its own until they do (OutsideTheirRing): its ring is members
-// without itself, the one they route by, so that it owns nothing and forwards every series
-// to the member that writes its output meanwhile, instead of holding its own agents' part
-// of the outputs it will own (which the others write without it until then). Once they add
-// it, it is a member: it gains its shards as in any ring change, and their handoffs bring it
-// the state. Once it has been in its ring, it never stays out again.
+// (Membership.PeerStates). A member that is not in its peers' rings yet (they add it after
+// join_after) stays out of its own until they do (Admitted): its ring is members without
+// itself, so that it owns nothing and forwards every series to the member that writes its
+// output meanwhile, instead of holding its own agents' part of the outputs it will own
+// (which the others write without it until then). Once a peer has added it, it is a
+// member: it gains its shards as in any ring change, and their handoffs bring it the state;
+// it never stays out again. While no peer answers, a member not yet outside routes by its
+// own ring (a whole cluster restarting on its last ring) and one outside stays out; both
+// ask again at each round (Admitted).
 func (f *Forwarder) SetMembersFrom(members []Member, peers []PeerState) {
 	addrs := make(map[string]string, len(members))
 	for _, m := range members {
@@ -181,14 +196,19 @@ func (f *Forwarder) SetMembersFrom(members []Member, peers []PeerState) {
 	f.addrs.Store(&addrs)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	outside := !f.admitted && !f.leaving && OutsideTheirRing(f.self, members, peers)
+	adm := AdmissionAdded
+	if !f.admitted && !f.leaving {
+		adm = Admitted(f.self, members, peers)
+	}
+	// No answer changes nothing: an outside member stays out until a peer adds it.
+	outside := adm == AdmissionOutside || (adm == AdmissionUnknown && f.outside)
 	switch {
 	case outside && !f.outside:
 		f.logger.Info("cluster: the peers route by a ring without this member; it forwards every series until they add it (join_after)")
 	case !outside && f.outside:
 		f.logger.Info("cluster: the peers added this member; it owns its shards from now on")
 	}
-	f.outside, f.admitted = outside, f.admitted || !outside
+	f.outside, f.admitted = outside, f.admitted || adm == AdmissionAdded
 	ms := append([]Member{{Name: f.self}}, members...)
 	if f.leaving || outside {
 		ms = slices.DeleteFunc(slices.Clone(members), func(m Member) bool { return m.Name == f.self })
@@ -209,7 +229,7 @@ func (f *Forwarder) SetMembersFrom(members []Member, peers []PeerState) {
 	f.logger.Info("cluster ring changed", "version", r.VersionString(), "members", r.Len(),
 		"shards_owned", r.ShardsOwned(f.self), "shards_moved", len(Moved(old.view.ring, r)))
 	f.draining[old] = true
-	go f.drain(old)
+	go f.drain(old, prev != nil)
 	if prev != nil {
 		go f.handOverRing(f.cur.Load())
 	}
@@ -219,7 +239,15 @@ func (f *Forwarder) SetMembersFrom(members []Member, peers []PeerState) {
 // (or before the forwarder is shared).
 func (f *Forwarder) install(r *Ring, prev *View) {
 	now := f.now()
-	ps := &peerSet{view: NewView(r, f.self), since: time.Now(), changes: []ringChange{{prev: prev, at: now}}, queues: make([]*peerQueue, r.Len()), sent: make([]prometheus.Counter, r.Len())}
+	change := ringChange{prev: prev, at: now}
+	if prev != nil {
+		for _, m := range r.members {
+			if m.Name != f.self && prev.ring.Index(m.Name) < 0 {
+				change.joined = append(change.joined, joinedMember{name: m.Name, seed: seed(m.Name)})
+			}
+		}
+	}
+	ps := &peerSet{view: NewView(r, f.self), since: time.Now(), changes: []ringChange{change}, queues: make([]*peerQueue, r.Len()), sent: make([]prometheus.Counter, r.Len())}
 	if old := f.cur.Load(); old != nil && prev != nil {
 		for _, c := range old.changes {
 			if len(ps.changes) == maxRingChanges || now.Sub(c.at) > f.handoffTimeout {
@@ -270,12 +298,21 @@ func (f *Forwarder) Leave(members []Member) {
 }
 
 // Outside reports whether this member stays out of its own ring until its peers add it
-// (SetMembersFrom): their rings, which decide it, change without its members changing, so
-// the caller sets the members again at each round meanwhile.
+// (SetMembersFrom).
 func (f *Forwarder) Outside() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.outside
+}
+
+// Admitted reports whether a peer has said it routes by a ring with this member
+// (SetMembersFrom). Until then the peers' rings decide whether this member stays out of its
+// own, and they change without its members changing: the caller sets the members again at
+// each round meanwhile.
+func (f *Forwarder) Admitted() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.admitted
 }
 
 // Leaving reports whether Leave was called.
@@ -330,16 +367,29 @@ func (f *Forwarder) transport() *http.Transport {
 
 // drain lets the queues of a replaced ring send what they hold, for up to the drain
 // timeout; what is left then (an owner that died, or will not answer) is routed again by
-// the ring in force (OnUndelivered), or dropped and counted without that.
-func (f *Forwarder) drain(ps *peerSet) {
+// the ring in force (OnUndelivered), or dropped and counted without that. Once no request
+// routes by it any more, it hands off again (OnRingChange) after a ring change (changed)
+// of a member that has started.
+func (f *Forwarder) drain(ps *peerSet, changed bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), f.drainTimeout)
 	defer cancel()
 	for ps.inUse.Load() > 0 && ctx.Err() == nil {
 		time.Sleep(time.Millisecond) // a request's aggregation: milliseconds
 	}
 	f.mu.Lock()
-	undelivered := f.undelivered
+	undelivered, handOff := f.undelivered, f.onChange
+	if !changed || !f.serving || f.stopping || f.closed {
+		handOff = nil // no ring change to hand over yet (Started does), or shutting down
+	}
 	f.mu.Unlock()
+	if handOff != nil {
+		// A request routed by the replaced ring may have aggregated, after the ring
+		// change's hand off, outputs that the old ring gave this member and the new one
+		// gives another: hand them off now that none is left, while this set still counts
+		// as draining (peers asking whether this member has handed over are told to wait),
+		// rather than at their window's close, after the new owner stopped waiting.
+		handOff()
+	}
 	var reroute func([]byte) error
 	if undelivered != nil {
 		reroute = func(raw []byte) error {
@@ -516,11 +566,11 @@ func (ps *peerSet) shutdown(ctx context.Context, reroute func([]byte) error) err
 }
 
 // Prober returns the prober membership asks peers' identities with: the scheme, TLS
-// settings and credentials of forwarding.
+// settings and credentials of forwarding, naming this member (Identity.InRing).
 func (f *Forwarder) Prober() HTTPProber {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.TLSClientConfig = f.tls.Clone()
-	return HTTPProber{Client: &http.Client{Transport: t}, Scheme: f.scheme, Header: f.auth.Clone()}
+	return HTTPProber{Client: &http.Client{Transport: t}, Scheme: f.scheme, Header: f.auth.Clone(), Member: f.self}
 }
 
 // backoff is the retry schedule of handoffs: forwarding's.

@@ -45,9 +45,9 @@ func (f *Forwarder) Owns(key uint64) bool { return f.cur.Load().view.Owner(key) 
 //
 // The wait ends sooner once the members that may hold the state have handed the ring over
 // (settle.go): after a start, every peer; for a shard gained in a change, the members that
-// owned it in the changes since this member last did, each of which must still be in the
-// ring (one that has left may still hand over) and have said so. A peer that hangs so
-// holds back only what it owned.
+// owned it in the changes since this member last did and those that joined in them, each
+// of which must still be in the ring (one that has left may still hand over) and have said
+// so. A peer that hangs so holds back only what it owned.
 func (f *Forwarder) Awaits(key uint64) bool {
 	ps := f.cur.Load()
 	if ps.view.Owner(key) != -1 {
@@ -75,15 +75,49 @@ func (f *Forwarder) Awaits(key uint64) bool {
 		// Gained in this change or a newer one; the member that owned it before this one
 		// may hold its state.
 		gained = true
-		owner := c.prev.ring.OwnerOfKey(key).Name
-		if ps.view.ring.Index(owner) < 0 {
-			return true // it left: its handoff may still come
+		prev := c.prev.ring.OwnerOfKey(key).Name
+		if ps.awaitsMember(prev, settled, done) {
+			return true
 		}
-		if !settled && (done == nil || !(*done)[owner]) {
+		if len(c.joined) > 0 && !settled && ps.awaitsJoined(c.joined, key, prev, done) {
 			return true
 		}
 	}
 	return false
+}
+
+// awaitsJoined reports whether one of the members that joined in the ring change that gave
+// this member key (whose previous owner was prev) may hold its state: a peer whose ring had
+// that member, but not this one yet, gave it the key, which it owns in such a ring when it
+// outranks prev. This member's admission is such a change (Admitted), when a member the
+// peers added first joins its ring in the same round. It waits for one that answers the
+// handed-over question and has not said so (alive, it writes the output until it hands it
+// over); not one that does not answer at all (down or hung): it writes nothing meanwhile,
+// and that it holds anything for this member is only a possibility (a peer that hangs must
+// not hold back what a member gains from the others).
+func (ps *peerSet) awaitsJoined(joined []joinedMember, key uint64, prev string, done *map[string]bool) bool {
+	answered := ps.answered.Load()
+	st := salt(ps.view.ring.Shard(key))
+	prevScore := score(seed(prev), st)
+	for _, j := range joined {
+		if score(j.seed, st) <= prevScore || (done != nil && (*done)[j.name]) {
+			continue
+		}
+		if answered == nil || (*answered)[j.name] {
+			return true // not asked yet, or alive and not handed over
+		}
+	}
+	return false
+}
+
+// awaitsMember reports whether a handoff from the member called name may still come for
+// the ring of ps: it has left the ring (its handoff may still come), or it has not said
+// it has handed over (done) and the ring has not settled.
+func (ps *peerSet) awaitsMember(name string, settled bool, done *map[string]bool) bool {
+	if ps.view.ring.Index(name) < 0 {
+		return true
+	}
+	return !settled && (done == nil || !(*done)[name])
 }
 
 // OnRingChange sets a function called after each change of the ring in force (the server

@@ -16,8 +16,11 @@ type peerState struct {
 	// missingSince starts the current run of rounds in which a member went unseen; zero
 	// if it was seen in the latest successful round.
 	missingSince time.Time
-	// ringVersion is the ring the peer said it routes by when it last answered.
+	// ringVersion is the ring the peer said it routes by when it last answered; inRing and
+	// outside what it said then of this member and of itself (Identity).
 	ringVersion string
+	inRing      *bool
+	outside     bool
 }
 
 // apply turns one successful round's answers into joins, leaves and new addresses, and
@@ -116,7 +119,7 @@ func (m *Membership) apply(now time.Time, answers []answer) (members []Member, n
 		}
 	}
 
-	m.noteRingVersions(answers)
+	m.noteRings(answers)
 	members = []Member{m.self}
 	for name, st := range m.peers {
 		if st.member {

@@ -18,8 +18,11 @@ type PeerState struct {
 	// the latest (zero when it was seen in the latest); it leaves at LeaveAt.
 	MissingSince, LeaveAt time.Time
 	// RingVersion is the ring the peer said it routes by in its latest answer ("" if it
-	// has not answered).
+	// has not answered); InRing whether that ring includes this member (nil: it did not
+	// say, an older cardinal); Outside whether it stays out of its own ring (Identity).
 	RingVersion string
+	InRing      *bool
+	Outside     bool
 }
 
 // PeerStates returns the peers this member knows, members and candidates, by name.
@@ -29,7 +32,7 @@ func (m *Membership) PeerStates() []PeerState {
 	out := make([]PeerState, 0, len(m.peers))
 	for name, st := range m.peers {
 		ps := PeerState{Name: name, Addr: st.addr, Member: st.member, ReadySince: st.readySince,
-			MissingSince: st.missingSince, RingVersion: st.ringVersion}
+			MissingSince: st.missingSince, RingVersion: st.ringVersion, InRing: st.inRing, Outside: st.outside}
 		if !st.member {
 			ps.JoinAt = st.readySince.Add(time.Duration(m.cfg.JoinAfter))
 		}
@@ -42,14 +45,14 @@ func (m *Membership) PeerStates() []PeerState {
 	return out
 }
 
-// noteRingVersions records the ring each peer that answered says it routes by.
-func (m *Membership) noteRingVersions(answers []answer) {
+// noteRings records what each peer that answered says of the ring it routes by.
+func (m *Membership) noteRings(answers []answer) {
 	for _, a := range answers {
 		if a.err != nil || a.id.Name == "" {
 			continue
 		}
 		if st := m.peers[a.id.Name]; st != nil {
-			st.ringVersion = a.id.RingVersion
+			st.ringVersion, st.inRing, st.outside = a.id.RingVersion, a.id.InRing, a.id.Outside
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 )
 
 // IdentityPath is where every cardinal serves its Identity.
@@ -32,17 +33,30 @@ type Identity struct {
 	// answering with this member's name (two members configured with one name, which both
 	// run alone and write the same outputs) is told apart by it.
 	Instance string `json:"instance,omitempty"`
+	// InRing says whether the ring it routes by includes the member the probe named (its
+	// member query parameter, MemberParam); absent when the probe named none, and from
+	// cardinals older than it. A member starting into a running cluster stays out of its own
+	// ring until a peer says so (Admitted).
+	InRing *bool `json:"in_ring,omitempty"`
+	// Outside is true while it stays out of its own ring, waiting for its peers to add
+	// it: it writes no output, so what its ring includes says nothing of who writes them.
+	Outside bool `json:"outside,omitempty"`
 }
 
-// IdentityHandler serves identity() as JSON on GET (and HEAD); mount it at IdentityPath.
-func IdentityHandler(identity func() Identity) http.Handler {
+// MemberParam is the query parameter of a probe that names the probing member, so that the
+// answer's InRing is about it.
+const MemberParam = "member"
+
+// IdentityHandler serves identity(asker) as JSON on GET (and HEAD), asker being the member
+// the probe named (MemberParam; "" if none); mount it at IdentityPath.
+func IdentityHandler(identity func(asker string) Identity) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 			return
 		}
-		body, err := json.Marshal(identity())
+		body, err := json.Marshal(identity(r.URL.Query().Get(MemberParam)))
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
@@ -67,6 +81,9 @@ type HTTPProber struct {
 	Scheme string
 	// Header is added to every request, e.g. Authorization.
 	Header http.Header
+	// Member is the name of the probing member, sent as MemberParam so that the answer
+	// says whether the peer's ring includes it (Identity.InRing); empty sends none.
+	Member string
 }
 
 // Probe fetches and decodes the identity. A status other than 200, a body that is not an
@@ -77,7 +94,11 @@ func (p HTTPProber) Probe(ctx context.Context, addr string) (Identity, error) {
 	if scheme == "" {
 		scheme = "http"
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+addr+IdentityPath, nil)
+	target := scheme + "://" + addr + IdentityPath
+	if p.Member != "" {
+		target += "?" + url.Values{MemberParam: {p.Member}}.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 	if err != nil {
 		return id, fmt.Errorf("probe %s: %w", addr, err)
 	}

@@ -19,7 +19,16 @@ func TestIdentityHandlerAndHTTPProberAgree(t *testing.T) {
 	want := Identity{Name: "node-a", Ready: true, RingVersion: "00000000000000ff"}
 	var gotAuth string
 	mux := http.NewServeMux()
-	handler := IdentityHandler(func() Identity { return want })
+	// The ring it answers for has node-z: the answer says so to node-z, and says nothing
+	// to a probe that names no member.
+	handler := IdentityHandler(func(asker string) Identity {
+		id := want
+		if asker != "" {
+			in := asker == "node-z"
+			id.InRing = &in
+		}
+		return id
+	})
 	mux.Handle(IdentityPath, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		gotAuth = r.Header.Get("Authorization")
 		handler.ServeHTTP(w, r)
@@ -33,6 +42,14 @@ func TestIdentityHandlerAndHTTPProberAgree(t *testing.T) {
 	if err != nil || got != want {
 		t.Fatalf("Probe() = %+v, %v; want %+v", got, err, want)
 	}
+	for member, in := range map[string]bool{"node-z": true, "node-y": false} {
+		p.Member = member
+		got, err := p.Probe(t.Context(), addr)
+		if err != nil || got.Name != want.Name || got.InRing == nil || *got.InRing != in {
+			t.Fatalf("Probe() naming %s = %+v, %v; want InRing %v", member, got, err, in)
+		}
+	}
+	p.Member = ""
 	if gotAuth != "Bearer s3cret" {
 		t.Errorf("the server saw Authorization %q", gotAuth)
 	}
@@ -48,7 +65,7 @@ func TestIdentityHandlerAndHTTPProberAgree(t *testing.T) {
 }
 
 func TestHTTPProberOverTLS(t *testing.T) {
-	srv := httptest.NewTLSServer(IdentityHandler(func() Identity { return Identity{Name: "node-b"} }))
+	srv := httptest.NewTLSServer(IdentityHandler(func(string) Identity { return Identity{Name: "node-b"} }))
 	defer srv.Close()
 	p := HTTPProber{Client: srv.Client(), Scheme: "https"}
 	got, err := p.Probe(t.Context(), strings.TrimPrefix(srv.URL, "https://"))
@@ -105,7 +122,7 @@ func TestHTTPProberHonoursTheContextDeadline(t *testing.T) {
 func TestProbesAndForwardingCheckTheSameCertificateName(t *testing.T) {
 	got := make(chan string, 1)
 	mux := http.NewServeMux()
-	mux.Handle(IdentityPath, IdentityHandler(func() Identity { return Identity{Name: "node-b", Ready: true} }))
+	mux.Handle(IdentityPath, IdentityHandler(func(string) Identity { return Identity{Name: "node-b", Ready: true} }))
 	mux.Handle(HandoffPath, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got <- r.Header.Get(headerHandoffID)
 		w.WriteHeader(http.StatusNoContent)

@@ -151,13 +151,14 @@ func (f *Forwarder) settle(ps *peerSet) {
 			f.metrics.handoffWait.WithLabelValues("timeout").Observe(waited.Seconds())
 			return
 		}
-		ok, waiting := f.allHandedOver(client, peers, version)
+		ok, answered, waiting := f.allHandedOver(client, peers, version)
 		done := make(map[string]bool, len(ok))
 		for name := range ok {
 			if before[name] {
 				done[name] = true
 			}
 		}
+		ps.answered.Store(&answered)
 		ps.done.Store(&done)
 		before = ok
 		if len(waiting) == 0 {
@@ -178,48 +179,53 @@ func (f *Forwarder) settle(ps *peerSet) {
 }
 
 // allHandedOver asks every peer at once whether it has handed over ring version, and
-// returns those that have, and those that have not, each as "name: why".
-func (f *Forwarder) allHandedOver(client *http.Client, peers []string, version string) (ok map[string]bool, waiting []string) {
+// returns those that have, those that answered at all (whatever they said), and those that
+// have not handed over, each as "name: why".
+func (f *Forwarder) allHandedOver(client *http.Client, peers []string, version string) (ok, answered map[string]bool, waiting []string) {
 	var wg sync.WaitGroup
 	why := make([]string, len(peers))
+	heard := make([]bool, len(peers))
 	for i, name := range peers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			why[i] = f.askHandedOver(client, name, version)
+			why[i], heard[i] = f.askHandedOver(client, name, version)
 		}()
 	}
 	wg.Wait()
-	ok = make(map[string]bool, len(peers))
+	ok, answered = make(map[string]bool, len(peers)), make(map[string]bool, len(peers))
 	for i, w := range why {
+		if heard[i] {
+			answered[peers[i]] = true
+		}
 		if w != "" {
 			waiting = append(waiting, peers[i]+": "+w)
 		} else {
 			ok[peers[i]] = true
 		}
 	}
-	return ok, waiting
+	return ok, answered, waiting
 }
 
 // askHandedOver asks one peer whether it has handed over ring version: "" if it has, else
-// its answer or the error.
-func (f *Forwarder) askHandedOver(client *http.Client, name, version string) string {
+// its answer or the error; answered is false when no answer came (an error or a timeout).
+func (f *Forwarder) askHandedOver(client *http.Client, name, version string) (why string, answered bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
 	defer cancel()
 	req, err := f.peerRequest(ctx, http.MethodGet, name, HandedOverPath+"?ring="+url.QueryEscape(version), nil)
 	if err != nil {
-		return err.Error()
+		return err.Error(), false
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return err.Error()
+		return err.Error(), false
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	if resp.StatusCode == http.StatusOK {
-		return ""
+		return "", true
 	}
-	return fmt.Sprintf("status %d: %s", resp.StatusCode, bytes.TrimSpace(body))
+	return fmt.Sprintf("status %d: %s", resp.StatusCode, bytes.TrimSpace(body)), true
 }
 
 // HandoffWait is the state of the ring in force's wait for its peers' handoffs (settle.go).

@@ -150,18 +150,25 @@ func (c *clusterNode) setMembers() {
 	}
 }
 
-// joinWhenAdded sets the members again while this member stays out of its own ring
-// (hashring.Forwarder.Outside), to join it once its peers have added it.
+// joinWhenAdded sets the members again until a peer has added this member to its ring
+// (hashring.Forwarder.Admitted): the peers' rings decide whether it stays out of its own.
 func (c *clusterNode) joinWhenAdded() {
-	if c.forwarder.Outside() {
+	if !c.forwarder.Admitted() {
 		c.setMembers()
 	}
 }
 
-// identity is what this member tells its peers about itself.
-func (s *server) identity() hashring.Identity {
+// identity is what this member tells its peers about itself; asker is the member that
+// asks (hashring.MemberParam), whom it says whether its ring includes.
+func (s *server) identity(asker string) hashring.Identity {
 	f := s.cluster.forwarder
-	return hashring.Identity{Name: s.cluster.name, Ready: s.ready.Load(), RingVersion: f.Ring().VersionString(), Leaving: f.Leaving(), Instance: s.cluster.membership.Instance()}
+	ring := f.Ring()
+	id := hashring.Identity{Name: s.cluster.name, Ready: s.ready.Load(), RingVersion: ring.VersionString(), Leaving: f.Leaving(), Outside: f.Outside(), Instance: s.cluster.membership.Instance()}
+	if asker != "" {
+		in := ring.Index(asker) >= 0
+		id.InRing = &in
+	}
+	return id
 }
 
 // clusterRoutes adds the cluster's endpoints and marks forwarded requests; without a
