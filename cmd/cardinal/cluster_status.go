@@ -49,15 +49,22 @@ func clusterStatus(self string, r *hashring.Ring, peers []hashring.PeerState, fu
 }
 
 // memberState describes a member of the ring (ringVersion, this member's) from what its
-// membership knows of it; trouble is true when it is not answering or routes by another ring.
+// membership knows of it; trouble is true when it is not answering, stays out of its own
+// ring or routes by another ring.
 func memberState(p hashring.PeerState, ringVersion string, now time.Time) (state string, trouble bool) {
 	switch {
 	case p.Name == "":
 		return "not known to membership (the ring was resumed, or is being updated)", true
 	case !p.MissingSince.IsZero():
 		return fmt.Sprintf("not answering ready for %s; leaves the ring in %s", since(p.MissingSince, now), until(p.LeaveAt, now)), true
+	case p.Outside:
+		return "ready, outside its own ring until its peers add it: it writes nothing and forwards every series", true
 	case p.RingVersion != "" && p.RingVersion != ringVersion:
-		return "ready, routes by ring " + p.RingVersion + " (disagrees: it has not seen the same members yet)", true
+		state := "ready, routes by ring " + p.RingVersion + " (disagrees: it has not seen the same members yet)"
+		if p.InRing != nil && !*p.InRing {
+			state += "; its ring does not have this member"
+		}
+		return state, true
 	}
 	return "ready", false
 }

@@ -56,6 +56,16 @@ func TestClusterStatusSaysWhatEachPeerIsDoing(t *testing.T) {
 	if b := st.Members[1]; !b.Trouble || !strings.Contains(b.State, "routes by ring 00000000000000ff") {
 		t.Errorf("node-b routing by another ring: %+v", b)
 	}
+	no := false
+	peers[0].InRing = &no
+	if b := clusterStatus("node-a", r, peers, nil, wait, now).Members[1]; !strings.HasSuffix(b.State, "its ring does not have this member") {
+		t.Errorf("node-b routing by a ring without node-a: %+v", b)
+	}
+	peers[0].InRing, peers[0].Outside = nil, true
+	if b := clusterStatus("node-a", r, peers, nil, wait, now).Members[1]; !b.Trouble || !strings.Contains(b.State, "outside its own ring") {
+		t.Errorf("node-b outside its ring: %+v", b)
+	}
+	peers[0].Outside = false
 	if !strings.HasPrefix(st.HandoffWait, "every peer handed the ring over 1.2s after it came") || st.HandoffWaiting != nil {
 		t.Errorf("settled: %q, waiting %v", st.HandoffWait, st.HandoffWaiting)
 	}
