@@ -427,8 +427,10 @@ func (r *ruleState) merge(rs *ruleShard, in *outputState, closed int64, inputs [
 		st.Inputs++
 		slot, mine, ok := rs.inputs.get(hi.hash)
 		first, began := rs.firsts[hi.hash]
-		if began && first.counts {
-			first.counts = false // the previous owner knew the input: no new series
+		if began && first.counts && (!hi.hasFirst || hi.first.t < first.t) {
+			// The previous owner knew the input before this member's first sample: no
+			// new series. (A view that began after it, a stray's, says nothing of that.)
+			first.counts = false
 			rs.firsts[hi.hash] = first
 		}
 		if !ok && began && hi.t < first.t {
@@ -440,6 +442,7 @@ func (r *ruleState) merge(rs *ruleShard, in *outputState, closed int64, inputs [
 			} else {
 				r.bridgeGauge(o, hi.t, hi.v, first.t, written) // as below: this member's view is the later
 			}
+			rs.bridgedFirst(hi, idx)
 			st.Bridged++
 			continue
 		}
@@ -480,6 +483,7 @@ func (r *ruleState) merge(rs *ruleShard, in *outputState, closed int64, inputs [
 			} else {
 				r.bridgeGauge(o, hi.t, hi.v, first.t, written)
 			}
+			rs.bridgedFirst(hi, idx)
 			st.Bridged++
 		} else if hi.hasFirst && mine.t < hi.first.t {
 			if r.counter {
@@ -499,6 +503,19 @@ func (r *ruleState) merge(rs *ruleShard, in *outputState, closed int64, inputs [
 	}
 	if wrote || !o.held {
 		r.release(rs, o, idx) // the bridges above used the firsts
+	}
+}
+
+// bridgedFirst notes that view hi of an input was bridged to this member's first sample of
+// it: the increase from hi's last sample on is counted. A view still to come that ends
+// before hi (the old owner's main handoff, after that of a stray it began for a lagging
+// sender) bridges to hi's own first sample, where hi began counting; one without a first
+// sample saw the input from before, and nothing older is left to bridge to.
+func (rs *ruleShard) bridgedFirst(hi handoffInput, out uint32) {
+	if hi.hasFirst {
+		rs.firsts[hi.hash] = firstSample{t: hi.first.t, v: hi.first.v, out: out}
+	} else {
+		delete(rs.firsts, hi.hash)
 	}
 }
 
@@ -581,8 +598,9 @@ type firstSample struct {
 	t   int64
 	v   float64
 	out uint32
-	// counts: a member that never waited would have counted the sample in full
-	// (countsFirst). A handoff that knew the input clears it (the bridge from its view
-	// counts instead); a wait that ends without one counts the sample then (release).
+	// counts: the series' created timestamp says it started from zero while the rule
+	// was watching (createdRecently). A handoff that knew the input before clears it (the
+	// bridge from its view counts instead); a wait that ends without one counts the sample
+	// then (release).
 	counts bool
 }

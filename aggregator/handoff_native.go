@@ -190,8 +190,8 @@ func (r *ruleState) mergeNative(rs *ruleShard, in *nativeOutput, closed int64, i
 		st.Inputs++
 		mine, ok := ns.inputs[hi.hash]
 		first, began := ns.firsts[hi.hash]
-		if began && first.counts {
-			first.counts = false // as merge: the previous owner knew the input
+		if began && first.counts && (hi.first.h == nil || hi.first.t < first.t) {
+			first.counts = false // as merge: the previous owner knew the input before
 			ns.firsts[hi.hash] = first
 		}
 		if !ok && began && hi.t < first.t {
@@ -201,6 +201,7 @@ func (r *ruleState) mergeNative(rs *ruleShard, in *nativeOutput, closed int64, i
 			} else {
 				r.bridgeNativeGauge(rs, o, hi.t, hi.last, first.t, written)
 			}
+			ns.bridgedFirst(hi, o)
 			st.Bridged++
 			continue
 		}
@@ -230,6 +231,7 @@ func (r *ruleState) mergeNative(rs *ruleShard, in *nativeOutput, closed int64, i
 			} else {
 				r.bridgeNativeGauge(rs, o, hi.t, hi.last, first.t, written)
 			}
+			ns.bridgedFirst(hi, o)
 			st.Bridged++
 		} else if hi.first.h != nil && mine.t < hi.first.t {
 			if r.counter {
@@ -245,6 +247,15 @@ func (r *ruleState) mergeNative(rs *ruleShard, in *nativeOutput, closed int64, i
 	}
 	if wrote || !o.held {
 		r.releaseNative(rs, o) // the bridges above used the firsts
+	}
+}
+
+// bridgedFirst is ruleShard.bridgedFirst for a native histogram input.
+func (ns *nativeShard) bridgedFirst(hi nativeHandoffInput, o *nativeOutput) {
+	if hi.first.h != nil {
+		ns.firsts[hi.hash] = nativeFirst{t: hi.first.t, h: hi.first.h, out: o}
+	} else {
+		delete(ns.firsts, hi.hash)
 	}
 }
 

@@ -3,7 +3,9 @@ package aggregator
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -987,32 +989,33 @@ func TestACounterOutputBegunWhileWaitingIsWrittenInEveryWindowWhenTheWaitEnds(t 
 	}
 }
 
-// TestAFirstSampleThatCountsIsCountedWhenTheWaitEndsWithoutAHandoff: with first_sample:
-// count, a new input's first sample counts in full once the rule has run longer than its
-// staleness period. One that begins while its output waits for a handoff is kept as a
-// baseline, for the previous owner's view to bridge to; when no handoff brings a view of it
-// (a new series: the previous owner never had it), it must count when the wait ends, or the
+// TestAFirstSampleThatCountsIsCountedWhenTheWaitEndsWithoutAHandoff: a new input whose
+// created timestamp says it started from zero while the rule watched counts its first sample
+// in full. One that begins while its output waits for a handoff is kept as a baseline, for
+// the previous owner's view to bridge to; when no handoff brings a view of it (a new
+// series: the previous owner never had it), it must count when the wait ends, or the
 // output is short of its first value for good.
 func TestAFirstSampleThatCountsIsCountedWhenTheWaitEndsWithoutAHandoff(t *testing.T) {
-	for _, rule := range firstSampleCountRules() {
+	for _, rule := range []*rules.Rule{counterRule("req", "total"), histogramRule("nlat", "total")} {
 		t.Run(rule.Name, func(t *testing.T) {
 			p := newHandoffPair(t, rule)
 			p.members[0].SetOwnership(all{})
 			p.members[1].SetOwnership(all{owns: true})
 			in := func(job string, ts, v float64) []prompb.TimeSeries { return ruleInput(rule, job, ts, v) }
-			for i, ts := range []float64{1, 11, 21, 31, 41} { // the rule runs past its staleness
+			for i, ts := range []float64{1, 11, 21, 31, 41} {
 				p.ingest(1, in("b", ts, float64(10*(i+1))))
 				p.flush(int64(ts) + 3)
 			}
-			// A ring change: the member waits for handoffs; job=a begins meanwhile.
+			// A ring change: the member waits for handoffs; job=a begins meanwhile, created
+			// at 50 s.
 			p.members[1].SetOwnership(all{owns: true, awaits: true})
 			for i, ts := range []float64{51, 61} {
-				p.ingest(1, append(in("b", ts, float64(60+10*i)), in("a", ts, float64(100+10*i))...))
+				p.ingest(1, append(in("b", ts, float64(60+10*i)), createdInput(rule, "a", ts, float64(100+10*i), 50)...))
 				p.flush(int64(ts) + 3)
 			}
 			p.members[1].SetOwnership(all{owns: true}) // the wait is over: no handoff came
 			for i, ts := range []float64{71, 81} {
-				p.ingest(1, append(in("b", ts, float64(80+10*i)), in("a", ts, float64(120+10*i))...))
+				p.ingest(1, append(in("b", ts, float64(80+10*i)), createdInput(rule, "a", ts, float64(120+10*i), 50)...))
 				p.flush(int64(ts) + 3)
 			}
 			p.flush(94)
@@ -1079,6 +1082,13 @@ func twoEmitLikeOne(t *testing.T, rule *rules.Rule, outs [2]*collectSink, single
 	}
 }
 
+// createdInput is ruleInput with the created timestamp ct (seconds).
+func createdInput(rule *rules.Rule, job string, ts, v, ct float64) []prompb.TimeSeries {
+	in := ruleInput(rule, job, ts, v)
+	in[0] = created(in[0], ct)
+	return in
+}
+
 // firstSampleCountRules are a counter rule and a native histogram rule with
 // first_sample: count.
 func firstSampleCountRules() []*rules.Rule {
@@ -1088,4 +1098,157 @@ func firstSampleCountRules() []*rules.Rule {
 		r.Fingerprint++
 	}
 	return rs
+}
+
+// TestAStrayAndTheOldOwnersHandoffBridgeAnInputOnce: the old owner's handoff is slow; a
+// lagging sender's sample reaches the old owner after it handed off (a stray there, begun as
+// a baseline) and the new owner takes the next one (held, a baseline too). Both handoffs
+// bridge to the new owner's view, in either order: the stray's from its sample to the new
+// owner's first, the old owner's from its last sample to the stray's first (not again to the
+// new owner's first: that increase would count twice). Bridged across members, an increase
+// may land a window later than one member counts it in: the running totals must agree.
+func TestAStrayAndTheOldOwnersHandoffBridgeAnInputOnce(t *testing.T) {
+	for _, strayFirst := range []bool{true, false} {
+		for _, rule := range []*rules.Rule{counterRule("req", "total"), histogramRule("nlat", "total")} {
+			t.Run(fmt.Sprintf("%s/stray_first=%v", rule.Name, strayFirst), func(t *testing.T) {
+				p := newHandoffPair(t, rule)
+				in := func(job string, ts, v float64) []prompb.TimeSeries { return ruleInput(rule, job, ts, v) }
+				for i, ts := range []float64{1, 11, 21, 31, 41} {
+					p.ingest(0, in("a", ts, float64(10*(i+1))))
+					p.members[1].Ingest(in("b", ts, 1)) // the new owner runs the rule too
+					p.flush(int64(ts) + 3)
+				}
+				p.members[0].SetOwnership(all{})
+				p.members[1].SetOwnership(all{owns: true, awaits: true})
+				p.members[0].HandOffNow()
+				main := p.handoffs
+				p.handoffs = nil
+				p.ingest(0, in("a", 45, 55)) // a lagging sender: a stray at the old owner
+				p.ingest(1, in("a", 51, 60)) // held at the new owner
+				p.members[0].HandOffNow()
+				if strayFirst {
+					p.handoffs = append(p.handoffs, main...)
+				} else {
+					p.handoffs = append(main, p.handoffs...)
+				}
+				p.deliver()
+				p.flush(54)
+				p.ingest(1, in("a", 61, 70))
+				p.flush(64)
+				p.flush(74)
+				twoEndAtTheTotalsOfOne(t, rule, p.outs, p.singleOut)
+			})
+		}
+	}
+}
+
+// TestAFirstSampleThatCountsStaysCountedWhenALaterViewIsHandedOver: a new input's first
+// sample at the new owner (held; its created timestamp says it is new) counts in full unless
+// a handoff knew the input before it. A stray's view that began after it (a lagging sender's later
+// sample reached the old owner) says nothing of that, and must not stop it counting (the
+// increase to the stray's sample is bridged, a window later than one member counts it).
+func TestAFirstSampleThatCountsStaysCountedWhenALaterViewIsHandedOver(t *testing.T) {
+	for _, rule := range []*rules.Rule{counterRule("req", "total"), histogramRule("nlat", "total")} {
+		t.Run(rule.Name, func(t *testing.T) {
+			p := newHandoffPair(t, rule)
+			in := func(job string, ts, v float64) []prompb.TimeSeries { return ruleInput(rule, job, ts, v) }
+			p.members[0].SetOwnership(all{})
+			p.members[1].SetOwnership(all{owns: true})
+			for i, ts := range []float64{1, 11, 21, 31, 41} { // the rule runs past its staleness
+				p.ingest(1, in("b", ts, float64(10*(i+1))))
+				// ... at the other member too (what it hands off of job=c is dropped).
+				p.members[0].Ingest(in("c", ts, 1))
+				p.flush(int64(ts) + 3)
+				p.handoffs = nil
+			}
+			p.members[1].SetOwnership(all{owns: true, awaits: true})
+			p.ingest(1, createdInput(rule, "a", 51, 5, 50)) // a new series, held
+			p.ingest(0, createdInput(rule, "a", 61, 8, 50)) // a lagging sender's next sample: a stray there
+			p.flush(64)
+			p.deliver()
+			p.members[1].SetOwnership(all{owns: true}) // the wait is over
+			p.ingest(1, createdInput(rule, "a", 71, 10, 50))
+			p.flush(74)
+			p.flush(84)
+			twoEndAtTheTotalsOfOne(t, rule, p.outs, p.singleOut)
+		})
+	}
+}
+
+// twoEndAtTheTotalsOfOne fails unless every output's last value before it ended (its
+// running total) is the same from the two members as from one member alone.
+func twoEndAtTheTotalsOfOne(t *testing.T, rule *rules.Rule, outs [2]*collectSink, single *collectSink) {
+	t.Helper()
+	points := (*collectSink).points
+	if rule.Type == rules.Histogram {
+		points = (*collectSink).nativePoints
+	}
+	got, want := lastValues(append(points(outs[0]), points(outs[1])...)), lastValues(points(single))
+	if len(want) == 0 || !maps.Equal(got, want) {
+		t.Errorf("last values: two members %v, one member %v", got, want)
+	}
+}
+
+// lastValues returns the newest value of each series of points (as collectSink writes
+// them), stale markers aside; of a native histogram, without its reset hint.
+func lastValues(points []string) map[string]string {
+	newest, out := map[string]int{}, map[string]string{}
+	for _, p := range points {
+		at := strings.LastIndexByte(p, '@')
+		ts, v, _ := strings.Cut(p[at+1:], "=")
+		sec, err := strconv.Atoi(ts)
+		if err != nil || v == "stale" {
+			continue
+		}
+		if n, seen := newest[p[:at]]; seen && n >= sec {
+			continue
+		}
+		newest[p[:at]] = sec
+		if _, h, native := strings.Cut(v, " "); native {
+			v = h
+		}
+		out[p[:at]] = v
+	}
+	return out
+}
+
+// TestAFirstSampleCountIsABaselineWhenAWaitEndsWithoutAHandoff: with first_sample: count
+// (no created timestamp), every input a ring change brings to a member whose rule has run
+// for a while looks new to it. If the previous owner died, no handoff comes and the wait
+// ends by the timeout: counted in full then, each input's whole value would jump into the
+// output. It stays a baseline: the output goes on from the increase since.
+func TestAFirstSampleCountIsABaselineWhenAWaitEndsWithoutAHandoff(t *testing.T) {
+	for _, rule := range firstSampleCountRules() {
+		t.Run(rule.Name, func(t *testing.T) {
+			p := newHandoffPair(t, rule)
+			in := func(job string, ts, v float64) []prompb.TimeSeries { return ruleInput(rule, job, ts, v) }
+			for i, ts := range []float64{1, 11, 21, 31, 41} {
+				p.ingest(0, in("a", ts, float64(1000+10*i))) // a long-running counter
+				p.members[1].Ingest(in("b", ts, 1))          // the other member runs the rule too
+				p.flush(int64(ts) + 3)
+			}
+			// The owner dies: its handoff never comes; the other member gains the output.
+			p.members[0].SetOwnership(all{})
+			p.members[1].SetOwnership(all{owns: true, awaits: true})
+			p.members[1].Ingest(in("a", 51, 1050))
+			p.flush(54)
+			p.members[1].SetOwnership(all{owns: true}) // the timeout ends the wait
+			for i, ts := range []float64{61, 71} {
+				p.members[1].Ingest(in("a", ts, float64(1060+10*i)))
+				p.flush(int64(ts) + 3)
+			}
+			p.flush(84)
+			got := lastValues(p.outs[1].points())["req{job=a}"]
+			if rule.Type == rules.Histogram {
+				got = lastValues(p.outs[1].nativePoints())["nlat{job=a}"]
+			}
+			want := "20" // from 1050 to 1070
+			if rule.Type == rules.Histogram {
+				want = "s0 {count:20, sum:20, (0.5,1]:20}"
+			}
+			if got != want {
+				t.Errorf("the new owner's total %q, want %q", got, want)
+			}
+		})
+	}
 }

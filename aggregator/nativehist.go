@@ -187,7 +187,7 @@ func (r *ruleState) ingestHistogram(rs *ruleShard, e *entry, ts *prompb.TimeSeri
 			if ns.firsts == nil {
 				ns.firsts = map[uint64]nativeFirst{}
 			}
-			ns.firsts[e.inHash] = nativeFirst{t: t, h: h, out: o, counts: counts && o.held}
+			ns.firsts[e.inHash] = nativeFirst{t: t, h: h, out: o, counts: o.held && r.createdRecently(ts, t)}
 		}
 		rs.stats.ingested++
 		w := o.window(k)

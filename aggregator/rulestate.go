@@ -383,7 +383,7 @@ func (r *ruleState) ingestNew(rs *ruleShard, e *entry, series []prompb.TimeSerie
 		if rs.firsts == nil {
 			rs.firsts = map[uint64]firstSample{}
 		}
-		rs.firsts[e.inHash] = firstSample{t: t, v: v, out: idx, counts: counts && o.held}
+		rs.firsts[e.inHash] = firstSample{t: t, v: v, out: idx, counts: o.held && r.createdRecently(&series[e.series], t)}
 	}
 	if rs.inputs.len() == 1 {
 		rs.oldestT = t
@@ -406,16 +406,29 @@ func (r *ruleState) ingestNew(rs *ruleShard, e *entry, series []prompb.TimeSerie
 // after the rule's first sample and within the staleness period before t: the counter
 // started from zero while the rule was watching. An older created timestamp is a counter
 // that was already running, or one this rule saw before and let go stale, whose earlier
-// increase must not count twice. The input of an output that waits for a handoff counts it
-// only if the wait ends without the previous owner's view of it (release): that view's
-// bridge counts the increase to the first sample instead.
+// increase must not count twice. The input of an output that waits for a handoff is a
+// baseline (the previous owner's view bridges the increase to it), and counts in full only
+// with a created timestamp (createdRecently), if the wait ends without such a view (release).
 func (r *ruleState) countsFirst(ts *prompb.TimeSeries, t int64) bool {
 	switch {
 	case !r.counter:
 		return false
 	case r.rule.FirstSample == rules.FirstSampleCount && t > r.startT.Load()+r.stale:
 		return true
-	case len(ts.XXX_unrecognized) == 0:
+	}
+	return r.createdRecently(ts, t)
+}
+
+// createdRecently reports whether counter input series ts, first seen at t, carries a
+// created timestamp at or after the rule's first sample and within the staleness period
+// before t: it started from zero while the rule was watching. Of a first sample held for a
+// handoff, only this counts it in full when no handoff knew the input (release):
+// first_sample: count's evidence, the rule running for longer than its staleness period,
+// is what every input a ring change brings to this member shows too, and a wait that the
+// timeout ends (the previous owner died) would count each one's whole value, a jump of the
+// output by its inputs' absolute values.
+func (r *ruleState) createdRecently(ts *prompb.TimeSeries, t int64) bool {
+	if !r.counter || len(ts.XXX_unrecognized) == 0 {
 		return false
 	}
 	ct := remotewrite.CreatedTimestamp(ts)
