@@ -62,8 +62,9 @@ type Aggregator struct {
 	// own is the Ownership of a cluster member (nil: everything is owned), read by
 	// ingestion under shard locks and by flushes.
 	own atomic.Pointer[Ownership]
-	// strays is set by a request routed by a sender's ring other than this member's: the
-	// next flush tick hands off what it started that this member does not own.
+	// strays is set when this member begins an output another member owns (a request
+	// routed by a sender's ring other than this member's, or by this member's ring before
+	// it changed) or merges one: the next flush tick hands off what it does not own.
 	strays atomic.Bool
 	// merged are the handoffs merged lately, by id (MergeOnce); under mu, and checkpointed.
 	merged mergedHandoffs
@@ -154,7 +155,7 @@ func (a *Aggregator) SetRules(rs []*rules.Rule) error {
 		if err != nil {
 			return err
 		}
-		st.own, st.elections = &a.own, &a.ha
+		st.own, st.elections, st.strays = &a.own, &a.ha, &a.strays
 		next = append(next, st)
 	}
 	idx := &ruleIndex{}

@@ -216,6 +216,10 @@ type MergeStats struct {
 	// Inputs merged; Bridged of them this member had started too, whose increase across
 	// the change of owner was restored.
 	Inputs, Bridged int
+	// Late outputs came after this member had gone on from its own state and written them
+	// (the handoff timeout ended its wait): their totals and windows are left out, only
+	// their inputs merged (outputState.lateFor).
+	Late int
 }
 
 // Merge adds the state of a handoff (Handoff.Encode's) to this member's, output by output,
@@ -366,8 +370,9 @@ func (a *Aggregator) merge(b []byte, native bool, now time.Time) (MergeStats, er
 }
 
 // HoldsForOthers reports whether this member may hold state of outputs that another member
-// owns, begun for a sender on another ring or merged from a handoff split by an older one,
-// that the next flush tick takes out and hands off (hashring.Forwarder.HoldsForOthers).
+// owns (begun for a sender on another ring, or by a request routed by this member's ring
+// before it changed, or merged from a handoff split by an older ring) that the next flush
+// tick takes out and hands off (hashring.Forwarder.HoldsForOthers).
 func (a *Aggregator) HoldsForOthers() bool { return a.strays.Load() }
 
 // merge adds one handed-off output and its inputs to a rule shard.
@@ -395,6 +400,10 @@ func (r *ruleState) merge(rs *ruleShard, in *outputState, closed int64, inputs [
 		in.total = 0
 	}
 	o := rs.outputs[idx]
+	late := ok && o.lateFor(wrote)
+	if late {
+		st.Late++
+	}
 	// The previous owner wrote the output's windows up to closed. What this member holds of
 	// them (a late sample it took after the ring changed, or a bridge to one) goes into the
 	// running total (a gauge's value is lost), and nothing up to closed is written again:
@@ -405,7 +414,9 @@ func (r *ruleState) merge(rs *ruleShard, in *outputState, closed int64, inputs [
 	if wrote {
 		o.emittedK = max(o.emittedK, closed)
 	}
-	o.total += in.total
+	if !late {
+		o.total += in.total
+	}
 	o.emitted = o.emitted || in.emitted
 	o.firstK = min(o.firstK, in.firstK)
 	// The previous owner emitted its windows up to closed; the later ones are this member's to
@@ -417,11 +428,13 @@ func (r *ruleState) merge(rs *ruleShard, in *outputState, closed int64, inputs [
 	}
 	for i := range in.wins {
 		w := &in.wins[i]
-		if w.k <= written {
+		switch {
+		case late:
+		case w.k <= written:
 			o.total += w.increase // a gauge's value for a window already written is lost
-			continue
+		default:
+			mergeWindow(o.window(w.k), w)
 		}
-		mergeWindow(o.window(w.k), w)
 	}
 	for _, hi := range inputs {
 		st.Inputs++
@@ -505,6 +518,13 @@ func (r *ruleState) merge(rs *ruleShard, in *outputState, closed int64, inputs [
 		r.release(rs, o, idx) // the bridges above used the firsts
 	}
 }
+
+// lateFor reports whether a handoff of this output, from a member that wrote it (wrote),
+// comes too late for its total: this member went on from its own state without it (the
+// handoff timeout ended the wait) and has written the output since, so downstream saw it
+// start again from this member's total. Adding the earlier total back now would read, to
+// PromQL, as an increase of that much; the reset it saw is the smaller error.
+func (o *outputState) lateFor(wrote bool) bool { return wrote && o.emitted && !o.held }
 
 // bridgedFirst notes that view hi of an input was bridged to this member's first sample of
 // it: the increase from hi's last sample on is counted. A view still to come that ends

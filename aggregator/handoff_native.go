@@ -147,6 +147,10 @@ func (r *ruleState) mergeNative(rs *ruleShard, in *nativeOutput, closed int64, i
 		ns.outputs[in.hash] = o
 		r.outputN.Add(1)
 	}
+	late := ok && wrote && o.emitted && !o.held // as merge (outputState.lateFor)
+	if late {
+		st.Late++
+	}
 	o.emitted = o.emitted || in.emitted
 	o.firstK = min(o.firstK, in.firstK)
 	// As merge: the previous owner wrote the windows up to closed.
@@ -158,7 +162,7 @@ func (r *ruleState) mergeNative(rs *ruleShard, in *nativeOutput, closed int64, i
 	if wrote {
 		o.emittedK = max(o.emittedK, closed)
 	}
-	if in.total != nil && o.total != nil {
+	if in.total != nil && o.total != nil && !late {
 		r.addNativeTotal(rs, o, in.total)
 	}
 	// As merge: the previous owner emitted its windows up to closed; the later ones are
@@ -169,6 +173,9 @@ func (r *ruleState) mergeNative(rs *ruleShard, in *nativeOutput, closed int64, i
 	}
 	for i := range in.wins {
 		w := &in.wins[i]
+		if late {
+			continue
+		}
 		if w.k <= written {
 			if r.counter && w.acc != nil {
 				r.addNativeTotal(rs, o, w.acc) // a gauge's histogram for a written window is lost

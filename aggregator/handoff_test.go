@@ -1252,3 +1252,72 @@ func TestAFirstSampleCountIsABaselineWhenAWaitEndsWithoutAHandoff(t *testing.T) 
 		})
 	}
 }
+
+// TestAHandoffAfterTheWaitEndedDoesNotAddTheEarlierTotalBack: when the old owner's handoff
+// comes after the timeout ended the new owner's wait, and the new owner has written the
+// output from its own state since (downstream saw it start again from a small total), the
+// earlier total is not added back: PromQL would read that jump as an increase.
+func TestAHandoffAfterTheWaitEndedDoesNotAddTheEarlierTotalBack(t *testing.T) {
+	for _, rule := range []*rules.Rule{counterRule("req", "total"), histogramRule("nlat", "total")} {
+		t.Run(rule.Name, func(t *testing.T) {
+			p := newHandoffPair(t, rule)
+			in := func(job string, ts, v float64) []prompb.TimeSeries { return ruleInput(rule, job, ts, v) }
+			for i, ts := range []float64{1, 11, 21, 31, 41} {
+				p.ingest(0, in("a", ts, float64(10*(i+1))))
+				p.members[1].Ingest(in("b", ts, 1)) // the new owner runs the rule too
+				p.flush(int64(ts) + 3)
+			}
+			p.members[0].SetOwnership(all{})
+			p.members[1].SetOwnership(all{owns: true, awaits: true})
+			p.members[0].HandOffNow()
+			late := p.handoffs // not delivered in time
+			p.handoffs = nil
+			p.members[1].Ingest(in("a", 51, 60))
+			p.flush(54)
+			p.members[1].SetOwnership(all{owns: true}) // the timeout ends the wait
+			p.members[1].Ingest(in("a", 61, 70))
+			p.flush(64)
+			p.flush(74)
+			p.handoffs = late
+			p.deliver()
+			p.members[1].Ingest(in("a", 71, 80))
+			p.flush(84)
+			// 10 at 70 s, 20 at 80 s; with the earlier total back, 60 at 80 s.
+			got, want := lastValues(p.outs[1].points())["req{job=a}"], "20"
+			if rule.Type == rules.Histogram {
+				got, want = lastValues(p.outs[1].nativePoints())["nlat{job=a}"], "s0 {count:20, sum:20, (0.5,1]:20}"
+			}
+			if got != want {
+				t.Errorf("the new owner's total %q after the late handoff, want %q", got, want)
+			}
+		})
+	}
+}
+
+// TestAnOutputBegunAfterItsRingChangedIsHeldForOthersUntilTheNextFlush: a request routed by
+// this member's ring before it changed (a local one that took the old ring, or a forwarded
+// one whose sender routed by it) may begin, after the ring change's hand off, an output the
+// new ring gives another member. Until the next flush tick hands it on, the member says it
+// holds state for others, so that a peer waiting for a handoff keeps waiting.
+func TestAnOutputBegunAfterItsRingChangedIsHeldForOthersUntilTheNextFlush(t *testing.T) {
+	p := newHandoffPair(t, counterRule("req", "total"))
+	for i, ts := range []float64{1, 11} {
+		p.ingest(0, []prompb.TimeSeries{series("req{job=a,pod=p1}", ts, float64(10*(i+1)))})
+		p.flush(int64(ts) + 3)
+	}
+	p.members[0].SetOwnership(all{}) // the ring changed: the other member owns it all
+	p.members[0].HandOffNow()
+	p.handoffs = nil
+	if p.members[0].HoldsForOthers() {
+		t.Fatal("holds state for others right after handing everything off")
+	}
+	// The request routed by the old ring, which gave this member the output.
+	p.members[0].IngestRoute([]prompb.TimeSeries{series("req{job=a,pod=p1}", 21, 30)}, Route{Router: alone{}})
+	if !p.members[0].HoldsForOthers() {
+		t.Fatal("an output begun for another member is not held for others")
+	}
+	p.members[0].Flush(false)
+	if p.members[0].HoldsForOthers() || len(p.handoffs) == 0 {
+		t.Fatalf("after the flush tick: holds for others %v, %d handoffs; want it handed on", p.members[0].HoldsForOthers(), len(p.handoffs))
+	}
+}

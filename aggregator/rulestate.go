@@ -27,6 +27,8 @@ type ruleState struct {
 	oneName  bool    // the rule selects series of one metric name (see metricNames)
 
 	own *atomic.Pointer[Ownership] // the aggregator's, in a cluster; nil for a rule outside one
+	// strays is the aggregator's: set when an output begins here that another member owns.
+	strays *atomic.Bool
 
 	// With ha: the aggregator's elections, the replica label (left out of every series
 	// identity and output) and the failover timeout in ms. replica is "" without ha.
@@ -227,7 +229,14 @@ func (r *ruleState) newOutputWaits(place uint64) (held, stray bool) {
 	if own == nil {
 		return false, false
 	}
-	return own.Awaits(place), !own.Owns(place)
+	held, stray = own.Awaits(place), !own.Owns(place)
+	if stray && r.strays != nil {
+		// Whatever began it (a sender on another ring, or a request routed by this
+		// member's ring before it changed), the next flush tick hands it on, and until
+		// then this member holds state for another (HoldsForOthers).
+		r.strays.Store(true)
+	}
+	return held, stray
 }
 
 // adoptStray makes a stray output that this member owns now (its ring has caught up with

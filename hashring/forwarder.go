@@ -229,7 +229,7 @@ func (f *Forwarder) SetMembersFrom(members []Member, peers []PeerState) {
 	f.logger.Info("cluster ring changed", "version", r.VersionString(), "members", r.Len(),
 		"shards_owned", r.ShardsOwned(f.self), "shards_moved", len(Moved(old.view.ring, r)))
 	f.draining[old] = true
-	go f.drain(old, prev != nil)
+	go f.drain(old)
 	if prev != nil {
 		go f.handOverRing(f.cur.Load())
 	}
@@ -367,29 +367,16 @@ func (f *Forwarder) transport() *http.Transport {
 
 // drain lets the queues of a replaced ring send what they hold, for up to the drain
 // timeout; what is left then (an owner that died, or will not answer) is routed again by
-// the ring in force (OnUndelivered), or dropped and counted without that. Once no request
-// routes by it any more, it hands off again (OnRingChange) after a ring change (changed)
-// of a member that has started.
-func (f *Forwarder) drain(ps *peerSet, changed bool) {
+// the ring in force (OnUndelivered), or dropped and counted without that.
+func (f *Forwarder) drain(ps *peerSet) {
 	ctx, cancel := context.WithTimeout(context.Background(), f.drainTimeout)
 	defer cancel()
 	for ps.inUse.Load() > 0 && ctx.Err() == nil {
 		time.Sleep(time.Millisecond) // a request's aggregation: milliseconds
 	}
 	f.mu.Lock()
-	undelivered, handOff := f.undelivered, f.onChange
-	if !changed || !f.serving || f.stopping || f.closed {
-		handOff = nil // no ring change to hand over yet (Started does), or shutting down
-	}
+	undelivered := f.undelivered
 	f.mu.Unlock()
-	if handOff != nil {
-		// A request routed by the replaced ring may have aggregated, after the ring
-		// change's hand off, outputs that the old ring gave this member and the new one
-		// gives another: hand them off now that none is left, while this set still counts
-		// as draining (peers asking whether this member has handed over are told to wait),
-		// rather than at their window's close, after the new owner stopped waiting.
-		handOff()
-	}
 	var reroute func([]byte) error
 	if undelivered != nil {
 		reroute = func(raw []byte) error {

@@ -274,38 +274,3 @@ func ringOf(names ...string) *Ring {
 	}
 	return New(ms)
 }
-
-// A request routed by a replaced ring may aggregate, after the ring change's hand off,
-// outputs the new ring gives another member. Once no request uses the old ring any more,
-// the member hands off again, and until then it does not say it has handed over.
-func TestARequestOnAReplacedRingIsHandedOffOnceItEnds(t *testing.T) {
-	m := newSettleMember(t, "node-a", time.Minute)
-	var handOffs atomic.Int32
-	m.f.OnRingChange(func() { handOffs.Add(1) })
-	m.f.SetMembers([]Member{{Name: "node-b", Addr: "127.0.0.1:1"}})
-	m.f.Started()
-	if n := handOffs.Load(); n != 1 {
-		t.Fatalf("%d hand offs at the start, want 1", n)
-	}
-	inFlight := m.f.Outbox() // a request routing by the ring in force
-	m.f.SetMembers([]Member{{Name: "node-b", Addr: "127.0.0.1:1"}, {Name: "node-c", Addr: "127.0.0.1:1"}})
-	v := m.f.Ring().VersionString()
-	waitFor := func(what string, cond func() bool) {
-		t.Helper()
-		for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("after 5 s: %s", what)
-			}
-		}
-	}
-	waitFor("the ring change's hand off", func() bool { return handOffs.Load() == 2 })
-	time.Sleep(20 * time.Millisecond)
-	if n := handOffs.Load(); n != 2 {
-		t.Fatalf("%d hand offs while a request still routes by the replaced ring, want 2", n)
-	}
-	if why := m.f.handedOver(v); why == "" {
-		t.Fatal("handed over while a request routes by the replaced ring")
-	}
-	inFlight.Send(0)
-	waitFor("the hand off once the request ended", func() bool { return handOffs.Load() == 3 })
-}

@@ -209,7 +209,7 @@ func (s *server) mergeHandoff(id string, body []byte) error {
 	if durable != nil {
 		s.logger.Warn("cluster: a merged handoff is not yet in a checkpoint; it is lost if this member crashes before the next one", "err", durable)
 	}
-	s.logger.Info("cluster: handoff merged", "outputs", st.Outputs, "inputs", st.Inputs, "bridged", st.Bridged, "unknown_rule", st.Unknown)
+	s.logger.Info("cluster: handoff merged", "outputs", st.Outputs, "inputs", st.Inputs, "bridged", st.Bridged, "unknown_rule", st.Unknown, "late", st.Late)
 	return nil
 }
 
