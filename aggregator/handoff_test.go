@@ -969,7 +969,7 @@ func TestAGaugeInputThatEndedAtTheNewOwnerStaysEnded(t *testing.T) {
 // never waited writes it, not only in the windows where it had samples (the cluster test saw
 // the windows after its inputs' last samples missing downstream for good).
 func TestACounterOutputBegunWhileWaitingIsWrittenInEveryWindowWhenTheWaitEnds(t *testing.T) {
-	for _, rule := range []*rules.Rule{counterRule("req", "total"), histogramRule("nlat", "total")} {
+	for _, rule := range counterRules() {
 		t.Run(rule.Name, func(t *testing.T) {
 			p := newHandoffPair(t, rule)
 			p.members[0].SetOwnership(all{})
@@ -996,7 +996,7 @@ func TestACounterOutputBegunWhileWaitingIsWrittenInEveryWindowWhenTheWaitEnds(t 
 // series: the previous owner never had it), it must count when the wait ends, or the
 // output is short of its first value for good.
 func TestAFirstSampleThatCountsIsCountedWhenTheWaitEndsWithoutAHandoff(t *testing.T) {
-	for _, rule := range []*rules.Rule{counterRule("req", "total"), histogramRule("nlat", "total")} {
+	for _, rule := range counterRules() {
 		t.Run(rule.Name, func(t *testing.T) {
 			p := newHandoffPair(t, rule)
 			p.members[0].SetOwnership(all{})
@@ -1089,10 +1089,14 @@ func createdInput(rule *rules.Rule, job string, ts, v, ct float64) []prompb.Time
 	return in
 }
 
-// firstSampleCountRules are a counter rule and a native histogram rule with
-// first_sample: count.
+// counterRules are a counter rule and a native histogram counter rule.
+func counterRules() []*rules.Rule {
+	return []*rules.Rule{counterRule("req", "total"), histogramRule("nlat", "total")}
+}
+
+// firstSampleCountRules are counterRules with first_sample: count.
 func firstSampleCountRules() []*rules.Rule {
-	rs := []*rules.Rule{counterRule("req", "total"), histogramRule("nlat", "total")}
+	rs := counterRules()
 	for _, r := range rs {
 		r.FirstSample = rules.FirstSampleCount
 		r.Fingerprint++
@@ -1109,7 +1113,7 @@ func firstSampleCountRules() []*rules.Rule {
 // may land a window later than one member counts it in: the running totals must agree.
 func TestAStrayAndTheOldOwnersHandoffBridgeAnInputOnce(t *testing.T) {
 	for _, strayFirst := range []bool{true, false} {
-		for _, rule := range []*rules.Rule{counterRule("req", "total"), histogramRule("nlat", "total")} {
+		for _, rule := range counterRules() {
 			t.Run(fmt.Sprintf("%s/stray_first=%v", rule.Name, strayFirst), func(t *testing.T) {
 				p := newHandoffPair(t, rule)
 				in := func(job string, ts, v float64) []prompb.TimeSeries { return ruleInput(rule, job, ts, v) }
@@ -1143,12 +1147,13 @@ func TestAStrayAndTheOldOwnersHandoffBridgeAnInputOnce(t *testing.T) {
 }
 
 // TestAFirstSampleThatCountsStaysCountedWhenALaterViewIsHandedOver: a new input's first
-// sample at the new owner (held; its created timestamp says it is new) counts in full unless
-// a handoff knew the input before it. A stray's view that began after it (a lagging sender's later
-// sample reached the old owner) says nothing of that, and must not stop it counting (the
-// increase to the stray's sample is bridged, a window later than one member counts it).
+// sample at the new owner (held; its created timestamp says it is new) counts in full
+// unless a handoff knew the input before it. A stray's view that began after it (a lagging
+// sender's later sample reached the old owner) says nothing of that, and must not stop it
+// counting (the increase to the stray's sample is bridged, a window later than one member
+// counts it).
 func TestAFirstSampleThatCountsStaysCountedWhenALaterViewIsHandedOver(t *testing.T) {
-	for _, rule := range []*rules.Rule{counterRule("req", "total"), histogramRule("nlat", "total")} {
+	for _, rule := range counterRules() {
 		t.Run(rule.Name, func(t *testing.T) {
 			p := newHandoffPair(t, rule)
 			in := func(job string, ts, v float64) []prompb.TimeSeries { return ruleInput(rule, job, ts, v) }
@@ -1258,7 +1263,7 @@ func TestAFirstSampleCountIsABaselineWhenAWaitEndsWithoutAHandoff(t *testing.T) 
 // output from its own state since (downstream saw it start again from a small total), the
 // earlier total is not added back: PromQL would read that jump as an increase.
 func TestAHandoffAfterTheWaitEndedDoesNotAddTheEarlierTotalBack(t *testing.T) {
-	for _, rule := range []*rules.Rule{counterRule("req", "total"), histogramRule("nlat", "total")} {
+	for _, rule := range counterRules() {
 		t.Run(rule.Name, func(t *testing.T) {
 			p := newHandoffPair(t, rule)
 			in := func(job string, ts, v float64) []prompb.TimeSeries { return ruleInput(rule, job, ts, v) }
