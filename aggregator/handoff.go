@@ -467,9 +467,11 @@ func (r *ruleState) merge(rs *ruleShard, in *outputState, closed int64, inputs [
 				r.bridgeGauge(o, hi.t, hi.v, rs.closed*r.interval+1, written)
 			}
 			rs.inputs.insert(hi.hash, inputState{t: hi.t, v: hi.v, out: idx})
-			if hi.hasFirst && o.held {
+			if hi.hasFirst && (o.held || r.handedOffLater(o.place)) {
 				// Still waiting: the previous owner's handoff may bring an older view
-				// of the input, to bridge to this first sample.
+				// of the input, to bridge to this first sample. Or held for another
+				// member (a stray handoff that came by an older ring): the first sample
+				// goes on with it, for the owner to bridge its own view to.
 				if rs.firsts == nil {
 					rs.firsts = map[uint64]firstSample{}
 				}
@@ -514,8 +516,11 @@ func (r *ruleState) merge(rs *ruleShard, in *outputState, closed int64, inputs [
 			rs.staleMarked = rs.staleMarked || value.IsStaleNaN(hi.v)
 		}
 	}
-	if wrote || !o.held {
-		r.release(rs, o, idx) // the bridges above used the firsts
+	// The bridges above used the firsts. An output another member owns (a handoff split by
+	// an older ring) keeps them: they go on with it at the next flush tick, for the owner
+	// to bridge its own view of each input to.
+	if (wrote || !o.held) && !r.handedOffLater(o.place) {
+		r.release(rs, o, idx)
 	}
 }
 

@@ -217,7 +217,7 @@ func (r *ruleState) mergeNative(rs *ruleShard, in *nativeOutput, closed int64, i
 				r.bridgeNativeGauge(rs, o, hi.t, hi.last, rs.closed*r.interval+1, written)
 			}
 			ns.inputs[hi.hash] = &nativeInput{t: hi.t, last: hi.last, out: o}
-			if hi.first.h != nil && o.held { // as merge: an older view may still come
+			if hi.first.h != nil && (o.held || r.handedOffLater(o.place)) { // as merge
 				if ns.firsts == nil {
 					ns.firsts = map[uint64]nativeFirst{}
 				}
@@ -252,8 +252,8 @@ func (r *ruleState) mergeNative(rs *ruleShard, in *nativeOutput, closed int64, i
 			mine.t, mine.last = hi.t, hi.last
 		}
 	}
-	if wrote || !o.held {
-		r.releaseNative(rs, o) // the bridges above used the firsts
+	if (wrote || !o.held) && !r.handedOffLater(o.place) { // as merge
+		r.releaseNative(rs, o)
 	}
 }
 

@@ -1326,3 +1326,55 @@ func TestAnOutputBegunAfterItsRingChangedIsHeldForOthersUntilTheNextFlush(t *tes
 		t.Fatalf("after the flush tick: holds for others %v, %d handoffs; want it handed on", p.members[0].HoldsForOthers(), len(p.handoffs))
 	}
 }
+
+// TestAFirstSampleGoesOnWithAStrayHandedOnByAnotherMember: a stray (a sample that reached a
+// member that does not own its output) is a baseline there, and its handoff carries that
+// first sample for the owner to bridge its own view to. A handoff that comes by an older
+// ring to a third member, which does not own the output either, is handed on at its next
+// flush tick: the first sample must go on with it, or the increase from the owner's last
+// sample to it is lost (the cluster test saw outputs short by a scrape after a leave).
+func TestAFirstSampleGoesOnWithAStrayHandedOnByAnotherMember(t *testing.T) {
+	for _, rule := range counterRules() {
+		t.Run(rule.Name, func(t *testing.T) {
+			p := newHandoffPair(t, rule)
+			in := func(job string, ts, v float64) []prompb.TimeSeries { return ruleInput(rule, job, ts, v) }
+			p.members[0].SetOwnership(all{})
+			p.members[1].SetOwnership(all{owns: true})
+			for i, ts := range []float64{1, 11, 21, 31, 41} {
+				p.ingest(1, in("a", ts, float64(10*(i+1))))
+				p.members[0].Ingest(in("b", ts, 1)) // the first member runs the rule too
+				p.flush(int64(ts) + 3)
+				p.handoffs = nil // (what it hands off of job=b is dropped)
+			}
+			p.ingest(0, in("a", 45, 55)) // a stray at the first member
+			p.members[0].HandOffNow()
+			// It goes to a third member, which owns nothing and hands it on.
+			var bounced [][]byte
+			third := New(Options{Output: &collectSink{}, Now: p.clk.now, HandOff: func(h *Handoff) {
+				if b := h.Encode(func(uint64) bool { return true }); b != nil {
+					bounced = append(bounced, b)
+				}
+			}})
+			if err := third.SetRules([]*rules.Rule{rule}); err != nil {
+				t.Fatal(err)
+			}
+			third.SetOwnership(all{})
+			for _, b := range p.handoffs {
+				if _, err := third.Merge(b); err != nil {
+					t.Fatal(err)
+				}
+			}
+			p.handoffs = nil
+			third.Flush(false)
+			if len(bounced) == 0 {
+				t.Fatal("the third member handed nothing on")
+			}
+			p.handoffs = bounced
+			p.deliver()
+			p.ingest(1, in("a", 51, 60))
+			p.flush(54)
+			p.flush(64)
+			twoEndAtTheTotalsOfOne(t, rule, p.outs, p.singleOut)
+		})
+	}
+}
