@@ -218,7 +218,7 @@ type MergeStats struct {
 	Inputs, Bridged int
 	// Late outputs came after this member had gone on from its own state and written them
 	// (the handoff timeout ended its wait): their totals and windows are left out, only
-	// their inputs merged (outputState.lateFor).
+	// their inputs merged (lateHandoff).
 	Late int
 }
 
@@ -400,7 +400,7 @@ func (r *ruleState) merge(rs *ruleShard, in *outputState, closed int64, inputs [
 		in.total = 0
 	}
 	o := rs.outputs[idx]
-	late := ok && o.lateFor(wrote)
+	late := ok && lateHandoff(wrote, o.emitted, o.held)
 	if late {
 		st.Late++
 	}
@@ -524,12 +524,13 @@ func (r *ruleState) merge(rs *ruleShard, in *outputState, closed int64, inputs [
 	}
 }
 
-// lateFor reports whether a handoff of this output, from a member that wrote it (wrote),
-// comes too late for its total: this member went on from its own state without it (the
-// handoff timeout ended the wait) and has written the output since, so downstream saw it
-// start again from this member's total. Adding the earlier total back now would read, to
-// PromQL, as an increase of that much; the reset it saw is the smaller error.
-func (o *outputState) lateFor(wrote bool) bool { return wrote && o.emitted && !o.held }
+// lateHandoff reports whether a handoff of an output (a float or a native one), from a
+// member that wrote it (wrote), comes too late for its total: this member went on from its
+// own state without it (the handoff timeout ended the wait: not held) and has written the
+// output since (emitted), so downstream saw it start again from this member's total.
+// Adding the earlier total back now would read, to PromQL, as an increase of that much;
+// the reset it saw is the smaller error.
+func lateHandoff(wrote, emitted, held bool) bool { return wrote && emitted && !held }
 
 // bridgedFirst notes that view hi of an input was bridged to this member's first sample of
 // it: the increase from hi's last sample on is counted. A view still to come that ends

@@ -147,7 +147,7 @@ func (r *ruleState) mergeNative(rs *ruleShard, in *nativeOutput, closed int64, i
 		ns.outputs[in.hash] = o
 		r.outputN.Add(1)
 	}
-	late := ok && wrote && o.emitted && !o.held // as merge (outputState.lateFor)
+	late := ok && lateHandoff(wrote, o.emitted, o.held)
 	if late {
 		st.Late++
 	}
