@@ -47,7 +47,8 @@ func (f *Forwarder) Owns(key uint64) bool { return f.cur.Load().view.Owner(key) 
 // (settle.go): after a start, every peer; for a shard gained in a change, the members that
 // owned it in the changes since this member last did and those that joined in them, each
 // of which must still be in the ring (one that has left may still hand over) and have said
-// so. A peer that hangs so holds back only what it owned.
+// so, while no replaced ring's queue still sends to those owners. A peer that hangs so
+// holds back only what it owned.
 func (f *Forwarder) Awaits(key uint64) bool {
 	ps := f.cur.Load()
 	if ps.view.Owner(key) != -1 {
@@ -76,7 +77,7 @@ func (f *Forwarder) Awaits(key uint64) bool {
 		// may hold its state.
 		gained = true
 		prev := c.prev.ring.OwnerOfKey(key).Name
-		if ps.awaitsMember(prev, settled, done) {
+		if ps.awaitsMember(prev, settled, done) || (!settled && ps.drainingTo(prev)) {
 			return true
 		}
 		if len(c.joined) > 0 && !settled && ps.awaitsJoined(c.joined, key, prev, done) {
@@ -108,6 +109,14 @@ func (ps *peerSet) awaitsJoined(joined []joinedMember, key uint64, prev string, 
 		}
 	}
 	return false
+}
+
+// drainingTo reports whether a replaced ring's queue, this member's or a peer's, still sent
+// to the member called name in the last two rounds of the handed-over question: what it
+// holds may begin outputs there that the member gave up, to be handed on.
+func (ps *peerSet) drainingTo(name string) bool {
+	d := ps.drains.Load()
+	return d != nil && (*d)[name]
 }
 
 // awaitsMember reports whether a handoff from the member called name may still come for

@@ -171,6 +171,16 @@ func (q *peerQueue) take() ([][]byte, int, uint64) {
 	}
 }
 
+// finished reports whether the queue has stopped sending: shut down and empty, or aborted.
+func (q *peerQueue) finished() bool {
+	select {
+	case <-q.done:
+		return true
+	default:
+		return false
+	}
+}
+
 func (q *peerQueue) run() {
 	defer close(q.done)
 	var raw, body []byte

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -27,10 +29,27 @@ import (
 // another member), has no replaced ring's queue still sending, and holds no state begun
 // for a sender on another ring (strays, handed off at its next flush tick). Two rounds in a
 // row, so that a handoff delivered to a peer just after it answered shows in the next.
+//
+// A replaced ring's queue to a member holds series of the outputs that member owned by
+// that ring: they concern an output gained from that member (its owner begins a stray of
+// them there, and hands it on), not one gained from the member whose queue it is. So a peer
+// whose only work left is such queues has handed over what it owned (HeaderHandedOverOwn),
+// and names the members they still send to (HeaderDrainingTo): an output gained from one of
+// those waits for the queue, wherever it is, this member's own included. A member that
+// hangs in the ring so holds back only what it owned, even though every queue to it stops
+// draining (for up to the drain timeout).
 
 // HandedOverPath answers whether this member has handed over everything of a ring version
 // (its query parameter ring): 200 when it has, 409 with the reason when not yet.
 const HandedOverPath = "/cluster/v1/handed-over"
+
+// The headers of a handed-over answer about replaced rings' queues: HeaderDrainingTo names
+// the members they still send to (comma-separated), and HeaderHandedOverOwn (on a 409) says
+// that they are all that is left: the member holds nothing more of the outputs it owned.
+const (
+	HeaderDrainingTo    = "X-Cardinal-Draining-To"
+	HeaderHandedOverOwn = "X-Cardinal-Handed-Over-Own"
+)
 
 // settleEvery is how often a member asks its peers whether they have handed over, while it
 // waits; settleTimeout bounds one question.
@@ -77,28 +96,57 @@ func (f *Forwarder) handOverRing(ps *peerSet) {
 }
 
 // handedOver returns why this member has not handed over everything of ring version v, or
-// "" if it has.
-func (f *Forwarder) handedOver(v string) string {
+// "" if it has; own when all that is left is replaced rings' queues still sending, to the
+// members drainsTo (which is set whatever else is left).
+func (f *Forwarder) handedOver(v string) (why string, own bool, drainsTo []string) {
 	ps := f.cur.Load()
 	if got := ps.view.ring.VersionString(); got != v {
-		return fmt.Sprintf("ring %s here, not %s", got, v)
+		return fmt.Sprintf("ring %s here, not %s", got, v), false, nil
 	}
 	if !ps.handedOver.Load() {
-		return "still taking out what the ring gives others"
+		return "still taking out what the ring gives others", false, nil
 	}
 	if n := f.sending.count(); n > 0 {
-		return fmt.Sprintf("%d handoffs pending", n)
+		return fmt.Sprintf("%d handoffs pending", n), false, nil
 	}
+	draining, drainsTo := f.drainingTo()
 	f.mu.Lock()
-	draining, holds := len(f.draining), f.holdsForOthers
+	holds := f.holdsForOthers
 	f.mu.Unlock()
-	if draining > 0 {
-		return "a replaced ring's queues are still sending"
-	}
 	if holds != nil && holds() {
-		return "holding outputs begun for a sender on another ring"
+		return "holding outputs begun for a sender on another ring", false, drainsTo
 	}
-	return ""
+	if draining {
+		if len(drainsTo) == 0 {
+			// Its queues are done and the set about to go: nothing is known to be on its
+			// way, but not yet nothing for sure.
+			return "a replaced ring's queues are still sending", false, nil
+		}
+		return "a replaced ring's queues are still sending to " + strings.Join(drainsTo, ", "), true, drainsTo
+	}
+	return "", true, nil
+}
+
+// drainingTo reports whether a replaced ring's queues are still draining, and the members
+// those that have not finished send to, sorted (all of a set's while a request routed by
+// it may still add to them).
+func (f *Forwarder) drainingTo() (draining bool, to []string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for ps := range f.draining {
+		busy := ps.inUse.Load() > 0
+		for _, q := range ps.queues {
+			if q == nil || slices.Contains(to, q.name) {
+				continue
+			}
+			if !busy && q.finished() {
+				continue
+			}
+			to = append(to, q.name)
+		}
+	}
+	slices.Sort(to)
+	return len(f.draining) > 0, to
 }
 
 // HandedOverHandler answers HandedOverPath.
@@ -114,7 +162,14 @@ func (f *Forwarder) HandedOverHandler() http.Handler {
 			http.Error(w, "the ring query parameter is missing", http.StatusBadRequest)
 			return
 		}
-		if why := f.handedOver(v); why != "" {
+		why, own, drainsTo := f.handedOver(v)
+		if len(drainsTo) > 0 {
+			w.Header().Set(HeaderDrainingTo, strings.Join(drainsTo, ","))
+		}
+		if why != "" {
+			if own {
+				w.Header().Set(HeaderHandedOverOwn, "true")
+			}
 			http.Error(w, "not handed over: "+why, http.StatusConflict)
 			return
 		}
@@ -123,9 +178,11 @@ func (f *Forwarder) HandedOverHandler() http.Handler {
 }
 
 // settle asks the peers of ps, every settleEvery, whether they have handed over its ring,
-// and publishes those that did in the last two rounds (done, for Awaits), until all have
-// (then ps is settled), ps is replaced, or the handoff timeout since it came is over (on the
-// real clock: a test's may not move).
+// and publishes those that have handed over what they owned in the last two rounds (done)
+// and the members replaced rings' queues still send to (drains), for Awaits, until every
+// peer has handed over everything in two rounds in a row (then ps is settled), ps is
+// replaced, or the handoff timeout since it came is over (on the real clock: a test's may
+// not move).
 func (f *Forwarder) settle(ps *peerSet) {
 	since := ps.since
 	var peers []string
@@ -142,7 +199,7 @@ func (f *Forwarder) settle(ps *peerSet) {
 	defer transport.CloseIdleConnections()
 	client := &http.Client{Transport: transport, Timeout: settleTimeout}
 	version := ps.view.ring.VersionString()
-	var before map[string]bool // the peers that said so in the previous round
+	var before round
 	for {
 		if f.cur.Load() != ps || f.isClosed() {
 			return
@@ -151,22 +208,18 @@ func (f *Forwarder) settle(ps *peerSet) {
 			f.metrics.handoffWait.WithLabelValues("timeout").Observe(waited.Seconds())
 			return
 		}
-		ok, answered, waiting := f.allHandedOver(client, peers, version)
-		done := make(map[string]bool, len(ok))
-		for name := range ok {
-			if before[name] {
-				done[name] = true
-			}
-		}
-		ps.answered.Store(&answered)
-		ps.done.Store(&done)
-		before = ok
-		if len(waiting) == 0 {
+		_, mine := f.drainingTo() // this member's own queues count as much as a peer's
+		r := judge(peers, f.allHandedOver(client, peers, version), mine, before)
+		ps.answered.Store(&r.answered)
+		ps.drains.Store(&r.drains)
+		ps.done.Store(&r.done)
+		before = r
+		if len(r.waiting) == 0 {
 			ps.waiting.Store(nil)
 		} else {
-			ps.waiting.Store(&waiting)
+			ps.waiting.Store(&r.waiting)
 		}
-		if len(done) == len(peers) {
+		if r.all {
 			waited := time.Since(since)
 			ps.settledAfter.Store(int64(max(waited, 1)))
 			ps.settled.Store(true)
@@ -178,54 +231,116 @@ func (f *Forwarder) settle(ps *peerSet) {
 	}
 }
 
+// round is one round of the handed-over question, as Awaits reads it.
+type round struct {
+	answers []handedOverAnswer // by peer
+	mine    []string           // the members this member's replaced queues sent to
+	// done: the peers that handed over what they owned in this round and the one before;
+	// answered: those that answered at all; drains: the members replaced queues, this
+	// member's or a peer's, sent to in this round or the one before.
+	done, answered, drains map[string]bool
+	// waiting are the peers that have not handed over everything, each as "name: why".
+	waiting []string
+	// all: every peer handed over everything in this round and the one before.
+	all bool
+}
+
+// judge reads the answers of peers (in their order) and the members this member's own
+// replaced queues send to (mine), given the round before (its zero value before the first).
+// Two rounds in a row count, for the drains too: a queue that finished just before its
+// member answered may have delivered to a member that answered a moment earlier, which
+// says that it holds a stray only in the next round.
+func judge(peers []string, answers []handedOverAnswer, mine []string, before round) round {
+	r := round{answers: answers, mine: mine, done: map[string]bool{}, answered: map[string]bool{}, drains: map[string]bool{}}
+	for _, to := range slices.Concat(mine, before.mine) {
+		r.drains[to] = true
+	}
+	all := 0
+	for i, a := range answers {
+		name := peers[i]
+		if a.heard {
+			r.answered[name] = true
+		}
+		for _, to := range a.drainsTo {
+			r.drains[to] = true
+		}
+		if a.why != "" {
+			r.waiting = append(r.waiting, name+": "+a.why)
+		}
+		if before.answers == nil {
+			continue
+		}
+		for _, to := range before.answers[i].drainsTo {
+			r.drains[to] = true
+		}
+		if a.own && before.answers[i].own {
+			r.done[name] = true
+		}
+		if a.why == "" && before.answers[i].why == "" {
+			all++
+		}
+	}
+	r.all = all == len(peers)
+	return r
+}
+
+// handedOverAnswer is what one peer answered to the handed-over question.
+type handedOverAnswer struct {
+	// heard: it answered at all (not an error nor a timeout).
+	heard bool
+	// why it has not handed over everything (its answer, or the error); "" if it has.
+	why string
+	// own: it has handed over all it owned (everything, or all but replaced rings'
+	// queues still sending, HeaderHandedOverOwn).
+	own bool
+	// drainsTo are the members its replaced rings' queues still send to.
+	drainsTo []string
+}
+
 // allHandedOver asks every peer at once whether it has handed over ring version, and
-// returns those that have, those that answered at all (whatever they said), and those that
-// have not handed over, each as "name: why".
-func (f *Forwarder) allHandedOver(client *http.Client, peers []string, version string) (ok, answered map[string]bool, waiting []string) {
+// returns their answers in the order of peers.
+func (f *Forwarder) allHandedOver(client *http.Client, peers []string, version string) []handedOverAnswer {
 	var wg sync.WaitGroup
-	why := make([]string, len(peers))
-	heard := make([]bool, len(peers))
+	answers := make([]handedOverAnswer, len(peers))
 	for i, name := range peers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			why[i], heard[i] = f.askHandedOver(client, name, version)
+			answers[i] = f.askHandedOver(client, name, version)
 		}()
 	}
 	wg.Wait()
-	ok, answered = make(map[string]bool, len(peers)), make(map[string]bool, len(peers))
-	for i, w := range why {
-		if heard[i] {
-			answered[peers[i]] = true
-		}
-		if w != "" {
-			waiting = append(waiting, peers[i]+": "+w)
-		} else {
-			ok[peers[i]] = true
-		}
-	}
-	return ok, answered, waiting
+	return answers
 }
 
-// askHandedOver asks one peer whether it has handed over ring version: "" if it has, else
-// its answer or the error; answered is false when no answer came (an error or a timeout).
-func (f *Forwarder) askHandedOver(client *http.Client, name, version string) (why string, answered bool) {
+// askHandedOver asks one peer whether it has handed over ring version.
+func (f *Forwarder) askHandedOver(client *http.Client, name, version string) handedOverAnswer {
 	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
 	defer cancel()
 	req, err := f.peerRequest(ctx, http.MethodGet, name, HandedOverPath+"?ring="+url.QueryEscape(version), nil)
 	if err != nil {
-		return err.Error(), false
+		return handedOverAnswer{why: err.Error()}
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return err.Error(), false
+		return handedOverAnswer{why: err.Error()}
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-	if resp.StatusCode == http.StatusOK {
-		return "", true
+	a := handedOverAnswer{heard: true}
+	if to := resp.Header.Get(HeaderDrainingTo); to != "" {
+		a.drainsTo = strings.Split(to, ",")
 	}
-	return fmt.Sprintf("status %d: %s", resp.StatusCode, bytes.TrimSpace(body)), true
+	switch {
+	case resp.StatusCode == http.StatusOK:
+		a.own = true
+	case resp.StatusCode == http.StatusConflict && resp.Header.Get(HeaderHandedOverOwn) == "true" && len(a.drainsTo) > 0:
+		a.own = true
+		fallthrough
+	default:
+		a.why = fmt.Sprintf("status %d: %s", resp.StatusCode, bytes.TrimSpace(body))
+	}
+	return a
 }
 
 // HandoffWait is the state of the ring in force's wait for its peers' handoffs (settle.go).

@@ -1,8 +1,10 @@
 package hashring
 
 import (
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -128,44 +130,54 @@ func TestHandedOverSaysWhyNot(t *testing.T) {
 			t.Fatal("the ring node-a started alone in is still draining after 5 s")
 		}
 	}
-	draining := func(on bool) func() {
+	draining := func(on bool, to ...string) func() {
 		return func() {
 			m.f.mu.Lock()
 			defer m.f.mu.Unlock()
+			clear(m.f.draining)
 			if on {
-				m.f.draining[&peerSet{}] = true
-			} else {
-				clear(m.f.draining)
+				m.f.draining[drainingSet(to...)] = true
 			}
 		}
 	}
-	ask := func(version string) (int, string) {
+	ask := func(version string) (int, string, http.Header) {
 		t.Helper()
 		rec := httptest.NewRecorder()
 		m.f.HandedOverHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, HandedOverPath+"?ring="+version, nil))
-		return rec.Code, rec.Body.String()
+		return rec.Code, rec.Body.String(), rec.Header()
 	}
 	for _, step := range []struct {
 		do      func()
 		version string
 		code    int
 		why     string
+		// own and drainsTo are the headers HeaderHandedOverOwn and HeaderDrainingTo.
+		own, drainsTo string
 	}{
-		{func() {}, v, http.StatusConflict, "still taking out"},
-		{m.f.Started, v, http.StatusOK, "handed over"},
-		{func() {}, "0000000000000001", http.StatusConflict, "ring " + v + " here"},
-		{func() { holds.Store(true) }, v, http.StatusConflict, "holding outputs"},
+		{func() {}, v, http.StatusConflict, "still taking out", "", ""},
+		{m.f.Started, v, http.StatusOK, "handed over", "", ""},
+		{func() {}, "0000000000000001", http.StatusConflict, "ring " + v + " here", "", ""},
+		{func() { holds.Store(true) }, v, http.StatusConflict, "holding outputs", "", ""},
 		{func() {
 			holds.Store(false)
 			m.f.sending.add(PendingHandoff{Peer: "node-b", ID: "x"}, m.f.metrics.handoffsPending)
-		}, v, http.StatusConflict, "1 handoffs pending"},
-		{func() { m.f.sending.done("x", m.f.metrics.handoffsPending) }, v, http.StatusOK, "handed over"},
-		{draining(true), v, http.StatusConflict, "a replaced ring's queues"},
-		{draining(false), v, http.StatusOK, "handed over"},
+		}, v, http.StatusConflict, "1 handoffs pending", "", ""},
+		{func() { m.f.sending.done("x", m.f.metrics.handoffsPending) }, v, http.StatusOK, "handed over", "", ""},
+		// A set whose queues have finished, about to go: still sending, as far as is known.
+		{draining(true), v, http.StatusConflict, "a replaced ring's queues are still sending\n", "", ""},
+		// Queues still sending are all that is left: what it owned is handed over.
+		{draining(true, "node-h", "node-c"), v, http.StatusConflict, "still sending to node-c, node-h", "true", "node-c,node-h"},
+		{func() { holds.Store(true) }, v, http.StatusConflict, "holding outputs", "", "node-c,node-h"},
+		{func() { holds.Store(false) }, v, http.StatusConflict, "still sending to node-c, node-h", "true", "node-c,node-h"},
+		{draining(false), v, http.StatusOK, "handed over", "", ""},
 	} {
 		step.do()
-		if code, body := ask(step.version); code != step.code || !strings.Contains(body, step.why) {
+		code, body, h := ask(step.version)
+		if code != step.code || !strings.Contains(body, step.why) {
 			t.Errorf("answered %d %q, want %d and %q", code, body, step.code, step.why)
+		}
+		if own, to := h.Get(HeaderHandedOverOwn), h.Get(HeaderDrainingTo); own != step.own || to != step.drainsTo {
+			t.Errorf("answered %q with %s %q and %s %q, want %q and %q", body, HeaderHandedOverOwn, own, HeaderDrainingTo, to, step.own, step.drainsTo)
 		}
 	}
 	rec := httptest.NewRecorder()
@@ -273,4 +285,174 @@ func ringOf(names ...string) *Ring {
 		ms[i] = Member{Name: n}
 	}
 	return New(ms)
+}
+
+// drainingSet is a replaced ring's peer set whose queues to the members to have not
+// finished sending (none when to is empty).
+func drainingSet(to ...string) *peerSet {
+	ps := &peerSet{queues: []*peerQueue{nil}} // this member's place
+	for _, name := range to {
+		ps.queues = append(ps.queues, &peerQueue{name: name, done: make(chan struct{})})
+	}
+	return ps
+}
+
+// A peer whose only work left is a replaced ring's queues to other members has handed over
+// what it owned, and says where those queues send: the asker reads both from the answer.
+func TestAnAnswerNamesTheQueuesStillSending(t *testing.T) {
+	a, b := newSettleMember(t, "node-a", time.Minute), newSettleMember(t, "node-b", time.Minute)
+	join(a, b)
+	b.f.Started()
+	version := b.f.Ring().VersionString()
+	client := &http.Client{Transport: a.f.transport(), Timeout: settleTimeout}
+	if got := a.f.askHandedOver(client, "node-b", version); !got.heard || got.why != "" || !got.own || got.drainsTo != nil {
+		t.Fatalf("node-b handed over everything: asked, %+v", got)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		if draining, _ := b.f.drainingTo(); !draining { // node-b's start ring, alone
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("node-b's start ring is still draining after 5 s")
+		}
+	}
+	b.f.mu.Lock()
+	b.f.draining[drainingSet("node-h")] = true
+	b.f.mu.Unlock()
+	t.Cleanup(func() { // before Shutdown: the set's queues are not real ones
+		b.f.mu.Lock()
+		clear(b.f.draining)
+		b.f.mu.Unlock()
+	})
+	got := a.f.askHandedOver(client, "node-b", version)
+	if !got.heard || !got.own || !slices.Equal(got.drainsTo, []string{"node-h"}) || !strings.Contains(got.why, "still sending to node-h") {
+		t.Fatalf("node-b still sending to node-h: asked, %+v", got)
+	}
+	var holds atomic.Bool
+	holds.Store(true)
+	b.f.HoldsForOthers(holds.Load)
+	if got := a.f.askHandedOver(client, "node-b", version); got.own || !slices.Equal(got.drainsTo, []string{"node-h"}) {
+		t.Fatalf("node-b holding outputs for others, and sending to node-h: asked, %+v", got)
+	}
+	if got := a.f.askHandedOver(client, "node-b", "0000000000000001"); got.own || got.why == "" {
+		t.Fatalf("another ring: asked, %+v", got)
+	}
+}
+
+// An output gained from a member still in the ring waits for that member to have handed
+// over what it owned and for every replaced ring's queue to it, wherever it is: what such a
+// queue still holds begins a stray there. A queue to another member (one that hangs, which
+// no queue drains to) does not hold it back.
+func TestAShardGainedFromAMemberWaitsForTheQueuesToIt(t *testing.T) {
+	f, err := NewForwarder("node-a", DefaultForwardConfig(), time.Minute, prometheus.NewRegistry(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// node-a starts outside the ring of its peers, then they add it: it gains a share of
+	// every peer's shards, from members still in the ring.
+	yes, no := true, false
+	peers := []Member{{Name: "node-b"}, {Name: "node-c"}, {Name: "node-h"}}
+	states := func(inRing *bool) []PeerState {
+		var st []PeerState
+		for _, p := range peers {
+			st = append(st, PeerState{Name: p.Name, Member: true, RingVersion: New(peers).VersionString(), InRing: inRing})
+		}
+		return st
+	}
+	f.SetMembersFrom(peers, states(&no))
+	f.SetMembersFrom(peers, states(&yes))
+	if f.Outside() {
+		t.Fatal("still outside once its peers added it")
+	}
+	var keys []uint64 // gained from node-c
+	withoutA := New(peers)
+	for key := range uint64(Shards) {
+		if f.Owns(key) && withoutA.OwnerOfKey(key).Name == "node-c" {
+			keys = append(keys, key)
+		}
+	}
+	if len(keys) == 0 {
+		t.Fatal("the rings do not exercise the test: nothing gained from node-c")
+	}
+	ps := f.cur.Load()
+	set := func(done, drains []string) {
+		d, q := map[string]bool{}, map[string]bool{}
+		for _, n := range done {
+			d[n] = true
+		}
+		for _, n := range drains {
+			q[n] = true
+		}
+		ps.done.Store(&d)
+		ps.drains.Store(&q)
+	}
+	for _, c := range []struct {
+		done, drains []string
+		want         bool
+	}{
+		{nil, nil, true}, // node-c has not said so yet
+		{[]string{"node-b", "node-c"}, nil, false},                // it has, and nothing is on its way to it
+		{[]string{"node-b", "node-c"}, []string{"node-h"}, false}, // queues to node-h only
+		{[]string{"node-b", "node-c"}, []string{"node-c"}, true},  // a queue to node-c still sends
+		{[]string{"node-b"}, []string{"node-h"}, true},            // node-c has not handed over
+	} {
+		set(c.done, c.drains)
+		for _, key := range keys {
+			if got := f.Awaits(key); got != c.want {
+				t.Fatalf("done %v, queues sending to %v: shard %d gained from node-c awaited %v, want %v", c.done, c.drains, key, got, c.want)
+			}
+		}
+	}
+	ps.settled.Store(true) // every peer handed over everything: no queue sends any more
+	if awaitsAny(f, keys) {
+		t.Fatal("settled: a shard gained from node-c is still awaited")
+	}
+}
+
+// Each round of the handed-over question counts with the one before: a peer is done when
+// it handed over what it owned in both, and a queue that sent to a member in either still
+// holds back what was gained from that member. A queue that finished just before its
+// member answered may have delivered to a member that answered a moment earlier, which
+// says it holds a stray only in the next round.
+func TestARoundCountsWithTheOneBefore(t *testing.T) {
+	peers := []string{"node-b", "node-c"}
+	done := handedOverAnswer{heard: true, own: true}
+	drainingToC := handedOverAnswer{heard: true, why: "status 409: not handed over: a replaced ring's queues are still sending to node-c", own: true, drainsTo: []string{"node-c"}}
+	holding := handedOverAnswer{heard: true, why: "status 409: not handed over: holding outputs begun for a sender on another ring"}
+	silent := handedOverAnswer{why: "context deadline exceeded"}
+	keys := func(m map[string]bool) []string { return slices.Sorted(maps.Keys(m)) }
+	var r round
+	for i, step := range []struct {
+		answers      []handedOverAnswer
+		mine         []string
+		done, drains []string
+		answered     []string
+		all          bool
+	}{
+		// The first round: nobody is done yet; node-b's queue sends to node-c.
+		{[]handedOverAnswer{drainingToC, done}, nil, nil, []string{"node-c"}, []string{"node-b", "node-c"}, false},
+		// node-b's queue has delivered to node-c, which answered just before that: both
+		// say they handed over, but node-c's shards still wait a round.
+		{[]handedOverAnswer{done, done}, nil, []string{"node-b", "node-c"}, []string{"node-c"}, []string{"node-b", "node-c"}, false},
+		// node-c now holds the stray it began.
+		{[]handedOverAnswer{done, holding}, []string{"node-d"}, []string{"node-b"}, []string{"node-d"}, []string{"node-b", "node-c"}, false},
+		// This member's own queue to node-d has finished: it counts one more round.
+		{[]handedOverAnswer{done, silent}, nil, []string{"node-b"}, []string{"node-d"}, []string{"node-b"}, false},
+		{[]handedOverAnswer{done, done}, nil, []string{"node-b"}, nil, []string{"node-b", "node-c"}, false},
+		{[]handedOverAnswer{done, done}, nil, []string{"node-b", "node-c"}, nil, []string{"node-b", "node-c"}, true},
+	} {
+		r = judge(peers, step.answers, step.mine, r)
+		if got := keys(r.done); !slices.Equal(got, step.done) {
+			t.Errorf("round %d: done %v, want %v", i+1, got, step.done)
+		}
+		if got := keys(r.drains); !slices.Equal(got, step.drains) {
+			t.Errorf("round %d: queues sending to %v, want %v", i+1, got, step.drains)
+		}
+		if got := keys(r.answered); !slices.Equal(got, step.answered) {
+			t.Errorf("round %d: answered %v, want %v", i+1, got, step.answered)
+		}
+		if r.all != step.all {
+			t.Errorf("round %d: all handed over %v, want %v", i+1, r.all, step.all)
+		}
+	}
 }
