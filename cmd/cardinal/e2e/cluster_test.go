@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang/snappy"
 	"github.com/prometheus/prometheus/prompb"
 )
 
@@ -377,6 +380,9 @@ func podNode(ls []prompb.Label, n int) int {
 type fakePeer struct {
 	addr     string
 	requests atomic.Int64
+	// lacks names the member whose identity probes it answers that its ring lacks it (a
+	// member that has just joined); it has every other member.
+	lacks atomic.Pointer[string]
 }
 
 func startFakePeer(t *testing.T, name string, hang bool) *fakePeer {
@@ -384,8 +390,10 @@ func startFakePeer(t *testing.T, name string, hang bool) *fakePeer {
 	p := &fakePeer{}
 	done := make(chan struct{})
 	mux := http.NewServeMux()
-	mux.HandleFunc("/cluster/v1/identity", func(w http.ResponseWriter, _ *http.Request) {
-		fmt.Fprintf(w, `{"name":%q,"ready":true,"ring_version":"x"}`, name)
+	mux.HandleFunc("/cluster/v1/identity", func(w http.ResponseWriter, r *http.Request) {
+		asker := r.URL.Query().Get("member")
+		lacks := p.lacks.Load()
+		fmt.Fprintf(w, `{"name":%q,"ready":true,"ring_version":"x","in_ring":%t}`, name, lacks == nil || asker != *lacks)
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		p.requests.Add(1)
@@ -454,6 +462,127 @@ func TestCluster_a_peer_that_hangs_or_drops_connections_does_not_stall_the_other
 			t.Logf("%d steps acknowledged with no retry; %d forwarded requests to the bad peer", len(reqs), bad.requests.Load())
 		})
 	}
+}
+
+// TestCluster_a_member_that_hangs_holds_back_only_what_it_owned runs two members and a fake
+// one that answers its identity but hangs on every other request, in the ring from the
+// start; agents write to the two. A third member joins: it gains shards from all three. The
+// two real members' queues of the ring the join replaced still hold series for the hung
+// member and do not drain (for up to 2 minutes), and they say so when asked whether they
+// have handed over. Then outputs begin that no member has state of, so that no handoff
+// ends their wait at the joiner: those it gained from the real members are written within
+// seconds, once those members have said they handed over what they owned, long before the
+// drain or handoff_timeout (3m here) ends; only those gained from the hung member wait.
+func TestCluster_a_member_that_hangs_holds_back_only_what_it_owned(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster test: -short: not starting Prometheus and cardinal")
+	}
+	prom := startPrometheus(t, prometheusOptions{})
+	bad := startFakePeer(t, "node-bad", true)
+	members, peers := startClusterWith(t, prom.WriteURL, 3, 0, 2*time.Second, "  handoff_timeout: 3m\n")
+	agents, joiner := members[:2], members[2]
+	// The joiner is added as a real peer's ring adds it (not a start into the ring, after
+	// which every output waits for every peer, the hung one too).
+	bad.lacks.Store(&joiner.name)
+	peers.writeAddrs(t, agents[0].addr, agents[1].addr, bad.addr)
+	for _, m := range agents {
+		m.start(t)
+	}
+	for _, m := range agents {
+		waitMembers(t, m, 3)
+	}
+	hist := newCrashHistory(time.Now().Truncate(crashStep))
+	snd := startClusterSender(agents, hist)
+	defer snd.stop()
+	time.Sleep(10 * time.Second) // the queues to the hung member fill
+
+	peers.writeAddrs(t, agents[0].addr, agents[1].addr, bad.addr, joiner.addr)
+	joiner.start(t)
+	for _, m := range members {
+		waitMembers(t, m, 4)
+	}
+	joined := time.Now()
+	// The agents' members answer that all they have left is queues to the hung member.
+	ring := regexp.MustCompile(`(?m)^cardinal_cluster_ring_info\{version="([0-9a-f]+)"\} 1$`)
+	for _, m := range agents {
+		v := ring.FindStringSubmatch(m.card.selfMetrics())
+		if v == nil {
+			t.Fatalf("%s exports no cardinal_cluster_ring_info", m.name)
+		}
+		resp, err := http.Get(m.card.URL + "/cluster/v1/handed-over?ring=" + v[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		own, to := resp.Header.Get("X-Cardinal-Handed-Over-Own"), resp.Header.Get("X-Cardinal-Draining-To")
+		t.Logf("%s, asked whether it handed over ring %s: %d %q, own %q, draining to %q", m.name, v[1], resp.StatusCode, bytes.TrimSpace(body), own, to)
+		if !strings.Contains(to, "node-bad") {
+			t.Errorf("%s does not say its queues still send to node-bad: the test does not test a queue that does not drain", m.name)
+		}
+	}
+
+	// New outputs: 40 jobs the agents had not sent before, a gauge each, every second.
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		client := &http.Client{Timeout: 5 * time.Second}
+		for {
+			var series []prompb.TimeSeries
+			now := time.Now().UnixMilli()
+			for j := range 40 {
+				series = append(series, prompb.TimeSeries{
+					Labels: []prompb.Label{
+						{Name: "__name__", Value: "crash_inflight"},
+						{Name: "job", Value: fmt.Sprintf("late-%d", j)},
+						{Name: "pod", Value: "late"},
+					},
+					Samples: []prompb.Sample{{Timestamp: now, Value: 1}},
+				})
+			}
+			raw, err := (&prompb.WriteRequest{Timeseries: series}).Marshal()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			_, _ = postBody(client, agents[0].card.WriteURL, snappy.Encode(nil, raw))
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Second):
+			}
+		}
+	}()
+	defer func() { close(stop); <-stopped }()
+	began := time.Now()
+	eventually(t, 45*time.Second, joiner.name+" writes new outputs it gained from the members that answer", func() (bool, error) {
+		n := joiner.proxy.seriesContaining(`"late-`)
+		return n > 0, fmt.Errorf("%s has written no new output %s after they began (%s after joining)", joiner.name,
+			time.Since(began).Round(time.Second), time.Since(joined).Round(time.Second))
+	})
+	t.Logf("%s wrote new outputs %s after they began; %d of the 40 so far", joiner.name, time.Since(began).Round(time.Second), joiner.proxy.seriesContaining(`"late-`))
+	if err := snd.err(); err != nil {
+		t.Fatalf("sender: %v", err)
+	}
+	if n := snd.retries.Load(); n > 0 {
+		t.Errorf("the agents had to retry %d times: the peer's trouble reached them", n)
+	}
+	for _, m := range members {
+		m.proxy.check(t)
+	}
+}
+
+// seriesContaining counts the series Prometheus stored a sample of whose key contains sub.
+func (p *crashProxy) seriesContaining(sub string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for key := range p.stored {
+		if strings.Contains(key, sub) {
+			n++
+		}
+	}
+	return n
 }
 
 // TestCluster_kill9_of_members_loses_nothing kills members of a three-member cluster with
