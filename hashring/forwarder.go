@@ -102,11 +102,9 @@ type peerSet struct {
 	// not handed over at the last round, with why (HandoffWait).
 	settledAfter atomic.Int64
 	waiting      atomic.Pointer[[]string]
-	// done are the peers that said they handed over all they owned by this ring in the
-	// last two rounds; answered those that answered the last round at all; drains the
-	// members that replaced rings' queues (a peer's, or this member's) still sent to in the
-	// last two rounds (settle.go).
-	done, answered, drains atomic.Pointer[map[string]bool]
+	// last is the last round of the handed-over question (settle.go); nil before the
+	// first.
+	last atomic.Pointer[round]
 }
 
 // ringChange is one change of the ring in force: the ring before it, from this member (nil

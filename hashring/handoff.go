@@ -55,7 +55,7 @@ func (f *Forwarder) Awaits(key uint64) bool {
 		return false
 	}
 	now := f.now()
-	settled, done := ps.settled.Load(), ps.done.Load()
+	settled, last := ps.settled.Load(), ps.last.Load() // one round: done and drains agree
 	gained := false
 	for i, c := range ps.changes { // the newest first
 		if now.Sub(c.at) > f.handoffTimeout {
@@ -77,10 +77,10 @@ func (f *Forwarder) Awaits(key uint64) bool {
 		// may hold its state.
 		gained = true
 		prev := c.prev.ring.OwnerOfKey(key).Name
-		if ps.awaitsMember(prev, settled, done) || (!settled && ps.drainingTo(prev)) {
+		if ps.awaitsMember(prev, settled, last) {
 			return true
 		}
-		if len(c.joined) > 0 && !settled && ps.awaitsJoined(c.joined, key, prev, done) {
+		if len(c.joined) > 0 && !settled && ps.awaitsJoined(c.joined, key, prev, last) {
 			return true
 		}
 	}
@@ -92,41 +92,34 @@ func (f *Forwarder) Awaits(key uint64) bool {
 // that member, but not this one yet, gave it the key, which it owns in such a ring when it
 // outranks prev. This member's admission is such a change (Admitted), when a member the
 // peers added first joins its ring in the same round. It waits for one that answers the
-// handed-over question and has not said so (alive, it writes the output until it hands it
-// over); not one that does not answer at all (down or hung): it writes nothing meanwhile,
-// and that it holds anything for this member is only a possibility (a peer that hangs must
-// not hold back what a member gains from the others).
-func (ps *peerSet) awaitsJoined(joined []joinedMember, key uint64, prev string, done *map[string]bool) bool {
-	answered := ps.answered.Load()
+// handed-over question and has not handed over what it owned, or to which a queue still
+// sends (alive, it writes the output until it hands it over); not one that does not answer
+// at all (down or hung): it writes nothing meanwhile, and that it holds anything for this
+// member is only a possibility (a peer that hangs must not hold back what a member gains
+// from the others).
+func (ps *peerSet) awaitsJoined(joined []joinedMember, key uint64, prev string, last *round) bool {
 	st := salt(ps.view.ring.Shard(key))
 	prevScore := score(seed(prev), st)
 	for _, j := range joined {
-		if score(j.seed, st) <= prevScore || (done != nil && (*done)[j.name]) {
+		if score(j.seed, st) <= prevScore || (last.isDone(j.name) && !last.drainsTo(j.name)) {
 			continue
 		}
-		if answered == nil || (*answered)[j.name] {
+		if last == nil || last.answered == nil || last.answered[j.name] {
 			return true // not asked yet, or alive and not handed over
 		}
 	}
 	return false
 }
 
-// drainingTo reports whether a replaced ring's queue, this member's or a peer's, still sent
-// to the member called name in the last two rounds of the handed-over question: what it
-// holds may begin outputs there that the member gave up, to be handed on.
-func (ps *peerSet) drainingTo(name string) bool {
-	d := ps.drains.Load()
-	return d != nil && (*d)[name]
-}
-
 // awaitsMember reports whether a handoff from the member called name may still come for
-// the ring of ps: it has left the ring (its handoff may still come), or it has not said
-// it has handed over (done) and the ring has not settled.
-func (ps *peerSet) awaitsMember(name string, settled bool, done *map[string]bool) bool {
+// the ring of ps: it has left the ring (its handoff may still come), or the ring has not
+// settled and, at the last round of the handed-over question, the member had not handed
+// over what it owned or a replaced ring's queue still sent to it.
+func (ps *peerSet) awaitsMember(name string, settled bool, last *round) bool {
 	if ps.view.ring.Index(name) < 0 {
 		return true
 	}
-	return !settled && (done == nil || !(*done)[name])
+	return !settled && (!last.isDone(name) || last.drainsTo(name))
 }
 
 // OnRingChange sets a function called after each change of the ring in force (the server

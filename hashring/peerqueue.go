@@ -171,7 +171,8 @@ func (q *peerQueue) take() ([][]byte, int, uint64) {
 	}
 }
 
-// finished reports whether the queue has stopped sending: shut down and empty, or aborted.
+// finished reports whether the queue has stopped sending to its member: shut down and
+// empty, or aborted (what it still held then goes to the owners by the ring in force).
 func (q *peerQueue) finished() bool {
 	select {
 	case <-q.done:

@@ -34,10 +34,13 @@ import (
 // that ring: they concern an output gained from that member (its owner begins a stray of
 // them there, and hands it on), not one gained from the member whose queue it is. So a peer
 // whose only work left is such queues has handed over what it owned (HeaderHandedOverOwn),
-// and names the members they still send to (HeaderDrainingTo): an output gained from one of
-// those waits for the queue, wherever it is, this member's own included. A member that
-// hangs in the ring so holds back only what it owned, even though every queue to it stops
-// draining (for up to the drain timeout).
+// and names the members they still send to (HeaderDrainingTo, on every answer): an output
+// gained from one of those waits for the queue, wherever it is, this member's own included
+// (and the ring settles only once those have finished too). Not while a request routed by
+// a replaced ring is still being aggregated: it may begin here an output given up. A member
+// that hangs in the ring so holds back only what it owned, even though every queue to it
+// stops draining (for up to the drain timeout). An older peer names no queue: one of its
+// queues to the previous owner is not waited for, as before.
 
 // HandedOverPath answers whether this member has handed over everything of a ring version
 // (its query parameter ring): 200 when it has, 409 with the reason when not yet.
@@ -96,57 +99,62 @@ func (f *Forwarder) handOverRing(ps *peerSet) {
 }
 
 // handedOver returns why this member has not handed over everything of ring version v, or
-// "" if it has; own when all that is left is replaced rings' queues still sending, to the
-// members drainsTo (which is set whatever else is left).
+// "" if it has; own when all that is left is replaced rings' queues still sending; and the
+// members those queues send to, whatever else is left.
 func (f *Forwarder) handedOver(v string) (why string, own bool, drainsTo []string) {
+	draining, busy, drainsTo := f.replacedQueues()
 	ps := f.cur.Load()
 	if got := ps.view.ring.VersionString(); got != v {
-		return fmt.Sprintf("ring %s here, not %s", got, v), false, nil
+		return fmt.Sprintf("ring %s here, not %s", got, v), false, drainsTo
 	}
 	if !ps.handedOver.Load() {
-		return "still taking out what the ring gives others", false, nil
+		return "still taking out what the ring gives others", false, drainsTo
 	}
 	if n := f.sending.count(); n > 0 {
-		return fmt.Sprintf("%d handoffs pending", n), false, nil
+		return fmt.Sprintf("%d handoffs pending", n), false, drainsTo
 	}
-	draining, drainsTo := f.drainingTo()
 	f.mu.Lock()
 	holds := f.holdsForOthers
 	f.mu.Unlock()
 	if holds != nil && holds() {
 		return "holding outputs begun for a sender on another ring", false, drainsTo
 	}
-	if draining {
-		if len(drainsTo) == 0 {
-			// Its queues are done and the set about to go: nothing is known to be on its
-			// way, but not yet nothing for sure.
-			return "a replaced ring's queues are still sending", false, nil
-		}
+	switch {
+	case busy:
+		// A request routed by a replaced ring is still being aggregated: it may begin
+		// here an output this member gave up, as well as queue series for others.
+		return "a request routed by a replaced ring is still being taken in", false, drainsTo
+	case draining && len(drainsTo) == 0:
+		// Its queues are done and the set about to go: nothing is known to be on its
+		// way, but not yet nothing for sure.
+		return "a replaced ring's queues are still sending", false, nil
+	case draining:
 		return "a replaced ring's queues are still sending to " + strings.Join(drainsTo, ", "), true, drainsTo
 	}
 	return "", true, nil
 }
 
-// drainingTo reports whether a replaced ring's queues are still draining, and the members
-// those that have not finished send to, sorted (all of a set's while a request routed by
-// it may still add to them).
-func (f *Forwarder) drainingTo() (draining bool, to []string) {
+// replacedQueues reports whether a replaced ring's queues are still draining, whether a
+// request routed by such a ring is still being taken in (busy: it may add to them), and
+// the members those queues that have not finished send to, sorted (all of a busy set's).
+func (f *Forwarder) replacedQueues() (draining, busy bool, to []string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for ps := range f.draining {
-		busy := ps.inUse.Load() > 0
+		inUse := ps.inUse.Load() > 0
+		busy = busy || inUse
 		for _, q := range ps.queues {
 			if q == nil || slices.Contains(to, q.name) {
 				continue
 			}
-			if !busy && q.finished() {
+			if !inUse && q.finished() {
 				continue
 			}
 			to = append(to, q.name)
 		}
 	}
 	slices.Sort(to)
-	return len(f.draining) > 0, to
+	return len(f.draining) > 0, busy, to
 }
 
 // HandedOverHandler answers HandedOverPath.
@@ -208,12 +216,10 @@ func (f *Forwarder) settle(ps *peerSet) {
 			f.metrics.handoffWait.WithLabelValues("timeout").Observe(waited.Seconds())
 			return
 		}
-		_, mine := f.drainingTo() // this member's own queues count as much as a peer's
-		r := judge(peers, f.allHandedOver(client, peers, version), mine, before)
-		ps.answered.Store(&r.answered)
-		ps.drains.Store(&r.drains)
-		ps.done.Store(&r.done)
-		before = r
+		_, _, mine := f.replacedQueues() // this member's own queues count as a peer's do
+		r := judge(peers, f.allHandedOver(client, peers, version), mine, &before)
+		ps.last.Store(r)
+		before = *r
 		if len(r.waiting) == 0 {
 			ps.waiting.Store(nil)
 		} else {
@@ -231,7 +237,8 @@ func (f *Forwarder) settle(ps *peerSet) {
 	}
 }
 
-// round is one round of the handed-over question, as Awaits reads it.
+// round is one round of the handed-over question, as Awaits reads it: published as one,
+// so that what it says of a member's handoff and of the queues to it are of the same round.
 type round struct {
 	answers []handedOverAnswer // by peer
 	mine    []string           // the members this member's replaced queues sent to
@@ -241,17 +248,26 @@ type round struct {
 	done, answered, drains map[string]bool
 	// waiting are the peers that have not handed over everything, each as "name: why".
 	waiting []string
-	// all: every peer handed over everything in this round and the one before.
+	// all: every peer handed over everything in this round and the one before, and this
+	// member's replaced queues sent to nobody in either.
 	all bool
 }
+
+// isDone reports whether the member called name handed over what it owned (r may be nil:
+// no round yet).
+func (r *round) isDone(name string) bool { return r != nil && r.done[name] }
+
+// drainsTo reports whether a replaced ring's queue still sent to the member called name:
+// what it holds may begin outputs there that the member gave up, to be handed on.
+func (r *round) drainsTo(name string) bool { return r != nil && r.drains[name] }
 
 // judge reads the answers of peers (in their order) and the members this member's own
 // replaced queues send to (mine), given the round before (its zero value before the first).
 // Two rounds in a row count, for the drains too: a queue that finished just before its
 // member answered may have delivered to a member that answered a moment earlier, which
 // says that it holds a stray only in the next round.
-func judge(peers []string, answers []handedOverAnswer, mine []string, before round) round {
-	r := round{answers: answers, mine: mine, done: map[string]bool{}, answered: map[string]bool{}, drains: map[string]bool{}}
+func judge(peers []string, answers []handedOverAnswer, mine []string, before *round) *round {
+	r := &round{answers: answers, mine: mine, done: map[string]bool{}, answered: map[string]bool{}, drains: map[string]bool{}}
 	for _, to := range slices.Concat(mine, before.mine) {
 		r.drains[to] = true
 	}
@@ -280,7 +296,7 @@ func judge(peers []string, answers []handedOverAnswer, mine []string, before rou
 			all++
 		}
 	}
-	r.all = all == len(peers)
+	r.all = all == len(peers) && len(mine) == 0 && len(before.mine) == 0
 	return r
 }
 
@@ -328,8 +344,12 @@ func (f *Forwarder) askHandedOver(client *http.Client, name, version string) han
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	a := handedOverAnswer{heard: true}
-	if to := resp.Header.Get(HeaderDrainingTo); to != "" {
-		a.drainsTo = strings.Split(to, ",")
+	for _, v := range resp.Header.Values(HeaderDrainingTo) {
+		for to := range strings.SplitSeq(v, ",") {
+			if to = strings.TrimSpace(to); to != "" {
+				a.drainsTo = append(a.drainsTo, to)
+			}
+		}
 	}
 	switch {
 	case resp.StatusCode == http.StatusOK:

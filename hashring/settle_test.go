@@ -140,6 +140,16 @@ func TestHandedOverSaysWhyNot(t *testing.T) {
 			}
 		}
 	}
+	busy := func(to ...string) func() { // a request routed by the set is being taken in
+		return func() {
+			m.f.mu.Lock()
+			defer m.f.mu.Unlock()
+			clear(m.f.draining)
+			ps := drainingSet(to...)
+			ps.inUse.Add(1)
+			m.f.draining[ps] = true
+		}
+	}
 	ask := func(version string) (int, string, http.Header) {
 		t.Helper()
 		rec := httptest.NewRecorder()
@@ -169,6 +179,11 @@ func TestHandedOverSaysWhyNot(t *testing.T) {
 		{draining(true, "node-h", "node-c"), v, http.StatusConflict, "still sending to node-c, node-h", "true", "node-c,node-h"},
 		{func() { holds.Store(true) }, v, http.StatusConflict, "holding outputs", "", "node-c,node-h"},
 		{func() { holds.Store(false) }, v, http.StatusConflict, "still sending to node-c, node-h", "true", "node-c,node-h"},
+		// Whatever else is left, the queues' members are named.
+		{func() { m.f.sending.add(PendingHandoff{Peer: "node-b", ID: "y"}, m.f.metrics.handoffsPending) }, v, http.StatusConflict, "1 handoffs pending", "", "node-c,node-h"},
+		{func() { m.f.sending.done("y", m.f.metrics.handoffsPending) }, "0000000000000001", http.StatusConflict, "ring " + v + " here", "", "node-c,node-h"},
+		// A request routed by the replaced ring may still begin here an output given up.
+		{busy("node-c"), v, http.StatusConflict, "a request routed by a replaced ring is still being taken in", "", "node-c"},
 		{draining(false), v, http.StatusOK, "handed over", "", ""},
 	} {
 		step.do()
@@ -309,7 +324,7 @@ func TestAnAnswerNamesTheQueuesStillSending(t *testing.T) {
 		t.Fatalf("node-b handed over everything: asked, %+v", got)
 	}
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
-		if draining, _ := b.f.drainingTo(); !draining { // node-b's start ring, alone
+		if draining, _, _ := b.f.replacedQueues(); !draining { // node-b's start ring, alone
 			break
 		}
 		if time.Now().After(deadline) {
@@ -383,8 +398,7 @@ func TestAShardGainedFromAMemberWaitsForTheQueuesToIt(t *testing.T) {
 		for _, n := range drains {
 			q[n] = true
 		}
-		ps.done.Store(&d)
-		ps.drains.Store(&q)
+		ps.last.Store(&round{done: d, drains: q})
 	}
 	for _, c := range []struct {
 		done, drains []string
@@ -421,7 +435,7 @@ func TestARoundCountsWithTheOneBefore(t *testing.T) {
 	holding := handedOverAnswer{heard: true, why: "status 409: not handed over: holding outputs begun for a sender on another ring"}
 	silent := handedOverAnswer{why: "context deadline exceeded"}
 	keys := func(m map[string]bool) []string { return slices.Sorted(maps.Keys(m)) }
-	var r round
+	r := &round{}
 	for i, step := range []struct {
 		answers      []handedOverAnswer
 		mine         []string
@@ -439,6 +453,11 @@ func TestARoundCountsWithTheOneBefore(t *testing.T) {
 		// This member's own queue to node-d has finished: it counts one more round.
 		{[]handedOverAnswer{done, silent}, nil, []string{"node-b"}, []string{"node-d"}, []string{"node-b"}, false},
 		{[]handedOverAnswer{done, done}, nil, []string{"node-b"}, nil, []string{"node-b", "node-c"}, false},
+		{[]handedOverAnswer{done, done}, nil, []string{"node-b", "node-c"}, nil, []string{"node-b", "node-c"}, true},
+		// Every peer has handed over, but this member's own queue still sends: not yet
+		// all, in this round nor the next.
+		{[]handedOverAnswer{done, done}, []string{"node-c"}, []string{"node-b", "node-c"}, []string{"node-c"}, []string{"node-b", "node-c"}, false},
+		{[]handedOverAnswer{done, done}, nil, []string{"node-b", "node-c"}, []string{"node-c"}, []string{"node-b", "node-c"}, false},
 		{[]handedOverAnswer{done, done}, nil, []string{"node-b", "node-c"}, nil, []string{"node-b", "node-c"}, true},
 	} {
 		r = judge(peers, step.answers, step.mine, r)
