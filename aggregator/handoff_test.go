@@ -334,11 +334,33 @@ func (p *handoffPair) flush(wall int64) {
 // changeOwner gives every output to the second member, which awaits the first's handoff: the
 // first hands off at once, and it is delivered.
 func (p *handoffPair) changeOwner() {
+	p.moveOwnership()
+	p.deliver()
+}
+
+// moveOwnership gives every output to the second member, which awaits the first's handoff,
+// and has the first hand off at once: the handoffs are in p.handoffs, not yet delivered.
+func (p *handoffPair) moveOwnership() {
 	p.members[0].SetOwnership(all{})
 	p.members[1].SetOwnership(all{owns: true, awaits: true})
 	p.members[0].HandOffNow()
-	p.deliver()
 }
+
+// ownerRuns has member owner aggregate job a over five windows, its i-th sample worth v(i),
+// while the other member runs the rule too (on job b), so that it writes the first windows
+// of an output it gains. What the first member hands off meanwhile (of job b, when it is not
+// the owner) is dropped.
+func (p *handoffPair) ownerRuns(owner int, in func(job string, ts, v float64) []prompb.TimeSeries, v func(i int) float64) {
+	for i, ts := range []float64{1, 11, 21, 31, 41} {
+		p.ingest(owner, in("a", ts, v(i)))
+		p.members[1-owner].Ingest(in("b", ts, 1))
+		p.flush(int64(ts) + 3)
+		p.handoffs = nil
+	}
+}
+
+// tens is ownerRuns' v of a counter that grows by 10 a window: 10, 20...
+func tens(i int) float64 { return float64(10 * (i + 1)) }
 
 // deliver merges the first member's handoffs into the second.
 func (p *handoffPair) deliver() {
@@ -1117,14 +1139,8 @@ func TestAStrayAndTheOldOwnersHandoffBridgeAnInputOnce(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/stray_first=%v", rule.Name, strayFirst), func(t *testing.T) {
 				p := newHandoffPair(t, rule)
 				in := func(job string, ts, v float64) []prompb.TimeSeries { return ruleInput(rule, job, ts, v) }
-				for i, ts := range []float64{1, 11, 21, 31, 41} {
-					p.ingest(0, in("a", ts, float64(10*(i+1))))
-					p.members[1].Ingest(in("b", ts, 1)) // the new owner runs the rule too
-					p.flush(int64(ts) + 3)
-				}
-				p.members[0].SetOwnership(all{})
-				p.members[1].SetOwnership(all{owns: true, awaits: true})
-				p.members[0].HandOffNow()
+				p.ownerRuns(0, in, tens)
+				p.moveOwnership()
 				main := p.handoffs
 				p.handoffs = nil
 				p.ingest(0, in("a", 45, 55)) // a lagging sender: a stray at the old owner
@@ -1227,11 +1243,7 @@ func TestAFirstSampleCountIsABaselineWhenAWaitEndsWithoutAHandoff(t *testing.T) 
 		t.Run(rule.Name, func(t *testing.T) {
 			p := newHandoffPair(t, rule)
 			in := func(job string, ts, v float64) []prompb.TimeSeries { return ruleInput(rule, job, ts, v) }
-			for i, ts := range []float64{1, 11, 21, 31, 41} {
-				p.ingest(0, in("a", ts, float64(1000+10*i))) // a long-running counter
-				p.members[1].Ingest(in("b", ts, 1))          // the other member runs the rule too
-				p.flush(int64(ts) + 3)
-			}
+			p.ownerRuns(0, in, func(i int) float64 { return float64(1000 + 10*i) }) // a long-running counter
 			// The owner dies: its handoff never comes; the other member gains the output.
 			p.members[0].SetOwnership(all{})
 			p.members[1].SetOwnership(all{owns: true, awaits: true})
@@ -1267,14 +1279,8 @@ func TestAHandoffAfterTheWaitEndedDoesNotAddTheEarlierTotalBack(t *testing.T) {
 		t.Run(rule.Name, func(t *testing.T) {
 			p := newHandoffPair(t, rule)
 			in := func(job string, ts, v float64) []prompb.TimeSeries { return ruleInput(rule, job, ts, v) }
-			for i, ts := range []float64{1, 11, 21, 31, 41} {
-				p.ingest(0, in("a", ts, float64(10*(i+1))))
-				p.members[1].Ingest(in("b", ts, 1)) // the new owner runs the rule too
-				p.flush(int64(ts) + 3)
-			}
-			p.members[0].SetOwnership(all{})
-			p.members[1].SetOwnership(all{owns: true, awaits: true})
-			p.members[0].HandOffNow()
+			p.ownerRuns(0, in, tens)
+			p.moveOwnership()
 			late := p.handoffs // not delivered in time
 			p.handoffs = nil
 			p.members[1].Ingest(in("a", 51, 60))
@@ -1340,12 +1346,7 @@ func TestAFirstSampleGoesOnWithAStrayHandedOnByAnotherMember(t *testing.T) {
 			in := func(job string, ts, v float64) []prompb.TimeSeries { return ruleInput(rule, job, ts, v) }
 			p.members[0].SetOwnership(all{})
 			p.members[1].SetOwnership(all{owns: true})
-			for i, ts := range []float64{1, 11, 21, 31, 41} {
-				p.ingest(1, in("a", ts, float64(10*(i+1))))
-				p.members[0].Ingest(in("b", ts, 1)) // the first member runs the rule too
-				p.flush(int64(ts) + 3)
-				p.handoffs = nil // (what it hands off of job=b is dropped)
-			}
+			p.ownerRuns(1, in, tens)
 			p.ingest(0, in("a", 45, 55)) // a stray at the first member
 			p.members[0].HandOffNow()
 			// It goes to a third member, which owns nothing and hands it on.

@@ -351,15 +351,12 @@ func (f *Forwarder) askHandedOver(client *http.Client, name, version string) han
 			}
 		}
 	}
-	switch {
-	case resp.StatusCode == http.StatusOK:
+	if resp.StatusCode == http.StatusOK {
 		a.own = true
-	case resp.StatusCode == http.StatusConflict && resp.Header.Get(HeaderHandedOverOwn) == "true" && len(a.drainsTo) > 0:
-		a.own = true
-		fallthrough
-	default:
-		a.why = fmt.Sprintf("status %d: %s", resp.StatusCode, bytes.TrimSpace(body))
+		return a
 	}
+	a.why = fmt.Sprintf("status %d: %s", resp.StatusCode, bytes.TrimSpace(body))
+	a.own = resp.StatusCode == http.StatusConflict && resp.Header.Get(HeaderHandedOverOwn) == "true" && len(a.drainsTo) > 0
 	return a
 }
 
