@@ -14,6 +14,7 @@ import (
 	"github.com/cardinal-proxy/cardinal/config/setting"
 	"github.com/cardinal-proxy/cardinal/downstream"
 	"github.com/cardinal-proxy/cardinal/downstream/timescale"
+	"github.com/cardinal-proxy/cardinal/internal/testcert"
 	"github.com/cardinal-proxy/cardinal/remotewrite"
 	"github.com/cardinal-proxy/cardinal/rules"
 )
@@ -299,6 +300,7 @@ func TestDownstreamNormalisation(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	testcert.Write(t, filepath.Join(dir, "secrets"), 1) // tls_config's ca_file, cert_file, key_file
 	file := filepath.Join(dir, "cardinal.yaml")
 	cfg, err := memLoader(nil, nil).Parse([]byte(`
 aggregator:
@@ -310,6 +312,7 @@ downstream:
       name: vm
       bearer_token_file: secrets/token
       basic_auth: null
+      tls_config: {ca_file: secrets/cert.pem, cert_file: secrets/cert.pem, key_file: secrets/key.pem}
     - url: http://mimir:8080/other
       basic_auth: {username: u, password_file: `+pw+`}
   file: {path: out/series.txt}
@@ -331,6 +334,13 @@ downstream:
 	}
 	if got := d.RemoteWrite[1].BearerTokenFile; got != filepath.Join(dir, "secrets", "token") {
 		t.Errorf("bearer_token_file = %q, want it resolved against the config dir", got)
+	}
+	if got, want := *d.RemoteWrite[1].TLSConfig, (downstream.TLSConfig{
+		CAFile:   filepath.Join(dir, "secrets", "cert.pem"),
+		CertFile: filepath.Join(dir, "secrets", "cert.pem"),
+		KeyFile:  filepath.Join(dir, "secrets", "key.pem"),
+	}); got != want {
+		t.Errorf("tls_config = %+v, want its files resolved against the config dir: %+v", got, want)
 	}
 	if got := d.RemoteWrite[2].BasicAuth.PasswordFile; got != pw {
 		t.Errorf("absolute password_file changed to %q", got)

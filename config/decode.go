@@ -205,8 +205,8 @@ func section(goType string) (string, reflect.Type) {
 		return "cluster.dns", reflect.TypeFor[hashring.DNSConfig]()
 	case "hashring.plainForward", "hashring.ForwardConfig":
 		return "cluster.forward", reflect.TypeFor[hashring.ForwardConfig]()
-	case "hashring.TLSConfig":
-		return "cluster.forward.tls", reflect.TypeFor[hashring.TLSConfig]()
+	case "downstream.TLSConfig":
+		return "tls_config (or cluster.forward.tls)", reflect.TypeFor[downstream.TLSConfig]()
 	case "explore.plainConfig", "explore.Config":
 		return "explore", reflect.TypeFor[explore.Config]()
 	case "timescale.plainConfig", "timescale.Config":

@@ -44,13 +44,26 @@ func normalizeDownstream(cfg *Config, dir string, root place) {
 	warnDuplicateURLs(d.RemoteWrite, at)
 }
 
-// resolveRemoteWritePaths makes the credential files of an entry relative to dir.
+// resolveRemoteWritePaths makes the credential and TLS files of an entry relative to dir.
 func resolveRemoteWritePaths(rw *downstream.RemoteWriteConfig, dir string) {
 	if rw.BearerTokenFile != "" {
 		rw.BearerTokenFile = resolvePath(dir, rw.BearerTokenFile)
 	}
 	if ba := rw.BasicAuth; ba != nil && ba.PasswordFile != "" {
 		ba.PasswordFile = resolvePath(dir, ba.PasswordFile)
+	}
+	resolveTLSPaths(rw.TLSConfig, dir)
+}
+
+// resolveTLSPaths makes the files of a TLS block (nil: none) relative to dir.
+func resolveTLSPaths(t *downstream.TLSConfig, dir string) {
+	if t == nil {
+		return
+	}
+	for _, p := range []*string{&t.CAFile, &t.CertFile, &t.KeyFile} {
+		if *p != "" {
+			*p = resolvePath(dir, *p)
+		}
 	}
 }
 

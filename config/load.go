@@ -240,11 +240,5 @@ func resolveClusterPaths(c *hashring.Config, dir string) {
 	if b := c.Forward.BasicAuth; b != nil && b.PasswordFile != "" {
 		b.PasswordFile = resolvePath(dir, b.PasswordFile)
 	}
-	if t := c.Forward.TLS; t != nil {
-		for _, p := range []*string{&t.CAFile, &t.CertFile, &t.KeyFile} {
-			if *p != "" {
-				*p = resolvePath(dir, *p)
-			}
-		}
-	}
+	resolveTLSPaths(c.Forward.TLS, dir)
 }

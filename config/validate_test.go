@@ -265,6 +265,18 @@ downstream:
 			"cardinal.yaml:16: queue.shards must be more than 0",
 			"cardinal.yaml:17: queue.min_backoff must be more than 0",
 			"cardinal.yaml:19: queue.max_backoff 1s is shorter than min_backoff 2s"}},
+		{"tls_config_checks", `
+downstream:
+  remote_write:
+    - url: http://a/write
+      tls_config:
+        cert_file: client.pem
+    - url: https://b/write
+      tls_config: {ca_file: no-such-ca.pem, cert_file: no-such.pem, key_file: no-such-key.pem}`, []string{
+			"cardinal.yaml:5: remote_write: tls_config is set but the url is http://; use https://",
+			"cardinal.yaml:6: remote_write tls_config: cert_file and key_file go together",
+			"cardinal.yaml:8: remote_write tls_config: ca_file no-such-ca.pem: open no-such-ca.pem: no such file or directory",
+			"cardinal.yaml:8: remote_write tls_config: cert_file no-such.pem and key_file no-such-key.pem: open no-such.pem: no such file or directory"}},
 		{"file_needs_a_path", `
 downstream:
   file: {name: out}`, []string{

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -40,6 +41,10 @@ func NewRemoteWrite(cfg RemoteWriteConfig, reg prometheus.Registerer, logger *sl
 	if err != nil {
 		return nil, err
 	}
+	tlsConfig, err := cfg.clientTLS()
+	if err != nil {
+		return nil, err
+	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -54,6 +59,9 @@ func NewRemoteWrite(cfg RemoteWriteConfig, reg prometheus.Registerer, logger *sl
 	bo := Backoff{Min: time.Duration(cfg.Queue.MinBackoff), Max: time.Duration(cfg.Queue.MaxBackoff)}
 	s := newSender(ep, q, cfg.Queue.MaxSamplesPerSend, bo, newSenderMetrics(reg, cfg.Name),
 		logger.With("downstream", cfg.Name, "url", ep.displayURL))
+	if tlsConfig != nil {
+		s.transport.DialTLSContext = tlsConfig.DialTLS(&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second})
+	}
 	s.metadataCfg, s.metadataMetrics = cfg.MetadataConfig, newMetadataMetrics(reg, cfg.Name)
 	return &RemoteWrite{s: s}, nil
 }

@@ -32,6 +32,9 @@ type RemoteWriteConfig struct {
 	// BearerTokenFile is read when the sender is built; relative paths are resolved against
 	// the config file's directory.
 	BearerTokenFile string `yaml:"bearer_token_file"`
+	// TLSConfig verifies an https:// receiver against a CA of its own and presents a client
+	// certificate (default: the system's roots, no client certificate).
+	TLSConfig *TLSConfig `yaml:"tls_config"`
 	// Timeout bounds one request (default 30s).
 	Timeout setting.Duration `yaml:"timeout"`
 	// Queue bounds and shapes what is waiting to be sent.
@@ -162,6 +165,14 @@ func (c *RemoteWriteConfig) Validate() error {
 			add(setting.At("basic_auth", "password_file").Errorf("basic_auth: password and password_file are mutually exclusive"))
 		}
 	}
+	if t := c.TLSConfig; t != nil {
+		if err := setting.Within(t.Validate(), "tls_config", "remote_write tls_config: "); err != nil {
+			errs = append(errs, err)
+		}
+		if u, err := url.Parse(c.URL); err == nil && u.Scheme == "http" {
+			add(setting.At("tls_config").Errorf("remote_write: tls_config is set but the url is http://; use https://"))
+		}
+	}
 	if c.Timeout <= 0 {
 		add(setting.At("timeout").Errorf("remote_write: timeout must be more than 0"))
 	}
@@ -180,14 +191,31 @@ func (c *RemoteWriteConfig) Validate() error {
 	return errors.Join(errs...)
 }
 
-// CheckFiles reads the password or token file the entry names, as start-up does, and
-// reports one it cannot read as a *setting.Error at its key. It is separate from Validate,
-// which looks at the settings alone: `cardinal check config --syntax-only` skips it.
+// CheckFiles reads the files the entry names (password or token, certificates and keys), as
+// start-up does, and reports each it cannot use as a *setting.Error at its key. It is
+// separate from Validate, which looks at the settings alone: `cardinal check config
+// --syntax-only` skips it.
 func (c *RemoteWriteConfig) CheckFiles() error {
+	var errs []error
 	if err := SetAuthorization(http.Header{}, c.BasicAuth, c.BearerToken, c.BearerTokenFile); err != nil {
-		return AuthorizationFileKey(c.BasicAuth).Errorf("remote_write: %v", err)
+		errs = append(errs, AuthorizationFileKey(c.BasicAuth).Errorf("remote_write: %v", err))
 	}
-	return nil
+	if c.TLSConfig != nil && c.TLSConfig.Validate() == nil {
+		if _, err := c.clientTLS(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// clientTLS builds the entry's TLS client configuration (nil without tls_config); its errors
+// are *setting.Error values at the keys of the files it could not use.
+func (c *RemoteWriteConfig) clientTLS() (*ClientTLS, error) {
+	if c.TLSConfig == nil {
+		return nil, nil
+	}
+	cfg, err := c.TLSConfig.Client()
+	return cfg, setting.Within(err, "tls_config", "remote_write tls_config: ")
 }
 
 // Validate reports every problem of the queue settings.

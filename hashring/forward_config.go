@@ -1,11 +1,8 @@
 package hashring
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/cardinal-proxy/cardinal/config/setting"
@@ -21,25 +18,13 @@ type ForwardConfig struct {
 	Queue downstream.QueueConfig `yaml:"queue"`
 	// Timeout bounds one request to a peer (default 10s).
 	Timeout setting.Duration `yaml:"timeout"`
-	// TLS, when set, makes peer requests HTTPS.
-	TLS *TLSConfig `yaml:"tls"`
+	// TLS, when set, makes peer requests HTTPS. Without server_name a peer's certificate is
+	// checked against the host of its address, as the probes that found it check it (they
+	// know no name yet), not against the member name.
+	TLS *downstream.TLSConfig `yaml:"tls"`
 	// BasicAuth or BearerTokenFile authenticate peer requests; at most one is set.
 	BasicAuth       *downstream.BasicAuth `yaml:"basic_auth"`
 	BearerTokenFile string                `yaml:"bearer_token_file"`
-}
-
-// TLSConfig is the client side of TLS to peers.
-type TLSConfig struct {
-	// CAFile verifies the peers' certificates (default: the system's roots).
-	CAFile string `yaml:"ca_file"`
-	// CertFile and KeyFile are a client certificate, for peers that require one.
-	CertFile string `yaml:"cert_file"`
-	KeyFile  string `yaml:"key_file"`
-	// ServerName is the name peers' certificates are checked against (default: the
-	// member's address, which a pod IP rarely matches: set it to the certificate's name).
-	ServerName string `yaml:"server_name"`
-	// InsecureSkipVerify turns verification off.
-	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
 }
 
 // DefaultForwardConfig is the forward section's defaults.
@@ -78,8 +63,10 @@ func (c *ForwardConfig) Validate() error {
 			errs = append(errs, setting.At("basic_auth", "password_file").Errorf("cluster.forward.basic_auth: password and password_file are mutually exclusive"))
 		}
 	}
-	if t := c.TLS; t != nil && (t.CertFile == "") != (t.KeyFile == "") {
-		errs = append(errs, setting.At("tls", "cert_file").Errorf("cluster.forward.tls: cert_file and key_file go together"))
+	if t := c.TLS; t != nil {
+		if err := setting.Within(t.Validate(), "tls", "cluster.forward.tls: "); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -90,8 +77,8 @@ func (c *ForwardConfig) Validate() error {
 // config --syntax-only` skips it.
 func (c *ForwardConfig) CheckFiles() error {
 	var errs []error
-	if t := c.TLS; t != nil && (t.CertFile == "") == (t.KeyFile == "") {
-		if _, err := t.clientTLS(); err != nil {
+	if t := c.TLS; t != nil && t.Validate() == nil {
+		if _, err := c.clientTLS(); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -101,29 +88,14 @@ func (c *ForwardConfig) CheckFiles() error {
 	return errors.Join(errs...)
 }
 
-// clientTLS builds the TLS client configuration, reading its files. Its errors are
-// *setting.Error values at the key of the file.
-func (t *TLSConfig) clientTLS() (*tls.Config, error) {
-	c := &tls.Config{ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify, MinVersion: tls.VersionTLS12}
-	if t.CAFile != "" {
-		at := setting.At("tls", "ca_file")
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, at.Errorf("cluster.forward.tls.ca_file: %v", err)
-		}
-		c.RootCAs = x509.NewCertPool()
-		if !c.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, at.Errorf("cluster.forward.tls.ca_file %s: no PEM certificate in it", t.CAFile)
-		}
+// clientTLS builds the TLS client configuration of peer requests (nil without tls). Its
+// errors are *setting.Error values at the keys of the files.
+func (c *ForwardConfig) clientTLS() (*downstream.ClientTLS, error) {
+	if c.TLS == nil {
+		return nil, nil
 	}
-	if t.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return nil, setting.At("tls", "cert_file").Errorf("cluster.forward.tls: %v", err)
-		}
-		c.Certificates = []tls.Certificate{cert}
-	}
-	return c, nil
+	cfg, err := c.TLS.Client()
+	return cfg, setting.Within(err, "tls", "cluster.forward.tls: ")
 }
 
 // authHeader reads the credentials of peer requests. Its errors are *setting.Error values

@@ -2,7 +2,6 @@ package hashring
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -33,7 +32,7 @@ type Forwarder struct {
 	reg     prometheus.Registerer
 	logger  *slog.Logger
 	auth    http.Header
-	tls     *tls.Config
+	tls     *downstream.ClientTLS // nil: plain HTTP
 	scheme  string
 	metrics *forwardMetrics
 
@@ -148,7 +147,7 @@ func NewForwarder(self string, cfg ForwardConfig, handoffTimeout time.Duration, 
 	}
 	f.auth = auth
 	if cfg.TLS != nil {
-		if f.tls, err = cfg.TLS.clientTLS(); err != nil {
+		if f.tls, err = cfg.clientTLS(); err != nil {
 			return nil, err
 		}
 		f.scheme = "https"
@@ -325,7 +324,6 @@ func (f *Forwarder) Leaving() bool {
 // transport dials a member by its name at the address membership last gave it.
 func (f *Forwarder) transport() *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.TLSClientConfig = f.tls.Clone()
 	var d net.Dialer
 	addrOf := func(addr string) (string, error) {
 		name, _, err := net.SplitHostPort(addr)
@@ -347,19 +345,13 @@ func (f *Forwarder) transport() *http.Transport {
 	}
 	if f.tls != nil {
 		// The URL names the member; without tls.server_name the certificate is checked
-		// against the host of its address, as the probes that found it check it (they
-		// know no name yet), not against the member name.
+		// against the host of its address (downstream.TLSConfig's ServerName).
 		t.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
 			target, err := addrOf(addr)
 			if err != nil {
 				return nil, err
 			}
-			cfg := f.tls.Clone()
-			if cfg.ServerName == "" {
-				cfg.ServerName, _, _ = net.SplitHostPort(target)
-			}
-			td := tls.Dialer{NetDialer: &d, Config: cfg}
-			return td.DialContext(ctx, network, target)
+			return f.tls.DialTLS(&d)(ctx, network, target)
 		}
 	}
 	return t
@@ -556,7 +548,9 @@ func (ps *peerSet) shutdown(ctx context.Context, reroute func([]byte) error) err
 // settings and credentials of forwarding, naming this member (Identity.InRing).
 func (f *Forwarder) Prober() HTTPProber {
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.TLSClientConfig = f.tls.Clone()
+	if f.tls != nil {
+		t.DialTLSContext = f.tls.DialTLS(&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second})
+	}
 	return HTTPProber{Client: &http.Client{Transport: t}, Scheme: f.scheme, Header: f.auth.Clone(), Member: f.self}
 }
 

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cardinal-proxy/cardinal/downstream"
 )
 
 func TestIdentityHandlerAndHTTPProberAgree(t *testing.T) {
@@ -134,7 +136,7 @@ func TestProbesAndForwardingCheckTheSameCertificateName(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := DefaultForwardConfig()
-	cfg.TLS = &TLSConfig{CAFile: ca}
+	cfg.TLS = &downstream.TLSConfig{CAFile: ca}
 	f, err := NewForwarder("node-a", cfg, time.Minute, prometheus.NewRegistry(), nil)
 	if err != nil {
 		t.Fatal(err)

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cardinal-proxy/cardinal/cmd/cardinal/internal/testcert"
+	"github.com/cardinal-proxy/cardinal/internal/testcert"
 )
 
 // checkVsStartup are configurations at and just past every setting that has a limit or a

@@ -52,3 +52,14 @@ func Errors(err error) []*Error {
 	}
 	return []*Error{{Msg: err.Error()}}
 }
+
+// Within places the problems of err, reported by a block of settings, under the block's key
+// in the section that holds it, prefixing each message with prefix (which names the block
+// as a user writes it). It returns nil for nil.
+func Within(err error, key any, prefix string) error {
+	var out []error
+	for _, e := range Errors(err) {
+		out = append(out, &Error{Key: append(At(key), e.Key...), Msg: prefix + e.Msg})
+	}
+	return errors.Join(out...)
+}

@@ -12,7 +12,7 @@ import (
 
 	"github.com/prometheus/prometheus/prompb"
 
-	"github.com/cardinal-proxy/cardinal/cmd/cardinal/internal/testcert"
+	"github.com/cardinal-proxy/cardinal/internal/testcert"
 )
 
 // clusterToken is the bearer token both members' web configs require, and their forwarding

@@ -217,7 +217,13 @@ type apiResponse struct {
 // result is keyed by "").
 func query(t testing.TB, promURL, expr string, ts time.Time) map[string]float64 {
 	t.Helper()
-	resp := getAPI(t, promURL+"/api/v1/query", url.Values{"query": {expr}, "time": {apiTime(ts)}})
+	return queryWith(t, &http.Client{Timeout: 30 * time.Second}, promURL, expr, ts)
+}
+
+// queryWith is query through client (a Prometheus served over TLS).
+func queryWith(t testing.TB, client *http.Client, promURL, expr string, ts time.Time) map[string]float64 {
+	t.Helper()
+	resp := getAPIWith(t, client, promURL+"/api/v1/query", url.Values{"query": {expr}, "time": {apiTime(ts)}})
 	out := map[string]float64{}
 	switch resp.Data.ResultType {
 	case "vector":
@@ -276,7 +282,12 @@ func decodeResult(t testing.TB, expr string, resp apiResponse, v any) {
 // getAPI performs a query API call and fails the test on any error.
 func getAPI(t testing.TB, endpoint string, params url.Values) apiResponse {
 	t.Helper()
-	client := &http.Client{Timeout: 30 * time.Second}
+	return getAPIWith(t, &http.Client{Timeout: 30 * time.Second}, endpoint, params)
+}
+
+// getAPIWith is getAPI through client.
+func getAPIWith(t testing.TB, client *http.Client, endpoint string, params url.Values) apiResponse {
+	t.Helper()
 	resp, err := client.Get(endpoint + "?" + params.Encode())
 	if err != nil {
 		t.Fatalf("GET %s: %v", endpoint, err)

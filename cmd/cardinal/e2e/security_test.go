@@ -19,7 +19,7 @@ import (
 	"github.com/prometheus/prometheus/prompb"
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/cardinal-proxy/cardinal/cmd/cardinal/internal/testcert"
+	"github.com/cardinal-proxy/cardinal/internal/testcert"
 )
 
 // Secrets of the security test; none may ever show in cardinal's log, status page or metrics.

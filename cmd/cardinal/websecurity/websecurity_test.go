@@ -15,7 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/cardinal-proxy/cardinal/cmd/cardinal/internal/testcert"
+	"github.com/cardinal-proxy/cardinal/internal/testcert"
 )
 
 func writeFile(t testing.TB, path, content string) {

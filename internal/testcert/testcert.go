@@ -1,6 +1,8 @@
-// Package testcert writes self-signed TLS certificates for the tests of cmd/cardinal and its
-// end-to-end tests: a certificate for 127.0.0.1 that is its own CA, in the PEM files a web
-// config points to. Writing a new one over the old files is how the tests renew it.
+// Package testcert writes self-signed TLS certificates for cardinal's tests: a certificate
+// for 127.0.0.1 that is its own CA, in the PEM files a web config or a client's TLS settings
+// point to. It serves as a server's certificate and as a client's, which a server that
+// requires client certificates verifies by trusting the same file. Writing a new one over
+// the old files is how the tests renew it.
 package testcert
 
 import (
@@ -41,7 +43,7 @@ func Write(t testing.TB, dir string, serial int64) *x509.Certificate {
 		NotAfter:     time.Now().Add(time.Hour),
 		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
 		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
