@@ -275,8 +275,8 @@ downstream:
       tls_config: {ca_file: no-such-ca.pem, cert_file: no-such.pem, key_file: no-such-key.pem}`, []string{
 			"cardinal.yaml:5: remote_write: tls_config is set but the url is http://; use https://",
 			"cardinal.yaml:6: remote_write tls_config: cert_file and key_file go together",
-			"cardinal.yaml:8: remote_write tls_config: ca_file no-such-ca.pem: open no-such-ca.pem: no such file or directory",
-			"cardinal.yaml:8: remote_write tls_config: cert_file no-such.pem and key_file no-such-key.pem: open no-such.pem: no such file or directory"}},
+			"cardinal.yaml:8: remote_write tls_config: ca_file: open no-such-ca.pem: no such file or directory",
+			"cardinal.yaml:8: remote_write tls_config: cert_file: open no-such.pem: no such file or directory"}},
 		{"file_needs_a_path", `
 downstream:
   file: {name: out}`, []string{

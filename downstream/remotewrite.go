@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -41,12 +40,14 @@ func NewRemoteWrite(cfg RemoteWriteConfig, reg prometheus.Registerer, logger *sl
 	if err != nil {
 		return nil, err
 	}
-	tlsConfig, err := cfg.clientTLS()
-	if err != nil {
-		return nil, err
-	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
+	}
+	tlsConfig, err := cfg.clientTLS(func(err error) {
+		logger.Warn("remote_write tls_config: a file could not be used", "downstream", cfg.Name, "err", err)
+	})
+	if err != nil {
+		return nil, err
 	}
 	ep := endpoint{
 		url:        u.String(),
@@ -60,7 +61,7 @@ func NewRemoteWrite(cfg RemoteWriteConfig, reg prometheus.Registerer, logger *sl
 	s := newSender(ep, q, cfg.Queue.MaxSamplesPerSend, bo, newSenderMetrics(reg, cfg.Name),
 		logger.With("downstream", cfg.Name, "url", ep.displayURL))
 	if tlsConfig != nil {
-		s.transport.DialTLSContext = tlsConfig.DialTLS(&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second})
+		s.transport.TLSClientConfig = tlsConfig.ForServer(u.Hostname())
 	}
 	s.metadataCfg, s.metadataMetrics = cfg.MetadataConfig, newMetadataMetrics(reg, cfg.Name)
 	return &RemoteWrite{s: s}, nil

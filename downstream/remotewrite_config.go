@@ -201,20 +201,21 @@ func (c *RemoteWriteConfig) CheckFiles() error {
 		errs = append(errs, AuthorizationFileKey(c.BasicAuth).Errorf("remote_write: %v", err))
 	}
 	if c.TLSConfig != nil && c.TLSConfig.Validate() == nil {
-		if _, err := c.clientTLS(); err != nil {
+		if _, err := c.clientTLS(nil); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// clientTLS builds the entry's TLS client configuration (nil without tls_config); its errors
-// are *setting.Error values at the keys of the files it could not use.
-func (c *RemoteWriteConfig) clientTLS() (*ClientTLS, error) {
+// clientTLS builds the entry's TLS client configuration (nil without tls_config), which tells
+// report of files that break later; its errors are *setting.Error values at the keys of the
+// files it could not use.
+func (c *RemoteWriteConfig) clientTLS(report func(error)) (*ClientTLS, error) {
 	if c.TLSConfig == nil {
 		return nil, nil
 	}
-	cfg, err := c.TLSConfig.Client()
+	cfg, err := c.TLSConfig.Client(report)
 	return cfg, setting.Within(err, "tls_config", "remote_write tls_config: ")
 }
 

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"sync"
@@ -42,26 +43,34 @@ func (t *TLSConfig) Validate() error {
 // (*setting.Error values at the keys of the files, as Validate's) are what start-up and
 // `cardinal check config` report. Each new connection reads them again, so that a renewed
 // certificate or CA (cert-manager replaces the files) is used without a restart; a file that
-// cannot be read or parsed then leaves the last good one in use.
-func (t *TLSConfig) Client() (*ClientTLS, error) {
+// cannot be read or parsed then leaves the last good one in use, and report (when not nil)
+// is told once per broken content.
+func (t *TLSConfig) Client(report func(error)) (*ClientTLS, error) {
 	if err := t.Validate(); err != nil {
 		return nil, err
 	}
+	if report == nil {
+		report = func(error) {}
+	}
 	c := &ClientTLS{base: &tls.Config{ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify, MinVersion: tls.VersionTLS12}}
 	var errs []error
-	if t.CAFile != "" {
-		c.roots = &rootsFile{path: t.CAFile}
+	if t.CAFile != "" && !t.InsecureSkipVerify {
+		c.roots = &rootsFile{path: t.CAFile, report: report}
 		if _, err := c.roots.pool(); err != nil {
-			errs = append(errs, setting.At("ca_file").Errorf("ca_file %s: %v", t.CAFile, err))
+			errs = append(errs, setting.At("ca_file").Errorf("ca_file: %v", err))
 		}
 	}
 	if t.CertFile != "" {
-		pair := &keyPairFiles{cert: t.CertFile, key: t.KeyFile}
-		if _, err := pair.certificate(); err != nil {
-			errs = append(errs, setting.At("cert_file").Errorf("cert_file %s and key_file %s: %v", t.CertFile, t.KeyFile, err))
+		pair := &keyPairFiles{cert: t.CertFile, key: t.KeyFile, report: report}
+		if _, key, err := pair.load(); err != nil {
+			at := setting.At("cert_file")
+			if key {
+				at = setting.At("key_file")
+			}
+			errs = append(errs, at.Errorf("%s: %v", at[0], err))
 		}
 		c.base.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-			return pair.certificate()
+			return pair.certificate(), nil
 		}
 	}
 	if len(errs) > 0 {
@@ -70,46 +79,61 @@ func (t *TLSConfig) Client() (*ClientTLS, error) {
 	return c, nil
 }
 
-// ClientTLS makes the TLS configuration of each connection a client opens: crypto/tls
-// verifies the server as usual, against the CA file's content at that moment.
+// ClientTLS makes the TLS configuration of the connections of a client, with the CA file's
+// and the client certificate's content at the moment each one is opened.
 type ClientTLS struct {
 	base  *tls.Config
-	roots *rootsFile // nil: the system's roots
+	roots *rootsFile // nil: the system's roots (or no verification)
 }
 
-// config returns the configuration of a connection to host, the name or address dialled,
-// which the server's certificate is checked against unless server_name says another.
-func (c *ClientTLS) config(host string) *tls.Config {
+// ForServer returns the configuration of connections to the server named name (the host of
+// a downstream's URL, unless server_name says another), for an http.Transport's
+// TLSClientConfig, which serves through a proxy too. With a CA file, crypto/tls's check of
+// the server's chain and name is made here, as crypto/tls makes it, against the roots in
+// the file when the connection is opened.
+func (c *ClientTLS) ForServer(name string) *tls.Config {
 	cfg := c.base.Clone()
 	if cfg.ServerName == "" {
-		cfg.ServerName = host
+		cfg.ServerName = name
 	}
 	if c.roots != nil {
-		cfg.RootCAs, _ = c.roots.pool() // the last good roots if the file broke since
+		serverName := cfg.ServerName
+		cfg.InsecureSkipVerify = true // verified below, not skipped
+		cfg.VerifyConnection = func(cs tls.ConnectionState) error { return c.roots.verify(cs, serverName) }
 	}
 	return cfg
 }
 
-// DialTLS returns an http.Transport's DialTLSContext: it dials addr with d and makes the
-// connection TLS configured by config(addr's host).
+// DialTLS returns an http.Transport's DialTLSContext for a client of many servers (a
+// cluster's peers): it dials addr with d and makes the connection TLS, checking the server
+// against addr's host unless server_name says another. It does not go through a proxy.
 func (c *ClientTLS) DialTLS(d *net.Dialer) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		host, _, err := net.SplitHostPort(addr)
 		if err != nil {
 			return nil, err
 		}
-		td := tls.Dialer{NetDialer: d, Config: c.config(host)}
+		cfg := c.base.Clone()
+		if cfg.ServerName == "" {
+			cfg.ServerName = host
+		}
+		if c.roots != nil {
+			cfg.RootCAs = c.roots.current()
+		}
+		td := tls.Dialer{NetDialer: d, Config: cfg}
 		return td.DialContext(ctx, network, addr)
 	}
 }
 
 // rootsFile is a CA file read again at each connection, parsed only when its content changed.
 type rootsFile struct {
-	path string
+	path   string
+	report func(error)
 
-	mu     sync.Mutex
-	pem    []byte
-	parsed *x509.CertPool
+	mu       sync.Mutex
+	pem      []byte
+	parsed   *x509.CertPool
+	reported string // the last error reported, so that a broken file is reported once
 }
 
 // pool returns the roots in the file now, or the last good ones with the error when the file
@@ -125,53 +149,89 @@ func (r *rootsFile) pool() (*x509.CertPool, error) {
 	default:
 		p := x509.NewCertPool()
 		if p.AppendCertsFromPEM(raw) {
-			r.pem, r.parsed = raw, p
+			r.pem, r.parsed, r.reported = raw, p, ""
 			return p, nil
 		}
-		err = errors.New("no PEM certificate in it")
+		err = fmt.Errorf("%s: no PEM certificate in it", r.path)
+	}
+	if r.parsed != nil && err.Error() != r.reported {
+		r.reported = err.Error()
+		r.report(fmt.Errorf("ca_file: %w; the last good CA certificates stay in use", err))
 	}
 	return r.parsed, err
+}
+
+// current is pool for a connection: the last good roots, never nil once Client succeeded.
+func (r *rootsFile) current() *x509.CertPool {
+	p, _ := r.pool()
+	return p
+}
+
+// verify checks the server's chain against the file's roots and serverName, as crypto/tls
+// does with RootCAs and ServerName set.
+func (r *rootsFile) verify(cs tls.ConnectionState, serverName string) error {
+	if len(cs.PeerCertificates) == 0 {
+		return errors.New("tls: the server sent no certificate")
+	}
+	opts := x509.VerifyOptions{Roots: r.current(), DNSName: serverName, Intermediates: x509.NewCertPool()}
+	for _, c := range cs.PeerCertificates[1:] {
+		opts.Intermediates.AddCert(c)
+	}
+	if _, err := cs.PeerCertificates[0].Verify(opts); err != nil {
+		return &tls.CertificateVerificationError{UnverifiedCertificates: cs.PeerCertificates, Err: err}
+	}
+	return nil
 }
 
 // keyPairFiles is a client certificate and its key, read again at each handshake that asks
 // for one and parsed only when either file changed.
 type keyPairFiles struct {
 	cert, key string
+	report    func(error)
 
 	mu              sync.Mutex
 	certPEM, keyPEM []byte
 	parsed          *tls.Certificate
+	reported        string
 }
 
-// certificate returns the pair in the files now, or the last good one with the error when
-// they cannot be read or do not make a pair (one file renewed before the other).
-func (k *keyPairFiles) certificate() (*tls.Certificate, error) {
+// load returns the pair in the files now, or the last good one with the error when they
+// cannot be read or do not make a pair (one file renewed before the other); key says the
+// error is the key file's.
+func (k *keyPairFiles) load() (_ *tls.Certificate, key bool, _ error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	certPEM, err := os.ReadFile(k.cert)
 	if err != nil {
-		return k.last(err)
+		return k.last(err, false)
 	}
 	keyPEM, err := os.ReadFile(k.key)
 	if err != nil {
-		return k.last(err)
+		return k.last(err, true)
 	}
 	if k.parsed != nil && bytes.Equal(certPEM, k.certPEM) && bytes.Equal(keyPEM, k.keyPEM) {
-		return k.parsed, nil
+		return k.parsed, false, nil
 	}
 	pair, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
-		return k.last(err)
+		return k.last(fmt.Errorf("%s and %s: %w", k.cert, k.key, err), false)
 	}
-	k.certPEM, k.keyPEM, k.parsed = certPEM, keyPEM, &pair
-	return k.parsed, nil
+	k.certPEM, k.keyPEM, k.parsed, k.reported = certPEM, keyPEM, &pair, ""
+	return k.parsed, false, nil
 }
 
-// last is the last good pair, if any, in place of one that could not be read: a handshake
-// goes on with it, and only the first read reports the error.
-func (k *keyPairFiles) last(err error) (*tls.Certificate, error) {
-	if k.parsed != nil {
-		return k.parsed, nil
+// last is the last good pair, if any, in place of one that could not be loaded; a new
+// error is reported once.
+func (k *keyPairFiles) last(err error, key bool) (*tls.Certificate, bool, error) {
+	if k.parsed != nil && err.Error() != k.reported {
+		k.reported = err.Error()
+		k.report(fmt.Errorf("client certificate: %w; the last good one stays in use", err))
 	}
-	return nil, err
+	return k.parsed, key, err
+}
+
+// certificate is the pair to present at a handshake: the files' now, or the last good one.
+func (k *keyPairFiles) certificate() *tls.Certificate {
+	c, _, _ := k.load()
+	return c
 }

@@ -78,7 +78,7 @@ func (c *ForwardConfig) Validate() error {
 func (c *ForwardConfig) CheckFiles() error {
 	var errs []error
 	if t := c.TLS; t != nil && t.Validate() == nil {
-		if _, err := c.clientTLS(); err != nil {
+		if _, err := c.clientTLS(nil); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -88,13 +88,14 @@ func (c *ForwardConfig) CheckFiles() error {
 	return errors.Join(errs...)
 }
 
-// clientTLS builds the TLS client configuration of peer requests (nil without tls). Its
-// errors are *setting.Error values at the keys of the files.
-func (c *ForwardConfig) clientTLS() (*downstream.ClientTLS, error) {
+// clientTLS builds the TLS client configuration of peer requests (nil without tls), which
+// tells report of files that break later. Its errors are *setting.Error values at the keys
+// of the files.
+func (c *ForwardConfig) clientTLS(report func(error)) (*downstream.ClientTLS, error) {
 	if c.TLS == nil {
 		return nil, nil
 	}
-	cfg, err := c.TLS.Client()
+	cfg, err := c.TLS.Client(report)
 	return cfg, setting.Within(err, "tls", "cluster.forward.tls: ")
 }
 

@@ -147,7 +147,8 @@ func NewForwarder(self string, cfg ForwardConfig, handoffTimeout time.Duration, 
 	}
 	f.auth = auth
 	if cfg.TLS != nil {
-		if f.tls, err = cfg.clientTLS(); err != nil {
+		report := func(err error) { logger.Warn("cluster.forward.tls: a file could not be used", "err", err) }
+		if f.tls, err = cfg.clientTLS(report); err != nil {
 			return nil, err
 		}
 		f.scheme = "https"
@@ -324,6 +325,7 @@ func (f *Forwarder) Leaving() bool {
 // transport dials a member by its name at the address membership last gave it.
 func (f *Forwarder) transport() *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.Proxy = nil // peers are dialled at their discovered addresses, never through a proxy
 	var d net.Dialer
 	addrOf := func(addr string) (string, error) {
 		name, _, err := net.SplitHostPort(addr)
@@ -548,6 +550,7 @@ func (ps *peerSet) shutdown(ctx context.Context, reroute func([]byte) error) err
 // settings and credentials of forwarding, naming this member (Identity.InRing).
 func (f *Forwarder) Prober() HTTPProber {
 	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.Proxy = nil // as forwarding's transport
 	if f.tls != nil {
 		t.DialTLSContext = f.tls.DialTLS(&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second})
 	}
