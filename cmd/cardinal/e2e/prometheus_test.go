@@ -28,6 +28,9 @@ type prometheusOptions struct {
 	Scrape map[string][]string
 	// RemoteWrite lists remote_write URLs; they flush batches every second.
 	RemoteWrite []string
+	// RemoteWriteSettings are YAML lines added to every remote_write entry, indented as its
+	// keys (e.g. "    tls_config: {...}\n").
+	RemoteWriteSettings string
 	// ExternalLabels are the global external_labels (an HA pair's replica label).
 	ExternalLabels map[string]string
 	// ExtraFlags are appended to the command line (e.g. --query.lookback-delta=1m).
@@ -154,6 +157,7 @@ func prometheusConfig(opts prometheusOptions) string {
 			if opts.ProtobufMessage != "" {
 				fmt.Fprintf(&b, "    protobuf_message: %s\n", opts.ProtobufMessage)
 			}
+			b.WriteString(opts.RemoteWriteSettings)
 			if opts.NativeHistograms {
 				b.WriteString("    send_native_histograms: true\n")
 			}

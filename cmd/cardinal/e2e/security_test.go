@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -364,4 +365,82 @@ func grepLines(text, s string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestSecurity_agent_with_a_client_certificate runs cardinal with client_auth_type
+// VerifyClientCertIfGiven and a bearer token, the setting the README gives for Kubernetes
+// (the kubelet's probes present no certificate), and a real Prometheus agent whose
+// remote_write presents a client certificate that client_ca_file verifies, with the token.
+// The agent's samples arrive; a client presenting a certificate the CA file does not
+// verify is refused at the handshake; one presenting none gets past TLS to the probes, and
+// to a 401 anywhere else.
+func TestSecurity_agent_with_a_client_certificate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: not starting Prometheus and cardinal")
+	}
+	dir, agentDir, stranger := t.TempDir(), t.TempDir(), t.TempDir()
+	ca := testcert.Write(t, dir, 1)
+	testcert.Write(t, agentDir, 101)
+	testcert.Write(t, stranger, 201)
+	if err := os.WriteFile(filepath.Join(dir, "web-token"), []byte(secWebToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	webConfig := filepath.Join(dir, "web.yml")
+	if err := os.WriteFile(webConfig, fmt.Appendf(nil, "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  client_auth_type: VerifyClientCertIfGiven\n  client_ca_file: %s\nbearer_token_file: web-token\n",
+		filepath.Join(agentDir, testcert.CertFile)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	card := startSecureCardinal(t, dir, `
+downstream:
+  file: {path: /dev/null}
+rules:
+  - metric_name: sec_agent_temperature
+    type: gauge
+    drop_labels: [pod]
+`, webConfig, ca)
+
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "# TYPE sec_agent_temperature gauge\nsec_agent_temperature{pod=\"p1\"} 21\n")
+	}))
+	defer target.Close()
+	startPrometheus(t, prometheusOptions{
+		Agent:       true,
+		Scrape:      map[string][]string{"thermometer": {strings.TrimPrefix(target.URL, "http://")}},
+		RemoteWrite: []string{card.URL + "/api/v1/write"},
+		RemoteWriteSettings: fmt.Sprintf("    bearer_token_file: %s\n    tls_config: {ca_file: %s, cert_file: %s, key_file: %s}\n",
+			filepath.Join(dir, "web-token"), filepath.Join(dir, testcert.CertFile),
+			filepath.Join(agentDir, testcert.CertFile), filepath.Join(agentDir, testcert.KeyFile)),
+	})
+	bearer := "Bearer " + secWebToken
+	eventually(t, 60*time.Second, "the agent's samples aggregated", func() (bool, error) {
+		_, metrics, err := card.do("GET", "/metrics", nil, bearer)
+		return regexp.MustCompile(`(?m)^cardinal_aggregator_input_series\{rule="sec_agent_temperature"\} 1$`).MatchString(metrics),
+			fmt.Errorf("%s %v", grepLines(metrics, "cardinal_aggregator_input_series"), err)
+	})
+
+	withCert := func(certDir string) *http.Client {
+		t.Helper()
+		pair, err := tls.LoadX509KeyPair(filepath.Join(certDir, testcert.CertFile), filepath.Join(certDir, testcert.KeyFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := tlsClient(ca)
+		c.Transport.(*http.Transport).TLSClientConfig.Certificates = []tls.Certificate{pair}
+		return c
+	}
+	card.client = withCert(stranger)
+	if code, _, err := card.do("GET", "/-/ready", nil, ""); err == nil {
+		t.Errorf("a certificate client_ca_file does not verify got through the handshake: %d", code)
+	}
+	card.client = tlsClient(ca) // no certificate
+	if code, _, err := card.do("GET", "/-/ready", nil, ""); err != nil || code != http.StatusOK {
+		t.Errorf("the readiness probe without a certificate: %d %v, want 200", code, err)
+	}
+	if code, _, err := card.do("GET", "/metrics", nil, ""); err != nil || code != http.StatusUnauthorized {
+		t.Errorf("/metrics without a certificate or a token: %d %v, want 401", code, err)
+	}
+	card.client = withCert(agentDir)
+	if code, _, err := card.do("GET", "/metrics", nil, bearer); err != nil || code != http.StatusOK {
+		t.Errorf("/metrics with the agent's certificate and the token: %d %v, want 200", code, err)
+	}
 }

@@ -3,6 +3,7 @@ package websecurity
 import (
 	"bytes"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -46,6 +47,43 @@ type tlsServerConfig struct {
 	KeyFile  string `yaml:"key_file"`
 	// MinVersion is TLS10, TLS11, TLS12 (the default) or TLS13.
 	MinVersion string `yaml:"min_version"`
+	// ClientAuthType is the policy for client certificates, named as in exporter-toolkit:
+	// NoClientCert (the default), RequestClientCert, RequireAnyClientCert,
+	// VerifyClientCertIfGiven or RequireAndVerifyClientCert.
+	ClientAuthType string `yaml:"client_auth_type"`
+	// ClientCAFile holds the CAs that verify client certificates (default: the system's
+	// roots); read again when it changes, like the certificate.
+	ClientCAFile string `yaml:"client_ca_file"`
+}
+
+// clientAuth returns the client certificate policy, and false for a name it does not know.
+func (c *tlsServerConfig) clientAuth() (tls.ClientAuthType, bool) {
+	switch c.ClientAuthType {
+	case "", "NoClientCert":
+		return tls.NoClientCert, true
+	case "RequestClientCert":
+		return tls.RequestClientCert, true
+	case "RequireAnyClientCert":
+		return tls.RequireAnyClientCert, true
+	case "VerifyClientCertIfGiven":
+		return tls.VerifyClientCertIfGiven, true
+	case "RequireAndVerifyClientCert":
+		return tls.RequireAndVerifyClientCert, true
+	}
+	return tls.NoClientCert, false
+}
+
+// loadClientCAs reads the CA certificates of a client_ca_file.
+func loadClientCAs(path string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("no PEM certificate in %s", path)
+	}
+	return pool, nil
 }
 
 // authEnabled reports whether requests must authenticate.
@@ -109,6 +147,21 @@ func parseWebConfig(data []byte, path string) (*webConfig, error) {
 		case "", "TLS10", "TLS11", "TLS12", "TLS13":
 		default:
 			problem(keyLine(&root, "tls_server_config", "min_version"), "tls_server_config.min_version must be TLS10, TLS11, TLS12 or TLS13, not %q", t.MinVersion)
+		}
+		auth, ok := t.clientAuth()
+		if !ok {
+			problem(keyLine(&root, "tls_server_config", "client_auth_type"), "tls_server_config.client_auth_type must be NoClientCert, RequestClientCert, RequireAnyClientCert, VerifyClientCertIfGiven or RequireAndVerifyClientCert, not %q", t.ClientAuthType)
+		}
+		if t.ClientCAFile != "" {
+			line := keyLine(&root, "tls_server_config", "client_ca_file")
+			t.ClientCAFile = resolvePath(dir, t.ClientCAFile)
+			if _, err := loadClientCAs(t.ClientCAFile); err != nil {
+				problem(line, "tls_server_config.client_ca_file: %v", err)
+			}
+			if ok && auth == tls.NoClientCert {
+				// As exporter-toolkit: a CA that nothing uses is a mistake, not a default.
+				problem(line, "tls_server_config.client_ca_file is set but client_auth_type is NoClientCert: set client_auth_type to RequireAndVerifyClientCert (or VerifyClientCertIfGiven) for it to be used")
+			}
 		}
 	}
 	for user, hash := range cfg.BasicAuthUsers {
@@ -196,5 +249,10 @@ func keyLine(root *yaml.Node, path ...string) int {
 
 // describe summarises the configuration for the log, without any secret.
 func (c *webConfig) describe() []any {
-	return []any{"tls", c.TLSServerConfig != nil, "basic_auth_users", len(c.BasicAuthUsers), "bearer_token", c.BearerTokenFile != ""}
+	clientAuth := ""
+	if t := c.TLSServerConfig; t != nil {
+		auth, _ := t.clientAuth()
+		clientAuth = auth.String()
+	}
+	return []any{"tls", c.TLSServerConfig != nil, "client_auth", clientAuth, "basic_auth_users", len(c.BasicAuthUsers), "bearer_token", c.BearerTokenFile != ""}
 }

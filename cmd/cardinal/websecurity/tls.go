@@ -9,17 +9,27 @@ import (
 // cannot happen once the server has started.
 var errNoCertificate = errors.New("no TLS certificate loaded")
 
-// tlsConfig returns the listener's TLS configuration: the certificate comes from the current
-// web config state at each handshake, so a renewed certificate and key written over the
-// files is served from the next connection on, without a restart.
+// tlsConfig returns the listener's TLS configuration: the certificate, the client
+// certificate policy and the CAs that verify client certificates come from the current web
+// config state at each handshake, so renewed files are used from the next connection on,
+// without a restart.
 func (w *Security) tlsConfig(minVersion uint16) *tls.Config {
+	getCertificate := func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+		if st := w.refresh(); st.cert != nil {
+			return st.cert, nil
+		}
+		return nil, errNoCertificate
+	}
 	return &tls.Config{
-		MinVersion: minVersion,
-		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-			if st := w.refresh(); st.cert != nil {
-				return st.cert, nil
+		MinVersion:     minVersion,
+		GetCertificate: getCertificate,
+		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			st := w.refresh()
+			auth := tls.NoClientCert
+			if t := st.cfg.TLSServerConfig; t != nil {
+				auth, _ = t.clientAuth() // checked when loaded
 			}
-			return nil, errNoCertificate
+			return &tls.Config{MinVersion: minVersion, GetCertificate: getCertificate, ClientAuth: auth, ClientCAs: st.clientCAs}, nil
 		},
 	}
 }

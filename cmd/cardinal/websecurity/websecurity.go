@@ -1,11 +1,13 @@
 // Package websecurity applies --web.config.file to cardinal's HTTP server: TLS on the
-// listener, with the certificate reloaded when its files change, and basic or bearer
+// listener, with the certificate and the client CAs reloaded when their files change,
+// client certificates when asked for, and basic or bearer
 // authentication of every request but the health and readiness probes. Routing and serving
 // stay with cmd/cardinal.
 package websecurity
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -47,9 +49,10 @@ type Security struct {
 
 // webState is one loaded web configuration.
 type webState struct {
-	cfg  *webConfig
-	cert *tls.Certificate // nil without TLS
-	auth *authenticator   // nil without authentication
+	cfg       *webConfig
+	cert      *tls.Certificate // nil without TLS
+	clientCAs *x509.CertPool   // nil: no client_ca_file
+	auth      *authenticator   // nil without authentication
 }
 
 // files lists what the state was loaded from.
@@ -60,6 +63,9 @@ func (st *webState) files(path string) []string {
 	}
 	if t := st.cfg.TLSServerConfig; t != nil {
 		fs = append(fs, t.CertFile, t.KeyFile)
+		if t.ClientCAFile != "" {
+			fs = append(fs, t.ClientCAFile)
+		}
 	}
 	return fs
 }
@@ -113,9 +119,14 @@ func (w *Security) load() (*webState, error) {
 		return nil, err
 	}
 	st := &webState{cfg: cfg, auth: newAuthenticator(cfg, w.verified)}
-	if cfg.TLSServerConfig != nil {
-		if st.cert, err = loadCertificate(cfg.TLSServerConfig); err != nil {
+	if t := cfg.TLSServerConfig; t != nil {
+		if st.cert, err = loadCertificate(t); err != nil {
 			return nil, fmt.Errorf("%w: %s: %w", ErrInvalidConfig, w.path, err)
+		}
+		if t.ClientCAFile != "" {
+			if st.clientCAs, err = loadClientCAs(t.ClientCAFile); err != nil {
+				return nil, fmt.Errorf("%w: %s: %w", ErrInvalidConfig, w.path, err)
+			}
 		}
 	}
 	return st, nil

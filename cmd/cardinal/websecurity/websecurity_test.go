@@ -3,6 +3,8 @@ package websecurity
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"io"
+	"log"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -52,6 +54,10 @@ func TestWebConfigErrorsNameFileAndLine(t *testing.T) {
 		{"password_not_bcrypt", "basic_auth_users:\n  alice: hunter2\n", "web.yml:2: basic_auth_users: the password of \"alice\" is not a bcrypt hash"},
 		{"empty_token_file", "bearer_token_file: empty-token\n", "web.yml:1: bearer_token_file"},
 		{"not_yaml", "basic_auth_users: [\n", "web.yml:"},
+		{"client_certificates_valid", "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: cert.pem\n", ""},
+		{"bad_client_auth_type", "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  client_auth_type: Required\n", "web.yml:4: tls_server_config.client_auth_type must be NoClientCert, RequestClientCert, RequireAnyClientCert, VerifyClientCertIfGiven or RequireAndVerifyClientCert, not \"Required\""},
+		{"client_ca_without_policy", "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  client_ca_file: cert.pem\n", "web.yml:4: tls_server_config.client_ca_file is set but client_auth_type is NoClientCert"},
+		{"missing_client_ca_file", "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  client_auth_type: VerifyClientCertIfGiven\n  client_ca_file: ca.pem\n", "web.yml:5: tls_server_config.client_ca_file: open " + filepath.Join(dir, "ca.pem")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -140,14 +146,11 @@ func TestAuthenticationOfRequests(t *testing.T) {
 	}
 }
 
-// The certificate served changes when the files are replaced, without a restart; a broken
-// pair keeps the previous one in service.
-func TestCertificateReloadsWhenItsFilesChange(t *testing.T) {
-	dir := t.TempDir()
-	testcert.Write(t, dir, 1)
-	path := filepath.Join(dir, "web.yml")
-	writeFile(t, path, "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n")
-	reg := prometheus.NewRegistry()
+// listenerOnAClock loads the web config at path, with TLS on, and returns the listener's
+// TLS configuration and the clock it reads: moved by webConfigCheckInterval, the files are
+// checked again at the next handshake.
+func listenerOnAClock(t *testing.T, path string, reg *prometheus.Registry) (*tls.Config, *time.Time) {
+	t.Helper()
 	w, err := New(path, reg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -159,6 +162,18 @@ func TestCertificateReloadsWhenItsFilesChange(t *testing.T) {
 	if !ok {
 		t.Fatal("TLS is off")
 	}
+	return cfg, &clk
+}
+
+// The certificate served changes when the files are replaced, without a restart; a broken
+// pair keeps the previous one in service.
+func TestCertificateReloadsWhenItsFilesChange(t *testing.T) {
+	dir := t.TempDir()
+	testcert.Write(t, dir, 1)
+	path := filepath.Join(dir, "web.yml")
+	writeFile(t, path, "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n")
+	reg := prometheus.NewRegistry()
+	cfg, clk := listenerOnAClock(t, path, reg)
 	served := func() int64 {
 		t.Helper()
 		c, err := cfg.GetCertificate(&tls.ClientHelloInfo{})
@@ -178,12 +193,12 @@ func TestCertificateReloadsWhenItsFilesChange(t *testing.T) {
 	if s := served(); s != 1 {
 		t.Fatalf("serial %d within the check interval, want still 1", s)
 	}
-	clk = clk.Add(webConfigCheckInterval)
+	*clk = clk.Add(webConfigCheckInterval)
 	if s := served(); s != 2 {
 		t.Fatalf("serial %d after the files changed, want 2", s)
 	}
 	writeFile(t, filepath.Join(dir, "key.pem"), "not a key")
-	clk = clk.Add(webConfigCheckInterval)
+	*clk = clk.Add(webConfigCheckInterval)
 	if s := served(); s != 2 {
 		t.Fatalf("serial %d after a broken key was written, want the previous certificate (2)", s)
 	}
@@ -191,7 +206,7 @@ func TestCertificateReloadsWhenItsFilesChange(t *testing.T) {
 		t.Errorf("last_reload_successful = %v after a failed reload, want 0", v)
 	}
 	testcert.Write(t, dir, 3)
-	clk = clk.Add(webConfigCheckInterval)
+	*clk = clk.Add(webConfigCheckInterval)
 	if s := served(); s != 3 {
 		t.Fatalf("serial %d after a good pair was written again, want 3", s)
 	}
@@ -213,4 +228,66 @@ func gaugeValue(t testing.TB, reg *prometheus.Registry, name string) float64 {
 	}
 	t.Fatalf("no metric %s", name)
 	return 0
+}
+
+// With client_auth_type RequireAndVerifyClientCert the listener takes only clients whose
+// certificate client_ca_file verifies; a CA file renewed in place is used once the files
+// are checked again, and the old client certificate is then refused.
+func TestClientCertificatesAreVerifiedAgainstTheClientCAFile(t *testing.T) {
+	dir, clients, stranger := t.TempDir(), t.TempDir(), t.TempDir()
+	testcert.Write(t, dir, 1)
+	testcert.Write(t, clients, 101) // self-signed: the client CA file is the certificate itself
+	testcert.Write(t, stranger, 201)
+	path := filepath.Join(dir, "web.yml")
+	writeFile(t, path, "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: "+filepath.Join(clients, testcert.CertFile)+"\n")
+	cfg, clk := listenerOnAClock(t, path, prometheus.NewRegistry())
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) { rw.WriteHeader(204) }))
+	srv.TLS = cfg
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes
+	srv.StartTLS()
+	defer srv.Close()
+	// get connects anew, trusting the server's certificate, presenting the pair in certDir
+	// ("" for none).
+	get := func(certDir string) error {
+		t.Helper()
+		ca, err := os.ReadFile(filepath.Join(dir, testcert.CertFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		roots := x509.NewCertPool()
+		roots.AppendCertsFromPEM(ca)
+		tc := &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"}
+		if certDir != "" {
+			pair, err := tls.LoadX509KeyPair(filepath.Join(certDir, testcert.CertFile), filepath.Join(certDir, testcert.KeyFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.Certificates = []tls.Certificate{pair}
+		}
+		resp, err := (&http.Client{Transport: &http.Transport{TLSClientConfig: tc}}).Get(srv.URL)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		return nil
+	}
+	if err := get(clients); err != nil {
+		t.Fatalf("a client certificate the CA file verifies: %v", err)
+	}
+	if err := get(""); err == nil {
+		t.Error("a client without a certificate was let in")
+	}
+	if err := get(stranger); err == nil {
+		t.Error("a client certificate the CA file does not verify was let in")
+	}
+	testcert.Write(t, clients, 102)
+	*clk = clk.Add(webConfigCheckInterval)
+	if err := get(clients); err != nil {
+		t.Fatalf("the renewed client certificate after the CA file was renewed: %v", err)
+	}
+	old := t.TempDir()
+	testcert.Write(t, old, 101) // a new key under the old serial: the CA file holds only 102
+	if err := get(old); err == nil {
+		t.Error("a certificate the renewed CA file does not hold was let in")
+	}
 }
