@@ -407,7 +407,7 @@ rules:
 		Agent:       true,
 		Scrape:      map[string][]string{"thermometer": {strings.TrimPrefix(target.URL, "http://")}},
 		RemoteWrite: []string{card.URL + "/api/v1/write"},
-		RemoteWriteSettings: fmt.Sprintf("    bearer_token_file: %s\n    tls_config: {ca_file: %s, cert_file: %s, key_file: %s}\n",
+		RemoteWriteSettings: fmt.Sprintf("    bearer_token_file: %q\n    tls_config: {ca_file: %q, cert_file: %q, key_file: %q}\n",
 			filepath.Join(dir, "web-token"), filepath.Join(dir, testcert.CertFile),
 			filepath.Join(agentDir, testcert.CertFile), filepath.Join(agentDir, testcert.KeyFile)),
 	})
@@ -438,6 +438,9 @@ rules:
 	}
 	if code, _, err := card.do("GET", "/metrics", nil, ""); err != nil || code != http.StatusUnauthorized {
 		t.Errorf("/metrics without a certificate or a token: %d %v, want 401", code, err)
+	}
+	if code, _, err := card.do("GET", "/metrics", nil, bearer); err != nil || code != http.StatusOK {
+		t.Errorf("/metrics with the token and no certificate (VerifyClientCertIfGiven): %d %v, want 200", code, err)
 	}
 	card.client = withCert(agentDir)
 	if code, _, err := card.do("GET", "/metrics", nil, bearer); err != nil || code != http.StatusOK {

@@ -63,7 +63,7 @@ func (c *tlsServerConfig) clientAuth() (tls.ClientAuthType, bool) {
 		return tls.NoClientCert, true
 	case "RequestClientCert":
 		return tls.RequestClientCert, true
-	case "RequireAnyClientCert":
+	case "RequireAnyClientCert", "RequireClientCert": // the second, exporter-toolkit's older name
 		return tls.RequireAnyClientCert, true
 	case "VerifyClientCertIfGiven":
 		return tls.VerifyClientCertIfGiven, true

@@ -9,10 +9,10 @@ import (
 // cannot happen once the server has started.
 var errNoCertificate = errors.New("no TLS certificate loaded")
 
-// tlsConfig returns the listener's TLS configuration: the certificate, the client
-// certificate policy and the CAs that verify client certificates come from the current web
-// config state at each handshake, so renewed files are used from the next connection on,
-// without a restart.
+// tlsConfig returns the listener's TLS configuration: the certificate, the minimum version,
+// the client certificate policy and the CAs that verify client certificates come from one
+// current web config state at each handshake, so renewed files and a changed policy are
+// used from the next connection on, without a restart.
 func (w *Security) tlsConfig(minVersion uint16) *tls.Config {
 	getCertificate := func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 		if st := w.refresh(); st.cert != nil {
@@ -25,11 +25,17 @@ func (w *Security) tlsConfig(minVersion uint16) *tls.Config {
 		GetCertificate: getCertificate,
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
 			st := w.refresh()
-			auth := tls.NoClientCert
-			if t := st.cfg.TLSServerConfig; t != nil {
-				auth, _ = t.clientAuth() // checked when loaded
+			t := st.cfg.TLSServerConfig
+			if t == nil || st.cert == nil { // TLS turned off by a reload: the base serves
+				return nil, nil
 			}
-			return &tls.Config{MinVersion: minVersion, GetCertificate: getCertificate, ClientAuth: auth, ClientCAs: st.clientCAs}, nil
+			auth, _ := t.clientAuth() // checked when loaded
+			return &tls.Config{
+				MinVersion:     t.minTLSVersion(),
+				GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return st.cert, nil },
+				ClientAuth:     auth,
+				ClientCAs:      st.clientCAs,
+			}, nil
 		},
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -156,7 +157,11 @@ func (w *Security) refresh() *webState {
 	if (st.cfg.TLSServerConfig != nil) != w.tls {
 		w.logger.Warn("turning TLS on or off takes effect at the next restart")
 	}
-	w.sum = config.FilesHash(st.files(w.path)) // the new state may point to other files
+	if newFiles := st.files(w.path); !slices.Equal(newFiles, old.files(w.path)) {
+		// The new state points to other files. (With the same files, the hash taken before
+		// loading stays: a file replaced while it loaded is then seen at the next check.)
+		w.sum = config.FilesHash(newFiles)
+	}
 	w.state.Store(st)
 	w.reloadOK.Set(1)
 	w.logger.Info("web configuration reloaded", append([]any{"file", w.path}, st.cfg.describe()...)...)

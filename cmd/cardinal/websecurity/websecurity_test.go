@@ -54,6 +54,7 @@ func TestWebConfigErrorsNameFileAndLine(t *testing.T) {
 		{"password_not_bcrypt", "basic_auth_users:\n  alice: hunter2\n", "web.yml:2: basic_auth_users: the password of \"alice\" is not a bcrypt hash"},
 		{"empty_token_file", "bearer_token_file: empty-token\n", "web.yml:1: bearer_token_file"},
 		{"not_yaml", "basic_auth_users: [\n", "web.yml:"},
+		{"older_name_of_require_any", "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  client_auth_type: RequireClientCert\n", ""},
 		{"client_certificates_valid", "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: cert.pem\n", ""},
 		{"bad_client_auth_type", "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  client_auth_type: Required\n", "web.yml:4: tls_server_config.client_auth_type must be NoClientCert, RequestClientCert, RequireAnyClientCert, VerifyClientCertIfGiven or RequireAndVerifyClientCert, not \"Required\""},
 		{"client_ca_without_policy", "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  client_ca_file: cert.pem\n", "web.yml:4: tls_server_config.client_ca_file is set but client_auth_type is NoClientCert"},
@@ -280,14 +281,50 @@ func TestClientCertificatesAreVerifiedAgainstTheClientCAFile(t *testing.T) {
 	if err := get(stranger); err == nil {
 		t.Error("a client certificate the CA file does not verify was let in")
 	}
+	old := t.TempDir() // the pair the CA file held until now
+	for _, f := range []string{testcert.CertFile, testcert.KeyFile} {
+		b, err := os.ReadFile(filepath.Join(clients, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(old, f), string(b))
+	}
 	testcert.Write(t, clients, 102)
 	*clk = clk.Add(webConfigCheckInterval)
 	if err := get(clients); err != nil {
 		t.Fatalf("the renewed client certificate after the CA file was renewed: %v", err)
 	}
-	old := t.TempDir()
-	testcert.Write(t, old, 101) // a new key under the old serial: the CA file holds only 102
 	if err := get(old); err == nil {
-		t.Error("a certificate the renewed CA file does not hold was let in")
+		t.Error("the certificate the CA file held before its renewal was let in: the old CA still counts")
+	}
+}
+
+// A min_version written into the web config holds from the next handshake on, as the
+// certificate does.
+func TestMinVersionFollowsTheWebConfig(t *testing.T) {
+	dir := t.TempDir()
+	testcert.Write(t, dir, 1)
+	path := filepath.Join(dir, "web.yml")
+	writeFile(t, path, "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  min_version: TLS12\n")
+	cfg, clk := listenerOnAClock(t, path, prometheus.NewRegistry())
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) { rw.WriteHeader(204) }))
+	srv.TLS = cfg
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.StartTLS()
+	defer srv.Close()
+	tls12 := func() error {
+		conn, err := tls.Dial("tcp", srv.Listener.Addr().String(), &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12}) // only the version matters
+		if err == nil {
+			conn.Close()
+		}
+		return err
+	}
+	if err := tls12(); err != nil {
+		t.Fatalf("TLS 1.2 with min_version TLS12: %v", err)
+	}
+	writeFile(t, path, "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  min_version: TLS13\n")
+	*clk = clk.Add(webConfigCheckInterval)
+	if err := tls12(); err == nil {
+		t.Error("TLS 1.2 accepted after min_version became TLS13")
 	}
 }
