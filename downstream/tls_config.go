@@ -113,14 +113,7 @@ func (c *ClientTLS) DialTLS(d *net.Dialer) func(ctx context.Context, network, ad
 		if err != nil {
 			return nil, err
 		}
-		cfg := c.base.Clone()
-		if cfg.ServerName == "" {
-			cfg.ServerName = host
-		}
-		if c.roots != nil {
-			cfg.RootCAs = c.roots.current()
-		}
-		td := tls.Dialer{NetDialer: d, Config: cfg}
+		td := tls.Dialer{NetDialer: d, Config: c.ForServer(host)}
 		return td.DialContext(ctx, network, addr)
 	}
 }
