@@ -321,6 +321,19 @@ func (l *Log) fail(err error) error {
 	return l.failed
 }
 
+// Sync forces every entry appended so far to disk, whatever the fsync mode, for an entry
+// that is the only copy of what it holds (a cluster handoff its sender has dropped). Under
+// fsync: always Append has done it, and Sync returns at once.
+func (l *Log) Sync() error {
+	if err := l.usable(); err != nil {
+		return err
+	}
+	if l.cfg.Fsync == FsyncAlways {
+		return nil
+	}
+	return l.fsync()
+}
+
 // fsync makes what was written durable, the directory too when a segment file was created.
 func (l *Log) fsync() error {
 	start := time.Now()

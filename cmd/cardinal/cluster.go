@@ -191,23 +191,17 @@ func (s *server) handOff(h *aggregator.Handoff) {
 }
 
 // mergeHandoff adds a handoff from a peer to the aggregator's state and, with a WAL, returns
-// once a checkpoint holds it: the peer drops the state when this returns, so a crash right
-// after must not lose it. A failed checkpoint is logged, not returned: the state is merged,
-// and the peer sends it again only to find it merged. One merged before (the peer's answer
-// was lost, maybe across a restart of this member) is acknowledged without merging it again:
-// the checkpoint that holds it holds its id too.
+// once the log holds it (router.MergeHandoff): the peer drops the state when this returns.
+// One merged before (the peer's answer was lost, maybe across a restart of this member) is
+// acknowledged without merging it again.
 func (s *server) mergeHandoff(id string, body []byte) error {
-	st, already, err := s.agg.MergeOnce(id, body)
+	st, already, err := s.router.MergeHandoff(id, body)
 	if err != nil {
 		return err
 	}
 	if already {
 		s.logger.Info("cluster: handoff already merged; acknowledged again", "id", id)
 		return nil
-	}
-	durable := s.router.CheckpointSoon()
-	if durable != nil {
-		s.logger.Warn("cluster: a merged handoff is not yet in a checkpoint; it is lost if this member crashes before the next one", "err", durable)
 	}
 	s.logger.Info("cluster: handoff merged", "outputs", st.Outputs, "inputs", st.Inputs, "bridged", st.Bridged, "unknown_rule", st.Unknown, "late", st.Late)
 	return nil

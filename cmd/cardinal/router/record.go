@@ -24,6 +24,9 @@ const (
 	// member names (each a uvarint length and bytes), then its body as in
 	// recordRemoteWrite1. Replayed, it is aggregated by the sender's ring, as it was.
 	recordForwarded recordKind = 3
+	// recordHandoffMerged is a handoff a peer delivered, merged before it was logged: see
+	// appendHandoff and Router.MergeHandoff.
+	recordHandoffMerged recordKind = 4
 )
 
 // errUnknownRecord is a record of a kind this version does not know.
@@ -40,7 +43,7 @@ func parseRecord(rec []byte) (recordKind, []byte, error) {
 		return 0, nil, fmt.Errorf("%w: empty record", errUnknownRecord)
 	}
 	switch k := recordKind(rec[0]); k {
-	case recordRemoteWrite1, recordDelivered, recordForwarded:
+	case recordRemoteWrite1, recordDelivered, recordForwarded, recordHandoffMerged:
 		return k, rec[1:], nil
 	default:
 		return 0, nil, fmt.Errorf("%w %d (written by a newer cardinal?)", errUnknownRecord, k)

@@ -22,8 +22,9 @@ type RecoverStats struct {
 	HasCheckpoint bool
 	Restored      aggregator.RestoreStats
 	// Requeued is the number of series put back into downstream queues; Handoffs the
-	// cluster handoffs being delivered again.
-	Requeued, Handoffs int
+	// cluster handoffs being delivered again; HandoffsMerged the handoffs from peers that
+	// the log held and the checkpoint did not (merged again).
+	Requeued, Handoffs, HandoffsMerged int
 	// Records and Samples were replayed from the log after the checkpoint; Delivered of
 	// the records note batches a downstream acknowledged.
 	Records, Samples, Delivered int
@@ -81,6 +82,12 @@ func (r *Router) Recover() (RecoverStats, error) {
 			remotewrite.RemoveInvalidSeries(&req, r.limits, func(error) {})
 			st.Samples += remotewrite.CountSamples(req.Timeseries)
 			r.ingestRequest(req.Timeseries, nil, fi, true)
+		case recordHandoffMerged:
+			id, body, err := parseHandoff(payload)
+			if err != nil {
+				return fmt.Errorf("record %d: %w", index, err)
+			}
+			r.replayHandoff(id, body, &st)
 		case recordDelivered:
 			if err := parseDelivered(payload, r.restoreMark); err != nil {
 				return fmt.Errorf("record %d: %w", index, err)

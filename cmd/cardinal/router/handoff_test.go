@@ -1,0 +1,157 @@
+package router
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/prometheus/prompb"
+
+	"github.com/cardinal-proxy/cardinal/aggregator"
+	"github.com/cardinal-proxy/cardinal/rules"
+)
+
+// peerHandoff returns what a peer that has left its cluster hands off: the counter rule's
+// output with an increase of 7 (10 to 17) in the window ending at 10 s.
+func peerHandoff(t *testing.T, wall *time.Time) []byte {
+	t.Helper()
+	var handoff []byte
+	peer := aggregator.New(aggregator.Options{Now: func() time.Time { return *wall }, HandOff: func(h *aggregator.Handoff) {
+		handoff = h.Encode(func(uint64) bool { return true })
+	}})
+	if err := peer.SetRules([]*rules.Rule{counter()}); err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range []float64{10, 17} {
+		peer.Ingest([]prompb.TimeSeries{{
+			Labels:  []prompb.Label{{Name: "__name__", Value: "req_total"}, {Name: "pod", Value: "a"}},
+			Samples: []prompb.Sample{{Timestamp: int64(1+i*5) * 1000, Value: v}},
+		}})
+	}
+	peer.SetOwnership(ownsNothing{})
+	peer.HandOffNow()
+	if handoff == nil {
+		t.Fatal("the peer handed nothing off")
+	}
+	return handoff
+}
+
+// windowAt10 is what the node emitted for the window ending at 10 s: the handed-off
+// increase of 7, once, is right (pod b, the node's own input, adds nothing).
+func windowAt10(n *node) string {
+	var at10 []string
+	for _, p := range n.sink.points() {
+		if strings.HasPrefix(p, "10=") {
+			at10 = append(at10, p)
+		}
+	}
+	return strings.Join(at10, " ")
+}
+
+// corruptNewestCheckpoint flips a byte in the middle of the newest checkpoint file in dir.
+func corruptNewestCheckpoint(t *testing.T, dir string) {
+	t.Helper()
+	names, err := filepath.Glob(filepath.Join(dir, "checkpoint.*"))
+	if err != nil || len(names) < 2 {
+		t.Fatalf("checkpoints in %s: %v (%v), want the newest and the one before", dir, names, err)
+	}
+	slices.Sort(names)
+	newest := names[len(names)-1]
+	b, err := os.ReadFile(newest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0xff
+	if err := os.WriteFile(newest, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A merged handoff is acknowledged once the log holds it, with no checkpoint taken for it:
+// a crash right after loses nothing, and the restarted member counts it once.
+func TestAMergedHandoffIsInTheLogWithoutACheckpoint(t *testing.T) {
+	wall := time.Unix(5, 0)
+	handoff := peerHandoff(t, &wall)
+	dir := t.TempDir()
+	n := start(t, dir, &wall)
+	n.push(t, 2, true, map[string]float64{"b": 5})
+	if _, already, err := n.router.MergeHandoff("h1", handoff); err != nil || already {
+		t.Fatalf("merge: already %v, err %v", already, err)
+	}
+	if r := n.router.lastResult.Load(); r != nil {
+		t.Fatalf("a checkpoint was taken for the merge (%+v): the test would not show the log holds it", r)
+	}
+	n.crash()
+
+	n = start(t, dir, &wall)
+	defer n.crash()
+	wall = time.Unix(60, 0)
+	n.agg.Flush(false)
+	if got := windowAt10(n); got != "10=7" {
+		t.Errorf("after the crash the window ending at 10 s is %q, want the handed-off increase once, 10=7", got)
+	}
+	if _, already, _ := n.router.MergeHandoff("h1", handoff); !already {
+		t.Error("the replayed handoff's id was not kept: the peer sending it again would count it twice")
+	}
+}
+
+// The newest checkpoint found corrupt, the restart falls back to the one before and replays
+// the log from there: a handoff merged between the two is in that log, and counts once.
+func TestAMergedHandoffSurvivesAFallbackToTheCheckpointBefore(t *testing.T) {
+	wall := time.Unix(5, 0)
+	handoff := peerHandoff(t, &wall)
+	dir := t.TempDir()
+	n := start(t, dir, &wall)
+	n.push(t, 2, true, map[string]float64{"b": 5})
+	if err := n.router.Checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := n.router.MergeHandoff("h1", handoff); err != nil {
+		t.Fatal(err)
+	}
+	n.push(t, 3, true, map[string]float64{"b": 5})
+	if err := n.router.Checkpoint(); err != nil { // holds the merge; the log is kept back to the first
+		t.Fatal(err)
+	}
+	n.crash()
+	corruptNewestCheckpoint(t, dir)
+
+	n = start(t, dir, &wall)
+	defer n.crash()
+	wall = time.Unix(60, 0)
+	n.agg.Flush(false)
+	if got := windowAt10(n); got != "10=7" {
+		t.Errorf("after falling back to the checkpoint before the merge, the window ending at 10 s is %q, want 10=7", got)
+	}
+}
+
+// A handoff the restored checkpoint holds is not merged again from the log.
+func TestAHandoffTheCheckpointHoldsIsNotMergedAgain(t *testing.T) {
+	wall := time.Unix(5, 0)
+	handoff := peerHandoff(t, &wall)
+	dir := t.TempDir()
+	n := start(t, dir, &wall)
+	n.push(t, 2, true, map[string]float64{"b": 5})
+	if err := n.router.Checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := n.router.MergeHandoff("h1", handoff); err != nil {
+		t.Fatal(err)
+	}
+	n.push(t, 3, true, map[string]float64{"b": 5})
+	if err := n.router.Checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	n.crash()
+
+	n = startWith(t, dir, &wall, &memorySink{})
+	defer n.crash()
+	wall = time.Unix(60, 0)
+	n.agg.Flush(false)
+	if got := windowAt10(n); got != "10=7" {
+		t.Errorf("the window ending at 10 s is %q, want the handed-off increase once, 10=7", got)
+	}
+}
