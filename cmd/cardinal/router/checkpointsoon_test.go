@@ -5,11 +5,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/prometheus/prometheus/prompb"
-
-	"github.com/cardinal-proxy/cardinal/aggregator"
-	"github.com/cardinal-proxy/cardinal/rules"
 )
 
 // ownsNothing is the ownership of a member that has left its cluster.
@@ -18,30 +13,14 @@ type ownsNothing struct{}
 func (ownsNothing) Owns(uint64) bool   { return false }
 func (ownsNothing) Awaits(uint64) bool { return false }
 
-// A handoff merged into the aggregator is not in the WAL: CheckpointSoon must return only
-// once a checkpoint holds it, so that a crash right after (the peer has dropped the state
-// when the merge is acknowledged) loses nothing. Callers that come together share
-// checkpoints, and each returns after one that began after its call.
+// A handoff merged into the aggregator by Merge alone (as MergeHandoff falls back to when
+// the WAL cannot take it) is not in the log: CheckpointSoon must return only once a
+// checkpoint holds it, so that a crash right after (the peer has dropped the state when the
+// merge is acknowledged) loses nothing. Callers that come together share checkpoints, and
+// each returns after one that began after its call.
 func TestCheckpointSoonMakesAMergedHandoffDurable(t *testing.T) {
 	wall := time.Unix(5, 0)
-	var handoff []byte
-	peer := aggregator.New(aggregator.Options{Now: func() time.Time { return wall }, HandOff: func(h *aggregator.Handoff) {
-		handoff = h.Encode(func(uint64) bool { return true })
-	}})
-	if err := peer.SetRules([]*rules.Rule{counter()}); err != nil {
-		t.Fatal(err)
-	}
-	for i, v := range []float64{10, 17} { // an increase of 7 in the window ending at 10 s
-		peer.Ingest([]prompb.TimeSeries{{
-			Labels:  []prompb.Label{{Name: "__name__", Value: "req_total"}, {Name: "pod", Value: "a"}},
-			Samples: []prompb.Sample{{Timestamp: int64(1+i*5) * 1000, Value: v}},
-		}})
-	}
-	peer.SetOwnership(ownsNothing{})
-	peer.HandOffNow()
-	if handoff == nil {
-		t.Fatal("the peer handed nothing off")
-	}
+	handoff := peerHandoff(t, &wall)
 
 	dir := t.TempDir()
 	n := start(t, dir, &wall)
