@@ -80,6 +80,45 @@ type handoffInput struct {
 	hasFirst bool
 }
 
+// A handoff says of each input whether it has a first sample (hasFirst), and of one whether
+// it counts (firstSample.counts): the input began at the sender as a baseline (a stray's
+// first sample always does) although its created timestamp says the series started from
+// zero while the rule watched. Without it, a receiver that knew the input no earlier took
+// the sample for a baseline, and the output lost the series' first value for good, which
+// one member alone counts. The flag is a byte: 0 none, 1 a baseline, 2 one that counts; a
+// member of an older version refuses a 2 (a 400) rather than misreading it.
+const (
+	firstNone byte = iota
+	firstBaseline
+	firstCounts
+)
+
+// firstFlag writes whether an input has a first sample, and whether it counts.
+func (e *shardEncoder) firstFlag(has, counts bool) {
+	switch {
+	case !has:
+		e.buf = append(e.buf, firstNone)
+	case counts:
+		e.buf = append(e.buf, firstCounts)
+	default:
+		e.buf = append(e.buf, firstBaseline)
+	}
+}
+
+// firstFlag reads what shardEncoder.firstFlag wrote.
+func (d *frameDecoder) firstFlag() (has, counts bool) {
+	switch d.byte() {
+	case firstNone:
+		return false, false
+	case firstBaseline:
+		return true, false
+	case firstCounts:
+		return true, true
+	}
+	d.fail(errors.New("bad first sample flag"))
+	return false, false
+}
+
 // Len is the number of output series in h.
 func (h *Handoff) Len() int { return len(h.Outputs) + len(h.Native) }
 
@@ -126,7 +165,7 @@ func (h *Handoff) Encode(keep func(key uint64) bool) []byte {
 			e.u64(in.hash)
 			e.varint(in.t)
 			e.float(in.v)
-			e.bool(in.hasFirst)
+			e.firstFlag(in.hasFirst, in.first.counts)
 			if in.hasFirst {
 				e.varint(in.first.t)
 				e.float(in.first.v)
@@ -311,8 +350,9 @@ func (a *Aggregator) merge(b []byte, native bool, now time.Time) (MergeStats, er
 		inputs := make([]handoffInput, d.count(8+1+8+1))
 		for i := range inputs {
 			inputs[i] = handoffInput{hash: d.u64(), t: d.varint(), v: d.float()}
-			if inputs[i].hasFirst = d.bool(); inputs[i].hasFirst {
-				inputs[i].first = firstSample{t: d.varint(), v: d.float()}
+			var counts bool
+			if inputs[i].hasFirst, counts = d.firstFlag(); inputs[i].hasFirst {
+				inputs[i].first = firstSample{t: d.varint(), v: d.float(), counts: counts}
 			}
 		}
 		if d.err != nil {
@@ -475,7 +515,14 @@ func (r *ruleState) merge(rs *ruleShard, in *outputState, closed int64, inputs [
 				if rs.firsts == nil {
 					rs.firsts = map[uint64]firstSample{}
 				}
-				rs.firsts[hi.hash] = firstSample{t: hi.first.t, v: hi.first.v, out: idx}
+				// It counts unless a view here began before it.
+				counts := hi.first.counts && (!began || hi.first.t < first.t)
+				rs.firsts[hi.hash] = firstSample{t: hi.first.t, v: hi.first.v, out: idx, counts: counts}
+			} else if hi.hasFirst && hi.first.counts && !began {
+				// No view of the input here, and none to come: a new series that
+				// began at the sender as a stray's baseline counts from zero, as one
+				// member alone counts it.
+				r.bridge(rs, o, 0, hi.first)
 			}
 			o.live++
 			r.inputs.Add(1)
@@ -539,7 +586,8 @@ func lateHandoff(wrote, emitted, held bool) bool { return wrote && emitted && !h
 // sample saw the input from before, and nothing older is left to bridge to.
 func (rs *ruleShard) bridgedFirst(hi handoffInput, out uint32) {
 	if hi.hasFirst {
-		rs.firsts[hi.hash] = firstSample{t: hi.first.t, v: hi.first.v, out: out}
+		// hi's first is the oldest view of the input now: whether it counts is its own.
+		rs.firsts[hi.hash] = firstSample{t: hi.first.t, v: hi.first.v, out: out, counts: hi.first.counts}
 	} else {
 		delete(rs.firsts, hi.hash)
 	}
@@ -627,6 +675,6 @@ type firstSample struct {
 	// counts: the series' created timestamp says it started from zero while the rule
 	// was watching (createdRecently). A handoff that knew the input before clears it (the
 	// bridge from its view counts instead); a wait that ends without one counts the sample
-	// then (release).
+	// then (release). A stray's goes on with its handoff, for the owner to count (merge).
 	counts bool
 }

@@ -98,8 +98,9 @@ func (e *shardEncoder) handoffNative(hn *HandoffNative) {
 		e.u64(in.hash)
 		e.varint(in.t)
 		e.optHistogram(in.last)
-		e.optHistogram(in.first.h)
+		e.firstFlag(in.first.h != nil, in.first.counts) // optHistogram's flag, or 2 (handoff.go)
 		if in.first.h != nil {
+			e.histogram(in.first.h)
 			e.varint(in.first.t)
 		}
 	}
@@ -113,8 +114,8 @@ func (d *frameDecoder) handoffNative() (fp uint64, closed int64, o *nativeOutput
 	for i := range inputs {
 		in := &inputs[i]
 		in.hash, in.t, in.last = d.u64(), d.varint(), d.optHistogram()
-		if in.first.h = d.optHistogram(); in.first.h != nil {
-			in.first.t = d.varint()
+		if has, counts := d.firstFlag(); has {
+			in.first.h, in.first.t, in.first.counts = d.histogram(), d.varint(), counts
 		}
 	}
 	return fp, closed, o, inputs
@@ -221,7 +222,10 @@ func (r *ruleState) mergeNative(rs *ruleShard, in *nativeOutput, closed int64, i
 				if ns.firsts == nil {
 					ns.firsts = map[uint64]nativeFirst{}
 				}
-				ns.firsts[hi.hash] = nativeFirst{t: hi.first.t, h: hi.first.h, out: o}
+				counts := hi.first.counts && (!began || hi.first.t < first.t) // as merge
+				ns.firsts[hi.hash] = nativeFirst{t: hi.first.t, h: hi.first.h, out: o, counts: counts}
+			} else if hi.first.h != nil && hi.first.counts && !began && !value.IsStaleNaN(hi.first.h.Sum) {
+				r.addNativeIncrease(rs, o, hi.first.t, hi.first.h, false) // as merge: a new series
 			}
 			ns.peak = max(ns.peak, len(ns.inputs))
 			o.live++
@@ -260,7 +264,7 @@ func (r *ruleState) mergeNative(rs *ruleShard, in *nativeOutput, closed int64, i
 // bridgedFirst is ruleShard.bridgedFirst for a native histogram input.
 func (ns *nativeShard) bridgedFirst(hi nativeHandoffInput, o *nativeOutput) {
 	if hi.first.h != nil {
-		ns.firsts[hi.hash] = nativeFirst{t: hi.first.t, h: hi.first.h, out: o}
+		ns.firsts[hi.hash] = nativeFirst{t: hi.first.t, h: hi.first.h, out: o, counts: hi.first.counts} // as ruleShard.bridgedFirst
 	} else {
 		delete(ns.firsts, hi.hash)
 	}

@@ -187,7 +187,8 @@ func (r *ruleState) ingestHistogram(rs *ruleShard, e *entry, ts *prompb.TimeSeri
 			if ns.firsts == nil {
 				ns.firsts = map[uint64]nativeFirst{}
 			}
-			ns.firsts[e.inHash] = nativeFirst{t: t, h: h, out: o, counts: o.held && r.createdRecently(ts, t)}
+			// As ingestNew: a stray's counts goes on with the handoff.
+			ns.firsts[e.inHash] = nativeFirst{t: t, h: h, out: o, counts: r.createdRecently(ts, t)}
 		}
 		rs.stats.ingested++
 		w := o.window(k)

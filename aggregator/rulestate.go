@@ -392,7 +392,9 @@ func (r *ruleState) ingestNew(rs *ruleShard, e *entry, series []prompb.TimeSerie
 		if rs.firsts == nil {
 			rs.firsts = map[uint64]firstSample{}
 		}
-		rs.firsts[e.inHash] = firstSample{t: t, v: v, out: idx, counts: o.held && r.createdRecently(&series[e.series], t)}
+		// A stray's (handed off later) keeps counts too: it goes on with the handoff, and
+		// the owner counts it if it knew the input no earlier (merge).
+		rs.firsts[e.inHash] = firstSample{t: t, v: v, out: idx, counts: r.createdRecently(&series[e.series], t)}
 	}
 	if rs.inputs.len() == 1 {
 		rs.oldestT = t
