@@ -277,14 +277,20 @@ func (a *Aggregator) Merge(b []byte) (MergeStats, error) {
 // under the lock that checkpoints and flushes take, so a checkpoint holds both or neither.
 // An empty id is always merged.
 func (a *Aggregator) MergeOnce(id string, b []byte) (st MergeStats, already bool, err error) {
-	native := len(b) >= len(handoffMagicNative) && string(b[:len(handoffMagicNative)]) == handoffMagicNative
-	if !native && (len(b) < len(handoffMagic) || string(b[:len(handoffMagic)]) != handoffMagic) {
-		return st, false, errors.New("not a cardinal handoff")
-	}
 	// The rules cannot change while mu is held (SetRules holds it too), and taking it alone
 	// keeps the order SetRules takes its locks in (mu, then swap).
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	return a.MergeOnceHeld(id, b)
+}
+
+// MergeOnceHeld is MergeOnce for a caller that holds HoldFlushes: one that must order the
+// merge with what it does around it (the router logs it while no request is ingested).
+func (a *Aggregator) MergeOnceHeld(id string, b []byte) (st MergeStats, already bool, err error) {
+	native := len(b) >= len(handoffMagicNative) && string(b[:len(handoffMagicNative)]) == handoffMagicNative
+	if !native && (len(b) < len(handoffMagic) || string(b[:len(handoffMagic)]) != handoffMagic) {
+		return st, false, errors.New("not a cardinal handoff")
+	}
 	now := a.opts.Now()
 	if a.merged.has(id, now) {
 		return st, true, nil

@@ -178,8 +178,8 @@ func removeCheckpointTemps(dir string) error {
 }
 
 // LatestCheckpoint returns the newest checkpoint whose checksum verifies; ok is false when
-// there is none. A newer one that does not verify is skipped, logged and counted in
-// cardinal_wal_corrupt_checkpoints_total.
+// there is none. A newer one that does not verify is skipped, logged, counted in
+// cardinal_wal_corrupt_checkpoints_total and set aside (renamed with the suffix .corrupt).
 func (l *Log) LatestCheckpoint() (cp Checkpoint, ok bool, err error) {
 	l.checkpointMu.Lock()
 	defer l.checkpointMu.Unlock()
@@ -192,6 +192,7 @@ func (l *Log) LatestCheckpoint() (cp Checkpoint, ok bool, err error) {
 		if errors.Is(err, ErrCorrupt) {
 			l.logger.Warn("wal: skipping a corrupt checkpoint; falling back to an older one", "index", index, "err", err)
 			l.m.corruptCheckpoints.Inc()
+			l.setAside(index)
 			continue
 		}
 		if err != nil {
@@ -200,6 +201,31 @@ func (l *Log) LatestCheckpoint() (cp Checkpoint, ok bool, err error) {
 		return cp, true, nil
 	}
 	return Checkpoint{}, false, nil
+}
+
+// corruptSuffix names a checkpoint found corrupt, set aside: no longer a checkpoint to
+// restore or to keep as the fallback of the next one.
+const corruptSuffix = ".corrupt"
+
+// setAside renames a corrupt checkpoint out of the checkpoints, so that the next checkpoint
+// keeps the one restored instead as its fallback (pruneCheckpoints keeps the newest before
+// it, which the corrupt one would be); it stays in the directory for a look, the last one
+// set aside only, so that they do not fill the disk. A failure is logged: the fallback is
+// then the corrupt file, as before.
+func (l *Log) setAside(index uint64) {
+	if earlier, err := filepath.Glob(filepath.Join(l.cfg.Dir, checkpointPrefix+"*"+corruptSuffix)); err == nil {
+		for _, path := range earlier {
+			_ = os.Remove(path)
+		}
+	}
+	path := filepath.Join(l.cfg.Dir, checkpointName(index))
+	if err := os.Rename(path, path+corruptSuffix); err != nil {
+		l.logger.Warn("wal: could not set a corrupt checkpoint aside", "index", index, "err", err)
+		return
+	}
+	if err := syncDir(l.cfg.Dir); err != nil {
+		l.logger.Warn("wal: could not sync the directory after setting a corrupt checkpoint aside", "err", err)
+	}
 }
 
 // verifyCheckpoint reads a checkpoint file through and checks its trailer and checksum.

@@ -122,6 +122,16 @@ func TestCorruptCheckpointFallsBackToPrevious(t *testing.T) {
 			if got := testutil.ToFloat64(l.m.corruptCheckpoints); got != 1 {
 				t.Errorf("cardinal_wal_corrupt_checkpoints_total %v, want 1", got)
 			}
+			// The next checkpoint keeps the one restored as its fallback, not the corrupt one
+			// (which would leave none if the next were found corrupt too); the corrupt file
+			// stays beside them for a look, out of the way.
+			writeTestCheckpoint(t, l, 30)
+			if got := checkpointIndexes(t, cfg.Dir); !slices.Equal(got, []uint64{30, 10}) {
+				t.Errorf("checkpoints %v on disk after the next, want 30 and the restored 10", got)
+			}
+			if _, err := os.Stat(filepath.Join(cfg.Dir, checkpointName(20)+corruptSuffix)); err != nil {
+				t.Errorf("the corrupt checkpoint was not set aside: %v", err)
+			}
 		})
 	}
 }

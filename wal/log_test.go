@@ -620,3 +620,31 @@ func TestMetricsPublishConfiguredLimits(t *testing.T) {
 		t.Errorf("cardinal_wal_checkpoint_interval_seconds %v, want 45", got)
 	}
 }
+
+// Sync fsyncs what was appended whatever the fsync mode (under always, Append has).
+func TestSyncForcesAnFsyncInEveryMode(t *testing.T) {
+	for _, mode := range []FsyncMode{FsyncNever, FsyncInterval, FsyncAlways} {
+		t.Run(string(mode), func(t *testing.T) {
+			var l *Log
+			var synced atomic.Uint64 // the last index written when an fsync ran
+			opts := options{fsync: func(sync func() error) error {
+				synced.Store(l.last.Load())
+				return sync()
+			}}
+			cfg := testConfig(t, mode)
+			cfg.FsyncInterval = setting.Duration(time.Hour) // no fsync by the interval's clock
+			l = openTest(t, cfg, opts)
+			defer closeTest(t, l)
+			index, err := l.Append(context.Background(), payload(1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := l.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			if synced.Load() < index {
+				t.Errorf("after Sync the last fsync covered entry %d, want %d", synced.Load(), index)
+			}
+		})
+	}
+}

@@ -8,41 +8,76 @@ import (
 	"github.com/cardinal-proxy/cardinal/aggregator"
 )
 
+// maxLoggedHandoff bounds a handoff logged as a record: a larger one (the state of hundreds
+// of thousands of outputs) would take that much of wal.max_bytes for two checkpoint
+// intervals and grow the log's write buffers to its size for good, so it waits for a
+// checkpoint instead.
+const maxLoggedHandoff = 16 << 20
+
 // MergeHandoff adds a handoff a peer delivered to the aggregator's state
 // (aggregator.MergeOnce: one merged before, by id, is reported already and merged no
-// more) and, with a WAL, returns once the log holds it: the peer drops the state when the
+// more) and, with a WAL, returns once the WAL holds it: the peer drops the state when the
 // merge is acknowledged, so a crash right after must not lose it.
 //
-// The handoff goes into the log as a record (recordHandoffMerged), fsynced whatever the
-// fsync mode, and the replay merges it again unless the checkpoint restored has its id.
-// Kept in the log, it survives a fallback to the checkpoint before the newest, which a
-// merge that only a checkpoint held did not. A handoff the log cannot take (it would pass
-// wal.max_bytes, or the log has failed) is made durable by a checkpoint instead, as before
-// the record existed; a failure of both is logged, not returned: the state is merged, and
-// the peer would only find it merged if it sent it again.
+// Up to maxLoggedHandoff, the handoff goes into the log as a record (recordHandoffMerged),
+// fsynced whatever the fsync mode, and the replay merges it again unless the checkpoint
+// restored has its id. Kept in the log, it survives a fallback to the checkpoint before a
+// corrupt newest one, which a merge that only a checkpoint held did not. A checkpoint
+// holds it instead when it is larger, when the log cannot take it (past wal.max_bytes, or
+// failed), and when the merge was late (MergeStats.Late): whether a merge is late depends
+// on what flushes did since the last checkpoint, which the replay does not do again, so
+// replayed it would add back the total that was left out. A failure of that checkpoint is
+// logged, not returned: the state is merged, and the peer would only find it merged if it
+// sent it again.
 func (r *Router) MergeHandoff(id string, body []byte) (st aggregator.MergeStats, already bool, err error) {
 	if r.log == nil {
 		return r.agg.MergeOnce(id, body)
 	}
-	// A checkpoint takes the aggregator's state shard by shard while ingestion goes on,
-	// which the replay repairs for samples (ingesting one again changes nothing) but could
-	// not for a merge half in it. So no checkpoint runs between a merge and its record:
-	// either the checkpoint has both the state and the id, or the record is after its
-	// position and is replayed.
+	logged, why := false, "larger than a record may be"
+	if len(body) <= maxLoggedHandoff {
+		st, already, logged, why, err = r.mergeLogged(id, body)
+	} else {
+		st, already, err = r.agg.MergeOnce(id, body)
+	}
+	if err != nil || already || logged {
+		return st, already, err
+	}
+	r.logger.Info("cluster: a checkpoint holds a merged handoff, not the WAL", "id", id, "bytes", len(body), "why", why)
+	if err := r.CheckpointSoon(); err != nil {
+		r.logger.Warn("cluster: a merged handoff is not yet in a checkpoint; it is lost if this member crashes before the next one", "id", id, "err", err)
+	}
+	return st, false, nil
+}
+
+// mergeLogged merges a handoff and logs it as a record with no checkpoint under way (a
+// checkpoint takes the aggregator's state shard by shard while ingestion goes on, which the
+// replay repairs for samples, ingesting one again changing nothing, but could not for half
+// a merge: so either the checkpoint has the merge and its id, or the record is after its
+// position), no flush (the merge's outcome depends on what flushes wrote) and no request
+// between its log append and its ingestion (the replay merges where the record is, so a
+// request logged before it must be ingested before the merge). Ingestion waits for the
+// merge and one fsync. logged is false, and why says why, when the merge is left to a
+// checkpoint.
+func (r *Router) mergeLogged(id string, body []byte) (st aggregator.MergeStats, already, logged bool, why string, err error) {
+	// Locks in the order a checkpoint takes them: checkpointMu, the aggregator's (flushes),
+	// then ingest.
 	r.checkpointMu.Lock()
-	st, already, err = r.agg.MergeOnce(id, body)
-	var logErr error
-	if err == nil && !already {
-		logErr = r.logHandoff(id, body)
+	defer r.checkpointMu.Unlock()
+	release := r.agg.HoldFlushes()
+	defer release()
+	r.ingest.Lock()
+	defer r.ingest.Unlock()
+	st, already, err = r.agg.MergeOnceHeld(id, body)
+	switch {
+	case err != nil || already:
+		return st, already, false, "", err
+	case st.Late > 0:
+		return st, false, false, "late", nil
 	}
-	r.checkpointMu.Unlock()
-	if logErr != nil {
-		r.logger.Warn("cluster: the WAL cannot take a merged handoff; a checkpoint holds it instead", "id", id, "bytes", len(body), "err", logErr)
-		if err := r.CheckpointSoon(); err != nil {
-			r.logger.Warn("cluster: a merged handoff is neither in the WAL nor in a checkpoint; it is lost if this member crashes before the next checkpoint", "id", id, "err", err)
-		}
+	if err := r.logHandoff(id, body); err != nil {
+		return st, false, false, err.Error(), nil
 	}
-	return st, already, err
+	return st, false, true, "", nil
 }
 
 // logHandoff appends a recordHandoffMerged of id and body and forces it to disk.

@@ -109,10 +109,12 @@ func TestAMergedHandoffSurvivesAFallbackToTheCheckpointBefore(t *testing.T) {
 	if err := n.router.Checkpoint(); err != nil {
 		t.Fatal(err)
 	}
+	// The log moves on before the merge, so that a checkpoint taken for it (as
+	// CheckpointSoon would) is not at the first one's position, which it would replace.
+	n.push(t, 3, true, map[string]float64{"b": 5})
 	if _, _, err := n.router.MergeHandoff("h1", handoff); err != nil {
 		t.Fatal(err)
 	}
-	n.push(t, 3, true, map[string]float64{"b": 5})
 	if err := n.router.Checkpoint(); err != nil { // holds the merge; the log is kept back to the first
 		t.Fatal(err)
 	}
@@ -128,30 +130,105 @@ func TestAMergedHandoffSurvivesAFallbackToTheCheckpointBefore(t *testing.T) {
 	}
 }
 
-// A handoff the restored checkpoint holds is not merged again from the log.
-func TestAHandoffTheCheckpointHoldsIsNotMergedAgain(t *testing.T) {
+// writtenPeerHandoff is what a peer hands off after it wrote the output itself: pod a's
+// counter rising by 7, 3, 3 and 7 over the windows ending at 10, 20 and 30 s, the last
+// two closed and written before the handoff.
+func writtenPeerHandoff(t *testing.T, wall *time.Time) []byte {
+	t.Helper()
+	var handoff []byte
+	peer := aggregator.New(aggregator.Options{Now: func() time.Time { return *wall }, HandOff: func(h *aggregator.Handoff) {
+		handoff = h.Encode(func(uint64) bool { return true })
+	}})
+	if err := peer.SetRules([]*rules.Rule{counter()}); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range [][2]float64{{1, 10}, {6, 17}, {11, 20}, {16, 23}, {21, 30}} {
+		peer.Ingest([]prompb.TimeSeries{{
+			Labels:  []prompb.Label{{Name: "__name__", Value: "req_total"}, {Name: "pod", Value: "a"}},
+			Samples: []prompb.Sample{{Timestamp: int64(s[0]) * 1000, Value: s[1]}},
+		}})
+		if s[0] == 11 || s[0] == 21 {
+			*wall = time.Unix(int64(s[0])+1, 0)
+			peer.Flush(false)
+		}
+	}
+	peer.SetOwnership(ownsNothing{})
+	peer.HandOffNow()
+	if handoff == nil {
+		t.Fatal("the peer handed nothing off")
+	}
+	return handoff
+}
+
+// A late handoff (this member had written the output from its own state before it came)
+// has its total left out, and a crash after its merge must not add it back: replayed from
+// a record, the merge would not be late (the replay does not flush), so a checkpoint holds
+// it instead. The window ending at 30 s reads the same with a crash and without.
+func TestALateHandoffIsNotAddedBackByACrash(t *testing.T) {
+	at30 := map[bool]string{}
+	for _, crash := range []bool{false, true} {
+		wall := time.Unix(5, 0)
+		handoff := writtenPeerHandoff(t, &wall)
+		wall = time.Unix(5, 0)
+		dir := t.TempDir()
+		n := start(t, dir, &wall)
+		n.push(t, 2, true, map[string]float64{"b": 5})
+		if err := n.router.Checkpoint(); err != nil {
+			t.Fatal(err)
+		}
+		for _, ts := range []int64{12, 22} { // this member writes the output's windows
+			wall = time.Unix(ts+1, 0)
+			n.push(t, ts, true, map[string]float64{"b": 5})
+			n.agg.Flush(false)
+		}
+		st, _, err := n.router.MergeHandoff("h1", handoff)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Late == 0 {
+			t.Fatal("the merge was not late: the test proves nothing")
+		}
+		n.push(t, 25, true, map[string]float64{"b": 6})
+		if crash {
+			n.crash()
+			n = start(t, dir, &wall)
+		}
+		wall = time.Unix(40, 0)
+		n.push(t, 32, true, map[string]float64{"b": 6})
+		n.agg.Flush(false)
+		for _, p := range n.sink.points() {
+			if strings.HasPrefix(p, "30=") {
+				at30[crash] = p
+			}
+		}
+		n.crash()
+	}
+	if at30[false] == "" || at30[true] != at30[false] {
+		t.Errorf("the window ending at 30 s: %q after a crash, %q without one; want the same", at30[true], at30[false])
+	}
+}
+
+// A merge waits for the requests being ingested, and they for it: the replay merges where
+// the record is in the log, so a request logged before the record must be ingested before
+// the merge, as it is replayed.
+func TestAMergeWaitsForTheRequestsBeingIngested(t *testing.T) {
 	wall := time.Unix(5, 0)
 	handoff := peerHandoff(t, &wall)
-	dir := t.TempDir()
-	n := start(t, dir, &wall)
-	n.push(t, 2, true, map[string]float64{"b": 5})
-	if err := n.router.Checkpoint(); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := n.router.MergeHandoff("h1", handoff); err != nil {
-		t.Fatal(err)
-	}
-	n.push(t, 3, true, map[string]float64{"b": 5})
-	if err := n.router.Checkpoint(); err != nil {
-		t.Fatal(err)
-	}
-	n.crash()
-
-	n = startWith(t, dir, &wall, &memorySink{})
+	n := start(t, t.TempDir(), &wall)
 	defer n.crash()
-	wall = time.Unix(60, 0)
-	n.agg.Flush(false)
-	if got := windowAt10(n); got != "10=7" {
-		t.Errorf("the window ending at 10 s is %q, want the handed-off increase once, 10=7", got)
+	n.router.ingest.RLock() // a request between its log append and the end of its ingestion
+	merged := make(chan error, 1)
+	go func() {
+		_, _, err := n.router.MergeHandoff("h1", handoff)
+		merged <- err
+	}()
+	select {
+	case err := <-merged:
+		t.Fatalf("the merge (err %v) did not wait for the request being ingested", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	n.router.ingest.RUnlock()
+	if err := <-merged; err != nil {
+		t.Fatal(err)
 	}
 }
