@@ -24,16 +24,18 @@ import (
 // timestamp and the previous replica's newest at the last failover (0: none); last (from
 // version 3) the handoffs merged lately: their count, then per handoff its id and when it
 // was merged (unix ms). From version 4 a shard frame ends with the shard's wait state for
-// handoffs (checkpoint_wait.go). Integers are varints, floats their 8 raw bytes (values are restored
-// bit for bit), hashes 8 fixed bytes.
+// handoffs (checkpoint_wait.go); from version 5 each first sample in it says whether it
+// counts. Integers are varints, floats their 8 raw bytes (values are restored bit for bit),
+// hashes 8 fixed bytes.
 
 // checkpointMagic opens every checkpoint.
 const checkpointMagic = "CRDLCKPT"
 
-// checkpointVersion is the encoding's version; Restore reads it, version 3 (no wait state
-// in the shard frames), version 2 (no merged handoffs either) and version 1 (no HA
+// checkpointVersion is the encoding's version; Restore reads it, version 4 (no counts flag
+// on the wait state's first samples: they are baselines), version 3 (no wait state in the
+// shard frames either), version 2 (no merged handoffs either) and version 1 (no HA
 // elections either), and refuses any other.
-const checkpointVersion = 4
+const checkpointVersion = 5
 
 // maxFrame bounds a frame's length, so that a damaged length cannot make Restore allocate
 // without limit. A rule shard of a few million inputs fits.
@@ -98,8 +100,8 @@ func (a *Aggregator) checkpoint(w io.Writer) (checkpointStats, error) {
 	return a.checkpointAs(w, checkpointVersion)
 }
 
-// checkpointAs is checkpoint in the shard frames of version (3 or 4; tests write version 3
-// to check that Restore still reads it).
+// checkpointAs is checkpoint in the shard frames of version (3, 4 or 5; tests write
+// versions 3 and 4 to check that Restore still reads them).
 func (a *Aggregator) checkpointAs(w io.Writer, version uint64) (checkpointStats, error) {
 	fw := &frameWriter{w: bufio.NewWriterSize(w, 1<<16)}
 	fw.raw(binary.AppendUvarint([]byte(checkpointMagic), version))
@@ -131,7 +133,7 @@ func (a *Aggregator) checkpointAs(w io.Writer, version uint64) (checkpointStats,
 			if shardReady {
 				enc.inputs()
 				if version >= 4 {
-					enc.writeWaits()
+					enc.writeWaits(version)
 				}
 			}
 			ready = ready || shardReady

@@ -6,17 +6,24 @@ import (
 	"github.com/prometheus/prometheus/model/histogram"
 )
 
-// The wait state of a rule shard (checkpoint version 4) closes its frame, after the inputs:
-// what a cluster member needs to go on waiting for a handoff across a restart, and to write
-// no window that an output's previous owner wrote.
+// The wait state of a rule shard (from checkpoint version 4) closes its frame, after the
+// inputs: what a cluster member needs to go on waiting for a handoff across a restart, and
+// to write no window that an output's previous owner wrote.
 //
 //	per output slot in use, in order: emittedK (varint), flags (bit 0 held, bit 1 stray)
-//	len(firsts), per first: input hash, t, v, output index
+//	len(firsts), per first: input hash, t, v, output index, counts (from version 5)
 //	len(native outputs), per output: hash, emittedK, flags
-//	len(native firsts), per first: input hash, t, histogram, output hash
+//	len(native firsts), per first: input hash, t, histogram, output hash, counts (from
+//	version 5)
 //
 // Without it (an older checkpoint, or one of an older version), a member restarted while it
 // held outputs for a handoff wrote them at once from its own part: a reset downstream.
+//
+// counts (a byte, 0 or 1) is firstSample's and nativeFirst's: whether the first sample counts
+// in full when no handoff bridges it (its created timestamp said the series started from
+// zero while the rule watched). A version 4 checkpoint has none: its first samples are
+// restored as baselines, so a restarted member short of them loses the series' first value
+// when its wait ends without a handoff, or when it hands a stray's first sample on.
 
 // waitFlags packs an output's held and stray.
 func waitFlags(held, stray bool) byte {
@@ -44,6 +51,8 @@ type keyedFirst struct {
 	v   float64
 	h   *histogram.FloatHistogram // native: never changed once taken
 	out uint64                    // output index, or native output hash
+	// counts is firstSample's or nativeFirst's.
+	counts bool
 }
 
 // copyWaits copies the wait state of rs, under its lock, for writeWaits.
@@ -56,20 +65,20 @@ func (e *shardEncoder) copyWaits(rs *ruleShard) {
 		}
 	}
 	for key, f := range rs.firsts {
-		e.firsts = append(e.firsts, keyedFirst{key: key, t: f.t, v: f.v, out: uint64(f.out)})
+		e.firsts = append(e.firsts, keyedFirst{key: key, t: f.t, v: f.v, out: uint64(f.out), counts: f.counts})
 	}
 	if ns := rs.native; ns != nil {
 		for hash, o := range ns.outputs {
 			e.nativeWaits = append(e.nativeWaits, outputWait{hash: hash, emittedK: o.emittedK, flags: waitFlags(o.held, o.stray)})
 		}
 		for key, f := range ns.firsts {
-			e.nativeFirsts = append(e.nativeFirsts, keyedFirst{key: key, t: f.t, h: f.h, out: f.out.hash})
+			e.nativeFirsts = append(e.nativeFirsts, keyedFirst{key: key, t: f.t, h: f.h, out: f.out.hash, counts: f.counts})
 		}
 	}
 }
 
-// writeWaits encodes what copyWaits copied.
-func (e *shardEncoder) writeWaits() {
+// writeWaits encodes what copyWaits copied, in the shard frame of version (4 or later).
+func (e *shardEncoder) writeWaits(version uint64) {
 	e.uvarint(uint64(len(e.waits)))
 	for _, w := range e.waits {
 		e.varint(w.emittedK)
@@ -81,6 +90,9 @@ func (e *shardEncoder) writeWaits() {
 		e.varint(f.t)
 		e.float(f.v)
 		e.uvarint(f.out)
+		if version >= 5 {
+			e.bool(f.counts)
+		}
 	}
 	e.uvarint(uint64(len(e.nativeWaits)))
 	for _, w := range e.nativeWaits {
@@ -94,11 +106,19 @@ func (e *shardEncoder) writeWaits() {
 		e.varint(f.t)
 		e.histogram(f.h)
 		e.u64(f.out)
+		if version >= 5 {
+			e.bool(f.counts)
+		}
 	}
 }
 
 // waits decodes what writeWaits wrote into rs, whose outputs and native state are decoded.
+// The first samples of a version 4 checkpoint, which has no counts, are baselines.
 func (d *frameDecoder) waits(rs *ruleShard) {
+	var countsLen int // the bytes of a first's counts
+	if d.version >= 5 {
+		countsLen = 1
+	}
 	n := d.count(2)
 	i := 0
 	for _, o := range rs.outputs {
@@ -117,9 +137,12 @@ func (d *frameDecoder) waits(rs *ruleShard) {
 		d.fail(errors.New("wait state of another number of outputs"))
 		return
 	}
-	for range d.count(8 + 1 + 8 + 1) {
+	for range d.count(8 + 1 + 8 + 1 + countsLen) {
 		key, f := d.u64(), firstSample{t: d.varint(), v: d.float()}
 		out := d.uvarint()
+		if countsLen > 0 {
+			f.counts = d.bool()
+		}
 		if d.err != nil {
 			return
 		}
@@ -145,9 +168,10 @@ func (d *frameDecoder) waits(rs *ruleShard) {
 		}
 		o.emittedK, o.held, o.stray = emittedK, flags&1 != 0, flags&2 != 0
 	}
-	for range d.count(8 + 1 + 8) {
+	for range d.count(8 + 1 + 8 + countsLen) {
 		key, t, h := d.u64(), d.varint(), d.histogram()
 		outHash := d.u64()
+		counts := countsLen > 0 && d.bool()
 		if d.err != nil {
 			return
 		}
@@ -159,7 +183,7 @@ func (d *frameDecoder) waits(rs *ruleShard) {
 		if rs.native.firsts == nil {
 			rs.native.firsts = map[uint64]nativeFirst{}
 		}
-		rs.native.firsts[key] = nativeFirst{t: t, h: h, out: o}
+		rs.native.firsts[key] = nativeFirst{t: t, h: h, out: o, counts: counts}
 	}
 }
 
