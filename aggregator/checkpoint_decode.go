@@ -24,6 +24,10 @@ type frameDecoder struct {
 	// version is the checkpoint's (0 for a handoff): a shard frame of version 4 or later
 	// ends with the shard's wait state.
 	version uint64
+	// legacy makes firstFlag rewrite a handoff for an older build (LegacyHandoff), counting
+	// the flags it rewrote in legacyChanged.
+	legacy        bool
+	legacyChanged int
 }
 
 func (d *frameDecoder) reset(b []byte) {

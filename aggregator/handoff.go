@@ -1,6 +1,7 @@
 package aggregator
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math"
@@ -105,8 +106,13 @@ func (e *shardEncoder) firstFlag(has, counts bool) {
 	}
 }
 
-// firstFlag reads what shardEncoder.firstFlag wrote.
+// firstFlag reads what shardEncoder.firstFlag wrote. A legacy decoder (LegacyHandoff)
+// writes a 2 it reads over as a 1.
 func (d *frameDecoder) firstFlag() (has, counts bool) {
+	if d.legacy && len(d.b) > 0 && d.b[0] == firstCounts {
+		d.b[0] = firstBaseline
+		d.legacyChanged++
+	}
 	switch d.byte() {
 	case firstNone:
 		return false, false
@@ -302,6 +308,59 @@ func (a *Aggregator) MergeOnceHeld(id string, b []byte) (st MergeStats, already 
 	return st, false, err
 }
 
+// handoffFloat reads one float output of a handoff body (Handoff.Encode's).
+func (d *frameDecoder) handoffFloat() (fp uint64, closed int64, o *outputState, inputs []handoffInput) {
+	fp, closed, hash := d.u64(), d.varint(), d.u64()
+	labels := d.labelSets()
+	o = newOutputState(hash, labels, d.varint())
+	o.total, o.emitted = d.float(), d.bool()
+	for range d.count(1 + 1 + 1 + 5*8 + 1) {
+		w := windowAcc{k: d.varint(), samples: d.int32(), count: d.int32()}
+		w.increase, w.sum, w.min, w.max, w.last = d.float(), d.float(), d.float(), d.float(), d.float()
+		w.lastT = d.varint()
+		o.wins = append(o.wins, w)
+	}
+	inputs = make([]handoffInput, d.count(8+1+8+1))
+	for i := range inputs {
+		inputs[i] = handoffInput{hash: d.u64(), t: d.varint(), v: d.float()}
+		var counts bool
+		if inputs[i].hasFirst, counts = d.firstFlag(); inputs[i].hasFirst {
+			inputs[i].first = firstSample{t: d.varint(), v: d.float(), counts: counts}
+		}
+	}
+	return fp, closed, o, inputs
+}
+
+// LegacyHandoff returns a copy of a handoff body (Handoff.Encode's) in which every first
+// sample that counts (flag 2) is a baseline (flag 1), as builds before 2026-12-05 read
+// handoffs: they refuse a 2, and with it the whole handoff. changed is false, and out nil,
+// when it has none (or cannot be read). The owner then takes those first samples for
+// baselines: each such series is short of its first value there, rather than every output
+// of the handoff starting again from zero.
+func LegacyHandoff(b []byte) (out []byte, changed bool) {
+	native := len(b) >= len(handoffMagicNative) && string(b[:len(handoffMagicNative)]) == handoffMagicNative
+	if !native && (len(b) < len(handoffMagic) || string(b[:len(handoffMagic)]) != handoffMagic) {
+		return nil, false
+	}
+	out = bytes.Clone(b)
+	d := frameDecoder{legacy: true}
+	d.reset(out[len(handoffMagic):])
+	nFloats := -1
+	if native {
+		nFloats = int(d.count(1))
+	}
+	for ; len(d.b) > 0 && d.err == nil && nFloats != 0; nFloats-- {
+		d.handoffFloat()
+	}
+	for native && len(d.b) > 0 && d.err == nil {
+		d.handoffNative()
+	}
+	if d.err != nil || d.legacyChanged == 0 {
+		return nil, false
+	}
+	return out, true
+}
+
 // maxHandoffAge bounds how far before now the windows a handoff's sender had closed may end:
 // the state of live outputs changes owner within minutes of a ring change. A body claiming
 // more is refused, since the receiver would close every window from there on under a shard
@@ -343,27 +402,11 @@ func (a *Aggregator) merge(b []byte, native bool, now time.Time) (MergeStats, er
 		}
 	}
 	for ; len(d.b) > 0 && d.err == nil && nFloats != 0; nFloats-- {
-		fp, closed, hash := d.u64(), d.varint(), d.u64()
-		labels := d.labelSets()
-		o := newOutputState(hash, labels, d.varint())
-		o.total, o.emitted = d.float(), d.bool()
-		for range d.count(1 + 1 + 1 + 5*8 + 1) {
-			w := windowAcc{k: d.varint(), samples: d.int32(), count: d.int32()}
-			w.increase, w.sum, w.min, w.max, w.last = d.float(), d.float(), d.float(), d.float(), d.float()
-			w.lastT = d.varint()
-			o.wins = append(o.wins, w)
-		}
-		inputs := make([]handoffInput, d.count(8+1+8+1))
-		for i := range inputs {
-			inputs[i] = handoffInput{hash: d.u64(), t: d.varint(), v: d.float()}
-			var counts bool
-			if inputs[i].hasFirst, counts = d.firstFlag(); inputs[i].hasFirst {
-				inputs[i].first = firstSample{t: d.varint(), v: d.float(), counts: counts}
-			}
-		}
+		fp, closed, o, inputs := d.handoffFloat()
 		if d.err != nil {
 			break
 		}
+		labels := o.labels
 		r := byPrint[fp]
 		if r == nil || len(labels) != len(r.outputs) {
 			st.Unknown++

@@ -70,6 +70,11 @@ func FuzzMerge(f *testing.F) {
 					done <- fmt.Sprint("panic: ", p, "\n", string(debug.Stack()))
 				}
 			}()
+			if legacy, changed := LegacyHandoff(b); changed {
+				if _, again := LegacyHandoff(legacy); again {
+					panic("LegacyHandoff left a first sample that counts")
+				}
+			}
 			_, _ = a.Merge(b)
 			clk.t = time.Unix(200, 0)
 			a.Flush(false)

@@ -2,6 +2,7 @@ package aggregator
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/prometheus/prompb"
@@ -93,6 +94,62 @@ func TestAnAdoptedStrayFirstSampleWithACreatedTimestampCounts(t *testing.T) {
 			p.flush(64)
 			p.flush(74)
 			twoEndAtTheTotalsOfOne(t, rule, p.outs, p.singleOut)
+		})
+	}
+}
+
+// TestALegacyHandoffLosesOnlyTheFirstSamplesThatCount: for an owner of an older build, which
+// refuses a first sample that counts (flag 2) and with it the whole handoff, LegacyHandoff
+// writes those as baselines and nothing else: the rewritten body has no 2 left, and merged,
+// only the new series is short, of its first value; the rest of the handoff continues.
+func TestALegacyHandoffLosesOnlyTheFirstSamplesThatCount(t *testing.T) {
+	for _, rule := range counterRules() {
+		t.Run(rule.Name, func(t *testing.T) {
+			p := newHandoffPair(t, rule)
+			in := func(job string, ts, v float64) []prompb.TimeSeries { return ruleInput(rule, job, ts, v) }
+			p.members[0].SetOwnership(all{})
+			p.members[1].SetOwnership(all{owns: true})
+			p.ownerRuns(1, in, tens)
+			p.ingest(0, in("a", 45, 30))                    // a stray of a series the owner knows
+			p.ingest(0, createdInput(rule, "n", 45, 5, 44)) // and one of a new series
+			p.members[0].HandOffNow()
+			if len(p.handoffs) != 1 {
+				t.Fatalf("%d handoffs, want 1", len(p.handoffs))
+			}
+			if _, changed := LegacyHandoff([]byte("nonsense")); changed {
+				t.Error("LegacyHandoff changed something that is not a handoff")
+			}
+			legacy, changed := LegacyHandoff(p.handoffs[0])
+			if !changed || len(legacy) != len(p.handoffs[0]) {
+				t.Fatalf("LegacyHandoff: changed %v, %d bytes for %d; want a rewrite of the same size", changed, len(legacy), len(p.handoffs[0]))
+			}
+			if _, again := LegacyHandoff(legacy); again {
+				t.Error("the rewritten handoff still has a first sample that counts")
+			}
+			if _, still := LegacyHandoff(p.handoffs[0]); !still {
+				t.Error("LegacyHandoff rewrote the body it was given, not a copy")
+			}
+			p.handoffs = [][]byte{legacy}
+			p.deliver()
+			p.ingest(1, createdInput(rule, "n", 51, 8, 44))
+			p.flush(54)
+			p.ingest(1, createdInput(rule, "n", 61, 12, 44))
+			p.ingest(1, in("a", 61, 40))
+			p.flush(64)
+			p.flush(74)
+			points := (*collectSink).points
+			if rule.Type == rules.Histogram {
+				points = (*collectSink).nativePoints
+			}
+			got, want := lastValues(append(points(p.outs[0]), points(p.outs[1])...)), lastValues(points(p.singleOut))
+			if len(want) != 2 {
+				t.Fatalf("one member wrote %v, want job=a and job=n", want)
+			}
+			for series, v := range want {
+				if strings.Contains(series, "job=n") == (got[series] == v) {
+					t.Errorf("%s: two members %s, one member %s; want the new series short and the rest the same", series, got[series], v)
+				}
+			}
 		})
 	}
 }

@@ -57,6 +57,8 @@ type Forwarder struct {
 	undelivered func([]prompb.TimeSeries)
 	// handoffTaken makes the aggregator's state durable before a handoff is delivered.
 	handoffTaken func() error
+	// legacy rewrites a refused handoff for an older owner (OnHandoffRefused).
+	legacy func(body []byte) ([]byte, bool)
 	// merge merges a handoff here (HandoffHandler's): the part of one of this member's
 	// own that a ring change gave back to it.
 	merge    func(id string, body []byte) error

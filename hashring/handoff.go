@@ -139,6 +139,30 @@ func (f *Forwarder) OnUndelivered(fn func([]prompb.TimeSeries)) {
 	f.undelivered = fn
 }
 
+// legacySuffix ends the id of a handoff sent again as older builds read it
+// (OnHandoffRefused).
+const legacySuffix = "/legacy"
+
+// OnHandoffRefused sets the function that rewrites a handoff body an owner refused for an
+// owner of an older build (aggregator.LegacyHandoff), reporting whether it changed anything:
+// the rewritten body is sent once more, under a new id.
+func (f *Forwarder) OnHandoffRefused(fn func(body []byte) ([]byte, bool)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.legacy = fn
+}
+
+// legacyBody is the OnHandoffRefused function's rewrite of body; ok is false without one.
+func (f *Forwarder) legacyBody(body []byte) (out []byte, ok bool) {
+	f.mu.Lock()
+	fn := f.legacy
+	f.mu.Unlock()
+	if fn == nil {
+		return nil, false
+	}
+	return fn(body)
+}
+
 // OnHandoffTaken sets the function a handoff's delivery calls before its first attempt, to
 // make durable what the aggregator holds once the state is taken out (the server takes a
 // checkpoint). Then a crash after the owner merged the handoff restarts from a checkpoint
@@ -255,6 +279,14 @@ func (p *pendingHandoffs) done(id string, gauge prometheus.Gauge) {
 	gauge.Set(float64(len(p.m)))
 }
 
+// swap replaces handoff old with h at once, so that a checkpoint has one or the other.
+func (p *pendingHandoffs) swap(old string, h PendingHandoff) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.m, old)
+	p.m[h.ID] = h
+}
+
 func (p *pendingHandoffs) list() []PendingHandoff {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -302,6 +334,18 @@ func (f *Forwarder) deliverHandoff(p PendingHandoff, taken bool) {
 			f.metrics.handoffBytes.WithLabelValues(name).Add(float64(len(body)))
 			f.metrics.handoffDuration.Observe(time.Since(start).Seconds())
 			return
+		}
+		if errors.Is(err, errRefused) && name != f.self && !strings.HasSuffix(id, legacySuffix) {
+			if legacy, ok := f.legacyBody(body); ok {
+				// An owner of an older build refuses a handoff whose first sample counts:
+				// it goes again as that build reads it, under a new id (the refused one
+				// merged nothing, and the owner answers its id with the same refusal).
+				f.logger.Warn("cluster: the new owner refused a handoff; sending it again as builds before 2026-12-05 read it (a series new to the cluster there is short of its first value)", "peer", name, "err", err)
+				p = PendingHandoff{Peer: name, ID: id + legacySuffix, Body: legacy}
+				f.sending.swap(id, p)
+				id, body = p.ID, p.Body
+				continue
+			}
 		}
 		if errors.Is(err, errRefused) {
 			f.metrics.handoffs.WithLabelValues(name, "failed").Inc()

@@ -546,3 +546,57 @@ func handoffSender(t *testing.T, srv *httptest.Server, cfg ForwardConfig) *Forwa
 	send.SetMembers([]Member{{Name: "node-b", Addr: strings.TrimPrefix(srv.URL, "http://")}})
 	return send
 }
+
+// TestARefusedHandoffGoesOnceMoreAsAnOlderOwnerReadsIt: an owner of an older build refuses a
+// handoff in a format it does not read; the sender rewrites it (OnHandoffRefused's function)
+// and sends it once more under a new id, and gives up if that is refused too. What is
+// pending is the body being sent, so that a checkpoint meanwhile holds that one.
+func TestARefusedHandoffGoesOnceMoreAsAnOlderOwnerReadsIt(t *testing.T) {
+	for _, tt := range []struct {
+		reads  string // the only body the owner takes
+		posts  []string
+		result string
+	}{
+		{"old", []string{"new", "old"}, "ok"},
+		{"neither", []string{"new", "old"}, "failed"},
+	} {
+		var mu sync.Mutex
+		var posts, ids, pending []string // pending: the bodies pending at each post
+		var send *Forwarder
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			mu.Lock()
+			defer mu.Unlock()
+			posts, ids = append(posts, string(body)), append(ids, r.Header.Get(headerHandoffID))
+			for _, p := range send.PendingHandoffs() {
+				pending = append(pending, p.ID+"="+string(p.Body))
+			}
+			if string(body) != tt.reads {
+				http.Error(w, "bad flag", http.StatusBadRequest)
+				return
+			}
+			w.WriteHeader(http.StatusNoContent)
+		}))
+		send = handoffSender(t, srv, DefaultForwardConfig())
+		send.OnHandoffRefused(func(b []byte) ([]byte, bool) {
+			if string(b) != "new" {
+				return nil, false
+			}
+			return []byte("old"), true
+		})
+		send.SendHandoff(bytesHandoff("new"))
+		eventually(t, func() bool { return len(send.PendingHandoffs()) == 0 })
+		srv.Close()
+		mu.Lock()
+		if !slices.Equal(posts, tt.posts) || len(ids) != 2 || ids[1] != ids[0]+legacySuffix {
+			t.Errorf("owner reading %q: posts %q with ids %q, want %q, the second under the first's id + %q", tt.reads, posts, ids, tt.posts, legacySuffix)
+		}
+		if got := testutil.ToFloat64(send.metrics.handoffs.WithLabelValues("node-b", tt.result)); got != 1 {
+			t.Errorf("owner reading %q: %v handoffs %s, want 1", tt.reads, got, tt.result)
+		}
+		if want := []string{ids[0] + "=new", ids[0] + legacySuffix + "=old"}; len(ids) == 2 && !slices.Equal(pending, want) {
+			t.Errorf("pending at each post: %q, want %q (the body being sent, alone)", pending, want)
+		}
+		mu.Unlock()
+	}
+}

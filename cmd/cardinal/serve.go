@@ -211,6 +211,7 @@ func runServer(ctx context.Context, f *flags, logger *slog.Logger) error {
 		s.cluster.forwarder.OnUndelivered(s.router.Reroute)
 		// A handoff is delivered once a checkpoint holds it, not the state it took out.
 		s.cluster.forwarder.OnHandoffTaken(s.router.CheckpointSoon)
+		s.cluster.forwarder.OnHandoffRefused(aggregator.LegacyHandoff)
 	}
 	if s.wal != nil {
 		st, err := s.router.Recover()
