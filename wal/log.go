@@ -18,7 +18,7 @@ import (
 // ErrClosed is returned by operations on a Log after Close.
 var ErrClosed = errors.New("wal: closed")
 
-// Log is an open write-ahead log. Append, TruncateFront, WriteCheckpoint and the index
+// Log is an open write-ahead log. Append, Sync, TruncateFront, WriteCheckpoint and the index
 // getters are safe for concurrent use; Replay is meant for start-up, before appends begin,
 // and must not run concurrently with TruncateFront.
 type Log struct {
@@ -32,6 +32,9 @@ type Log struct {
 	stop    chan struct{}       // closed by Close: the committer writes what is queued and exits
 	stopped chan struct{}       // closed by the committer when it has exited
 	syncer  sync.WaitGroup      // the fsync: interval goroutine
+	// syncMu serialises fsyncs, so that one returns only after the directory fsync that
+	// another, begun first, owes for a new segment (dirDirty).
+	syncMu sync.Mutex
 
 	mu       sync.Mutex
 	closed   bool
@@ -336,6 +339,8 @@ func (l *Log) Sync() error {
 
 // fsync makes what was written durable, the directory too when a segment file was created.
 func (l *Log) fsync() error {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
 	start := time.Now()
 	err := l.opts.fsync(l.tw.Sync)
 	if err == nil && l.dirDirty.Swap(false) {

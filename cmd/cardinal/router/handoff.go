@@ -117,6 +117,6 @@ func (r *Router) replayHandoff(id string, body []byte, st *RecoverStats) {
 		r.logger.Warn("a handoff in the WAL cannot be merged again; its state is lost", "id", id, "err", err)
 	case !already:
 		st.HandoffsMerged++
-		r.logger.Info("a handoff in the WAL merged again", "id", id, "outputs", ms.Outputs, "inputs", ms.Inputs)
+		r.logger.Info("a handoff in the WAL merged again", "id", id, "outputs", ms.Outputs, "inputs", ms.Inputs, "unknown_rule", ms.Unknown)
 	}
 }
