@@ -175,7 +175,15 @@ func (f *Forwarder) OnHandoffTaken(fn func() error) {
 	f.handoffTaken = fn
 }
 
-// SendHandoff sends each owner its part of h, in the background, retrying with backoff for
+// HandoffPartBytes is about the most one handoff body holds: what goes to one owner is sent
+// in parts when larger, each the outputs whose placement keys are in one class modulo the
+// number of parts, under an id of its own. The owner merges each on its own (an output and
+// its inputs are in one part); one with a WAL logs each part instead of taking a checkpoint
+// for the whole, and stops ingestion only for the time a part's merge takes.
+const HandoffPartBytes = 4 << 20
+
+// SendHandoff sends each owner its part of h (in parts of about HandoffPartBytes), in the
+// background, retrying with backoff for
 // up to the handoff timeout. A part that cannot be delivered is lost, logged and counted:
 // its owner goes on from the state it has. Until a part is delivered or given up it is
 // pending (PendingHandoffs): registered before SendHandoff returns, so that a checkpoint,
@@ -189,15 +197,27 @@ func (f *Forwarder) OnHandoffTaken(fn func() error) {
 func (f *Forwarder) SendHandoff(h Handoff) {
 	ps := f.cur.Load()
 	send := func(peer string, owner int) {
-		body := h.Encode(func(key uint64) bool { return ps.view.Owner(key) == owner })
+		owns := func(key uint64) bool { return ps.view.Owner(key) == owner }
+		body := h.Encode(owns)
 		if body == nil {
 			return
 		}
-		var nonce [8]byte
-		_, _ = rand.Read(nonce[:])
-		p := PendingHandoff{Peer: peer, ID: f.self + "/" + hex.EncodeToString(nonce[:]), Body: body}
-		f.sending.add(p, f.metrics.handoffsPending)
-		go f.deliverHandoff(p, true)
+		bodies := [][]byte{body}
+		if n := uint64(len(body)/HandoffPartBytes + 1); n > 1 {
+			bodies = bodies[:0]
+			for i := range n {
+				if b := h.Encode(func(key uint64) bool { return key%n == i && owns(key) }); b != nil {
+					bodies = append(bodies, b)
+				}
+			}
+		}
+		for _, b := range bodies {
+			var nonce [8]byte
+			_, _ = rand.Read(nonce[:])
+			p := PendingHandoff{Peer: peer, ID: f.self + "/" + hex.EncodeToString(nonce[:]), Body: b}
+			f.sending.add(p, f.metrics.handoffsPending)
+			go f.deliverHandoff(p, true)
+		}
 	}
 	for i, m := range ps.view.ring.members {
 		if i != ps.view.self {
@@ -208,7 +228,8 @@ func (f *Forwarder) SendHandoff(h Handoff) {
 }
 
 // PendingHandoff is a handoff taken out of the aggregator and not yet delivered: its owner's
-// name, its id (the same on every attempt, so that the owner merges it once) and its body.
+// name, its id (the same on every attempt, so that the owner merges it once; a new one only
+// for the one retry as older builds read it, OnHandoffRefused) and its body.
 type PendingHandoff struct {
 	Peer, ID string
 	Body     []byte
@@ -303,7 +324,8 @@ func (p *pendingHandoffs) list() []PendingHandoff {
 // 4xx but 408 and 429: the owner answers a retry of a refused merge with the same refusal),
 // or the handoff timeout is over; in every case it is no longer pending, but for the last
 // in a member that has left and is shutting down (StopHandingOff), which keeps it pending
-// for its last checkpoint.
+// for its last checkpoint. A refused body that OnHandoffRefused's function can rewrite for
+// an older build is sent once more, rewritten, under its id + legacySuffix.
 func (f *Forwarder) deliverHandoff(p PendingHandoff, taken bool) {
 	kept := false
 	defer func() {
@@ -340,7 +362,7 @@ func (f *Forwarder) deliverHandoff(p PendingHandoff, taken bool) {
 				// An owner of an older build refuses a handoff whose first sample counts:
 				// it goes again as that build reads it, under a new id (the refused one
 				// merged nothing, and the owner answers its id with the same refusal).
-				f.logger.Warn("cluster: the new owner refused a handoff; sending it again as builds before 2026-12-05 read it (a series new to the cluster there is short of its first value)", "peer", name, "err", err)
+				f.logger.Warn("cluster: the new owner refused a handoff that says a first sample counts; sending it once more as builds before 2026-12-05 read it (if the owner is one, a series new to the cluster is short of its first value there)", "peer", name, "err", err)
 				p = PendingHandoff{Peer: name, ID: id + legacySuffix, Body: legacy}
 				f.sending.swap(id, p)
 				id, body = p.ID, p.Body

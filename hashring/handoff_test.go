@@ -589,14 +589,58 @@ func TestARefusedHandoffGoesOnceMoreAsAnOlderOwnerReadsIt(t *testing.T) {
 		srv.Close()
 		mu.Lock()
 		if !slices.Equal(posts, tt.posts) || len(ids) != 2 || ids[1] != ids[0]+legacySuffix {
-			t.Errorf("owner reading %q: posts %q with ids %q, want %q, the second under the first's id + %q", tt.reads, posts, ids, tt.posts, legacySuffix)
+			t.Fatalf("owner reading %q: posts %q with ids %q, want %q, the second under the first's id + %q", tt.reads, posts, ids, tt.posts, legacySuffix)
 		}
 		if got := testutil.ToFloat64(send.metrics.handoffs.WithLabelValues("node-b", tt.result)); got != 1 {
 			t.Errorf("owner reading %q: %v handoffs %s, want 1", tt.reads, got, tt.result)
 		}
-		if want := []string{ids[0] + "=new", ids[0] + legacySuffix + "=old"}; len(ids) == 2 && !slices.Equal(pending, want) {
+		if want := []string{ids[0] + "=new", ids[0] + legacySuffix + "=old"}; !slices.Equal(pending, want) {
 			t.Errorf("pending at each post: %q, want %q (the body being sent, alone)", pending, want)
 		}
 		mu.Unlock()
+	}
+}
+
+// TestALargeHandoffGoesInParts: what goes to one owner is sent in parts of about
+// HandoffPartBytes, each under its own id, every output in exactly one of them.
+func TestALargeHandoffGoesInParts(t *testing.T) {
+	var mu sync.Mutex
+	bodies := map[string]string{} // by id
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		bodies[r.Header.Get(headerHandoffID)] = string(body)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	send := handoffSender(t, srv, DefaultForwardConfig())
+	ring := New([]Member{{Name: "node-a"}, {Name: "node-b"}})
+	h := keyedHandoff{}
+	for key := uint64(1); len(h) < 64; key++ {
+		if ring.OwnerOfKey(key).Name == "node-b" { // outputs of 256 KiB, 16 MiB in all
+			h[key] = fmt.Sprintf("%-*d", 256<<10, key)
+		}
+	}
+	send.SendHandoff(h)
+	eventually(t, func() bool { return len(send.PendingHandoffs()) == 0 })
+	mu.Lock()
+	defer mu.Unlock()
+	seen := map[string]int{}
+	for _, b := range bodies {
+		if len(b) > 2*HandoffPartBytes {
+			t.Errorf("a part of %d bytes, over twice HandoffPartBytes", len(b))
+		}
+		for i := 0; i < len(b); i += 256 << 10 {
+			seen[strings.TrimSpace(b[i:i+256<<10])]++
+		}
+	}
+	if len(bodies) < 4 || len(seen) != len(h) {
+		t.Fatalf("%d parts holding %d outputs, want at least 4 parts and all %d", len(bodies), len(seen), len(h))
+	}
+	for key, n := range seen {
+		if n != 1 {
+			t.Errorf("output %s sent %d times", key, n)
+		}
 	}
 }

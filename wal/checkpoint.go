@@ -209,16 +209,35 @@ const corruptSuffix = ".corrupt"
 
 // setAside renames a corrupt checkpoint out of the checkpoints, so that the next checkpoint
 // keeps the one restored instead as its fallback (pruneCheckpoints keeps the newest before
-// it, which the corrupt one would be); it stays in the directory for a look, the last one
-// set aside only, so that they do not fill the disk. A failure is logged: the fallback is
-// then the corrupt file, as before.
+// it, which the corrupt one would be). It stays in the directory for a look, the newest one
+// set aside only, so that they do not fill the disk: LatestCheckpoint finds them newest
+// first, and one older than a file already set aside is removed. A failure is logged: the
+// fallback is then the corrupt file, as before.
 func (l *Log) setAside(index uint64) {
-	if earlier, err := filepath.Glob(filepath.Join(l.cfg.Dir, checkpointPrefix+"*"+corruptSuffix)); err == nil {
-		for _, path := range earlier {
-			_ = os.Remove(path)
+	path := filepath.Join(l.cfg.Dir, checkpointName(index))
+	entries, err := os.ReadDir(l.cfg.Dir)
+	if err != nil {
+		l.logger.Warn("wal: could not set a corrupt checkpoint aside", "index", index, "err", err)
+		return
+	}
+	var aside []string
+	for _, e := range entries {
+		if base, ok := strings.CutSuffix(e.Name(), corruptSuffix); ok {
+			if i, ok := parseCheckpointName(base); ok {
+				if i > index {
+					// A newer one is set aside already (in this start-up): this one goes.
+					if err := os.Remove(path); err != nil {
+						l.logger.Warn("wal: could not remove a corrupt checkpoint", "index", index, "err", err)
+					}
+					return
+				}
+				aside = append(aside, filepath.Join(l.cfg.Dir, e.Name()))
+			}
 		}
 	}
-	path := filepath.Join(l.cfg.Dir, checkpointName(index))
+	for _, p := range aside {
+		_ = os.Remove(p)
+	}
 	if err := os.Rename(path, path+corruptSuffix); err != nil {
 		l.logger.Warn("wal: could not set a corrupt checkpoint aside", "index", index, "err", err)
 		return

@@ -132,6 +132,18 @@ func TestCorruptCheckpointFallsBackToPrevious(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(cfg.Dir, checkpointName(20)+corruptSuffix)); err != nil {
 				t.Errorf("the corrupt checkpoint was not set aside: %v", err)
 			}
+			// Both checkpoints kept found corrupt at the next start: none is left to
+			// restore, and the newest is the one set aside.
+			writeTestCheckpoint(t, l, 40)
+			tt.damage(t, filepath.Join(cfg.Dir, checkpointName(40)))
+			tt.damage(t, filepath.Join(cfg.Dir, checkpointName(30)))
+			if cp, ok, err := l.LatestCheckpoint(); ok || err != nil {
+				t.Fatalf("LatestCheckpoint with both corrupt: %d, found %v, %v", cp.Index, ok, err)
+			}
+			names, err := filepath.Glob(filepath.Join(cfg.Dir, "*"+corruptSuffix))
+			if want := filepath.Join(cfg.Dir, checkpointName(40)+corruptSuffix); err != nil || len(names) != 1 || names[0] != want {
+				t.Errorf("set aside: %v (%v), want only %s", names, err, want)
+			}
 		})
 	}
 }

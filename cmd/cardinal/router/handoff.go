@@ -8,10 +8,11 @@ import (
 	"github.com/cardinal-proxy/cardinal/aggregator"
 )
 
-// maxLoggedHandoff bounds a handoff logged as a record: a larger one (the state of hundreds
-// of thousands of outputs) would take that much of wal.max_bytes for two checkpoint
-// intervals and grow the log's write buffers to its size for good, so it waits for a
-// checkpoint instead.
+// maxLoggedHandoff bounds a handoff logged as a record. A larger one would stop ingestion
+// for the time its merge takes (hashring splits what it sends into parts of about
+// hashring.HandoffPartBytes, a quarter of this), take that much of wal.max_bytes for two
+// checkpoint intervals and grow the log's write buffers to its size for good, so it waits
+// for a checkpoint instead.
 const maxLoggedHandoff = 16 << 20
 
 // MergeHandoff adds a handoff a peer delivered to the aggregator's state
@@ -39,8 +40,16 @@ func (r *Router) MergeHandoff(id string, body []byte) (st aggregator.MergeStats,
 	} else {
 		st, already, err = r.agg.MergeOnce(id, body)
 	}
-	if err != nil || already || logged {
+	if err != nil || already {
 		return st, already, err
+	}
+	if logged {
+		// Outside the locks: requests and flushes need not wait for the disk.
+		err := r.log.Sync()
+		if err == nil {
+			return st, false, nil
+		}
+		why = err.Error()
 	}
 	r.logger.Info("cluster: a checkpoint holds a merged handoff, not the WAL", "id", id, "bytes", len(body), "why", why)
 	if err := r.CheckpointSoon(); err != nil {
@@ -49,15 +58,15 @@ func (r *Router) MergeHandoff(id string, body []byte) (st aggregator.MergeStats,
 	return st, false, nil
 }
 
-// mergeLogged merges a handoff and logs it as a record with no checkpoint under way (a
-// checkpoint takes the aggregator's state shard by shard while ingestion goes on, which the
-// replay repairs for samples, ingesting one again changing nothing, but could not for half
-// a merge: so either the checkpoint has the merge and its id, or the record is after its
-// position), no flush (the merge's outcome depends on what flushes wrote) and no request
-// between its log append and its ingestion (the replay merges where the record is, so a
-// request logged before it must be ingested before the merge). Ingestion waits for the
-// merge and one fsync. logged is false, and why says why, when the merge is left to a
-// checkpoint.
+// mergeLogged merges a handoff and appends it to the log as a record with no checkpoint
+// under way (a checkpoint takes the aggregator's state shard by shard while ingestion goes
+// on, which the replay repairs for samples, ingesting one again changing nothing, but
+// could not for half a merge: so either the checkpoint has the merge and its id, or the
+// record is after its position), no flush (the merge's outcome depends on what flushes
+// wrote) and no request between its log append and its ingestion (the replay merges where
+// the record is, so a request logged before it must be ingested before the merge).
+// Ingestion waits for the merge and the append (under fsync: always, its fsync too).
+// logged is false, and why says why, when the merge is left to a checkpoint.
 func (r *Router) mergeLogged(id string, body []byte) (st aggregator.MergeStats, already, logged bool, why string, err error) {
 	// Locks in the order a checkpoint takes them: checkpointMu, the aggregator's (flushes),
 	// then ingest.
@@ -74,20 +83,11 @@ func (r *Router) mergeLogged(id string, body []byte) (st aggregator.MergeStats, 
 	case st.Late > 0:
 		return st, false, false, "late", nil
 	}
-	if err := r.logHandoff(id, body); err != nil {
+	rec := appendRecord(make([]byte, 0, 1+binary.MaxVarintLen64+len(id)+len(body)), recordHandoffMerged, nil)
+	if _, err := r.log.Append(context.Background(), appendHandoff(rec, id, body)); err != nil {
 		return st, false, false, err.Error(), nil
 	}
 	return st, false, true, "", nil
-}
-
-// logHandoff appends a recordHandoffMerged of id and body and forces it to disk.
-func (r *Router) logHandoff(id string, body []byte) error {
-	rec := appendRecord(make([]byte, 0, 1+binary.MaxVarintLen64+len(id)+len(body)), recordHandoffMerged, nil)
-	rec = appendHandoff(rec, id, body)
-	if _, err := r.log.Append(context.Background(), rec); err != nil {
-		return err
-	}
-	return r.log.Sync()
 }
 
 // appendHandoff appends the payload of a recordHandoffMerged to dst: the handoff's id (a

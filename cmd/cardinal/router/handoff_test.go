@@ -1,6 +1,7 @@
 package router
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -231,4 +232,35 @@ func TestAMergeWaitsForTheRequestsBeingIngested(t *testing.T) {
 	if err := <-merged; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A logged merge holds the aggregator's lock (HoldFlushes) like every other merge and
+// flush: with the race detector, one beside a loop of flushes and merges that take it
+// themselves (a handoff too large to log, aggregator.MergeOnce) would race without it.
+func TestMergesAndFlushesDoNotRace(t *testing.T) {
+	wall := time.Unix(5, 0)
+	handoff := peerHandoff(t, &wall)
+	n := start(t, t.TempDir(), &wall)
+	defer n.crash()
+	stop := make(chan struct{})
+	flushed := make(chan struct{})
+	go func() {
+		defer close(flushed)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+				n.agg.Flush(false)
+				_, _, _ = n.agg.MergeOnce(fmt.Sprintf("large%d", i), handoff)
+			}
+		}
+	}()
+	for i := range 20 {
+		if _, _, err := n.router.MergeHandoff(fmt.Sprintf("h%d", i), handoff); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	<-flushed
 }
