@@ -180,7 +180,7 @@ func (f *Forwarder) OnHandoffTaken(fn func() error) {
 // number of parts, under an id of its own. The owner merges each on its own (an output and
 // its inputs are in one part); one with a WAL logs each part instead of taking a checkpoint
 // for the whole, and stops ingestion only for the time a part's merge takes.
-const HandoffPartBytes = 4 << 20
+const HandoffPartBytes = 1 << 20
 
 // SendHandoff sends each owner its part of h (in parts of about HandoffPartBytes), in the
 // background, retrying with backoff for

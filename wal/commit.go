@@ -35,9 +35,21 @@ type appendResult struct {
 // place in the queue; once queued, the entry is written and Append waits for it. payload is
 // not retained after Append returns.
 func (l *Log) Append(ctx context.Context, payload []byte) (uint64, error) {
+	wait, err := l.Enqueue(ctx, payload)
+	if err != nil {
+		return 0, err
+	}
+	return wait()
+}
+
+// Enqueue is Append in two steps: it returns once the entry has its place in the log, every
+// entry queued after it to be written after it, and wait returns what Append would, once it
+// is written. A caller that must order the entry with others (a lock held while it is
+// queued) need not hold that order for the write and fsync. payload must not change until
+// wait has returned.
+func (l *Log) Enqueue(ctx context.Context, payload []byte) (wait func() (uint64, error), err error) {
 	size := entrySize(len(payload))
 	l.mu.Lock()
-	var err error
 	switch {
 	case l.closed:
 		err = ErrClosed
@@ -54,7 +66,7 @@ func (l *Log) Append(ctx context.Context, payload []byte) (uint64, error) {
 	}
 	l.mu.Unlock()
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	r := &appendRequest{payload: payload, size: size, done: make(chan appendResult, 1)}
 	select {
@@ -63,21 +75,23 @@ func (l *Log) Append(ctx context.Context, payload []byte) (uint64, error) {
 		l.mu.Lock()
 		l.reserved -= size
 		l.mu.Unlock()
-		return 0, ctx.Err()
+		return nil, ctx.Err()
 	case <-l.stopped:
-		return 0, ErrClosed
+		return nil, ErrClosed
 	}
-	select {
-	case res := <-r.done:
-		return res.index, res.err
-	case <-l.stopped: // the committer answers every request it took before it stops
+	return func() (uint64, error) {
 		select {
 		case res := <-r.done:
 			return res.index, res.err
-		default:
-			return 0, ErrClosed
+		case <-l.stopped: // the committer answers every request it took before it stops
+			select {
+			case res := <-r.done:
+				return res.index, res.err
+			default:
+				return 0, ErrClosed
+			}
 		}
-	}
+	}, nil
 }
 
 // commitLoop is the committer: it takes every queued append, writes them as one batch and,

@@ -648,3 +648,24 @@ func TestSyncForcesAnFsyncInEveryMode(t *testing.T) {
 		})
 	}
 }
+
+// An entry Enqueue has returned for is written before every entry queued after it, though
+// its writer has not waited yet.
+func TestEnqueueFixesTheEntrysPlace(t *testing.T) {
+	cfg := testConfig(t, FsyncAlways)
+	l := openTest(t, cfg, options{})
+	defer closeTest(t, l)
+	wait, err := l.Enqueue(context.Background(), payload(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	later, err := l.Append(context.Background(), payload(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := wait()
+	if err != nil || first >= later {
+		t.Fatalf("the enqueued entry is at %d (%v), the one appended after it at %d", first, err, later)
+	}
+	checkReplay(t, l, 1, 1, 2)
+}

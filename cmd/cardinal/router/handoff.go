@@ -10,7 +10,7 @@ import (
 
 // maxLoggedHandoff bounds a handoff logged as a record. A larger one would stop ingestion
 // for the time its merge takes (hashring splits what it sends into parts of about
-// hashring.HandoffPartBytes, a quarter of this), take that much of wal.max_bytes for two
+// hashring.HandoffPartBytes, a sixteenth of this), take that much of wal.max_bytes for two
 // checkpoint intervals and grow the log's write buffers to its size for good, so it waits
 // for a checkpoint instead.
 const maxLoggedHandoff = 16 << 20
@@ -34,18 +34,22 @@ func (r *Router) MergeHandoff(id string, body []byte) (st aggregator.MergeStats,
 	if r.log == nil {
 		return r.agg.MergeOnce(id, body)
 	}
-	logged, why := false, "larger than a record may be"
+	var written func() (uint64, error)
+	why := "larger than a record may be"
 	if len(body) <= maxLoggedHandoff {
-		st, already, logged, why, err = r.mergeLogged(id, body)
+		st, already, written, why, err = r.mergeLogged(id, body)
 	} else {
 		st, already, err = r.agg.MergeOnce(id, body)
 	}
 	if err != nil || already {
 		return st, already, err
 	}
-	if logged {
+	if written != nil {
 		// Outside the locks: requests and flushes need not wait for the disk.
-		err := r.log.Sync()
+		_, err := written()
+		if err == nil {
+			err = r.log.Sync()
+		}
 		if err == nil {
 			return st, false, nil
 		}
@@ -65,9 +69,10 @@ func (r *Router) MergeHandoff(id string, body []byte) (st aggregator.MergeStats,
 // record is after its position), no flush (the merge's outcome depends on what flushes
 // wrote) and no request between its log append and its ingestion (the replay merges where
 // the record is, so a request logged before it must be ingested before the merge).
-// Ingestion waits for the merge and the append (under fsync: always, its fsync too).
-// logged is false, and why says why, when the merge is left to a checkpoint.
-func (r *Router) mergeLogged(id string, body []byte) (st aggregator.MergeStats, already, logged bool, why string, err error) {
+// Ingestion waits for the merge; the record is queued in the log then (its place among the
+// requests' fixed), and written returns once it is written. written is nil, and why says
+// why, when the merge is left to a checkpoint.
+func (r *Router) mergeLogged(id string, body []byte) (st aggregator.MergeStats, already bool, written func() (uint64, error), why string, err error) {
 	// Locks in the order a checkpoint takes them: checkpointMu, the aggregator's (flushes),
 	// then ingest.
 	r.checkpointMu.Lock()
@@ -79,15 +84,16 @@ func (r *Router) mergeLogged(id string, body []byte) (st aggregator.MergeStats, 
 	st, already, err = r.agg.MergeOnceHeld(id, body)
 	switch {
 	case err != nil || already:
-		return st, already, false, "", err
+		return st, already, nil, "", err
 	case st.Late > 0:
-		return st, false, false, "late", nil
+		return st, false, nil, "late", nil
 	}
 	rec := appendRecord(make([]byte, 0, 1+binary.MaxVarintLen64+len(id)+len(body)), recordHandoffMerged, nil)
-	if _, err := r.log.Append(context.Background(), appendHandoff(rec, id, body)); err != nil {
-		return st, false, false, err.Error(), nil
+	written, qerr := r.log.Enqueue(context.Background(), appendHandoff(rec, id, body))
+	if qerr != nil {
+		return st, false, nil, qerr.Error(), nil
 	}
-	return st, false, true, "", nil
+	return st, false, written, "", nil
 }
 
 // appendHandoff appends the payload of a recordHandoffMerged to dst: the handoff's id (a
