@@ -41,11 +41,7 @@ func TestAStrayFirstSampleThatCountsStillCountsAfterTheStrayMemberRestarts(t *te
 					p.deliver()
 					p.members[1].SetOwnership(all{owns: true}) // the wait is over
 				}
-				p.flush(54)
-				p.ingest(1, createdInput(rule, "n", 61, 12, 44))
-				p.flush(64)
-				p.flush(74)
-				twoEndAtTheTotalsOfOne(t, rule, p.outs, p.singleOut)
+				p.newSeriesEndsAsInOne(t, rule)
 			})
 		}
 	}
@@ -82,11 +78,7 @@ func TestAHeldFirstSampleThatCountsStillCountsAfterTheOwnerRestarts(t *testing.T
 				p.handoffs = main // the old owner's handoff, sent again: it never had job=n
 				p.deliver()
 				p.members[1].SetOwnership(all{owns: true}) // the wait is over
-				p.flush(54)
-				p.ingest(1, createdInput(rule, "n", 61, 12, 44))
-				p.flush(64)
-				p.flush(74)
-				twoEndAtTheTotalsOfOne(t, rule, p.outs, p.singleOut)
+				p.newSeriesEndsAsInOne(t, rule)
 			})
 		}
 	}

@@ -62,11 +62,7 @@ func strayCreatedAtTheOwner(t *testing.T, rule *rules.Rule, held, strayFirst boo
 		p.deliver()
 		p.members[1].SetOwnership(all{owns: true}) // the wait is over
 	}
-	p.flush(54)
-	p.ingest(1, createdInput(rule, "n", 61, 12, 44))
-	p.flush(64)
-	p.flush(74)
-	twoEndAtTheTotalsOfOne(t, rule, p.outs, p.singleOut)
+	p.newSeriesEndsAsInOne(t, rule)
 }
 
 // TestAnAdoptedStrayFirstSampleWithACreatedTimestampCounts: a stray whose output this
@@ -89,11 +85,7 @@ func TestAnAdoptedStrayFirstSampleWithACreatedTimestampCounts(t *testing.T) {
 			p.deliver()                                // the old owner never had job=n
 			p.members[1].SetOwnership(all{owns: true}) // the wait is over
 			p.ingest(1, createdInput(rule, "n", 51, 8, 44))
-			p.flush(54)
-			p.ingest(1, createdInput(rule, "n", 61, 12, 44))
-			p.flush(64)
-			p.flush(74)
-			twoEndAtTheTotalsOfOne(t, rule, p.outs, p.singleOut)
+			p.newSeriesEndsAsInOne(t, rule)
 		})
 	}
 }
@@ -152,4 +144,16 @@ func TestALegacyHandoffLosesOnlyTheFirstSamplesThatCount(t *testing.T) {
 			}
 		})
 	}
+}
+
+// newSeriesEndsAsInOne gives the second member job=n's sample at 61 s (12, the series
+// created at 44 s), closes the windows up to 74 s and checks that the two members end at
+// the totals of one member alone.
+func (p *handoffPair) newSeriesEndsAsInOne(t *testing.T, rule *rules.Rule) {
+	t.Helper()
+	p.flush(54)
+	p.ingest(1, createdInput(rule, "n", 61, 12, 44))
+	p.flush(64)
+	p.flush(74)
+	twoEndAtTheTotalsOfOne(t, rule, p.outs, p.singleOut)
 }

@@ -19,6 +19,14 @@ import (
 // output with an increase of 7 (10 to 17) in the window ending at 10 s.
 func peerHandoff(t *testing.T, wall *time.Time) []byte {
 	t.Helper()
+	return peerHandoffAfter(t, wall, [][2]float64{{1, 10}, {6, 17}})
+}
+
+// peerHandoffAfter returns what a peer hands off when it has left its cluster after pod a's
+// samples (second, value) of the counter rule, having flushed a second after each sample at
+// a second in flushAfter.
+func peerHandoffAfter(t *testing.T, wall *time.Time, samples [][2]float64, flushAfter ...float64) []byte {
+	t.Helper()
 	var handoff []byte
 	peer := aggregator.New(aggregator.Options{Now: func() time.Time { return *wall }, HandOff: func(h *aggregator.Handoff) {
 		handoff = h.Encode(func(uint64) bool { return true })
@@ -26,11 +34,15 @@ func peerHandoff(t *testing.T, wall *time.Time) []byte {
 	if err := peer.SetRules([]*rules.Rule{counter()}); err != nil {
 		t.Fatal(err)
 	}
-	for i, v := range []float64{10, 17} {
+	for _, s := range samples {
 		peer.Ingest([]prompb.TimeSeries{{
 			Labels:  []prompb.Label{{Name: "__name__", Value: "req_total"}, {Name: "pod", Value: "a"}},
-			Samples: []prompb.Sample{{Timestamp: int64(1+i*5) * 1000, Value: v}},
+			Samples: []prompb.Sample{{Timestamp: int64(s[0]) * 1000, Value: s[1]}},
 		}})
+		if slices.Contains(flushAfter, s[0]) {
+			*wall = time.Unix(int64(s[0])+1, 0)
+			peer.Flush(false)
+		}
 	}
 	peer.SetOwnership(ownsNothing{})
 	peer.HandOffNow()
@@ -136,29 +148,7 @@ func TestAMergedHandoffSurvivesAFallbackToTheCheckpointBefore(t *testing.T) {
 // two closed and written before the handoff.
 func writtenPeerHandoff(t *testing.T, wall *time.Time) []byte {
 	t.Helper()
-	var handoff []byte
-	peer := aggregator.New(aggregator.Options{Now: func() time.Time { return *wall }, HandOff: func(h *aggregator.Handoff) {
-		handoff = h.Encode(func(uint64) bool { return true })
-	}})
-	if err := peer.SetRules([]*rules.Rule{counter()}); err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range [][2]float64{{1, 10}, {6, 17}, {11, 20}, {16, 23}, {21, 30}} {
-		peer.Ingest([]prompb.TimeSeries{{
-			Labels:  []prompb.Label{{Name: "__name__", Value: "req_total"}, {Name: "pod", Value: "a"}},
-			Samples: []prompb.Sample{{Timestamp: int64(s[0]) * 1000, Value: s[1]}},
-		}})
-		if s[0] == 11 || s[0] == 21 {
-			*wall = time.Unix(int64(s[0])+1, 0)
-			peer.Flush(false)
-		}
-	}
-	peer.SetOwnership(ownsNothing{})
-	peer.HandOffNow()
-	if handoff == nil {
-		t.Fatal("the peer handed nothing off")
-	}
-	return handoff
+	return peerHandoffAfter(t, wall, [][2]float64{{1, 10}, {6, 17}, {11, 20}, {16, 23}, {21, 30}}, 11, 21)
 }
 
 // A late handoff (this member had written the output from its own state before it came)
