@@ -14,7 +14,7 @@ const (
 	// (its handoff_timeout, a minute by default).
 	keepMergedHandoffs = time.Hour
 	// maxMergedHandoffs bounds the ids remembered, whatever the churn of the ring.
-	maxMergedHandoffs = 4096
+	maxMergedHandoffs = 65536
 )
 
 // has reports whether handoff id was merged less than keepMergedHandoffs before now.

@@ -53,6 +53,8 @@ type Forwarder struct {
 	holdsForOthers func() bool
 	// onDisagree brings the ring up to date when a handoff comes by another one.
 	onDisagree func(ctx context.Context, leaving string)
+	// syncing are the ring syncs under way, by the sender's ring version (syncRing).
+	syncing map[string]chan struct{}
 	// undelivered takes what a replaced ring's queues still hold after the drain timeout.
 	undelivered func([]prompb.TimeSeries)
 	// handoffTaken makes the aggregator's state durable before a handoff is delivered.

@@ -182,6 +182,10 @@ func (f *Forwarder) OnHandoffTaken(fn func() error) {
 // for the whole, and stops ingestion only for the time a part's merge takes.
 const HandoffPartBytes = 1 << 20
 
+// handoffParallelParts bounds the parts of what goes to one owner that are delivered at
+// once (SendHandoff).
+const handoffParallelParts = 4
+
 // SendHandoff sends each owner its part of h (in parts of about HandoffPartBytes), in the
 // background, retrying with backoff for
 // up to the handoff timeout. A part that cannot be delivered is lost, logged and counted:
@@ -204,19 +208,28 @@ func (f *Forwarder) SendHandoff(h Handoff) {
 		}
 		bodies := [][]byte{body}
 		if n := uint64(len(body)/HandoffPartBytes + 1); n > 1 {
+			// By the key's high bits: its low ones are its shard's (Ring.Shard), whose
+			// outputs a class of the low bits would take whole.
 			bodies = bodies[:0]
 			for i := range n {
-				if b := h.Encode(func(key uint64) bool { return key%n == i && owns(key) }); b != nil {
+				if b := h.Encode(func(key uint64) bool { return (key>>32)%n == i && owns(key) }); b != nil {
 					bodies = append(bodies, b)
 				}
 			}
 		}
+		// At most handoffParallelParts parts of one owner's in flight: its merges take
+		// them one at a time anyway, and each holds a connection.
+		slots := make(chan struct{}, handoffParallelParts)
 		for _, b := range bodies {
 			var nonce [8]byte
 			_, _ = rand.Read(nonce[:])
 			p := PendingHandoff{Peer: peer, ID: f.self + "/" + hex.EncodeToString(nonce[:]), Body: b}
 			f.sending.add(p, f.metrics.handoffsPending)
-			go f.deliverHandoff(p, true)
+			go func() {
+				slots <- struct{}{}
+				defer func() { <-slots }()
+				f.deliverHandoff(p, true)
+			}()
 		}
 	}
 	for i, m := range ps.view.ring.members {
@@ -348,6 +361,7 @@ func (f *Forwarder) deliverHandoff(p PendingHandoff, taken bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), f.handoffTimeout)
 	defer cancel()
 	client := &http.Client{Transport: f.transport(), Timeout: time.Duration(f.cfg.Timeout)}
+	defer client.CloseIdleConnections() // a transport per handoff part: none kept open after it
 	bo := f.backoff()
 	for attempt := 0; ; attempt++ {
 		err := f.handOver(ctx, client, name, id, body)
@@ -478,17 +492,40 @@ const headerLeaving = "X-Cardinal-Leaving"
 
 // syncRing runs the OnRingDisagreement function if the handoff's sender routes by a ring
 // version (its header; none from an older member) other than the one in force.
+// Handoffs that arrive together by the same version (the parts of one sender's) share one
+// sync: each would otherwise run a membership round of its own, one after another.
 func (f *Forwarder) syncRing(ctx context.Context, version, leaving string) {
 	if version == "" || version == f.Ring().VersionString() {
 		return
 	}
 	f.mu.Lock()
 	fn := f.onDisagree
-	f.mu.Unlock()
-	if fn != nil {
-		f.metrics.handoffRingSyncs.Inc()
-		fn(ctx, leaving)
+	if fn == nil {
+		f.mu.Unlock()
+		return
 	}
+	if done, ok := f.syncing[version]; ok {
+		f.mu.Unlock()
+		select {
+		case <-done:
+		case <-ctx.Done():
+		}
+		return
+	}
+	done := make(chan struct{})
+	if f.syncing == nil {
+		f.syncing = map[string]chan struct{}{}
+	}
+	f.syncing[version] = done
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		delete(f.syncing, version)
+		f.mu.Unlock()
+		close(done)
+	}()
+	f.metrics.handoffRingSyncs.Inc()
+	fn(ctx, leaving)
 }
 
 // HandoffHandler receives handoffs and gives them to merge with their id (the sender's,

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -617,7 +618,8 @@ func TestALargeHandoffGoesInParts(t *testing.T) {
 	send := handoffSender(t, srv, DefaultForwardConfig())
 	ring := New([]Member{{Name: "node-a"}, {Name: "node-b"}})
 	h := keyedHandoff{}
-	for key := uint64(1); len(h) < 64; key++ {
+	for i := uint64(1); len(h) < 64; i++ {
+		key := i * 0x9e3779b97f4a7c15              // spread over all 64 bits, as placement keys are
 		if ring.OwnerOfKey(key).Name == "node-b" { // outputs of 256 KiB, 16 MiB in all
 			h[key] = fmt.Sprintf("%-*d", 256<<10, key)
 		}
@@ -643,4 +645,36 @@ func TestALargeHandoffGoesInParts(t *testing.T) {
 			t.Errorf("output %s sent %d times", key, n)
 		}
 	}
+}
+
+// TestHandoffsByOneRingShareItsSync: the parts of one sender's handoff, arriving together by
+// a ring this member does not route by, bring its ring up to date once, not once each.
+func TestHandoffsByOneRingShareItsSync(t *testing.T) {
+	f, err := NewForwarder("self", DefaultForwardConfig(), time.Minute, prometheus.NewRegistry(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.SetMembers([]Member{{Name: "self"}, {Name: "a"}})
+	synctest.Test(t, func(t *testing.T) {
+		var syncs atomic.Int32
+		release := make(chan struct{})
+		f.OnRingDisagreement(func(context.Context, string) {
+			syncs.Add(1)
+			<-release // a membership round under way
+		})
+		var wg sync.WaitGroup
+		for range 5 {
+			wg.Go(func() { f.syncRing(t.Context(), "another", "a") })
+		}
+		synctest.Wait() // one in the round, the others waiting for it
+		close(release)
+		wg.Wait()
+		if got := syncs.Load(); got != 1 {
+			t.Errorf("5 handoffs by one ring ran %d syncs, want 1", got)
+		}
+		f.syncRing(t.Context(), "another", "a") // one that comes after it syncs again
+		if got := syncs.Load(); got != 2 {
+			t.Errorf("a handoff after the shared sync: %d syncs in all, want 2", got)
+		}
+	})
 }

@@ -34,22 +34,18 @@ func (r *Router) MergeHandoff(id string, body []byte) (st aggregator.MergeStats,
 	if r.log == nil {
 		return r.agg.MergeOnce(id, body)
 	}
-	var written func() (uint64, error)
-	why := "larger than a record may be"
+	logged, why := false, "larger than a record may be"
 	if len(body) <= maxLoggedHandoff {
-		st, already, written, why, err = r.mergeLogged(id, body)
+		st, already, logged, why, err = r.mergeLogged(id, body)
 	} else {
 		st, already, err = r.agg.MergeOnce(id, body)
 	}
 	if err != nil || already {
 		return st, already, err
 	}
-	if written != nil {
-		// Outside the locks: requests and flushes need not wait for the disk.
-		_, err := written()
-		if err == nil {
-			err = r.log.Sync()
-		}
+	if logged {
+		// Outside the locks: flushes and checkpoints need not wait for the fsync.
+		err := r.log.Sync()
 		if err == nil {
 			return st, false, nil
 		}
@@ -62,17 +58,20 @@ func (r *Router) MergeHandoff(id string, body []byte) (st aggregator.MergeStats,
 	return st, false, nil
 }
 
-// mergeLogged merges a handoff and appends it to the log as a record with no checkpoint
-// under way (a checkpoint takes the aggregator's state shard by shard while ingestion goes
-// on, which the replay repairs for samples, ingesting one again changing nothing, but
-// could not for half a merge: so either the checkpoint has the merge and its id, or the
-// record is after its position), no flush (the merge's outcome depends on what flushes
-// wrote) and no request between its log append and its ingestion (the replay merges where
-// the record is, so a request logged before it must be ingested before the merge).
-// Ingestion waits for the merge; the record is queued in the log then (its place among the
-// requests' fixed), and written returns once it is written. written is nil, and why says
-// why, when the merge is left to a checkpoint.
-func (r *Router) mergeLogged(id string, body []byte) (st aggregator.MergeStats, already bool, written func() (uint64, error), why string, err error) {
+// mergeLogged merges a handoff and logs it as a record. No checkpoint runs from the merge
+// until the record is written (a checkpoint takes the aggregator's state shard by shard
+// while ingestion goes on, which the replay repairs for samples, ingesting one again
+// changing nothing, but could not for half a merge; and one that held the merge with its
+// position before the record would leave the record to the replay, which merges it again
+// once its id has aged out of those remembered). No flush runs either (the merge's outcome
+// depends on what flushes wrote, and a window written from it before the record would be
+// written again, its delivery mark lost with the record, after a crash in between). No
+// request is between its log append and its ingestion while the merge runs and the record
+// is queued (the replay merges where the record is, so a request logged before it must
+// be ingested before the merge, and one after it, after): ingestion waits for the merge
+// only, not for the disk. logged is false, and why says why, when the merge is left to a
+// checkpoint; err is the merge's.
+func (r *Router) mergeLogged(id string, body []byte) (st aggregator.MergeStats, already, logged bool, why string, err error) {
 	// Locks in the order a checkpoint takes them: checkpointMu, the aggregator's (flushes),
 	// then ingest.
 	r.checkpointMu.Lock()
@@ -80,20 +79,24 @@ func (r *Router) mergeLogged(id string, body []byte) (st aggregator.MergeStats, 
 	release := r.agg.HoldFlushes()
 	defer release()
 	r.ingest.Lock()
-	defer r.ingest.Unlock()
 	st, already, err = r.agg.MergeOnceHeld(id, body)
-	switch {
-	case err != nil || already:
-		return st, already, nil, "", err
-	case st.Late > 0:
-		return st, false, nil, "late", nil
+	if err != nil || already || st.Late > 0 {
+		r.ingest.Unlock()
+		if st.Late > 0 {
+			why = "late"
+		}
+		return st, already, false, why, err
 	}
 	rec := appendRecord(make([]byte, 0, 1+binary.MaxVarintLen64+len(id)+len(body)), recordHandoffMerged, nil)
 	written, qerr := r.log.Enqueue(context.Background(), appendHandoff(rec, id, body))
-	if qerr != nil {
-		return st, false, nil, qerr.Error(), nil
+	r.ingest.Unlock() // the record's place among the requests is fixed
+	if qerr == nil {
+		_, qerr = written()
 	}
-	return st, false, written, "", nil
+	if qerr != nil {
+		return st, false, false, qerr.Error(), nil
+	}
+	return st, false, true, "", nil
 }
 
 // appendHandoff appends the payload of a recordHandoffMerged to dst: the handoff's id (a
