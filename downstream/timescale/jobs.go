@@ -177,30 +177,41 @@ func (s *Sink) pollJobs() bool {
 }
 
 // recordJobs exports jobs as metrics, logs the failures not logged yet, and keeps jobs for
-// Jobs. A failure is new when the job's failure count grew since the last poll; at the first
-// poll, a job whose last run failed is logged too.
+// Jobs. A failure is new when the job's failure count grew past the failures logged; at the
+// first poll, a job whose last run failed is logged too, and counts as one failure logged
+// even while its count is still 0: TimescaleDB records the error (job_errors) before it
+// counts it (job_stats), and the count growing to 1 at the next poll is the same failure.
 func (s *Sink) recordJobs(jobs []JobStatus) {
 	s.jobsMu.Lock()
 	previous := s.jobs
 	s.jobs = jobs
 	s.jobsMu.Unlock()
 
+	if s.loggedFailures == nil {
+		s.loggedFailures = map[int]int64{}
+	}
 	seen := map[int]JobStatus{}
 	for _, j := range previous {
 		seen[j.ID] = j
 	}
 	for _, j := range jobs {
-		before, known := seen[j.ID]
 		delete(seen, j.ID)
-		if (known && j.Failures > before.Failures) || (!known && j.LastRunFailed) {
+		logged, known := s.loggedFailures[j.ID]
+		if !known {
+			logged = j.Failures
+		}
+		if j.Failures > logged || (!known && j.LastRunFailed) {
 			s.logger.Error("a TimescaleDB job on the samples table failed: compression or retention may have stopped",
 				"job_id", j.ID, "job", j.Kind, "failures", j.Failures, "last_success", j.LastSuccess,
 				"error", j.LastError, "error_at", j.LastErrorAt)
+			logged = max(j.Failures, 1)
 		}
+		s.loggedFailures[j.ID] = logged
 		s.metrics.setJob(j)
 	}
 	for _, gone := range seen {
 		s.metrics.deleteJob(gone)
+		delete(s.loggedFailures, gone.ID)
 	}
 }
 

@@ -61,9 +61,11 @@ type Sink struct {
 	// features is what the installed TimescaleDB offers; nil in plain PostgreSQL mode.
 	features atomic.Pointer[timescaleFeatures]
 	jobsMu   sync.Mutex
-	jobs     []JobStatus   // at the last poll
-	jobsDone chan struct{} // closed when watchJobs returns
-	jobPolls atomic.Int64  // successful polls of the jobs, for tests
+	jobs     []JobStatus // at the last poll
+	// loggedFailures are, by job id, the failures logged (recordJobs); the poller's alone.
+	loggedFailures map[int]int64
+	jobsDone       chan struct{} // closed when watchJobs returns
+	jobPolls       atomic.Int64  // successful polls of the jobs, for tests
 
 	// Owned by the writer goroutine.
 	hasher        seriesHasher
