@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/prometheus/model/value"
+	"github.com/prometheus/prometheus/prompb"
 )
 
 // Ownership tells the flusher which output series this member writes, in a cluster whose
@@ -293,8 +294,8 @@ func (a *Aggregator) MergeOnce(id string, b []byte) (st MergeStats, already bool
 // MergeOnceHeld is MergeOnce for a caller that holds HoldFlushes: one that must order the
 // merge with what it does around it (the router logs it while no request is ingested).
 func (a *Aggregator) MergeOnceHeld(id string, b []byte) (st MergeStats, already bool, err error) {
-	native := len(b) >= len(handoffMagicNative) && string(b[:len(handoffMagicNative)]) == handoffMagicNative
-	if !native && (len(b) < len(handoffMagic) || string(b[:len(handoffMagic)]) != handoffMagic) {
+	native, ok := handoffFormat(b)
+	if !ok {
 		return st, false, errors.New("not a cardinal handoff")
 	}
 	now := a.opts.Now()
@@ -331,6 +332,40 @@ func (d *frameDecoder) handoffFloat() (fp uint64, closed int64, o *outputState, 
 	return fp, closed, o, inputs
 }
 
+// handoffFormat reports whether b opens as a handoff body (Handoff.Encode's), and whether as
+// one with native-histogram outputs.
+func handoffFormat(b []byte) (native, ok bool) {
+	native = len(b) >= len(handoffMagicNative) && string(b[:len(handoffMagicNative)]) == handoffMagicNative
+	return native, native || (len(b) >= len(handoffMagic) && string(b[:len(handoffMagic)]) == handoffMagic)
+}
+
+// eachHandoffOutput decodes the outputs of handoff body b (of the format handoffFormat
+// found) in order, giving each float one to float and each native one to nat, until the
+// body ends or a decoding error (d.err, which they may set too) stops it.
+func (d *frameDecoder) eachHandoffOutput(b []byte, native bool,
+	float func(fp uint64, closed int64, o *outputState, inputs []handoffInput),
+	nat func(fp uint64, closed int64, o *nativeOutput, inputs []nativeHandoffInput)) {
+	d.reset(b[len(handoffMagic):])
+	nFloats := -1 // all that follows
+	if native {
+		nFloats = int(d.count(1))
+	}
+	for ; len(d.b) > 0 && d.err == nil && nFloats != 0; nFloats-- {
+		fp, closed, o, inputs := d.handoffFloat()
+		if d.err != nil {
+			return
+		}
+		float(fp, closed, o, inputs)
+	}
+	for native && len(d.b) > 0 && d.err == nil {
+		fp, closed, o, inputs := d.handoffNative()
+		if d.err != nil {
+			return
+		}
+		nat(fp, closed, o, inputs)
+	}
+}
+
 // LegacyHandoff returns a copy of a handoff body (Handoff.Encode's) in which every first
 // sample that counts (flag 2) is a baseline (flag 1), as builds before 2026-12-05 read
 // handoffs: they refuse a 2, and with it the whole handoff. changed is false, and out nil,
@@ -338,23 +373,14 @@ func (d *frameDecoder) handoffFloat() (fp uint64, closed int64, o *outputState, 
 // baselines: each such series is short of its first value there, rather than every output
 // of the handoff starting again from zero.
 func LegacyHandoff(b []byte) (out []byte, changed bool) {
-	native := len(b) >= len(handoffMagicNative) && string(b[:len(handoffMagicNative)]) == handoffMagicNative
-	if !native && (len(b) < len(handoffMagic) || string(b[:len(handoffMagic)]) != handoffMagic) {
+	native, ok := handoffFormat(b)
+	if !ok {
 		return nil, false
 	}
 	out = bytes.Clone(b)
 	d := frameDecoder{legacy: true}
-	d.reset(out[len(handoffMagic):])
-	nFloats := -1
-	if native {
-		nFloats = int(d.count(1))
-	}
-	for ; len(d.b) > 0 && d.err == nil && nFloats != 0; nFloats-- {
-		d.handoffFloat()
-	}
-	for native && len(d.b) > 0 && d.err == nil {
-		d.handoffNative()
-	}
+	d.eachHandoffOutput(out, native, func(uint64, int64, *outputState, []handoffInput) {},
+		func(uint64, int64, *nativeOutput, []nativeHandoffInput) {})
 	if d.err != nil || d.legacyChanged == 0 {
 		return nil, false
 	}
@@ -390,45 +416,29 @@ func (a *Aggregator) merge(b []byte, native bool, now time.Time) (MergeStats, er
 	var floats []floatOut
 	var natives []nativeOut
 	var d frameDecoder
-	d.reset(b[len(handoffMagic):])
-	nFloats := -1 // all that follows
-	if native {
-		nFloats = int(d.count(1))
-	}
-	checkClosed := func(r *ruleState, closed int64) {
-		end := closed * r.interval
-		if end < now.Add(-maxHandoffAge).UnixMilli() || end > now.Add(time.Hour).UnixMilli() {
-			d.fail(fmt.Errorf("windows closed up to %s, not within %s of now", time.UnixMilli(end).UTC().Format(time.RFC3339), maxHandoffAge))
-		}
-	}
-	for ; len(d.b) > 0 && d.err == nil && nFloats != 0; nFloats-- {
-		fp, closed, o, inputs := d.handoffFloat()
-		if d.err != nil {
-			break
-		}
-		labels := o.labels
+	// rule is the rule of an output with fp and labels, its windows closed up to closed;
+	// nil for one this member does not have (counted).
+	rule := func(fp uint64, labels [][]prompb.Label, closed int64) *ruleState {
 		r := byPrint[fp]
 		if r == nil || len(labels) != len(r.outputs) {
 			st.Unknown++
-			continue
+			return nil
 		}
-		checkClosed(r, closed)
-		o.place = r.placeKeyOfOutput(labels[0])
-		floats = append(floats, floatOut{r, o, closed, inputs})
+		if end := closed * r.interval; end < now.Add(-maxHandoffAge).UnixMilli() || end > now.Add(time.Hour).UnixMilli() {
+			d.fail(fmt.Errorf("windows closed up to %s, not within %s of now", time.UnixMilli(end).UTC().Format(time.RFC3339), maxHandoffAge))
+		}
+		return r
 	}
-	for native && len(d.b) > 0 && d.err == nil {
-		fp, closed, o, inputs := d.handoffNative()
-		if d.err != nil {
-			break
+	d.eachHandoffOutput(b, native, func(fp uint64, closed int64, o *outputState, inputs []handoffInput) {
+		if r := rule(fp, o.labels, closed); r != nil {
+			o.place = r.placeKeyOfOutput(o.labels[0])
+			floats = append(floats, floatOut{r, o, closed, inputs})
 		}
-		r := byPrint[fp]
-		if r == nil || len(o.labels) != len(r.outputs) {
-			st.Unknown++
-			continue
+	}, func(fp uint64, closed int64, o *nativeOutput, inputs []nativeHandoffInput) {
+		if r := rule(fp, o.labels, closed); r != nil {
+			natives = append(natives, nativeOut{r, o, closed, inputs})
 		}
-		checkClosed(r, closed)
-		natives = append(natives, nativeOut{r, o, closed, inputs})
-	}
+	})
 	if d.err != nil {
 		return MergeStats{}, fmt.Errorf("handoff: %w", d.err)
 	}
