@@ -57,8 +57,10 @@ type Forwarder struct {
 	syncing map[string]chan struct{}
 	// undelivered takes what a replaced ring's queues still hold after the drain timeout.
 	undelivered func([]prompb.TimeSeries)
-	// handoffTaken makes the aggregator's state durable before a handoff is delivered.
-	handoffTaken func() error
+	// handoffTaken makes a handoff taken out of the aggregator durable before its first
+	// delivery attempt; handoffEnded learns that one is no longer pending.
+	handoffTaken func(PendingHandoff) error
+	handoffEnded func(id string)
 	// legacy rewrites a refused handoff for an older owner (OnHandoffRefused).
 	legacy func(body []byte) ([]byte, bool)
 	// merge merges a handoff here (HandoffHandler's): the part of one of this member's

@@ -164,15 +164,25 @@ func (f *Forwarder) legacyBody(body []byte) (out []byte, ok bool) {
 }
 
 // OnHandoffTaken sets the function a handoff's delivery calls before its first attempt, to
-// make durable what the aggregator holds once the state is taken out (the server takes a
-// checkpoint). Then a crash after the owner merged the handoff restarts from a checkpoint
-// that holds it pending under its id, which the owner answers without merging it again,
-// rather than from an older one that holds the state it took out, which would be handed
-// off again under a new id and merged twice. A failure is logged; the handoff goes anyway.
-func (f *Forwarder) OnHandoffTaken(fn func() error) {
+// make the handoff durable now that its state is out of the aggregator (the server logs it
+// in its WAL: router.HandoffTaken). Then a crash after the owner merged it restarts with the
+// handoff pending under its id, which the owner answers without merging it again, rather
+// than with the state it took out, which would be handed off again under a new id and
+// merged twice. A failure is logged; the handoff goes anyway.
+func (f *Forwarder) OnHandoffTaken(fn func(PendingHandoff) error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.handoffTaken = fn
+}
+
+// OnHandoffEnded sets the function called with the id a handoff's delivery began with once
+// its owner has answered it for good (merged, or refused), so that a restart does not deliver
+// it again. One given up at the handoff timeout is not ended: a restart soon after delivers
+// it again, as one a crash interrupted, and the owner merges what it can of it (late).
+func (f *Forwarder) OnHandoffEnded(fn func(id string)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.handoffEnded = fn
 }
 
 // HandoffPartBytes is about the most one handoff body holds: what goes to one owner is sent
@@ -332,30 +342,33 @@ func (p *pendingHandoffs) list() []PendingHandoff {
 	return out
 }
 
-// deliverHandoff posts one handoff to its owner (first making durable what the aggregator
-// holds, when it was just taken: OnHandoffTaken) until it is accepted, refused for good (a
+// deliverHandoff posts one handoff to its owner (first making it durable, when it was just
+// taken: OnHandoffTaken) until it is accepted, refused for good (a
 // 4xx but 408 and 429: the owner answers a retry of a refused merge with the same refusal),
 // or the handoff timeout is over; in every case it is no longer pending, but for the last
 // in a member that has left and is shutting down (StopHandingOff), which keeps it pending
-// for its last checkpoint. A refused body that OnHandoffRefused's function can rewrite for
+// for its last checkpoint (OnHandoffEnded is told when it is not). A refused body that OnHandoffRefused's function can rewrite for
 // an older build is sent once more, rewritten, under its id + legacySuffix.
 func (f *Forwarder) deliverHandoff(p PendingHandoff, taken bool) {
-	kept := false
+	f.mu.Lock()
+	durable, ended := f.handoffTaken, f.handoffEnded
+	f.mu.Unlock()
+	kept, answered, began := false, false, p.ID
 	defer func() {
 		if !kept {
 			f.sending.done(p.ID, f.metrics.handoffsPending)
 		}
+		if answered && ended != nil {
+			ended(began)
+		}
 	}()
 	name, id, body := p.Peer, p.ID, p.Body
 	start := time.Now()
-	f.mu.Lock()
-	durable := f.handoffTaken
-	f.mu.Unlock()
 	if taken && durable != nil {
 		// Called from a goroutine: the flush that took the state out holds checkpoints off
-		// until it returns. Several handoffs of one flush share a checkpoint.
-		if err := durable(); err != nil {
-			f.logger.Warn("cluster: no checkpoint holds a handoff before its delivery; a crash after it is merged would hand that state off again", "peer", name, "err", err)
+		// until it returns.
+		if err := durable(p); err != nil {
+			f.logger.Warn("cluster: a handoff is not durable before its delivery; a crash after it is merged would hand that state off again", "peer", name, "id", id, "err", err)
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), f.handoffTimeout)
@@ -366,6 +379,7 @@ func (f *Forwarder) deliverHandoff(p PendingHandoff, taken bool) {
 	for attempt := 0; ; attempt++ {
 		err := f.handOver(ctx, client, name, id, body)
 		if err == nil {
+			answered = true
 			f.metrics.handoffs.WithLabelValues(name, "ok").Inc()
 			f.metrics.handoffBytes.WithLabelValues(name).Add(float64(len(body)))
 			f.metrics.handoffDuration.Observe(time.Since(start).Seconds())
@@ -384,6 +398,7 @@ func (f *Forwarder) deliverHandoff(p PendingHandoff, taken bool) {
 			}
 		}
 		if errors.Is(err, errRefused) {
+			answered = true
 			f.metrics.handoffs.WithLabelValues(name, "failed").Inc()
 			f.logger.Error("cluster: the new owner refused a handoff; it goes on without it", "peer", name, "bytes", len(body), "err", err)
 			return

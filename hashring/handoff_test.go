@@ -506,34 +506,54 @@ func TestARefusedHandoffIsNotRetried(t *testing.T) {
 }
 
 // TestAHandoffIsDurableBeforeItIsDelivered: a handoff just taken out of the aggregator is
-// posted only after OnHandoffTaken's function (the server's checkpoint) has returned, so
-// that a crash after the owner merged it cannot restart from a checkpoint that still holds
-// the state; one resent from a checkpoint is posted without it.
+// posted only after OnHandoffTaken's function (the server logs it) has returned, so that a
+// crash after the owner merged it cannot restart with the state it took out; one resent
+// after a restart is posted without it. OnHandoffEnded's function learns of each once it
+// is no longer pending, by the id it began with.
 func TestAHandoffIsDurableBeforeItIsDelivered(t *testing.T) {
-	var checkpoints atomic.Int32
-	var seen []int32 // checkpoints taken when each post arrived
+	var taken atomic.Int32
+	var seen []int32 // handoffs made durable when each post arrived
+	var ended []string
 	var mu sync.Mutex
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		mu.Lock()
-		seen = append(seen, checkpoints.Load())
+		seen = append(seen, taken.Load())
 		mu.Unlock()
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	defer srv.Close()
 	send := handoffSender(t, srv, DefaultForwardConfig())
-	send.OnHandoffTaken(func() error {
-		time.Sleep(20 * time.Millisecond) // a checkpoint takes a while
-		checkpoints.Add(1)
+	var takenID string
+	send.OnHandoffTaken(func(p PendingHandoff) error {
+		time.Sleep(20 * time.Millisecond) // a write to the log takes a while
+		if p.Peer != "node-b" || string(p.Body) != "state" {
+			t.Errorf("made durable: %+v", p)
+		}
+		mu.Lock()
+		takenID = p.ID
+		mu.Unlock()
+		taken.Add(1)
 		return nil
+	})
+	send.OnHandoffEnded(func(id string) {
+		mu.Lock()
+		defer mu.Unlock()
+		ended = append(ended, id)
 	})
 	send.SendHandoff(bytesHandoff("state"))
 	eventually(t, func() bool { return len(send.PendingHandoffs()) == 0 })
 	send.ResendHandoffs([]PendingHandoff{{Peer: "node-b", ID: "node-a/1", Body: []byte("state")}})
 	eventually(t, func() bool { return len(send.PendingHandoffs()) == 0 })
+	eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(ended) == 2 })
 	mu.Lock()
 	defer mu.Unlock()
 	if len(seen) != 2 || seen[0] != 1 || seen[1] != 1 {
-		t.Errorf("checkpoints taken when the posts arrived: %v, want [1 1] (one before the new handoff, none for the resent one)", seen)
+		t.Errorf("handoffs made durable when the posts arrived: %v, want [1 1] (one before the new handoff, none for the resent one)", seen)
+	}
+	want := []string{"node-a/1", takenID}
+	slices.Sort(want)
+	if slices.Sort(ended); !slices.Equal(ended, want) {
+		t.Errorf("ended: %v, want the new handoff's id %q and node-a/1", ended, takenID)
 	}
 }
 

@@ -209,8 +209,9 @@ func runServer(ctx context.Context, f *flags, logger *slog.Logger) error {
 	if s.cluster != nil {
 		// What a replaced ring's queue could not deliver (its owner died) is routed again.
 		s.cluster.forwarder.OnUndelivered(s.router.Reroute)
-		// A handoff is delivered once a checkpoint holds it, not the state it took out.
-		s.cluster.forwarder.OnHandoffTaken(s.router.CheckpointSoon)
+		// A handoff is delivered once the WAL holds it, not the state it took out.
+		s.cluster.forwarder.OnHandoffTaken(s.router.HandoffTaken)
+		s.cluster.forwarder.OnHandoffEnded(s.router.HandoffEnded)
 		s.cluster.forwarder.OnHandoffRefused(aggregator.LegacyHandoff)
 	}
 	if s.wal != nil {

@@ -27,6 +27,11 @@ const (
 	// recordHandoffMerged is a handoff a peer delivered, merged before it was logged: see
 	// appendHandoff and Router.MergeHandoff.
 	recordHandoffMerged recordKind = 4
+	// recordHandoffTaken is a handoff this member took out of its aggregator, logged before
+	// its first delivery attempt: see Router.HandoffTaken. recordHandoffEnded is the id of
+	// one its owner answered for good (merged or refused).
+	recordHandoffTaken recordKind = 5
+	recordHandoffEnded recordKind = 6
 )
 
 // errUnknownRecord is a record of a kind this version does not know.
@@ -43,7 +48,7 @@ func parseRecord(rec []byte) (recordKind, []byte, error) {
 		return 0, nil, fmt.Errorf("%w: empty record", errUnknownRecord)
 	}
 	switch k := recordKind(rec[0]); k {
-	case recordRemoteWrite1, recordDelivered, recordForwarded, recordHandoffMerged:
+	case recordRemoteWrite1, recordDelivered, recordForwarded, recordHandoffMerged, recordHandoffTaken, recordHandoffEnded:
 		return k, rec[1:], nil
 	default:
 		return 0, nil, fmt.Errorf("%w %d (written by a newer cardinal?)", errUnknownRecord, k)

@@ -48,8 +48,9 @@ func (r *Router) Recover() (RecoverStats, error) {
 	if err != nil {
 		return st, err
 	}
+	var pend pendingReplay // the handoffs this member took out and had not delivered
 	if ok {
-		if err := r.restore(cp, &st); err != nil {
+		if err := r.restore(cp, &st, &pend); err != nil {
 			return st, fmt.Errorf("checkpoint %d: %w (move it out of wal.dir to start from the log alone)", cp.Index, err)
 		}
 		from = cp.Index + 1
@@ -88,6 +89,14 @@ func (r *Router) Recover() (RecoverStats, error) {
 				return fmt.Errorf("record %d: %w", index, err)
 			}
 			r.replayHandoff(id, body, &st)
+		case recordHandoffTaken:
+			p, err := parseTaken(payload)
+			if err != nil {
+				return fmt.Errorf("record %d: %w", index, err)
+			}
+			r.replayTaken(p, &pend)
+		case recordHandoffEnded:
+			pend.end(string(payload))
 		case recordDelivered:
 			if err := parseDelivered(payload, r.restoreMark); err != nil {
 				return fmt.Errorf("record %d: %w", index, err)
@@ -97,6 +106,9 @@ func (r *Router) Recover() (RecoverStats, error) {
 		st.Records++
 		return nil
 	})
+	if err == nil {
+		st.Handoffs = r.resend(pend.list())
+	}
 	st.Took = time.Since(start)
 	r.metrics.replayedRecords.Add(float64(st.Records))
 	r.metrics.replayedSamples.Add(float64(st.Samples))
@@ -109,8 +121,8 @@ func (r *Router) Recover() (RecoverStats, error) {
 }
 
 // restore loads a checkpoint: the sinks' part is queued again (before the sinks start), the
-// rest goes to the aggregator.
-func (r *Router) restore(cp wal.Checkpoint, st *RecoverStats) error {
+// handoffs it holds are added to pend, the rest goes to the aggregator.
+func (r *Router) restore(cp wal.Checkpoint, st *RecoverStats, pend *pendingReplay) error {
 	rc, err := cp.Open()
 	if err != nil {
 		return err
@@ -124,14 +136,8 @@ func (r *Router) restore(cp wal.Checkpoint, st *RecoverStats) error {
 	if st.Restored, err = r.agg.Restore(br); err != nil {
 		return err
 	}
-	switch {
-	case len(handoffs) == 0:
-	case r.cluster == nil:
-		r.logger.Warn("the checkpoint holds cluster handoffs not yet delivered, but no cluster is configured: they are dropped", "handoffs", len(handoffs))
-	default:
-		// Delivered again under their ids: an owner that merged one already says so.
-		r.cluster.ResendHandoffs(handoffs)
-		st.Handoffs = len(handoffs)
+	for _, h := range handoffs {
+		pend.add(h)
 	}
 	// The rest of the file is read so that the wal's checksum of the whole is verified.
 	if _, err := io.Copy(io.Discard, br); err != nil {
@@ -161,6 +167,32 @@ func (r *Router) restore(cp wal.Checkpoint, st *RecoverStats) error {
 		st.Requeued += len(req.Timeseries)
 	}
 	return nil
+}
+
+// replayTaken replays a recordHandoffTaken: what the checkpoint restored and the records
+// before rebuilt of the outputs the handoff names is dropped (its owner has it, or gets it
+// from the handoff, delivered again), and the handoff is pending again.
+func (r *Router) replayTaken(p hashring.PendingHandoff, pend *pendingReplay) {
+	if n, err := r.agg.Forget(p.Body); err != nil {
+		r.logger.Warn("a handoff taken out in the WAL cannot be read; what the replay rebuilt of its outputs stays here", "id", p.ID, "err", err)
+	} else if n > 0 {
+		r.logger.Info("a handoff taken out in the WAL: its outputs, rebuilt by the replay, are dropped again", "id", p.ID, "outputs", n)
+	}
+	pend.add(p)
+}
+
+// resend delivers again, under their ids, the handoffs a recovery found pending (an owner
+// that merged one already says so), and returns how many.
+func (r *Router) resend(hs []hashring.PendingHandoff) int {
+	switch {
+	case len(hs) == 0:
+		return 0
+	case r.cluster == nil:
+		r.logger.Warn("the WAL holds cluster handoffs not yet delivered, but no cluster is configured: they are dropped", "handoffs", len(hs))
+		return 0
+	}
+	r.cluster.ResendHandoffs(hs)
+	return len(hs)
 }
 
 // restoreMark raises the mark of a series of a tracked downstream; a downstream no longer

@@ -1,0 +1,123 @@
+package router
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"slices"
+	"strings"
+
+	"github.com/cardinal-proxy/cardinal/hashring"
+)
+
+// HandoffTaken makes a handoff this member took out of its aggregator durable before its
+// first delivery attempt (hashring.Forwarder.OnHandoffTaken): the owner may merge it at once,
+// and a restart must then deliver it again under its id, which the owner merges once, and
+// must not hand the state it held off again under a new id, which the owner would count a
+// second time.
+//
+// Up to maxLoggedHandoff, it is a record (recordHandoffTaken), fsynced whatever the fsync
+// mode. The replay of one from a checkpoint older than the handoff drops what the checkpoint
+// and the records before rebuilt of the outputs it names (aggregator.Forget) and delivers it
+// again, unless a recordHandoffEnded says it is no longer pending; a checkpoint after it
+// holds it among its pending handoffs. So a fallback to the checkpoint before a corrupt
+// newest one does not count it twice, which a handoff that only a checkpoint held did. A
+// larger one, and one the log cannot take, waits for a checkpoint instead.
+func (r *Router) HandoffTaken(p hashring.PendingHandoff) error {
+	if r.log == nil {
+		return nil
+	}
+	why := "larger than a record may be"
+	if len(p.Body) <= maxLoggedHandoff {
+		rec := appendRecord(make([]byte, 0, 1+2*binary.MaxVarintLen64+len(p.Peer)+len(p.ID)+len(p.Body)), recordHandoffTaken, nil)
+		_, err := r.log.Append(context.Background(), appendTaken(rec, p))
+		if err == nil {
+			err = r.log.Sync()
+		}
+		if err == nil {
+			return nil
+		}
+		why = err.Error()
+	}
+	r.logger.Info("cluster: a checkpoint holds a handoff taken out, not the WAL", "id", p.ID, "bytes", len(p.Body), "why", why)
+	return r.CheckpointSoon()
+}
+
+// HandoffEnded notes in the log that the owner of the handoff that began under id answered
+// it for good (hashring.Forwarder.OnHandoffEnded), so that a replay does not deliver it
+// again. It is not fsynced: lost, the handoff is delivered again under its id, which its
+// owner merges once.
+func (r *Router) HandoffEnded(id string) {
+	if r.log == nil {
+		return
+	}
+	rec := appendRecord(make([]byte, 0, 1+len(id)), recordHandoffEnded, []byte(id))
+	if _, err := r.log.Append(context.Background(), rec); err != nil {
+		r.logger.Debug("cluster: the end of a handoff is not in the log; a restart delivers it again", "id", id, "err", err)
+	}
+}
+
+// appendTaken appends the payload of a recordHandoffTaken to dst: the owner's name and the
+// handoff's id (each a uvarint length and bytes), then its body to the end.
+func appendTaken(dst []byte, p hashring.PendingHandoff) []byte {
+	for _, s := range []string{p.Peer, p.ID} {
+		dst = binary.AppendUvarint(dst, uint64(len(s)))
+		dst = append(dst, s...)
+	}
+	return append(dst, p.Body...)
+}
+
+// parseTaken reads a recordHandoffTaken payload. The body is a copy: the replay's record
+// buffer is reused.
+func parseTaken(payload []byte) (hashring.PendingHandoff, error) {
+	var parts [2]string
+	for i := range parts {
+		n, k := binary.Uvarint(payload)
+		if k <= 0 || n > uint64(len(payload)-k) {
+			return hashring.PendingHandoff{}, errors.New("handoff taken record: bad header")
+		}
+		parts[i] = string(payload[k : k+int(n)])
+		payload = payload[k+int(n):]
+	}
+	return hashring.PendingHandoff{Peer: parts[0], ID: parts[1], Body: slices.Clone(payload)}, nil
+}
+
+// pendingReplay is what a recovery finds pending of the handoffs this member took out: those
+// of the checkpoint restored, and those the log took after it, but for those it says ended.
+// One given up before the crash is delivered again: its owner merges what it still can.
+type pendingReplay struct {
+	byID  map[string]hashring.PendingHandoff
+	order []string // ids in the order found, so that they are sent again in it
+}
+
+// add registers a pending handoff.
+func (p *pendingReplay) add(h hashring.PendingHandoff) {
+	if p.byID == nil {
+		p.byID = map[string]hashring.PendingHandoff{}
+	}
+	if _, ok := p.byID[h.ID]; !ok {
+		p.order = append(p.order, h.ID)
+	}
+	p.byID[h.ID] = h
+}
+
+// end drops the handoff that began under id, and what an older owner was sent under it
+// (hashring's legacy retry: the id and a suffix).
+func (p *pendingReplay) end(id string) {
+	for k := range p.byID {
+		if k == id || strings.HasPrefix(k, id+"/") {
+			delete(p.byID, k)
+		}
+	}
+}
+
+// list returns the handoffs still pending, in the order found.
+func (p *pendingReplay) list() []hashring.PendingHandoff {
+	var out []hashring.PendingHandoff
+	for _, id := range p.order {
+		if h, ok := p.byID[id]; ok {
+			out = append(out, h)
+		}
+	}
+	return out
+}

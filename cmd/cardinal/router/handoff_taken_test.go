@@ -1,0 +1,209 @@
+package router
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/prometheus/prompb"
+
+	"github.com/cardinal-proxy/cardinal/aggregator"
+	"github.com/cardinal-proxy/cardinal/config/setting"
+	"github.com/cardinal-proxy/cardinal/downstream"
+	"github.com/cardinal-proxy/cardinal/hashring"
+	"github.com/cardinal-proxy/cardinal/remotewrite"
+	"github.com/cardinal-proxy/cardinal/rules"
+	"github.com/cardinal-proxy/cardinal/wal"
+)
+
+// handoffOwner is node-b, the new owner of the handoff tests: an aggregator behind a real
+// handoff handler, which answers nothing while held (the sender's attempt times out).
+type handoffOwner struct {
+	agg    *aggregator.Aggregator
+	sink   *memorySink
+	merges atomic.Int32
+	held   atomic.Bool
+	srv    *httptest.Server
+}
+
+func newHandoffOwner(t *testing.T, now func() time.Time) *handoffOwner {
+	t.Helper()
+	o := &handoffOwner{sink: &memorySink{}}
+	o.agg = aggregator.New(aggregator.Options{Output: downstream.Fanout{{Name: "prom", Kind: "remote_write", Sink: o.sink}}, Now: now})
+	if err := o.agg.SetRules([]*rules.Rule{counter()}); err != nil {
+		t.Fatal(err)
+	}
+	recv, err := hashring.NewForwarder("node-b", hashring.DefaultForwardConfig(), time.Minute, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	handler := recv.HandoffHandler(func(id string, body []byte) error {
+		_, already, err := o.agg.MergeOnce(id, body)
+		if err == nil && !already {
+			o.merges.Add(1)
+		}
+		return err
+	})
+	o.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if o.held.Load() {
+			select { // the sender gives up on this attempt
+			case <-r.Context().Done():
+			case <-time.After(2 * time.Second):
+			}
+			http.Error(w, "held", http.StatusServiceUnavailable)
+			return
+		}
+		handler.ServeHTTP(w, r)
+	}))
+	t.Cleanup(o.srv.Close)
+	return o
+}
+
+// peers is the ring's other member, this owner.
+func (o *handoffOwner) peers() []hashring.Member {
+	return []hashring.Member{{Name: "node-b", Addr: strings.TrimPrefix(o.srv.URL, "http://")}}
+}
+
+// handoffSender is node-a, the old owner: a member with a WAL in dir.
+type handoffSender struct {
+	agg *aggregator.Aggregator
+	r   *Router
+	log *wal.Log
+	fwd *hashring.Forwarder
+	st  RecoverStats
+}
+
+// startSender starts node-a on the WAL in dir and recovers it. left has it leave the ring
+// first, so that node-b owns every output; otherwise it is alone and owns them all.
+func startSender(t *testing.T, dir string, o *handoffOwner, now func() time.Time, handoffTimeout time.Duration, left bool) *handoffSender {
+	t.Helper()
+	s := &handoffSender{}
+	var err error
+	if s.fwd, err = hashring.NewForwarder("node-a", hashring.DefaultForwardConfig(), handoffTimeout, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	s.agg = aggregator.New(aggregator.Options{Output: downstream.Fanout{}, Now: now, HandOff: func(h *aggregator.Handoff) { s.fwd.SendHandoff(h) }})
+	if err := s.agg.SetRules([]*rules.Rule{counter()}); err != nil {
+		t.Fatal(err)
+	}
+	if left {
+		s.leave(o)
+	}
+	s.agg.SetOwnership(s.fwd)
+	cfg := wal.DefaultConfig()
+	cfg.Dir, cfg.Fsync, cfg.MaxBytes = dir, wal.FsyncAlways, setting.ByteSize(1<<30)
+	if s.log, err = wal.Open(cfg, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	s.r = New(Options{Aggregator: s.agg, Sinks: downstream.Fanout{}, WAL: s.log, Cluster: s.fwd, Limits: remotewrite.DefaultLimits(), MaxRequestBytes: 32 << 20}, nil)
+	s.fwd.OnHandoffTaken(s.r.HandoffTaken)
+	s.fwd.OnHandoffEnded(s.r.HandoffEnded)
+	if s.st, err = s.r.Recover(); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// leave makes node-b own every output.
+func (s *handoffSender) leave(o *handoffOwner) {
+	s.fwd.SetMembers(o.peers())
+	s.fwd.Leave(o.peers())
+}
+
+// counts gives the counter of pod a an increase of 7 in the window ending at 10 s.
+func (s *handoffSender) counts(t *testing.T, ingest func([]prompb.TimeSeries)) {
+	t.Helper()
+	for i, v := range []float64{10, 17} {
+		ingest([]prompb.TimeSeries{{
+			Labels:  []prompb.Label{{Name: "__name__", Value: "req_total"}, {Name: "pod", Value: "a"}},
+			Samples: []prompb.Sample{{Timestamp: int64(1+i*5) * 1000, Value: v}},
+		}})
+	}
+}
+
+// waitDelivered waits until node-a has no handoff pending.
+func (s *handoffSender) waitDelivered(t *testing.T, what string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); len(s.fwd.PendingHandoffs()) > 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: a handoff is still pending", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// countedOnce fails unless the owner merged one handoff and emitted its increase once.
+func (o *handoffOwner) countedOnce(t *testing.T, wall *time.Time) {
+	t.Helper()
+	*wall = time.Unix(60, 0)
+	o.agg.Flush(false)
+	if got := strings.Join(o.sink.points(), " "); o.merges.Load() != 1 || !strings.Contains(got, "10=7") {
+		t.Errorf("the owner merged %d handoffs and emitted %q, want one and the handed-off increase once, 10=7", o.merges.Load(), got)
+	}
+}
+
+// A member whose newest checkpoint is found corrupt at its restart falls back to the one
+// before, and replays the log from there. When it took the state of outputs out for their
+// new owner in between, the checkpoint it restores holds that state: the log's record of the
+// handoff drops it again, so it is not handed off a second time under a new id (the owner
+// counted 10=14), and the handoff itself is delivered again under its id unless the log says
+// its owner answered it.
+func TestAHandoffTakenOutSurvivesAFallbackToTheCheckpointBefore(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		delivered bool // before the crash
+	}{
+		{"delivered_before_the_crash", true},
+		{"pending_at_the_crash", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			wall := time.Unix(5, 0)
+			now := func() time.Time { return wall }
+			o := newHandoffOwner(t, now)
+			o.held.Store(!tt.delivered)
+			dir := t.TempDir()
+
+			s := startSender(t, dir, o, now, 300*time.Millisecond, false)
+			s.counts(t, func(series []prompb.TimeSeries) {
+				if err := s.r.Append(t.Context(), &prompb.WriteRequest{Timeseries: series}, nil); err != nil {
+					t.Fatal(err)
+				}
+			})
+			if err := s.r.Checkpoint(); err != nil { // holds the output's state
+				t.Fatal(err)
+			}
+			s.leave(o)
+			s.agg.HandOffNow()
+			if p := s.fwd.PendingHandoffs(); len(p) != 1 || p[0].Peer != "node-b" {
+				t.Fatalf("pending after the handoff: %+v, want one to node-b", p)
+			}
+			// Delivered, or given up (the owner held): ended either way in this process.
+			s.waitDelivered(t, "the first process")
+			if err := s.r.Checkpoint(); err != nil { // no longer holds the state
+				t.Fatal(err)
+			}
+			s.crash()
+			if want := map[bool]int32{true: 1, false: 0}[tt.delivered]; o.merges.Load() != want {
+				t.Fatalf("the owner merged %d handoffs before the crash, want %d", o.merges.Load(), want)
+			}
+			corruptNewestCheckpoint(t, dir)
+
+			o.held.Store(false)
+			s = startSender(t, dir, o, now, time.Minute, true)
+			defer s.crash()
+			if want := map[bool]int{true: 0, false: 1}[tt.delivered]; s.st.Handoffs != want {
+				t.Errorf("the restart delivers %d handoffs again, want %d", s.st.Handoffs, want)
+			}
+			s.waitDelivered(t, "the restarted process")
+			s.agg.HandOffNow() // what the replay left of the outputs node-b owns
+			s.waitDelivered(t, "the restarted process's own handoff")
+			o.countedOnce(t, &wall)
+		})
+	}
+}
+
+// crash abandons node-a: its log's files are closed, nothing else.
+func (s *handoffSender) crash() { _ = s.log.Close() }
