@@ -58,8 +58,8 @@ type Forwarder struct {
 	// undelivered takes what a replaced ring's queues still hold after the drain timeout.
 	undelivered func([]prompb.TimeSeries)
 	// handoffTaken makes a handoff taken out of the aggregator durable before its first
-	// delivery attempt; handoffEnded learns that one is no longer pending.
-	handoffTaken func(PendingHandoff) error
+	// delivery attempt; handoffEnded learns that its owner answered one for good.
+	handoffTaken func(PendingHandoff) (durable func() error)
 	handoffEnded func(id string)
 	// legacy rewrites a refused handoff for an older owner (OnHandoffRefused).
 	legacy func(body []byte) ([]byte, bool)

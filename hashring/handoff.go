@@ -163,13 +163,16 @@ func (f *Forwarder) legacyBody(body []byte) (out []byte, ok bool) {
 	return fn(body)
 }
 
-// OnHandoffTaken sets the function a handoff's delivery calls before its first attempt, to
-// make the handoff durable now that its state is out of the aggregator (the server logs it
-// in its WAL: router.HandoffTaken). Then a crash after the owner merged it restarts with the
-// handoff pending under its id, which the owner answers without merging it again, rather
-// than with the state it took out, which would be handed off again under a new id and
+// OnHandoffTaken sets the function SendHandoff calls for each handoff (each part) it
+// registers, before it returns: the flush that took the state out still holds checkpoints
+// off, and no later request has been ingested into what it took. The function gives the
+// handoff its place in what makes it durable (the server queues it in its WAL:
+// router.HandoffTaken) and returns the function that the delivery calls before its first
+// attempt, which waits until it is durable. Then a crash after the owner merged it restarts
+// with the handoff pending under its id, which the owner answers without merging it again,
+// rather than with the state it took out, which would be handed off again under a new id and
 // merged twice. A failure is logged; the handoff goes anyway.
-func (f *Forwarder) OnHandoffTaken(fn func(PendingHandoff) error) {
+func (f *Forwarder) OnHandoffTaken(fn func(PendingHandoff) (durable func() error)) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.handoffTaken = fn
@@ -178,7 +181,10 @@ func (f *Forwarder) OnHandoffTaken(fn func(PendingHandoff) error) {
 // OnHandoffEnded sets the function called with the id a handoff's delivery began with once
 // its owner has answered it for good (merged, or refused), so that a restart does not deliver
 // it again. One given up at the handoff timeout is not ended: a restart soon after delivers
-// it again, as one a crash interrupted, and the owner merges what it can of it (late).
+// it again, as one a crash interrupted, and the owner merges what it can of it (late). Nor
+// is a part merged here (one a ring change gave back to this member): whether that merge is
+// in the log or only in a checkpoint is the merge function's, and delivered again after a
+// restart, it is merged once.
 func (f *Forwarder) OnHandoffEnded(fn func(id string)) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -202,7 +208,8 @@ const handoffParallelParts = 4
 // its owner goes on from the state it has. Until a part is delivered or given up it is
 // pending (PendingHandoffs): registered before SendHandoff returns, so that a checkpoint,
 // which the flush that took the state out holds off, has it either in the aggregator or
-// here.
+// here; and given to OnHandoffTaken's function then too, so that the log has it before any
+// request ingested after it was taken out.
 //
 // The flush decided which outputs to take out by the ring in force then, and SendHandoff
 // splits them by the ring in force now: if the ring changed in between and gave some of
@@ -210,6 +217,9 @@ const handoffParallelParts = 4
 // to HandoffHandler), pending like any other until it is.
 func (f *Forwarder) SendHandoff(h Handoff) {
 	ps := f.cur.Load()
+	f.mu.Lock()
+	taken := f.handoffTaken
+	f.mu.Unlock()
 	send := func(peer string, owner int) {
 		owns := func(key uint64) bool { return ps.view.Owner(key) == owner }
 		body := h.Encode(owns)
@@ -235,10 +245,14 @@ func (f *Forwarder) SendHandoff(h Handoff) {
 			_, _ = rand.Read(nonce[:])
 			p := PendingHandoff{Peer: peer, ID: f.self + "/" + hex.EncodeToString(nonce[:]), Body: b}
 			f.sending.add(p, f.metrics.handoffsPending)
+			var durable func() error
+			if taken != nil {
+				durable = taken(p)
+			}
 			go func() {
 				slots <- struct{}{}
 				defer func() { <-slots }()
-				f.deliverHandoff(p, true)
+				f.deliverHandoff(p, durable)
 			}()
 		}
 	}
@@ -267,7 +281,7 @@ func (f *Forwarder) PendingHandoffs() []PendingHandoff { return f.sending.list()
 func (f *Forwarder) ResendHandoffs(hs []PendingHandoff) {
 	for _, p := range hs {
 		f.sending.add(p, f.metrics.handoffsPending)
-		go f.deliverHandoff(p, false) // a checkpoint holds them already
+		go f.deliverHandoff(p, nil) // the log or a checkpoint holds them already
 	}
 }
 
@@ -342,17 +356,20 @@ func (p *pendingHandoffs) list() []PendingHandoff {
 	return out
 }
 
-// deliverHandoff posts one handoff to its owner (first making it durable, when it was just
-// taken: OnHandoffTaken) until it is accepted, refused for good (a
+// deliverHandoff posts one handoff to its owner (first waiting, when it was just taken, until
+// it is durable: OnHandoffTaken) until it is accepted, refused for good (a
 // 4xx but 408 and 429: the owner answers a retry of a refused merge with the same refusal),
 // or the handoff timeout is over; in every case it is no longer pending, but for the last
 // in a member that has left and is shutting down (StopHandingOff), which keeps it pending
 // for its last checkpoint (OnHandoffEnded is told when it is not). A refused body that OnHandoffRefused's function can rewrite for
 // an older build is sent once more, rewritten, under its id + legacySuffix.
-func (f *Forwarder) deliverHandoff(p PendingHandoff, taken bool) {
+func (f *Forwarder) deliverHandoff(p PendingHandoff, durable func() error) {
 	f.mu.Lock()
-	durable, ended := f.handoffTaken, f.handoffEnded
+	ended := f.handoffEnded
 	f.mu.Unlock()
+	if p.Peer == f.self {
+		ended = nil // see OnHandoffEnded
+	}
 	kept, answered, began := false, false, p.ID
 	defer func() {
 		if !kept {
@@ -364,10 +381,8 @@ func (f *Forwarder) deliverHandoff(p PendingHandoff, taken bool) {
 	}()
 	name, id, body := p.Peer, p.ID, p.Body
 	start := time.Now()
-	if taken && durable != nil {
-		// Called from a goroutine: the flush that took the state out holds checkpoints off
-		// until it returns.
-		if err := durable(p); err != nil {
+	if durable != nil {
+		if err := durable(); err != nil {
 			f.logger.Warn("cluster: a handoff is not durable before its delivery; a crash after it is merged would hand that state off again", "peer", name, "id", id, "err", err)
 		}
 	}

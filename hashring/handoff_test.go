@@ -135,7 +135,9 @@ func (h keyedHandoff) Len() int { return len(h) }
 // TestAHandoffsPartThatCameBackIsMergedHere: a flush takes out the outputs this member does
 // not own by one ring, and SendHandoff splits them by the ring in force when it runs. If the
 // ring changed in between and gave some back to this member, that part is merged here
-// (pending until it is), not dropped; the rest still goes to its owner.
+// (pending until it is), not dropped; the rest still goes to its owner. Only the owner's
+// part is ended (OnHandoffEnded): whether a merge here is in the log or only in a
+// checkpoint is the merge function's, and one delivered again after a restart merges once.
 func TestAHandoffsPartThatCameBackIsMergedHere(t *testing.T) {
 	var posted atomic.Value
 	release := make(chan struct{}) // holds both deliveries until the pending ones are read
@@ -158,6 +160,8 @@ func TestAHandoffsPartThatCameBackIsMergedHere(t *testing.T) {
 		return nil
 	})
 
+	var ended atomic.Int32
+	send.OnHandoffEnded(func(string) { ended.Add(1) })
 	send.SendHandoff(keyedHandoff{mine: "back", theirs: "gone"})
 	pending := send.PendingHandoffs()
 	peers := []string{}
@@ -183,6 +187,11 @@ func TestAHandoffsPartThatCameBackIsMergedHere(t *testing.T) {
 	}
 	if len(merged) != 0 {
 		t.Errorf("merged here more than once")
+	}
+	eventually(t, func() bool { return ended.Load() >= 1 }) // called just after a part stops pending
+	time.Sleep(50 * time.Millisecond)                       // and the other part's would be by now
+	if n := ended.Load(); n != 1 {
+		t.Errorf("%d parts ended, want node-b's alone", n)
 	}
 }
 
@@ -506,34 +515,38 @@ func TestARefusedHandoffIsNotRetried(t *testing.T) {
 }
 
 // TestAHandoffIsDurableBeforeItIsDelivered: a handoff just taken out of the aggregator is
-// posted only after OnHandoffTaken's function (the server logs it) has returned, so that a
-// crash after the owner merged it cannot restart with the state it took out; one resent
-// after a restart is posted without it. OnHandoffEnded's function learns of each once it
-// is no longer pending, by the id it began with.
+// given to OnHandoffTaken's function before SendHandoff returns (the server queues it in its
+// log there, before any request ingested after the state was taken out), and posted only
+// after the function that returned (waiting for the disk) has, so that a crash after the
+// owner merged it cannot restart with the state it took out; one resent after a restart is
+// posted without it. OnHandoffEnded's function learns of each once its owner answered it,
+// by the id it began with.
 func TestAHandoffIsDurableBeforeItIsDelivered(t *testing.T) {
-	var taken atomic.Int32
+	var durable atomic.Int32
 	var seen []int32 // handoffs made durable when each post arrived
 	var ended []string
 	var mu sync.Mutex
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		mu.Lock()
-		seen = append(seen, taken.Load())
+		seen = append(seen, durable.Load())
 		mu.Unlock()
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	defer srv.Close()
 	send := handoffSender(t, srv, DefaultForwardConfig())
 	var takenID string
-	send.OnHandoffTaken(func(p PendingHandoff) error {
-		time.Sleep(20 * time.Millisecond) // a write to the log takes a while
+	send.OnHandoffTaken(func(p PendingHandoff) func() error {
 		if p.Peer != "node-b" || string(p.Body) != "state" {
-			t.Errorf("made durable: %+v", p)
+			t.Errorf("taken: %+v", p)
 		}
 		mu.Lock()
 		takenID = p.ID
 		mu.Unlock()
-		taken.Add(1)
-		return nil
+		return func() error {
+			time.Sleep(20 * time.Millisecond) // a write to the log takes a while
+			durable.Add(1)
+			return nil
+		}
 	})
 	send.OnHandoffEnded(func(id string) {
 		mu.Lock()
@@ -541,6 +554,11 @@ func TestAHandoffIsDurableBeforeItIsDelivered(t *testing.T) {
 		ended = append(ended, id)
 	})
 	send.SendHandoff(bytesHandoff("state"))
+	mu.Lock()
+	if takenID == "" {
+		t.Error("SendHandoff returned before it gave the handoff to OnHandoffTaken's function")
+	}
+	mu.Unlock()
 	eventually(t, func() bool { return len(send.PendingHandoffs()) == 0 })
 	send.ResendHandoffs([]PendingHandoff{{Peer: "node-b", ID: "node-a/1", Body: []byte("state")}})
 	eventually(t, func() bool { return len(send.PendingHandoffs()) == 0 })
@@ -623,11 +641,15 @@ func TestARefusedHandoffGoesOnceMoreAsAnOlderOwnerReadsIt(t *testing.T) {
 }
 
 // TestALargeHandoffGoesInParts: what goes to one owner is sent in parts of about
-// HandoffPartBytes, each under its own id, every output in exactly one of them.
+// HandoffPartBytes, each under its own id, every output in exactly one of them. Every part
+// is given to OnHandoffTaken's function before SendHandoff returns, also those whose
+// delivery waits for others to finish.
 func TestALargeHandoffGoesInParts(t *testing.T) {
 	var mu sync.Mutex
 	bodies := map[string]string{} // by id
+	hold := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-hold
 		body, _ := io.ReadAll(r.Body)
 		mu.Lock()
 		defer mu.Unlock()
@@ -644,7 +666,16 @@ func TestALargeHandoffGoesInParts(t *testing.T) {
 			h[key] = fmt.Sprintf("%-*d", 256<<10, key)
 		}
 	}
+	var taken atomic.Int32
+	send.OnHandoffTaken(func(PendingHandoff) func() error {
+		taken.Add(1)
+		return nil
+	})
 	send.SendHandoff(h)
+	if n, parts := int(taken.Load()), len(send.PendingHandoffs()); n != parts || n <= handoffParallelParts {
+		t.Errorf("%d of %d parts given to OnHandoffTaken's function when SendHandoff returned, want all (more than %d)", n, parts, handoffParallelParts)
+	}
+	close(hold)
 	eventually(t, func() bool { return len(send.PendingHandoffs()) == 0 })
 	mu.Lock()
 	defer mu.Unlock()

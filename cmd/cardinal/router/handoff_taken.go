@@ -6,41 +6,58 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/cardinal-proxy/cardinal/hashring"
 )
 
-// HandoffTaken makes a handoff this member took out of its aggregator durable before its
-// first delivery attempt (hashring.Forwarder.OnHandoffTaken): the owner may merge it at once,
-// and a restart must then deliver it again under its id, which the owner merges once, and
-// must not hand the state it held off again under a new id, which the owner would count a
-// second time.
+// HandoffTaken gives a handoff this member just took out of its aggregator its place in the
+// log, and returns the function that waits until it is durable, which its delivery calls
+// before the first attempt (hashring.Forwarder.OnHandoffTaken): the owner may merge it at
+// once, and a restart must then deliver it again under its id, which the owner merges once,
+// and must not hand the state it held off again under a new id, which the owner would count
+// a second time. It is called by the flush that took the state out, which holds checkpoints
+// off, and must not wait for the disk.
 //
 // Up to maxLoggedHandoff, it is a record (recordHandoffTaken), fsynced whatever the fsync
 // mode. The replay of one from a checkpoint older than the handoff drops what the checkpoint
 // and the records before rebuilt of the outputs it names (aggregator.Forget) and delivers it
-// again, unless a recordHandoffEnded says it is no longer pending; a checkpoint after it
+// again, unless a recordHandoffEnded says its owner answered it; a checkpoint after it
 // holds it among its pending handoffs. So a fallback to the checkpoint before a corrupt
-// newest one does not count it twice, which a handoff that only a checkpoint held did. A
-// larger one, and one the log cannot take, waits for a checkpoint instead.
-func (r *Router) HandoffTaken(p hashring.PendingHandoff) error {
+// newest one does not count it twice, which a handoff that only a checkpoint held did. The
+// record is queued before any request ingested after the state was taken out, so what the
+// replay drops is only what was taken. A larger one, and one the log cannot take, waits for
+// a checkpoint instead.
+func (r *Router) HandoffTaken(p hashring.PendingHandoff) (durable func() error) {
 	if r.log == nil {
 		return nil
 	}
-	why := "larger than a record may be"
-	if len(p.Body) <= maxLoggedHandoff {
-		rec := appendRecord(make([]byte, 0, 1+2*binary.MaxVarintLen64+len(p.Peer)+len(p.ID)+len(p.Body)), recordHandoffTaken, nil)
-		_, err := r.log.Append(context.Background(), appendTaken(rec, p))
+	instead := func(why string) func() error {
+		return func() error {
+			r.logger.Info("cluster: a checkpoint holds a handoff taken out, not the WAL", "id", p.ID, "bytes", len(p.Body), "why", why)
+			return r.CheckpointSoon()
+		}
+	}
+	if len(p.Body) > maxLoggedHandoff {
+		return instead("larger than a record may be")
+	}
+	rec := appendRecord(make([]byte, 0, 1+2*binary.MaxVarintLen64+len(p.Peer)+len(p.ID)+len(p.Body)), recordHandoffTaken, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	written, err := r.log.Enqueue(ctx, appendTaken(rec, p))
+	if err != nil {
+		return instead(err.Error())
+	}
+	return func() error {
+		_, err := written()
 		if err == nil {
 			err = r.log.Sync()
 		}
-		if err == nil {
-			return nil
+		if err != nil {
+			return instead(err.Error())()
 		}
-		why = err.Error()
+		return nil
 	}
-	r.logger.Info("cluster: a checkpoint holds a handoff taken out, not the WAL", "id", p.ID, "bytes", len(p.Body), "why", why)
-	return r.CheckpointSoon()
 }
 
 // HandoffEnded notes in the log that the owner of the handoff that began under id answered

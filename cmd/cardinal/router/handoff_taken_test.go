@@ -207,3 +207,67 @@ func TestAHandoffTakenOutSurvivesAFallbackToTheCheckpointBefore(t *testing.T) {
 
 // crash abandons node-a: its log's files are closed, nothing else.
 func (s *handoffSender) crash() { _ = s.log.Close() }
+
+// What a member builds again for the outputs of a handoff after taking it out (a ring
+// change gave them back before the handoff was delivered) is not the handoff's: the replay
+// of the handoff's record must not drop it. The record is in the log before any request
+// ingested after the state was taken out, however long its delivery waits to begin.
+func TestWhatARingChangeGivesBackAfterAHandoffSurvivesARestart(t *testing.T) {
+	wall := time.Unix(5, 0)
+	now := func() time.Time { return wall }
+	o := newHandoffOwner(t, now)
+	dir := t.TempDir()
+	// node-b leaves the ring before the delivery begins: it is given up soon.
+	s := startSender(t, dir, o, now, 300*time.Millisecond, false)
+	gate := make(chan struct{})
+	s.fwd.OnHandoffTaken(func(p hashring.PendingHandoff) func() error {
+		durable := s.r.HandoffTaken(p)
+		return func() error {
+			<-gate // the delivery waits for a slot, or the disk
+			return durable()
+		}
+	})
+	push := func(ts int64, v float64) {
+		var series []prompb.TimeSeries
+		for _, job := range []string{"x", "y", "z"} {
+			for _, pod := range []string{"p1", "p2"} {
+				series = append(series, prompb.TimeSeries{
+					Labels:  []prompb.Label{{Name: "__name__", Value: "req_total"}, {Name: "job", Value: job}, {Name: "pod", Value: pod}},
+					Samples: []prompb.Sample{{Timestamp: ts * 1000, Value: v}},
+				})
+			}
+		}
+		if err := s.r.Append(t.Context(), &prompb.WriteRequest{Timeseries: series}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	state := func(a *aggregator.Aggregator) (inputs, outputs int64) {
+		for _, st := range a.Stats() {
+			inputs, outputs = inputs+st.InputSeries, outputs+st.OutputSeries
+		}
+		return inputs, outputs
+	}
+	push(1, 10)
+	push(3, 12)
+	s.leave(o)
+	s.agg.HandOffNow()
+	if in, out := state(s.agg); in != 0 || out != 0 {
+		t.Fatalf("after the handoff node-a holds %d inputs and %d outputs, want none", in, out)
+	}
+	// The ring gives everything back to node-a, alone again, before the delivery begins.
+	s.fwd.SetMembers(nil)
+	push(5, 15)
+	in, out := state(s.agg)
+	if in != 6 || out != 3 {
+		t.Fatalf("node-a rebuilt %d inputs and %d outputs, want 6 and 3", in, out)
+	}
+	close(gate)
+	s.waitDelivered(t, "the first process never gave up its delivery")
+	s.crash()
+
+	s = startSender(t, dir, o, now, time.Minute, false)
+	defer s.crash()
+	if gotIn, gotOut := state(s.agg); gotIn != in || gotOut != out {
+		t.Errorf("after the restart node-a holds %d inputs and %d outputs, want what it held, %d and %d", gotIn, gotOut, in, out)
+	}
+}

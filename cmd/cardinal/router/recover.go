@@ -171,8 +171,13 @@ func (r *Router) restore(cp wal.Checkpoint, st *RecoverStats, pend *pendingRepla
 
 // replayTaken replays a recordHandoffTaken: what the checkpoint restored and the records
 // before rebuilt of the outputs the handoff names is dropped (its owner has it, or gets it
-// from the handoff, delivered again), and the handoff is pending again.
+// from the handoff, delivered again), and the handoff is pending again. With no cluster
+// configured any more, the state stays and the handoff is dropped.
 func (r *Router) replayTaken(p hashring.PendingHandoff, pend *pendingReplay) {
+	if r.cluster == nil {
+		// Alone now, this member owns every output: it keeps what the replay rebuilt.
+		return
+	}
 	if n, err := r.agg.Forget(p.Body); err != nil {
 		r.logger.Warn("a handoff taken out in the WAL cannot be read; what the replay rebuilt of its outputs stays here", "id", p.ID, "err", err)
 	} else if n > 0 {
