@@ -260,11 +260,12 @@ func (a *Aggregator) HandOffNow() {
 // exportUnowned takes the outputs own says this member does not own out of every rule into
 // h, one shard lock at a time. Called with mu held.
 func (a *Aggregator) exportUnowned(own Ownership, h *Handoff) {
+	take := unowned{own}
 	for _, r := range a.rules {
 		for s := range numShards {
 			a.locks[s].Lock()
 			if rs := &r.shards[s]; rs.ready {
-				r.exportUnowned(rs, own, h)
+				r.exportUnowned(rs, take, h)
 			}
 			a.locks[s].Unlock()
 		}

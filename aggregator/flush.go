@@ -80,6 +80,10 @@ func (a *Aggregator) flushRule(r *ruleState, force, stampNewest bool, h *Handoff
 	// One result for every window: outputs see it through an interface, so it is on the heap.
 	res := &windowResult{interval: float64(r.interval) / 1000}
 	own := a.ownership()
+	var take takeOut // the outputs to hand off: those this member does not own
+	if own != nil && h != nil {
+		take = unowned{own}
+	}
 	// A hold is timed from just after Lock to just after Unlock, on the monotonic clock
 	// alone: one clock read inside the hold, where three made up half of it. The time it
 	// spends held is what a request can be made to wait, so it is kept short.
@@ -91,8 +95,8 @@ func (a *Aggregator) flushRule(r *ruleState, force, stampNewest bool, h *Handoff
 		rs := &r.shards[s]
 		if rs.ready {
 			n := len(buf)
-			if own != nil && h != nil {
-				r.exportUnowned(rs, own, h)
+			if take != nil {
+				r.exportUnowned(rs, take, h)
 			}
 			for k := rs.closed + 1; k <= target; k++ {
 				if len(rs.outputIdx) == 0 && rs.native == nil {

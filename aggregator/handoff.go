@@ -185,13 +185,24 @@ func (h *Handoff) Encode(keep func(key uint64) bool) []byte {
 	return e.buf
 }
 
-// exportUnowned takes out of one rule shard, under its lock, the outputs this member does not
-// own, with the inputs that feed them, and appends them to h.
-func (r *ruleState) exportUnowned(rs *ruleShard, own Ownership, h *Handoff) {
-	r.exportNative(rs, own, h)
+// takeOut says which outputs an export takes out of a rule shard: the flush's those this
+// member does not own (unowned), Forget's those a handoff names.
+type takeOut interface {
+	takes(place, hash uint64) bool
+}
+
+// unowned is the takeOut of the outputs an Ownership says this member does not own.
+type unowned struct{ own Ownership }
+
+func (u unowned) takes(place, _ uint64) bool { return !u.own.Owns(place) }
+
+// exportUnowned takes out of one rule shard, under its lock, the outputs take says (those
+// this member does not own), with the inputs that feed them, and appends them to h.
+func (r *ruleState) exportUnowned(rs *ruleShard, take takeOut, h *Handoff) {
+	r.exportNative(rs, take, h)
 	var gone map[uint32]int // output index -> its position in h.Outputs
 	for idx, o := range rs.outputs {
-		if o == nil || own.Owns(o.place) {
+		if o == nil || !take.takes(o.place, o.hash) {
 			continue
 		}
 		if gone == nil {

@@ -12,9 +12,8 @@ import (
 // gets again, under the handoff's id, which it merges once), and which would otherwise be
 // handed off once more under a new id and counted twice.
 //
-// An output is named by its rule and placement key, as the flush chose what to take out; an
-// output of a rule this member does not have is skipped. A body that cannot be read drops
-// nothing.
+// An output is named by its rule and output hash; one of a rule this member does not have is
+// skipped. A body that cannot be read drops nothing.
 func (a *Aggregator) Forget(b []byte) (int, error) {
 	native, ok := handoffFormat(b)
 	if !ok {
@@ -27,7 +26,7 @@ func (a *Aggregator) Forget(b []byte) (int, error) {
 		byPrint[r.rule.Fingerprint] = r
 	}
 	named := map[*ruleState]namedOutputs{}
-	name := func(fp uint64, labels int, first func(r *ruleState) uint64) {
+	name := func(fp uint64, labels int, hash uint64) {
 		r := byPrint[fp]
 		if r == nil || labels != len(r.outputs) {
 			return
@@ -35,24 +34,24 @@ func (a *Aggregator) Forget(b []byte) (int, error) {
 		if named[r] == nil {
 			named[r] = namedOutputs{}
 		}
-		named[r][first(r)] = struct{}{}
+		named[r][hash] = struct{}{}
 	}
 	var d frameDecoder
 	d.eachHandoffOutput(b, native, func(fp uint64, _ int64, o *outputState, _ []handoffInput) {
-		name(fp, len(o.labels), func(r *ruleState) uint64 { return r.placeKeyOfOutput(o.labels[0]) })
+		name(fp, len(o.labels), o.hash)
 	}, func(fp uint64, _ int64, o *nativeOutput, _ []nativeHandoffInput) {
-		name(fp, len(o.labels), func(r *ruleState) uint64 { return r.placeKeyOfOutput(o.labels[0]) })
+		name(fp, len(o.labels), o.hash)
 	})
 	if d.err != nil {
 		return 0, fmt.Errorf("handoff: %w", d.err)
 	}
 	forgotten := 0
 	var h Handoff
-	for r, keys := range named {
+	for r, outputs := range named {
 		for s := range numShards {
 			a.locks[s].Lock()
 			if rs := &r.shards[s]; rs.ready {
-				r.exportUnowned(rs, keys, &h)
+				r.exportUnowned(rs, outputs, &h)
 				rs.stats.handedOff -= uint64(h.Len()) // handed off before the restart, not by this process
 			}
 			a.locks[s].Unlock()
@@ -63,12 +62,9 @@ func (a *Aggregator) Forget(b []byte) (int, error) {
 	return forgotten, nil
 }
 
-// namedOutputs is the Ownership of Forget: this member owns every output but those whose
-// placement keys it holds.
+// namedOutputs is the takeOut of Forget: the outputs of one rule a handoff names, by their
+// output hashes (not their placement keys: the flush that took them out may have taken some
+// outputs of a key and not others, across a ring change).
 type namedOutputs map[uint64]struct{}
 
-// Owns implements Ownership.
-func (n namedOutputs) Owns(key uint64) bool { _, named := n[key]; return !named }
-
-// Awaits implements Ownership.
-func (namedOutputs) Awaits(uint64) bool { return false }
+func (n namedOutputs) takes(_, hash uint64) bool { _, ok := n[hash]; return ok }

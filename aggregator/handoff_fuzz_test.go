@@ -50,7 +50,8 @@ func handoffBodies(t testing.TB) [][]byte {
 }
 
 // FuzzMerge feeds Merge what a peer could post: any body is merged or refused with an
-// error, never a panic nor a hang, and leaves the aggregator able to flush. A Merge and
+// error, never a panic nor a hang, and leaves the aggregator able to flush; a body merged
+// into the empty aggregator, Forget drops whole. A Merge and
 // Flush that do not return in 3 s fail (and are saved), rather than stall the fuzzer: the
 // saved inputs include a NaN zero threshold, which made adding histograms loop for ever.
 func FuzzMerge(f *testing.F) {
@@ -75,7 +76,17 @@ func FuzzMerge(f *testing.F) {
 					panic("LegacyHandoff left a first sample that counts")
 				}
 			}
-			_, _ = a.Merge(b)
+			if _, err := a.Merge(b); err == nil {
+				// What a body merged into an empty aggregator, forgetting it drops, all of it.
+				if _, err := a.Forget(b); err != nil {
+					panic(fmt.Sprint("Forget refused a body Merge took: ", err))
+				}
+				for _, st := range a.Stats() {
+					if st.InputSeries != 0 || st.OutputSeries != 0 {
+						panic(fmt.Sprintf("after Forget rule %s holds %d inputs and %d outputs", st.Name, st.InputSeries, st.OutputSeries))
+					}
+				}
+			}
 			clk.t = time.Unix(200, 0)
 			a.Flush(false)
 			done <- ""

@@ -39,16 +39,16 @@ type nativeFirst struct {
 	counts bool
 }
 
-// exportNative takes out of one rule shard, under its lock, the native outputs this member
-// does not own, with the inputs that feed them, and appends them to h.
-func (r *ruleState) exportNative(rs *ruleShard, own Ownership, h *Handoff) {
+// exportNative takes out of one rule shard, under its lock, the native outputs take says
+// (those this member does not own), with the inputs that feed them, and appends them to h.
+func (r *ruleState) exportNative(rs *ruleShard, take takeOut, h *Handoff) {
 	ns := rs.native
 	if ns == nil {
 		return
 	}
 	var gone map[*nativeOutput]int // output -> its position in h.Native
 	for hash, o := range ns.outputs {
-		if own.Owns(o.place) {
+		if !take.takes(o.place, hash) {
 			continue
 		}
 		if gone == nil {
