@@ -165,7 +165,8 @@ func (f *Forwarder) legacyBody(body []byte) (out []byte, ok bool) {
 
 // OnHandoffTaken sets the function SendHandoff calls for each handoff (each part) it
 // registers, before it returns: the flush that took the state out still holds checkpoints
-// off, and no later request has been ingested into what it took. The function gives the
+// off, and every request logged from then on is ingested after the state was taken out. The
+// function gives the
 // handoff its place in what makes it durable (the server queues it in its WAL:
 // router.HandoffTaken) and returns the function that the delivery calls before its first
 // attempt, which waits until it is durable. Then a crash after the owner merged it restarts
@@ -208,8 +209,8 @@ const handoffParallelParts = 4
 // its owner goes on from the state it has. Until a part is delivered or given up it is
 // pending (PendingHandoffs): registered before SendHandoff returns, so that a checkpoint,
 // which the flush that took the state out holds off, has it either in the aggregator or
-// here; and given to OnHandoffTaken's function then too, so that the log has it before any
-// request ingested after it was taken out.
+// here; and given to OnHandoffTaken's function then too, so that the log has it before
+// every request logged after it was taken out.
 //
 // The flush decided which outputs to take out by the ring in force then, and SendHandoff
 // splits them by the ring in force now: if the ring changed in between and gave some of

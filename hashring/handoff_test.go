@@ -160,13 +160,22 @@ func TestAHandoffsPartThatCameBackIsMergedHere(t *testing.T) {
 		return nil
 	})
 
-	var ended atomic.Int32
-	send.OnHandoffEnded(func(string) { ended.Add(1) })
+	var endedMu sync.Mutex
+	var ended []string
+	send.OnHandoffEnded(func(id string) {
+		endedMu.Lock()
+		defer endedMu.Unlock()
+		ended = append(ended, id)
+	})
 	send.SendHandoff(keyedHandoff{mine: "back", theirs: "gone"})
 	pending := send.PendingHandoffs()
 	peers := []string{}
+	var theirsID string
 	for _, p := range pending {
 		peers = append(peers, p.Peer+":"+string(p.Body))
+		if p.Peer == "node-b" {
+			theirsID = p.ID
+		}
 	}
 	slices.Sort(peers)
 	if !slices.Equal(peers, []string{"node-a:back", "node-b:gone"}) {
@@ -188,10 +197,13 @@ func TestAHandoffsPartThatCameBackIsMergedHere(t *testing.T) {
 	if len(merged) != 0 {
 		t.Errorf("merged here more than once")
 	}
-	eventually(t, func() bool { return ended.Load() >= 1 }) // called just after a part stops pending
-	time.Sleep(50 * time.Millisecond)                       // and the other part's would be by now
-	if n := ended.Load(); n != 1 {
-		t.Errorf("%d parts ended, want node-b's alone", n)
+	// Called just after a part stops pending; the other part's would be by the sleep's end.
+	eventually(t, func() bool { endedMu.Lock(); defer endedMu.Unlock(); return len(ended) >= 1 })
+	time.Sleep(50 * time.Millisecond)
+	endedMu.Lock()
+	defer endedMu.Unlock()
+	if !slices.Equal(ended, []string{theirsID}) {
+		t.Errorf("ended %v, want node-b's part alone, %s", ended, theirsID)
 	}
 }
 

@@ -11,6 +11,15 @@ import (
 	"github.com/cardinal-proxy/cardinal/hashring"
 )
 
+// takenQueueWait bounds how long HandoffTaken waits for a place in the log's queue, which
+// the flush that calls it waits for; after one such wait ran out, takenStuckFor of handoffs
+// wait for a checkpoint instead, so that a flush with many parts (one record each) is not
+// held a takenQueueWait for each while the disk is stuck.
+const (
+	takenQueueWait = time.Second
+	takenStuckFor  = 10 * time.Second
+)
+
 // HandoffTaken gives a handoff this member just took out of its aggregator its place in the
 // log, and returns the function that waits until it is durable, which its delivery calls
 // before the first attempt (hashring.Forwarder.OnHandoffTaken): the owner may merge it at
@@ -24,10 +33,18 @@ import (
 // and the records before rebuilt of the outputs it names (aggregator.Forget) and delivers it
 // again, unless a recordHandoffEnded says its owner answered it; a checkpoint after it
 // holds it among its pending handoffs. So a fallback to the checkpoint before a corrupt
-// newest one does not count it twice, which a handoff that only a checkpoint held did. The
-// record is queued before any request ingested after the state was taken out, so what the
-// replay drops is only what was taken. A larger one, and one the log cannot take, waits for
-// a checkpoint instead.
+// newest one does not count it twice, which a handoff that only a checkpoint held did.
+//
+// The record is queued while the flush that took the state out still runs: every request
+// logged after it was ingested after the state was taken out, so what the replay drops is
+// not what a ring change gave back since. A request logged before it may have been ingested
+// after (in flight during the flush): what it began of those outputs was a stray, handed on
+// at the next flush tick as a handoff of its own, which the replay delivers again too.
+// Only if a second ring change during that flush gave the outputs back to this member did
+// it stay here, and a restart drops that request's samples of them. A checkpoint taken
+// before the record is written holds the handoff pending and not its state: the replay of
+// the record after it then drops nothing. A larger one, and one the log cannot take,
+// waits for a checkpoint instead.
 func (r *Router) HandoffTaken(p hashring.PendingHandoff) (durable func() error) {
 	if r.log == nil {
 		return nil
@@ -42,9 +59,15 @@ func (r *Router) HandoffTaken(p hashring.PendingHandoff) (durable func() error) 
 		return instead("larger than a record may be")
 	}
 	rec := appendRecord(make([]byte, 0, 1+2*binary.MaxVarintLen64+len(p.Peer)+len(p.ID)+len(p.Body)), recordHandoffTaken, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	if at := r.takenStuck.Load(); at != 0 && time.Since(time.Unix(0, at)) < takenStuckFor {
+		return instead("the log was stuck")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), takenQueueWait)
 	defer cancel()
 	written, err := r.log.Enqueue(ctx, appendTaken(rec, p))
+	if errors.Is(err, context.DeadlineExceeded) {
+		r.takenStuck.Store(time.Now().UnixNano())
+	}
 	if err != nil {
 		return instead(err.Error())
 	}
@@ -105,6 +128,29 @@ func parseTaken(payload []byte) (hashring.PendingHandoff, error) {
 type pendingReplay struct {
 	byID  map[string]hashring.PendingHandoff
 	order []string // ids in the order found, so that they are sent again in it
+	// checkpointed are the ids the restored checkpoint holds pending.
+	checkpointed map[string]bool
+}
+
+// addCheckpointed registers a pending handoff of the checkpoint restored.
+func (p *pendingReplay) addCheckpointed(h hashring.PendingHandoff) {
+	if p.checkpointed == nil {
+		p.checkpointed = map[string]bool{}
+	}
+	p.checkpointed[h.ID] = true
+	p.add(h)
+}
+
+// inCheckpoint reports whether the checkpoint restored holds the handoff that began under id
+// (or what an older owner was sent under it) pending: it was taken after the state was taken
+// out, so its state is without the handoff's outputs already.
+func (p *pendingReplay) inCheckpoint(id string) bool {
+	for k := range p.checkpointed {
+		if k == id || strings.HasPrefix(k, id+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // add registers a pending handoff.

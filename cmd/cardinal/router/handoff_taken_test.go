@@ -3,6 +3,7 @@ package router
 import (
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -69,11 +70,12 @@ func (o *handoffOwner) peers() []hashring.Member {
 
 // handoffSender is node-a, the old owner: a member with a WAL in dir.
 type handoffSender struct {
-	agg *aggregator.Aggregator
-	r   *Router
-	log *wal.Log
-	fwd *hashring.Forwarder
-	st  RecoverStats
+	agg  *aggregator.Aggregator
+	sink *memorySink
+	r    *Router
+	log  *wal.Log
+	fwd  *hashring.Forwarder
+	st   RecoverStats
 }
 
 // startSender starts node-a on the WAL in dir and recovers it. left has it leave the ring
@@ -85,7 +87,8 @@ func startSender(t *testing.T, dir string, o *handoffOwner, now func() time.Time
 	if s.fwd, err = hashring.NewForwarder("node-a", hashring.DefaultForwardConfig(), handoffTimeout, nil, nil); err != nil {
 		t.Fatal(err)
 	}
-	s.agg = aggregator.New(aggregator.Options{Output: downstream.Fanout{}, Now: now, HandOff: func(h *aggregator.Handoff) { s.fwd.SendHandoff(h) }})
+	s.sink = &memorySink{}
+	s.agg = aggregator.New(aggregator.Options{Output: downstream.Fanout{{Name: "prom", Kind: "remote_write", Sink: s.sink}}, Now: now, HandOff: func(h *aggregator.Handoff) { s.fwd.SendHandoff(h) }})
 	if err := s.agg.SetRules([]*rules.Rule{counter()}); err != nil {
 		t.Fatal(err)
 	}
@@ -211,8 +214,23 @@ func (s *handoffSender) crash() { _ = s.log.Close() }
 // What a member builds again for the outputs of a handoff after taking it out (a ring
 // change gave them back before the handoff was delivered) is not the handoff's: the replay
 // of the handoff's record must not drop it. The record is in the log before any request
-// ingested after the state was taken out, however long its delivery waits to begin.
+// ingested after the state was taken out, however long its delivery waits to begin
+// ("record_then_regain"). A checkpoint taken after the state was taken out holds the handoff
+// pending; when the record is written after it ("checkpoint_regain_record": the log's queue
+// was slow), the replay keeps what the records between rebuilt.
 func TestWhatARingChangeGivesBackAfterAHandoffSurvivesARestart(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		late bool // the record is written after the checkpoint and the regained samples
+	}{
+		{"record_then_regain", false},
+		{"checkpoint_regain_record", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) { regainAfterAHandoff(t, tt.late) })
+	}
+}
+
+func regainAfterAHandoff(t *testing.T, late bool) {
 	wall := time.Unix(5, 0)
 	now := func() time.Time { return wall }
 	o := newHandoffOwner(t, now)
@@ -221,6 +239,12 @@ func TestWhatARingChangeGivesBackAfterAHandoffSurvivesARestart(t *testing.T) {
 	s := startSender(t, dir, o, now, 300*time.Millisecond, false)
 	gate := make(chan struct{})
 	s.fwd.OnHandoffTaken(func(p hashring.PendingHandoff) func() error {
+		if late {
+			return func() error {
+				<-gate
+				return s.r.HandoffTaken(p)()
+			}
+		}
 		durable := s.r.HandoffTaken(p)
 		return func() error {
 			<-gate // the delivery waits for a slot, or the disk
@@ -247,6 +271,11 @@ func TestWhatARingChangeGivesBackAfterAHandoffSurvivesARestart(t *testing.T) {
 		}
 		return inputs, outputs
 	}
+	// A checkpoint of the rule as it began (at 5 s), so that the restart at 60 s writes its
+	// windows from there too.
+	if err := s.r.Checkpoint(); err != nil {
+		t.Fatal(err)
+	}
 	push(1, 10)
 	push(3, 12)
 	s.leave(o)
@@ -254,20 +283,40 @@ func TestWhatARingChangeGivesBackAfterAHandoffSurvivesARestart(t *testing.T) {
 	if in, out := state(s.agg); in != 0 || out != 0 {
 		t.Fatalf("after the handoff node-a holds %d inputs and %d outputs, want none", in, out)
 	}
+	if late {
+		if err := s.r.Checkpoint(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	// The ring gives everything back to node-a, alone again, before the delivery begins.
 	s.fwd.SetMembers(nil)
 	push(5, 15)
+	push(12, 20)
 	in, out := state(s.agg)
 	if in != 6 || out != 3 {
 		t.Fatalf("node-a rebuilt %d inputs and %d outputs, want 6 and 3", in, out)
 	}
 	close(gate)
 	s.waitDelivered(t, "the first process never gave up its delivery")
+	wall = time.Unix(60, 0) // the regained outputs' wait for a handoff is over: they are written
+	s.agg.Flush(false)
+	live := s.sink.points()
 	s.crash()
 
-	s = startSender(t, dir, o, now, time.Minute, false)
+	s = startSender(t, dir, o, now, 300*time.Millisecond, false)
 	defer s.crash()
 	if gotIn, gotOut := state(s.agg); gotIn != in || gotOut != out {
 		t.Errorf("after the restart node-a holds %d inputs and %d outputs, want what it held, %d and %d", gotIn, gotOut, in, out)
+	}
+	// A restart holds what it owns for a handoff up to the handoff timeout; past it, the
+	// next window's flush writes it, and the windows before.
+	s.fwd.Started()
+	s.agg.Flush(false)
+	time.Sleep(400 * time.Millisecond)
+	wall = time.Unix(70, 0)
+	s.agg.Flush(false)
+	got := slices.DeleteFunc(s.sink.points(), func(p string) bool { return strings.HasPrefix(p, "60=") })
+	if len(live) == 0 || !slices.Equal(got, live) {
+		t.Errorf("after the restart node-a writes %v, want what it wrote before, %v", got, live)
 	}
 }

@@ -137,7 +137,7 @@ func (r *Router) restore(cp wal.Checkpoint, st *RecoverStats, pend *pendingRepla
 		return err
 	}
 	for _, h := range handoffs {
-		pend.add(h)
+		pend.addCheckpointed(h)
 	}
 	// The rest of the file is read so that the wal's checksum of the whole is verified.
 	if _, err := io.Copy(io.Discard, br); err != nil {
@@ -171,11 +171,18 @@ func (r *Router) restore(cp wal.Checkpoint, st *RecoverStats, pend *pendingRepla
 
 // replayTaken replays a recordHandoffTaken: what the checkpoint restored and the records
 // before rebuilt of the outputs the handoff names is dropped (its owner has it, or gets it
-// from the handoff, delivered again), and the handoff is pending again. With no cluster
-// configured any more, the state stays and the handoff is dropped.
+// from the handoff, delivered again), and the handoff is pending again, unless the
+// checkpoint restored holds it pending already. With no cluster configured any more, the
+// state stays and the handoff is dropped.
 func (r *Router) replayTaken(p hashring.PendingHandoff, pend *pendingReplay) {
 	if r.cluster == nil {
 		// Alone now, this member owns every output: it keeps what the replay rebuilt.
+		return
+	}
+	if pend.inCheckpoint(p.ID) {
+		// The checkpoint restored was taken after the state was taken out, before this
+		// record was written: it holds the handoff pending and not its state, and what the
+		// records between rebuilt came after the taking out, so it stays.
 		return
 	}
 	if n, err := r.agg.Forget(p.Body); err != nil {

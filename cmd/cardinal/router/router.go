@@ -53,6 +53,9 @@ type Router struct {
 	// soon is the CheckpointSoon round callers join, until its checkpoint begins.
 	soonMu sync.Mutex
 	soon   *checkpointRound
+	// takenStuck is when a handoff's record last waited takenQueueWait in vain for a place
+	// in the log (unix nanoseconds; 0 never).
+	takenStuck atomic.Int64
 	// lastResult is the outcome of the last checkpoint attempt, for the status page.
 	lastResult atomic.Pointer[CheckpointResult]
 	// delivered are, by downstream name, the marks of what each remote-write downstream
