@@ -166,13 +166,12 @@ func (f *Forwarder) legacyBody(body []byte) (out []byte, ok bool) {
 // OnHandoffTaken sets the function SendHandoff calls for each handoff (each part) it
 // registers, before it returns: the flush that took the state out still holds checkpoints
 // off, and every request logged from then on is ingested after the state was taken out. The
-// function gives the
-// handoff its place in what makes it durable (the server queues it in its WAL:
-// router.HandoffTaken) and returns the function that the delivery calls before its first
-// attempt, which waits until it is durable. Then a crash after the owner merged it restarts
-// with the handoff pending under its id, which the owner answers without merging it again,
-// rather than with the state it took out, which would be handed off again under a new id and
-// merged twice. A failure is logged; the handoff goes anyway.
+// function gives the handoff its place in what makes it durable (the server queues it in
+// its WAL: router.HandoffTaken) and returns the function that the delivery calls before its
+// first attempt, which waits until it is durable. Then a crash after the owner merged it
+// restarts with the handoff pending under its id, which the owner answers without merging it
+// again, rather than with the state it took out, which would be handed off again under a new
+// id and merged twice. A failure is logged; the handoff goes anyway.
 func (f *Forwarder) OnHandoffTaken(fn func(PendingHandoff) (durable func() error)) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -358,12 +357,13 @@ func (p *pendingHandoffs) list() []PendingHandoff {
 }
 
 // deliverHandoff posts one handoff to its owner (first waiting, when it was just taken, until
-// it is durable: OnHandoffTaken) until it is accepted, refused for good (a
-// 4xx but 408 and 429: the owner answers a retry of a refused merge with the same refusal),
-// or the handoff timeout is over; in every case it is no longer pending, but for the last
-// in a member that has left and is shutting down (StopHandingOff), which keeps it pending
-// for its last checkpoint (OnHandoffEnded is told when it is not). A refused body that OnHandoffRefused's function can rewrite for
-// an older build is sent once more, rewritten, under its id + legacySuffix.
+// it is durable: durable, from OnHandoffTaken's function) until it is accepted, refused for
+// good (a 4xx but 408 and 429: the owner answers a retry of a refused merge with the same
+// refusal), or the handoff timeout is over; in every case it is no longer pending, but for
+// the last in a member that has left and is shutting down (StopHandingOff), which keeps it
+// pending for its last checkpoint. OnHandoffEnded's function learns of the first two. A
+// refused body that OnHandoffRefused's function can rewrite for an older build is sent once
+// more, rewritten, under its id + legacySuffix.
 func (f *Forwarder) deliverHandoff(p PendingHandoff, durable func() error) {
 	f.mu.Lock()
 	ended := f.handoffEnded

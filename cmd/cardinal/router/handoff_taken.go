@@ -58,10 +58,10 @@ func (r *Router) HandoffTaken(p hashring.PendingHandoff) (durable func() error) 
 	if len(p.Body) > maxLoggedHandoff {
 		return instead("larger than a record may be")
 	}
-	rec := appendRecord(make([]byte, 0, 1+2*binary.MaxVarintLen64+len(p.Peer)+len(p.ID)+len(p.Body)), recordHandoffTaken, nil)
 	if at := r.takenStuck.Load(); at != 0 && time.Since(time.Unix(0, at)) < takenStuckFor {
 		return instead("the log was stuck")
 	}
+	rec := appendRecord(make([]byte, 0, 1+2*binary.MaxVarintLen64+len(p.Peer)+len(p.ID)+len(p.Body)), recordHandoffTaken, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), takenQueueWait)
 	defer cancel()
 	written, err := r.log.Enqueue(ctx, appendTaken(rec, p))
