@@ -196,9 +196,17 @@ type unowned struct{ own Ownership }
 
 func (u unowned) takes(place, _ uint64) bool { return !u.own.Owns(place) }
 
-// exportUnowned takes out of one rule shard, under its lock, the outputs take says (those
-// this member does not own), with the inputs that feed them, and appends them to h.
+// exportUnowned takes out of one rule shard, under its lock, the outputs this member does
+// not own (take, an unowned) into h, and counts them as handed off.
 func (r *ruleState) exportUnowned(rs *ruleShard, take takeOut, h *Handoff) {
+	n := h.Len()
+	r.export(rs, take, h)
+	rs.stats.handedOff += uint64(h.Len() - n)
+}
+
+// export takes out of one rule shard, under its lock, the outputs take says, with the inputs
+// that feed them, and appends them to h.
+func (r *ruleState) export(rs *ruleShard, take takeOut, h *Handoff) {
 	r.exportNative(rs, take, h)
 	var gone map[uint32]int // output index -> its position in h.Outputs
 	for idx, o := range rs.outputs {
@@ -249,7 +257,6 @@ func (r *ruleState) exportUnowned(rs *ruleShard, take takeOut, h *Handoff) {
 		rs.removeOutput(idx)
 		r.outputN.Add(-1)
 	}
-	rs.stats.handedOff += uint64(len(gone))
 }
 
 // writtenUpTo is the closed window a handoff of an output claims written: the newest one

@@ -51,8 +51,7 @@ func (a *Aggregator) Forget(b []byte) (int, error) {
 		for s := range numShards {
 			a.locks[s].Lock()
 			if rs := &r.shards[s]; rs.ready {
-				r.exportUnowned(rs, outputs, &h)
-				rs.stats.handedOff -= uint64(h.Len()) // handed off before the restart, not by this process
+				r.export(rs, outputs, &h) // not counted: handed off before the restart
 			}
 			a.locks[s].Unlock()
 			forgotten += h.Len()

@@ -85,7 +85,6 @@ func (r *ruleState) exportNative(rs *ruleShard, take takeOut, h *Handoff) {
 	if len(ns.inputs) == 0 && len(ns.outputs) == 0 {
 		rs.native = nil
 	}
-	rs.stats.handedOff += uint64(len(gone))
 }
 
 // handoffNative writes one handed-off native output in the form frameDecoder.handoffNative reads.

@@ -143,6 +143,10 @@ func (f *Forwarder) OnUndelivered(fn func([]prompb.TimeSeries)) {
 // (OnHandoffRefused).
 const legacySuffix = "/legacy"
 
+// LegacyHandoffID is the id under which the handoff with id is sent again as older builds
+// read it (OnHandoffRefused): a checkpoint may hold it pending under that id.
+func LegacyHandoffID(id string) string { return id + legacySuffix }
+
 // OnHandoffRefused sets the function that rewrites a handoff body an owner refused for an
 // owner of an older build (aggregator.LegacyHandoff), reporting whether it changed anything:
 // the rewritten body is sent once more, under a new id.
@@ -407,7 +411,7 @@ func (f *Forwarder) deliverHandoff(p PendingHandoff, durable func() error) {
 				// it goes again as that build reads it, under a new id (the refused one
 				// merged nothing, and the owner answers its id with the same refusal).
 				f.logger.Warn("cluster: the new owner refused a handoff that says a first sample counts; sending it once more as builds before 2026-12-05 read it (if the owner is one, a series new to the cluster is short of its first value there)", "peer", name, "err", err)
-				p = PendingHandoff{Peer: name, ID: id + legacySuffix, Body: legacy}
+				p = PendingHandoff{Peer: name, ID: LegacyHandoffID(id), Body: legacy}
 				f.sending.swap(id, p)
 				id, body = p.ID, p.Body
 				continue

@@ -102,18 +102,16 @@ func (r *Router) mergeLogged(id string, body []byte) (st aggregator.MergeStats, 
 // appendHandoff appends the payload of a recordHandoffMerged to dst: the handoff's id (a
 // uvarint length and bytes), then its body to the end.
 func appendHandoff(dst []byte, id string, body []byte) []byte {
-	dst = binary.AppendUvarint(dst, uint64(len(id)))
-	dst = append(dst, id...)
-	return append(dst, body...)
+	return append(appendStrings(dst, id), body...)
 }
 
 // parseHandoff splits a recordHandoffMerged payload into the id and the body.
 func parseHandoff(payload []byte) (id string, body []byte, err error) {
-	n, k := binary.Uvarint(payload)
-	if k <= 0 || n > uint64(len(payload)-k) {
+	ids, body, ok := parseStrings(payload, 1)
+	if !ok {
 		return "", nil, errors.New("handoff record: bad id")
 	}
-	return string(payload[k : k+int(n)]), payload[k+int(n):], nil
+	return ids[0], body, nil
 }
 
 // replayHandoff merges a logged handoff again, unless the restored checkpoint holds it. A

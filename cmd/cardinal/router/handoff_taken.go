@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/cardinal-proxy/cardinal/hashring"
@@ -100,26 +99,17 @@ func (r *Router) HandoffEnded(id string) {
 // appendTaken appends the payload of a recordHandoffTaken to dst: the owner's name and the
 // handoff's id (each a uvarint length and bytes), then its body to the end.
 func appendTaken(dst []byte, p hashring.PendingHandoff) []byte {
-	for _, s := range []string{p.Peer, p.ID} {
-		dst = binary.AppendUvarint(dst, uint64(len(s)))
-		dst = append(dst, s...)
-	}
-	return append(dst, p.Body...)
+	return append(appendStrings(dst, p.Peer, p.ID), p.Body...)
 }
 
 // parseTaken reads a recordHandoffTaken payload. The body is a copy: the replay's record
 // buffer is reused.
 func parseTaken(payload []byte) (hashring.PendingHandoff, error) {
-	var parts [2]string
-	for i := range parts {
-		n, k := binary.Uvarint(payload)
-		if k <= 0 || n > uint64(len(payload)-k) {
-			return hashring.PendingHandoff{}, errors.New("handoff taken record: bad header")
-		}
-		parts[i] = string(payload[k : k+int(n)])
-		payload = payload[k+int(n):]
+	parts, body, ok := parseStrings(payload, 2)
+	if !ok {
+		return hashring.PendingHandoff{}, errors.New("handoff taken record: bad header")
 	}
-	return hashring.PendingHandoff{Peer: parts[0], ID: parts[1], Body: slices.Clone(payload)}, nil
+	return hashring.PendingHandoff{Peer: parts[0], ID: parts[1], Body: slices.Clone(body)}, nil
 }
 
 // pendingReplay is what a recovery finds pending of the handoffs this member took out: those
@@ -145,12 +135,7 @@ func (p *pendingReplay) addCheckpointed(h hashring.PendingHandoff) {
 // (or what an older owner was sent under it) pending: it was taken after the state was taken
 // out, so its state is without the handoff's outputs already.
 func (p *pendingReplay) inCheckpoint(id string) bool {
-	for k := range p.checkpointed {
-		if k == id || strings.HasPrefix(k, id+"/") {
-			return true
-		}
-	}
-	return false
+	return p.checkpointed[id] || p.checkpointed[hashring.LegacyHandoffID(id)]
 }
 
 // add registers a pending handoff.
@@ -165,13 +150,10 @@ func (p *pendingReplay) add(h hashring.PendingHandoff) {
 }
 
 // end drops the handoff that began under id, and what an older owner was sent under it
-// (hashring's legacy retry: the id and a suffix).
+// (hashring's legacy retry).
 func (p *pendingReplay) end(id string) {
-	for k := range p.byID {
-		if k == id || strings.HasPrefix(k, id+"/") {
-			delete(p.byID, k)
-		}
-	}
+	delete(p.byID, id)
+	delete(p.byID, hashring.LegacyHandoffID(id))
 }
 
 // list returns the handoffs still pending, in the order found.

@@ -320,3 +320,36 @@ func regainAfterAHandoff(t *testing.T, late bool) {
 		t.Errorf("after the restart node-a writes %v, want what it wrote before, %v", got, live)
 	}
 }
+
+// TestPendingReplayFollowsTheLegacyRetry: a handoff sent again as older builds read it is
+// pending under hashring.LegacyHandoffID of the id it began with, which its taken and ended
+// records carry: the checkpoint's entry is recognised by that id, and ended by it.
+func TestPendingReplayFollowsTheLegacyRetry(t *testing.T) {
+	var p pendingReplay
+	legacy := hashring.PendingHandoff{Peer: "node-b", ID: hashring.LegacyHandoffID("node-a/1"), Body: []byte("x")}
+	p.addCheckpointed(legacy)
+	p.add(hashring.PendingHandoff{Peer: "node-b", ID: "node-a/2", Body: []byte("y")})
+	if !p.inCheckpoint("node-a/1") || p.inCheckpoint("node-a/2") {
+		t.Errorf("inCheckpoint: node-a/1 %v, node-a/2 %v; want true, false", p.inCheckpoint("node-a/1"), p.inCheckpoint("node-a/2"))
+	}
+	p.end("node-a/1")
+	if got := p.list(); len(got) != 1 || got[0].ID != "node-a/2" {
+		t.Errorf("pending after node-a/1 ended: %+v, want node-a/2 alone", got)
+	}
+}
+
+// TestTakenRecordRoundTrip: a recordHandoffTaken reads back as written, and a damaged one is
+// an error, not a panic.
+func TestTakenRecordRoundTrip(t *testing.T) {
+	want := hashring.PendingHandoff{Peer: "node-b", ID: "node-a/0123", Body: []byte("CRDLHOFF\x01body")}
+	payload := appendTaken(nil, want)
+	got, err := parseTaken(payload)
+	if err != nil || got.Peer != want.Peer || got.ID != want.ID || string(got.Body) != string(want.Body) {
+		t.Fatalf("parseTaken: %+v, %v; want %+v", got, err, want)
+	}
+	for _, bad := range [][]byte{nil, {0x80}, payload[:3]} {
+		if _, err := parseTaken(bad); err == nil {
+			t.Errorf("parseTaken(%q): no error", bad)
+		}
+	}
+}

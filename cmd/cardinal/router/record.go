@@ -119,29 +119,44 @@ func parseMarks(b []byte, fn func(hash uint64, ts int64)) ([]byte, error) {
 	return b, nil
 }
 
-// appendForwarded appends the payload of a recordForwarded to dst.
-func appendForwarded(dst []byte, fi hashring.ForwardInfo, body []byte) []byte {
-	for _, s := range []string{fi.From, fi.Version, strings.Join(fi.Members, ",")} {
+// appendStrings appends each of ss to dst as a uvarint length and its bytes.
+func appendStrings(dst []byte, ss ...string) []byte {
+	for _, s := range ss {
 		dst = binary.AppendUvarint(dst, uint64(len(s)))
 		dst = append(dst, s...)
 	}
-	return append(dst, body...)
+	return dst
+}
+
+// parseStrings reads the n strings appendStrings wrote at the start of payload, and returns
+// them and the rest; ok is false when payload does not hold them.
+func parseStrings(payload []byte, n int) (ss []string, rest []byte, ok bool) {
+	ss = make([]string, n)
+	for i := range ss {
+		l, k := binary.Uvarint(payload)
+		if k <= 0 || l > uint64(len(payload)-k) {
+			return nil, nil, false
+		}
+		ss[i] = string(payload[k : k+int(l)])
+		payload = payload[k+int(l):]
+	}
+	return ss, payload, true
+}
+
+// appendForwarded appends the payload of a recordForwarded to dst.
+func appendForwarded(dst []byte, fi hashring.ForwardInfo, body []byte) []byte {
+	return append(appendStrings(dst, fi.From, fi.Version, strings.Join(fi.Members, ",")), body...)
 }
 
 // parseForwarded splits a recordForwarded payload into the sender and the body.
 func parseForwarded(payload []byte) (hashring.ForwardInfo, []byte, error) {
-	var parts [3]string
-	for i := range parts {
-		n, k := binary.Uvarint(payload)
-		if k <= 0 || n > uint64(len(payload)-k) {
-			return hashring.ForwardInfo{}, nil, errors.New("forwarded record: bad header")
-		}
-		parts[i] = string(payload[k : k+int(n)])
-		payload = payload[k+int(n):]
+	parts, body, ok := parseStrings(payload, 3)
+	if !ok {
+		return hashring.ForwardInfo{}, nil, errors.New("forwarded record: bad header")
 	}
 	fi := hashring.ForwardInfo{From: parts[0], Version: parts[1]}
 	if parts[2] != "" {
 		fi.Members = strings.Split(parts[2], ",")
 	}
-	return fi, payload, nil
+	return fi, body, nil
 }
