@@ -63,7 +63,7 @@ func (r *Router) HandoffTaken(p hashring.PendingHandoff) (durable func() error) 
 	rec := appendRecord(make([]byte, 0, 1+2*binary.MaxVarintLen64+len(p.Peer)+len(p.ID)+len(p.Body)), recordHandoffTaken, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), takenQueueWait)
 	defer cancel()
-	written, err := r.log.Enqueue(ctx, appendTaken(rec, p))
+	written, err := r.queueTaken(ctx, appendTaken(rec, p))
 	if errors.Is(err, context.DeadlineExceeded) {
 		r.takenStuck.Store(time.Now().UnixNano())
 	}

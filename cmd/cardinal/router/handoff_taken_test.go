@@ -1,12 +1,15 @@
 package router
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/prometheus/prometheus/prompb"
@@ -352,4 +355,74 @@ func TestTakenRecordRoundTrip(t *testing.T) {
 			t.Errorf("parseTaken(%q): no error", bad)
 		}
 	}
+}
+
+// A flush hands every part of a handoff to HandoffTaken and waits for it, so a log whose
+// queue is stuck (a disk that stopped answering) must not hold it a takenQueueWait for
+// every part: after one such wait ran out, the parts for takenStuckFor wait for a
+// checkpoint instead, without trying the log; after that the log is tried again.
+func TestAStuckLogSendsHandoffsToACheckpointForAWhile(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		wall := time.Unix(5, 0)
+		n := start(t, t.TempDir(), &wall)
+		defer n.crash()
+		var tries int
+		stuck := true
+		n.router.queueTaken = func(ctx context.Context, payload []byte) (func() (uint64, error), error) {
+			tries++
+			if stuck {
+				<-ctx.Done()
+				return nil, ctx.Err()
+			}
+			return n.log.Enqueue(ctx, payload)
+		}
+		part := func(i int) hashring.PendingHandoff {
+			return hashring.PendingHandoff{Peer: "node-b", ID: fmt.Sprintf("node-a/%d", i), Body: []byte("body")}
+		}
+		// take runs HandoffTaken and the durable function it returns, and reports how long
+		// HandoffTaken took and whether a checkpoint made the part durable.
+		take := func(i int) (took time.Duration, checkpointed bool) {
+			t.Helper()
+			before := n.router.lastResult.Load()
+			start := time.Now()
+			durable := n.router.HandoffTaken(part(i))
+			took = time.Since(start)
+			if err := durable(); err != nil {
+				t.Fatalf("part %d: %v", i, err)
+			}
+			return took, n.router.lastResult.Load() != before
+		}
+
+		if took, cp := take(1); took != takenQueueWait || !cp || tries != 1 {
+			t.Fatalf("the first part with the log stuck: took %v, checkpoint %v, tries %d; want %v, a checkpoint, 1", took, cp, tries, takenQueueWait)
+		}
+		if took, cp := take(2); took != 0 || !cp || tries != 1 {
+			t.Fatalf("the next part: took %v, checkpoint %v, tries %d; want no wait, a checkpoint, and the log not tried", took, cp, tries)
+		}
+		time.Sleep(takenStuckFor - time.Second)
+		if took, cp := take(3); took != 0 || !cp || tries != 1 {
+			t.Fatalf("a part %v after the wait ran out: took %v, checkpoint %v, tries %d; want no wait, a checkpoint, and the log not tried", takenStuckFor-time.Second, took, cp, tries)
+		}
+		time.Sleep(time.Second)
+		stuck = false
+		if took, cp := take(4); took != 0 || cp || tries != 2 {
+			t.Fatalf("a part %v after the wait ran out: took %v, checkpoint %v, tries %d; want no wait, no checkpoint, the log tried", takenStuckFor, took, cp, tries)
+		}
+		var logged []string
+		if err := n.log.Replay(n.log.FirstIndex(), func(_ uint64, rec []byte) error {
+			if kind, payload, err := parseRecord(rec); err == nil && kind == recordHandoffTaken {
+				p, err := parseTaken(payload)
+				if err != nil {
+					return err
+				}
+				logged = append(logged, p.ID)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(logged, []string{"node-a/4"}) {
+			t.Errorf("handoff records in the log: %q, want only the fourth part's", logged)
+		}
+	})
 }

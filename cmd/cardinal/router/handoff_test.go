@@ -254,3 +254,71 @@ func TestMergesAndFlushesDoNotRace(t *testing.T) {
 	close(stop)
 	<-flushed
 }
+
+// A checkpoint cannot begin between a logged merge and its record's write: one that did
+// would hold the merge (and its id) at a log position before the record, and the replay
+// would merge the record again once the id has aged out of those remembered, at a restart
+// over an hour later. Merges beside a loop of checkpoints that stops halfway, then a crash
+// restarted twice: at once, and two hours later. The later restart merges no more records
+// again than the first, where the checkpoint's ids say which merges it holds.
+func TestACheckpointBesideALoggedMergeHoldsItOrComesAfterIt(t *testing.T) {
+	wall := time.Unix(5, 0)
+	handoff := peerHandoff(t, &wall)
+	const merges, trials = 20, 40
+	informative := 0
+	for trial := range trials {
+		dir := t.TempDir()
+		n := start(t, dir, &wall)
+		stop := make(chan struct{})
+		checkpointed := make(chan int)
+		go func() {
+			count := 0
+			defer func() { checkpointed <- count }()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					if err := n.router.Checkpoint(); err != nil {
+						t.Error(err)
+						return
+					}
+					count++
+				}
+			}
+		}()
+		for i := range merges {
+			if i == merges/2 {
+				close(stop) // the last checkpoint is beside the merges after this one
+			}
+			if _, already, err := n.router.MergeHandoff(fmt.Sprintf("h%d", i), handoff); err != nil || already {
+				t.Fatalf("merge %d: already %v, err %v", i, already, err)
+			}
+		}
+		if count := <-checkpointed; count == 0 {
+			t.Fatal("no checkpoint beside the merges")
+		}
+		n.crash()
+
+		again := map[time.Duration]int{}
+		for _, later := range []time.Duration{0, 2 * time.Hour} {
+			copyDir := t.TempDir()
+			if err := os.CopyFS(copyDir, os.DirFS(dir)); err != nil {
+				t.Fatal(err)
+			}
+			at := wall.Add(later)
+			n := start(t, copyDir, &at)
+			again[later] = n.recovered.HandoffsMerged
+			n.crash()
+		}
+		if again[2*time.Hour] != again[0] {
+			t.Fatalf("trial %d: the replay merged %d handoffs again two hours after the crash and %d right after it: a checkpoint held merges whose records are after its position", trial, again[2*time.Hour], again[0])
+		}
+		if again[0] > 0 && again[0] < merges {
+			informative++
+		}
+	}
+	if informative == 0 {
+		t.Errorf("in no trial did the checkpoint restored hold some merges and not all: the test showed nothing")
+	}
+}

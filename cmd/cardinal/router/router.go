@@ -56,6 +56,8 @@ type Router struct {
 	// takenStuck is when a handoff's record last waited takenQueueWait in vain for a place
 	// in the log (unix nanoseconds; 0 never).
 	takenStuck atomic.Int64
+	// queueTaken queues a handoff's record: the log's Enqueue, which tests stall.
+	queueTaken func(ctx context.Context, payload []byte) (wait func() (uint64, error), err error)
 	// lastResult is the outcome of the last checkpoint attempt, for the status page.
 	lastResult atomic.Pointer[CheckpointResult]
 	// delivered are, by downstream name, the marks of what each remote-write downstream
@@ -103,6 +105,7 @@ func New(o Options, reg prometheus.Registerer) *Router {
 		metrics: newMetrics(reg),
 	}
 	if r.log != nil {
+		r.queueTaken = r.log.Enqueue
 		r.delivered = map[string]*deliveryMarks{}
 		for _, d := range o.Sinks {
 			if t, ok := d.Sink.(deliveryTracked); ok {

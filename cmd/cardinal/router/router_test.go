@@ -67,6 +67,8 @@ type node struct {
 	sink   *memorySink
 	router *Router
 	log    *wal.Log
+	// recovered is what its Recover found.
+	recovered RecoverStats
 }
 
 func start(t *testing.T, dir string, wall *time.Time) *node {
@@ -97,7 +99,7 @@ func startWith(t *testing.T, dir string, wall *time.Time, sink downstream.Sink) 
 		t.Fatal(err)
 	}
 	n.router = New(Options{Aggregator: n.agg, Sinks: fan, WAL: n.log, Limits: remotewrite.DefaultLimits(), MaxRequestBytes: 32 << 20}, nil)
-	if _, err := n.router.Recover(); err != nil {
+	if n.recovered, err = n.router.Recover(); err != nil {
 		t.Fatal(err)
 	}
 	return n
