@@ -111,6 +111,10 @@ type server struct {
 	ready   atomic.Bool
 
 	reloader *reload.Reloader
+	// started is the configuration the process started with: its sections but the rules
+	// and the aggregator's are in force until a restart (Apply).
+	started         *config.Config
+	restartRequired prometheus.Gauge
 }
 
 // serve runs the proxy until SIGTERM or SIGINT, and returns the exit code.
@@ -169,6 +173,7 @@ func runServer(ctx context.Context, f *flags, logger *slog.Logger) error {
 	}
 	s.sinks.SendMetadata(s.agg)
 	s.reg.MustRegister(s.agg.Collector())
+	s.started, s.restartRequired = cfg, newRestartRequired(s.reg)
 	s.reloader = reload.New(f.configFile, cfg, s, s.reg, logger)
 	if cfg.WAL != nil {
 		if s.wal, err = wal.Open(*cfg.WAL, s.reg, logger); err != nil {
