@@ -38,9 +38,10 @@ func NewDNSDiscoverer(cfg DNSConfig, r *net.Resolver) *DNSDiscoverer {
 	}
 }
 
-// Discover looks the name up and returns the addresses found, sorted and without repeats.
+// Discover looks the name up and returns the addresses found, sorted and without repeats,
+// with a *SkippedRecords error when it left unusable SRV records out.
 func (d *DNSDiscoverer) Discover(ctx context.Context) ([]string, error) {
-	var addrs []string
+	var addrs, skipped []string
 	switch d.Type {
 	case "", DNSTypeA:
 		ips, err := d.LookupIPAddr(ctx, d.Name)
@@ -52,19 +53,47 @@ func (d *DNSDiscoverer) Discover(ctx context.Context) ([]string, error) {
 			addrs = append(addrs, net.JoinHostPort(ip.String(), port))
 		}
 	case DNSTypeSRV:
+		// The resolver leaves out records with invalid names and returns an error beside
+		// the others: those, like a record of port 0 or of the target "." (no service
+		// there, RFC 2782), are left out, not the whole answer, which would freeze the
+		// membership for as long as one bad record is served.
 		_, srvs, err := d.LookupSRV(ctx, "", "", d.Name)
-		if err != nil {
+		if err != nil && len(srvs) == 0 {
 			return nil, fmt.Errorf("dns SRV lookup of %s: %w", d.Name, err)
 		}
+		if err != nil {
+			skipped = append(skipped, err.Error())
+		}
 		for _, s := range srvs {
-			addrs = append(addrs, net.JoinHostPort(strings.TrimSuffix(s.Target, "."), strconv.Itoa(int(s.Port))))
+			target := strings.TrimSuffix(s.Target, ".")
+			if target == "" || s.Port == 0 {
+				skipped = append(skipped, fmt.Sprintf("target %q port %d", s.Target, s.Port))
+				continue
+			}
+			addrs = append(addrs, net.JoinHostPort(target, strconv.Itoa(int(s.Port))))
 		}
 	default:
 		return nil, fmt.Errorf("dns type %q: want A or SRV", d.Type)
 	}
 	if len(addrs) == 0 {
-		return nil, fmt.Errorf("dns lookup of %s: %w", d.Name, errNoPeers)
+		return nil, fmt.Errorf("dns lookup of %s (unusable: %s): %w", d.Name, strings.Join(skipped, "; "), errNoPeers)
 	}
 	slices.Sort(addrs)
-	return slices.Compact(addrs), nil
+	addrs = slices.Compact(addrs)
+	if len(skipped) > 0 {
+		return addrs, &SkippedRecords{Source: "dns " + d.Name, Records: skipped}
+	}
+	return addrs, nil
+}
+
+// SkippedRecords is the error of a Discover that left some records out and found peers in
+// the others: the round goes on with the peers returned, and logs what was left out.
+type SkippedRecords struct {
+	// Source names the discovery; Records what was left out and why.
+	Source  string
+	Records []string
+}
+
+func (e *SkippedRecords) Error() string {
+	return fmt.Sprintf("%s: left out %d unusable records: %s", e.Source, len(e.Records), strings.Join(e.Records, "; "))
 }

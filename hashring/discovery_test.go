@@ -183,3 +183,45 @@ func TestNewDiscoverers(t *testing.T) {
 		t.Error("a section with no discovery gave sources")
 	}
 }
+
+// An SRV answer with unusable records (port 0, the target "." that says no service is there,
+// or names the resolver refused, which it reports as an error beside the other records)
+// gives the other records' peers and says what it left out; it fails only when none is left.
+// Failing the whole lookup froze the membership for as long as one bad record was served.
+func TestUnusableSRVRecordsAreLeftOut(t *testing.T) {
+	resolverErr := &net.DNSError{Err: "cannot unmarshal DNS message", Name: "cardinal"}
+	records := []*net.SRV{{Target: "10.0.0.2.", Port: 9090}, {Target: "10.0.0.9.", Port: 0}, {Target: ".", Port: 9090}, {Target: "10.0.0.1.", Port: 9090}}
+	d := DNSDiscoverer{Name: "_http._tcp.cardinal", Type: DNSTypeSRV, LookupSRV: func(context.Context, string, string, string) (string, []*net.SRV, error) {
+		return "", records, resolverErr
+	}}
+	got, err := d.Discover(t.Context())
+	var skipped *SkippedRecords
+	if !slices.Equal(got, []string{"10.0.0.1:9090", "10.0.0.2:9090"}) || !errors.As(err, &skipped) || len(skipped.Records) != 3 {
+		t.Fatalf("got %v, %v; want the two usable peers and three records left out", got, err)
+	}
+	records = records[1:3]
+	if got, err := d.Discover(t.Context()); got != nil || !errors.Is(err, errNoPeers) {
+		t.Fatalf("with no usable record: got %v, %v; want no peers and %v", got, err, errNoPeers)
+	}
+}
+
+// A membership round goes on with the peers a discovery found beside unusable records: a
+// new member joins, and the records left out are counted.
+func TestARoundGoesOnBesideUnusableRecords(t *testing.T) {
+	c := newCluster(t)
+	records := []*net.SRV{{Target: "10.0.0.1.", Port: 9090}, {Target: "10.0.0.9.", Port: 0}}
+	d := &DNSDiscoverer{Name: "_http._tcp.cardinal", Type: DNSTypeSRV, LookupSRV: func(context.Context, string, string, string) (string, []*net.SRV, error) {
+		return "", records, nil
+	}}
+	m, err := NewMembership(self, DefaultConfig(), []Discoverer{d}, c.prober, c.clock.now, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.m = m
+	c.prober.set(addrOf("a"), Identity{Name: "a", Ready: true})
+	c.round(0)
+	c.want("a beside a record of port 0", "a")
+	if s := c.m.Stats(); s.SkippedRecords != 1 || s.FailedRounds != 0 {
+		t.Errorf("Stats: %d records left out, %d failed rounds; want 1 and 0", s.SkippedRecords, s.FailedRounds)
+	}
+}

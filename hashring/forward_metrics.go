@@ -9,6 +9,7 @@ import (
 // named peer/<member>, with the cardinal_downstream_* metrics of every downstream.
 type forwardMetrics struct {
 	shardsOwned      prometheus.Gauge
+	ringInfo         *prometheus.GaugeVec
 	ringChanges      prometheus.Counter
 	forwardedSamples *prometheus.CounterVec
 	received         *prometheus.CounterVec
@@ -35,6 +36,9 @@ func newForwardMetrics(reg prometheus.Registerer) *forwardMetrics {
 		shardsOwned: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "cardinal_cluster_shards_owned", Help: "Logical shards (of 262144) this member owns in the ring in force.",
 		}),
+		ringInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cardinal_cluster_ring_info", Help: "The ring this member routes by: 1, with its version; members that disagree show different versions (one that left, or waits for its peers to add it, routes by their ring without itself).",
+		}, []string{"version"}),
 		ringChanges: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "cardinal_cluster_ring_changes_total", Help: "Times the ring changed (a member joined or left).",
 		}),
@@ -101,7 +105,7 @@ func newForwardMetrics(reg prometheus.Registerer) *forwardMetrics {
 	m.handoffWait.WithLabelValues("handed_over")
 	m.handoffWait.WithLabelValues("timeout")
 	if reg != nil {
-		reg.MustRegister(m.shardsOwned, m.ringChanges, m.forwardedSamples, m.received, m.receivedBytes, m.disagreements,
+		reg.MustRegister(m.shardsOwned, m.ringInfo, m.ringChanges, m.forwardedSamples, m.received, m.receivedBytes, m.disagreements,
 			m.handoffs, m.handoffBytes, m.handoffDuration, m.handoffWait, m.handoffsPending, m.handoffsReceived, m.handoffRingSyncs,
 			m.forwardSent, m.forwardBytes, m.forwardFailed, m.forwardDropped, m.forwardRerouted, m.forwardRetries, m.queueBytes)
 	}
@@ -111,6 +115,8 @@ func newForwardMetrics(reg prometheus.Registerer) *forwardMetrics {
 // setRing publishes the ring in force (membership exports its size and version).
 func (m *forwardMetrics) setRing(r *Ring, self string) {
 	m.shardsOwned.Set(float64(r.ShardsOwned(self)))
+	m.ringInfo.Reset()
+	m.ringInfo.WithLabelValues(r.VersionString()).Set(1)
 }
 
 // maxPeerLabels bounds the peer label values of the metrics counted by the name a request

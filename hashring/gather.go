@@ -19,7 +19,11 @@ func (m *Membership) discover(ctx context.Context) ([]peer, error) {
 	var errs []error
 	for _, d := range m.discoverers {
 		entries, err := d.Discover(ctx)
-		if err != nil {
+		var skipped *SkippedRecords
+		switch {
+		case errors.As(err, &skipped):
+			m.noteSkipped(skipped)
+		case err != nil:
 			errs = append(errs, err)
 			continue
 		}
@@ -51,6 +55,18 @@ func (m *Membership) discover(ctx context.Context) ([]peer, error) {
 	}
 	sort.Slice(peers, func(i, j int) bool { return peers[i].addr < peers[j].addr })
 	return peers, nil
+}
+
+// noteSkipped logs what a discovery left out, when it differs from what it left out the
+// round before (a bad record served for hours is one line, not one a round), and counts it.
+func (m *Membership) noteSkipped(s *SkippedRecords) {
+	m.mu.Lock()
+	m.stats.SkippedRecords += len(s.Records)
+	m.mu.Unlock()
+	if msg := s.Error(); msg != m.lastSkipped {
+		m.lastSkipped = msg
+		m.logger.Warn("cluster discovery: unusable records left out", "err", msg)
+	}
 }
 
 // answer is the outcome of probing one discovered peer.

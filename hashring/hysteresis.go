@@ -21,6 +21,9 @@ type peerState struct {
 	ringVersion string
 	inRing      *bool
 	outside     bool
+	// addrs are the addresses it answered ready at in the latest round it was seen, so that
+	// several (a dual-stack Service lists two) are logged when they change, not each round.
+	addrs string
 }
 
 // apply turns one successful round's answers into joins, leaves and new addresses, and
@@ -35,9 +38,11 @@ func (m *Membership) apply(now time.Time, answers []answer) (members []Member, n
 	}
 	seen, leaving := m.readyAddrs(answers)
 	answeredAt := map[string]string{} // address -> the name it answered with
+	outside := map[string]bool{}      // names that said they wait outside their own ring
 	for _, a := range answers {
 		if a.err == nil && a.id.Name != "" {
 			answeredAt[a.peer.addr] = a.id.Name
+			outside[a.id.Name] = outside[a.id.Name] || a.id.Outside
 		}
 	}
 	for name := range m.leavers {
@@ -60,8 +65,11 @@ func (m *Membership) apply(now time.Time, answers []answer) (members []Member, n
 		if slices.Contains(addrs, st.addr) {
 			addr = st.addr
 		}
-		if len(addrs) > 1 {
-			m.logger.Warn("cluster peer answers at several addresses", "name", name, "addrs", addrs, "using", addr)
+		if joined := strings.Join(addrs, ","); joined != st.addrs {
+			if len(addrs) > 1 {
+				m.logger.Warn("cluster peer answers at several addresses", "name", name, "addrs", addrs, "using", addr)
+			}
+			st.addrs = joined
 		}
 		st.missingSince = time.Time{}
 		if st.readySince.IsZero() {
@@ -75,7 +83,12 @@ func (m *Membership) apply(now time.Time, answers []answer) (members []Member, n
 			addrsChanged = true
 		case !st.member:
 			st.addr = addr
-			if starting || now.Sub(st.readySince) >= joinAfter {
+			// At start-up a peer joins at once, so that a member restarting (or a whole
+			// cluster starting together) takes the ring its peers route by; but not a
+			// candidate that its peers have not added yet (it says it waits outside its own
+			// ring): a restart must not admit one that the running members, seeing it
+			// ready for less than join_after at a time, never do.
+			if (starting && !outside[name]) || now.Sub(st.readySince) >= joinAfter {
 				st.member = true
 				m.stats.Joins++
 				namesChanged = true
@@ -144,7 +157,9 @@ func (m *Membership) readyAddrs(answers []answer) (seen map[string][]string, lea
 			m.stats.ProbeFailures++
 			m.logger.Debug("cluster probe failed", "addr", a.peer.addr, "err", a.err, "name", a.id.Name)
 		case a.id.Name == m.self.Name:
-			if m.instance != "" && a.id.Instance != "" && a.id.Instance != m.instance {
+			// Only a process that serves as a member collides: this member's previous
+			// process, still listed while it shuts down, answers leaving or not ready.
+			if m.instance != "" && a.id.Instance != "" && a.id.Instance != m.instance && a.id.Ready && !a.id.Leaving {
 				m.stats.NameCollisions++
 				m.logger.Error("cluster: another process answers with this member's name; both run as if alone and write the same outputs: give every member its own cluster.name", "addr", a.peer.addr, "name", a.id.Name)
 			}

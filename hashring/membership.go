@@ -69,6 +69,9 @@ type Membership struct {
 	// instance is this process's Identity.Instance; set once, by NewMembership.
 	instance string
 	stats    Stats
+	// lastSkipped is what discovery left out in the latest round (noteSkipped); guarded
+	// by round.
+	lastSkipped string
 }
 
 // NewMembership returns the membership of self (whose Name must be set) in the cluster

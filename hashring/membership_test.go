@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -515,5 +517,78 @@ func TestARoundAskedForDuringAnotherGetsItsWholeBudget(t *testing.T) {
 	<-done
 	if err != nil {
 		t.Fatalf("the round asked for failed: %v", err)
+	}
+}
+
+// A member starting up admits the peers that answer ready at once, so that it takes the
+// ring they route by; but not a candidate they have not added (it says it waits outside its
+// own ring). One in a crash loop, ready for less than join_after at a time, is never added
+// by the running members; a member restarted while it was up admitted it for good (seen
+// again within leave_after each time), and the rings disagreed for as long as it flapped.
+func TestAMemberStartingDoesNotAdmitACandidateItsPeersHaveNot(t *testing.T) {
+	c := newCluster(t, "a", "y")
+	c.prober.set(addrOf("y"), Identity{Name: "y", Ready: true, Outside: true})
+	c.round(0)
+	c.want("first round, y waiting to be added", "a")
+	for range 6 { // y stays up: it joins after join_after, as at any other time
+		c.round(10 * time.Second)
+	}
+	c.want("y ready for a minute", "a", "y")
+
+	c = newCluster(t, "a", "y")
+	for i := range 180 { // 30 minutes: y answers ready 20 s of every 60
+		if i%6 < 2 {
+			c.prober.set(addrOf("y"), Identity{Name: "y", Ready: true, Outside: true})
+		} else {
+			c.prober.remove(addrOf("y"))
+		}
+		c.round(10 * time.Second)
+	}
+	c.want("y in a crash loop for 30 minutes", "a")
+}
+
+// A process answering with this member's name is a collision only if it serves as a
+// member: this member's previous process, still listed while it shuts down (a Service that
+// publishes addresses not ready), answers leaving or not ready, and must not page.
+func TestThisMembersPreviousProcessShuttingDownIsNotACollision(t *testing.T) {
+	for _, prev := range []Identity{
+		{Name: "self", Ready: false, Leaving: true, Instance: "previous"},
+		{Name: "self", Ready: false, Instance: "previous"},
+	} {
+		c := newCluster(t, "a")
+		c.prober.set(self.Addr, Identity{Name: "self", Ready: true, Instance: c.m.Instance()})
+		c.prober.set("10.0.0.99:9090", prev)
+		c.disc.set([]string{addrOf("a"), self.Addr, "10.0.0.99:9090"}, nil)
+		c.round(0)
+		if n := c.m.Stats().NameCollisions; n != 0 {
+			t.Errorf("%+v: %d name collisions, want none", prev, n)
+		}
+	}
+}
+
+// A member answering at several addresses (a dual-stack Service lists an IPv4 and an IPv6
+// one) is logged when its addresses change, not in every round.
+func TestSeveralAddressesAreLoggedWhenTheyChange(t *testing.T) {
+	c := newCluster(t, "a")
+	var logs strings.Builder
+	m, err := NewMembership(self, DefaultConfig(), []Discoverer{c.disc}, c.prober, c.clock.now, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.m = m
+	v6 := "[fd00::1]:9090"
+	c.prober.set(v6, Identity{Name: "a", Ready: true})
+	c.disc.set([]string{addrOf("a"), v6}, nil)
+	for range 6 {
+		c.round(10 * time.Second)
+	}
+	if n := strings.Count(logs.String(), "several addresses"); n != 1 {
+		t.Errorf("%d lines about several addresses in 6 rounds, want 1:\n%s", n, logs.String())
+	}
+	c.disc.set([]string{addrOf("a"), v6, "[fd00::2]:9090"}, nil)
+	c.prober.set("[fd00::2]:9090", Identity{Name: "a", Ready: true})
+	c.round(10 * time.Second)
+	if n := strings.Count(logs.String(), "several addresses"); n != 2 {
+		t.Errorf("%d lines about several addresses after a third appeared, want 2", n)
 	}
 }

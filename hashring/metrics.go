@@ -24,7 +24,7 @@ func metricHelp() []struct{ name, help string } {
 		{"cardinal_cluster_members", "Members of the ring, this one included."},
 		{"cardinal_cluster_candidates", "Peers answering ready that wait join_after before joining."},
 		{"cardinal_cluster_last_refresh_success_timestamp_seconds", "Unix time of the last successful refresh round; 0 before the first."},
-		{"cardinal_cluster_ring_info", "The ring this member routes by: 1, with its version; members that disagree show different versions."},
+		{"cardinal_cluster_discovery_skipped_records_total", "Records a discovery left out as unusable (an SRV record of port 0 or target \".\"); the round goes on with the others."},
 	}
 }
 
@@ -33,11 +33,7 @@ func metricHelp() []struct{ name, help string } {
 func (m *Membership) Collector() prometheus.Collector {
 	c := &collector{m: m, descs: map[string]*prometheus.Desc{}}
 	for _, mh := range metricHelp() {
-		var labels []string
-		if mh.name == "cardinal_cluster_ring_info" {
-			labels = []string{"version"}
-		}
-		c.descs[mh.name] = prometheus.NewDesc(mh.name, mh.help, labels, nil)
+		c.descs[mh.name] = prometheus.NewDesc(mh.name, mh.help, nil, nil)
 	}
 	return c
 }
@@ -55,8 +51,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter := func(name string, v uint64) {
 		ch <- prometheus.MustNewConstMetric(c.descs[name], prometheus.CounterValue, float64(v))
 	}
-	gauge := func(name string, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(c.descs[name], prometheus.GaugeValue, v, labels...)
+	gauge := func(name string, v float64) {
+		ch <- prometheus.MustNewConstMetric(c.descs[name], prometheus.GaugeValue, v)
 	}
 	counter("cardinal_cluster_refreshes_total", s.Rounds)
 	counter("cardinal_cluster_refresh_failures_total", s.FailedRounds)
@@ -68,6 +64,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter("cardinal_cluster_joins_total", s.Joins)
 	counter("cardinal_cluster_leaves_total", s.Leaves)
 	counter("cardinal_cluster_address_changes_total", s.AddressChanges)
+	counter("cardinal_cluster_discovery_skipped_records_total", uint64(s.SkippedRecords))
 	gauge("cardinal_cluster_members", float64(s.Members))
 	gauge("cardinal_cluster_candidates", float64(s.Candidates))
 	last := 0.0
@@ -75,5 +72,4 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		last = float64(s.LastSuccess.UnixNano()) / 1e9
 	}
 	gauge("cardinal_cluster_last_refresh_success_timestamp_seconds", last)
-	gauge("cardinal_cluster_ring_info", 1, s.RingVersion)
 }

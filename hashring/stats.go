@@ -13,6 +13,8 @@ type Stats struct {
 	// and NameCollisions those answered with this member's name by another process
 	// (Identity.Instance).
 	Probes, ProbeFailures, NotReady, NameMismatches, NameCollisions uint64
+	// SkippedRecords counts the records discoveries left out as unusable (SkippedRecords).
+	SkippedRecords int
 	// Joins, Leaves and AddressChanges count changes of the members.
 	Joins, Leaves, AddressChanges uint64
 	// Members is the number of members, self included; Candidates the number of peers seen
