@@ -369,6 +369,16 @@ type HandoffWait struct {
 	SettledAfter time.Duration
 	// Waiting are the peers that had not at the last round, each as "name: why".
 	Waiting []string
+	// Departed are the members that left the ring in the changes of the last handoff
+	// timeout: outputs gained from one wait for its handoff until its Until, whatever the
+	// peers say (one that has left may still hand over), settled or alone.
+	Departed []DepartedMember
+}
+
+// DepartedMember is a member that left the ring, and when the wait for its handoff ends.
+type DepartedMember struct {
+	Name  string
+	Until time.Time
 }
 
 // HandoffWait returns the state of the ring in force's wait for its peers' handoffs.
@@ -378,6 +388,19 @@ func (f *Forwarder) HandoffWait() HandoffWait {
 		SettledAfter: time.Duration(ps.settledAfter.Load())}
 	if p := ps.waiting.Load(); p != nil && !w.Settled {
 		w.Waiting = *p
+	}
+	now := f.now()
+	seen := map[string]bool{}
+	for _, c := range ps.changes { // the newest first, as Awaits reads them
+		if c.prev == nil || now.Sub(c.at) > f.handoffTimeout {
+			break
+		}
+		for _, m := range c.prev.ring.members {
+			if m.Name != f.self && !seen[m.Name] && ps.view.ring.Index(m.Name) < 0 {
+				seen[m.Name] = true
+				w.Departed = append(w.Departed, DepartedMember{Name: m.Name, Until: c.at.Add(f.handoffTimeout)})
+			}
+		}
 	}
 	return w
 }

@@ -242,6 +242,11 @@ func TestASettledRingStillAwaitsTheShardsOfAMemberThatLeft(t *testing.T) {
 	if fromB == 0 || fromC == 0 {
 		t.Fatalf("the rings do not exercise the test: %d from node-b, %d from node-c", fromB, fromC)
 	}
+	// The status page says so, though the ring is settled.
+	want := []DepartedMember{{Name: "node-b", Until: clock.Add(time.Minute)}, {Name: "node-c", Until: clock.Add(time.Minute - 2*time.Second)}}
+	if got := f.HandoffWait().Departed; !slices.Equal(got, want) {
+		t.Errorf("HandoffWait().Departed = %v, want %v", got, want)
+	}
 
 	// node-c comes back: what node-a gained from it, node-c (in the ring again) has
 	// handed over once the ring settles.
@@ -250,6 +255,9 @@ func TestASettledRingStillAwaitsTheShardsOfAMemberThatLeft(t *testing.T) {
 		t.Fatal("nothing awaited after node-c came back, before the ring settled")
 	}
 	f.cur.Load().settled.Store(true)
+	if got := f.HandoffWait().Departed; !slices.Equal(got, want[:1]) {
+		t.Errorf("node-c back: HandoffWait().Departed = %v, want %v", got, want[:1])
+	}
 	acd := ringOf("node-a", "node-c", "node-d")
 	for key := range uint64(Shards) {
 		gainedFromB := ad.OwnerOfKey(key).Name == "node-a" && abd.OwnerOfKey(key).Name == "node-b"

@@ -74,6 +74,16 @@ func TestClusterStatusSaysWhatEachPeerIsDoing(t *testing.T) {
 		t.Errorf("after the timeout: %q, waiting %v", got.HandoffWait, got.HandoffWaiting)
 	}
 
+	// Alone after its peer left: the outputs gained from it still wait for its handoff.
+	alone := hashring.HandoffWait{Since: now, Until: now.Add(40 * time.Second), Settled: true,
+		Departed: []hashring.DepartedMember{{Name: "node-b", Until: now.Add(40 * time.Second)}}}
+	if got := handoffWaitState(alone, now); !strings.HasPrefix(got, "this member is alone") || !strings.Contains(got, "Outputs gained from node-b, which left the ring, wait for its handoff, at most 40s more.") {
+		t.Errorf("alone after node-b left: %q", got)
+	}
+	if got := handoffWaitState(alone, now.Add(time.Minute)); strings.Contains(got, "node-b") {
+		t.Errorf("alone, node-b's wait over: %q", got)
+	}
+
 	// The page shows it all, escaped.
 	st = clusterStatus("node-a", r, peers, nil, hashring.HandoffWait{Since: now, Until: now.Add(time.Hour), Waiting: []string{"node-c: status 409: not handed over: <1 handoffs pending>"}}, now)
 	rec := httptest.NewRecorder()
