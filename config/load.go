@@ -58,6 +58,7 @@ func (l Loader) Parse(data []byte, filename string) (*Config, error) {
 		return nil, p.Err()
 	}
 	top := place{p: &p, file: filename, root: root}
+	warnEmptySections(top)
 	top.sub("server").validate(&cfg.Server)
 	validateAggregator(&cfg.Aggregator, top.sub("aggregator"))
 	dir := filepath.Dir(filename)
@@ -106,6 +107,23 @@ func (l Loader) Parse(data []byte, filename string) (*Config, error) {
 	cfg.Files = append([]string{filename}, files...)
 	cfg.Hash = configHash(&cfg, srcs)
 	return &cfg, nil
+}
+
+// emptySections are the top-level sections whose absence turns a feature off, with what an
+// empty one (the key written, its contents commented out) therefore means.
+var emptySections = []struct{ key, off string }{
+	{"wal", "there is no write-ahead log; set wal.dir to keep one, or remove the key"},
+	{"cluster", "clustering is off and this cardinal aggregates alone; set cluster.peers, cluster.peers_file or cluster.dns.name to join a cluster, or remove the key"},
+}
+
+// warnEmptySections warns of each section of emptySections written with a null value: it
+// decodes as if absent, so the feature is off without a word otherwise.
+func warnEmptySections(top place) {
+	for _, s := range emptySections {
+		if k, _ := child(top.root, s.key); k != nil && !top.has(s.key) {
+			top.warnf(s.key, "%s: the section is empty, so %s", s.key, s.off)
+		}
+	}
 }
 
 // topValue returns the value under key at the top of the document, or nil.

@@ -88,16 +88,15 @@ func (c *Config) UnmarshalYAML(unmarshal func(any) error) error {
 }
 
 // Validate reports every problem of the section, each as a *setting.Error at its key. It
-// does not require Name, which the server may fill in later, nor look at the peers file.
+// does not require Name, which the server may fill in later, nor read the peers file
+// (CheckFiles does).
 func (c *Config) Validate() error {
 	var errs []error
 	if len(c.Peers) == 0 && c.PeersFile == "" && c.DNS.Name == "" {
 		errs = append(errs, setting.At().Errorf("cluster needs at least one of peers, peers_file and dns.name"))
 	}
-	for i, s := range c.Peers {
-		if _, err := parsePeer(s); err != nil {
-			errs = append(errs, setting.At("peers", i).Errorf("cluster.peers[%d]: %v", i, err))
-		}
+	for _, e := range checkPeerList(c.Peers) {
+		errs = append(errs, setting.At("peers", e.index).Errorf("cluster.peers[%d]: %v", e.index, e.err))
 	}
 	errs = append(errs, c.DNS.validate()...)
 	if c.Name != "" {
@@ -126,9 +125,17 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// CheckFiles reads the files of the forward section, as ForwardConfig.CheckFiles does.
+// CheckFiles reads the files the section names: the peers file, as FileDiscoverer reads it
+// every round (a missing, unparseable or unsound one is an error at peers_file), and the
+// files of the forward section, as ForwardConfig.CheckFiles does.
 func (c *Config) CheckFiles() error {
 	var errs []error
+	if c.PeersFile != "" {
+		_, fileErrs := readPeersFile(c.PeersFile)
+		for _, err := range fileErrs {
+			errs = append(errs, setting.At("peers_file").Errorf("cluster.peers_file: %v", err))
+		}
+	}
 	for _, e := range setting.Errors(c.Forward.CheckFiles()) {
 		errs = append(errs, &setting.Error{Key: append(setting.At("forward"), e.Key...), Msg: e.Msg})
 	}

@@ -3,6 +3,7 @@ package hashring
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 
@@ -22,7 +23,8 @@ import (
 // A JSON array (["10.0.0.1:9090", "10.0.0.2:9090"], as Thanos's hashring file lists
 // endpoints) is valid YAML and reads the same. A missing file, a parse error, a bad entry
 // or a file with nothing in it (a torn write leaves one empty) is an error, and Membership
-// keeps its previous view; an explicit empty list ([]) is read as no peers.
+// keeps its previous view; so are an address listed twice and a name given two addresses,
+// as in cluster.peers. An explicit empty list ([]) is read as no peers.
 type FileDiscoverer struct {
 	// Path is the file to read.
 	Path string
@@ -30,24 +32,37 @@ type FileDiscoverer struct {
 
 // Discover reads and checks the file.
 func (f *FileDiscoverer) Discover(context.Context) ([]string, error) {
-	b, err := os.ReadFile(f.Path)
+	peers, errs := readPeersFile(f.Path)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return peers, nil
+}
+
+// readPeersFile reads the peers file at path and checks its entries together, as
+// cluster.peers is checked (checkPeerList). It returns the entries, or every problem found,
+// each naming the file. Config.CheckFiles reads the file the same way at start-up.
+func readPeersFile(path string) ([]string, []error) {
+	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("peers file: %w", err)
+		return nil, []error{fmt.Errorf("peers file: %w", err)}
 	}
 	if len(bytes.TrimSpace(b)) == 0 {
-		return nil, fmt.Errorf("peers file %s is empty; write a YAML list of host:port entries, or [] for none", f.Path)
+		return nil, []error{fmt.Errorf("peers file %s is empty; write a YAML list of host:port entries, or [] for none", path)}
 	}
 	var peers []string
 	if err := yaml.Unmarshal(b, &peers); err != nil {
-		return nil, fmt.Errorf("peers file %s: want a YAML list of host:port strings: %w", f.Path, err)
+		return nil, []error{fmt.Errorf("peers file %s: want a YAML list of host:port strings: %w", path, err)}
 	}
 	if peers == nil {
-		return nil, fmt.Errorf("peers file %s holds no list; write a YAML list of host:port entries, or [] for none", f.Path)
+		return nil, []error{fmt.Errorf("peers file %s holds no list; write a YAML list of host:port entries, or [] for none", path)}
 	}
-	for i, p := range peers {
-		if _, err := parsePeer(p); err != nil {
-			return nil, fmt.Errorf("peers file %s, entry %d: %w", f.Path, i+1, err)
-		}
+	var errs []error
+	for _, e := range checkPeerList(peers) {
+		errs = append(errs, fmt.Errorf("peers file %s, entry %d: %w", path, e.index+1, e.err))
+	}
+	if len(errs) > 0 {
+		return nil, errs
 	}
 	return peers, nil
 }

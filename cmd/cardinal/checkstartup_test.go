@@ -88,6 +88,14 @@ var checkVsStartup = []struct {
 	{"cluster_handoff_timeout_under_a_second", "cluster: {name: n, peers: ['127.0.0.1:1'], handoff_timeout: 500ms}\n", false},
 	{"cluster_leave_on_shutdown_not_a_bool", "cluster: {name: n, peers: ['127.0.0.1:1'], leave_on_shutdown: sometimes}\n", false},
 	{"cluster_peer_without_port", "cluster: {name: n, peers: ['127.0.0.1']}\n", false},
+	{"cluster_peer_name_invalid", "cluster: {name: n, peers: ['bad name=127.0.0.1:9']}\n", false},
+	{"cluster_peer_name_at_two_addresses", "cluster: {name: n, peers: ['x=127.0.0.1:1', 'x=127.0.0.1:2']}\n", false},
+	{"cluster_peer_listed_twice", "cluster: {name: n, peers: ['127.0.0.1:1', '127.0.0.1:1']}\n", false},
+	{"cluster_peers_file_missing", "cluster: {name: n, peers_file: absent-peers.yaml}\n", false},
+	{"cluster_peers_file_not_a_list", "cluster: {name: n, peers_file: peers-not-a-list.yaml}\n", false},
+	{"cluster_peers_file_entry_twice", "cluster: {name: n, peers_file: peers-twice.yaml}\n", false},
+	{"cluster_peers_file_relative_to_the_config", "cluster: {name: n, peers_file: peers.yaml}\n", true},
+	{"cluster_empty_is_off", "cluster:\n  # peers_file: peers.yaml\n", true},
 	{"cluster_forward_ca_file_missing", "cluster:\n  name: n\n  peers: ['127.0.0.1:1']\n  forward: {tls: {ca_file: absent-ca.pem}}\n", false},
 	{"cluster_forward_ca_file_not_pem", "cluster:\n  name: n\n  peers: ['127.0.0.1:1']\n  forward: {tls: {ca_file: not-pem.txt}}\n", false},
 	{"cluster_forward_cert_without_key", "cluster:\n  name: n\n  peers: ['127.0.0.1:1']\n  forward: {tls: {cert_file: not-pem.txt}}\n", false},
@@ -109,10 +117,14 @@ var checkVsStartup = []struct {
 
 func TestCheckConfigRefusesExactlyWhatStartupRefuses(t *testing.T) {
 	dir := t.TempDir()
-	// Files the configs name, relative to them: a certificate and its key, a token, and a
-	// file that is not PEM.
+	// Files the configs name, relative to them: a certificate and its key, a token, a file
+	// that is not PEM, and peers files (a sound one, one that is not a list, and one that
+	// lists an address twice).
 	testcert.Write(t, dir, 1)
-	for name, content := range map[string]string{"token.txt": "s3cr3t\n", "not-pem.txt": "not a certificate\n"} {
+	for name, content := range map[string]string{
+		"token.txt": "s3cr3t\n", "not-pem.txt": "not a certificate\n",
+		"peers.yaml": "- 127.0.0.1:1\n", "peers-not-a-list.yaml": "not: [a list\n", "peers-twice.yaml": "[127.0.0.1:1, 127.0.0.1:1]\n",
+	} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -175,9 +187,34 @@ func TestCheckConfigRefusesTheMemberNameStartupRefuses(t *testing.T) {
 	}
 }
 
+// A cluster section whose contents are commented out turns the cluster off: check config
+// prints a warning saying so, and start-up logs the same one.
+func TestCheckConfigAndStartupWarnOfAnEmptyClusterSection(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "cardinal.yaml")
+	if err := os.WriteFile(file, []byte("downstream:\n  file: {path: '-'}\ncluster:\n  # peers: ['127.0.0.1:1']\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const want = ":3: cluster: the section is empty, so clustering is off"
+	var out, errOut strings.Builder
+	if code := run([]string{"check", "config", file}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "WARNING: "+file+want) {
+		t.Errorf("check config: exit %d, %q; want exit 0 and a warning %q", code, out.String(), want)
+	}
+	started, logs, err := startLogged(t, file)
+	if !started || !strings.Contains(logs, want) {
+		t.Errorf("start-up: started %v (%v); want it started, logging %q:\n%s", started, err, want, logs)
+	}
+}
+
 // startOnce starts the server on file with a free loopback port and reports whether it came
 // up (it is then stopped at once) or the error it stopped with.
 func startOnce(t *testing.T, file string) (bool, error) {
+	t.Helper()
+	started, _, err := startLogged(t, file)
+	return started, err
+}
+
+// startLogged is startOnce, also returning what the server logged.
+func startLogged(t *testing.T, file string) (bool, string, error) {
 	t.Helper()
 	f, err := parseFlags([]string{"--config.file=" + file, "--web.listen-address=127.0.0.1:0", "--shutdown.timeout=5s", "--config.check-interval=0"})
 	if err != nil {
@@ -193,7 +230,7 @@ func startOnce(t *testing.T, file string) (bool, error) {
 	for {
 		select {
 		case err := <-done:
-			return false, err
+			return false, logs.String(), err
 		case <-deadline:
 			t.Fatalf("the server neither started nor failed:\n%s", logs.String())
 		case <-time.After(10 * time.Millisecond):
@@ -203,7 +240,7 @@ func startOnce(t *testing.T, file string) (bool, error) {
 			if err := <-done; err != nil {
 				t.Errorf("stopping: %v", err)
 			}
-			return true, nil
+			return true, logs.String(), nil
 		}
 	}
 }
