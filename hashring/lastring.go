@@ -1,6 +1,7 @@
 package hashring
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -134,8 +135,8 @@ func (l *LastRing) Load() ([]Member, error) {
 // timestamp, instead of owning every output alone and handing them off later on top of
 // what their owners counted from the same samples. It does nothing after the first round.
 func (m *Membership) Resume(members []Member) {
-	m.round.Lock()
-	defer m.round.Unlock()
+	_ = m.lockRound(context.Background()) // no error: the context never ends
+	defer m.unlockRound()
 	m.mu.Lock()
 	if !m.started.IsZero() {
 		m.mu.Unlock()

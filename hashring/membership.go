@@ -22,7 +22,8 @@ import (
 //   - A peer joins once it has answered ready in every round for join_after. At start-up
 //     the wait is waived for join_after from the first successful round: a peer that answers
 //     ready then joins at once, so a cluster whose members start together, or a member
-//     restarting into a running cluster, agrees on the ring without waiting out join_after.
+//     restarting into a running cluster, agrees on the ring without waiting out join_after;
+//     not a candidate that says it waits outside its own ring (its peers have not added it).
 //   - A member leaves once it has been unseen (not discovered, its probe failing, or not
 //     ready) in every round for leave_after.
 //   - A round in which any source fails (a DNS error, an unreadable peers file) changes
@@ -46,7 +47,9 @@ type Membership struct {
 	logger      *slog.Logger
 	changes     chan struct{}
 
-	round sync.Mutex // held for the whole of Refresh: one round at a time
+	// round is held (a value in it) for the whole of a round: one at a time. A channel, so
+	// that a round asked for under a deadline (a handoff's) stops waiting when it ends.
+	round chan struct{}
 
 	// ring is the ring of the current members, replaced (never changed) after a round
 	// that changes them; it is built outside mu, so readers never wait for a build.
@@ -108,6 +111,7 @@ func NewMembership(self Member, cfg Config, discoverers []Discoverer, prober Pro
 		now:         clock,
 		logger:      logger,
 		changes:     make(chan struct{}, 1),
+		round:       make(chan struct{}, 1),
 		peers:       map[string]*peerState{},
 		stats:       Stats{Members: 1, RingVersion: ring.VersionString()},
 	}
@@ -128,12 +132,14 @@ func (m *Membership) Members() []Member { return m.Ring().Members() }
 func (m *Membership) Changes() <-chan struct{} { return m.changes }
 
 // Run refreshes at once and then every refresh_interval until ctx is done. A failed round
-// is logged; the next one tries again.
+// is logged; the next one tries again. Each round may take refresh_interval at most: a DNS
+// server that drops queries holds the round, and a handoff asking for one, no longer.
 func (m *Membership) Run(ctx context.Context) {
-	ticker := time.NewTicker(time.Duration(m.cfg.RefreshInterval))
+	interval := time.Duration(m.cfg.RefreshInterval)
+	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	for {
-		if err := m.Refresh(ctx); err != nil && ctx.Err() == nil {
+		if err := m.RefreshWithin(ctx, interval); err != nil && ctx.Err() == nil {
 			m.logger.Warn("cluster discovery failed; membership unchanged", "err", err)
 		}
 		select {
@@ -149,22 +155,39 @@ func (m *Membership) Run(ctx context.Context) {
 // cases nothing changes. Probe failures are not errors of the round: they are what makes a
 // peer unseen.
 func (m *Membership) Refresh(ctx context.Context) error {
-	m.round.Lock()
-	defer m.round.Unlock()
+	if err := m.lockRound(ctx); err != nil {
+		return err
+	}
+	defer m.unlockRound()
 	return m.refresh(ctx)
 }
 
 // RefreshWithin is Refresh with budget for the round itself, counted from when the round
 // begins, after the one under way (if any) has ended: a round a handoff asks for while the
 // periodic one waits out a hung peer's probe gets its whole budget, rather than what the
-// wait left of it (and a round cut short changes nothing).
+// wait left of it (and a round cut short changes nothing). The wait itself ends with ctx.
 func (m *Membership) RefreshWithin(ctx context.Context, budget time.Duration) error {
-	m.round.Lock()
-	defer m.round.Unlock()
+	if err := m.lockRound(ctx); err != nil {
+		return err
+	}
+	defer m.unlockRound()
 	ctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
 	return m.refresh(ctx)
 }
+
+// lockRound waits until no other round runs, or until ctx ends (its error).
+func (m *Membership) lockRound(ctx context.Context) error {
+	select {
+	case m.round <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// unlockRound ends the round lockRound began.
+func (m *Membership) unlockRound() { <-m.round }
 
 // refresh is one round, with the round lock held.
 func (m *Membership) refresh(ctx context.Context) error {

@@ -592,3 +592,50 @@ func TestSeveralAddressesAreLoggedWhenTheyChange(t *testing.T) {
 		t.Errorf("%d lines about several addresses after a third appeared, want 2", n)
 	}
 }
+
+// slowDiscoverer answers after delay, or when ctx ends: a DNS server that drops queries
+// (the resolver's timeouts and retries).
+type slowDiscoverer struct{ delay time.Duration }
+
+func (d slowDiscoverer) Discover(ctx context.Context) ([]string, error) {
+	select {
+	case <-time.After(d.delay):
+		return []string{addrOf("a")}, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// A round a handoff asks for (RefreshWithin with the request's context) stops waiting for
+// the round under way when its context ends: behind a DNS lookup that hangs, the handoff
+// request hung with it. And the periodic round (Run) ends within refresh_interval.
+func TestARoundAskedForStopsWaitingWhenItsContextEnds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := &fakeProber{ids: map[string]Identity{addrOf("a"): {Name: "a", Ready: true}}}
+		m, err := NewMembership(self, DefaultConfig(), []Discoverer{slowDiscoverer{time.Minute}}, p, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, stop := context.WithCancel(t.Context())
+		ran := make(chan struct{})
+		go func() { defer close(ran); m.Run(ctx) }()
+		synctest.Wait() // the periodic round waits for its lookup
+
+		asked, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		if err := m.RefreshWithin(asked, 3*time.Second); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("RefreshWithin: %v, want its context's deadline", err)
+		}
+		if took := time.Since(start); took != 200*time.Millisecond {
+			t.Errorf("RefreshWithin waited %v for the round under way, want its context's 200ms", took)
+		}
+		time.Sleep(time.Duration(DefaultConfig().RefreshInterval))
+		synctest.Wait() // the round has failed, the next one waits for its lookup
+		if s := m.Stats(); s.FailedRounds != 1 {
+			t.Errorf("after refresh_interval, %d failed rounds; want the periodic round cut short at refresh_interval", s.FailedRounds)
+		}
+		stop()
+		<-ran
+	})
+}
