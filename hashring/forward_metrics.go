@@ -113,6 +113,22 @@ func newForwardMetrics(reg prometheus.Registerer) *forwardMetrics {
 }
 
 // setRing publishes the ring in force (membership exports its size and version).
+// touchPeer creates every per-peer series of a member at 0, so that the first event shows
+// in increase() and alerts have a series from the start.
+func (m *forwardMetrics) touchPeer(name string) {
+	for _, v := range []*prometheus.CounterVec{m.forwardedSamples, m.forwardSent, m.forwardBytes, m.forwardFailed,
+		m.forwardDropped, m.forwardRerouted, m.forwardRetries, m.handoffBytes, m.received, m.receivedBytes} {
+		v.WithLabelValues(name)
+	}
+	for _, result := range []string{"ok", "failed"} {
+		m.handoffs.WithLabelValues(name, result)
+	}
+	for _, result := range []string{"ok", "refused", "duplicate"} {
+		m.handoffsReceived.WithLabelValues(name, result)
+	}
+	m.queueBytes.WithLabelValues(name)
+}
+
 func (m *forwardMetrics) setRing(r *Ring, self string) {
 	m.shardsOwned.Set(float64(r.ShardsOwned(self)))
 	m.ringInfo.Reset()

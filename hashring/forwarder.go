@@ -279,9 +279,7 @@ func (f *Forwarder) install(r *Ring, prev *View) {
 		}
 		ps.queues[i] = newPeerQueue(m.Name, url, header, client, time.Duration(f.cfg.Timeout), int64(f.cfg.Queue.MaxBytes), held, f.backoff(), f.metrics, &f.chunks, f.logger)
 		ps.sent[i] = f.metrics.forwardedSamples.WithLabelValues(m.Name)
-		// Every result from the start, at 0, so that alerts on a failure have a series.
-		f.metrics.handoffs.WithLabelValues(m.Name, "ok")
-		f.metrics.handoffs.WithLabelValues(m.Name, "failed")
+		f.metrics.touchPeer(m.Name)
 	}
 	f.cur.Store(ps)
 	f.metrics.setRing(r, f.self)

@@ -45,6 +45,7 @@ func (m *Membership) apply(now time.Time, answers []answer) (members []Member, n
 			outside[a.id.Name] = outside[a.id.Name] || a.id.Outside
 		}
 	}
+	m.noteShared(answeredAt)
 	for name := range m.leavers {
 		if _, ok := seen[name]; !ok {
 			leaving[name] = true
@@ -60,6 +61,9 @@ func (m *Membership) apply(now time.Time, answers []answer) (members []Member, n
 		if st == nil {
 			st = &peerState{}
 			m.peers[name] = st
+		}
+		if own := slices.DeleteFunc(slices.Clone(addrs), func(a string) bool { return m.shared[a] }); len(own) > 0 {
+			addrs = own
 		}
 		addr := addrs[0]
 		if slices.Contains(addrs, st.addr) {
@@ -143,6 +147,24 @@ func (m *Membership) apply(now time.Time, answers []answer) (members []Member, n
 	m.stats.Members = len(members)
 	m.stats.Candidates = len(m.peers) + 1 - len(members)
 	return members, namesChanged, addrsChanged
+}
+
+// maxSharedAddrs bounds the addresses remembered as shared.
+const maxSharedAddrs = 4096
+
+// noteShared marks the addresses that answered with another name than in the round before:
+// an address in front of several members (a Service's), which must not be a member's
+// address while one of its own answers too.
+func (m *Membership) noteShared(answeredAt map[string]string) {
+	for addr, name := range answeredAt {
+		if before, ok := m.answered[addr]; ok && before != name {
+			if m.shared == nil || len(m.shared) >= maxSharedAddrs {
+				m.shared = map[string]bool{}
+			}
+			m.shared[addr] = true
+		}
+	}
+	m.answered = answeredAt
 }
 
 // readyAddrs returns, by member name, the addresses (in increasing order) that answered

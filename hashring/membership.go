@@ -72,6 +72,11 @@ type Membership struct {
 	// instance is this process's Identity.Instance; set once, by NewMembership.
 	instance string
 	stats    Stats
+	// answered is the name each address answered with in the latest round; shared are the
+	// addresses that have answered with two names (a load-balanced Service listed as a
+	// peer), never a member's address while another answers for it.
+	answered map[string]string
+	shared   map[string]bool
 	// lastSkipped is what discovery left out in the latest round (noteSkipped); guarded
 	// by round.
 	lastSkipped string

@@ -639,3 +639,29 @@ func TestARoundAskedForStopsWaitingWhenItsContextEnds(t *testing.T) {
 		<-ran
 	})
 }
+
+// An address that answers with one member's name in a round and another's in the next (a
+// Service's address listed beside the pods', which answers with whichever member it hits)
+// is not a member's address while one of the member's own answers: forwards sent there
+// would reach a member that does not own them. Here b restarts at a new address while the
+// shared one, which sorts first, answers with its name.
+func TestAnAddressThatAnswersSeveralNamesIsNotAMembersAddress(t *testing.T) {
+	c := newCluster(t, "a", "b")
+	vip := "10.0.0.0:9090" // sorts before every pod's address
+	c.disc.set([]string{addrOf("a"), addrOf("b"), vip}, nil)
+	c.prober.set(vip, Identity{Name: "a", Ready: true})
+	c.round(0)
+	c.prober.set(vip, Identity{Name: "b", Ready: true})
+	c.round(10 * time.Second)
+	moved := "10.0.0.42:9090"
+	c.prober.remove(addrOf("b"))
+	c.prober.set(moved, Identity{Name: "b", Ready: true})
+	c.disc.set([]string{addrOf("a"), moved, vip}, nil)
+	c.round(10 * time.Second)
+	want := map[string]string{"a": addrOf("a"), "b": moved, "self": self.Addr}
+	for _, mb := range c.m.Members() {
+		if mb.Addr != want[mb.Name] {
+			t.Errorf("member %s at %s, want %s (members %v)", mb.Name, mb.Addr, want[mb.Name], c.m.Members())
+		}
+	}
+}

@@ -92,3 +92,42 @@ func TestRingInfoIsTheRingThisMemberRoutesBy(t *testing.T) {
 		t.Errorf("ring_info %q after leaving, want the peers' ring %q, the one this member routes by", got, want)
 	}
 }
+
+// Every per-peer series exists, at 0, once the peer is in the ring: a failure's first
+// occurrence (a refused forward, a retry, a drop at shutdown) shows in increase(), which
+// needs a sample before it, and an alert has a series to watch from the start.
+func TestEveryPerPeerSeriesExistsFromTheStart(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	fwd, err := NewForwarder("node-a", DefaultForwardConfig(), time.Minute, reg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = fwd.Shutdown(t.Context()) }()
+	fwd.SetMembers([]Member{{Name: "node-b", Addr: "127.0.0.1:1"}, {Name: "node-c", Addr: "127.0.0.1:1"}})
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	peers := map[string]map[string]bool{} // metric -> peers it has a series of
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "peer" {
+					if peers[mf.GetName()] == nil {
+						peers[mf.GetName()] = map[string]bool{}
+					}
+					peers[mf.GetName()][l.GetValue()] = true
+				}
+			}
+		}
+	}
+	for _, name := range []string{"cardinal_cluster_forwarded_samples_total", "cardinal_cluster_forward_sent_samples_total",
+		"cardinal_cluster_forward_sent_bytes_total", "cardinal_cluster_forward_failed_samples_total", "cardinal_cluster_forward_dropped_samples_total",
+		"cardinal_cluster_forward_rerouted_samples_total", "cardinal_cluster_forward_retries_total", "cardinal_cluster_forward_queue_bytes",
+		"cardinal_cluster_handoffs_total", "cardinal_cluster_handoff_bytes_total", "cardinal_cluster_handoffs_received_total",
+		"cardinal_cluster_received_requests_total", "cardinal_cluster_received_bytes_total"} {
+		if !peers[name]["node-b"] || !peers[name]["node-c"] {
+			t.Errorf("%s has series of peers %v, want node-b and node-c from the start", name, peers[name])
+		}
+	}
+}
