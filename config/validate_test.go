@@ -198,6 +198,11 @@ server:
 downstream: {file: {path: "-"}}`, []string{
 			// Decoding errors come first, alone: the values they spoil are not checked.
 			`cardinal.yaml:4: invalid duration "soon": write a number and a unit (ms, s, m, h, d, w, y), e.g. 30s, 5m, 1h, 1d`}},
+		{"negative_duration", `
+server:
+  read_timeout: -5s
+downstream: {file: {path: "-"}}`, []string{
+			`cardinal.yaml:3: invalid duration "-5s": a duration cannot be negative`}},
 		{"bad_size", `
 server:
   max_request_bytes: 32 megs

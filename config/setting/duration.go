@@ -2,6 +2,7 @@ package setting
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -19,6 +20,9 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	}
 	v, err := model.ParseDuration(n.Value)
 	if err != nil {
+		if strings.HasPrefix(strings.TrimSpace(n.Value), "-") {
+			return nodeError(n, fmt.Sprintf("invalid duration %q: a duration cannot be negative", n.Value))
+		}
 		return nodeError(n, fmt.Sprintf("invalid duration %q: write a number and a unit (ms, s, m, h, d, w, y), e.g. 30s, 5m, 1h, 1d", n.Value))
 	}
 	*d = Duration(v)
