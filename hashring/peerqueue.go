@@ -33,14 +33,6 @@ const (
 	lingerBytes   = maxForwardBatch / 2
 )
 
-// A queue holding more than packAbove bytes of chunks not yet packed has fallen behind (its
-// member is slow, down, or gone and not yet out of the ring, which takes leave_after): its
-// oldest chunks are packed, each run of up to maxForwardBatch bytes snappy-compressed into
-// the body it will be sent as. The compression is the one sending does anyway, done ahead;
-// the backlog takes about a tenth of the memory, so that forward.queue.max_bytes holds ten
-// times as long an outage before the receiver answers 503.
-const packAbove = 4 * maxForwardBatch
-
 // peerQueue is the queue of series forwarded to one member. Series are queued already
 // encoded: each request's series for the member are appended as Remote Write 1.0
 // TimeSeries fields (a protobuf WriteRequest is the concatenation of its series), so a
@@ -63,38 +55,22 @@ type peerQueue struct {
 	metrics *forwardMetrics
 	chunks0 *chunkPool // where sent chunks go back to, for the next requests' series
 
-	mu      sync.Mutex
-	entries []queued  // waiting, in order
-	bytes   int64     // held by entries and inflight
-	waiting int64     // held by entries
-	loose   int64     // of entries not packed
-	taken   int64     // entries taken from the front since the start, for pack
-	since   time.Time // when the oldest of entries came
-	// inflight is the batch being sent: chunks, or one packed body.
-	inflight       [][]byte
-	inflightPacked []byte
-	cut            []byte // the batch whose send the shutdown cut short, encoded series
-	cutN           int    // its samples
-	wake           chan struct{}
-	packWake       chan struct{}
-	packMu         sync.Mutex // one pack at a time: each finds its run by position
-	closed         bool       // no more chunks
-	done           chan struct{}
-	abort          context.CancelFunc
-	ctx            context.Context
+	mu       sync.Mutex
+	chunks   [][]byte  // waiting, in order
+	bytes    int64     // of chunks and inflight
+	waiting  int64     // of chunks
+	since    time.Time // when the oldest of chunks came
+	samples  []int     // per chunk
+	rules    []uint64  // per chunk: the version of the rule set it was routed by
+	inflight [][]byte
+	cut      []byte // the batch whose send the shutdown cut short, encoded series
+	cutN     int    // its samples
+	wake     chan struct{}
+	closed   bool // no more chunks
+	done     chan struct{}
+	abort    context.CancelFunc
+	ctx      context.Context
 }
-
-// queued is one entry of a peer queue: a chunk of encoded series as pushed, or a packed run
-// of chunks (pack), compressed as the body it will be sent as.
-type queued struct {
-	chunk   []byte // encoded series; nil when packed
-	packed  []byte // a snappy-compressed run of chunks, when packed
-	samples int
-	rules   uint64 // the version of the rule set it was routed by
-}
-
-// size is the bytes the entry holds.
-func (e queued) size() int64 { return int64(len(e.chunk) + len(e.packed)) }
 
 // newPeerQueue starts the queue to member name at url. held counts the bytes of every queue to
 // that member, this one's included; limit bounds it.
@@ -103,10 +79,9 @@ func newPeerQueue(name, url string, header http.Header, client *http.Client, tim
 	q := &peerQueue{
 		name: name, url: url, header: header, client: client, timeout: timeout, limit: limit, held: held, backoff: bo,
 		metrics: m, logger: logger.With("peer", name), chunks0: pool,
-		wake: make(chan struct{}, 1), packWake: make(chan struct{}, 1), done: make(chan struct{}), ctx: ctx, abort: cancel,
+		wake: make(chan struct{}, 1), done: make(chan struct{}), ctx: ctx, abort: cancel,
 	}
 	go q.run()
-	go q.packer()
 	return q
 }
 
@@ -120,53 +95,46 @@ func (q *peerQueue) push(chunk []byte, samples int, rules uint64) {
 		q.metrics.forwardDropped.WithLabelValues(q.name).Add(float64(samples))
 		return
 	}
-	if len(q.entries) == 0 {
+	if len(q.chunks) == 0 {
 		q.since = time.Now()
 	}
 	q.waiting += int64(len(chunk))
-	q.loose += int64(len(chunk))
-	q.entries = append(q.entries, queued{chunk: chunk, samples: samples, rules: rules})
+	q.chunks = append(q.chunks, chunk)
+	q.samples = append(q.samples, samples)
+	q.rules = append(q.rules, rules)
 	q.bytes += int64(len(chunk))
 	q.held.Add(int64(len(chunk)))
 	// Added, not set: while a replaced ring drains, its queue and the new ring's to the
 	// same peer both hold bytes for it.
 	q.metrics.queueBytes.WithLabelValues(q.name).Add(float64(len(chunk)))
-	behind := q.loose > packAbove
 	q.mu.Unlock()
 	select {
 	case q.wake <- struct{}{}:
 	default:
-	}
-	if behind {
-		select {
-		case q.packWake <- struct{}{}:
-		default:
-		}
 	}
 }
 
 // full reports that the queues to this member hold its limit or more, together.
 func (q *peerQueue) full() bool { return q.held.Load() >= q.limit }
 
-// take returns the next batch to send: chunks, up to maxForwardBatch bytes (at least one),
-// or one packed body; their samples; and the version of the rule set they were all routed
-// by (a batch never mixes two). It returns no batch when the queue is closed and empty. A
-// small batch waits for more up to forwardLinger after its oldest chunk came, unless the
-// queue is closing.
-func (q *peerQueue) take() (chunks [][]byte, packed []byte, samples int, rules uint64) {
+// take returns the next chunks to send, up to maxForwardBatch bytes (at least one), and their
+// samples, and the version of the rule set they were all routed by (a batch never mixes
+// two); nil when the queue is closed and empty. A small batch waits for more up to
+// forwardLinger after its oldest chunk came, unless the queue is closing.
+func (q *peerQueue) take() ([][]byte, int, uint64) {
 	for {
 		if q.ctx.Err() != nil {
-			return nil, nil, 0, 0 // aborted: shutdown counts what is left
+			return nil, 0, 0 // aborted: shutdown counts what is left
 		}
 		q.mu.Lock()
-		if len(q.entries) > 0 && q.entries[0].packed == nil && q.waiting < lingerBytes && !q.closed {
+		if len(q.chunks) > 0 && q.waiting < lingerBytes && !q.closed {
 			if wait := forwardLinger - time.Since(q.since); wait > 0 {
 				q.mu.Unlock()
 				select {
 				case <-q.wake:
 				case <-time.After(wait):
 				case <-q.ctx.Done():
-					return nil, nil, 0, 0
+					return nil, 0, 0
 				}
 				q.mu.Lock()
 				if q.waiting < lingerBytes && !q.closed && time.Since(q.since) < forwardLinger {
@@ -175,110 +143,32 @@ func (q *peerQueue) take() (chunks [][]byte, packed []byte, samples int, rules u
 				}
 			}
 		}
-		if len(q.entries) > 0 {
-			n, size := 1, q.entries[0].size()
-			samples, rules = q.entries[0].samples, q.entries[0].rules
-			if packed = q.entries[0].packed; packed == nil {
-				chunks = [][]byte{q.entries[0].chunk}
-				for ; n < len(q.entries); n++ {
-					e := q.entries[n]
-					if e.packed != nil || e.rules != rules || size+e.size() > maxForwardBatch {
-						break
-					}
-					chunks = append(chunks, e.chunk)
-					size += e.size()
-					samples += e.samples
-				}
-				q.loose -= size
+		if len(q.chunks) > 0 {
+			n, size, samples, rules := 0, 0, 0, q.rules[0]
+			for n < len(q.chunks) && q.rules[n] == rules && (n == 0 || size+len(q.chunks[n]) <= maxForwardBatch) {
+				size += len(q.chunks[n])
+				samples += q.samples[n]
+				n++
 			}
-			clear(q.entries[:n])
-			q.entries = q.entries[n:]
-			q.taken += int64(n)
-			q.waiting -= size
+			batch := q.chunks[:n:n]
+			q.chunks, q.samples, q.rules = q.chunks[n:], q.samples[n:], q.rules[n:]
+			q.waiting -= int64(size)
 			q.since = time.Time{} // what is left (a full batch came before it) goes at once
-			q.inflight, q.inflightPacked = chunks, packed
+			q.inflight = batch
 			q.mu.Unlock()
-			return chunks, packed, samples, rules
+			return batch, samples, rules
 		}
 		closed := q.closed
 		q.mu.Unlock()
 		if closed {
-			return nil, nil, 0, 0
+			return nil, 0, 0
 		}
 		select {
 		case <-q.wake:
 		case <-q.ctx.Done():
-			return nil, nil, 0, 0
+			return nil, 0, 0
 		}
 	}
-}
-
-// packer packs the queue's oldest loose chunks (pack) whenever push finds more than
-// packAbove bytes of them, until the queue is aborted or done.
-func (q *peerQueue) packer() {
-	for {
-		select {
-		case <-q.packWake:
-		case <-q.ctx.Done():
-			return
-		case <-q.done:
-			return
-		}
-		for q.pack() {
-		}
-	}
-}
-
-// pack compresses the first run of loose chunks (of one rules version, up to
-// maxForwardBatch bytes) into one packed entry, outside the lock, while more than packAbove
-// bytes are loose. It reports whether it packed one. A run that take sent meanwhile is
-// left as it was.
-func (q *peerQueue) pack() bool {
-	q.packMu.Lock()
-	defer q.packMu.Unlock()
-	q.mu.Lock()
-	if q.loose <= packAbove || q.closed {
-		q.mu.Unlock()
-		return false
-	}
-	first := slices.IndexFunc(q.entries, func(e queued) bool { return e.packed == nil })
-	if first < 0 {
-		q.mu.Unlock()
-		return false
-	}
-	start, rules := q.taken+int64(first), q.entries[first].rules
-	var raw []byte
-	samples, n := 0, 0
-	for _, e := range q.entries[first:] {
-		if e.packed != nil || e.rules != rules || (n > 0 && len(raw)+len(e.chunk) > maxForwardBatch) {
-			break
-		}
-		raw = append(raw, e.chunk...) // a copy: a chunk goes back to the pool once sent
-		samples += e.samples
-		n++
-	}
-	q.mu.Unlock()
-
-	packed := snappy.Encode(nil, raw)
-
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	at := start - q.taken
-	if at < 0 || q.closed || int(at)+n > len(q.entries) {
-		return false // take sent a part of the run meanwhile, or the queue is closing
-	}
-	run := q.entries[at : int(at)+n]
-	for _, e := range run {
-		q.chunks0.put(e.chunk)
-	}
-	saved := int64(len(raw) - len(packed))
-	q.entries = slices.Replace(q.entries, int(at), int(at)+n, queued{packed: packed, samples: samples, rules: rules})
-	q.loose -= int64(len(raw))
-	q.waiting -= saved
-	q.bytes -= saved
-	q.held.Add(-saved)
-	q.metrics.queueBytes.WithLabelValues(q.name).Sub(float64(saved))
-	return true
 }
 
 // finished reports whether the queue has stopped sending to its member: shut down and
@@ -296,38 +186,31 @@ func (q *peerQueue) run() {
 	defer close(q.done)
 	var raw, body []byte
 	for {
-		chunks, packed, samples, rules := q.take()
-		if chunks == nil && packed == nil {
+		batch, samples, rules := q.take()
+		if batch == nil {
 			return
 		}
-		send := packed
-		if packed == nil {
-			raw = raw[:0]
-			for _, c := range chunks {
-				raw = append(raw, c...)
-			}
-			body = snappy.Encode(body[:cap(body)], raw)
-			send = body
+		raw = raw[:0]
+		for _, c := range batch {
+			raw = append(raw, c...)
 		}
-		aborted, busy := q.send(send, samples, rules)
-		if busy && packed == nil {
+		body = snappy.Encode(body[:cap(body)], raw)
+		aborted, busy := q.send(body, samples, rules)
+		if busy {
 			body = nil // a request still reads it: the next batch gets a buffer of its own
 		}
 		q.mu.Lock()
 		if aborted {
-			if packed != nil {
-				raw, _ = snappy.Decode(raw[:cap(raw)], packed) // it decoded when packed
-			}
 			q.cut, q.cutN = append(q.cut, raw...), q.cutN+samples
 		}
-		sent := len(packed)
-		for _, c := range chunks {
+		sent := 0
+		for _, c := range batch {
 			sent += len(c)
 			q.chunks0.put(c)
 		}
 		q.bytes -= int64(sent)
 		q.held.Add(-int64(sent))
-		q.inflight, q.inflightPacked = nil, nil
+		q.inflight = nil
 		q.metrics.queueBytes.WithLabelValues(q.name).Sub(float64(sent))
 		q.mu.Unlock()
 	}
@@ -396,16 +279,13 @@ func (q *peerQueue) post(body []byte, header http.Header) (code int, wait time.D
 func (q *peerQueue) pending() ([]prompb.TimeSeries, error) {
 	q.mu.Lock()
 	raw := slices.Clone(q.cut) // a send the shutdown cut short, until shutdown reroutes it
-	raw, err := appendQueued(raw, q.inflight, q.inflightPacked)
-	for _, e := range q.entries {
-		if err == nil {
-			raw, err = appendQueued(raw, [][]byte{e.chunk}, e.packed)
-		}
+	for _, c := range q.inflight {
+		raw = append(raw, c...)
+	}
+	for _, c := range q.chunks {
+		raw = append(raw, c...)
 	}
 	q.mu.Unlock()
-	if err != nil {
-		return nil, fmt.Errorf("the forward queue to cluster member %q does not decode: %w", q.name, err)
-	}
 	if len(raw) == 0 {
 		return nil, nil
 	}
@@ -436,17 +316,12 @@ func (q *peerQueue) shutdown(ctx context.Context, reroute func(raw []byte) error
 	<-q.done
 	q.mu.Lock()
 	left, lost := q.cut, q.cutN
-	var err error
-	for _, e := range q.entries {
-		if err == nil {
-			left, err = appendQueued(left, [][]byte{e.chunk}, e.packed)
-		}
-		lost += e.samples
+	for i, c := range q.chunks {
+		left, lost = append(left, c...), lost+q.samples[i]
 	}
 	q.mu.Unlock()
-	if err != nil {
-		err = fmt.Errorf("a packed batch does not decode: %w", err)
-	} else if lost > 0 {
+	var err error
+	if lost > 0 {
 		// Given to reroute while the queue still holds it: a checkpoint in between has
 		// the series twice (the owner drops the repeat by its timestamp), never not at all.
 		if reroute == nil {
@@ -458,32 +333,13 @@ func (q *peerQueue) shutdown(ctx context.Context, reroute func(raw []byte) error
 	q.mu.Lock()
 	q.metrics.queueBytes.WithLabelValues(q.name).Sub(float64(q.bytes))
 	q.held.Add(-q.bytes)
-	q.entries, q.bytes, q.waiting, q.loose, q.cut, q.cutN = nil, 0, 0, 0, nil, 0
+	q.chunks, q.samples, q.rules, q.bytes, q.cut, q.cutN = nil, nil, nil, 0, nil, 0
 	q.mu.Unlock()
 	if err != nil {
 		q.metrics.forwardDropped.WithLabelValues(q.name).Add(float64(lost))
 		return fmt.Errorf("cluster peer %s: %d forwarded samples not delivered before the shutdown timeout (%v)", q.name, lost, err)
 	}
 	return nil
-}
-
-// appendQueued appends to raw the encoded series of chunks and of packed (a packed batch,
-// decoded), either of which may be empty.
-func appendQueued(raw []byte, chunks [][]byte, packed []byte) ([]byte, error) {
-	for _, c := range chunks {
-		raw = append(raw, c...)
-	}
-	if packed == nil {
-		return raw, nil
-	}
-	n, err := snappy.DecodedLen(packed)
-	if err != nil {
-		return raw, err
-	}
-	at := len(raw)
-	raw = slices.Grow(raw, n)[:at+n]
-	_, err = snappy.Decode(raw[at:], packed)
-	return raw, err
 }
 
 // chunkPool keeps the buffers of sent chunks for the series of later requests, so that
