@@ -26,6 +26,10 @@ type Loader struct {
 	// SyntaxOnly skips reading the files settings name (certificates, password and token
 	// files), which start-up reads: for a config checked away from where it runs.
 	SyntaxOnly bool
+	// Reloading loads the file again for a running process: the cluster section, which takes
+	// effect at a restart, is checked but its files are not read (the peers file changes
+	// while cardinal runs, and one caught mid-write must not fail a reload of the rules).
+	Reloading bool
 }
 
 // Load reads, validates and compiles the configuration file at path, with the process
@@ -77,7 +81,7 @@ func (l Loader) Parse(data []byte, filename string) (*Config, error) {
 	if c := cfg.Cluster; c != nil {
 		top.sub("cluster").validate(c)
 		resolveClusterPaths(c, dir)
-		if !l.SyntaxOnly {
+		if !l.SyntaxOnly && !l.Reloading {
 			top.sub("cluster").checkFiles(c)
 		}
 	}

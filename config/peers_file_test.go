@@ -45,6 +45,11 @@ func TestLoadReadsThePeersFile(t *testing.T) {
 			if _, err := (Loader{SyntaxOnly: true}).Parse([]byte(text), file); err != nil {
 				t.Errorf("--syntax-only read the peers file: %v", err)
 			}
+			// A reload of the rules does not fail on a peers file caught mid-write: the
+			// cluster section takes effect at a restart.
+			if _, err := (Loader{Reloading: true}).Parse([]byte(text), file); err != nil {
+				t.Errorf("a reload read the peers file: %v", err)
+			}
 		})
 	}
 }

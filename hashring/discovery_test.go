@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestStaticDiscoverer(t *testing.T) {
@@ -219,9 +221,21 @@ func TestARoundGoesOnBesideUnusableRecords(t *testing.T) {
 	}
 	c.m = m
 	c.prober.set(addrOf("a"), Identity{Name: "a", Ready: true})
+	var logs strings.Builder
+	c.m.logger = slog.New(slog.NewTextHandler(&logs, nil))
 	c.round(0)
 	c.want("a beside a record of port 0", "a")
 	if s := c.m.Stats(); s.SkippedRecords != 1 || s.FailedRounds != 0 {
 		t.Errorf("Stats: %d records left out, %d failed rounds; want 1 and 0", s.SkippedRecords, s.FailedRounds)
+	}
+	// Logged when it appears, not each round; again when it comes back after it was gone.
+	c.round(10 * time.Second)
+	good := records[:1]
+	records, good = good, records
+	c.round(10 * time.Second)
+	records = good
+	c.round(10 * time.Second)
+	if n := strings.Count(logs.String(), "unusable records left out"); n != 2 {
+		t.Errorf("%d lines about the bad record in 4 rounds (there, there, gone, back), want 2:\n%s", n, logs.String())
 	}
 }

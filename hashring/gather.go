@@ -17,11 +17,18 @@ func (m *Membership) discover(ctx context.Context) ([]peer, error) {
 	byAddr := map[string]string{}
 	contradicted := map[string]bool{}
 	var errs []error
+	skippedAny := false
+	defer func() {
+		if !skippedAny {
+			m.lastSkipped = "" // so that a bad record served again is logged again
+		}
+	}()
 	for _, d := range m.discoverers {
 		entries, err := d.Discover(ctx)
 		var skipped *SkippedRecords
 		switch {
 		case errors.As(err, &skipped):
+			skippedAny = true
 			m.noteSkipped(skipped)
 		case err != nil:
 			errs = append(errs, err)

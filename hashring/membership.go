@@ -137,14 +137,12 @@ func (m *Membership) Members() []Member { return m.Ring().Members() }
 func (m *Membership) Changes() <-chan struct{} { return m.changes }
 
 // Run refreshes at once and then every refresh_interval until ctx is done. A failed round
-// is logged; the next one tries again. Each round may take refresh_interval at most: a DNS
-// server that drops queries holds the round, and a handoff asking for one, no longer.
+// is logged; the next one tries again.
 func (m *Membership) Run(ctx context.Context) {
-	interval := time.Duration(m.cfg.RefreshInterval)
-	ticker := time.NewTicker(interval)
+	ticker := time.NewTicker(time.Duration(m.cfg.RefreshInterval))
 	defer ticker.Stop()
 	for {
-		if err := m.RefreshWithin(ctx, interval); err != nil && ctx.Err() == nil {
+		if err := m.Refresh(ctx); err != nil && ctx.Err() == nil {
 			m.logger.Warn("cluster discovery failed; membership unchanged", "err", err)
 		}
 		select {
@@ -194,18 +192,20 @@ func (m *Membership) lockRound(ctx context.Context) error {
 // unlockRound ends the round lockRound began.
 func (m *Membership) unlockRound() { <-m.round }
 
-// refresh is one round, with the round lock held.
+// refresh is one round, with the round lock held. Discovery may take refresh_interval at
+// most: a DNS server that drops queries (resolver timeouts times search domains) holds the
+// round, and a handoff asking for one, no longer. Each probe is bounded by probe_timeout.
 func (m *Membership) refresh(ctx context.Context) error {
-	peers, err := m.discover(ctx)
+	dctx, cancel := context.WithTimeout(ctx, time.Duration(m.cfg.RefreshInterval))
+	peers, err := m.discover(dctx)
+	cancel()
 	if err != nil {
-		m.mu.Lock()
-		m.stats.Rounds++
-		m.stats.FailedRounds++
-		m.mu.Unlock()
+		m.failedRound()
 		return err
 	}
 	answers := m.probeAll(ctx, peers)
 	if err := ctx.Err(); err != nil {
+		m.failedRound()
 		return err // the probes were cut short: they say nothing about the peers
 	}
 	members, namesChanged, addrsChanged := m.apply(m.now(), answers)
@@ -213,6 +213,14 @@ func (m *Membership) refresh(ctx context.Context) error {
 		m.install(members, namesChanged)
 	}
 	return nil
+}
+
+// failedRound counts a round that changed nothing: a source failed, or it was cut short.
+func (m *Membership) failedRound() {
+	m.mu.Lock()
+	m.stats.Rounds++
+	m.stats.FailedRounds++
+	m.mu.Unlock()
 }
 
 // install replaces the ring with one of members (sorted by name) and signals the change:

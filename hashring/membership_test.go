@@ -608,7 +608,7 @@ func (d slowDiscoverer) Discover(ctx context.Context) ([]string, error) {
 
 // A round a handoff asks for (RefreshWithin with the request's context) stops waiting for
 // the round under way when its context ends: behind a DNS lookup that hangs, the handoff
-// request hung with it. And the periodic round (Run) ends within refresh_interval.
+// request hung with it. And a periodic round's lookup (Run) ends within refresh_interval.
 func TestARoundAskedForStopsWaitingWhenItsContextEnds(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := &fakeProber{ids: map[string]Identity{addrOf("a"): {Name: "a", Ready: true}}}
@@ -664,4 +664,59 @@ func TestAnAddressThatAnswersSeveralNamesIsNotAMembersAddress(t *testing.T) {
 			t.Errorf("member %s at %s, want %s (members %v)", mb.Name, mb.Addr, want[mb.Name], c.m.Members())
 		}
 	}
+}
+
+// slowLookup is a discoverer whose lookups take delay (a DNS round trip).
+type slowLookup struct {
+	d     Discoverer
+	delay time.Duration
+}
+
+func (d slowLookup) Discover(ctx context.Context) ([]string, error) {
+	time.Sleep(d.delay)
+	return d.d.Discover(ctx)
+}
+
+// A peer whose address does not answer (a dead node, still listed) holds its probe for
+// probe_timeout, which may be all of refresh_interval (the config allows it): the round
+// must still count, others joining and leaving. Bounding the whole round by
+// refresh_interval cut every such round short, and the membership stood still.
+func TestAHungPeerDoesNotStopTheRoundsWhenItsProbeTakesTheInterval(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := DefaultConfig()
+		cfg.RefreshInterval = setting.Duration(2 * time.Second)
+		cfg.Peers = []string{"a:9090"}
+		if err := cfg.Validate(); err != nil || cfg.ProbeTimeout != cfg.RefreshInterval {
+			t.Fatalf("config: %v, probe_timeout %v; want valid with probe_timeout = refresh_interval", err, cfg.ProbeTimeout)
+		}
+		disc := &fakeDiscoverer{}
+		disc.set([]string{addrOf("a"), addrOf("h")}, nil)
+		ids := &fakeProber{ids: map[string]Identity{addrOf("a"): {Name: "a", Ready: true}, addrOf("c"): {Name: "c", Ready: true}}}
+		prober := proberFunc(func(ctx context.Context, addr string) (Identity, error) {
+			if addr == addrOf("h") {
+				<-ctx.Done() // black-holed
+				return Identity{}, ctx.Err()
+			}
+			return ids.Probe(ctx, addr)
+		})
+		m, err := NewMembership(self, cfg, []Discoverer{slowLookup{disc, 5 * time.Millisecond}}, prober, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, stop := context.WithCancel(t.Context())
+		ran := make(chan struct{})
+		go func() { defer close(ran); m.Run(ctx) }()
+		time.Sleep(time.Minute)
+		disc.set([]string{addrOf("a"), addrOf("c"), addrOf("h")}, nil) // c comes up
+		time.Sleep(5 * time.Minute)
+		synctest.Wait()
+		if m.Ring().Index("c") < 0 || m.Ring().Index("a") < 0 {
+			t.Errorf("members %v after 6 minutes; want a, ready from the start, and c, ready for 5 minutes (stats %+v)", m.Members(), m.Stats())
+		}
+		if s := m.Stats(); s.FailedRounds != 0 {
+			t.Errorf("%d failed rounds, want none", s.FailedRounds)
+		}
+		stop()
+		<-ran
+	})
 }

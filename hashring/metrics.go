@@ -12,7 +12,7 @@ type collector struct {
 func metricHelp() []struct{ name, help string } {
 	return []struct{ name, help string }{
 		{"cardinal_cluster_refreshes_total", "Membership refresh rounds (discovery and probing of every peer)."},
-		{"cardinal_cluster_refresh_failures_total", "Refresh rounds in which a discovery source failed; such a round changes no member."},
+		{"cardinal_cluster_refresh_failures_total", "Refresh rounds in which a discovery source failed, or that were cut short; such a round changes no member."},
 		{"cardinal_cluster_probes_total", "Identity probes of discovered peers."},
 		{"cardinal_cluster_probe_failures_total", "Identity probes that got no valid answer (error, timeout, bad status or body)."},
 		{"cardinal_cluster_probes_not_ready_total", "Identity probes answered by a peer that is not ready."},

@@ -28,7 +28,7 @@ func TestCollectorReportsStats(t *testing.T) {
 # HELP cardinal_cluster_refreshes_total Membership refresh rounds (discovery and probing of every peer).
 # TYPE cardinal_cluster_refreshes_total counter
 cardinal_cluster_refreshes_total 2
-# HELP cardinal_cluster_refresh_failures_total Refresh rounds in which a discovery source failed; such a round changes no member.
+# HELP cardinal_cluster_refresh_failures_total Refresh rounds in which a discovery source failed, or that were cut short; such a round changes no member.
 # TYPE cardinal_cluster_refresh_failures_total counter
 cardinal_cluster_refresh_failures_total 1
 # HELP cardinal_cluster_probes_not_ready_total Identity probes answered by a peer that is not ready.

@@ -4,8 +4,8 @@ import "time"
 
 // Stats is what a Membership has done, for the server's metrics: counters only grow.
 type Stats struct {
-	// Rounds counts refresh rounds, FailedRounds those in which a source failed (and so
-	// nothing changed).
+	// Rounds counts refresh rounds, FailedRounds those in which a source failed or that were
+	// cut short (and so nothing changed).
 	Rounds, FailedRounds uint64
 	// Probes counts identity probes; ProbeFailures those without an answer (an error, a
 	// timeout, a bad status or body), NotReady those answered not ready, and

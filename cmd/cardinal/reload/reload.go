@@ -94,7 +94,7 @@ func (r *Reloader) Reload() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	old := r.cfg.Load()
-	next, err := config.Load(r.path)
+	next, err := config.Loader{Reloading: true}.Load(r.path)
 	if err == nil && next.Hash != old.Hash {
 		err = r.apply.Apply(old, next)
 	}
