@@ -68,7 +68,7 @@ func (m *Membership) discover(ctx context.Context) ([]peer, error) {
 // round before (a bad record served for hours is one line, not one a round), and counts it.
 func (m *Membership) noteSkipped(s *SkippedRecords) {
 	m.mu.Lock()
-	m.stats.SkippedRecords += len(s.Records)
+	m.stats.SkippedRecords += uint64(len(s.Records))
 	m.mu.Unlock()
 	if msg := s.Error(); msg != m.lastSkipped {
 		m.lastSkipped = msg

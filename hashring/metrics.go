@@ -64,7 +64,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter("cardinal_cluster_joins_total", s.Joins)
 	counter("cardinal_cluster_leaves_total", s.Leaves)
 	counter("cardinal_cluster_address_changes_total", s.AddressChanges)
-	counter("cardinal_cluster_discovery_skipped_records_total", uint64(s.SkippedRecords))
+	counter("cardinal_cluster_discovery_skipped_records_total", s.SkippedRecords)
 	gauge("cardinal_cluster_members", float64(s.Members))
 	gauge("cardinal_cluster_candidates", float64(s.Candidates))
 	last := 0.0

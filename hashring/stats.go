@@ -14,7 +14,7 @@ type Stats struct {
 	// (Identity.Instance).
 	Probes, ProbeFailures, NotReady, NameMismatches, NameCollisions uint64
 	// SkippedRecords counts the records discoveries left out as unusable (SkippedRecords).
-	SkippedRecords int
+	SkippedRecords uint64
 	// Joins, Leaves and AddressChanges count changes of the members.
 	Joins, Leaves, AddressChanges uint64
 	// Members is the number of members, self included; Candidates the number of peers seen

@@ -16,7 +16,7 @@ import (
 // ones keep their state, the policy for unmatched series and warn_unmatched_after. The
 // other sections are read once at start-up: a reload that changes them from what the
 // process started with says so in its log and in cardinal_config_restart_required.
-func (s *server) Apply(old, next *config.Config) error {
+func (s *server) Apply(_, next *config.Config) error {
 	if err := s.agg.SetRules(next.Rules); err != nil {
 		return err
 	}

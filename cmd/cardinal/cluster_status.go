@@ -72,23 +72,23 @@ func memberState(p hashring.PeerState, ringVersion string, now time.Time) (state
 // handoffWaitState says, in a sentence or two, where the wait for handoffs of the ring in
 // force is.
 func handoffWaitState(w hashring.HandoffWait, now time.Time) string {
-	var peers string
+	var state string
 	switch {
 	case w.Settled && w.SettledAfter == 0:
-		peers = "this member is alone: no peer has anything for it."
+		state = "this member is alone: no peer has anything for it."
 	case w.Settled:
-		peers = fmt.Sprintf("every peer handed the ring over %s after it came.", w.SettledAfter.Round(time.Millisecond))
+		state = fmt.Sprintf("every peer handed the ring over %s after it came.", w.SettledAfter.Round(time.Millisecond))
 	case now.Before(w.Until):
-		peers = fmt.Sprintf("outputs this member gained in the last ring change (or its start) wait for their previous owners' state, at most %s more.", until(w.Until, now))
+		state = fmt.Sprintf("outputs this member gained in the last ring change (or its start) wait for their previous owners' state, at most %s more.", until(w.Until, now))
 	default:
-		peers = fmt.Sprintf("the handoff timeout ended the wait %s ago: outputs gained then went on from this member's own state.", since(w.Until, now))
+		state = fmt.Sprintf("the handoff timeout ended the wait %s ago: outputs gained then went on from this member's own state.", since(w.Until, now))
 	}
 	for _, d := range w.Departed {
 		if now.Before(d.Until) {
-			peers += fmt.Sprintf(" Outputs gained from %s, which left the ring, wait for its handoff, at most %s more.", d.Name, until(d.Until, now))
+			state += fmt.Sprintf(" Outputs gained from %s, which left the ring, wait for its handoff, at most %s more.", d.Name, until(d.Until, now))
 		}
 	}
-	return peers
+	return state
 }
 
 // since is the time from t to now, in whole seconds.
