@@ -94,7 +94,7 @@ func newForwardMetrics(reg prometheus.Registerer) *forwardMetrics {
 			Name: "cardinal_cluster_forward_retries_total", Help: "Forwarded requests retried after a 5xx, 408, 429 or network error.",
 		}, []string{"peer"}),
 		queueBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "cardinal_cluster_forward_queue_bytes", Help: "Encoded series queued or in flight to the peer, in all its queues (a replaced ring's drains beside the new one's); a queue at cluster.forward.queue.max_bytes makes the receiver answer 503.",
+			Name: "cardinal_cluster_forward_queue_bytes", Help: "Bytes queued or in flight to the peer, in all its queues (a replaced ring's drains beside the new one's): encoded series, and a backlog past 4 MiB packed (snappy-compressed, as it is sent); a queue at cluster.forward.queue.max_bytes makes the receiver answer 503.",
 		}, []string{"peer"}),
 		disagreements: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "cardinal_cluster_ring_disagreements_total",

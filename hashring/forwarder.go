@@ -464,27 +464,29 @@ func (f *Forwarder) SenderView(fi ForwardInfo) (v View, disagree bool) {
 	return NewView(r, f.self), true
 }
 
-// Pending returns what every peer queue holds, for a checkpoint: after a restart it is routed
-// again, by the ring then in force. A queue whose bytes do not decode is an error, which
+// Pending returns what every peer queue holds, for a checkpoint, as snappy-compressed runs of
+// encoded series (Remote Write 1.0 bodies, each of up to maxForwardBatch bytes decoded): after
+// a restart it is routed again, by the ring then in force. Nothing is decoded, and a queue's
+// packed backlog is shared, not copied. A queue whose bytes do not decode is an error, which
 // fails the checkpoint: the log keeps what the queue holds until a checkpoint can.
-func (f *Forwarder) Pending() ([]prompb.TimeSeries, error) {
+func (f *Forwarder) Pending() ([][]byte, error) {
 	f.mu.Lock()
 	sets := []*peerSet{f.cur.Load()}
 	for ps := range f.draining {
 		sets = append(sets, ps)
 	}
 	f.mu.Unlock()
-	var out []prompb.TimeSeries
+	var out [][]byte
 	for _, ps := range sets {
 		for _, q := range ps.queues {
 			if q == nil {
 				continue
 			}
-			series, err := q.pending()
+			bodies, err := q.pending()
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, series...)
+			out = append(out, bodies...)
 		}
 	}
 	return out, nil

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,7 +35,7 @@ func TestPeerQueueBatchesOneRulesVersion(t *testing.T) {
 	var got []uint64
 	var sizes []int
 	for range 3 {
-		batch, samples, rules := q.take()
+		batch, _, samples, rules := q.take()
 		got, sizes = append(got, rules), append(sizes, samples)
 		if len(batch) != samples {
 			t.Fatalf("batch of %d chunks for %d samples", len(batch), samples)
@@ -55,7 +56,7 @@ func TestASmallBatchWaitsForMore(t *testing.T) {
 	q.push([]byte{0x0a, 0x00}, 1, 7)
 	got := make(chan int, 1)
 	go func() {
-		_, samples, _ := q.take()
+		_, _, samples, _ := q.take()
 		got <- samples
 	}()
 	time.Sleep(2 * time.Millisecond)
@@ -266,11 +267,11 @@ func TestACheckpointReadsTheQueueWhileItSends(t *testing.T) {
 			return
 		default:
 		}
-		series, err := q.pending()
+		bodies, err := q.pending()
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, ts := range series {
+		for _, ts := range decodeBodies(t, bodies) {
 			checked = true
 			i, err := strconv.Atoi(ts.Labels[len(ts.Labels)-1].Value)
 			if len(ts.Labels) != 2 || ts.Labels[0].Value != "m" || err != nil || len(ts.Samples) != 1 || ts.Samples[0].Value != float64(i) {
@@ -308,7 +309,8 @@ func holdingServer(release <-chan struct{}) *httptest.Server {
 func TestACheckpointHoldsASendTheShutdownCutShort(t *testing.T) {
 	ts := prompb.TimeSeries{Labels: []prompb.Label{{Name: "__name__", Value: "m"}}, Samples: []prompb.Sample{{Value: 1}}}
 	q := &peerQueue{cut: remotewrite.AppendRawSeries(nil, nil, &ts), cutN: 1}
-	if got, err := q.pending(); err != nil || len(got) != 1 || got[0].Labels[0].Value != "m" {
+	bodies, err := q.pending()
+	if got := decodeBodies(t, bodies); err != nil || len(got) != 1 || got[0].Labels[0].Value != "m" {
 		t.Errorf("pending holds %v (err %v), want the series cut short", got, err)
 	}
 }
@@ -319,7 +321,7 @@ func TestACheckpointHoldsASendTheShutdownCutShort(t *testing.T) {
 func TestAQueueThatDoesNotDecodeFailsTheCheckpoint(t *testing.T) {
 	ts := prompb.TimeSeries{Labels: []prompb.Label{{Name: "__name__", Value: "m"}}, Samples: []prompb.Sample{{Value: 1}}}
 	good := remotewrite.AppendRawSeries(nil, nil, &ts)
-	q := &peerQueue{name: "node-b", chunks: [][]byte{good, {0x0a, 0xff}}} // a series field longer than what follows
+	q := &peerQueue{name: "node-b", entries: []queued{{chunk: good}, {chunk: []byte{0x0a, 0xff}}}} // a series field longer than what follows
 	got, err := q.pending()
 	if err == nil || !strings.Contains(err.Error(), `"node-b"`) {
 		t.Errorf("pending of a queue that does not decode: %v, err %v; want an error naming the peer", got, err)
@@ -390,4 +392,184 @@ func TestTheNextForwardDoesNotOverwriteABodyStillBeingSent(t *testing.T) {
 			t.Errorf("body %d: the peer read %.20q..., want %.20q...", i, got[i], want[i])
 		}
 	}
+}
+
+// TestABackedUpQueueIsPackedAndSentInOrder: a queue whose member does not answer (down, and
+// not yet out of the ring) packs its backlog ahead of sending, so that the same
+// forward.queue.max_bytes holds a longer outage; what it sends once the member answers,
+// and what a checkpoint reads meanwhile, are the series as they were queued, in order.
+func TestABackedUpQueueIsPackedAndSentInOrder(t *testing.T) {
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+			return
+		}
+		compressed, _ := io.ReadAll(r.Body)
+		var req prompb.WriteRequest
+		raw, err := snappy.Decode(nil, compressed)
+		if err == nil {
+			err = req.Unmarshal(raw)
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		got = append(got, seriesLines(req.Timeseries)...)
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	answer := sync.OnceFunc(func() { close(release) })
+	defer answer() // before srv.Close, which waits for the requests held
+	q := testQueue(srv, 1<<30, newForwardMetrics(nil), &chunkPool{})
+
+	var want []string
+	pushed := 0
+	for i := range 8000 { // about 20 MiB of series, 25 a request
+		var chunk []byte
+		var series []prompb.TimeSeries
+		for j := range 25 {
+			ts := prompb.TimeSeries{
+				Labels: []prompb.Label{{Name: "__name__", Value: "http_requests_total_" + strconv.Itoa(i%100)},
+					{Name: "instance", Value: "10.1." + strconv.Itoa(j) + ".7:9100"}, {Name: "job", Value: "api"},
+					{Name: "pod", Value: "api-7d9f8c6b5-" + strconv.Itoa(i*25+j)}},
+				Samples: []prompb.Sample{{Timestamp: int64(i) * 1000, Value: float64(i + j)}},
+			}
+			chunk = remotewrite.AppendRawSeries(chunk, nil, &ts)
+			series = append(series, ts)
+		}
+		want = append(want, seriesLines(series)...)
+		pushed += len(chunk)
+		q.push(chunk, 25, 7)
+	}
+	for q.pack() {
+	}
+	held := q.held.Load()
+	t.Logf("%d series queued in %d bytes; held after packing: %d bytes", len(want), pushed, held)
+	if held*2 > int64(pushed) {
+		t.Errorf("the backlog holds %d bytes of the %d pushed; packed (but its last packAbove bytes), it should hold under half", held, pushed)
+	}
+	// What is counted is what the heap holds: a packed body keeps no room beyond itself
+	// (snappy's MaxEncodedLen, more than the input, would be kept otherwise).
+	q.mu.Lock()
+	for i, e := range q.entries {
+		if e.packed != nil && cap(e.packed) > len(e.packed)+8<<10 {
+			t.Errorf("packed entry %d holds %d bytes in a buffer of %d", i, len(e.packed), cap(e.packed))
+		}
+	}
+	q.mu.Unlock()
+	// A checkpoint costs about what the queue holds: packed bodies are shared, the rest
+	// copied and compressed; nothing is decoded.
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	pending, err := q.pending()
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alloc := after.TotalAlloc - before.TotalAlloc
+	t.Logf("a checkpoint of it allocated %d bytes", alloc)
+	if alloc > 3*uint64(held) {
+		t.Errorf("a checkpoint of a queue holding %d bytes allocated %d", held, alloc)
+	}
+	if p := seriesLines(decodeBodies(t, pending)); !slices.Equal(p, want) {
+		t.Fatalf("a checkpoint of the packed queue reads %d series, want the %d queued, in order", len(p), len(want))
+	}
+
+	answer()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	if err := q.shutdown(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(got, want) {
+		t.Errorf("the member got %d series, want the %d queued, in order", len(got), len(want))
+	}
+	if held := q.held.Load(); held != 0 {
+		t.Errorf("%d bytes held after everything was sent", held)
+	}
+}
+
+// TestAShutdownReroutesAPackedBacklog: what a shutdown cuts short, packed or not, goes to
+// reroute as the series queued, in order, a batch at a time.
+func TestAShutdownReroutesAPackedBacklog(t *testing.T) {
+	release := make(chan struct{})
+	srv := holdingServer(release) // answers nothing until the test ends
+	defer srv.Close()
+	defer close(release)
+	q := testQueue(srv, 1<<30, newForwardMetrics(nil), &chunkPool{})
+	var want []byte
+	for i := range 12000 { // about 12 MiB
+		var chunk []byte
+		for j := range 25 {
+			ts := prompb.TimeSeries{Labels: []prompb.Label{{Name: "__name__", Value: "m"}, {Name: "pod", Value: strconv.Itoa(i*25 + j)}}, Samples: []prompb.Sample{{Value: float64(i)}}}
+			chunk = remotewrite.AppendRawSeries(chunk, nil, &ts)
+		}
+		want = append(want, chunk...)
+		q.push(chunk, 25, 7)
+	}
+	for q.pack() {
+	}
+	if held := q.held.Load(); held*2 > int64(len(want)) {
+		t.Fatalf("the backlog holds %d bytes of the %d pushed: not packed, the test shows nothing", held, len(want))
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	var left []byte
+	largest := 0
+	if err := q.shutdown(ctx, func(raw []byte) error {
+		left, largest = append(left, raw...), max(largest, len(raw))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(left, want) {
+		t.Errorf("rerouted %d bytes, want the %d queued, in order", len(left), len(want))
+	}
+	// A part at a time: the whole backlog decoded at once would take many times the
+	// memory the queue held.
+	if largest > maxForwardBatch {
+		t.Errorf("reroute got %d bytes in one call, want at most maxForwardBatch (%d)", largest, maxForwardBatch)
+	}
+}
+
+// seriesLines renders series as one line each: labels and samples.
+func seriesLines(series []prompb.TimeSeries) []string {
+	out := make([]string, len(series))
+	for i, ts := range series {
+		var b strings.Builder
+		for _, l := range ts.Labels {
+			b.WriteString(l.Name + "=" + l.Value + ",")
+		}
+		for _, s := range ts.Samples {
+			b.WriteString(strconv.FormatInt(s.Timestamp, 10) + "=" + strconv.FormatFloat(s.Value, 'g', -1, 64) + ";")
+		}
+		out[i] = b.String()
+	}
+	return out
+}
+
+// decodeBodies decodes the snappy bodies pending returns, in order.
+func decodeBodies(t *testing.T, bodies [][]byte) []prompb.TimeSeries {
+	t.Helper()
+	var out []prompb.TimeSeries
+	for i, b := range bodies {
+		raw, err := snappy.Decode(nil, b)
+		if err != nil {
+			t.Fatalf("body %d of %d: %v", i, len(bodies), err)
+		}
+		var req prompb.WriteRequest
+		if err := req.Unmarshal(raw); err != nil {
+			t.Fatalf("body %d of %d: %v", i, len(bodies), err)
+		}
+		out = append(out, req.Timeseries...)
+	}
+	return out
 }

@@ -3,6 +3,7 @@ package remotewrite
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"slices"
 
 	"github.com/prometheus/prometheus/prompb"
@@ -48,4 +49,26 @@ func appendTimeSeries(b []byte, ts *prompb.TimeSeries) []byte {
 		panic(err) // sized above: cannot fail
 	}
 	return b
+}
+
+// CheckRawSeries reports whether b is a run of series as AppendRawSeries appends them: field
+// 1 of a WriteRequest, each with a length that stays within b. It checks the framing only,
+// without decoding a series, so that a run of series held for later (a peer queue's backlog
+// in a checkpoint) can be checked at the cost of a walk over its length prefixes.
+func CheckRawSeries(b []byte) error {
+	for i := 0; i < len(b); {
+		num, wt, j := tagAt(b, i)
+		if j < 0 {
+			return wireError(j, "series run")
+		}
+		if num != 1 {
+			return fmt.Errorf("%w: series run: field %d where a series was expected", ErrMalformedRequest, num)
+		}
+		_, end := bytesAt(b, j, wt)
+		if end < 0 {
+			return wireError(end, "series run")
+		}
+		i = end
+	}
+	return nil
 }

@@ -90,3 +90,26 @@ func TestRawSeriesFollowTheSeriesAppended(t *testing.T) {
 		t.Error(w)
 	}
 }
+
+// CheckRawSeries accepts runs of series as AppendRawSeries makes them, empty included, and
+// refuses a run cut short, a length past the end, and a field other than a series.
+func TestCheckRawSeries(t *testing.T) {
+	ts := prompb.TimeSeries{Labels: []prompb.Label{{Name: "__name__", Value: "m"}}, Samples: []prompb.Sample{{Value: 1, Timestamp: 5}}}
+	one := AppendRawSeries(nil, nil, &ts)
+	two := AppendRawSeries(bytes.Clone(one), nil, &ts)
+	for _, good := range [][]byte{nil, one, two} {
+		if err := CheckRawSeries(good); err != nil {
+			t.Errorf("CheckRawSeries(%x) = %v, want nil", good, err)
+		}
+	}
+	for name, bad := range map[string][]byte{
+		"cut short":        two[:len(two)-1],
+		"length past end":  {0x0a, 0xff},
+		"a tag cut short":  {0x0a, 0x00, 0x80},
+		"metadata field 3": append(bytes.Clone(one), 0x1a, 0x00),
+	} {
+		if err := CheckRawSeries(bad); err == nil {
+			t.Errorf("%s: CheckRawSeries(%x) = nil, want an error", name, bad)
+		}
+	}
+}

@@ -26,6 +26,9 @@ import (
 //   - from version 3, the cluster handoffs not yet delivered (hashring.PendingHandoff): a
 //     uvarint count, then per handoff its owner's name, its id and its body (each a uvarint
 //     length and bytes);
+//   - from version 4, what the queues to cluster peers held (hashring.Forwarder.Pending): a
+//     uvarint count, then each snappy-compressed Remote Write 1.0 body (uvarint length and
+//     bytes). Versions 2 and 3 kept it as the series of a sink named forwardQueues;
 //   - the aggregator's state, to the end (aggregator.Checkpoint).
 //
 // The sinks' part and the state are taken while flushes are held, so every output the
@@ -38,14 +41,14 @@ import (
 // every recordDelivered up to it is in them, the later ones are replayed.
 const (
 	checkpointMagic   = "CRDLRTR"
-	checkpointVersion = 3
+	checkpointVersion = 4
 	// maxPendingBody bounds one sink's part, so that a damaged length cannot make a restore
 	// allocate without limit.
 	maxPendingBody = 1 << 32
 )
 
-// forwardQueues is the name under which a checkpoint keeps what the queues to cluster peers
-// held; no downstream can have it (names are printable).
+// forwardQueues is the name under which a checkpoint of version 2 or 3 kept what the queues
+// to cluster peers held; no downstream can have it (names are printable).
 const forwardQueues = "\x00cluster"
 
 // errBadCheckpoint is a checkpoint this version cannot read.
@@ -124,17 +127,17 @@ func (r *Router) checkpoint() (uint64, error) {
 	pending := r.sinks.Pending()
 	marks := r.markSnapshots(pending)
 	var handoffs []hashring.PendingHandoff
+	var forward [][]byte
 	if r.cluster != nil {
-		queued, err := r.cluster.Pending()
-		if err != nil {
+		var err error
+		if forward, err = r.cluster.Pending(); err != nil {
 			release()
 			return pos, err
 		}
-		pending[forwardQueues] = queued
 		handoffs = r.cluster.PendingHandoffs()
 	}
 	err := r.log.WriteCheckpoint(pos, func(w io.Writer) error {
-		if err := writePending(w, pending, marks, handoffs); err != nil {
+		if err := writePending(w, pending, marks, handoffs, forward); err != nil {
 			return err
 		}
 		return r.agg.CheckpointHeld(w)
@@ -176,9 +179,10 @@ func (r *Router) markSnapshots(pending map[string][]prompb.TimeSeries) map[strin
 	return out
 }
 
-// writePending writes the magic, the sinks' part of a checkpoint, the downstreams' marks and
-// the handoffs not yet delivered.
-func writePending(w io.Writer, pending map[string][]prompb.TimeSeries, marks map[string]sinkMarks, handoffs []hashring.PendingHandoff) error {
+// writePending writes the magic, the sinks' part of a checkpoint, the downstreams' marks, the
+// handoffs not yet delivered and the peer queues' bodies (written as they are, not copied
+// into one buffer: a backed-up queue holds many).
+func writePending(w io.Writer, pending map[string][]prompb.TimeSeries, marks map[string]sinkMarks, handoffs []hashring.PendingHandoff, forward [][]byte) error {
 	buf := append([]byte(checkpointMagic), checkpointVersion)
 	buf = binary.AppendUvarint(buf, uint64(len(pending)))
 	var enc remotewrite.Encoder
@@ -205,70 +209,102 @@ func writePending(w io.Writer, pending map[string][]prompb.TimeSeries, marks map
 			buf = append(buf, b...)
 		}
 	}
-	_, err := w.Write(buf)
-	return err
+	buf = binary.AppendUvarint(buf, uint64(len(forward)))
+	if _, err := w.Write(buf); err != nil {
+		return err
+	}
+	for _, body := range forward {
+		buf = binary.AppendUvarint(buf[:0], uint64(len(body)))
+		if _, err := w.Write(buf); err != nil {
+			return err
+		}
+		if _, err := w.Write(body); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readCheckpoint is what readPending read of a checkpoint, the aggregator's state apart.
+type readCheckpoint struct {
+	sinks    map[string][]byte // by downstream name: its series, one snappy body
+	handoffs []hashring.PendingHandoff
+	forward  [][]byte // snappy bodies of what the queues to peers held
 }
 
 // readPending reads the magic, the sinks' part of a checkpoint (the snappy body of each
-// sink's series, by name), from version 2 the downstreams' marks, passed to mark, and from
-// version 3 the handoffs not yet delivered.
-func readPending(br *bufio.Reader, mark func(sink string, hash uint64, ts int64)) (map[string][]byte, []hashring.PendingHandoff, error) {
+// sink's series, by name), from version 2 the downstreams' marks, passed to mark, from
+// version 3 the handoffs not yet delivered, and from version 4 the peer queues' bodies.
+func readPending(br *bufio.Reader, mark func(sink string, hash uint64, ts int64)) (readCheckpoint, error) {
+	var rc readCheckpoint
 	magic := make([]byte, len(checkpointMagic)+1)
 	if _, err := io.ReadFull(br, magic); err != nil || string(magic[:len(checkpointMagic)]) != checkpointMagic {
-		return nil, nil, fmt.Errorf("%w: no checkpoint header", errBadCheckpoint)
+		return rc, fmt.Errorf("%w: no checkpoint header", errBadCheckpoint)
 	}
 	version := magic[len(checkpointMagic)]
 	if version < 1 || version > checkpointVersion {
-		return nil, nil, fmt.Errorf("%w: version %d, this cardinal reads 1 to %d", errBadCheckpoint, version, checkpointVersion)
+		return rc, fmt.Errorf("%w: version %d, this cardinal reads 1 to %d", errBadCheckpoint, version, checkpointVersion)
 	}
 	n, err := binary.ReadUvarint(br)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: sink count: %v", errBadCheckpoint, err)
+		return rc, fmt.Errorf("%w: sink count: %v", errBadCheckpoint, err)
 	}
-	out := map[string][]byte{}
+	rc.sinks = map[string][]byte{}
 	for range n {
 		name, err := readBytes(br, 1<<16)
 		if err != nil {
-			return nil, nil, fmt.Errorf("%w: sink name: %v", errBadCheckpoint, err)
+			return rc, fmt.Errorf("%w: sink name: %v", errBadCheckpoint, err)
 		}
 		body, err := readBytes(br, maxPendingBody)
 		if err != nil {
-			return nil, nil, fmt.Errorf("%w: what downstream %q held: %v", errBadCheckpoint, name, err)
+			return rc, fmt.Errorf("%w: what downstream %q held: %v", errBadCheckpoint, name, err)
 		}
-		out[string(name)] = body
+		rc.sinks[string(name)] = body
 	}
 	if version < 2 {
-		return out, nil, nil
+		return rc, nil
 	}
 	if n, err = binary.ReadUvarint(br); err != nil {
-		return nil, nil, fmt.Errorf("%w: marks count: %v", errBadCheckpoint, err)
+		return rc, fmt.Errorf("%w: marks count: %v", errBadCheckpoint, err)
 	}
 	for range n {
 		name, err := readBytes(br, 1<<16)
 		if err != nil {
-			return nil, nil, fmt.Errorf("%w: marks name: %v", errBadCheckpoint, err)
+			return rc, fmt.Errorf("%w: marks name: %v", errBadCheckpoint, err)
 		}
 		if err := readMarks(br, func(h uint64, ts int64) { mark(string(name), h, ts) }); err != nil {
-			return nil, nil, fmt.Errorf("%w: what downstream %q acknowledged: %v", errBadCheckpoint, name, err)
+			return rc, fmt.Errorf("%w: what downstream %q acknowledged: %v", errBadCheckpoint, name, err)
 		}
 	}
 	if version < 3 {
-		return out, nil, nil
+		return rc, nil
 	}
 	if n, err = binary.ReadUvarint(br); err != nil {
-		return nil, nil, fmt.Errorf("%w: handoff count: %v", errBadCheckpoint, err)
+		return rc, fmt.Errorf("%w: handoff count: %v", errBadCheckpoint, err)
 	}
-	var handoffs []hashring.PendingHandoff
 	for range n {
 		var parts [3][]byte
 		for i, limit := range []uint64{1 << 16, 1 << 16, maxPendingBody} {
 			if parts[i], err = readBytes(br, limit); err != nil {
-				return nil, nil, fmt.Errorf("%w: a handoff not yet delivered: %v", errBadCheckpoint, err)
+				return rc, fmt.Errorf("%w: a handoff not yet delivered: %v", errBadCheckpoint, err)
 			}
 		}
-		handoffs = append(handoffs, hashring.PendingHandoff{Peer: string(parts[0]), ID: string(parts[1]), Body: parts[2]})
+		rc.handoffs = append(rc.handoffs, hashring.PendingHandoff{Peer: string(parts[0]), ID: string(parts[1]), Body: parts[2]})
 	}
-	return out, handoffs, nil
+	if version < 4 {
+		return rc, nil
+	}
+	if n, err = binary.ReadUvarint(br); err != nil {
+		return rc, fmt.Errorf("%w: forward body count: %v", errBadCheckpoint, err)
+	}
+	for range n {
+		body, err := readBytes(br, maxPendingBody)
+		if err != nil {
+			return rc, fmt.Errorf("%w: what the queues to cluster peers held: %v", errBadCheckpoint, err)
+		}
+		rc.forward = append(rc.forward, body)
+	}
+	return rc, nil
 }
 
 // readMarks reads what appendMarks wrote from br.

@@ -174,24 +174,31 @@ func TestCheckpointPrunesOldMarks(t *testing.T) {
 	}
 }
 
-// A checkpoint of version 1 (no marks) or 2 (no handoffs) is still read.
+// A checkpoint of version 1 (no marks), 2 (no handoffs) or 3 (no peer queue bodies) is
+// still read.
 func TestVersion1CheckpointIsRead(t *testing.T) {
 	var buf bytes.Buffer
-	if err := writePending(&buf, map[string][]prompb.TimeSeries{"prom": nil}, nil, nil); err != nil {
+	if err := writePending(&buf, map[string][]prompb.TimeSeries{"prom": nil}, nil, nil, nil); err != nil {
 		t.Fatal(err)
 	}
-	v2 := slices.Clone(buf.Bytes())
+	v3 := slices.Clone(buf.Bytes())
+	v3[len(checkpointMagic)] = 3
+	v3 = v3[:len(v3)-1] // no forward body count
+	rc, err := readPending(bufio.NewReader(bytes.NewReader(v3)), func(string, uint64, int64) { t.Error("a mark in this checkpoint") })
+	if err != nil || len(rc.sinks) != 1 || rc.handoffs != nil || rc.forward != nil {
+		t.Errorf("version 3: readPending = %+v, %v", rc, err)
+	}
+	v2 := v3[:len(v3)-1] // no handoff count
 	v2[len(checkpointMagic)] = 2
-	v2 = v2[:len(v2)-1] // no handoff count
-	pending, handoffs, err := readPending(bufio.NewReader(bytes.NewReader(v2)), func(string, uint64, int64) { t.Error("a mark in this checkpoint") })
-	if err != nil || len(pending) != 1 || handoffs != nil {
-		t.Errorf("version 2: readPending = %v, %v, %v", pending, handoffs, err)
+	rc, err = readPending(bufio.NewReader(bytes.NewReader(v2)), func(string, uint64, int64) { t.Error("a mark in this checkpoint") })
+	if err != nil || len(rc.sinks) != 1 || rc.handoffs != nil {
+		t.Errorf("version 2: readPending = %+v, %v", rc, err)
 	}
 	v1 := v2[:len(v2)-1] // no marks count
 	v1[len(checkpointMagic)] = 1
-	pending, handoffs, err = readPending(bufio.NewReader(bytes.NewReader(v1)), func(string, uint64, int64) { t.Error("a mark in a version 1 checkpoint") })
-	if err != nil || len(pending) != 1 || handoffs != nil {
-		t.Errorf("version 1: readPending = %v, %v, %v", pending, handoffs, err)
+	rc, err = readPending(bufio.NewReader(bytes.NewReader(v1)), func(string, uint64, int64) { t.Error("a mark in a version 1 checkpoint") })
+	if err != nil || len(rc.sinks) != 1 || rc.handoffs != nil {
+		t.Errorf("version 1: readPending = %+v, %v", rc, err)
 	}
 }
 
@@ -202,14 +209,19 @@ func TestCheckpointKeepsPendingHandoffs(t *testing.T) {
 		{Peer: "node-c", ID: "node-a/02", Body: bytes.Repeat([]byte{7}, 300)},
 	}
 	var buf bytes.Buffer
-	if err := writePending(&buf, map[string][]prompb.TimeSeries{"prom": nil}, nil, want); err != nil {
+	forward := [][]byte{[]byte("a queue's first body"), bytes.Repeat([]byte{9}, 70000)}
+	if err := writePending(&buf, map[string][]prompb.TimeSeries{"prom": nil}, nil, want, forward); err != nil {
 		t.Fatal(err)
 	}
 	buf.WriteString("the aggregator's state")
 	br := bufio.NewReader(&buf)
-	_, got, err := readPending(br, func(string, uint64, int64) {})
+	rc, err := readPending(br, func(string, uint64, int64) {})
+	got := rc.handoffs
 	if err != nil || len(got) != len(want) {
 		t.Fatalf("readPending: %v handoffs, %v", got, err)
+	}
+	if !slices.EqualFunc(rc.forward, forward, bytes.Equal) {
+		t.Errorf("read %d peer queue bodies, want the %d written, as they were", len(rc.forward), len(forward))
 	}
 	for i := range want {
 		if got[i].Peer != want[i].Peer || got[i].ID != want[i].ID || !bytes.Equal(got[i].Body, want[i].Body) {

@@ -129,14 +129,14 @@ func (r *Router) restore(cp wal.Checkpoint, st *RecoverStats, pend *pendingRepla
 	}
 	defer rc.Close()
 	br := bufio.NewReaderSize(rc, 1<<16)
-	pending, handoffs, err := readPending(br, r.restoreMark)
+	saved, err := readPending(br, r.restoreMark)
 	if err != nil {
 		return err
 	}
 	if st.Restored, err = r.agg.Restore(br); err != nil {
 		return err
 	}
-	for _, h := range handoffs {
+	for _, h := range saved.handoffs {
 		pend.addCheckpointed(h)
 	}
 	// The rest of the file is read so that the wal's checksum of the whole is verified.
@@ -145,7 +145,18 @@ func (r *Router) restore(cp wal.Checkpoint, st *RecoverStats, pend *pendingRepla
 	}
 	st.Checkpoint, st.HasCheckpoint = cp.Index, true
 	dec := remotewrite.NewDecoder(0)
-	for name, body := range pending {
+	for i, body := range saved.forward {
+		// What waited for peers is routed again, by the ring now in force, one body at a
+		// time: a backed-up queue's backlog decoded at once would take many times its size.
+		var req prompb.WriteRequest
+		if err := dec.Decode(body, &req); err != nil {
+			return fmt.Errorf("%w: what the queues to cluster peers held, body %d: %v", errBadCheckpoint, i, err)
+		}
+		r.ingestRequest(req.Timeseries, nil, hashring.ForwardInfo{}, false)
+		st.Requeued += len(req.Timeseries)
+		saved.forward[i] = nil
+	}
+	for name, body := range saved.sinks {
 		var req prompb.WriteRequest
 		if err := dec.Decode(body, &req); err != nil {
 			return fmt.Errorf("%w: what downstream %q held: %v", errBadCheckpoint, name, err)
@@ -154,7 +165,7 @@ func (r *Router) restore(cp wal.Checkpoint, st *RecoverStats, pend *pendingRepla
 		// keeps these series, so they get a buffer of their own.
 		dec = remotewrite.NewDecoder(0)
 		if name == forwardQueues {
-			// What waited for peers is routed again, by the ring now in force.
+			// Versions 2 and 3 kept what waited for peers as a sink's series.
 			r.ingestRequest(req.Timeseries, nil, hashring.ForwardInfo{}, false)
 			st.Requeued += len(req.Timeseries)
 			continue
