@@ -421,16 +421,29 @@ func (f *Forwarder) Full() (peer string, full bool) {
 	return "", false
 }
 
-// FullPeers returns the members whose forward queue is full.
-func (f *Forwarder) FullPeers() map[string]bool {
+// QueueFill is what the queues to one member hold against their bound.
+type QueueFill struct {
+	// Bytes are held by every queue to the member (a replaced ring's, draining, included):
+	// encoded series, and a backlog packed as it will be sent.
+	Bytes int64
+	// Limit is forward.queue.max_bytes: at it the receiver answers 503.
+	Limit int64
+}
+
+// Full reports that the queues hold their limit or more.
+func (q QueueFill) Full() bool { return q.Bytes >= q.Limit }
+
+// QueueFills returns what the queues to each other member of the ring in force hold, by
+// name.
+func (f *Forwarder) QueueFills() map[string]QueueFill {
 	ps := f.cur.Load()
-	full := map[string]bool{}
+	fills := map[string]QueueFill{}
 	for i, q := range ps.queues {
-		if q != nil && q.full() {
-			full[ps.view.ring.members[i].Name] = true
+		if q != nil {
+			fills[ps.view.ring.members[i].Name] = QueueFill{Bytes: q.held.Load(), Limit: q.limit}
 		}
 	}
-	return full
+	return fills
 }
 
 // SenderView returns the view a forwarded request is aggregated by: the sender's ring seen

@@ -11,11 +11,11 @@ import (
 // ClusterStatus implements status.Cluster: the ring, what membership knows of each peer,
 // and the wait for handoffs, as this member sees them now.
 func (c *clusterNode) ClusterStatus() status.ClusterStatus {
-	return clusterStatus(c.name, c.forwarder.Ring(), c.membership.PeerStates(), c.forwarder.FullPeers(), c.forwarder.HandoffWait(), time.Now())
+	return clusterStatus(c.name, c.forwarder.Ring(), c.membership.PeerStates(), c.forwarder.QueueFills(), c.forwarder.HandoffWait(), time.Now())
 }
 
 // clusterStatus builds the status page's cluster section from its parts, at now.
-func clusterStatus(self string, r *hashring.Ring, peers []hashring.PeerState, full map[string]bool, wait hashring.HandoffWait, now time.Time) status.ClusterStatus {
+func clusterStatus(self string, r *hashring.Ring, peers []hashring.PeerState, queues map[string]hashring.QueueFill, wait hashring.HandoffWait, now time.Time) status.ClusterStatus {
 	version := r.VersionString()
 	st := status.ClusterStatus{Self: self, Version: version, HandoffWait: handoffWaitState(wait, now)}
 	if !wait.Settled && now.Before(wait.Until) {
@@ -26,7 +26,9 @@ func clusterStatus(self string, r *hashring.Ring, peers []hashring.PeerState, fu
 		byName[p.Name] = p
 	}
 	for _, m := range r.Members() {
-		cm := status.ClusterMember{Name: m.Name, Addr: m.Addr, Shards: r.ShardsOwned(m.Name), QueueFull: full[m.Name]}
+		q := queues[m.Name]
+		cm := status.ClusterMember{Name: m.Name, Addr: m.Addr, Shards: r.ShardsOwned(m.Name),
+			QueueFull: q.Limit > 0 && q.Full(), QueueBytes: q.Bytes, QueueLimit: q.Limit}
 		if m.Name == self {
 			cm.Addr, cm.State = "(this member)", "this member"
 		} else {

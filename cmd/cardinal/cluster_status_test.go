@@ -24,7 +24,8 @@ func TestClusterStatusSaysWhatEachPeerIsDoing(t *testing.T) {
 	}
 	wait := hashring.HandoffWait{Since: now.Add(-15 * time.Second), Until: now.Add(45 * time.Second),
 		Waiting: []string{"node-c: dial tcp 10.0.0.3:9090: connect: connection refused"}}
-	st := clusterStatus("node-a", r, peers, map[string]bool{"node-b": true}, wait, now)
+	queues := map[string]hashring.QueueFill{"node-b": {Bytes: 256 << 20, Limit: 256 << 20}, "node-c": {Bytes: 3 << 19, Limit: 256 << 20}}
+	st := clusterStatus("node-a", r, peers, queues, wait, now)
 
 	want := map[string]string{
 		"node-a": "this member",
@@ -40,6 +41,9 @@ func TestClusterStatusSaysWhatEachPeerIsDoing(t *testing.T) {
 		}
 		if m.QueueFull != (m.Name == "node-b") || m.Shards == 0 {
 			t.Errorf("%s: queue full %v, %d shards", m.Name, m.QueueFull, m.Shards)
+		}
+		if q := queues[m.Name]; m.QueueBytes != q.Bytes || m.QueueLimit != q.Limit {
+			t.Errorf("%s: queue %d of %d bytes, want %d of %d", m.Name, m.QueueBytes, m.QueueLimit, q.Bytes, q.Limit)
 		}
 	}
 	if len(st.Members) != 3 || len(st.Candidates) != 1 || st.Candidates[0].State != "candidate: ready for 12s, joins the ring in 18s" {
@@ -85,12 +89,14 @@ func TestClusterStatusSaysWhatEachPeerIsDoing(t *testing.T) {
 	}
 
 	// The page shows it all, escaped.
-	st = clusterStatus("node-a", r, peers, nil, hashring.HandoffWait{Since: now, Until: now.Add(time.Hour), Waiting: []string{"node-c: status 409: not handed over: <1 handoffs pending>"}}, now)
+	st = clusterStatus("node-a", r, peers, queues, hashring.HandoffWait{Since: now, Until: now.Add(time.Hour), Waiting: []string{"node-c: status 409: not handed over: <1 handoffs pending>"}}, now)
 	rec := httptest.NewRecorder()
 	status.NewHandler(status.Options{Rules: noRules{}, Cluster: fixedCluster(st)}).ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
 	body := rec.Body.String()
 	for _, s := range []string{
 		`<td>node-c</td><td>10.0.0.3:9090</td><td><span class="warn">not answering ready for 40s; leaves the ring in 4m20s</span></td>`,
+		`<td>1.5 MiB of 256.0 MiB</td>`,
+		`<span class="full">full (256.0 MiB): receiver answers 503</span>`,
 		`<td>node-d</td><td>10.0.0.4:9090</td><td>candidate: ready for 12s, joins the ring in 18s</td><td>–</td><td>–</td>`,
 		`<li class="warn">node-c: status 409: not handed over: &lt;1 handoffs pending&gt;</li>`,
 	} {

@@ -30,6 +30,7 @@ var statusTemplate = template.Must(template.New("status").Funcs(template.FuncMap
 		}
 		return formatRatio(float64(in) / float64(out))
 	},
+	"mib": func(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) },
 	"ago": func(t time.Time) string {
 		if t.IsZero() {
 			return "never"
@@ -113,6 +114,8 @@ type ClusterMember struct {
 	Shards int
 	// QueueFull is true while the forward queue to it is full (the receiver answers 503).
 	QueueFull bool
+	// QueueBytes is what the forward queues to it hold, of QueueLimit (0 for this member).
+	QueueBytes, QueueLimit int64
 }
 
 // Options are what the page shows.
