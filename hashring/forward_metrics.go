@@ -29,6 +29,7 @@ type forwardMetrics struct {
 	forwardRerouted  *prometheus.CounterVec
 	forwardRetries   *prometheus.CounterVec
 	queueBytes       *prometheus.GaugeVec
+	queueMaxBytes    prometheus.Gauge
 }
 
 func newForwardMetrics(reg prometheus.Registerer) *forwardMetrics {
@@ -96,6 +97,9 @@ func newForwardMetrics(reg prometheus.Registerer) *forwardMetrics {
 		queueBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "cardinal_cluster_forward_queue_bytes", Help: "Bytes queued or in flight to the peer, in all its queues (a replaced ring's drains beside the new one's): encoded series, and a backlog past 4 MiB packed (snappy-compressed, as it is sent); a queue at cluster.forward.queue.max_bytes makes the receiver answer 503.",
 		}, []string{"peer"}),
+		queueMaxBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cardinal_cluster_forward_queue_max_bytes", Help: "cluster.forward.queue.max_bytes: the bytes the queues to one peer may hold before the receiver answers 503.",
+		}),
 		disagreements: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "cardinal_cluster_ring_disagreements_total",
 			Help: "Forwarded requests routed by a ring other than the one in force here: aggregated by the sender's ring, as it meant.",
@@ -107,7 +111,7 @@ func newForwardMetrics(reg prometheus.Registerer) *forwardMetrics {
 	if reg != nil {
 		reg.MustRegister(m.shardsOwned, m.ringInfo, m.ringChanges, m.forwardedSamples, m.received, m.receivedBytes, m.disagreements,
 			m.handoffs, m.handoffBytes, m.handoffDuration, m.handoffWait, m.handoffsPending, m.handoffsReceived, m.handoffRingSyncs,
-			m.forwardSent, m.forwardBytes, m.forwardFailed, m.forwardDropped, m.forwardRerouted, m.forwardRetries, m.queueBytes)
+			m.forwardSent, m.forwardBytes, m.forwardFailed, m.forwardDropped, m.forwardRerouted, m.forwardRetries, m.queueBytes, m.queueMaxBytes)
 	}
 	return m
 }

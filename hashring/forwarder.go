@@ -147,6 +147,7 @@ func NewForwarder(self string, cfg ForwardConfig, handoffTimeout time.Duration, 
 		metrics: newForwardMetrics(reg), draining: map[*peerSet]bool{}, held: map[string]*atomic.Int64{}, senders: map[string]*Ring{}, now: time.Now,
 		drainTimeout: drainTimeout,
 	}
+	f.metrics.queueMaxBytes.Set(float64(cfg.Queue.MaxBytes))
 	auth, err := authHeader(cfg)
 	if err != nil {
 		return nil, err

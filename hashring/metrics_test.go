@@ -130,4 +130,14 @@ func TestEveryPerPeerSeriesExistsFromTheStart(t *testing.T) {
 			t.Errorf("%s has series of peers %v, want node-b and node-c from the start", name, peers[name])
 		}
 	}
+	// The bound the queue bytes are measured against, for an alert on the fill.
+	var limit float64
+	for _, mf := range mfs {
+		if mf.GetName() == "cardinal_cluster_forward_queue_max_bytes" {
+			limit = mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	if want := float64(DefaultForwardConfig().Queue.MaxBytes); limit != want || limit == 0 {
+		t.Errorf("cardinal_cluster_forward_queue_max_bytes = %v, want %v", limit, want)
+	}
 }
