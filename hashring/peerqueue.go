@@ -524,16 +524,17 @@ func (q *peerQueue) shutdown(ctx context.Context, reroute func(raw []byte) error
 	rerouted, lost := 0, 0
 	var scratch []byte
 	for _, p := range parts {
-		raw, err := p.raw, error(nil)
-		if p.packed != nil {
-			raw, err = snappy.Decode(scratch[:cap(scratch)], p.packed)
-			scratch = raw
-		}
-		switch {
-		case err != nil:
-			err = fmt.Errorf("a packed batch does not decode: %w", err)
+		var err error
+		switch raw := p.raw; {
 		case reroute == nil:
 			err = errors.New("dropped")
+		case p.packed != nil:
+			if raw, err = snappy.Decode(scratch[:cap(scratch)], p.packed); err != nil {
+				err = fmt.Errorf("a packed batch does not decode: %w", err)
+				break
+			}
+			scratch = raw
+			fallthrough
 		default:
 			err = reroute(raw)
 		}
