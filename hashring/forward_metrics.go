@@ -86,7 +86,7 @@ func newForwardMetrics(reg prometheus.Registerer) *forwardMetrics {
 			Name: "cardinal_cluster_forward_failed_samples_total", Help: "Forwarded samples the peer refused for good (4xx other than 429).",
 		}, []string{"peer"}),
 		forwardDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "cardinal_cluster_forward_dropped_samples_total", Help: "Forwarded samples given up at shutdown, after the shutdown timeout.",
+			Name: "cardinal_cluster_forward_dropped_samples_total", Help: "Forwarded samples given up: at shutdown, after the shutdown timeout, or queued bytes found not to be series (a bug; logged).",
 		}, []string{"peer"}),
 		forwardRerouted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cardinal_cluster_forward_rerouted_samples_total", Help: "Samples a replaced ring's queue to the peer still held after the drain timeout, routed again by the ring in force.",

@@ -479,16 +479,22 @@ func (f *Forwarder) SenderView(fi ForwardInfo) (v View, disagree bool) {
 }
 
 // Pending returns what every peer queue holds, for a checkpoint, as snappy-compressed runs of
-// encoded series (Remote Write 1.0 bodies, each of up to maxForwardBatch bytes decoded): after
-// a restart it is routed again, by the ring then in force. Nothing is decoded, and a queue's
-// packed backlog is shared, not copied. A queue whose bytes do not decode is an error, which
-// fails the checkpoint: the log keeps what the queue holds until a checkpoint can.
+// encoded series (Remote Write 1.0 bodies, each of up to maxForwardBatch bytes decoded, or one
+// larger chunk): after a restart it is routed again, by the ring then in force. Nothing is
+// decoded, and a queue's packed backlog is shared, not copied. A queue whose framing is broken
+// is an error, which fails the checkpoint: the log keeps what the queue holds until a
+// checkpoint can.
+//
+// The queues of replaced rings are read first: a drain gives what it holds to the ring in
+// force before it empties, so a series it moves is in the first snapshot or in the later one
+// of the queue it moved to (both, at worst), never in neither.
 func (f *Forwarder) Pending() ([][]byte, error) {
 	f.mu.Lock()
-	sets := []*peerSet{f.cur.Load()}
+	var sets []*peerSet
 	for ps := range f.draining {
 		sets = append(sets, ps)
 	}
+	sets = append(sets, f.cur.Load())
 	f.mu.Unlock()
 	var out [][]byte
 	for _, ps := range sets {

@@ -48,7 +48,8 @@ const packAbove = 4 * maxForwardBatch
 // order, as many chunks at a time as fit in a request, snappy-compressed, retrying 5xx, 408,
 // 429 and network errors with backoff until the queue is shut down: the samples of a series
 // reach their owner in order, but while a replaced ring's queue drains, the new ring's
-// queue to the same owner sends beside it.
+// queue to the same owner sends beside it. Another packs the backlog of a queue that falls
+// behind (packAbove), in place, into the bodies the first will send.
 type peerQueue struct {
 	name    string
 	url     string
@@ -218,9 +219,18 @@ func (q *peerQueue) take() (chunks [][]byte, packed []byte, samples int, rules u
 // packer packs the queue's oldest loose chunks (pack) whenever push finds more than
 // packAbove bytes of them, until the queue is aborted or done.
 func (q *peerQueue) packer() {
+	idle := time.NewTimer(packIdle)
+	defer idle.Stop()
 	for {
 		select {
 		case <-q.packWake:
+		case <-idle.C:
+			// Nothing to pack for a while: the scratch buffers (about 2 MiB) go until the
+			// queue falls behind again. While it is behind they are used at every push.
+			q.packMu.Lock()
+			q.packRaw, q.packBuf = nil, nil
+			q.packMu.Unlock()
+			continue
 		case <-q.ctx.Done():
 			return
 		case <-q.done:
@@ -228,8 +238,12 @@ func (q *peerQueue) packer() {
 		}
 		for q.pack() {
 		}
+		idle.Reset(packIdle)
 	}
 }
+
+// packIdle is how long the packer keeps its scratch buffers without packing.
+const packIdle = 10 * time.Second
 
 // pack compresses the first run of loose chunks (of one rules version, up to
 // maxForwardBatch bytes) into one packed entry, outside the lock, while more than packAbove
@@ -421,8 +435,8 @@ type backlogPart struct {
 
 // backlogLocked returns what the queue holds (a send the shutdown cut short, the batch in
 // flight, the entries), in order, in parts: each packed entry, and runs of chunks copied into
-// parts of up to maxForwardBatch bytes (a live queue's chunks go back to the pool once sent).
-// q.mu is held.
+// parts of up to maxForwardBatch bytes, or one larger chunk (one request's series for the
+// member) alone (a live queue's chunks go back to the pool once sent). q.mu is held.
 func (q *peerQueue) backlogLocked() []backlogPart {
 	// First the runs, then one buffer of the right size for each.
 	type run struct {
@@ -482,7 +496,7 @@ func (q *peerQueue) pending() ([][]byte, error) {
 	q.mu.Unlock()
 	bodies := make([][]byte, 0, len(parts))
 	var scratch []byte
-	for _, p := range parts {
+	for i, p := range parts {
 		if p.packed != nil {
 			bodies = append(bodies, p.packed)
 			continue
@@ -492,14 +506,15 @@ func (q *peerQueue) pending() ([][]byte, error) {
 		}
 		scratch = snappy.Encode(scratch[:cap(scratch)], p.raw)
 		bodies = append(bodies, bytes.Clone(scratch))
+		parts[i].raw = nil // each copy goes once compressed
 	}
 	return bodies, nil
 }
 
 // shutdown sends what is queued until ctx is done. What is left then (queued, and the batch
-// whose send it cut short) goes to reroute, as encoded series in runs of up to
-// maxForwardBatch bytes in the order they were queued, when reroute is not nil and takes it;
-// otherwise it is dropped, counted and reported.
+// whose send it cut short) goes to reroute, as encoded series in the parts backlogLocked
+// returns (a packed one decoded), in the order they were queued, when reroute is not nil and
+// takes it; otherwise it is dropped, counted and reported.
 func (q *peerQueue) shutdown(ctx context.Context, reroute func(raw []byte) error) error {
 	q.mu.Lock()
 	q.closed = true
@@ -520,7 +535,7 @@ func (q *peerQueue) shutdown(ctx context.Context, reroute func(raw []byte) error
 	q.mu.Unlock()
 	// Given to reroute while the queue still holds it: a checkpoint in between has the
 	// series twice (the owner drops the repeat by its timestamp), never not at all.
-	var errs []error
+	var first error // of the parts not rerouted: the first one's reason is reported
 	rerouted, lost := 0, 0
 	var scratch []byte
 	for _, p := range parts {
@@ -540,8 +555,8 @@ func (q *peerQueue) shutdown(ctx context.Context, reroute func(raw []byte) error
 		}
 		if err != nil {
 			lost += p.samples
-			if len(errs) == 0 || errs[len(errs)-1].Error() != err.Error() {
-				errs = append(errs, err)
+			if first == nil {
+				first = err
 			}
 			continue
 		}
@@ -557,7 +572,7 @@ func (q *peerQueue) shutdown(ctx context.Context, reroute func(raw []byte) error
 	q.mu.Unlock()
 	if lost > 0 {
 		q.metrics.forwardDropped.WithLabelValues(q.name).Add(float64(lost))
-		return fmt.Errorf("cluster peer %s: %d forwarded samples not delivered before the shutdown timeout (%w)", q.name, lost, errors.Join(errs...))
+		return fmt.Errorf("cluster peer %s: %d forwarded samples not delivered before the shutdown timeout (%w)", q.name, lost, first)
 	}
 	return nil
 }

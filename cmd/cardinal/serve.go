@@ -226,7 +226,7 @@ func runServer(ctx context.Context, f *flags, logger *slog.Logger) error {
 		}
 		logger.Info("write-ahead log recovered", "checkpoint", st.Checkpoint, "has_checkpoint", st.HasCheckpoint,
 			"rules_restored", st.Restored.Restored, "rules_changed", st.Restored.Skipped, "input_series", st.Restored.InputSeries,
-			"requeued_series", st.Requeued, "handoffs_resent", st.Handoffs, "handoffs_merged_again", st.HandoffsMerged, "replayed_records", st.Records, "replayed_samples", st.Samples, "delivered_records", st.Delivered, "took", st.Took)
+			"requeued_series", st.Requeued, "handoffs_resent", st.Handoffs, "handoffs_merged_again", st.HandoffsMerged, "unreadable_forward_bodies", st.UnreadableForward, "replayed_records", st.Records, "replayed_samples", st.Samples, "delivered_records", st.Delivered, "took", st.Took)
 	}
 	if s.cluster != nil {
 		// The state is all in: what the ring gives others goes to them now, and peers

@@ -42,8 +42,8 @@ import (
 const (
 	checkpointMagic   = "CRDLRTR"
 	checkpointVersion = 4
-	// maxPendingBody bounds one sink's part, so that a damaged length cannot make a restore
-	// allocate without limit.
+	// maxPendingBody bounds one sink's part, one handoff and one body of the peer queues, so
+	// that a damaged length cannot make a restore allocate without limit.
 	maxPendingBody = 1 << 32
 )
 

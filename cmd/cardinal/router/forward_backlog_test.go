@@ -2,14 +2,19 @@ package router
 
 import (
 	"context"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/golang/snappy"
 	"github.com/prometheus/prometheus/prompb"
+
+	"github.com/cardinal-proxy/cardinal/remotewrite"
 )
 
 // What the queue to a peer that does not answer holds goes into a checkpoint as compressed
@@ -78,4 +83,49 @@ func checkpointSize(t *testing.T, dir string) int64 {
 		t.Fatalf("%d checkpoints in %s, want 1", len(found), dir)
 	}
 	return found[0]
+}
+
+// A body of the peer queues' part of a checkpoint that does not decode (only its framing was
+// checked when it was taken) costs its own series: the rest of the checkpoint is restored
+// and the process starts.
+func TestAnUnreadablePeerQueueBodyCostsOnlyItself(t *testing.T) {
+	wall := time.Unix(5, 0)
+	now := func() time.Time { return wall }
+	o := newHandoffOwner(t, now)
+	dir := t.TempDir()
+	s := startSender(t, dir, o, now, time.Minute, false)
+	body := func(pods ...string) []byte {
+		var series []prompb.TimeSeries
+		for _, p := range pods {
+			series = append(series, prompb.TimeSeries{
+				Labels:  []prompb.Label{{Name: "__name__", Value: "req_total"}, {Name: "pod", Value: p}},
+				Samples: []prompb.Sample{{Timestamp: 4000, Value: 1}},
+			})
+		}
+		var enc remotewrite.Encoder
+		b, err := enc.Encode(series)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.Clone(b)
+	}
+	forward := [][]byte{body("a", "b"), snappy.Encode(nil, []byte{0x0a, 0x02, 0x10, 0x01}), body("c")}
+	release := s.agg.HoldFlushes()
+	err := s.log.WriteCheckpoint(s.log.LastIndex(), func(w io.Writer) error {
+		if err := writePending(w, map[string][]prompb.TimeSeries{}, nil, nil, forward); err != nil {
+			return err
+		}
+		return s.agg.CheckpointHeld(w)
+	})
+	release()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.crash()
+
+	s = startSender(t, dir, o, now, time.Minute, false)
+	defer s.crash()
+	if s.st.UnreadableForward != 1 || s.st.Requeued != 3 {
+		t.Errorf("restored %d series with %d unreadable bodies, want 3 and 1", s.st.Requeued, s.st.UnreadableForward)
+	}
 }

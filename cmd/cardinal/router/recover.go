@@ -25,6 +25,9 @@ type RecoverStats struct {
 	// cluster handoffs being delivered again; HandoffsMerged the handoffs from peers that
 	// the log held and the checkpoint did not (merged again).
 	Requeued, Handoffs, HandoffsMerged int
+	// UnreadableForward counts the bodies of what the queues to peers held that did not
+	// decode: left out (logged), the rest restored.
+	UnreadableForward int
 	// Records and Samples were replayed from the log after the checkpoint; Delivered of
 	// the records note batches a downstream acknowledged.
 	Records, Samples, Delivered int
@@ -121,7 +124,8 @@ func (r *Router) Recover() (RecoverStats, error) {
 }
 
 // restore loads a checkpoint: the sinks' part is queued again (before the sinks start), the
-// handoffs it holds are added to pend, the rest goes to the aggregator.
+// handoffs it holds are added to pend, what the queues to peers held is routed again by the
+// ring now in force, the rest goes to the aggregator.
 func (r *Router) restore(cp wal.Checkpoint, st *RecoverStats, pend *pendingReplay) error {
 	rc, err := cp.Open()
 	if err != nil {
@@ -150,7 +154,12 @@ func (r *Router) restore(cp wal.Checkpoint, st *RecoverStats, pend *pendingRepla
 		// time: a backed-up queue's backlog decoded at once would take many times its size.
 		var req prompb.WriteRequest
 		if err := dec.Decode(body, &req); err != nil {
-			return fmt.Errorf("%w: what the queues to cluster peers held, body %d: %v", errBadCheckpoint, i, err)
+			// Only its framing was checked when it was taken: one body that does not decode
+			// costs its series, not the whole checkpoint.
+			r.logger.Error("a body of what the queues to cluster peers held does not decode; its series are lost, the rest is restored",
+				"body", i, "bytes", len(body), "err", err)
+			st.UnreadableForward++
+			continue
 		}
 		r.ingestRequest(req.Timeseries, nil, hashring.ForwardInfo{}, false)
 		st.Requeued += len(req.Timeseries)
