@@ -24,6 +24,8 @@ import (
 //     ready then joins at once, so a cluster whose members start together, or a member
 //     restarting into a running cluster, agrees on the ring without waiting out join_after;
 //     not a candidate that says it waits outside its own ring (its peers have not added it).
+//     So of members started a moment apart, one that finds another's ring first waits
+//     outside it for join_after, forwarding everything to the ring's members meanwhile.
 //   - A member leaves once it has been unseen (not discovered, its probe failing, or not
 //     ready) in every round for leave_after.
 //   - A round in which any source fails (a DNS error, an unreadable peers file) changes
