@@ -431,8 +431,9 @@ type QueueFill struct {
 	Limit int64
 }
 
-// Full reports that the queues hold their limit or more.
-func (q QueueFill) Full() bool { return q.Bytes >= q.Limit }
+// Full reports that the queues hold their limit or more (never without a limit: this member's
+// own entry, or none).
+func (q QueueFill) Full() bool { return q.Limit > 0 && q.Bytes >= q.Limit }
 
 // QueueFills returns what the queues to each other member of the ring in force hold, by
 // name.

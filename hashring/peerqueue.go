@@ -295,21 +295,16 @@ func (q *peerQueue) pack() bool {
 	for _, e := range run {
 		q.chunks0.put(e.chunk)
 	}
-	if broken != nil {
+	if broken == nil {
+		q.entries = slices.Replace(q.entries, int(at), int(at)+n, queued{packed: packed, samples: samples, rules: rules})
+	} else {
 		// Not series (a bug): the peer would refuse the body for good, so it goes now,
 		// counted, rather than being tried again at every push.
 		q.entries = slices.Delete(q.entries, int(at), int(at)+n)
-		q.loose -= int64(len(raw))
-		q.waiting -= int64(len(raw))
-		q.bytes -= int64(len(raw))
-		q.held.Add(-int64(len(raw)))
-		q.metrics.queueBytes.WithLabelValues(q.name).Sub(float64(len(raw)))
 		q.metrics.forwardDropped.WithLabelValues(q.name).Add(float64(samples))
 		q.logger.Error("cluster: queued series to a peer do not decode; dropped", "samples", samples, "err", broken)
-		return true
 	}
-	saved := int64(len(raw) - len(packed))
-	q.entries = slices.Replace(q.entries, int(at), int(at)+n, queued{packed: packed, samples: samples, rules: rules})
+	saved := int64(len(raw) - len(packed)) // all of it when dropped
 	q.loose -= int64(len(raw))
 	q.waiting -= saved
 	q.bytes -= saved
@@ -433,6 +428,18 @@ type backlogPart struct {
 	samples     int
 }
 
+// series returns the part's encoded series: raw, or packed decoded into scratch's room.
+func (p backlogPart) series(scratch []byte) ([]byte, error) {
+	if p.packed == nil {
+		return p.raw, nil
+	}
+	raw, err := snappy.Decode(scratch[:cap(scratch)], p.packed)
+	if err != nil {
+		return nil, fmt.Errorf("a packed batch does not decode: %w", err)
+	}
+	return raw, nil
+}
+
 // backlogLocked returns what the queue holds (a send the shutdown cut short, the batch in
 // flight, the entries), in order, in parts: each packed entry, and runs of chunks copied into
 // parts of up to maxForwardBatch bytes, or one larger chunk (one request's series for the
@@ -539,19 +546,15 @@ func (q *peerQueue) shutdown(ctx context.Context, reroute func(raw []byte) error
 	rerouted, lost := 0, 0
 	var scratch []byte
 	for _, p := range parts {
-		var err error
-		switch raw := p.raw; {
-		case reroute == nil:
-			err = errors.New("dropped")
-		case p.packed != nil:
-			if raw, err = snappy.Decode(scratch[:cap(scratch)], p.packed); err != nil {
-				err = fmt.Errorf("a packed batch does not decode: %w", err)
-				break
+		err := errors.New("dropped")
+		if reroute != nil {
+			var raw []byte
+			if raw, err = p.series(scratch); err == nil {
+				err = reroute(raw)
 			}
-			scratch = raw
-			fallthrough
-		default:
-			err = reroute(raw)
+			if p.packed != nil {
+				scratch = raw
+			}
 		}
 		if err != nil {
 			lost += p.samples

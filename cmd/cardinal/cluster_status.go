@@ -28,7 +28,7 @@ func clusterStatus(self string, r *hashring.Ring, peers []hashring.PeerState, qu
 	for _, m := range r.Members() {
 		q := queues[m.Name]
 		cm := status.ClusterMember{Name: m.Name, Addr: m.Addr, Shards: r.ShardsOwned(m.Name),
-			QueueFull: q.Limit > 0 && q.Full(), QueueBytes: q.Bytes, QueueLimit: q.Limit}
+			QueueFull: q.Full(), QueueBytes: q.Bytes, QueueLimit: q.Limit}
 		if m.Name == self {
 			cm.Addr, cm.State = "(this member)", "this member"
 		} else {

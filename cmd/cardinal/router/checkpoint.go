@@ -229,7 +229,7 @@ func writePending(w io.Writer, pending map[string][]prompb.TimeSeries, marks map
 type readCheckpoint struct {
 	sinks    map[string][]byte // by downstream name: its series, one snappy body
 	handoffs []hashring.PendingHandoff
-	forward  [][]byte // snappy bodies of what the queues to peers held
+	forward  [][]byte // snappy bodies of what the queues to peers held, in any version
 }
 
 // readPending reads the magic, the sinks' part of a checkpoint (the snappy body of each
@@ -258,6 +258,10 @@ func readPending(br *bufio.Reader, mark func(sink string, hash uint64, ts int64)
 		body, err := readBytes(br, maxPendingBody)
 		if err != nil {
 			return rc, fmt.Errorf("%w: what downstream %q held: %v", errBadCheckpoint, name, err)
+		}
+		if string(name) == forwardQueues {
+			rc.forward = append(rc.forward, body) // versions 2 and 3
+			continue
 		}
 		rc.sinks[string(name)] = body
 	}

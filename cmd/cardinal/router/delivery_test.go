@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"slices"
 	"testing"
@@ -230,5 +231,22 @@ func TestCheckpointKeepsPendingHandoffs(t *testing.T) {
 	}
 	if rest, _ := io.ReadAll(br); string(rest) != "the aggregator's state" {
 		t.Errorf("left %q for the aggregator", rest)
+	}
+}
+
+// A checkpoint of version 2 or 3 kept what the queues to peers held as a sink named
+// forwardQueues: it is read as the peer queues' part, not as a downstream's.
+func TestAVersion3CheckpointsPeerQueuesAreReadAsSuch(t *testing.T) {
+	var buf bytes.Buffer
+	held := []prompb.TimeSeries{{Labels: []prompb.Label{{Name: "__name__", Value: "m"}}, Samples: []prompb.Sample{{Value: 1}}}}
+	if err := writePending(&buf, map[string][]prompb.TimeSeries{"prom": nil, forwardQueues: held}, nil, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	v3 := buf.Bytes()
+	v3[len(checkpointMagic)] = 3
+	v3 = v3[:len(v3)-1] // no forward body count
+	rc, err := readPending(bufio.NewReader(bytes.NewReader(v3)), func(string, uint64, int64) {})
+	if _, ok := rc.sinks[forwardQueues]; err != nil || ok || len(rc.sinks) != 1 || len(rc.forward) != 1 {
+		t.Errorf("version 3: sinks %v, %d peer queue bodies, err %v; want prom alone and one body", slices.Collect(maps.Keys(rc.sinks)), len(rc.forward), err)
 	}
 }

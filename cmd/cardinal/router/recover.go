@@ -173,12 +173,6 @@ func (r *Router) restore(cp wal.Checkpoint, st *RecoverStats, pend *pendingRepla
 		// The decoder's strings point into its buffer, which the next body reuses: the sink
 		// keeps these series, so they get a buffer of their own.
 		dec = remotewrite.NewDecoder(0)
-		if name == forwardQueues {
-			// Versions 2 and 3 kept what waited for peers as a sink's series.
-			r.ingestRequest(req.Timeseries, nil, hashring.ForwardInfo{}, false)
-			st.Requeued += len(req.Timeseries)
-			continue
-		}
 		if !r.sinks.SendTo(name, req.Timeseries) {
 			r.logger.Warn("a downstream in the checkpoint is no longer configured; what it held is dropped",
 				"downstream", name, "series", len(req.Timeseries))
