@@ -517,6 +517,7 @@ func (r *ruleState) merge(rs *ruleShard, in *outputState, closed int64, inputs [
 		in.total = 0
 	}
 	o := rs.outputs[idx]
+	r.adoptOwnedStray(&o.stray, &o.held, o.place)
 	late := ok && lateHandoff(wrote, o.emitted, o.held)
 	if late {
 		st.Late++

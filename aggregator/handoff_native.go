@@ -147,6 +147,7 @@ func (r *ruleState) mergeNative(rs *ruleShard, in *nativeOutput, closed int64, i
 		ns.outputs[in.hash] = o
 		r.outputN.Add(1)
 	}
+	r.adoptOwnedStray(&o.stray, &o.held, o.place)
 	late := ok && lateHandoff(wrote, o.emitted, o.held)
 	if late {
 		st.Late++

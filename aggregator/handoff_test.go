@@ -485,6 +485,77 @@ func TestAStrayTheRingGivesThisMemberWaitsForItsHandoff(t *testing.T) {
 	twoEmitWhatOneDoes(t, p.outs, p.singleOut)
 }
 
+// TestAStrayTheRingGivesThisMemberRecordsTheFirstSamplesOfNewInputs: as above, but before
+// the next window close (which makes the stray wait for the old owner's handoff) an input
+// the stray lacks reaches this member from a sender on the new ring. Its first sample is a
+// baseline, and the old owner's handoff must bridge its last sample of the input to it: taken
+// for an input only this member knew, the increase in between was lost for good (the
+// cluster test lost it in the window of a leave).
+func TestAStrayTheRingGivesThisMemberRecordsTheFirstSamplesOfNewInputs(t *testing.T) {
+	p := newHandoffPair(t, counterRule("req", "total"), histogramRule("nlat", "total"))
+	at := func(pod string, ts, v float64) []prompb.TimeSeries {
+		n := int64(v)
+		return []prompb.TimeSeries{series("req{job=a,pod="+pod+"}", ts, v), nseries("nlat{job=a,pod="+pod+"}", hpoint{sec: ts, h: nh(0, v, 0, n)})}
+	}
+	for i, ts := range []float64{1, 11, 21} {
+		p.ingest(0, append(at("p1", ts, float64(10*(i+1))), at("p2", ts, float64(5*(i+1)))...))
+		p.runsTheRule(ts)
+		p.flush(int64(ts) + 3)
+	}
+	// Window 4: p1 still reaches the old owner; p2 comes from a sender on the new ring, a
+	// stray here.
+	p.ingest(0, at("p1", 31, 40))
+	p.single.Ingest(at("p2", 31, 20))
+	p.members[1].IngestRoute(at("p2", 31, 20), Route{Router: alone{}, Forwarded: true, Disagrees: true})
+	// This member's ring catches up, and p1's next sample, in the same window, comes here.
+	p.members[1].SetOwnership(all{owns: true, awaits: true})
+	p.ingest(1, at("p1", 35, 47))
+	// The old owner hands off before the window closes.
+	p.members[0].SetOwnership(all{})
+	p.members[0].HandOffNow()
+	p.deliver()
+	for i, ts := range []float64{41, 51} {
+		p.ingest(1, append(at("p1", ts, float64(50+10*i)), at("p2", ts, float64(25+5*i))...))
+		p.flush(int64(ts) + 3)
+	}
+	p.flush(63)
+	twoEmitWhatOneDoes(t, p.outs, p.singleOut)
+}
+
+// TestAStrayTheRingGivesThisMemberKeepsItsFirstSamplesThroughAStrayHandoff: as above, but
+// what comes before the next window close is a stray the old owner began for a lagging
+// sender after its handoff, delivered before that handoff. Merged into a stray output not yet
+// waiting, it released it, and the first samples of its inputs were forgotten before the old
+// owner's handoff could bridge to them.
+func TestAStrayTheRingGivesThisMemberKeepsItsFirstSamplesThroughAStrayHandoff(t *testing.T) {
+	p := newHandoffPair(t, counterRule("req", "total"), histogramRule("nlat", "total"))
+	at := func(pod string, ts, v float64) []prompb.TimeSeries {
+		n := int64(v)
+		return []prompb.TimeSeries{series("req{job=a,pod="+pod+"}", ts, v), nseries("nlat{job=a,pod="+pod+"}", hpoint{sec: ts, h: nh(0, v, 0, n)})}
+	}
+	for i, ts := range []float64{1, 11, 21} {
+		p.ingest(0, append(at("p1", ts, float64(10*(i+1))), at("p2", ts, float64(5*(i+1)))...))
+		p.runsTheRule(ts)
+		p.flush(int64(ts) + 3)
+	}
+	p.ingest(0, at("p1", 31, 40))
+	p.single.Ingest(at("p2", 31, 20))
+	p.members[1].IngestRoute(at("p2", 31, 20), Route{Router: alone{}, Forwarded: true, Disagrees: true})
+	p.moveOwnership()
+	main := p.handoffs
+	p.handoffs = nil
+	p.ingest(0, at("p1", 35, 47)) // a lagging sender: a stray at the old owner
+	p.members[0].HandOffNow()
+	p.handoffs = append(p.handoffs, main...)
+	p.deliver()
+	for i, ts := range []float64{41, 51} {
+		p.ingest(1, append(at("p1", ts, float64(50+10*i)), at("p2", ts, float64(25+5*i))...))
+		p.flush(int64(ts) + 3)
+	}
+	p.flush(63)
+	twoEmitWhatOneDoes(t, p.outs, p.singleOut)
+}
+
 // TestFirstSampleCountIsNotCountedTwiceAcrossAHandoff: with first_sample: count, the first
 // sample of an input at the new owner, in an output held for the handoff, is a baseline: the
 // handoff's bridge from the old owner's last sample counts the increase to it. Counted in

@@ -181,6 +181,7 @@ func (r *ruleState) ingestHistogram(rs *ruleShard, e *entry, ts *prompb.TimeSeri
 		r.noteLabels(lbls)
 		ns.inputs[e.inHash] = &nativeInput{t: t, last: h, out: o}
 		ns.peak = max(ns.peak, len(ns.inputs))
+		r.adoptOwnedStray(&o.stray, &o.held, o.place)
 		handedOff := o.held || r.handedOffLater(o.place)
 		counts := r.countsFirst(ts, t)
 		if handedOff {

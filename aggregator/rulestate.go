@@ -250,6 +250,19 @@ func adoptStray(stray, held *bool, place uint64, own Ownership) {
 	}
 }
 
+// adoptOwnedStray is adoptStray by the ring in force, for a new input of the output or a
+// handoff of it: a window close adopts every stray this member owns, but a ring change comes
+// between two closes. Until the next one, a new input of a stray this member owns now would
+// be neither held nor handed off later, so its first sample would be a plain baseline, and
+// the increase from the old owner's last sample of the input to it lost for good when the
+// old owner's handoff came; a merge would release the stray and forget its inputs' first
+// samples the same way.
+func (r *ruleState) adoptOwnedStray(stray, held *bool, place uint64) {
+	if *stray {
+		adoptStray(stray, held, place, r.ownership())
+	}
+}
+
 // handedOffLater reports whether the output with placement key place (a float or a native
 // one) belongs to another member: its inputs' first samples are kept, so that the owner can
 // count the increase from its own last sample of them (docs/design.md §5).
@@ -386,6 +399,7 @@ func (r *ruleState) ingestNew(rs *ruleShard, e *entry, series []prompb.TimeSerie
 	r.inputs.Add(1)
 	r.noteLabels(series[e.series].Labels)
 	rs.inputs.insert(e.inHash, inputState{t: t, v: v, out: idx})
+	r.adoptOwnedStray(&o.stray, &o.held, o.place)
 	handedOff := o.held || r.handedOffLater(o.place)
 	counts := r.countsFirst(&series[e.series], t)
 	if handedOff {
