@@ -248,6 +248,7 @@ func (f *Forwarder) SendHandoff(h Handoff) {
 			var nonce [8]byte
 			_, _ = rand.Read(nonce[:])
 			p := PendingHandoff{Peer: peer, ID: f.self + "/" + hex.EncodeToString(nonce[:]), Body: b}
+			f.logger.Debug("cluster: handing off", "peer", peer, "id", p.ID, "bytes", len(b), "ring", ps.view.ring.VersionString())
 			f.sending.add(p, f.metrics.handoffsPending)
 			var durable func() error
 			if taken != nil {
@@ -560,7 +561,9 @@ func (f *Forwarder) syncRing(ctx context.Context, version, leaving string) {
 		close(done)
 	}()
 	f.metrics.handoffRingSyncs.Inc()
+	f.logger.Debug("cluster: a handoff came by another ring; a membership round first", "ring", version, "in_force", f.Ring().VersionString(), "leaving", leaving)
 	fn(ctx, leaving)
+	f.logger.Debug("cluster: membership round for a handoff done", "ring", version, "in_force", f.Ring().VersionString())
 }
 
 // HandoffHandler receives handoffs and gives them to merge with their id (the sender's,

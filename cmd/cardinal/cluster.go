@@ -203,7 +203,7 @@ func (s *server) mergeHandoff(id string, body []byte) error {
 		s.logger.Info("cluster: handoff already merged; acknowledged again", "id", id)
 		return nil
 	}
-	s.logger.Info("cluster: handoff merged", "outputs", st.Outputs, "inputs", st.Inputs, "bridged", st.Bridged, "unknown_rule", st.Unknown, "late", st.Late)
+	s.logger.Info("cluster: handoff merged", "id", id, "outputs", st.Outputs, "inputs", st.Inputs, "bridged", st.Bridged, "unknown_rule", st.Unknown, "late", st.Late)
 	return nil
 }
 
