@@ -7,7 +7,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.revision=$(REVISION)
 FUZZTIME  ?= 30s
 CACHE     := $(CURDIR)/.cache
 
-.PHONY: all build run test test-short crashtest vet fuzz bench loadtest docker clean
+.PHONY: all build run test test-short crashtest churntest vet fuzz bench loadtest docker clean
 
 all: build
 
@@ -33,6 +33,13 @@ test: vet
 CRASH_ROUNDS ?= 25
 crashtest:
 	CARDINAL_CRASH_ROUNDS=$(CRASH_ROUNDS) $(GO) test -race -count=1 -v -run '^TestCrash' -timeout 20m ./cmd/cardinal/e2e/
+
+## churntest: a fourth member joins a cluster of three under load and is removed again,
+## CHURN_ROUNDS times, each output checked window by window against one cardinal's
+## (make test runs the rolling restart test, which joins and removes once)
+CHURN_ROUNDS ?= 20
+churntest:
+	CARDINAL_CHURN_ROUNDS=$(CHURN_ROUNDS) $(GO) test -race -count=1 -v -run '^TestCluster_churn' -timeout 60m ./cmd/cardinal/e2e/
 
 ## test-short: unit tests only: -short skips every test that builds cardinal or starts
 ## Prometheus, node_exporter or PostgreSQL (cmd/cardinal/e2e, timescale via pgtest)

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/golang/snappy"
+	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/prompb"
 )
 
@@ -197,15 +198,7 @@ func TestCluster_members_together_equal_one_through_a_rolling_restart(t *testing
 	// A member joins: the others hand it the state of the outputs it now owns.
 	joiner := members[clusterMembers]
 	joiner.start(t)
-	for _, m := range members {
-		waitMembers(t, m, len(members))
-	}
-	t.Logf("%s joined", joiner.name)
-	eventually(t, 30*time.Second, joiner.name+" merges the state of what it gained", func() (bool, error) {
-		m := joiner.card.selfMetrics()
-		ok := regexp.MustCompile(`(?m)^cardinal_cluster_handoffs_received_total\{.*result="ok".*\} [1-9]`).MatchString(m)
-		return ok, fmt.Errorf("no handoff received: %s", m)
-	})
+	waitJoined(t, joiner, members)
 	time.Sleep(15 * time.Second)
 
 	for _, m := range agents {
@@ -223,16 +216,7 @@ func TestCluster_members_together_equal_one_through_a_rolling_restart(t *testing
 
 	// The joiner is removed from the peers file: the others drop it, and it hands them
 	// every output it owns before it is stopped.
-	peers.write(t, agents)
-	for _, m := range agents {
-		waitMembers(t, m, len(agents))
-	}
-	eventually(t, 30*time.Second, joiner.name+" leaves", func() (bool, error) {
-		m := joiner.card.selfMetrics()
-		return strings.Contains(m, "cardinal_cluster_shards_owned 0") || !strings.Contains(m, "cardinal_cluster_shards_owned"),
-			fmt.Errorf("%s still owns shards", joiner.name)
-	})
-	t.Logf("%s left", joiner.name)
+	removeMember(t, joiner, peers, agents)
 	time.Sleep(8 * time.Second)
 	if code := joiner.card.Stop(); code != 0 {
 		t.Errorf("%s exited with %d after SIGTERM, want 0", joiner.name, code)
@@ -251,6 +235,37 @@ func TestCluster_members_together_equal_one_through_a_rolling_restart(t *testing
 	}
 }
 
+// waitJoined waits until every one of members (joiner among them) routes by a ring of them
+// all, and joiner has merged a handoff: the state of what it gained.
+func waitJoined(t *testing.T, joiner *clusterMember, members []*clusterMember) {
+	t.Helper()
+	for _, m := range members {
+		waitMembers(t, m, len(members))
+	}
+	t.Logf("%s joined", joiner.name)
+	eventually(t, 30*time.Second, joiner.name+" merges the state of what it gained", func() (bool, error) {
+		m := joiner.card.selfMetrics()
+		ok := regexp.MustCompile(`(?m)^cardinal_cluster_handoffs_received_total\{.*result="ok".*\} [1-9]`).MatchString(m)
+		return ok, fmt.Errorf("no handoff received: %s", m)
+	})
+}
+
+// removeMember lists only stay in the peers file and waits until they route by a ring of
+// themselves and m owns no shard: it has left and handed its outputs over.
+func removeMember(t *testing.T, m *clusterMember, peers *peersFile, stay []*clusterMember) {
+	t.Helper()
+	peers.write(t, stay)
+	for _, s := range stay {
+		waitMembers(t, s, len(stay))
+	}
+	eventually(t, 30*time.Second, m.name+" leaves", func() (bool, error) {
+		metrics := m.card.selfMetrics()
+		return strings.Contains(metrics, "cardinal_cluster_shards_owned 0") || !strings.Contains(metrics, "cardinal_cluster_shards_owned"),
+			fmt.Errorf("%s still owns shards", m.name)
+	})
+	t.Logf("%s left", m.name)
+}
+
 // checkClusterOutput checks the outputs at Prometheus as checkOutputsAtPrometheus does, and
 // that each output sample was written by exactly one member.
 func checkClusterOutput(t *testing.T, prom *prometheusServer, members []*clusterMember, reqs []crashRequest) {
@@ -261,7 +276,15 @@ func checkClusterOutput(t *testing.T, prom *prometheusServer, members []*cluster
 			proxies = append(proxies, m.proxy)
 		}
 	}
-	checkOutputsAtPrometheus(t, prom, proxies, reqs)
+	wrong := checkOutputsAtPrometheus(t, prom, proxies, reqs)
+	for key, ks := range wrong {
+		if !strings.Contains(key, "crash_requests_total") {
+			continue // a gauge's window has values, not increases
+		}
+		for _, k := range ks[:min(len(ks), 2)] {
+			logWindowInputs(t, reqs, key, k)
+		}
+	}
 	want := crashExpected(reqs)
 	// One writer at a time: a sample of an output at one timestamp comes from one member
 	// (the output moves with its shard when the ring changes).
@@ -311,6 +334,39 @@ func stopAndCheckCluster(t *testing.T, snd *crashSender, prom *prometheusServer,
 	checkClusterOutput(t, prom, members, reqs)
 }
 
+// logWindowInputs logs, for a counter output whose window ending at k is wrong, what each
+// of its inputs added in the window, step by step, with the node whose member received it
+// and when that member acknowledged it: which member's path lost or moved an increase.
+func logWindowInputs(t *testing.T, reqs []crashRequest, key string, k int64) {
+	t.Helper()
+	last := map[string]float64{}
+	for _, r := range reqs {
+		for _, s := range r.series {
+			in := labelKey(s.Labels)
+			smp := s.Samples[0]
+			prev, seen := last[in]
+			last[in] = smp.Value
+			if value.IsStaleNaN(smp.Value) {
+				delete(last, in)
+			}
+			if labelKey(withoutPod(s.Labels)) != key || windowEnd(smp.Timestamp) != k || value.IsStaleNaN(smp.Value) {
+				continue
+			}
+			inc := smp.Value
+			if seen && smp.Value >= prev {
+				inc -= prev
+			}
+			node := podNode(s.Labels, len(r.acked))
+			var at string
+			if node < len(r.acked) {
+				at = r.acked[node].Format("15:04:05.000")
+			}
+			t.Logf("%s window %s: input %s at %s +%v (seen before: %t), node-%d acknowledged it at %s",
+				key, fmtMs(k), in, fmtMs(smp.Timestamp), inc, seen, node, at)
+		}
+	}
+}
+
 // logWriters logs, per output series, which member wrote each window end, so that a wrong
 // point can be traced to the member and ring change that made it.
 func logWriters(t *testing.T, writers map[string][]string) {
@@ -348,13 +404,18 @@ func startClusterSender(members []*clusterMember, h *crashHistory) *crashSender 
 				node := podNode(ts.Labels, len(members))
 				parts[node] = append(parts[node], ts)
 			}
+			acked := make([]time.Time, len(members))
 			for node, part := range parts {
-				if len(part) > 0 && !s.postUntilAcked(client, members[node].card.WriteURL, part, ms) {
+				if len(part) == 0 {
+					continue
+				}
+				if !s.postUntilAcked(client, members[node].card.WriteURL, part, ms) {
 					return
 				}
+				acked[node] = time.Now()
 			}
 			s.mu.Lock()
-			s.requests = append(s.requests, crashRequest{series: series, ts: ms})
+			s.requests = append(s.requests, crashRequest{series: series, ts: ms, acked: acked})
 			s.mu.Unlock()
 			s.acked.Add(1)
 		}

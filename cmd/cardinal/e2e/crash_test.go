@@ -169,7 +169,7 @@ rules:
 // of the last acknowledged sample (with no more data, the wall clock closes it: it is the
 // last one that holds data), then checks each output series at Prometheus against
 // crashExpected and that no counter output was reset.
-func checkOutputsAtPrometheus(t *testing.T, prom *prometheusServer, proxies []*crashProxy, reqs []crashRequest) {
+func checkOutputsAtPrometheus(t *testing.T, prom *prometheusServer, proxies []*crashProxy, reqs []crashRequest) (wrong map[string][]int64) {
 	t.Helper()
 	want := crashExpected(reqs)
 	lastK := windowEnd(reqs[len(reqs)-1].ts)
@@ -184,26 +184,31 @@ func checkOutputsAtPrometheus(t *testing.T, prom *prometheusServer, proxies []*c
 	if len(got) != len(want) {
 		t.Fatalf("Prometheus holds %d output series, want %d: %v", len(got), len(want), keys(got))
 	}
+	wrong = map[string][]int64{}
 	for key, cum := range want {
 		points, ok := got[key]
 		if !ok {
 			t.Errorf("output %s missing at Prometheus (have %v)", key, keys(got))
 			continue
 		}
-		checkCrashOutput(t, key, points, cum, lastK, strings.Contains(key, "crash_inflight"))
+		if ks := checkCrashOutput(t, key, points, cum, lastK, strings.Contains(key, "crash_inflight")); len(ks) > 0 {
+			wrong[key] = ks
+		}
 	}
 	for key, v := range query(t, prom.URL, `resets(crash_requests_total[2h])`, time.Now()) {
 		if v != 0 {
 			t.Errorf("resets(%s[2h]) = %v, want 0", key, v)
 		}
 	}
+	return wrong
 }
 
 // checkCrashOutput checks one output series against want (crashExpected's, by window end):
 // a point at every window end from its first to past lastK, and at each a value exactly as
 // expected; for a counter (which started before its first emitted window) the increase
-// since the first point, for a gauge the value itself.
-func checkCrashOutput(t *testing.T, key string, points []point, cum map[int64]float64, lastK int64, gauge bool) {
+// since the first point, for a gauge the value itself. It returns the window ends whose
+// values are wrong.
+func checkCrashOutput(t *testing.T, key string, points []point, cum map[int64]float64, lastK int64, gauge bool) (wrong []int64) {
 	t.Helper()
 	first := points[0]
 	if first.T%crashInterval.Milliseconds() != 0 {
@@ -231,6 +236,7 @@ func checkCrashOutput(t *testing.T, key string, points []point, cum map[int64]fl
 		}
 		if got, want := p.V-first.V, w-base; got != want {
 			errs++
+			wrong = append(wrong, p.T)
 			if errs <= 5 {
 				t.Errorf("%s at %s: %v (relative to the first point %s, for a counter), want %v (%+v)",
 					key, fmtMs(p.T), got, fmtMs(first.T), want, got-want)
@@ -243,6 +249,7 @@ func checkCrashOutput(t *testing.T, key string, points []point, cum map[int64]fl
 	if errs > 5 {
 		t.Errorf("%s: %d points wrong in all", key, errs)
 	}
+	return wrong
 }
 
 // envInt reads a positive integer from the environment, or def when unset.
@@ -392,12 +399,7 @@ func crashExpected(reqs []crashRequest) map[string]map[int64]float64 {
 		}
 		for _, s := range r.series {
 			in := labelKey(s.Labels)
-			var outLabels []prompb.Label
-			for _, l := range s.Labels {
-				if l.Name != "pod" {
-					outLabels = append(outLabels, l)
-				}
-			}
+			outLabels := withoutPod(s.Labels)
 			out := labelKey(outLabels)
 			if want[out] == nil {
 				want[out] = map[int64]float64{}
@@ -440,10 +442,24 @@ func crashExpected(reqs []crashRequest) map[string]map[int64]float64 {
 	return want
 }
 
+// withoutPod is the output labels of an input series: its labels without pod.
+func withoutPod(ls []prompb.Label) []prompb.Label {
+	var out []prompb.Label
+	for _, l := range ls {
+		if l.Name != "pod" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
 // crashRequest is one request the sender got acknowledged.
 type crashRequest struct {
 	series []prompb.TimeSeries
 	ts     int64
+	// acked is, for a cluster's agents, when each member's part was acknowledged (by
+	// node; zero for a node the step had no series for).
+	acked []time.Time
 }
 
 // crashSender sends the history in order, one request at a time, retrying each (the same
