@@ -736,6 +736,80 @@ func TestAnInputThatEndedAtTheNewOwnerStaysEnded(t *testing.T) {
 	twoEmitTheFloatsOneDoes(t, p.outs, p.singleOut)
 }
 
+// TestAnInputThatEndsAndReturnsWhileWaitingKeepsItsFirstSample: an input begun at the new
+// owner while it waits for the handoff (held, or a stray its ring has just given it) ends and
+// comes back before the old owner's handoff is merged. The handoff must bridge the old
+// owner's last sample to the input's first sample here, not to the one it came back with:
+// that lost the increase to the first (window 4 was 10 short) and counted the jump across
+// the gap, which one member alone takes for a new baseline.
+func TestAnInputThatEndsAndReturnsWhileWaitingKeepsItsFirstSample(t *testing.T) {
+	for _, stray := range []bool{false, true} {
+		t.Run(fmt.Sprintf("stray=%v", stray), func(t *testing.T) {
+			p := newHandoffPair(t, counterRule("req", "total"))
+			x := func(pod string, ts, v float64) prompb.TimeSeries { return series("req{job=a,pod="+pod+"}", ts, v) }
+			for i, ts := range []float64{1, 11, 21} {
+				p.ingest(0, []prompb.TimeSeries{x("p1", ts, float64(10*(i+1))), x("p2", ts, float64(100*(i+1)))})
+				p.members[1].Ingest([]prompb.TimeSeries{series("req{job=b,pod=p9}", ts, 1)})
+				p.flush(int64(ts) + 3)
+			}
+			first := []prompb.TimeSeries{x("p1", 31, 40), x("p2", 31, 400)}
+			if stray {
+				p.single.Ingest(first)
+				p.members[1].IngestRoute(first, Route{Router: alone{}, Forwarded: true, Disagrees: true})
+			}
+			p.members[0].SetOwnership(all{})
+			p.members[1].SetOwnership(all{owns: true, awaits: true})
+			p.members[0].HandOffNow() // slow to arrive
+			if !stray {
+				p.ingest(1, first)
+			}
+			p.ingest(1, []prompb.TimeSeries{x("p1", 33, stale)})
+			p.flush(34)
+			p.ingest(1, []prompb.TimeSeries{x("p2", 41, 500)})
+			p.flush(44)                                                         // p1 ends at the new owner, which still holds the output
+			p.ingest(1, []prompb.TimeSeries{x("p1", 45, 45), x("p2", 45, 550)}) // p1 is back
+			p.deliver()
+			for i, ts := range []float64{51, 61, 71} {
+				p.ingest(1, []prompb.TimeSeries{x("p1", ts, float64(50+10*i)), x("p2", ts, float64(600+100*i))})
+				p.flush(int64(ts) + 3)
+			}
+			twoEmitTheFloatsOneDoes(t, p.outs, p.singleOut)
+		})
+	}
+}
+
+// TestANativeInputThatEndsAndReturnsWhileWaitingKeepsItsFirstSample is the test above for
+// native histograms.
+func TestANativeInputThatEndsAndReturnsWhileWaitingKeepsItsFirstSample(t *testing.T) {
+	p := newHandoffPair(t, histogramRule("nlat", "total"))
+	x := func(pod string, ts, v float64) prompb.TimeSeries {
+		return nseries("nlat{job=a,pod="+pod+"}", at(ts, nh(0, v, 0, int64(v))))
+	}
+	end := func(pod string, ts float64) prompb.TimeSeries {
+		return nseries("nlat{job=a,pod="+pod+"}", hpoint{sec: ts})
+	}
+	for i, ts := range []float64{1, 11, 21} {
+		p.ingest(0, []prompb.TimeSeries{x("p1", ts, float64(10*(i+1))), x("p2", ts, float64(100*(i+1)))})
+		p.members[1].Ingest([]prompb.TimeSeries{nseries("nlat{job=b,pod=p9}", at(ts, nh(0, 1, 0, 1)))})
+		p.flush(int64(ts) + 3)
+	}
+	p.members[0].SetOwnership(all{})
+	p.members[1].SetOwnership(all{owns: true, awaits: true})
+	p.members[0].HandOffNow()
+	p.ingest(1, []prompb.TimeSeries{x("p1", 31, 40), x("p2", 31, 400)})
+	p.ingest(1, []prompb.TimeSeries{end("p1", 33)})
+	p.flush(34)
+	p.ingest(1, []prompb.TimeSeries{x("p2", 41, 500)})
+	p.flush(44)
+	p.ingest(1, []prompb.TimeSeries{x("p1", 45, 45), x("p2", 45, 550)})
+	p.deliver()
+	for i, ts := range []float64{51, 61, 71} {
+		p.ingest(1, []prompb.TimeSeries{x("p1", ts, float64(50+10*i)), x("p2", ts, float64(600+100*i))})
+		p.flush(int64(ts) + 3)
+	}
+	twoEmitTheNativesOneDoes(t, p.outs, p.singleOut)
+}
+
 // TestAStrayHandedOnBeforeTheOldOwnersHandoffDoesNotEndTheWait: the old owner's handoff of
 // what a sender still on the old ring began there after the change (a stray, handed on at
 // its next flush) reaches the new owner before the handoff taken at the change does (that

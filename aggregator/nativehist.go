@@ -188,8 +188,11 @@ func (r *ruleState) ingestHistogram(rs *ruleShard, e *entry, ts *prompb.TimeSeri
 			if ns.firsts == nil {
 				ns.firsts = map[uint64]nativeFirst{}
 			}
-			// As ingestNew: a stray's counts goes on with the handoff.
-			ns.firsts[e.inHash] = nativeFirst{t: t, h: h, out: o, counts: r.createdRecently(ts, t)}
+			// As ingestNew: a stray's counts goes on with the handoff, and an input that
+			// is back keeps the first sample it began with.
+			if f, ok := ns.firsts[e.inHash]; !ok || f.out != o {
+				ns.firsts[e.inHash] = nativeFirst{t: t, h: h, out: o, counts: r.createdRecently(ts, t)}
+			}
 		}
 		rs.stats.ingested++
 		w := o.window(k)

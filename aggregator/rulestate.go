@@ -407,8 +407,12 @@ func (r *ruleState) ingestNew(rs *ruleShard, e *entry, series []prompb.TimeSerie
 			rs.firsts = map[uint64]firstSample{}
 		}
 		// A stray's (handed off later) keeps counts too: it goes on with the handoff, and
-		// the owner counts it if it knew the input no earlier (merge).
-		rs.firsts[e.inHash] = firstSample{t: t, v: v, out: idx, counts: r.createdRecently(&series[e.series], t)}
+		// the owner counts it if it knew the input no earlier (merge). An input that ended
+		// here while the output waits, and is back, keeps the first sample it began with:
+		// the handoff bridges to that one, and this one follows a gap, a new baseline.
+		if f, ok := rs.firsts[e.inHash]; !ok || f.out != idx {
+			rs.firsts[e.inHash] = firstSample{t: t, v: v, out: idx, counts: r.createdRecently(&series[e.series], t)}
+		}
 	}
 	if rs.inputs.len() == 1 {
 		rs.oldestT = t
