@@ -447,6 +447,49 @@ func (p *handoffPair) runsTheRule(ts float64) {
 	p.members[1].Ingest([]prompb.TimeSeries{series("req{job=b,pod=p9}", ts, 1), nseries("nlat{job=b,pod=p9}", hpoint{sec: ts, h: nh(0, 1, 0, 1)})})
 }
 
+// newStrayPair is the stray tests' handoffPair: counter req and native histogram nlat, whose
+// job a the first member aggregates over three windows from inputs p1 and p2 (strayIn) while
+// the second runs the rules too.
+func newStrayPair(t *testing.T) *handoffPair {
+	p := newHandoffPair(t, counterRule("req", "total"), histogramRule("nlat", "total"))
+	for i, ts := range []float64{1, 11, 21} {
+		p.ingest(0, append(strayIn("p1", ts, float64(10*(i+1))), strayIn("p2", ts, float64(5*(i+1)))...))
+		p.runsTheRule(ts)
+		p.flush(int64(ts) + 3)
+	}
+	return p
+}
+
+// strayIn is input pod of job a of the stray tests, worth v at ts: a req sample and an
+// nlat histogram of v observations.
+func strayIn(pod string, ts, v float64) []prompb.TimeSeries {
+	n := int64(v)
+	return []prompb.TimeSeries{series("req{job=a,pod="+pod+"}", ts, v), nseries("nlat{job=a,pod="+pod+"}", hpoint{sec: ts, h: nh(0, v, 0, n)})}
+}
+
+// strayBegins opens window 4 of a stray test: p1 still reaches the old owner; p2 comes from a
+// sender on the new ring, a stray at the second member, which one member alone takes now
+// too (now), or later.
+func (p *handoffPair) strayBegins(now bool) {
+	p.ingest(0, strayIn("p1", 31, 40))
+	if now {
+		p.single.Ingest(strayIn("p2", 31, 20))
+	}
+	p.members[1].IngestRoute(strayIn("p2", 31, 20), Route{Router: alone{}, Forwarded: true, Disagrees: true})
+}
+
+// newOwnerRuns ends a stray test: the second member, the owner now, takes windows 5 and 6
+// of p1 and p2, and two members must have emitted what one did.
+func (p *handoffPair) newOwnerRuns() {
+	p.t.Helper()
+	for i, ts := range []float64{41, 51} {
+		p.ingest(1, append(strayIn("p1", ts, float64(50+10*i)), strayIn("p2", ts, float64(25+5*i))...))
+		p.flush(int64(ts) + 3)
+	}
+	p.flush(63)
+	twoEmitWhatOneDoes(p.t, p.outs, p.singleOut)
+}
+
 // TestAStrayTheRingGivesThisMemberWaitsForItsHandoff: a sender whose ring changed before this
 // member's forwards it the samples of an output the sender says it owns now; this member's
 // ring still gives the output to its old owner, so what they begin is a stray, handed off at
@@ -455,34 +498,18 @@ func (p *handoffPair) runsTheRule(ts float64) {
 // one begun after it, or it writes the window the old owner writes too (the cluster test saw
 // windows with two writers around a leave) from a part of the inputs.
 func TestAStrayTheRingGivesThisMemberWaitsForItsHandoff(t *testing.T) {
-	p := newHandoffPair(t, counterRule("req", "total"), histogramRule("nlat", "total"))
-	at := func(pod string, ts, v float64) []prompb.TimeSeries {
-		n := int64(v)
-		return []prompb.TimeSeries{series("req{job=a,pod="+pod+"}", ts, v), nseries("nlat{job=a,pod="+pod+"}", hpoint{sec: ts, h: nh(0, v, 0, n)})}
-	}
-	for i, ts := range []float64{1, 11, 21} {
-		p.ingest(0, append(at("p1", ts, float64(10*(i+1))), at("p2", ts, float64(5*(i+1)))...))
-		p.runsTheRule(ts)
-		p.flush(int64(ts) + 3)
-	}
-	// Window 4: p1 still reaches the old owner; p2 comes from a sender on the new ring.
-	p.ingest(0, at("p1", 31, 40))
-	p.members[1].IngestRoute(at("p2", 31, 20), Route{Router: alone{}, Forwarded: true, Disagrees: true})
+	p := newStrayPair(t)
+	p.strayBegins(false)
 	// The second member's ring catches up; the old owner writes window 4, then hands off.
 	p.members[1].SetOwnership(all{owns: true, awaits: true})
 	p.flush(43)
 	// The old owner wrote window 4 without p2's sample, which reached the other member: its
 	// increase counts in window 5, as a sample that comes after its window closed does.
-	p.single.Ingest(at("p2", 31, 20))
+	p.single.Ingest(strayIn("p2", 31, 20))
 	p.members[0].SetOwnership(all{})
 	p.members[0].HandOffNow()
 	p.deliver()
-	for i, ts := range []float64{41, 51} {
-		p.ingest(1, append(at("p1", ts, float64(50+10*i)), at("p2", ts, float64(25+5*i))...))
-		p.flush(int64(ts) + 3)
-	}
-	p.flush(63)
-	twoEmitWhatOneDoes(t, p.outs, p.singleOut)
+	p.newOwnerRuns()
 }
 
 // TestAStrayTheRingGivesThisMemberRecordsTheFirstSamplesOfNewInputs: as above, but before
@@ -492,34 +519,16 @@ func TestAStrayTheRingGivesThisMemberWaitsForItsHandoff(t *testing.T) {
 // for an input only this member knew, the increase in between was lost for good (the
 // cluster test lost it in the window of a leave).
 func TestAStrayTheRingGivesThisMemberRecordsTheFirstSamplesOfNewInputs(t *testing.T) {
-	p := newHandoffPair(t, counterRule("req", "total"), histogramRule("nlat", "total"))
-	at := func(pod string, ts, v float64) []prompb.TimeSeries {
-		n := int64(v)
-		return []prompb.TimeSeries{series("req{job=a,pod="+pod+"}", ts, v), nseries("nlat{job=a,pod="+pod+"}", hpoint{sec: ts, h: nh(0, v, 0, n)})}
-	}
-	for i, ts := range []float64{1, 11, 21} {
-		p.ingest(0, append(at("p1", ts, float64(10*(i+1))), at("p2", ts, float64(5*(i+1)))...))
-		p.runsTheRule(ts)
-		p.flush(int64(ts) + 3)
-	}
-	// Window 4: p1 still reaches the old owner; p2 comes from a sender on the new ring, a
-	// stray here.
-	p.ingest(0, at("p1", 31, 40))
-	p.single.Ingest(at("p2", 31, 20))
-	p.members[1].IngestRoute(at("p2", 31, 20), Route{Router: alone{}, Forwarded: true, Disagrees: true})
+	p := newStrayPair(t)
+	p.strayBegins(true)
 	// This member's ring catches up, and p1's next sample, in the same window, comes here.
 	p.members[1].SetOwnership(all{owns: true, awaits: true})
-	p.ingest(1, at("p1", 35, 47))
+	p.ingest(1, strayIn("p1", 35, 47))
 	// The old owner hands off before the window closes.
 	p.members[0].SetOwnership(all{})
 	p.members[0].HandOffNow()
 	p.deliver()
-	for i, ts := range []float64{41, 51} {
-		p.ingest(1, append(at("p1", ts, float64(50+10*i)), at("p2", ts, float64(25+5*i))...))
-		p.flush(int64(ts) + 3)
-	}
-	p.flush(63)
-	twoEmitWhatOneDoes(t, p.outs, p.singleOut)
+	p.newOwnerRuns()
 }
 
 // TestAStrayTheRingGivesThisMemberKeepsItsFirstSamplesThroughAStrayHandoff: as above, but
@@ -528,32 +537,16 @@ func TestAStrayTheRingGivesThisMemberRecordsTheFirstSamplesOfNewInputs(t *testin
 // waiting, it released it, and the first samples of its inputs were forgotten before the old
 // owner's handoff could bridge to them.
 func TestAStrayTheRingGivesThisMemberKeepsItsFirstSamplesThroughAStrayHandoff(t *testing.T) {
-	p := newHandoffPair(t, counterRule("req", "total"), histogramRule("nlat", "total"))
-	at := func(pod string, ts, v float64) []prompb.TimeSeries {
-		n := int64(v)
-		return []prompb.TimeSeries{series("req{job=a,pod="+pod+"}", ts, v), nseries("nlat{job=a,pod="+pod+"}", hpoint{sec: ts, h: nh(0, v, 0, n)})}
-	}
-	for i, ts := range []float64{1, 11, 21} {
-		p.ingest(0, append(at("p1", ts, float64(10*(i+1))), at("p2", ts, float64(5*(i+1)))...))
-		p.runsTheRule(ts)
-		p.flush(int64(ts) + 3)
-	}
-	p.ingest(0, at("p1", 31, 40))
-	p.single.Ingest(at("p2", 31, 20))
-	p.members[1].IngestRoute(at("p2", 31, 20), Route{Router: alone{}, Forwarded: true, Disagrees: true})
+	p := newStrayPair(t)
+	p.strayBegins(true)
 	p.moveOwnership()
 	main := p.handoffs
 	p.handoffs = nil
-	p.ingest(0, at("p1", 35, 47)) // a lagging sender: a stray at the old owner
+	p.ingest(0, strayIn("p1", 35, 47)) // a lagging sender: a stray at the old owner
 	p.members[0].HandOffNow()
 	p.handoffs = append(p.handoffs, main...)
 	p.deliver()
-	for i, ts := range []float64{41, 51} {
-		p.ingest(1, append(at("p1", ts, float64(50+10*i)), at("p2", ts, float64(25+5*i))...))
-		p.flush(int64(ts) + 3)
-	}
-	p.flush(63)
-	twoEmitWhatOneDoes(t, p.outs, p.singleOut)
+	p.newOwnerRuns()
 }
 
 // TestFirstSampleCountIsNotCountedTwiceAcrossAHandoff: with first_sample: count, the first
