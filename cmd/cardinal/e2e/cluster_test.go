@@ -336,7 +336,8 @@ func stopAndCheckCluster(t *testing.T, snd *crashSender, prom *prometheusServer,
 
 // logWindowInputs logs, for a counter output whose window ending at k is wrong, what each
 // of its inputs added in the window, step by step, with the node whose member received it
-// and when that member acknowledged it: which member's path lost or moved an increase.
+// and when that member acknowledged it: which member's path lost or moved an increase. reqs
+// are startClusterSender's, which notes when each node's part was acknowledged.
 func logWindowInputs(t *testing.T, reqs []crashRequest, key string, k int64) {
 	t.Helper()
 	last := map[string]float64{}
@@ -357,12 +358,8 @@ func logWindowInputs(t *testing.T, reqs []crashRequest, key string, k int64) {
 				inc -= prev
 			}
 			node := podNode(s.Labels, len(r.acked))
-			var at string
-			if node < len(r.acked) {
-				at = r.acked[node].Format("15:04:05.000")
-			}
 			t.Logf("%s window %s: input %s at %s +%v (seen before: %t), node-%d acknowledged it at %s",
-				key, fmtMs(k), in, fmtMs(smp.Timestamp), inc, seen, node, at)
+				key, fmtMs(k), in, fmtMs(smp.Timestamp), inc, seen, node, r.acked[node].Format("15:04:05.000"))
 		}
 	}
 }
